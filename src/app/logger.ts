@@ -1,0 +1,39 @@
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogFormat, LogLevel } from '../config/index.js';
+
+export interface LoggerOptions {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+  /** File descriptor or path; standard output by default. */
+  readonly destination?: number | string;
+}
+
+/**
+ * JSON lines by default, written asynchronously so a log line never blocks a request; `pretty`
+ * for a person at a terminal. Call `flushLogger` before exiting.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const dest = options.destination ?? 1;
+  if (options.format === 'pretty') {
+    return pino({ level: options.level }, pretty({
+      destination: dest,
+      colorize: dest === 1 && process.stdout.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      sync: true,
+    }));
+  }
+  return pino({ level: options.level }, pino.destination({ dest, sync: false, minLength: 0 }));
+}
+
+/** Writes out whatever the logger still buffers; safe to call from an exit path. */
+export function flushLogger(log: Logger): void {
+  try {
+    log.flush();
+    const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
+    stream?.flushSync?.();
+  } catch {
+    // A stream that cannot flush synchronously (pretty) has nothing pending.
+  }
+}

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Pool } from '../../pool/index.js';
+import { strategyContract } from '../strategy-contract.js';
+import { RoundRobin } from './round-robin.js';
+
+strategyContract('round-robin', () => new RoundRobin());
+
+function healthyPool(n: number): Pool {
+  const pool = new Pool(Array.from({ length: n }, (_, i) => ({ url: `http://127.0.0.1:${9100 + i}`, weight: 1 })));
+  for (const b of pool.backends) pool.setHealth(b, true);
+  return pool;
+}
+
+test('rotates 0,1,2,0,1,2 and splits exactly evenly', () => {
+  const pool = healthyPool(3);
+  const rr = new RoundRobin();
+  const order = Array.from({ length: 6 }, () => rr.pick(pool.healthy)!.index);
+  assert.deepEqual(order, [0, 1, 2, 0, 1, 2]);
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 300; i++) counts[rr.pick(pool.healthy)!.index]!++;
+  assert.deepEqual(counts, [100, 100, 100]);
+});
+
+test('starts at its offset, so workers interleave', () => {
+  const pool = healthyPool(3);
+  assert.equal(new RoundRobin({ offset: 1 }).pick(pool.healthy)!.index, 1);
+  assert.equal(new RoundRobin({ offset: 5 }).pick(pool.healthy)!.index, 2);
+});
+
+test('wraps its counter after 2^30 picks and keeps rotating', () => {
+  const pool = healthyPool(3);
+  const rr = new RoundRobin({ offset: 0x3fffffff - 1 });
+  const seq = Array.from({ length: 4 }, () => rr.pick(pool.healthy)!.index);
+  // 0x3fffffff - 1 ≡ 2 (mod 3), 0x3fffffff ≡ 0, then the wrap to 0: one repeat per 2^30 picks.
+  assert.deepEqual(seq, [2, 0, 0, 1]);
+});

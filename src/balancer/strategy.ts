@@ -1,0 +1,37 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Backend, Snapshot } from '../pool/index.js';
+
+/**
+ * What a strategy may know about the request it places: enough for hash keys (client address,
+ * a header, a cookie, the path) without tying strategies to node:http.
+ */
+export interface PickRequest {
+  readonly method: string;
+  /** The request target as received, path and query. */
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client's IP address (IPv4-mapped IPv6 addresses unwrapped). */
+  readonly clientIp: string;
+}
+
+/**
+ * Picks one backend from the healthy snapshot. `healthy` is non-empty and frozen; it is a new
+ * array whenever the pool changes, so a strategy that precomputes (a weighted schedule, a hash
+ * table) may rebuild when it sees a different reference. `pick` must not allocate on the hot path.
+ */
+export interface Strategy {
+  /** The registry name: the same string in config, logs and metrics. */
+  readonly name: string;
+  pick(healthy: Snapshot, request: PickRequest): Backend | undefined;
+}
+
+/** Options every factory receives. */
+export interface StrategyOptions {
+  /**
+   * Where a rotating strategy starts. Worker processes start at different offsets so that the
+   * rotation stays even across them.
+   */
+  readonly offset?: number;
+}
+
+export type StrategyFactory = (options: StrategyOptions) => Strategy;

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LoadBalancer } from './app/load-balancer.js';
+import { createLogger, flushLogger } from './app/logger.js';
+import { handleSignals } from './app/signals.js';
+import { strategyNames } from './balancer/index.js';
+import { ConfigError, dotenvLayer, envLayer, fileLayer, flagLayer, resolveConfig, SETTINGS, type Layer } from './config/index.js';
+
+const EXIT_USAGE = 2;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...SETTINGS.map((s) => s.flag.length)) + 10;
+  const lines = [
+    'lb: a Layer 7 HTTP load balancer',
+    '',
+    'Usage: lb [--config FILE] [--setting value ...]',
+    '',
+    'Every setting can come from (lowest to highest precedence): its default, a config file',
+    '(--config, YAML or JSON, nested keys), a .env file in the working directory, the environment,',
+    'and a flag. Durations are Go-style: 250ms, 10s, 1m30s.',
+    '',
+    'Options:',
+    `  ${'-c, --config FILE'.padEnd(width)}read settings from a YAML or JSON file`,
+    `  ${'-h, --help'.padEnd(width)}show this help`,
+    `  ${'-v, --version'.padEnd(width)}print the version`,
+    '',
+    'Settings (flag / environment variable / config-file key):',
+  ];
+  for (const s of SETTINGS) {
+    const extra = s.key === 'strategy' ? ` One of: ${strategyNames().join(', ')}.` : '';
+    lines.push(`  --${s.flag} VALUE`, `      ${s.env} / ${s.key}`, `      ${s.help}${extra} Default: ${s.defaultText}.`);
+  }
+  lines.push('', 'Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.');
+  return lines.join('\n');
+}
+
+function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer[] } {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    config: { type: 'string', short: 'c' },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' },
+  };
+  for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message.split('\n')[0]} (see lb --help)`);
+  }
+  const layers: Layer[] = [];
+  if (typeof values.config === 'string') layers.push(fileLayer(values.config));
+  const dotenv = dotenvLayer(process.cwd());
+  if (dotenv !== undefined) layers.push(dotenv);
+  layers.push(envLayer(process.env), flagLayer(values));
+  return { help: values.help === true, version: values.version === true, layers };
+}
+
+async function main(): Promise<void> {
+  let lb: LoadBalancer;
+  try {
+    const args = parse(process.argv.slice(2));
+    if (args.help) { process.stdout.write(`${usage()}\n`); return; }
+    if (args.version) { process.stdout.write(`${version()}\n`); return; }
+    const config = resolveConfig(args.layers, strategyNames());
+    lb = new LoadBalancer(config, { logger: createLogger(config.log) });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`lb: ${err.message}\n`);
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
+  handleSignals(lb);
+  try {
+    await lb.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    lb.log.fatal({ code: e.code, err: e.message }, 'cannot start');
+    flushLogger(lb.log);
+    process.stderr.write(`lb: cannot start: ${e.message}\n`);
+    process.exit(1);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`lb: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

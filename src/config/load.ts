@@ -1,0 +1,127 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, InvalidValue, show } from './errors.js';
+import { SETTINGS, SETTINGS_BY_KEY, type Config, type Setting } from './settings.js';
+
+/** One source of values. Later layers override earlier ones. */
+export interface Layer {
+  /** How a setting is named in this source, for error messages: `PORT`, `--port`, `port in lb.yaml`. */
+  readonly label: (setting: Setting) => string;
+  /** True when values are strings to parse (environment, flags). */
+  readonly text: boolean;
+  readonly values: ReadonlyMap<string, unknown>;
+}
+
+/** Environment variables (`BACKENDS`, `PROXY_TIMEOUT`, ...); an empty value counts as unset. */
+export function envLayer(env: Readonly<Record<string, string | undefined>>, source = 'environment'): Layer {
+  const values = new Map<string, unknown>();
+  for (const setting of SETTINGS) {
+    const value = env[setting.env];
+    if (value !== undefined && value !== '') values.set(setting.key, value);
+  }
+  return { label: (s) => (source === 'environment' ? s.env : `${s.env} in ${source}`), text: true, values };
+}
+
+/** The `.env` file in `dir`, when there is one. */
+export function dotenvLayer(dir: string): Layer | undefined {
+  const path = resolve(dir, '.env');
+  if (!existsSync(path)) return undefined;
+  return envLayer(parseDotenv(readFile(path)), '.env');
+}
+
+/** Command-line flags, by flag name without dashes (`proxy-timeout`). */
+export function flagLayer(flags: Readonly<Record<string, unknown>>): Layer {
+  const values = new Map<string, unknown>();
+  for (const setting of SETTINGS) {
+    const value = flags[setting.flag];
+    if (value !== undefined) values.set(setting.key, value);
+  }
+  return { label: (s) => `--${s.flag}`, text: true, values };
+}
+
+/** A nested object with file-style keys: a config file's content or `createLoadBalancer()` options. */
+export function objectLayer(data: unknown, source: string | undefined): Layer {
+  const values = new Map<string, unknown>();
+  const where = source === undefined ? '' : ` in ${source}`;
+  flatten(data, '', values, where);
+  return { label: (s) => `${s.key}${where}`, text: false, values };
+}
+
+/** Reads a YAML or JSON config file. */
+export function fileLayer(path: string): Layer {
+  const text = readFile(path);
+  let data: unknown;
+  try {
+    data = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    const firstLine = String((err as Error).message).split('\n')[0];
+    throw new ConfigError(`config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${firstLine}`);
+  }
+  return objectLayer(data ?? {}, path);
+}
+
+/**
+ * Merges the layers over the defaults and validates every value given anywhere, so a bad value
+ * is reported even where a later layer overrides it. Throws ConfigError.
+ */
+export function resolveConfig(layers: readonly Layer[], strategyNames: readonly string[]): Config {
+  const config: Record<string, unknown> = {};
+  for (const setting of SETTINGS) {
+    let value = setting.default;
+    for (const layer of layers) {
+      if (!layer.values.has(setting.key)) continue;
+      value = parseValue(setting, layer.values.get(setting.key), layer.text, layer.label(setting));
+      if (setting.key === 'strategy' && !strategyNames.includes(value as string)) {
+        throw new ConfigError(`invalid ${layer.label(setting)} ${show(value)}: expected one of ${strategyNames.join(', ')}`);
+      }
+    }
+    setPath(config, setting.key, value);
+  }
+  return config as unknown as Config;
+}
+
+function parseValue(setting: Setting, value: unknown, text: boolean, label: string): unknown {
+  try {
+    return setting.parse(value, text);
+  } catch (err) {
+    if (!(err instanceof InvalidValue)) throw err;
+    const part = err.part !== undefined && err.part !== value ? ` (at ${show(err.part)})` : '';
+    throw new ConfigError(`invalid ${label} ${show(value)}${part}: expected ${err.expected}`);
+  }
+}
+
+function flatten(data: unknown, prefix: string, out: Map<string, unknown>, where: string): void {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    const what = prefix === '' ? 'the configuration' : `section ${prefix}`;
+    throw new ConfigError(`invalid ${what}${where} ${show(data)}: expected an object of settings`);
+  }
+  for (const [name, value] of Object.entries(data)) {
+    const key = prefix === '' ? name : `${prefix}.${name}`;
+    if (value === undefined) continue;
+    if (SETTINGS_BY_KEY.has(key)) {
+      out.set(key, value);
+    } else if (SETTINGS.some((s) => s.key.startsWith(`${key}.`))) {
+      flatten(value, key, out, where);
+    } else {
+      const siblings = SETTINGS.filter((s) => s.key.startsWith(prefix)).map((s) => s.key);
+      throw new ConfigError(`unknown setting ${show(key)}${where}: expected one of ${siblings.join(', ')}`);
+    }
+  }
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+  node[parts[parts.length - 1]!] = value;
+}
+
+function readFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}

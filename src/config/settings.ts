@@ -1,0 +1,151 @@
+import { parseBackendEntry, parseBackendText, type BackendSpec } from './backend-spec.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { InvalidValue } from './errors.js';
+
+/**
+ * The one table of settings. Each row drives the environment variable, the config-file key,
+ * the command-line flag, the default, `--help` and the validation error, so the five can
+ * never disagree.
+ */
+export interface Setting {
+  /** Dotted key in a config file and in `createLoadBalancer()` options, e.g. `health.interval`. */
+  readonly key: string;
+  readonly env: string;
+  /** Flag name without the dashes; always derived from `env`. */
+  readonly flag: string;
+  readonly help: string;
+  readonly default: unknown;
+  /** The default as `--help` shows it. */
+  readonly defaultText: string;
+  /**
+   * Parses a value. `text` is true for environment variables and flags, where every value is a
+   * string (lists are comma-separated). Throws InvalidValue.
+   */
+  readonly parse: (value: unknown, text: boolean) => unknown;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** The validated configuration. Durations are in milliseconds. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly backends: readonly BackendSpec[];
+  readonly strategy: string;
+  readonly proxy: { readonly timeout: number };
+  readonly health: {
+    /** Undefined: check the backend URL itself, as the origin does. */
+    readonly path: string | undefined;
+    readonly interval: number;
+    readonly timeout: number;
+    readonly rise: number;
+    readonly fall: number;
+  };
+  readonly http: {
+    readonly maxIdleConns: number;
+    readonly maxIdleConnsPerHost: number;
+    readonly idleConnTimeout: number;
+  };
+  readonly shutdown: { readonly timeout: number };
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+}
+
+export const DEFAULT_BACKENDS = 'http://localhost:8081,http://localhost:8082,http://localhost:8083';
+
+function integer(min: number, max: number) {
+  const expected = `an integer from ${min} to ${max}`;
+  return (value: unknown): number => {
+    const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new InvalidValue(expected);
+    return n;
+  };
+}
+
+function duration(min: 'zero' | 'positive') {
+  const expected = `a ${min === 'zero' ? 'non-negative' : 'positive'} duration such as 250ms, 10s or 1m30s`;
+  return (value: unknown, text: boolean): number => {
+    // Files and programmatic options may also give plain milliseconds.
+    const ms = typeof value === 'string' ? parseDuration(value.trim()) : !text && typeof value === 'number' ? value : undefined;
+    if (ms === undefined || !Number.isFinite(ms) || ms < 0 || (min === 'positive' && ms === 0)) {
+      throw new InvalidValue(expected);
+    }
+    if (ms > 2_147_483_647) throw new InvalidValue(`${expected}, at most 596h (2^31-1 ms)`);
+    return ms;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  const expected = `one of ${values.join(', ')}`;
+  return (value: unknown): T => {
+    if (typeof value !== 'string' || !values.includes(value.trim() as T)) throw new InvalidValue(expected);
+    return value.trim() as T;
+  };
+}
+
+function backends(value: unknown, text: boolean): readonly BackendSpec[] {
+  const expected = text ? 'a comma-separated list of http:// or https:// URLs' : 'a non-empty list of backend URLs';
+  let list: BackendSpec[];
+  if (typeof value === 'string') {
+    const parts = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+    list = parts.map(parseBackendText);
+  } else if (!text && Array.isArray(value)) {
+    list = value.map(parseBackendEntry);
+  } else {
+    throw new InvalidValue(expected);
+  }
+  if (list.length === 0) throw new InvalidValue(`at least one backend: ${expected}`);
+  const seen = new Set<string>();
+  for (const spec of list) {
+    if (seen.has(spec.url)) throw new InvalidValue('each backend URL once', spec.url);
+    seen.add(spec.url);
+  }
+  return list;
+}
+
+function host(value: unknown): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9.:_%-]+$/.test(value.trim())) {
+    throw new InvalidValue('an IP address or host name to listen on, such as 0.0.0.0, :: or 127.0.0.1');
+  }
+  return value.trim();
+}
+
+function urlPath(value: unknown): string {
+  if (typeof value !== 'string' || !/^\/[\x21-\x7e]*$/.test(value.trim())) {
+    throw new InvalidValue('a path that starts with "/", such as /health');
+  }
+  return value.trim();
+}
+
+function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
+  return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
+}
+
+function durationRow(key: string, env: string, help: string, ms: number, min: 'zero' | 'positive'): Setting {
+  return row(key, env, help, ms, formatDuration(ms), duration(min));
+}
+
+/** Every setting, in `--help` order. `strategy` is validated against the registry by the loader. */
+export const SETTINGS: readonly Setting[] = [
+  row('port', 'PORT', 'Port to listen on (0 picks a free one).', 8080, '8080', integer(0, 65535)),
+  row('host', 'HOST', 'Address to listen on.', '0.0.0.0', '0.0.0.0', host),
+  row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix and "|weight=N".',
+    backends(DEFAULT_BACKENDS, true), DEFAULT_BACKENDS, backends),
+  row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => value),
+  durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response (else 504); also the longest pause allowed within a response body.', 10_000, 'positive'),
+  row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for health checks.', undefined, 'the backend URL itself', urlPath),
+  durationRow('health.interval', 'HEALTH_CHECK_INTERVAL', 'Time between health-check rounds (the first runs at start-up).', 30_000, 'positive'),
+  durationRow('health.timeout', 'HEALTH_CHECK_TIMEOUT', 'Time allowed for one health check.', 1000, 'positive'),
+  row('health.rise', 'HEALTH_CHECK_RISE', 'Consecutive passing checks that bring a down backend up.', 1, '1', integer(1, 100)),
+  row('health.fall', 'HEALTH_CHECK_FALL', 'Consecutive failing checks that take an up backend down.', 1, '1', integer(1, 100)),
+  row('http.maxIdleConns', 'HTTP_MAX_IDLE_CONNS', 'Ceiling on the kept-alive upstream connections of any one backend (Go\'s global idle cap, applied per backend pool).', 30, '30', integer(1, 100_000)),
+  row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Upstream connections per backend, all kept alive and reused; requests beyond them queue (bounded by PROXY_TIMEOUT).', 30, '30', integer(1, 100_000)),
+  durationRow('http.idleConnTimeout', 'HTTP_IDLE_CONN_TIMEOUT', 'How long an idle upstream connection is kept (a shorter Keep-Alive hint from the backend wins).', 90_000, 'positive'),
+  durationRow('shutdown.timeout', 'SHUTDOWN_TIMEOUT', 'Time allowed for in-flight requests to finish on SIGTERM/SIGINT.', 30_000, 'zero'),
+  row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
+  row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
+];
+
+export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]));

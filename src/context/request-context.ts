@@ -1,0 +1,97 @@
+import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { PickRequest } from '../balancer/index.js';
+import type { Backend } from '../pool/index.js';
+
+/** What went wrong with a request, as recorded for the access log. */
+export interface ContextError {
+  readonly code: string;
+  readonly status: number;
+  readonly message: string;
+}
+
+/**
+ * The state of one request from arrival to the end of its response: request id, chosen
+ * backend, status, bytes, timing, cancellation. One object per request, with a fixed shape.
+ */
+export class RequestContext implements PickRequest {
+  readonly req: IncomingMessage;
+  readonly res: ContextResponse;
+  readonly startTime = performance.now();
+  /** `http` or `https`: how the request reached us. */
+  readonly proto: string;
+  id = '';
+  backend: Backend | undefined = undefined;
+  /** Response body bytes sent to the client. */
+  bytes = 0;
+  error: ContextError | undefined = undefined;
+  /** True once the client connection closed before the response was complete. */
+  clientClosed = false;
+  /** Set by the proxy while an upstream exchange is running. */
+  upstream: { cancel(reason: Error): void } | undefined = undefined;
+  readonly #baseLog: Logger;
+  #log: Logger | undefined = undefined;
+  #abort: AbortController | undefined = undefined;
+
+  constructor(req: IncomingMessage, res: ContextResponse, log: Logger, proto: string) {
+    this.req = req;
+    this.res = res;
+    this.#baseLog = log;
+    this.proto = proto;
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  get path(): string {
+    return this.req.url ?? '/';
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
+  }
+
+  get clientIp(): string {
+    const address = this.req.socket.remoteAddress ?? '';
+    return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  }
+
+  /** A logger whose every line carries this request's id (created on first use). */
+  get log(): Logger {
+    return (this.#log ??= this.#baseLog.child({ reqId: this.id }));
+  }
+
+  /**
+   * Aborted when the client goes away before the response is complete. Created on first use,
+   * so requests whose handlers never ask for it pay nothing; the proxy's upstream exchange is
+   * cancelled by the same `abort()` call.
+   */
+  get signal(): AbortSignal {
+    return (this.#abort ??= new AbortController()).signal;
+  }
+
+  /** Cancels everything still running for this request. */
+  abort(reason: Error): void {
+    this.clientClosed = true;
+    this.upstream?.cancel(reason);
+    this.#abort?.abort(reason);
+  }
+
+  /** The status the client saw, or 499 when it left before a response was sent. */
+  get status(): number {
+    if (this.res.headersSent) return this.res.statusCode;
+    return this.clientClosed ? 499 : (this.error?.status ?? this.res.statusCode);
+  }
+
+  /** Milliseconds since the request arrived. */
+  get duration(): number {
+    return performance.now() - this.startTime;
+  }
+}
+
+/** node:http's response with a slot for its context, so listeners need no per-request closure. */
+export class ContextResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  context: RequestContext | undefined = undefined;
+}

@@ -1,0 +1,57 @@
+/**
+ * load-balancer as a library:
+ *
+ * ```ts
+ * import { createLoadBalancer } from 'load-balancer';
+ * const lb = createLoadBalancer({ port: 8080, backends: ['http://10.0.0.1:3000', 'http://10.0.0.2:3000'] });
+ * await lb.start();
+ * // ... later
+ * await lb.stop();
+ * ```
+ */
+import { LoadBalancer, type LoadBalancerOptions } from './app/load-balancer.js';
+import { strategyNames } from './balancer/index.js';
+import { objectLayer, resolveConfig, type BackendSpec, type Config } from './config/index.js';
+
+type Duration = string | number;
+
+/**
+ * Settings with the config file's names. Durations are Go-style strings (`'10s'`) or
+ * milliseconds; anything left out takes its default.
+ */
+export interface LoadBalancerInput {
+  port?: number;
+  host?: string;
+  backends?: string | readonly (string | { url: string; weight?: number })[];
+  strategy?: string;
+  proxy?: { timeout?: Duration };
+  health?: { path?: string; interval?: Duration; timeout?: Duration; rise?: number; fall?: number };
+  http?: { maxIdleConns?: number; maxIdleConnsPerHost?: number; idleConnTimeout?: Duration };
+  shutdown?: { timeout?: Duration };
+  log?: { level?: string; format?: string };
+}
+
+/**
+ * Validates `input` (throwing ConfigError with a message naming the setting) and returns a
+ * load balancer ready to `start()`.
+ */
+export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadBalancerOptions = {}): LoadBalancer {
+  const names = strategyNames();
+  if (options.strategy !== undefined && input.strategy === undefined) names.push(options.strategy.name);
+  const config = resolveConfig([objectLayer(input, undefined)], names);
+  return new LoadBalancer(options.strategy !== undefined ? { ...config, strategy: options.strategy.name } : config, options);
+}
+
+export { LoadBalancer };
+export type { LoadBalancerOptions, StopResult } from './app/load-balancer.js';
+export { createLogger } from './app/logger.js';
+export { ConfigError, parseDuration, SETTINGS } from './config/index.js';
+export type { Config, BackendSpec };
+export { Backend, Pool } from './pool/index.js';
+export type { Snapshot, HealthChange } from './pool/index.js';
+export { Director, RoundRobin, createStrategy, registerStrategy, strategyNames } from './balancer/index.js';
+export type { PickRequest, Strategy, StrategyFactory, StrategyOptions } from './balancer/index.js';
+export { ProxyError } from './proxy/index.js';
+export type { ProxyErrorCode } from './proxy/index.js';
+export type { Middleware } from './middleware/index.js';
+export { RequestContext } from './context/index.js';

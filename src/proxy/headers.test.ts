@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+
+const fwd = ['203.0.113.7', 'http', 'req-1'] as const;
+
+function pairs(list: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
+  return out;
+}
+
+test('drops hop-by-hop headers and those named in Connection, keeps the rest in order', () => {
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  const out = upstreamRequestHeaders([
+    'Host', 'example.com:8080',
+    'Connection', 'keep-alive, X-Secret, Upgrade',
+    'X-Secret', 'hidden',
+    'Keep-Alive', 'timeout=5',
+    'Proxy-Connection', 'keep-alive',
+    'TE', 'trailers',
+    'Trailer', 'Expires',
+    'Upgrade', 'websocket',
+    'Accept', 'text/html',
+    'Cookie', 'a=1',
+    'cookie', 'b=2',
+  ], ...fwd, info);
+  assert.deepEqual(pairs(out).slice(0, 4), [['Host', 'example.com:8080'], ['Accept', 'text/html'], ['Cookie', 'a=1'], ['cookie', 'b=2']]);
+  assert.equal(info.host, 'example.com:8080');
+  assert.equal(info.hasBody, false);
+});
+
+test('appends to X-Forwarded-For and Forwarded, sets the others', () => {
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  const out = pairs(upstreamRequestHeaders([
+    'host', 'app.test',
+    'X-Forwarded-For', '198.51.100.1',
+    'x-forwarded-for', '198.51.100.2',
+    'Forwarded', 'for=198.51.100.1',
+    'X-Forwarded-Proto', 'https',
+    'X-Request-Id', 'client-sent',
+    'Content-Length', '5',
+  ], ...fwd, info));
+  const get = (n: string) => out.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v);
+  assert.deepEqual(get('x-forwarded-for'), ['198.51.100.1, 198.51.100.2, 203.0.113.7']);
+  assert.deepEqual(get('x-forwarded-proto'), ['http']);
+  assert.deepEqual(get('x-forwarded-host'), ['app.test']);
+  assert.deepEqual(get('forwarded'), ['for=198.51.100.1, for=203.0.113.7;host="app.test";proto=http']);
+  assert.deepEqual(get('x-request-id'), ['req-1']);
+  assert.deepEqual(get('content-length'), ['5']);
+  assert.equal(info.hasBody, true);
+});
+
+test('quotes IPv6 clients in Forwarded and drops Transfer-Encoding but notes the body', () => {
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  const out = pairs(upstreamRequestHeaders(['Transfer-Encoding', 'chunked', 'Expect', '100-continue'], '::1', 'http', 'req-1', info));
+  assert.equal(info.hasBody, true);
+  assert.deepEqual(out.find(([k]) => k === 'forwarded'), ['forwarded', 'for="[::1]";proto=http']);
+  assert.equal(out.some(([k]) => /transfer-encoding|expect/i.test(k)), false);
+});
+
+test('response: drops hop-by-hop and Connection-named headers, keeps repeated Set-Cookie and order', () => {
+  const raw = ['Set-Cookie', 'a=1', 'Connection', 'close, X-Internal', 'X-Internal', 'x', 'Transfer-Encoding', 'chunked',
+    'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Keep-Alive', 'timeout=5', 'Caf\u00e9', 'cr\u00e8me'].map((s) => Buffer.from(s, 'latin1'));
+  assert.deepEqual(downstreamResponseHeaders(raw), ['Set-Cookie', 'a=1', 'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Caf\u00e9', 'cr\u00e8me']);
+});

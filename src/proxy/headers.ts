@@ -1,0 +1,132 @@
+/**
+ * Header rewriting in both directions, one pass over the raw header list each way so order,
+ * case and repeated headers (several Set-Cookie) survive.
+ */
+
+/** Hop-by-hop headers (RFC 9110 section 7.6.1, plus Trailer as RFC 2616 listed it). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer']);
+
+/** Lowercase names of hop-by-hop candidates have one of these lengths: cheap pre-filter. */
+const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
+
+/**
+ * The extra names a `Connection` header lists (RFC 9110 section 7.6.1), minus the usual
+ * `keep-alive`/`close`, or undefined when it lists none (the common case: no allocation).
+ */
+function connectionTokens(value: string | undefined, into: Set<string> | undefined): Set<string> | undefined {
+  if (value === undefined) return into;
+  const lower = value.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close') return into;
+  for (const token of lower.split(',')) {
+    const t = token.trim();
+    if (t !== '' && t !== 'keep-alive' && t !== 'close') (into ??= new Set()).add(t);
+  }
+  return into;
+}
+
+/** What the request carried that the proxy needs besides the rewritten list. */
+export interface RequestHeaderInfo {
+  /** The first Host header, if any. */
+  host: string | undefined;
+  /** True when the request declares a body (Content-Length or Transfer-Encoding). */
+  hasBody: boolean;
+}
+
+/**
+ * Rewrites the client's raw headers for the backend: hop-by-hop headers and those named in
+ * `Connection` are dropped; `X-Forwarded-For` and `Forwarded` (RFC 7239) are appended to;
+ * `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Request-Id` are set; Host is kept. `Expect` is
+ * dropped because node:http has already answered `100 Continue`.
+ */
+export function upstreamRequestHeaders(
+  raw: readonly string[], clientIp: string, proto: string, requestId: string, info: RequestHeaderInfo,
+): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') named = connectionTokens(raw[i + 1], named);
+  }
+  const out: string[] = [];
+  let xff: string | undefined;
+  let forwarded: string | undefined;
+  let host: string | undefined;
+  let hasBody = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'host':
+        if (host !== undefined) continue;
+        host = value;
+        break;
+      case 'content-length':
+        hasBody = true;
+        break;
+      case 'transfer-encoding':
+        hasBody = true;
+        continue;
+      case 'x-forwarded-for':
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      case 'forwarded':
+        forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+        continue;
+      case 'x-forwarded-proto': case 'x-forwarded-host': case 'x-request-id': case 'expect':
+        continue;
+      default:
+        if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower)) continue;
+        if (named !== undefined && named.has(lower)) continue;
+    }
+    out.push(name, value);
+  }
+  out.push('x-forwarded-for', xff === undefined ? clientIp : `${xff}, ${clientIp}`);
+  out.push('x-forwarded-proto', proto);
+  let element = `for=${forwardedNode(clientIp)}`;
+  if (host !== undefined) {
+    out.push('x-forwarded-host', host);
+    element += `;host=${quoted(host)}`;
+  }
+  element += `;proto=${proto}`;
+  out.push('forwarded', forwarded === undefined ? element : `${forwarded}, ${element}`);
+  out.push('x-request-id', requestId);
+  info.host = host;
+  info.hasBody = hasBody;
+  return out;
+}
+
+/**
+ * Rewrites a backend's raw response headers for the client: hop-by-hop headers and those named
+ * in `Connection` are dropped; everything else keeps its order, case and repetitions. undici
+ * hands them over as latin1 bytes; latin1 strings round-trip them exactly.
+ */
+export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') named = connectionTokens(raw[i + 1]!.toString('latin1'), named);
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (named === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) {
+    if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  }
+  return kept;
+}
+
+/** RFC 7239 section 6: IPv6 addresses are bracketed and quoted; IPv4 stays a bare token. */
+function forwardedNode(ip: string): string {
+  if (ip === '') return 'unknown';
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}
+
+/** RFC 7239 section 4 / RFC 9110 section 5.6.4 quoted-string. */
+function quoted(value: string): string {
+  return value.includes('"') || value.includes('\\') ? `"${value.replace(/["\\]/g, '\\$&')}"` : `"${value}"`;
+}

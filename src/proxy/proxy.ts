@@ -1,0 +1,180 @@
+import type { Dispatcher } from 'undici';
+import type { Director } from '../balancer/index.js';
+import type { RequestContext } from '../context/index.js';
+import type { Backend } from '../pool/index.js';
+import { ProxyError, toProxyError } from './errors.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+
+export interface ProxyOptions {
+  /** Milliseconds for a backend to start its response (queueing and connecting included): else 504. */
+  readonly timeout: number;
+  /** Seconds for `Retry-After` on 503 when no backend is healthy. */
+  readonly retryAfter: number;
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+/** Short plain-text bodies for the statuses we generate, made once. */
+const ERROR_BODIES = new Map(Object.entries(STATUS_TEXT).map(([status, text]) => [Number(status), Buffer.from(`${status} ${text}\n`)]));
+
+const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no healthy backend');
+/** Recorded when the client leaves before its response is complete. */
+export const CLIENT_CLOSED = new ProxyError('LB_ERR_CLIENT_CLOSED', 'client closed the request');
+
+/**
+ * Forwards a request to the backend the director picks, over that backend's keep-alive pool,
+ * streaming both bodies with backpressure, and maps every failure to one status.
+ */
+export class Proxy {
+  /** Set during graceful shutdown: responses carry `Connection: close`. */
+  draining = false;
+  readonly #director: Director;
+  readonly #options: ProxyOptions;
+  readonly #retryAfter: string;
+
+  constructor(director: Director, options: ProxyOptions) {
+    this.#director = director;
+    this.#options = options;
+    this.#retryAfter = String(Math.max(1, Math.ceil(options.retryAfter)));
+  }
+
+  /** The final handler of the middleware chain. */
+  readonly handle = (ctx: RequestContext): void => {
+    const backend = this.#director.pick(ctx);
+    if (backend === undefined || backend.dispatcher === undefined) {
+      this.fail(ctx, NO_BACKEND);
+      return;
+    }
+    ctx.backend = backend;
+    const exchange = new Exchange(this, ctx, backend, this.#options.timeout);
+    const req = ctx.req;
+    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
+    const url = req.url ?? '/';
+    backend.dispatcher.dispatch({
+      path: backend.pathPrefix !== '' && url.charCodeAt(0) === 47 /* / */ ? backend.pathPrefix + url : url,
+      method: req.method ?? 'GET',
+      headers,
+      body: exchange.hasBody ? req : null,
+    }, exchange);
+  };
+
+  /** Answers the client with the error's status (or cuts a response already started) and logs it. */
+  fail(ctx: RequestContext, error: ProxyError): void {
+    ctx.error = error;
+    const res = ctx.res;
+    if (error.code === 'LB_ERR_CLIENT_CLOSED' || ctx.clientClosed) {
+      ctx.log.info({ backend: ctx.backend?.url, code: error.code }, 'client closed the connection before the response was complete');
+      return;
+    }
+    const cause = error.cause as Error | undefined;
+    ctx.log.warn({ backend: ctx.backend?.url, code: error.code, status: error.status, err: cause?.message ?? error.message }, error.message);
+    if (res.headersSent) {
+      // The status line is gone: cutting the connection is the only honest signal left.
+      res.destroy();
+      return;
+    }
+    const body = ERROR_BODIES.get(error.status) ?? ERROR_BODIES.get(502)!;
+    res.statusCode = error.status;
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.setHeader('content-length', body.length);
+    res.setHeader('cache-control', 'no-store');
+    if (error.status === 503) res.setHeader('retry-after', this.#retryAfter);
+    // An unread request body would otherwise be read and thrown away before the next request.
+    if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
+    ctx.bytes = body.length;
+    res.end(body);
+  }
+}
+
+/**
+ * One upstream exchange: undici's dispatch handler for a single request. It writes the response
+ * into node:http's response as it arrives and pauses undici when the client is slow.
+ */
+class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
+  host: string | undefined = undefined;
+  hasBody = false;
+  readonly #proxy: Proxy;
+  readonly #ctx: RequestContext;
+  readonly #backend: Backend;
+  #timer: NodeJS.Timeout | undefined;
+  #abort: ((err: Error) => void) | undefined = undefined;
+  /** A reason to abort with as soon as undici hands over its abort function. */
+  #cancelled: Error | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  #finished = false;
+
+  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, timeout: number) {
+    this.#proxy = proxy;
+    this.#ctx = ctx;
+    this.#backend = backend;
+    backend.inFlight++;
+    backend.requests++;
+    ctx.upstream = this;
+    this.#timer = setTimeout(onExchangeTimeout, timeout, this, timeout);
+  }
+
+  /** Cancels the upstream request (client gone, timeout); safe at any stage and more than once. */
+  cancel(reason: Error): void {
+    if (this.#finished) return;
+    if (this.#abort !== undefined) this.#abort(reason);
+    else this.#cancelled ??= reason;
+  }
+
+  timeout(ms: number): void {
+    this.#timer = undefined;
+    if (this.#finished) return;
+    const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${ms}ms`);
+    this.#finish();
+    this.#proxy.fail(this.#ctx, err);
+    this.cancel(err);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#cancelled !== undefined) abort(this.#cancelled);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const res = this.#ctx.res;
+    if (this.#finished || res.destroyed) return false;
+    this.#resume = resume;
+    if (this.#proxy.draining) res.shouldKeepAlive = false;
+    res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const ctx = this.#ctx;
+    ctx.bytes += chunk.length;
+    if (ctx.res.write(chunk)) return true;
+    ctx.res.once('drain', this.#resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.#finish()) this.#ctx.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.#finish()) this.#proxy.fail(this.#ctx, toProxyError(err));
+  }
+
+  /** Ends the exchange once; returns false when it had already ended. */
+  #finish(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    this.#ctx.upstream = undefined;
+    this.#backend.inFlight--;
+    return true;
+  }
+}
+
+function onExchangeTimeout(exchange: Exchange, ms: number): void {
+  exchange.timeout(ms);
+}
