@@ -10,7 +10,8 @@ export function isSaneRequestId(id: string): boolean {
 
 /**
  * Keeps a sane incoming `X-Request-Id`, otherwise generates a UUID; the proxy sends it
- * upstream and back to the client, and every log line about the request carries it.
+ * upstream and back to the client (in its own header list: `setHeader` here would make
+ * node:http merge repeated response headers), and every log line about the request carries it.
  */
 export function requestId(generate: () => string = randomUUID): Middleware {
   return {
@@ -26,7 +27,6 @@ export function requestId(generate: () => string = randomUUID): Middleware {
         }
       }
       ctx.id = id !== undefined && isSaneRequestId(id) ? id : generate();
-      ctx.res.setHeader('x-request-id', ctx.id);
       next(ctx);
     },
   };

@@ -61,6 +61,7 @@ test('quotes IPv6 clients in Forwarded and drops Transfer-Encoding but notes the
 
 test('response: drops hop-by-hop and Connection-named headers, keeps repeated Set-Cookie and order', () => {
   const raw = ['Set-Cookie', 'a=1', 'Connection', 'close, X-Internal', 'X-Internal', 'x', 'Transfer-Encoding', 'chunked',
-    'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Keep-Alive', 'timeout=5', 'Caf\u00e9', 'cr\u00e8me'].map((s) => Buffer.from(s, 'latin1'));
-  assert.deepEqual(downstreamResponseHeaders(raw), ['Set-Cookie', 'a=1', 'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Caf\u00e9', 'cr\u00e8me']);
+    'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Keep-Alive', 'timeout=5', 'Caf\u00e9', 'cr\u00e8me', 'X-Request-Id', 'theirs'].map((s) => Buffer.from(s, 'latin1'));
+  assert.deepEqual(downstreamResponseHeaders(raw, 'ours'),
+    ['Set-Cookie', 'a=1', 'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Caf\u00e9', 'cr\u00e8me', 'x-request-id', 'ours']);
 });

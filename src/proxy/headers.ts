@@ -97,10 +97,11 @@ export function upstreamRequestHeaders(
 
 /**
  * Rewrites a backend's raw response headers for the client: hop-by-hop headers and those named
- * in `Connection` are dropped; everything else keeps its order, case and repetitions. undici
- * hands them over as latin1 bytes; latin1 strings round-trip them exactly.
+ * in `Connection` are dropped; everything else keeps its order, case and repetitions; our
+ * `X-Request-Id` replaces the backend's. undici hands headers over as latin1 bytes; latin1
+ * strings round-trip them exactly.
  */
-export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
+export function downstreamResponseHeaders(raw: readonly Buffer[], requestId: string): string[] {
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -110,8 +111,10 @@ export function downstreamResponseHeaders(raw: readonly Buffer[]): string[] {
       if (lower === 'connection') named = connectionTokens(raw[i + 1]!.toString('latin1'), named);
       continue;
     }
+    if (lower === 'x-request-id') continue;
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
+  out.push('x-request-id', requestId);
   if (named === undefined) return out;
   const kept: string[] = [];
   for (let i = 0; i < out.length; i += 2) {

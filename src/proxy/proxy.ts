@@ -80,6 +80,7 @@ export class Proxy {
     res.setHeader('content-type', 'text/plain; charset=utf-8');
     res.setHeader('content-length', body.length);
     res.setHeader('cache-control', 'no-store');
+    if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
     if (error.status === 503) res.setHeader('retry-after', this.#retryAfter);
     // An unread request body would otherwise be read and thrown away before the next request.
     if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
@@ -115,20 +116,24 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
     this.#timer = setTimeout(onExchangeTimeout, timeout, this, timeout);
   }
 
-  /** Cancels the upstream request (client gone, timeout); safe at any stage and more than once. */
+  /**
+   * Cancels the upstream request (client gone, timeout) at any stage: at once when undici has
+   * handed over its abort function, otherwise as soon as it does.
+   */
   cancel(reason: Error): void {
-    if (this.#finished) return;
-    if (this.#abort !== undefined) this.#abort(reason);
-    else this.#cancelled ??= reason;
+    const abort = this.#abort;
+    this.#abort = undefined;
+    if (abort !== undefined) abort(reason);
+    else if (!this.#finished) this.#cancelled ??= reason;
   }
 
   timeout(ms: number): void {
     this.#timer = undefined;
     if (this.#finished) return;
     const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${ms}ms`);
-    this.#finish();
-    this.#proxy.fail(this.#ctx, err);
     this.cancel(err);
+    // undici reports the abort through onError; when still queued, answer now.
+    this.onError(err);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -144,7 +149,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
     if (this.#finished || res.destroyed) return false;
     this.#resume = resume;
     if (this.#proxy.draining) res.shouldKeepAlive = false;
-    res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders));
+    res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders, this.#ctx.id));
     return true;
   }
 

@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { get } from './helpers/http.js';
+import { startBackend } from './helpers/backend.js';
+import { startLb, type RunningLb } from './helpers/lb.js';
+
+function openSockets(lb: RunningLb): number {
+  const dir = `/proc/${lb.proc.pid}/fd`;
+  return readdirSync(dir).filter((fd) => { try { return readlinkSync(`${dir}/${fd}`).startsWith('socket:'); } catch { return false; } }).length;
+}
+
+function assertLoggedWithId(lb: RunningLb, id: string | string[] | undefined, msg: RegExp) {
+  return lb.waitForLog((l) => l.reqId === id && typeof l.msg === 'string' && msg.test(l.msg));
+}
+
+test('no healthy backend: 503 with Retry-After and a short plain-text body', async (t) => {
+  const dead = await startBackend('dead');
+  await dead.close();
+  const lb = await startLb({ BACKENDS: dead.url });
+  t.after(() => lb.stop());
+  const res = await get(lb.url);
+  assert.equal(res.status, 503);
+  assert.match(String(res.headers['retry-after']), /^\d+$/);
+  assert.match(String(res.headers['content-type']), /^text\/plain/);
+  assert.equal(res.body, '503 Service Unavailable\n');
+  await assertLoggedWithId(lb, res.headers['x-request-id'], /no healthy backend/);
+});
+
+test('connection refused → 502, reset before a response → 502, each logged with the request id', async (t) => {
+  const gone = await startBackend('gone');
+  const resetter = await startBackend('resetter', (req, res) => {
+    if (req.url === '/health') res.end('ok');
+    else req.socket.destroy();
+  });
+  t.after(() => resetter.close());
+  const lb = await startLb({ BACKENDS: `${gone.url},${resetter.url}`, HEALTH_CHECK_PATH: '/health' });
+  t.after(() => lb.stop());
+  await gone.close(); // healthy at start-up, dead now: the next pick finds the port closed
+
+  const refused = await get(lb.url);
+  assert.equal(refused.status, 502);
+  assert.equal(refused.body, '502 Bad Gateway\n');
+  const line = await assertLoggedWithId(lb, refused.headers['x-request-id'], /connection refused/);
+  assert.equal(line.backend, gone.url);
+
+  const reset = await get(lb.url);
+  assert.equal(reset.status, 502);
+  await assertLoggedWithId(lb, reset.headers['x-request-id'], /reset/);
+
+  // Neither crashed nor leaked: 100 more failures leave the socket count where it was.
+  const baseline = openSockets(lb);
+  for (let i = 0; i < 100; i++) assert.equal((await get(lb.url)).status, 502);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(openSockets(lb) <= baseline + 2, `sockets: ${baseline} before, ${openSockets(lb)} after`);
+  assert.equal(lb.proc.exitCode, null);
+});
+
+test('no response headers within PROXY_TIMEOUT → 504 within that time, and the upstream is closed', async (t) => {
+  const silent = await startBackend('silent', (req, res) => { if (req.url === '/health') res.end('ok'); });
+  t.after(() => silent.close());
+  const lb = await startLb({ BACKENDS: silent.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '300ms' });
+  t.after(() => lb.stop());
+
+  const started = performance.now();
+  const pending = get(lb.url);
+  const upstreamReq = await silent.nextRequest();
+  const upstreamClosed = once(upstreamReq.socket, 'close');
+  const res = await pending;
+  const elapsed = performance.now() - started;
+  assert.equal(res.status, 504);
+  assert.equal(res.body, '504 Gateway Timeout\n');
+  assert.ok(elapsed >= 290 && elapsed < 1500, `answered after ${elapsed}ms`);
+  await upstreamClosed; // the balancer gave up on the upstream request rather than leaving it open
+  await assertLoggedWithId(lb, res.headers['x-request-id'], /no response from backend within 300ms/);
+});

@@ -1,0 +1,64 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface TestBackend {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  /** TCP connections accepted since start. */
+  connections: number;
+  /** Connections open right now. */
+  readonly sockets: Set<Socket>;
+  /** Requests received, health checks included. */
+  readonly requests: IncomingMessage[];
+  /** Resolves with the next request whose path is not /health. */
+  nextRequest(): Promise<IncomingMessage>;
+  close(): Promise<void>;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, backend: TestBackend) => void;
+
+/** Answers its name on every path; `/health` answers 200. */
+export const nameHandler: Handler = (req, res, backend) => {
+  req.resume();
+  res.end(backend.name);
+};
+
+/** A real HTTP backend on 127.0.0.1 with an ephemeral port. */
+export async function startBackend(name: string, handler: Handler = nameHandler): Promise<TestBackend> {
+  const waiters: ((req: IncomingMessage) => void)[] = [];
+  const server = createServer();
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const backend: TestBackend = {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    server,
+    connections: 0,
+    sockets: new Set(),
+    requests: [],
+    nextRequest: () => new Promise((resolve) => waiters.push(resolve)),
+    async close() {
+      if (!server.listening) return;
+      server.close();
+      server.closeAllConnections();
+      await once(server, 'close');
+    },
+  };
+  server.on('connection', (socket: Socket) => {
+    backend.connections++;
+    backend.sockets.add(socket);
+    socket.once('close', () => backend.sockets.delete(socket));
+  });
+  server.on('request', (req, res) => {
+    backend.requests.push(req);
+    if (req.url !== '/health') waiters.shift()?.(req);
+    handler(req, res, backend);
+  });
+  return backend;
+}

@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+export interface RunningLb {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly url: string;
+  /** Parsed JSON log lines so far. */
+  readonly logs: LogLine[];
+  /** Raw standard output so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first log line (past or future) that matches. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Sends a signal and resolves with the exit code once the process has exited. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+  /** Peak resident set size so far, in MiB (Linux VmHWM). */
+  peakRssMiB(): number;
+}
+
+export interface StartOptions {
+  readonly args?: readonly string[];
+  readonly cwd?: string;
+  /** Wait for the 'listening' line (default). With false, `port` is the PORT given in env. */
+  readonly waitListening?: boolean;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
+
+/** Spawns the real `lb` CLI listening on 127.0.0.1 with an ephemeral port. */
+export async function startLb(env: Record<string, string>, options: StartOptions = {}): Promise<RunningLb> {
+  const proc = spawn(process.execPath, [CLI, ...(options.args ?? [])], {
+    cwd: options.cwd ?? mkdtempSync(join(tmpdir(), 'lb-test-')),
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  const logs: LogLine[] = [];
+  const watchers: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  let out = '';
+  let err = '';
+  let partial = '';
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const text = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      let line: LogLine;
+      try { line = JSON.parse(text) as LogLine; } catch { continue; }
+      logs.push(line);
+      for (const w of [...watchers]) {
+        if (w.match(line)) { watchers.splice(watchers.indexOf(w), 1); w.resolve(line); }
+      }
+    }
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk; });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => { running.delete(proc); resolve(code); }));
+
+  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+    const found = logs.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs}ms; stdout:\n${out}\nstderr:\n${err}`)), timeoutMs);
+      const w = { match, resolve: (l: LogLine) => { clearTimeout(timer); resolve(l); } };
+      watchers.push(w);
+      void exited.then((code) => {
+        if (watchers.includes(w)) { clearTimeout(timer); reject(new Error(`lb exited (${code}) first; stdout:\n${out}\nstderr:\n${err}`)); }
+      });
+    });
+  };
+
+  let port = Number(env.PORT ?? 0);
+  if (options.waitListening !== false) {
+    const line = await waitForLog((l) => l.msg === 'listening');
+    port = line.port as number;
+  }
+  return {
+    proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    stdout: () => out,
+    stderr: () => err,
+    waitForLog,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    peakRssMiB() {
+      const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+      const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+      return kib / 1024;
+    },
+  };
+}
+
+/** Runs the CLI to completion (for config errors, --help, --version). */
+export async function runLb(env: Record<string, string>, args: readonly string[] = [], cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: cwd ?? mkdtempSync(join(tmpdir(), 'lb-test-')),
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const [code] = await once(proc, 'close') as [number | null];
+  running.delete(proc);
+  return { code, stdout, stderr };
+}
+
+/** A port that was free a moment ago (for runs that must know the port before start-up). */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
