@@ -1,5 +1,6 @@
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
@@ -31,6 +32,9 @@ export class RequestContext implements PickRequest {
   /** Set by the proxy while an upstream exchange is running. */
   upstream: { cancel(reason: Error): void } | undefined = undefined;
   readonly #baseLog: Logger;
+  /** Kept here because undici detaches `req.socket` when it is done with a request body. */
+  readonly #socket: Socket;
+  #clientIp: string | undefined = undefined;
   #log: Logger | undefined = undefined;
   #abort: AbortController | undefined = undefined;
 
@@ -38,6 +42,7 @@ export class RequestContext implements PickRequest {
     this.req = req;
     this.res = res;
     this.#baseLog = log;
+    this.#socket = req.socket;
     this.proto = proto;
   }
 
@@ -54,8 +59,9 @@ export class RequestContext implements PickRequest {
   }
 
   get clientIp(): string {
-    const address = this.req.socket.remoteAddress ?? '';
-    return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    if (this.#clientIp !== undefined) return this.#clientIp;
+    const address = this.#socket.remoteAddress ?? '';
+    return (this.#clientIp = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
   }
 
   /** A logger whose every line carries this request's id (created on first use). */

@@ -45,9 +45,10 @@ export class HttpListener {
       if (!this.writableFinished) ctx.abort(CLIENT_CLOSED);
       try {
         chain.end(ctx);
-      } finally {
-        listener.#requestEnded();
+      } catch (err) {
+        log.error({ err, reqId: ctx.id }, 'request end hook failed');
       }
+      listener.#requestEnded();
     };
     this.server.on('request', (req, res) => {
       const ctx = new RequestContext(req, res, log, 'http');

@@ -67,7 +67,8 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     }
   });
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk; });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => { running.delete(proc); resolve(code); }));
+  // 'close', not 'exit': standard output may still hold the last lines when the process exits.
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => { running.delete(proc); resolve(code); }));
 
   const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
     const found = logs.find(match);
