@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { get } from './helpers/http.js';
+import { get, whenClosed } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
 import { startLb, type RunningLb } from './helpers/lb.js';
 
@@ -66,7 +65,7 @@ test('no response headers within PROXY_TIMEOUT → 504 within that time, and the
   const started = performance.now();
   const pending = get(lb.url);
   const upstreamReq = await silent.nextRequest();
-  const upstreamClosed = once(upstreamReq.socket, 'close');
+  const upstreamClosed = whenClosed(upstreamReq.socket);
   const res = await pending;
   const elapsed = performance.now() - started;
   assert.equal(res.status, 504);

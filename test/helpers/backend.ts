@@ -55,7 +55,11 @@ export async function startBackend(name: string, handler: Handler = nameHandler)
     backend.sockets.add(socket);
     socket.once('close', () => backend.sockets.delete(socket));
   });
+  // A proxy that gives up on a request closes the connection mid-message; that is expected here.
+  server.on('clientError', (_err, socket) => socket.destroy());
   server.on('request', (req, res) => {
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
     backend.requests.push(req);
     if (req.url !== '/health') waiters.shift()?.(req);
     handler(req, res, backend);

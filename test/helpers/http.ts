@@ -44,3 +44,10 @@ export async function rawExchange(port: number, bytes: string | Buffer, idleMs =
     socket.write(bytes);
   });
 }
+
+/** Resolves when the socket has closed, however it closed (a reset is not a test failure). */
+export function whenClosed(socket: Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  socket.on('error', () => undefined);
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
