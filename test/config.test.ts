@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLb, startLb } from './helpers/lb.js';
+
+function dirWith(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-config-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+const BAD: { env?: Record<string, string>; args?: string[]; files?: Record<string, string>; want: RegExp }[] = [
+  { env: { BACKENDS: 'ftp://10.0.0.1' }, want: /^lb: invalid BACKENDS "ftp:\/\/10.0.0.1": expected an http:\/\/ or https:\/\/ URL/ },
+  { env: { BACKENDS: 'not a url' }, want: /^lb: invalid BACKENDS "not a url": expected an http:\/\/ or https:\/\/ URL/ },
+  { env: { BACKENDS: 'http://a:1, :nope' }, want: /^lb: invalid BACKENDS "http:\/\/a:1, :nope" \(at ":nope"\): expected an http/ },
+  { env: { BACKENDS: ' , ' }, want: /^lb: invalid BACKENDS " , ": expected at least one backend/ },
+  { env: { BACKENDS: 'http://a:1|weight=0' }, want: /^lb: invalid BACKENDS "http:\/\/a:1\|weight=0": expected a weight that is an integer from 1/ },
+  { env: { BACKENDS: 'http://a:1,http://a:1/' }, want: /^lb: invalid BACKENDS .*: expected each backend URL once/ },
+  { env: { PROXY_TIMEOUT: 'abc' }, want: /^lb: invalid PROXY_TIMEOUT "abc": expected a positive duration such as 250ms, 10s or 1m30s$/ },
+  { env: { HEALTH_CHECK_INTERVAL: '-1s' }, want: /^lb: invalid HEALTH_CHECK_INTERVAL "-1s": expected a positive duration/ },
+  { env: { HEALTH_CHECK_TIMEOUT: '10' }, want: /^lb: invalid HEALTH_CHECK_TIMEOUT "10": expected a positive duration/ },
+  { env: { SHUTDOWN_TIMEOUT: '5 s' }, want: /^lb: invalid SHUTDOWN_TIMEOUT "5 s": expected a non-negative duration/ },
+  { env: { PORT: '70000' }, want: /^lb: invalid PORT "70000": expected an integer from 0 to 65535$/ },
+  { env: { PORT: '-1' }, want: /^lb: invalid PORT "-1": expected an integer from 0 to 65535$/ },
+  { env: { STRATEGY: 'fastest' }, want: /^lb: invalid STRATEGY "fastest": expected one of round-robin/ },
+  { env: { LOG_LEVEL: 'loud' }, want: /^lb: invalid LOG_LEVEL "loud": expected one of fatal, error/ },
+  { env: { HTTP_MAX_IDLE_CONNS_PER_HOST: '0' }, want: /^lb: invalid HTTP_MAX_IDLE_CONNS_PER_HOST "0": expected an integer from 1/ },
+  { args: ['--port', 'eighty'], want: /^lb: invalid --port "eighty": expected an integer from 0 to 65535$/ },
+  { args: ['--no-such-flag'], want: /^lb: Unknown option '--no-such-flag'/ },
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'port: 8080\nproxy:\n  timout: 5s\n' }, want: /^lb: unknown setting "proxy.timout" in lb.yaml: expected one of proxy.timeout$/ },
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'colour: blue\n' }, want: /^lb: unknown setting "colour" in lb.yaml: expected one of port, host, backends/ },
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'strategy: nope\n' }, want: /^lb: invalid strategy in lb.yaml "nope": expected one of round-robin/ },
+  { args: ['--config', 'lb.json'], files: { 'lb.json': '{"backends": []}' }, want: /^lb: invalid backends in lb.json \[\]: expected at least one backend/ },
+  { args: ['--config', 'lb.json'], files: { 'lb.json': '{"port": 80,' }, want: /^lb: config file lb.json is not valid JSON/ },
+  { args: ['--config', 'missing.yaml'], want: /^lb: cannot read missing.yaml: ENOENT$/ },
+  { files: { '.env': 'HEALTH_CHECK_INTERVAL=often\n' }, want: /^lb: invalid HEALTH_CHECK_INTERVAL in .env "often": expected a positive duration/ },
+];
+
+test('every invalid value exits 2 with one line naming the setting, the value and what was expected', async () => {
+  await Promise.all(BAD.map(async ({ env = {}, args = [], files = {}, want }) => {
+    const { code, stdout, stderr } = await runLb(env, args, dirWith(files));
+    const what = JSON.stringify({ env, args, files });
+    assert.equal(code, 2, `${what}: exit code`);
+    assert.equal(stdout, '', what);
+    const lines = stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, `${what}: one line, no stack trace: ${stderr}`);
+    assert.match(lines[0]!, want, what);
+  }));
+});
+
+test('precedence: defaults < config file < .env < environment < flags', async (t) => {
+  const dir = dirWith({
+    'lb.yaml': 'proxy:\n  timeout: 1s\nhealth:\n  timeout: 2s\n  interval: 3s\nshutdown:\n  timeout: 4s\n',
+    '.env': 'HEALTH_CHECK_TIMEOUT=20s\nHEALTH_CHECK_INTERVAL=30s\nSHUTDOWN_TIMEOUT=40s\n',
+  });
+  const lb = await startLb(
+    { BACKENDS: 'http://127.0.0.1:1', HEALTH_CHECK_INTERVAL: '300s', SHUTDOWN_TIMEOUT: '400s' },
+    { cwd: dir, args: ['--config', 'lb.yaml', '--shutdown-timeout', '4000s'] },
+  );
+  t.after(() => lb.stop());
+  const config = (await lb.waitForLog((l) => l.msg === 'starting')).config as Record<string, any>;
+  assert.equal(config.proxy.timeout, 1000, 'file over default');
+  assert.equal(config.health.timeout, 20_000, '.env over file');
+  assert.equal(config.health.interval, 300_000, 'environment over .env');
+  assert.equal(config.shutdown.timeout, 4_000_000, 'flag over everything');
+  assert.equal(config.port, 0);
+});
+
+test('a config file takes nested keys, weights and durations', async (t) => {
+  const dir = dirWith({ 'lb.json': JSON.stringify({ backends: ['http://127.0.0.1:1/api/', { url: 'http://127.0.0.1:2', weight: 5 }], health: { path: '/healthz', rise: 2, fall: 3 }, log: { level: 'debug' } }) });
+  const lb = await startLb({ PORT: '0' }, { cwd: dir, args: ['-c', 'lb.json'] });
+  t.after(() => lb.stop());
+  const config = (await lb.waitForLog((l) => l.msg === 'starting')).config as Record<string, any>;
+  assert.deepEqual(config.backends, ['http://127.0.0.1:1/api', 'http://127.0.0.1:2|weight=5']);
+  assert.deepEqual(config.health, { path: '/healthz', interval: 3_600_000, timeout: 1000, rise: 2, fall: 3 });
+  assert.equal(config.log.level, 'debug');
+});
+
+test('the origin\'s defaults apply when nothing is set', async (t) => {
+  const lb = await startLb({ PORT: '0' });
+  t.after(() => lb.stop());
+  const config = (await lb.waitForLog((l) => l.msg === 'starting')).config as Record<string, any>;
+  assert.deepEqual(config.backends, ['http://localhost:8081', 'http://localhost:8082', 'http://localhost:8083']);
+  assert.equal(config.proxy.timeout, 10_000);
+  assert.equal(config.health.timeout, 1000);
+  assert.equal(config.http.maxIdleConns, 30);
+  assert.equal(config.http.maxIdleConnsPerHost, 30);
+  assert.equal(config.http.idleConnTimeout, 90_000);
+  assert.equal(config.shutdown.timeout, 30_000);
+});
+
+test('--help documents every setting with its default; --version prints the version', async () => {
+  const help = await runLb({}, ['--help']);
+  assert.equal(help.code, 0);
+  for (const name of ['PORT', 'BACKENDS', 'PROXY_TIMEOUT', 'HEALTH_CHECK_TIMEOUT', 'HEALTH_CHECK_INTERVAL', 'HEALTH_CHECK_PATH',
+    'HTTP_MAX_IDLE_CONNS', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'HTTP_IDLE_CONN_TIMEOUT', 'SHUTDOWN_TIMEOUT', 'STRATEGY', 'LOG_LEVEL', 'LOG_FORMAT']) {
+    assert.match(help.stdout, new RegExp(`\\b${name} / `), name);
+  }
+  assert.match(help.stdout, /--proxy-timeout VALUE[\s\S]*Default: 10s\./);
+  const version = await runLb({}, ['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('a port that is taken: exit 1 with a clear message', async (t) => {
+  const first = await startLb({ BACKENDS: 'http://127.0.0.1:1' });
+  t.after(() => first.stop());
+  const second = await runLb({ BACKENDS: 'http://127.0.0.1:1', PORT: String(first.port), HEALTH_CHECK_INTERVAL: '1h' });
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /^lb: cannot start: listen EADDRINUSE/);
+});
