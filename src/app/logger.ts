@@ -10,8 +10,9 @@ export interface LoggerOptions {
 }
 
 /**
- * JSON lines by default, written asynchronously so a log line never blocks a request; `pretty`
- * for a person at a terminal. Call `flushLogger` before exiting.
+ * JSON lines by default, written asynchronously in batches so a log line never blocks a request
+ * (and is on disk within 100 ms); `pretty` for a person at a terminal. Call `flushLogger`
+ * before exiting.
  */
 export function createLogger(options: LoggerOptions): Logger {
   const dest = options.destination ?? 1;
@@ -24,8 +25,15 @@ export function createLogger(options: LoggerOptions): Logger {
       sync: true,
     }));
   }
-  return pino({ level: options.level }, pino.destination({ dest, sync: false, minLength: 0 }));
+  const stream = pino.destination({ dest, sync: false, minLength: BUFFER_BYTES });
+  // Lines are batched (one write per ~8 KiB instead of one per request: the access log's main
+  // cost); the timer bounds how long a line can wait on a quiet balancer.
+  setInterval(() => stream.flush(), FLUSH_INTERVAL_MS).unref();
+  return pino({ level: options.level }, stream);
 }
+
+const BUFFER_BYTES = 8 * 1024;
+const FLUSH_INTERVAL_MS = 100;
 
 /** Writes out whatever the logger still buffers; safe to call from an exit path. */
 export function flushLogger(log: Logger): void {
