@@ -4,7 +4,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
 import { createLogger, flushLogger } from './app/logger.js';
 import { handleSignals } from './app/signals.js';
-import { strategyNames } from './balancer/index.js';
+import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
+import { StrategyModuleError } from './balancer/module.js';
 import { ConfigError, dotenvLayer, envLayer, fileLayer, flagLayer, resolveConfig, SETTINGS, type Layer } from './config/index.js';
 
 const EXIT_USAGE = 2;
@@ -68,7 +69,16 @@ async function main(): Promise<void> {
     if (args.help) { process.stdout.write(`${usage()}\n`); return; }
     if (args.version) { process.stdout.write(`${version()}\n`); return; }
     const config = resolveConfig(args.layers, strategyNames());
-    lb = new LoadBalancer(config, { logger: createLogger(config.log) });
+    let strategy: Strategy | undefined;
+    if (config.strategyModule !== undefined) {
+      try {
+        strategy = await loadStrategyModule(config.strategyModule, { hashKey: config.hash.key, loadFactor: config.hash.loadFactor, fallback: config.hash.fallback });
+      } catch (err) {
+        if (!(err instanceof StrategyModuleError)) throw err;
+        throw new ConfigError(`invalid strategy module ${JSON.stringify(config.strategyModule)}: ${err.message}`);
+      }
+    }
+    lb = new LoadBalancer(config, { logger: createLogger(config.log), strategy });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`lb: ${err.message}\n`);

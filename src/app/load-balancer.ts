@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createStrategy, Director, type Strategy } from '../balancer/index.js';
+import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { accessLog, compose, requestId } from '../middleware/index.js';
@@ -35,6 +35,8 @@ export class LoadBalancer {
   readonly #proxy: Proxy;
   readonly #monitor: HealthMonitor;
   readonly #listener: HttpListener;
+  readonly #strategyOptions: StrategyOptions;
+  readonly #customStrategy: boolean;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopping: Promise<StopResult> | undefined;
 
@@ -42,8 +44,14 @@ export class LoadBalancer {
     this.config = config;
     this.log = options.logger ?? createLogger(config.log);
     this.pool = new Pool(config.backends);
-    const strategy = options.strategy ?? createStrategy(config.strategy, { offset: options.strategyOffset ?? 0 });
-    this.director = new Director(this.pool, strategy);
+    this.#strategyOptions = {
+      offset: options.strategyOffset ?? 0,
+      hashKey: config.hash.key,
+      loadFactor: config.hash.loadFactor,
+      fallback: config.hash.fallback,
+    };
+    this.#customStrategy = options.strategy !== undefined;
+    this.director = new Director(this.pool, this.#withSticky(options.strategy ?? createStrategy(config.strategy, this.#strategyOptions)));
     this.#proxy = new Proxy(this.director, { timeout: config.proxy.timeout, retryAfter: Math.min(config.health.interval / 1000, 30) });
     this.#monitor = new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }));
     const chain = compose([requestId(), accessLog(this.log)], this.#proxy.handle);
@@ -53,6 +61,13 @@ export class LoadBalancer {
       else this.log.warn({ backend: backend.url, healthy, reason }, 'backend is down');
       if (this.pool.healthy.length === 0 && this.#state === 'running') this.log.error('no healthy backend: answering 503');
     });
+  }
+
+  #withSticky(strategy: Strategy): Strategy {
+    const { cookie, secret } = this.config.sticky;
+    if (cookie === undefined) return strategy;
+    if (secret === undefined) this.log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
+    return new Sticky(strategy, { cookie, secret });
   }
 
   /** The listening address, once started. */
@@ -70,7 +85,12 @@ export class LoadBalancer {
     if (this.#state !== 'new') throw new Error(`cannot start a load balancer that is ${this.#state}`);
     this.#state = 'starting';
     const { config } = this;
-    this.log.info({ config: { ...config, backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)) } }, 'starting');
+    if (config.strategyModule !== undefined && !this.#customStrategy) {
+      this.director.strategy = this.#withSticky(await loadStrategyModule(config.strategyModule, this.#strategyOptions));
+    }
+    const shown = { ...config, backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)),
+      sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' } };
+    this.log.info({ config: shown }, 'starting');
     attachUpstreams(this.pool.backends, {
       connections: Math.min(config.http.maxIdleConnsPerHost, config.http.maxIdleConns),
       idleTimeout: config.http.idleConnTimeout,

@@ -4,7 +4,8 @@ import type { PickRequest, Strategy } from './strategy.js';
 /** Hands the pool's current healthy snapshot to the strategy. */
 export class Director {
   readonly #pool: Pool;
-  readonly strategy: Strategy;
+  /** Replaceable, for strategies loaded at start-up (and later, live changes). */
+  strategy: Strategy;
 
   constructor(pool: Pool, strategy: Strategy) {
     this.#pool = pool;

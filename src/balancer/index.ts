@@ -1,4 +1,16 @@
 export { Director } from './director.js';
-export { createStrategy, registerStrategy, strategyNames } from './registry.js';
+export { createStrategy, registerStrategy, strategyNames, FALLBACK_STRATEGIES } from './registry.js';
 export { RoundRobin } from './strategies/round-robin.js';
-export type { PickRequest, Strategy, StrategyFactory, StrategyOptions } from './strategy.js';
+export { WeightedRoundRobin } from './strategies/weighted-round-robin.js';
+export { LeastConnections } from './strategies/least-connections.js';
+export { RandomChoice } from './strategies/random.js';
+export { PowerOfTwoChoices } from './strategies/power-of-two-choices.js';
+export { PeakEwma } from './strategies/peak-ewma.js';
+export { ConsistentHash } from './strategies/consistent-hash.js';
+export { Sticky } from './strategies/sticky.js';
+export type { StickyOptions } from './strategies/sticky.js';
+export { parseKeySource, KEY_SOURCE_EXPECTED } from './hash-key.js';
+export { buildMaglevTable, MAGLEV_SIZE } from './maglev.js';
+export { seededRandom, hashString } from './random.js';
+export { loadStrategyModule } from './module.js';
+export type { HashKey, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './strategy.js';

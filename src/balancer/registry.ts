@@ -1,9 +1,24 @@
+import { ConsistentHash } from './strategies/consistent-hash.js';
+import { LeastConnections } from './strategies/least-connections.js';
+import { PeakEwma } from './strategies/peak-ewma.js';
+import { PowerOfTwoChoices } from './strategies/power-of-two-choices.js';
+import { RandomChoice } from './strategies/random.js';
 import { RoundRobin } from './strategies/round-robin.js';
+import { WeightedRoundRobin } from './strategies/weighted-round-robin.js';
 import type { Strategy, StrategyFactory, StrategyOptions } from './strategy.js';
 
 const factories = new Map<string, StrategyFactory>([
   ['round-robin', (options) => new RoundRobin(options)],
+  ['weighted-round-robin', () => new WeightedRoundRobin()],
+  ['least-connections', (options) => new LeastConnections(options)],
+  ['random', (options) => new RandomChoice(options)],
+  ['power-of-two-choices', (options) => new PowerOfTwoChoices(options)],
+  ['peak-ewma', (options) => new PeakEwma(options)],
+  ['consistent-hash', (options) => new ConsistentHash({ ...options, fallbackStrategy: createStrategy(options.fallback ?? 'round-robin', options) })],
 ]);
+
+/** Strategies that can stand in for consistent-hash when a request has no key. */
+export const FALLBACK_STRATEGIES = ['round-robin', 'random', 'least-connections', 'power-of-two-choices', 'weighted-round-robin', 'peak-ewma'] as const;
 
 /** Names accepted by `STRATEGY`, in registration order. */
 export function strategyNames(): string[] {

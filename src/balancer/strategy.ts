@@ -12,6 +12,11 @@ export interface PickRequest {
   readonly headers: IncomingHttpHeaders;
   /** The client's IP address (IPv4-mapped IPv6 addresses unwrapped). */
   readonly clientIp: string;
+  /**
+   * Adds a header to the response sent to the client (a sticky-session cookie, say). Optional:
+   * simulations and benchmarks have no response.
+   */
+  addResponseHeader?(name: string, value: string): void;
 }
 
 /**
@@ -25,13 +30,26 @@ export interface Strategy {
   pick(healthy: Snapshot, request: PickRequest): Backend | undefined;
 }
 
-/** Options every factory receives. */
+/** Where a consistent-hash key comes from: `ip`, `path`, `header:<name>` or `cookie:<name>`. */
+export type HashKey = string;
+
+/** Options every factory receives; each strategy reads what it needs. */
 export interface StrategyOptions {
   /**
    * Where a rotating strategy starts. Worker processes start at different offsets so that the
    * rotation stays even across them.
    */
   readonly offset?: number;
+  /** Uniform numbers in [0, 1); `Math.random` by default. */
+  readonly random?: () => number;
+  /** Milliseconds on a monotonic clock; `performance.now` by default. */
+  readonly now?: () => number;
+  /** consistent-hash: where the key comes from (default `ip`). */
+  readonly hashKey?: HashKey;
+  /** consistent-hash: bounded-load factor c (> 1), or 0 for plain Maglev. */
+  readonly loadFactor?: number;
+  /** consistent-hash: the strategy used when a request has no key (default `round-robin`). */
+  readonly fallback?: string;
 }
 
 export type StrategyFactory = (options: StrategyOptions) => Strategy;

@@ -73,8 +73,10 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     for (const layer of layers) {
       if (!layer.values.has(setting.key)) continue;
       value = parseValue(setting, layer.values.get(setting.key), layer.text, layer.label(setting));
-      if (setting.key === 'strategy' && !strategyNames.includes(value as string)) {
-        throw new ConfigError(`invalid ${layer.label(setting)} ${show(value)}: expected one of ${strategyNames.join(', ')}`);
+      const allowed = setting.key === 'strategy' ? strategyNames
+        : setting.key === 'hash.fallback' ? strategyNames.filter((n) => n !== 'consistent-hash') : undefined;
+      if (allowed !== undefined && !allowed.includes(value as string)) {
+        throw new ConfigError(`invalid ${layer.label(setting)} ${show(value)}: expected one of ${allowed.join(', ')}`);
       }
     }
     setPath(config, setting.key, value);

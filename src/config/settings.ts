@@ -35,6 +35,20 @@ export interface Config {
   readonly host: string;
   readonly backends: readonly BackendSpec[];
   readonly strategy: string;
+  /** An ES module whose default export is a strategy factory; overrides `strategy`. */
+  readonly strategyModule: string | undefined;
+  readonly hash: {
+    /** `ip`, `path`, `header:<name>` or `cookie:<name>`. */
+    readonly key: string;
+    /** Bounded-load factor c (≥ 1), or 0 for none. */
+    readonly loadFactor: number;
+    readonly fallback: string;
+  };
+  readonly sticky: {
+    /** Cookie name; undefined turns sticky sessions off. */
+    readonly cookie: string | undefined;
+    readonly secret: string | undefined;
+  };
   readonly proxy: { readonly timeout: number };
   readonly health: {
     /** Undefined: check the backend URL itself, as the origin does. */
@@ -119,6 +133,38 @@ function urlPath(value: unknown): string {
   return value.trim();
 }
 
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const HASH_KEY = new RegExp(`^(ip|path|header:${TOKEN}|cookie:${TOKEN})$`);
+
+function hashKey(value: unknown): string {
+  if (typeof value !== 'string' || !HASH_KEY.test(value.trim())) throw new InvalidValue('ip, path, header:<name> or cookie:<name>');
+  const text = value.trim();
+  return text.startsWith('header:') ? text.toLowerCase() : text;
+}
+
+function loadFactor(value: unknown, text: boolean): number {
+  const n = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : text ? undefined : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || (n !== 0 && n < 1) || n > 100) {
+    throw new InvalidValue('0 (no bound) or a factor from 1 to 100, such as 1.25');
+  }
+  return n;
+}
+
+function cookieName(value: unknown): string {
+  if (typeof value !== 'string' || !new RegExp(`^${TOKEN}$`).test(value.trim())) throw new InvalidValue('a cookie name (letters, digits and !#$%&\'*+.^_`|~-)');
+  return value.trim();
+}
+
+function secret(value: unknown): string {
+  if (typeof value !== 'string' || value.length < 16) throw new InvalidValue('a secret of at least 16 characters');
+  return value;
+}
+
+function modulePath(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('the path of an ES module');
+  return value.trim();
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -133,7 +179,13 @@ export const SETTINGS: readonly Setting[] = [
   row('host', 'HOST', 'Address to listen on.', '0.0.0.0', '0.0.0.0', host),
   row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix and "|weight=N".',
     backends(DEFAULT_BACKENDS, true), DEFAULT_BACKENDS, backends),
-  row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => value),
+  row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
+  row('strategyModule', 'STRATEGY_MODULE', 'An ES module whose default export is a strategy factory; used instead of STRATEGY.', undefined, 'none', modulePath),
+  row('hash.key', 'HASH_KEY', 'consistent-hash: where the key comes from: ip, path, header:<name> or cookie:<name>.', 'ip', 'ip', hashKey),
+  row('hash.loadFactor', 'HASH_LOAD_FACTOR', 'consistent-hash: bounded-load factor c; no backend takes more than c × the mean in-flight load (0: no bound).', 0, '0', loadFactor),
+  row('hash.fallback', 'HASH_FALLBACK', 'consistent-hash: the strategy for requests without a key.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
+  row('sticky.cookie', 'STICKY_COOKIE', 'Sticky sessions (around any strategy): the name of the signed cookie that pins a client to its backend.', undefined, 'none (off)', cookieName),
+  row('sticky.secret', 'STICKY_SECRET', 'Key that signs sticky cookies; set it so cookies survive restarts and are shared by workers.', undefined, 'random per start', secret),
   durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response (else 504); also the longest pause allowed within a response body.', 10_000, 'positive'),
   row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for health checks.', undefined, 'the backend URL itself', urlPath),
   durationRow('health.interval', 'HEALTH_CHECK_INTERVAL', 'Time between health-check rounds (the first runs at start-up).', 30_000, 'positive'),

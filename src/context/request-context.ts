@@ -29,6 +29,8 @@ export class RequestContext implements PickRequest {
   error: ContextError | undefined = undefined;
   /** True once the client connection closed before the response was complete. */
   clientClosed = false;
+  /** Headers to add to the response (a sticky cookie, say); undefined when there are none. */
+  responseHeaders: string[] | undefined = undefined;
   /** Set by the proxy while an upstream exchange is running. */
   upstream: { cancel(reason: Error): void } | undefined = undefined;
   readonly #baseLog: Logger;
@@ -62,6 +64,10 @@ export class RequestContext implements PickRequest {
     if (this.#clientIp !== undefined) return this.#clientIp;
     const address = this.#socket.remoteAddress ?? '';
     return (this.#clientIp = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    (this.responseHeaders ??= []).push(name, value);
   }
 
   /** A logger whose every line carries this request's id (created on first use). */

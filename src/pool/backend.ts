@@ -1,5 +1,8 @@
 import type { Dispatcher } from 'undici';
 
+/** τ of the latency EWMA: 10 s, Finagle's and Linkerd's default. */
+export const LATENCY_DECAY_MS = 10_000;
+
 /**
  * One upstream server and its live state. The pool owns health; the proxy keeps the load
  * counters that load-aware strategies read.
@@ -25,6 +28,10 @@ export class Backend {
   inFlight = 0;
   /** Requests proxied to this backend since start-up. */
   requests = 0;
+  /** Peak-EWMA of time to response headers, in ms (0 until the first response). */
+  latency = 0;
+  /** When `latency` was last updated, in ms on the caller's monotonic clock. */
+  latencyStamp = 0;
   /** The upstream dispatcher (one keep-alive pool per backend), attached by the proxy. */
   dispatcher: Dispatcher | undefined = undefined;
 
@@ -35,6 +42,27 @@ export class Backend {
     this.pathPrefix = parsed.pathname === '/' ? '' : parsed.pathname.replace(/\/+$/, '');
     this.weight = weight;
     this.index = index;
+  }
+
+  /**
+   * Folds one response time into the peak-EWMA latency (Finagle's PeakEwma): a slower sample
+   * replaces the average at once; a faster one is blended in with weight 1 - e^(-Δt/τ).
+   */
+  observeLatency(ms: number, now: number): void {
+    const prev = this.latency;
+    if (ms > prev || prev === 0) {
+      this.latency = ms;
+    } else {
+      const w = Math.exp(-Math.max(0, now - this.latencyStamp) / LATENCY_DECAY_MS);
+      this.latency = prev * w + ms * (1 - w);
+    }
+    this.latencyStamp = now;
+  }
+
+  /** The latency estimate decayed towards zero for the time since the last sample, as Finagle does on read. */
+  latencyAt(now: number): number {
+    if (this.latency === 0) return 0;
+    return this.latency * Math.exp(-Math.max(0, now - this.latencyStamp) / LATENCY_DECAY_MS);
   }
 
   toJSON(): object {

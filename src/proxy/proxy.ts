@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
@@ -81,6 +82,8 @@ export class Proxy {
     res.setHeader('content-length', body.length);
     res.setHeader('cache-control', 'no-store');
     if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
+    const extra = ctx.responseHeaders;
+    if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) res.appendHeader(extra[i]!, extra[i + 1]!);
     if (error.status === 503) res.setHeader('retry-after', this.#retryAfter);
     // An unread request body would otherwise be read and thrown away before the next request.
     if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
@@ -148,8 +151,13 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
     const res = this.#ctx.res;
     if (this.#finished || res.destroyed) return false;
     this.#resume = resume;
+    const ctx = this.#ctx;
+    const now = performance.now();
+    this.#backend.observeLatency(now - ctx.startTime, now);
     if (this.#proxy.draining) res.shouldKeepAlive = false;
-    res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders, this.#ctx.id));
+    const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
+    if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
+    res.writeHead(statusCode, headers);
     return true;
   }
 

@@ -1,0 +1,83 @@
+import type { PickRequest } from './strategy.js';
+
+/** A parsed hash-key source. */
+export interface KeySource {
+  readonly kind: 'ip' | 'path' | 'header' | 'cookie';
+  /** Lowercased header name, or cookie name. */
+  readonly name: string;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Parses `ip`, `path`, `header:<name>` or `cookie:<name>`; undefined when invalid. */
+export function parseKeySource(text: string): KeySource | undefined {
+  if (text === 'ip' || text === 'path') return { kind: text, name: '' };
+  const colon = text.indexOf(':');
+  const kind = text.slice(0, colon);
+  const name = text.slice(colon + 1);
+  if ((kind === 'header' || kind === 'cookie') && TOKEN.test(name)) {
+    return { kind, name: kind === 'header' ? name.toLowerCase() : name };
+  }
+  return undefined;
+}
+
+export const KEY_SOURCE_EXPECTED = 'ip, path, header:<name> or cookie:<name>';
+
+/** FNV-1a + fmix32 over text[start, end): the key hash without slicing out the key. */
+function hashRange(text: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Finds `name`'s value in a Cookie header and hashes it in place; -1 when absent or empty.
+ * RFC 6265 section 5.4: pairs separated by `; `.
+ */
+export function hashCookie(header: string, name: string): number {
+  let from = 0;
+  for (;;) {
+    const at = header.indexOf(name, from);
+    if (at < 0) return -1;
+    const eq = at + name.length;
+    const boundary = at === 0 || header.charCodeAt(at - 1) === 32 /* space */ || header.charCodeAt(at - 1) === 59 /* ; */;
+    if (boundary && header.charCodeAt(eq) === 61 /* = */) {
+      let end = header.indexOf(';', eq + 1);
+      if (end < 0) end = header.length;
+      return end > eq + 1 ? hashRange(header, eq + 1, end) : -1;
+    }
+    from = at + 1;
+  }
+}
+
+/** The request's key hash (32 bits), or -1 when the request has no such key. Allocation-free. */
+export function hashKey(source: KeySource, request: PickRequest): number {
+  switch (source.kind) {
+    case 'ip': {
+      const ip = request.clientIp;
+      return ip === '' ? -1 : hashRange(ip, 0, ip.length);
+    }
+    case 'path': {
+      const path = request.path;
+      const q = path.indexOf('?');
+      return hashRange(path, 0, q < 0 ? path.length : q);
+    }
+    case 'header': {
+      const value = request.headers[source.name];
+      const text = typeof value === 'string' ? value : value?.[0];
+      return text === undefined || text === '' ? -1 : hashRange(text, 0, text.length);
+    }
+    case 'cookie': {
+      const cookie = request.headers.cookie;
+      return cookie === undefined ? -1 : hashCookie(cookie, source.name);
+    }
+  }
+}

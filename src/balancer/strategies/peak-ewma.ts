@@ -1,0 +1,41 @@
+import { performance } from 'node:perf_hooks';
+import type { Backend, Snapshot } from '../../pool/index.js';
+import type { Strategy, StrategyOptions } from '../strategy.js';
+import { twoDistinct } from './power-of-two-choices.js';
+
+/** Cost of a backend with requests in flight but no latency sample yet (Finagle's Penalty). */
+const PENALTY = 1e9;
+
+/**
+ * Latency-aware: Finagle's and Linkerd's peak-EWMA. Each backend's cost is its peak-EWMA
+ * response time (kept by the proxy, see `Backend.observeLatency`; it jumps up on a slow
+ * response and decays with τ = 10 s) times (in-flight + 1); the cheaper of two random
+ * backends wins. A slow backend is avoided within a few responses; one that recovers wins
+ * traffic back as its estimate decays.
+ */
+export class PeakEwma implements Strategy {
+  readonly name = 'peak-ewma';
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #pair = new Int32Array(2);
+
+  constructor(options: StrategyOptions = {}) {
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  pick(healthy: Snapshot): Backend | undefined {
+    if (healthy.length < 2) return healthy[0];
+    twoDistinct(healthy.length, this.#random, this.#pair);
+    const now = this.#now();
+    const a = healthy[this.#pair[0]!]!;
+    const b = healthy[this.#pair[1]!]!;
+    return cost(b, now) < cost(a, now) ? b : a;
+  }
+}
+
+function cost(backend: Backend, now: number): number {
+  const latency = backend.latencyAt(now);
+  if (latency === 0 && backend.inFlight > 0) return PENALTY + backend.inFlight;
+  return (latency * (backend.inFlight + 1)) / backend.weight;
+}
