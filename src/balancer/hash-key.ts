@@ -23,7 +23,10 @@ export function parseKeySource(text: string): KeySource | undefined {
 
 export const KEY_SOURCE_EXPECTED = 'ip, path, header:<name> or cookie:<name>';
 
-/** FNV-1a + fmix32 over text[start, end): the key hash without slicing out the key. */
+/**
+ * FNV-1a + fmix32 over text[start, end): the key hash without slicing out the key. Returns 30
+ * bits so the result is always a small integer (larger ones are boxed as heap numbers).
+ */
 function hashRange(text: string, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
@@ -35,7 +38,7 @@ function hashRange(text: string, start: number, end: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h & 0x3fffffff;
 }
 
 /**
@@ -58,7 +61,7 @@ export function hashCookie(header: string, name: string): number {
   }
 }
 
-/** The request's key hash (32 bits), or -1 when the request has no such key. Allocation-free. */
+/** The request's key hash (30 bits), or -1 when the request has no such key. Allocation-free. */
 export function hashKey(source: KeySource, request: PickRequest): number {
   switch (source.kind) {
     case 'ip': {

@@ -1,11 +1,16 @@
 /** A source of uniform numbers in [0, 1). Injected so tests and simulations are reproducible. */
 export type Random = () => number;
 
-/** mulberry32: a tiny, fast, seedable PRNG (public domain, Tommy Ettinger). Allocation-free. */
+/**
+ * mulberry32: a tiny, fast, seedable PRNG (public domain, Tommy Ettinger). Allocation-free:
+ * the 32-bit state lives in a typed array, because a plain variable holding values past 2^30
+ * would be boxed on every step.
+ */
 export function seededRandom(seed: number): Random {
-  let a = seed >>> 0;
+  const state = new Uint32Array([seed >>> 0]);
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
+    const a = (state[0]! + 0x6d2b79f5) >>> 0;
+    state[0] = a;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
@@ -13,7 +18,7 @@ export function seededRandom(seed: number): Random {
   };
 }
 
-/** FNV-1a over a string's UTF-16 code units, 32 bits; `seed` varies the offset basis. No allocation. */
+/** FNV-1a over a string's UTF-16 code units, 32 bits; `seed` varies the offset basis. */
 export function hashString(text: string, seed = 0x811c9dc5): number {
   let h = seed >>> 0;
   for (let i = 0; i < text.length; i++) {

@@ -4,6 +4,12 @@ import type { Dispatcher } from 'undici';
 export const LATENCY_DECAY_MS = 10_000;
 
 /**
+ * The time of the latest latency sample of any backend: a clock that strategies can read
+ * without calling `performance.now()` (which allocates in Node 20) on every pick.
+ */
+export const latencyClock = new Float64Array(1);
+
+/**
  * One upstream server and its live state. The pool owns health; the proxy keeps the load
  * counters that load-aware strategies read.
  */
@@ -57,6 +63,7 @@ export class Backend {
       this.latency = prev * w + ms * (1 - w);
     }
     this.latencyStamp = now;
+    if (now > latencyClock[0]!) latencyClock[0] = now;
   }
 
   /** The latency estimate decayed towards zero for the time since the last sample, as Finagle does on read. */

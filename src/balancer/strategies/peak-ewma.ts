@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import type { Backend, Snapshot } from '../../pool/index.js';
+import { latencyClock, type Backend, type Snapshot } from '../../pool/index.js';
 import type { Strategy, StrategyOptions } from '../strategy.js';
 import { twoDistinct } from './power-of-two-choices.js';
 
@@ -16,18 +15,19 @@ const PENALTY = 1e9;
 export class PeakEwma implements Strategy {
   readonly name = 'peak-ewma';
   readonly #random: () => number;
-  readonly #now: () => number;
+  readonly #now: (() => number) | undefined;
   readonly #pair = new Int32Array(2);
 
   constructor(options: StrategyOptions = {}) {
     this.#random = options.random ?? Math.random;
-    this.#now = options.now ?? (() => performance.now());
+    // By default, the time of the latest response: advancing with traffic, free to read.
+    this.#now = options.now;
   }
 
   pick(healthy: Snapshot): Backend | undefined {
     if (healthy.length < 2) return healthy[0];
     twoDistinct(healthy.length, this.#random, this.#pair);
-    const now = this.#now();
+    const now = this.#now === undefined ? latencyClock[0]! : this.#now();
     const a = healthy[this.#pair[0]!]!;
     const b = healthy[this.#pair[1]!]!;
     return cost(b, now) < cost(a, now) ? b : a;

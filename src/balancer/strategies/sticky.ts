@@ -1,6 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Backend, Snapshot } from '../../pool/index.js';
-import { Pool } from '../../pool/index.js';
 import type { PickRequest, Strategy } from '../strategy.js';
 
 export interface StickyOptions {
@@ -13,8 +12,8 @@ export interface StickyOptions {
 /**
  * Sticky sessions around any strategy: a signed cookie pins a client to its backend while that
  * backend is healthy; otherwise the inner strategy picks and the cookie is rewritten. The
- * cookie value is `<backend id>.<HMAC-SHA256 of it>`; every backend's value is computed once
- * per snapshot, so checking a cookie is a map lookup, not a hash computation.
+ * cookie value is `<backend id>.<HMAC-SHA256 of it>`; every healthy backend's value is computed
+ * once per snapshot, so checking a cookie is a string comparison, not a hash computation.
  */
 export class Sticky implements Strategy {
   readonly name: string;
@@ -23,8 +22,8 @@ export class Sticky implements Strategy {
   readonly #secret: string;
   readonly #attributes: string;
   #snapshot: Snapshot | undefined;
-  #byValue = new Map<string, Backend>();
-  #valueOf = new Map<Backend, string>();
+  /** `name=value` Set-Cookie prefixes and values, aligned with the snapshot. */
+  #values: string[] = [];
 
   constructor(inner: Strategy, options: StickyOptions) {
     this.inner = inner;
@@ -36,49 +35,49 @@ export class Sticky implements Strategy {
 
   pick(healthy: Snapshot, request: PickRequest): Backend | undefined {
     if (healthy !== this.#snapshot) this.#rebuild(healthy);
-    const value = cookieValue(request.headers.cookie, this.#cookie);
-    if (value !== undefined) {
-      const pinned = this.#byValue.get(value);
-      if (pinned !== undefined && Pool.available(pinned)) return pinned;
+    const header = request.headers.cookie;
+    const at = header === undefined ? -1 : cookieValueAt(header, this.#cookie);
+    if (at >= 0) {
+      // Compare in place against each healthy backend's value: no slicing, no allocation.
+      const values = this.#values;
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i]!;
+        const end = at + value.length;
+        if (header!.startsWith(value, at) && (end === header!.length || header!.charCodeAt(end) === 59 /* ; */)) return healthy[i];
+      }
     }
     const chosen = this.inner.pick(healthy, request);
     if (chosen !== undefined) {
-      request.addResponseHeader?.('set-cookie', `${this.#cookie}=${this.#valueOf.get(chosen)}${this.#attributes}`);
+      request.addResponseHeader?.('set-cookie', `${this.#cookie}=${this.valueFor(chosen)}${this.#attributes}`);
     }
     return chosen;
   }
 
-  /** The cookie value that pins a client to `backend`. */
+  /**
+   * The cookie value that pins a client to `backend`: a short id derived from its URL (stable
+   * across restarts and reordering) and an HMAC of it.
+   */
   valueFor(backend: Backend): string {
-    const id = backend.url;
+    const id = createHash('sha256').update(backend.url).digest('base64url').slice(0, 10);
     const mac = createHmac('sha256', this.#secret).update(id).digest('base64url').slice(0, 22);
-    return `${Buffer.from(id).toString('base64url')}.${mac}`;
+    return `${id}.${mac}`;
   }
 
   #rebuild(healthy: Snapshot): void {
     this.#snapshot = healthy;
-    this.#byValue = new Map();
-    this.#valueOf = new Map();
-    for (const backend of healthy) {
-      const value = this.valueFor(backend);
-      this.#byValue.set(value, backend);
-      this.#valueOf.set(backend, value);
-    }
+    this.#values = healthy.map((backend) => this.valueFor(backend));
   }
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
+/** Where `name`'s value starts in a Cookie header (RFC 6265 section 5.4), or -1. */
+function cookieValueAt(header: string, name: string): number {
   let from = 0;
   for (;;) {
     const at = header.indexOf(name, from);
-    if (at < 0) return undefined;
+    if (at < 0) return -1;
     const eq = at + name.length;
     const boundary = at === 0 || header.charCodeAt(at - 1) === 32 || header.charCodeAt(at - 1) === 59;
-    if (boundary && header.charCodeAt(eq) === 61) {
-      const end = header.indexOf(';', eq + 1);
-      return header.slice(eq + 1, end < 0 ? header.length : end);
-    }
+    if (boundary && header.charCodeAt(eq) === 61) return eq + 1;
     from = at + 1;
   }
 }
