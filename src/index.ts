@@ -10,8 +10,9 @@
  * ```
  */
 import { LoadBalancer, type LoadBalancerOptions } from './app/load-balancer.js';
-import { strategyNames } from './balancer/index.js';
-import { objectLayer, resolveConfig, type BackendSpec, type Config } from './config/index.js';
+import { strategyNames, type Strategy } from './balancer/index.js';
+import { isStrategy } from './balancer/module.js';
+import { ConfigError, objectLayer, resolveConfig, type BackendSpec, type Config } from './config/index.js';
 
 type Duration = string | number;
 
@@ -23,7 +24,11 @@ export interface LoadBalancerInput {
   port?: number;
   host?: string;
   backends?: string | readonly (string | { url: string; weight?: number })[];
-  strategy?: string;
+  /** A registered strategy's name, or a strategy object. */
+  strategy?: string | Strategy;
+  strategyModule?: string;
+  hash?: { key?: string; loadFactor?: number; fallback?: string };
+  sticky?: { cookie?: string; secret?: string };
   proxy?: { timeout?: Duration };
   health?: { path?: string; interval?: Duration; timeout?: Duration; rise?: number; fall?: number };
   http?: { maxIdleConns?: number; maxIdleConnsPerHost?: number; idleConnTimeout?: Duration };
@@ -36,20 +41,28 @@ export interface LoadBalancerInput {
  * load balancer ready to `start()`.
  */
 export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadBalancerOptions = {}): LoadBalancer {
-  const names = strategyNames();
-  if (options.strategy !== undefined && input.strategy === undefined) names.push(options.strategy.name);
-  const config = resolveConfig([objectLayer(input, undefined)], names);
-  return new LoadBalancer(options.strategy !== undefined ? { ...config, strategy: options.strategy.name } : config, options);
+  const { strategy: given, ...settings } = input;
+  let strategy = options.strategy;
+  if (typeof given === 'object') {
+    if (!isStrategy(given)) throw new ConfigError('invalid strategy object: expected { name: string, pick(healthy, request) }');
+    strategy = given;
+  }
+  const config = resolveConfig([objectLayer(typeof given === 'string' ? input : settings, undefined)], strategyNames());
+  return new LoadBalancer(strategy !== undefined ? { ...config, strategy: strategy.name } : config, { ...options, strategy });
 }
 
 export { LoadBalancer };
 export type { LoadBalancerOptions, StopResult } from './app/load-balancer.js';
 export { createLogger } from './app/logger.js';
-export { ConfigError, parseDuration, SETTINGS } from './config/index.js';
+export { ConfigError };
+export { parseDuration, SETTINGS } from './config/index.js';
 export type { Config, BackendSpec };
 export { Backend, Pool } from './pool/index.js';
 export type { Snapshot, HealthChange } from './pool/index.js';
-export { Director, RoundRobin, createStrategy, registerStrategy, strategyNames } from './balancer/index.js';
+export {
+  Director, createStrategy, registerStrategy, strategyNames, loadStrategyModule,
+  RoundRobin, WeightedRoundRobin, LeastConnections, RandomChoice, PowerOfTwoChoices, PeakEwma, ConsistentHash, Sticky,
+} from './balancer/index.js';
 export type { PickRequest, Strategy, StrategyFactory, StrategyOptions } from './balancer/index.js';
 export { ProxyError } from './proxy/index.js';
 export type { ProxyErrorCode } from './proxy/index.js';

@@ -24,10 +24,16 @@ test('createLoadBalancer accepts a strategy object', async (t) => {
   const backends = await Promise.all(['x', 'y'].map((n) => startBackend(n)));
   t.after(() => Promise.all(backends.map((b) => b.close())));
   const alwaysLast: Strategy = { name: 'always-last', pick: (healthy) => healthy[healthy.length - 1] };
-  const lb = createLoadBalancer({ host: '127.0.0.1', port: 0, backends: backends.map((b) => b.url) }, { logger: silent, strategy: alwaysLast });
-  const { port } = await lb.start();
-  t.after(() => lb.stop());
-  for (let i = 0; i < 3; i++) assert.equal((await get(`http://127.0.0.1:${port}/`)).body, 'y');
+  for (const lb of [
+    createLoadBalancer({ host: '127.0.0.1', port: 0, backends: backends.map((b) => b.url) }, { logger: silent, strategy: alwaysLast }),
+    createLoadBalancer({ host: '127.0.0.1', port: 0, backends: backends.map((b) => b.url), strategy: alwaysLast }, { logger: silent }),
+  ]) {
+    const { port } = await lb.start();
+    for (let i = 0; i < 3; i++) assert.equal((await get(`http://127.0.0.1:${port}/`)).body, 'y');
+    assert.equal(lb.director.strategy.name, 'always-last');
+    await lb.stop();
+  }
+  assert.throws(() => createLoadBalancer({ strategy: { name: 'no-pick' } as unknown as Strategy }, { logger: silent }), /invalid strategy object/);
 });
 
 test('createLoadBalancer rejects bad options with a ConfigError naming the setting', () => {

@@ -87,14 +87,18 @@ test('sticky sessions: a signed cookie pins a client to its backend, end to end'
   assert.ok(forged.headers['set-cookie'] !== undefined, 'a forged cookie is replaced');
 });
 
-test('--strategy-module loads the documented example strategy', async (t) => {
+test('--strategy-module (or strategyModule in a config file) loads the documented example strategy', async (t) => {
   const backends = await three(t);
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(',') }, { args: ['--strategy-module', EXAMPLE] });
-  t.after(() => lb.stop());
-  assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).strategy, 'fewest-requests');
-  const bodies = [];
-  for (let i = 0; i < 6; i++) bodies.push((await get(lb.url)).body);
-  assert.deepEqual(bodies, ['a', 'b', 'c', 'a', 'b', 'c']);
+  const dir = mkdtempSync(join(tmpdir(), 'lb-module-'));
+  writeFileSync(join(dir, 'lb.json'), JSON.stringify({ strategyModule: EXAMPLE }));
+  for (const args of [['--strategy-module', EXAMPLE], ['--config', 'lb.json']]) {
+    const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(',') }, { args, cwd: dir });
+    assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).strategy, 'fewest-requests');
+    const bodies = [];
+    for (let i = 0; i < 6; i++) bodies.push((await get(lb.url)).body);
+    assert.deepEqual(bodies, ['a', 'b', 'c', 'a', 'b', 'c'], args.join(' '));
+    await lb.stop();
+  }
 });
 
 test('a bad strategy module, strategy name or strategy option exits 2 with a clear message', async () => {
