@@ -1,13 +1,16 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { accessLog, compose, requestId } from '../middleware/index.js';
 import { Pool } from '../pool/index.js';
 import { attachUpstreams, closeUpstreams, Proxy } from '../proxy/index.js';
-import { HttpListener } from '../server/index.js';
+import { HttpListener, Tunnels } from '../server/index.js';
 import { createLogger, flushLogger } from './logger.js';
+import { loadKeyPair, watchKeyPair } from './tls-files.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -16,6 +19,13 @@ export interface LoadBalancerOptions {
   readonly strategy?: Strategy;
   /** Where rotating strategies start (worker processes use different offsets). */
   readonly strategyOffset?: number;
+}
+
+/** How https:// backends are verified. */
+export interface BackendTls {
+  readonly ca: string | undefined;
+  readonly servername: string | undefined;
+  readonly rejectUnauthorized: boolean;
 }
 
 export interface StopResult {
@@ -34,9 +44,13 @@ export class LoadBalancer {
   readonly director: Director;
   readonly #proxy: Proxy;
   readonly #monitor: HealthMonitor;
-  readonly #listener: HttpListener;
+  /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
+  readonly #listeners: HttpListener[];
+  readonly #tunnels: Tunnels;
+  #unwatchTls: (() => void) | undefined;
   readonly #strategyOptions: StrategyOptions;
   readonly #customStrategy: boolean;
+  readonly #backendTls: BackendTls;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopping: Promise<StopResult> | undefined;
 
@@ -51,17 +65,35 @@ export class LoadBalancer {
       fallback: config.hash.fallback,
     };
     this.#customStrategy = options.strategy !== undefined;
+    this.#backendTls = backendTls(config);
     this.director = new Director(this.pool, this.#withSticky(options.strategy ?? createStrategy(config.strategy, this.#strategyOptions)));
-    this.#proxy = new Proxy(this.director, { timeout: config.proxy.timeout, retryAfter: Math.min(config.health.interval / 1000, 30) });
-    this.#monitor = new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }));
+    this.#proxy = new Proxy(this.director, {
+      timeout: config.proxy.timeout,
+      retryAfter: Math.min(config.health.interval / 1000, 30),
+      maxBodySize: config.limits.maxBodySize,
+    });
+    this.#monitor = new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
     const chain = compose([requestId(), accessLog(this.log)], this.#proxy.handle);
-    this.#listener = new HttpListener(chain, { host: config.host, port: config.port }, this.log);
+    this.#tunnels = new Tunnels(this.director, {
+      timeout: config.proxy.timeout,
+      idleTimeout: config.websocket.idleTimeout,
+      backendTls: this.#backendTls,
+    }, this.log);
+    const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
+    this.#listeners = [new HttpListener(chain, this.#tunnels, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
+    if (tls !== undefined && config.tls.httpPort !== undefined) {
+      this.#listeners.push(new HttpListener(chain, this.#tunnels, {
+        host: config.host, port: config.tls.httpPort, limits: config.limits,
+        redirectToPort: config.tls.redirect ? config.port : undefined,
+      }, this.log));
+    }
     this.pool.on('health', ({ backend, healthy, reason }) => {
       if (healthy) this.log.info({ backend: backend.url, healthy }, 'backend is up');
       else this.log.warn({ backend: backend.url, healthy, reason }, 'backend is down');
       if (this.pool.healthy.length === 0 && this.#state === 'running') this.log.error('no healthy backend: answering 503');
     });
   }
+
 
   #withSticky(strategy: Strategy): Strategy {
     const { cookie, secret } = this.config.sticky;
@@ -72,12 +104,34 @@ export class LoadBalancer {
 
   /** The listening address, once started. */
   get address(): AddressInfo | undefined {
-    return this.#state === 'running' || this.#state === 'stopping' ? this.#listener.address : undefined;
+    return this.#state === 'running' || this.#state === 'stopping' ? this.#listeners[0]!.address : undefined;
   }
 
-  /** Requests being proxied right now. */
+  /** Every listening address: PORT first, then HTTP_PORT when set. */
+  get addresses(): AddressInfo[] {
+    return this.#listeners.map((l) => l.address);
+  }
+
+  /** Requests being proxied right now, open tunnels included. */
   get inFlight(): number {
-    return this.#listener.inFlight;
+    return this.#listeners.reduce((n, l) => n + l.inFlight, 0) + this.#tunnels.size;
+  }
+
+  /**
+   * Re-reads TLS_CERT_FILE and TLS_KEY_FILE (on SIGHUP, or when they change). New connections
+   * get the new certificate; open ones keep theirs. A bad pair keeps the old one and logs why.
+   */
+  reloadTls(): boolean {
+    const { cert, key } = this.config.tls;
+    if (cert === undefined || key === undefined) return false;
+    try {
+      this.#listeners[0]!.setSecureContext(loadKeyPair(cert, key));
+      this.log.info({ cert, key }, 'TLS certificate reloaded');
+      return true;
+    } catch (err) {
+      this.log.error({ cert, key, err: (err as Error).message }, 'TLS certificate reload failed: keeping the current certificate');
+      return false;
+    }
   }
 
   /** Checks every backend once, then listens. Rejects (and cleans up) when the port cannot be bound. */
@@ -91,21 +145,29 @@ export class LoadBalancer {
     const shown = { ...config, backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)),
       sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' } };
     this.log.info({ config: shown }, 'starting');
+    if (config.backendTls.insecure) {
+      this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
+    }
     attachUpstreams(this.pool.backends, {
       connections: Math.min(config.http.maxIdleConnsPerHost, config.http.maxIdleConns),
       idleTimeout: config.http.idleConnTimeout,
       timeout: config.proxy.timeout,
+      tls: this.#backendTls,
     });
     try {
       await this.#monitor.start();
-      const address = await this.#listener.listen();
+      for (const listener of this.#listeners) {
+        const address = await listener.listen();
+        this.log.info({ address: address.address, port: address.port, proto: listener.proto, strategy: this.director.strategy.name,
+          healthy: this.pool.healthy.length, backends: this.pool.backends.length }, 'listening');
+      }
       this.#state = 'running';
-      this.log.info({ address: address.address, port: address.port, strategy: this.director.strategy.name,
-        healthy: this.pool.healthy.length, backends: this.pool.backends.length }, 'listening');
-      return address;
+      if (config.tls.cert !== undefined) this.#unwatchTls = watchKeyPair(config.tls.cert, config.tls.key!, () => this.reloadTls());
+      return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
       await this.#monitor.stop();
+      for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
       await closeUpstreams(this.pool.backends, true);
       throw err;
     }
@@ -124,10 +186,11 @@ export class LoadBalancer {
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
     const timeout = this.config.shutdown.timeout;
-    this.log.info({ inFlight: this.#listener.inFlight, timeout }, 'shutting down');
+    this.log.info({ inFlight: this.inFlight, timeout }, 'shutting down');
     this.#proxy.draining = true;
+    this.#unwatchTls?.();
     const [cut] = await Promise.all([
-      wasRunning ? this.#listener.drain(timeout) : Promise.resolve(0),
+      wasRunning ? this.#drain(timeout) : Promise.resolve(0),
       this.#monitor.stop(),
     ]);
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
@@ -136,5 +199,44 @@ export class LoadBalancer {
     this.log.info({ cut }, 'stopped');
     flushLogger(this.log);
     return { cut };
+  }
+
+  /** Stop accepting, close idle connections, wait for requests and tunnels; cut what is left at the timeout. */
+  async #drain(timeout: number): Promise<number> {
+    const closed = this.#listeners.map((l) => l.stopAccepting());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.#listeners.map((l) => l.whenIdle()), this.#tunnels.whenEmpty()]),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); }),
+    ]);
+    clearTimeout(timer);
+    const cut = this.inFlight;
+    for (const listener of this.#listeners) listener.closeAll();
+    this.#tunnels.closeAll();
+    await Promise.all(closed);
+    return cut;
+  }
+}
+
+/** TLS options for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE. */
+function backendTls(config: Config): BackendTls {
+  const { ca, servername, insecure } = config.backendTls;
+  let caText: string | undefined;
+  if (ca !== undefined) {
+    try {
+      caText = readFileSync(ca, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  return { ca: caText, servername, rejectUnauthorized: !insecure };
+}
+
+function keyPairOrConfigError(cert: string, key: string): SecureContextOptions {
+  try {
+    return loadKeyPair(cert, key);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`invalid TLS_CERT_FILE/TLS_KEY_FILE ${JSON.stringify(`${cert}, ${key}`)}: expected a readable PEM certificate and its matching key (${e.code ?? e.message})`);
   }
 }

@@ -28,4 +28,9 @@ export function handleSignals(lb: LoadBalancer): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the TLS certificate and key; without TLS it is logged and ignored.
+  process.on('SIGHUP', () => {
+    if (lb.config.tls.cert === undefined) lb.log.info('SIGHUP received: nothing to reload (TLS is off)');
+    else lb.reloadTls();
+  });
 }

@@ -81,6 +81,11 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     }
     setPath(config, setting.key, value);
   }
+  const tls = config.tls as { cert?: string; key?: string; httpPort?: number };
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    const missing = SETTINGS_BY_KEY.get(tls.cert === undefined ? 'tls.cert' : 'tls.key')!;
+    throw new ConfigError(`missing ${missing.env} (${missing.key}): expected TLS_CERT_FILE and TLS_KEY_FILE together`);
+  }
   return config as unknown as Config;
 }
 

@@ -65,6 +65,34 @@ export interface Config {
   };
   readonly shutdown: { readonly timeout: number };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  readonly tls: {
+    /** PEM certificate chain and key: when both are set, PORT speaks HTTPS (and HTTP/2). */
+    readonly cert: string | undefined;
+    readonly key: string | undefined;
+    /** An extra plain-HTTP listener beside the HTTPS one. */
+    readonly httpPort: number | undefined;
+    /** Whether the plain-HTTP listener redirects to HTTPS (308) instead of proxying. */
+    readonly redirect: boolean;
+  };
+  readonly backendTls: {
+    readonly ca: string | undefined;
+    readonly servername: string | undefined;
+    readonly insecure: boolean;
+  };
+  readonly limits: {
+    readonly maxHeaderSize: number;
+    readonly maxHeaders: number;
+    readonly headerTimeout: number;
+    readonly idleTimeout: number;
+    /** Bytes; 0 is unlimited. */
+    readonly maxBodySize: number;
+    /** 0 is unlimited. */
+    readonly maxConnections: number;
+  };
+  readonly websocket: {
+    /** Close a tunnel idle this long, in ms; 0 never. */
+    readonly idleTimeout: number;
+  };
 }
 
 export const DEFAULT_BACKENDS = 'http://localhost:8081,http://localhost:8082,http://localhost:8083';
@@ -165,6 +193,38 @@ function modulePath(value: unknown): string {
   return value.trim();
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+function size(min: number) {
+  const expected = `a size in bytes, such as 16384, 16KiB, 10MB or 1GiB${min > 0 ? ` (at least ${min})` : ''}`;
+  return (value: unknown, text: boolean): number => {
+    let n: number | undefined;
+    if (typeof value === 'number' && !text) n = value;
+    else if (typeof value === 'string') {
+      const m = /^(\d+)\s*([kmg]i?b|b)?$/i.exec(value.trim());
+      if (m) n = Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!;
+    }
+    if (n === undefined || !Number.isSafeInteger(n) || n < min) throw new InvalidValue(expected);
+    return n;
+  };
+}
+
+function bool(value: unknown, text: boolean): boolean {
+  if (typeof value === 'boolean' && !text) return value;
+  if (typeof value === 'string' && /^(true|false|1|0|yes|no|on|off)$/i.test(value.trim())) return /^(true|1|yes|on)$/i.test(value.trim());
+  throw new InvalidValue('true or false');
+}
+
+function filePath(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('a file path');
+  return value.trim();
+}
+
+function serverName(value: unknown): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9.-]+$/.test(value.trim())) throw new InvalidValue('a DNS name, such as api.internal');
+  return value.trim();
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -196,6 +256,20 @@ export const SETTINGS: readonly Setting[] = [
   row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Upstream connections per backend, all kept alive and reused; requests beyond them queue (bounded by PROXY_TIMEOUT).', 30, '30', integer(1, 100_000)),
   durationRow('http.idleConnTimeout', 'HTTP_IDLE_CONN_TIMEOUT', 'How long an idle upstream connection is kept (a shorter Keep-Alive hint from the backend wins).', 90_000, 'positive'),
   durationRow('shutdown.timeout', 'SHUTDOWN_TIMEOUT', 'Time allowed for in-flight requests to finish on SIGTERM/SIGINT.', 30_000, 'zero'),
+  row('tls.cert', 'TLS_CERT_FILE', 'PEM certificate (chain) for HTTPS on PORT; with TLS_KEY_FILE, also offers HTTP/2. Re-read on SIGHUP and when the files change.', undefined, 'none (plain HTTP)', filePath),
+  row('tls.key', 'TLS_KEY_FILE', 'PEM private key for TLS_CERT_FILE.', undefined, 'none', filePath),
+  row('tls.httpPort', 'HTTP_PORT', 'With TLS on: an extra plain-HTTP listener on this port.', undefined, 'none', integer(0, 65535)),
+  row('tls.redirect', 'HTTP_REDIRECT', 'With HTTP_PORT: redirect plain-HTTP requests to HTTPS (308) instead of proxying them.', false, 'false', bool),
+  row('backendTls.ca', 'BACKEND_CA_FILE', 'PEM CA bundle to verify https:// backends with, instead of the default trust store.', undefined, "Node's trust store", filePath),
+  row('backendTls.servername', 'BACKEND_SERVERNAME', 'TLS server name (SNI, and the name verified) for https:// backends.', undefined, 'the backend URL\'s host', serverName),
+  row('backendTls.insecure', 'BACKEND_TLS_INSECURE', 'Do not verify https:// backends\' certificates (for tests only; logged loudly).', false, 'false', bool),
+  row('limits.maxHeaderSize', 'MAX_HEADER_SIZE', 'Largest request head (request line and headers); larger gets 431.', 16 * 1024, '16KiB', size(1024)),
+  row('limits.maxHeaders', 'MAX_HEADERS', 'Most request headers; more gets 431.', 100, '100', integer(1, 10_000)),
+  durationRow('limits.headerTimeout', 'HEADER_TIMEOUT', 'Time to receive a request\'s complete head (against slowloris); else 408 and close.', 10_000, 'positive'),
+  durationRow('limits.idleTimeout', 'CLIENT_IDLE_TIMEOUT', 'How long an idle client keep-alive connection stays open.', 60_000, 'positive'),
+  row('limits.maxBodySize', 'MAX_BODY_SIZE', 'Largest request body; larger gets 413 (0: unlimited).', 0, '0 (unlimited)', size(0)),
+  row('limits.maxConnections', 'MAX_CONNECTIONS', 'Most open client connections; more are closed at once (0: unlimited).', 0, '0 (unlimited)', integer(0, 10_000_000)),
+  durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
 ];

@@ -58,12 +58,17 @@ export class HealthMonitor {
   #round: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn) {
+  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn,
+    tls?: { readonly ca?: string; readonly servername?: string; readonly rejectUnauthorized: boolean }) {
     this.#pool = pool;
     this.#options = options;
     this.#log = log;
     if (check === undefined) {
-      this.#agent = new Agent({ connections: 1, keepAliveTimeout: Math.max(options.interval * 2, 5000), connect: { timeout: options.timeout } });
+      this.#agent = new Agent({
+        connections: 1,
+        keepAliveTimeout: Math.max(options.interval * 2, 5000),
+        connect: { timeout: options.timeout, ...(tls === undefined ? {} : { ca: tls.ca, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.servername === undefined ? {} : { servername: tls.servername }) }) },
+      });
       check = httpCheck(this.#agent);
     }
     this.#check = check;

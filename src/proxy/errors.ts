@@ -7,6 +7,7 @@ export type ProxyErrorCode =
   | 'LB_ERR_UPSTREAM_PROTOCOL'
   | 'LB_ERR_CLIENT_CLOSED'
   | 'LB_ERR_BAD_REQUEST'
+  | 'LB_ERR_BODY_TOO_LARGE'
   | 'LB_ERR_INTERNAL';
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
@@ -18,6 +19,7 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   // nginx's "client closed request": never sent, only logged.
   LB_ERR_CLIENT_CLOSED: 499,
   LB_ERR_BAD_REQUEST: 400,
+  LB_ERR_BODY_TOO_LARGE: 413,
   LB_ERR_INTERNAL: 500,
 };
 

@@ -40,6 +40,8 @@ export interface RequestHeaderInfo {
  */
 export function upstreamRequestHeaders(
   raw: readonly string[], clientIp: string, proto: string, requestId: string, info: RequestHeaderInfo,
+  /** An Upgrade request (WebSocket): `Upgrade` is kept and `Connection: upgrade` sent, the one exception. */
+  upgrade = false,
 ): string[] {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -75,11 +77,12 @@ export function upstreamRequestHeaders(
       case 'x-forwarded-proto': case 'x-forwarded-host': case 'x-request-id': case 'expect':
         continue;
       default:
-        if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower)) continue;
-        if (named !== undefined && named.has(lower)) continue;
+        if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower) && !(upgrade && lower === 'upgrade')) continue;
+        if (named !== undefined && named.has(lower) && !(upgrade && lower === 'upgrade')) continue;
     }
     out.push(name, value);
   }
+  if (upgrade) out.push('connection', 'upgrade');
   out.push('x-forwarded-for', xff === undefined ? clientIp : `${xff}, ${clientIp}`);
   out.push('x-forwarded-proto', proto);
   let element = `for=${forwardedNode(clientIp)}`;
@@ -101,12 +104,16 @@ export function upstreamRequestHeaders(
  * `X-Request-Id` replaces the backend's. undici hands headers over as latin1 bytes; latin1
  * strings round-trip them exactly.
  */
-export function downstreamResponseHeaders(raw: readonly Buffer[], requestId: string): string[] {
+export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], requestId: string, upgrade = false): string[] {
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
+    if (upgrade && lower === 'upgrade') {
+      out.push(name, raw[i + 1]!.toString('latin1'));
+      continue;
+    }
     if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower)) {
       if (lower === 'connection') named = connectionTokens(raw[i + 1]!.toString('latin1'), named);
       continue;
@@ -115,10 +122,12 @@ export function downstreamResponseHeaders(raw: readonly Buffer[], requestId: str
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
   out.push('x-request-id', requestId);
+  if (upgrade) out.push('Connection', 'Upgrade');
   if (named === undefined) return out;
   const kept: string[] = [];
   for (let i = 0; i < out.length; i += 2) {
-    if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+    const lower = out[i]!.toLowerCase();
+    if (!named.has(lower) || (upgrade && (lower === 'upgrade' || lower === 'connection'))) kept.push(out[i]!, out[i + 1]!);
   }
   return kept;
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
@@ -11,10 +12,12 @@ export interface ProxyOptions {
   readonly timeout: number;
   /** Seconds for `Retry-After` on 503 when no backend is healthy. */
   readonly retryAfter: number;
+  /** Largest request body in bytes (0: unlimited); enforced here for chunked bodies. */
+  readonly maxBodySize?: number;
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  400: 'Bad Request', 413: 'Content Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
 /** Short plain-text bodies for the statuses we generate, made once. */
@@ -34,11 +37,13 @@ export class Proxy {
   readonly #director: Director;
   readonly #options: ProxyOptions;
   readonly #retryAfter: string;
+  readonly #maxBody: number;
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
     this.#options = options;
     this.#retryAfter = String(Math.max(1, Math.ceil(options.retryAfter)));
+    this.#maxBody = options.maxBodySize ?? 0;
   }
 
   /** The final handler of the middleware chain. */
@@ -57,7 +62,7 @@ export class Proxy {
       path: backend.pathPrefix !== '' && url.charCodeAt(0) === 47 /* / */ ? backend.pathPrefix + url : url,
       method: req.method ?? 'GET',
       headers,
-      body: exchange.hasBody ? req : null,
+      body: !exchange.hasBody ? null : this.#maxBody > 0 && req.headers['content-length'] === undefined ? limitBody(req, this.#maxBody) : req,
     }, exchange);
   };
 
@@ -186,6 +191,20 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
     this.#backend.inFlight--;
     return true;
   }
+}
+
+/** A chunked body passed through a byte counter that fails the exchange (413) past `max`. */
+function limitBody(req: Readable, max: number): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) done(new ProxyError('LB_ERR_BODY_TOO_LARGE', `request body larger than ${max} bytes`));
+      else done(null, chunk);
+    },
+  });
+  req.on('error', (err) => counter.destroy(err));
+  return req.pipe(counter);
 }
 
 function onExchangeTimeout(exchange: Exchange, ms: number): void {

@@ -8,6 +8,8 @@ export interface UpstreamOptions {
   readonly idleTimeout: number;
   /** Connect timeout and the longest pause allowed within a response body. */
   readonly timeout: number;
+  /** How https:// backends are verified. */
+  readonly tls?: { readonly ca?: string; readonly servername?: string; readonly rejectUnauthorized: boolean };
 }
 
 /**
@@ -23,7 +25,14 @@ export function attachUpstreams(backends: readonly Backend[], options: UpstreamO
       keepAliveMaxTimeout: options.idleTimeout,
       headersTimeout: 0,
       bodyTimeout: options.timeout,
-      connect: { timeout: options.timeout },
+      connect: {
+        timeout: options.timeout,
+        ...(options.tls === undefined ? {} : {
+          ca: options.tls.ca,
+          rejectUnauthorized: options.tls.rejectUnauthorized,
+          ...(options.tls.servername === undefined ? {} : { servername: options.tls.servername }),
+        }),
+      },
       // The proxy checks Content-Length itself where it matters; a mismatch is an error, not a warning.
       strictContentLength: true,
     });

@@ -1,44 +1,91 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
+import { framingProblem } from './framing.js';
+import { writeRawError } from './raw-response.js';
+import type { Tunnels } from './upgrade.js';
+
+/** Limits against slow and hostile clients. */
+export interface ClientLimits {
+  /** Largest request head in bytes: larger gets 431. */
+  readonly maxHeaderSize: number;
+  /** Most request headers: more gets 431. */
+  readonly maxHeaders: number;
+  /** Milliseconds to receive a complete request head: else 408 and close. */
+  readonly headerTimeout: number;
+  /** Milliseconds an idle keep-alive connection stays open. */
+  readonly idleTimeout: number;
+  /** Largest request body in bytes (0: unlimited): a larger Content-Length gets 413 at once. */
+  readonly maxBodySize: number;
+  /** Most open connections (0: unlimited); more are closed at once. */
+  readonly maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ClientLimits = {
+  maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, maxBodySize: 0, maxConnections: 0,
+};
 
 export interface ListenerOptions {
   readonly host: string;
   readonly port: number;
-  /** How long an idle client keep-alive connection is kept open. */
-  readonly keepAliveTimeout?: number;
-  /** Largest request head accepted; larger gets 431 (node:http's default is 16 KiB). */
-  readonly maxHeaderSize?: number;
+  readonly limits?: ClientLimits;
+  /** Certificate and key: the listener speaks HTTPS (TLS 1.2 at least). */
+  readonly tls?: SecureContextOptions;
+  /** Answer every request with a 308 to https on this port instead of proxying it. */
+  readonly redirectToPort?: number;
 }
 
+type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
+
 /**
- * The client-facing HTTP/1.1 listener: creates a RequestContext per request, runs the chain,
- * tracks requests in flight and drains them on shutdown. node:http's parser (llhttp) is strict:
- * ambiguous framing and oversized heads never reach the chain.
+ * A client-facing HTTP/1.1 listener (plain or TLS): creates a RequestContext per request, runs
+ * the chain, hands upgrades to the tunnels, and drains on shutdown. node:http's parser (llhttp)
+ * is strict; `framingProblem` refuses the little it lets through.
  */
 export class HttpListener {
-  readonly server: Server<typeof IncomingMessage, typeof ContextResponse>;
+  readonly server: AnyServer;
+  readonly proto: 'http' | 'https';
   readonly #options: ListenerOptions;
   readonly #log: Logger;
+  readonly #limits: ClientLimits;
   #inFlight = 0;
   #draining = false;
   #drained: (() => void) | undefined;
 
-  constructor(chain: Chain, options: ListenerOptions, log: Logger) {
+  constructor(chain: Chain, tunnels: Tunnels | undefined, options: ListenerOptions, log: Logger) {
     this.#options = options;
     this.#log = log;
-    this.server = createServer({
+    const limits = this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.proto = options.tls === undefined ? 'http' : 'https';
+    const serverOptions: ServerOptions<typeof IncomingMessage, typeof ContextResponse> = {
       ServerResponse: ContextResponse,
-      keepAliveTimeout: options.keepAliveTimeout ?? 5000,
-      maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+      keepAliveTimeout: limits.idleTimeout,
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headerTimeout,
+      // Checks for the header timeout run this often (node's default, 30 s, is too coarse).
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headerTimeout / 4)),
       // The whole-request timeout would cut long uploads and downloads; PROXY_TIMEOUT bounds the backend.
       requestTimeout: 0,
       requireHostHeader: true,
+    };
+    this.server = options.tls === undefined
+      ? createServer(serverOptions)
+      : createHttpsServer({ ...serverOptions, ...options.tls, minVersion: 'TLSv1.2' }) as unknown as AnyServer;
+    // node keeps one header past the limit, so that more than the limit is visible (and refused).
+    this.server.maxHeadersCount = limits.maxHeaders + 1;
+    if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections;
+    this.server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.#log.warn({ client: data?.remoteAddress, maxConnections: limits.maxConnections }, 'connection refused: MAX_CONNECTIONS reached');
     });
+
     const listener = this;
+    const proto = this.proto;
     // One close listener for every response: created once, it finds its request through res.context.
     const onClose = function (this: ContextResponse): void {
       const ctx = this.context!;
@@ -50,8 +97,20 @@ export class HttpListener {
       }
       listener.#requestEnded();
     };
+    const redirect = options.redirectToPort;
     this.server.on('request', (req, res) => {
-      const ctx = new RequestContext(req, res, log, 'http');
+      const refusal = this.#refusal(req);
+      if (refusal !== undefined) {
+        this.#log.info({ status: refusal.status, reason: refusal.reason, client: req.socket.remoteAddress }, 'rejected request');
+        res.shouldKeepAlive = false;
+        res.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${refusal.status} ${refusal.reason}\n`);
+        return;
+      }
+      if (redirect !== undefined) {
+        this.#redirect(req, res, redirect);
+        return;
+      }
+      const ctx = new RequestContext(req, res, log, proto);
       res.context = ctx;
       this.#inFlight++;
       res.once('close', onClose);
@@ -63,7 +122,21 @@ export class HttpListener {
         else { res.statusCode = 500; res.shouldKeepAlive = false; res.end(); }
       }
     });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const refusal = this.#refusal(req);
+      if (refusal !== undefined || tunnels === undefined || this.#draining || redirect !== undefined) {
+        socket.on('error', () => undefined);
+        writeRawError(socket, refusal?.status ?? (this.#draining ? 503 : 400));
+        return;
+      }
+      tunnels.handle(req, socket, head, proto);
+    });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
+    if (options.tls !== undefined) {
+      this.server.on('tlsClientError', (err: Error, socket: Socket) => {
+        this.#log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
+      });
+    }
   }
 
   /** Requests whose response has not ended yet. */
@@ -73,6 +146,11 @@ export class HttpListener {
 
   get address(): AddressInfo {
     return this.server.address() as AddressInfo;
+  }
+
+  /** Replaces the certificate and key for new connections; open ones keep theirs. */
+  setSecureContext(tls: SecureContextOptions): void {
+    (this.server as unknown as { setSecureContext(o: SecureContextOptions): void }).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
   }
 
   listen(): Promise<AddressInfo> {
@@ -86,27 +164,44 @@ export class HttpListener {
     });
   }
 
-  /**
-   * Graceful stop: stop accepting at once, close idle keep-alive connections at once, let
-   * requests in flight finish (their responses carry `Connection: close`) for up to `timeout`
-   * ms, then cut what remains. Resolves with the number of requests cut.
-   */
-  async drain(timeout: number): Promise<number> {
+  /** Stops accepting and closes idle keep-alive connections at once. */
+  stopAccepting(): Promise<void> {
     this.#draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    if (this.#inFlight > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => { this.#drained = resolve; }),
-        new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); }),
-      ]);
-      clearTimeout(timer);
-    }
-    const cut = this.#inFlight;
+    return closed;
+  }
+
+  /** Resolves when no request is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.#drained = resolve; });
+  }
+
+  /** Closes every connection now (the shutdown timeout has passed). */
+  closeAll(): void {
     this.server.closeAllConnections();
-    await closed;
-    return cut;
+  }
+
+  /** The 4xx for a request that must not be forwarded, if any. */
+  #refusal(req: IncomingMessage): { status: number; reason: string } | undefined {
+    const raw = req.rawHeaders;
+    if (raw.length > this.#limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.#limits.maxHeaders} headers` };
+    const problem = framingProblem(raw);
+    if (problem !== undefined) return { status: 400, reason: problem };
+    const max = this.#limits.maxBodySize;
+    if (max > 0) {
+      const length = req.headers['content-length'];
+      if (length !== undefined && Number(length) > max) return { status: 413, reason: `body larger than ${max} bytes` };
+    }
+    return undefined;
+  }
+
+  #redirect(req: IncomingMessage, res: ContextResponse, port: number): void {
+    const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+    const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`;
+    req.resume();
+    res.writeHead(308, { location, 'content-type': 'text/plain; charset=utf-8' }).end(`308 Permanent Redirect: ${location}\n`);
   }
 
   #requestEnded(): void {
@@ -128,9 +223,7 @@ export class HttpListener {
     }
     const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     this.#log.info({ code, status, client: socket.remoteAddress }, 'rejected malformed request');
-    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    const body = `${status} ${text}\n`;
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    writeRawError(socket, status);
     socket.destroySoon?.();
   }
 }

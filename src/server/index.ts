@@ -1,2 +1,5 @@
-export { HttpListener } from './http-server.js';
-export type { ListenerOptions } from './http-server.js';
+export { HttpListener, DEFAULT_LIMITS } from './http-server.js';
+export type { ListenerOptions, ClientLimits } from './http-server.js';
+export { Tunnels } from './upgrade.js';
+export type { TunnelOptions } from './upgrade.js';
+export { framingProblem } from './framing.js';

@@ -1,0 +1,20 @@
+/**
+ * Request checks that node:http's parser (llhttp) leaves to us. It already rejects, with 400:
+ * Content-Length together with Transfer-Encoding, duplicate or non-numeric Content-Length,
+ * obsolete line folding, bare LF line endings, whitespace before the colon, invalid chunk
+ * sizes, a Transfer-Encoding whose last coding is not chunked, and a missing Host in HTTP/1.1.
+ * It accepts two things we refuse (RFC 9112 sections 3.2 and 6.1; HAProxy and nginx refuse them
+ * too): more than one Host, and a Transfer-Encoding other than exactly `chunked`.
+ */
+export function framingProblem(raw: readonly string[]): string | undefined {
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4) {
+      if (name.toLowerCase() === 'host' && ++hosts > 1) return 'more than one Host header';
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      if (raw[i + 1]!.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding other than chunked: ${JSON.stringify(raw[i + 1])}`;
+    }
+  }
+  return undefined;
+}
