@@ -105,7 +105,6 @@ export class Tunnels {
       clearTimeout(timer);
       status = 101;
       if (client.destroyed) { upSocket.destroy(); return; }
-      this.#track(upSocket);
       const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
       const out = downstreamResponseHeaders(res.rawHeaders, id, true);
       for (let i = 0; i < out.length; i += 2) lines.push(`${out[i]}: ${out[i + 1]}`);

@@ -1,0 +1,178 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readdirSync, readlinkSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, WebSocketServer } from 'ws';
+import { get, whenClosed } from './helpers/http.js';
+import { startBackend, type TestBackend } from './helpers/backend.js';
+import { startLb, type RunningLb } from './helpers/lb.js';
+
+interface WsBackend { backend: TestBackend; wss: WebSocketServer; handshakes: IncomingMessage[] }
+
+/** An echo WebSocket backend; `/refuse` answers the handshake with 403; `/close-4001` closes at once. */
+async function wsBackend(t: { after(fn: () => unknown): void }, name = 'ws'): Promise<WsBackend> {
+  const backend = await startBackend(name);
+  const handshakes: IncomingMessage[] = [];
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: true,
+    handleProtocols: (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false),
+    maxPayload: 64 * 1024 * 1024,
+  });
+  backend.server.on('upgrade', (req, socket, head) => {
+    handshakes.push(req);
+    if (req.url === '/refuse') {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nforbidden\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (req.url === '/close-4001') { ws.close(4001, 'backend says bye'); return; }
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      ws.on('close', (code, reason) => wss.emit('client-closed', code, reason.toString()));
+    });
+  });
+  t.after(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await backend.close(); });
+  return { backend, wss, handshakes };
+}
+
+function connect(lb: RunningLb, path = '/', protocols?: string[], options: ConstructorParameters<typeof WebSocket>[2] = {}): WebSocket {
+  return new WebSocket(`ws://127.0.0.1:${lb.port}${path}`, protocols, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, ...options });
+}
+
+function openSockets(pid: number): number {
+  const dir = `/proc/${pid}/fd`;
+  return readdirSync(dir).filter((fd) => { try { return readlinkSync(`${dir}/${fd}`).startsWith('socket:'); } catch { return false; } }).length;
+}
+
+async function echoSetup(t: { after(fn: () => unknown): void }, env: Record<string, string> = {}) {
+  const ws = await wsBackend(t);
+  const lb = await startLb({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', ...env });
+  t.after(() => lb.stop());
+  return { ...ws, lb };
+}
+
+test('1,000 text and binary messages, one of 10 MiB, round-trip intact through the balancer', async (t) => {
+  const { lb, handshakes } = await echoSetup(t);
+  const client = connect(lb);
+  await once(client, 'open');
+  const sent: (string | Buffer)[] = [];
+  for (let i = 0; i < 1000; i++) sent.push(i % 2 === 0 ? `text message ${i} ${'é'.repeat(i % 17)}` : Buffer.from([i & 255, (i >> 8) & 255, 0, 255, 7]));
+  sent[500] = Buffer.alloc(10 * 1024 * 1024, 'x');
+  (sent[500] as Buffer).writeUInt32BE(0xdeadbeef, 1234);
+  const received: (string | Buffer)[] = [];
+  const all = new Promise<void>((resolve) => {
+    client.on('message', (data: Buffer, isBinary) => {
+      received.push(isBinary ? Buffer.from(data) : data.toString('utf8'));
+      if (received.length === sent.length) resolve();
+    });
+  });
+  for (const m of sent) client.send(m, { binary: typeof m !== 'string' });
+  await all;
+  received.forEach((m, i) => assert.deepEqual(m, sent[i], `message ${i}`));
+  client.close(1000);
+  await once(client, 'close');
+  const h = handshakes[0]!;
+  assert.equal(h.headers['x-forwarded-for'], '127.0.0.1');
+  assert.match(String(h.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+  assert.equal(String(h.headers.connection).toLowerCase(), 'upgrade');
+  assert.equal(h.headers.upgrade, 'websocket');
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.status === 101);
+  assert.equal(line.reqId, h.headers['x-request-id']);
+});
+
+test('subprotocols and permessage-deflate pass through untouched', async (t) => {
+  const { lb, handshakes } = await echoSetup(t);
+  const client = connect(lb, '/', ['chat.v2', 'chat.v1'], { perMessageDeflate: true });
+  await once(client, 'open');
+  assert.equal(client.protocol, 'chat.v1');
+  assert.match(client.extensions, /permessage-deflate/);
+  const h = handshakes[0]!;
+  assert.equal(h.headers['sec-websocket-protocol'], 'chat.v2,chat.v1', 'as the client sent it');
+  assert.match(String(h.headers['sec-websocket-extensions']), /^permessage-deflate/);
+  client.send('compressed '.repeat(1000));
+  const [echo] = await once(client, 'message') as [Buffer];
+  assert.equal(echo.toString(), 'compressed '.repeat(1000));
+  client.close();
+});
+
+test('close codes propagate both ways', async (t) => {
+  const { lb, wss } = await echoSetup(t);
+  const byBackend = connect(lb, '/close-4001');
+  const [code, reason] = await once(byBackend, 'close') as [number, Buffer];
+  assert.equal(code, 4001);
+  assert.equal(reason.toString(), 'backend says bye');
+
+  const client = connect(lb);
+  await once(client, 'open');
+  const seen = once(wss, 'client-closed');
+  client.close(4002, 'client says bye');
+  const [backendCode, backendReason] = await seen as [number, string];
+  assert.equal(backendCode, 4002);
+  assert.equal(backendReason, 'client says bye');
+});
+
+test('a backend that refuses the upgrade with 403 is relayed as 403', async (t) => {
+  const { lb } = await echoSetup(t);
+  const client = connect(lb, '/refuse');
+  client.on('error', () => undefined);
+  const [, res] = await once(client, 'unexpected-response') as [unknown, IncomingMessage];
+  assert.equal(res.statusCode, 403);
+  let body = '';
+  for await (const c of res) body += c;
+  assert.equal(body, 'forbidden\n');
+});
+
+test('200 connect/close cycles leave no socket open on either side', async (t) => {
+  const { lb, backend } = await echoSetup(t);
+  const baseline = openSockets(lb.proc.pid!);
+  const backendBefore = new Set(backend.sockets); // the health checker's kept-alive connection
+  for (let i = 0; i < 200; i++) {
+    const client = connect(lb);
+    await once(client, 'open');
+    if (i % 2 === 0) { client.close(); } else { client.terminate(); }
+    await once(client, 'close');
+  }
+  // Closing is asynchronous on the far side: wait for the tunnels' backend sockets to close.
+  await Promise.all([...backend.sockets].filter((s) => !backendBefore.has(s)).map(whenClosed));
+  assert.equal([...backend.sockets].filter((s) => !backendBefore.has(s)).length, 0);
+  assert.ok(openSockets(lb.proc.pid!) <= baseline, `balancer sockets: ${baseline} before, ${openSockets(lb.proc.pid!)} after`);
+  assert.equal((await get(`${lb.url}/health`)).status, 200, 'still serving');
+});
+
+test('an idle tunnel is closed after TUNNEL_IDLE_TIMEOUT', async (t) => {
+  const { lb } = await echoSetup(t, { TUNNEL_IDLE_TIMEOUT: '300ms' });
+  const client = connect(lb);
+  await once(client, 'open');
+  const opened = performance.now();
+  await once(client, 'close');
+  assert.ok(performance.now() - opened >= 250);
+  await lb.waitForLog((l) => l.msg === 'tunnel idle timeout');
+});
+
+test('open tunnels count as in flight: they get SHUTDOWN_TIMEOUT, then are closed and counted', async (t) => {
+  const ws = await wsBackend(t);
+  const lb = await startLb({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', SHUTDOWN_TIMEOUT: '400ms' });
+  const client = connect(lb);
+  await once(client, 'open');
+  lb.proc.kill('SIGTERM');
+  await lb.waitForLog((l) => l.msg === 'shutting down');
+  client.send('still here');
+  const [echo] = await once(client, 'message') as [Buffer];
+  assert.equal(echo.toString(), 'still here', 'the tunnel keeps working while draining');
+  await once(client, 'close');
+  assert.equal(await lb.exited, 0);
+  assert.equal((await lb.waitForLog((l) => l.msg === 'shutdown timeout reached: requests cut')).cut, 1);
+});
+
+test('least-connections counts open tunnels', async (t) => {
+  const a = await wsBackend(t, 'a');
+  const b = await wsBackend(t, 'b');
+  const lb = await startLb({ BACKENDS: `${a.backend.url},${b.backend.url}`, HEALTH_CHECK_PATH: '/health', STRATEGY: 'least-connections' });
+  t.after(() => lb.stop());
+  const client = connect(lb);
+  await once(client, 'open');
+  const busy = a.handshakes.length === 1 ? 'a' : 'b';
+  for (let i = 0; i < 4; i++) assert.notEqual((await get(lb.url)).body, busy);
+  client.close();
+});
