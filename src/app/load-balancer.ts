@@ -84,7 +84,7 @@ export class LoadBalancer {
     if (tls !== undefined && config.tls.httpPort !== undefined) {
       this.#listeners.push(new HttpListener(chain, this.#tunnels, {
         host: config.host, port: config.tls.httpPort, limits: config.limits,
-        redirectToPort: config.tls.redirect ? config.port : undefined,
+        redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
       }, this.log));
     }
     this.pool.on('health', ({ backend, healthy, reason }) => {

@@ -37,8 +37,8 @@ export interface ListenerOptions {
   readonly limits?: ClientLimits;
   /** Certificate and key: the listener speaks HTTPS (TLS 1.2 at least). */
   readonly tls?: SecureContextOptions;
-  /** Answer every request with a 308 to https on this port instead of proxying it. */
-  readonly redirectToPort?: number;
+  /** Answer every request with a 308 to https on the port this returns instead of proxying it. */
+  readonly redirectToPort?: () => number;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -107,7 +107,7 @@ export class HttpListener {
         return;
       }
       if (redirect !== undefined) {
-        this.#redirect(req, res, redirect);
+        this.#redirect(req, res, redirect());
         return;
       }
       const ctx = new RequestContext(req, res, log, proto);
