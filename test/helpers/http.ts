@@ -45,9 +45,13 @@ export async function rawExchange(port: number, bytes: string | Buffer, idleMs =
   });
 }
 
-/** Resolves when the socket has closed, however it closed (a reset is not a test failure). */
+/**
+ * Resolves when the socket has closed, however it closed (a reset is not a test failure). The
+ * socket is put in flowing mode: a paused socket never reads the peer's FIN, so never closes.
+ */
 export function whenClosed(socket: Socket): Promise<void> {
   if (socket.destroyed) return Promise.resolve();
   socket.on('error', () => undefined);
+  socket.resume();
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
