@@ -52,15 +52,32 @@ export function upstreamRequestHeaders(
   let xff: string | undefined;
   let forwarded: string | undefined;
   let host: string | undefined;
+  let cookieAt = -1;
   let hasBody = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      // HTTP/2 pseudo-headers (RFC 9113 section 8.3): only :authority means something upstream, as Host.
+      if (name === ':authority' && host === undefined) {
+        host = value;
+        out.push('host', value);
+      }
+      continue;
+    }
     const lower = name.toLowerCase();
     switch (lower) {
       case 'host':
         if (host !== undefined) continue;
         host = value;
+        break;
+      case 'cookie':
+        // HTTP/2 splits cookies into several fields; HTTP/1.1 wants one (RFC 9113 section 8.2.3).
+        if (cookieAt >= 0) {
+          out[cookieAt] += `; ${value}`;
+          continue;
+        }
+        cookieAt = out.length + 1;
         break;
       case 'content-length':
         hasBody = true;

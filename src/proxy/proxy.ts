@@ -58,6 +58,8 @@ export class Proxy {
     const req = ctx.req;
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
     const url = req.url ?? '/';
+    // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
+    if (req.httpVersionMajor === 2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
     backend.dispatcher.dispatch({
       path: backend.pathPrefix !== '' && url.charCodeAt(0) === 47 /* / */ ? backend.pathPrefix + url : url,
       method: req.method ?? 'GET',

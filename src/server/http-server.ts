@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer, type Http2Session } from 'node:http2';
+import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
@@ -44,8 +45,8 @@ export interface ListenerOptions {
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
 
 /**
- * A client-facing HTTP/1.1 listener (plain or TLS): creates a RequestContext per request, runs
- * the chain, hands upgrades to the tunnels, and drains on shutdown. node:http's parser (llhttp)
+ * A client-facing listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (ALPN). Creates a
+ * RequestContext per request, runs the chain, hands upgrades to the tunnels, drains on shutdown. node:http's parser (llhttp)
  * is strict; `framingProblem` refuses the little it lets through.
  */
 export class HttpListener {
@@ -56,6 +57,8 @@ export class HttpListener {
   readonly #limits: ClientLimits;
   #inFlight = 0;
   #draining = false;
+  /** Open HTTP/2 sessions: told to finish (GOAWAY) on drain, destroyed at the timeout. */
+  readonly #sessions = new Set<Http2Session>();
   #drained: (() => void) | undefined;
 
   constructor(chain: Chain, tunnels: Tunnels | undefined, options: ListenerOptions, log: Logger) {
@@ -74,9 +77,34 @@ export class HttpListener {
       requestTimeout: 0,
       requireHostHeader: true,
     };
-    this.server = options.tls === undefined
-      ? createServer(serverOptions)
-      : createHttpsServer({ ...serverOptions, ...options.tls, minVersion: 'TLSv1.2' }) as unknown as AnyServer;
+    if (options.tls === undefined) {
+      this.server = createServer(serverOptions);
+    } else {
+      // One TLS listener for both protocols: ALPN offers h2 and http/1.1; HTTP/1.1 connections get
+      // node:http's parser and the same options as the plain listener.
+      const secure = createSecureServer({
+        ...options.tls,
+        minVersion: 'TLSv1.2',
+        allowHTTP1: true,
+        Http1ServerResponse: ContextResponse as never,
+        settings: { maxHeaderListSize: limits.maxHeaderSize },
+        maxSessionInvalidFrames: 100,
+      });
+      Object.assign(secure, {
+        keepAliveTimeout: limits.idleTimeout,
+        maxHeaderSize: limits.maxHeaderSize,
+        headersTimeout: limits.headerTimeout,
+        requestTimeout: 0,
+        connectionsCheckingInterval: serverOptions.connectionsCheckingInterval,
+        requireHostHeader: true,
+      });
+      secure.on('session', (session: Http2Session) => {
+        this.#sessions.add(session);
+        session.once('close', () => this.#sessions.delete(session));
+        if (this.#draining) session.close();
+      });
+      this.server = secure as unknown as AnyServer;
+    }
     // node keeps one header past the limit, so that more than the limit is visible (and refused).
     this.server.maxHeadersCount = limits.maxHeaders + 1;
     if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections;
@@ -89,7 +117,8 @@ export class HttpListener {
     // One close listener for every response: created once, it finds its request through res.context.
     const onClose = function (this: ContextResponse): void {
       const ctx = this.context!;
-      if (!this.writableFinished) ctx.abort(CLIENT_CLOSED);
+      // writableEnded, not writableFinished: HTTP/2 responses report a reset stream as finished.
+      if (!this.writableEnded) ctx.abort(CLIENT_CLOSED);
       try {
         chain.end(ctx);
       } catch (err) {
@@ -169,6 +198,7 @@ export class HttpListener {
     this.#draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    for (const session of this.#sessions) session.close();
     return closed;
   }
 
@@ -180,7 +210,9 @@ export class HttpListener {
 
   /** Closes every connection now (the shutdown timeout has passed). */
   closeAll(): void {
-    this.server.closeAllConnections();
+    // Http2SecureServer tracks its HTTP/1.1 connections like http.Server but lacks this method.
+    HttpServer.prototype.closeAllConnections.call(this.server);
+    for (const session of this.#sessions) session.destroy();
   }
 
   /** The 4xx for a request that must not be forwarded, if any. */

@@ -1,0 +1,135 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { promisify } from 'node:util';
+import { createCa } from './helpers/certs.js';
+import { whenClosed } from './helpers/http.js';
+import { startBackend } from './helpers/backend.js';
+import { startLb, type RunningLb } from './helpers/lb.js';
+
+const ca = createCa();
+const pair = ca.issue('h2', ['localhost', '127.0.0.1']);
+
+function h2(lb: RunningLb, t: { after(fn: () => unknown): void }): ClientHttp2Session {
+  const session = connect(`https://localhost:${lb.port}`, { ca: ca.cert });
+  t.after(() => session.destroy());
+  return session;
+}
+
+async function exchange(session: ClientHttp2Session, headers: Record<string, string | string[]>, body?: Buffer): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  const stream = session.request(headers, { endStream: body === undefined });
+  if (body !== undefined) stream.end(body);
+  const [responseHeaders] = await once(stream, 'response') as [IncomingHttpHeaders];
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return { headers: responseHeaders, body: Buffer.concat(chunks) };
+}
+
+async function setup(t: { after(fn: () => unknown): void }, handler: Parameters<typeof startBackend>[1], env: Record<string, string> = {}) {
+  const backend = await startBackend('b', handler);
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', TLS_CERT_FILE: pair.certFile, TLS_KEY_FILE: pair.keyFile, ...env });
+  t.after(() => lb.stop());
+  return { backend, lb };
+}
+
+test('HTTP/2 clients reach HTTP/1.1 backends: :authority becomes Host, no pseudo or connection headers, cookies joined', async (t) => {
+  const { lb } = await setup(t, (req, res) => {
+    if (req.url === '/health') { res.end(); return; }
+    res.writeHead(200, [
+      'Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'b=2',
+    ]);
+    res.end(JSON.stringify({ version: req.httpVersion, method: req.method, url: req.url, rawHeaders: req.rawHeaders }));
+  });
+  const session = h2(lb, t);
+  const { headers, body } = await exchange(session, { ':method': 'GET', ':path': '/p?q=1', cookie: ['a=1', 'b=2'], 'x-custom': 'v' });
+  assert.equal(headers[':status'], 200);
+  assert.deepEqual(headers['set-cookie'], ['a=1', 'b=2']);
+  assert.equal(headers.connection, undefined);
+  assert.equal(headers['keep-alive'], undefined);
+  assert.ok(headers['x-request-id']);
+  const seen = JSON.parse(body.toString()) as { version: string; method: string; url: string; rawHeaders: string[] };
+  assert.equal(seen.version, '1.1');
+  assert.equal(seen.url, '/p?q=1');
+  const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  assert.ok(!names.some((n) => n.startsWith(':')), `no pseudo-headers: ${names}`);
+  const value = (n: string) => seen.rawHeaders.filter((_, i) => i % 2 === 1 && seen.rawHeaders[i - 1]!.toLowerCase() === n);
+  assert.deepEqual(value('host'), [`localhost:${lb.port}`]);
+  assert.deepEqual(value('cookie'), ['a=1; b=2']);
+  assert.deepEqual(value('x-custom'), ['v']);
+  assert.deepEqual(value('x-forwarded-proto'), ['https']);
+  assert.equal(session.alpnProtocol, 'h2');
+});
+
+test('HTTP/2 bodies stream both ways, with and without Content-Length', async (t) => {
+  const { lb } = await setup(t, (req, res) => {
+    if (req.url === '/health') { res.end(); return; }
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (c: Buffer) => { bytes += c.length; hash.update(c); });
+    req.on('end', () => {
+      res.write(JSON.stringify({ bytes, sha256: hash.digest('hex') }));
+      res.end(Buffer.alloc(5 * 1024 * 1024, 7));
+    });
+  });
+  const session = h2(lb, t);
+  const body = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
+  const expected = createHash('sha256').update(body).digest('hex');
+  for (const headers of [{ ':method': 'POST', ':path': '/up' }, { ':method': 'POST', ':path': '/up', 'content-length': String(body.length) }] as Record<string, string>[]) {
+    const res = await exchange(session, headers, body);
+    const json = res.body.subarray(0, res.body.indexOf('}') + 1).toString();
+    assert.deepEqual(JSON.parse(json), { bytes: body.length, sha256: expected });
+    assert.equal(res.body.length - json.length, 5 * 1024 * 1024);
+  }
+});
+
+test('cancelling an HTTP/2 stream aborts its upstream request', async (t) => {
+  const { lb, backend } = await setup(t, (req, res) => { if (req.url === '/health') res.end(); });
+  const session = h2(lb, t);
+  const stream = session.request({ ':method': 'GET', ':path': '/hang' });
+  stream.on('error', () => undefined);
+  const upstream = await backend.nextRequest();
+  const closed = whenClosed(upstream.socket);
+  const cancelled = performance.now();
+  stream.close(constants.NGHTTP2_CANCEL);
+  await closed;
+  assert.ok(performance.now() - cancelled < 1000);
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.status === 499);
+  assert.equal(line.path, '/hang');
+  // The session itself carries on.
+  const ok = await exchange(session, { ':method': 'GET', ':path': '/health' });
+  assert.equal(ok.headers[':status'], 200);
+});
+
+test('graceful shutdown lets an HTTP/2 stream in flight finish', async (t) => {
+  let release!: () => void;
+  const { lb, backend } = await setup(t, (req, res) => {
+    if (req.url === '/health') { res.end(); return; }
+    release = () => res.end('finished');
+  });
+  const session = h2(lb, t);
+  const pending = exchange(session, { ':method': 'GET', ':path': '/slow' });
+  await backend.nextRequest();
+  lb.proc.kill('SIGTERM');
+  await lb.waitForLog((l) => l.msg === 'shutting down');
+  release();
+  const res = await pending;
+  assert.equal(res.body.toString(), 'finished');
+  assert.equal(await lb.exited, 0);
+});
+
+test('curl --http2 gets HTTP/2 through the balancer', async (t) => {
+  const { lb } = await setup(t, (req, res) => res.end('via curl'));
+  const run = promisify(execFile);
+  const { stdout } = await run('curl', ['-s', '-i', '--http2', '--cacert', ca.certFile, `https://localhost:${lb.port}/`]).catch((err: { code?: string }) => {
+    if (err.code === 'ENOENT') return { stdout: 'SKIP' };
+    throw err;
+  });
+  if (stdout === 'SKIP') { t.skip('curl is not installed'); return; }
+  assert.match(stdout, /^HTTP\/2 200/);
+  assert.match(stdout, /via curl$/);
+});
