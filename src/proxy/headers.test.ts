@@ -25,7 +25,8 @@ test('drops hop-by-hop headers and those named in Connection, keeps the rest in 
     'Cookie', 'a=1',
     'cookie', 'b=2',
   ], ...fwd, info);
-  assert.deepEqual(pairs(out).slice(0, 4), [['Host', 'example.com:8080'], ['Accept', 'text/html'], ['Cookie', 'a=1'], ['cookie', 'b=2']]);
+  // Several Cookie fields become one, as RFC 6265 section 5.4 wants for HTTP/1.1.
+  assert.deepEqual(pairs(out).slice(0, 3), [['Host', 'example.com:8080'], ['Accept', 'text/html'], ['Cookie', 'a=1; b=2']]);
   assert.equal(info.host, 'example.com:8080');
   assert.equal(info.hasBody, false);
 });
@@ -64,4 +65,12 @@ test('response: drops hop-by-hop and Connection-named headers, keeps repeated Se
     'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Keep-Alive', 'timeout=5', 'Caf\u00e9', 'cr\u00e8me', 'X-Request-Id', 'theirs'].map((s) => Buffer.from(s, 'latin1'));
   assert.deepEqual(downstreamResponseHeaders(raw, 'ours'),
     ['Set-Cookie', 'a=1', 'Content-Type', 'text/plain', 'set-cookie', 'b=2', 'Caf\u00e9', 'cr\u00e8me', 'x-request-id', 'ours']);
+});
+
+test('HTTP/2 pseudo-headers: :authority becomes Host, the others are dropped', () => {
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  const out = pairs(upstreamRequestHeaders([':method', 'GET', ':scheme', 'https', ':authority', 'h2.test', ':path', '/', 'cookie', 'a=1', 'cookie', 'b=2'], ...fwd, info));
+  assert.deepEqual(out.slice(0, 2), [['host', 'h2.test'], ['cookie', 'a=1; b=2']]);
+  assert.equal(info.host, 'h2.test');
+  assert.ok(!out.some(([k]) => k.startsWith(':')));
 });
