@@ -176,3 +176,20 @@ test('least-connections counts open tunnels', async (t) => {
   for (let i = 0; i < 4; i++) assert.notEqual((await get(lb.url)).body, busy);
   client.close();
 });
+
+test('WebSockets work through the TLS listener too (wss://)', async (t) => {
+  const { createCa } = await import('./helpers/certs.js');
+  const ca = createCa();
+  const pair = ca.issue('wss', ['localhost']);
+  const ws = await wsBackend(t);
+  const lb = await startLb({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', TLS_CERT_FILE: pair.certFile, TLS_KEY_FILE: pair.keyFile });
+  t.after(() => lb.stop());
+  const client = new WebSocket(`wss://localhost:${lb.port}/`, { ca: ca.cert });
+  await once(client, 'open');
+  client.send('over tls');
+  const [echo] = await once(client, 'message') as [Buffer];
+  assert.equal(echo.toString(), 'over tls');
+  assert.equal(ws.handshakes[0]!.headers['x-forwarded-proto'], 'https');
+  client.close();
+  await once(client, 'close');
+});
