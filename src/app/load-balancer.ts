@@ -1,12 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { accessLog, compose, requestId } from '../middleware/index.js';
-import { Pool } from '../pool/index.js';
+import { Pool, type BackendTls } from '../pool/index.js';
 import { attachUpstreams, closeUpstreams, Proxy } from '../proxy/index.js';
 import { HttpListener, Tunnels } from '../server/index.js';
 import { createLogger, flushLogger } from './logger.js';
@@ -19,13 +19,6 @@ export interface LoadBalancerOptions {
   readonly strategy?: Strategy;
   /** Where rotating strategies start (worker processes use different offsets). */
   readonly strategyOffset?: number;
-}
-
-/** How https:// backends are verified. */
-export interface BackendTls {
-  readonly ca: string | undefined;
-  readonly servername: string | undefined;
-  readonly rejectUnauthorized: boolean;
 }
 
 export interface StopResult {
@@ -218,18 +211,35 @@ export class LoadBalancer {
   }
 }
 
-/** TLS options for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE. */
+/** Where Debian/Ubuntu, Fedora/RHEL and Alpine/macOS keep the system's CA bundle. */
+const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+
+/**
+ * TLS for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE.
+ * Without a CA file, backends are verified against the system's CA bundle plus Node's own
+ * (Mozilla's) roots. The trust store is parsed once, here, and only when a backend uses https.
+ */
 function backendTls(config: Config): BackendTls {
   const { ca, servername, insecure } = config.backendTls;
-  let caText: string | undefined;
+  const rejectUnauthorized = !insecure;
+  let roots: string[] | undefined;
   if (ca !== undefined) {
     try {
-      caText = readFileSync(ca, 'utf8');
+      roots = [readFileSync(ca, 'utf8')];
     } catch (err) {
       throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
-  return { ca: caText, servername, rejectUnauthorized: !insecure };
+  if (!config.backends.some((b) => b.url.startsWith('https:'))) return { secureContext: undefined, servername, rejectUnauthorized };
+  if (roots === undefined) {
+    const system = SYSTEM_CA_BUNDLES.find((path) => existsSync(path));
+    roots = [...rootCertificates, ...(system === undefined ? [] : [readFileSync(system, 'utf8')])];
+  }
+  try {
+    return { secureContext: createSecureContext({ ca: roots }), servername, rejectUnauthorized };
+  } catch (err) {
+    throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca ?? '')}: expected PEM certificates (${(err as Error).message})`);
+  }
 }
 
 function keyPairOrConfigError(cert: string, key: string): SecureContextOptions {

@@ -260,7 +260,7 @@ export const SETTINGS: readonly Setting[] = [
   row('tls.key', 'TLS_KEY_FILE', 'PEM private key for TLS_CERT_FILE.', undefined, 'none', filePath),
   row('tls.httpPort', 'HTTP_PORT', 'With TLS on: an extra plain-HTTP listener on this port.', undefined, 'none', integer(0, 65535)),
   row('tls.redirect', 'HTTP_REDIRECT', 'With HTTP_PORT: redirect plain-HTTP requests to HTTPS (308) instead of proxying them.', false, 'false', bool),
-  row('backendTls.ca', 'BACKEND_CA_FILE', 'PEM CA bundle to verify https:// backends with, instead of the default trust store.', undefined, "Node's trust store", filePath),
+  row('backendTls.ca', 'BACKEND_CA_FILE', 'PEM CA bundle to verify https:// backends with, instead of the system CAs and Node\'s roots.', undefined, 'the system CAs and Node\'s', filePath),
   row('backendTls.servername', 'BACKEND_SERVERNAME', 'TLS server name (SNI, and the name verified) for https:// backends.', undefined, 'the backend URL\'s host', serverName),
   row('backendTls.insecure', 'BACKEND_TLS_INSECURE', 'Do not verify https:// backends\' certificates (for tests only; logged loudly).', false, 'false', bool),
   row('limits.maxHeaderSize', 'MAX_HEADER_SIZE', 'Largest request head (request line and headers); larger gets 431.', 16 * 1024, '16KiB', size(1024)),

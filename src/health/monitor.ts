@@ -1,6 +1,6 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import type { Backend, Pool } from '../pool/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { httpCheck, type CheckFn } from './check.js';
 
 export interface HealthOptions {
@@ -59,7 +59,7 @@ export class HealthMonitor {
   #stopped = false;
 
   constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn,
-    tls?: { readonly ca?: string; readonly servername?: string; readonly rejectUnauthorized: boolean }) {
+    tls?: BackendTls) {
     this.#pool = pool;
     this.#options = options;
     this.#log = log;
@@ -67,7 +67,7 @@ export class HealthMonitor {
       this.#agent = new Agent({
         connections: 1,
         keepAliveTimeout: Math.max(options.interval * 2, 5000),
-        connect: { timeout: options.timeout, ...(tls === undefined ? {} : { ca: tls.ca, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.servername === undefined ? {} : { servername: tls.servername }) }) },
+        connect: { timeout: options.timeout, ...tlsConnectOptions(tls) },
       });
       check = httpCheck(this.#agent);
     }

@@ -1,4 +1,24 @@
+import type { SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
+
+/** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
+export interface BackendTls {
+  /** Trusted CAs, built once at start-up (a per-connection `ca` list would be parsed on every handshake). */
+  readonly secureContext: SecureContext | undefined;
+  /** SNI name sent and verified; by default the backend URL's host. */
+  readonly servername: string | undefined;
+  readonly rejectUnauthorized: boolean;
+}
+
+/** The TLS options for `tls.connect` (via undici or node:https) that a BackendTls stands for. */
+export function tlsConnectOptions(tls: BackendTls | undefined): { secureContext?: SecureContext; servername?: string; rejectUnauthorized?: boolean } {
+  if (tls === undefined) return {};
+  return {
+    ...(tls.secureContext === undefined ? {} : { secureContext: tls.secureContext }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  };
+}
 
 /** τ of the latency EWMA: 10 s, Finagle's and Linkerd's default. */
 export const LATENCY_DECAY_MS = 10_000;

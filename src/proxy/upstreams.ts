@@ -1,5 +1,5 @@
 import { Pool as UndiciPool } from 'undici';
-import type { Backend } from '../pool/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 
 export interface UpstreamOptions {
   /** Connections per backend; every one is kept alive and reused. */
@@ -9,7 +9,7 @@ export interface UpstreamOptions {
   /** Connect timeout and the longest pause allowed within a response body. */
   readonly timeout: number;
   /** How https:// backends are verified. */
-  readonly tls?: { readonly ca?: string; readonly servername?: string; readonly rejectUnauthorized: boolean };
+  readonly tls?: BackendTls;
 }
 
 /**
@@ -25,14 +25,7 @@ export function attachUpstreams(backends: readonly Backend[], options: UpstreamO
       keepAliveMaxTimeout: options.idleTimeout,
       headersTimeout: 0,
       bodyTimeout: options.timeout,
-      connect: {
-        timeout: options.timeout,
-        ...(options.tls === undefined ? {} : {
-          ca: options.tls.ca,
-          rejectUnauthorized: options.tls.rejectUnauthorized,
-          ...(options.tls.servername === undefined ? {} : { servername: options.tls.servername }),
-        }),
-      },
+      connect: { timeout: options.timeout, ...tlsConnectOptions(options.tls) },
       // The proxy checks Content-Length itself where it matters; a mismatch is an error, not a warning.
       strictContentLength: true,
     });

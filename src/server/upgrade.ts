@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Director, PickRequest } from '../balancer/index.js';
 import { isSaneRequestId } from '../middleware/index.js';
-import type { Backend } from '../pool/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 import { downstreamResponseHeaders, toProxyError, upstreamRequestHeaders } from '../proxy/index.js';
 import { writeRawError } from './raw-response.js';
 
@@ -16,8 +16,8 @@ export interface TunnelOptions {
   readonly timeout: number;
   /** Close a tunnel with no traffic for this long; 0 never. */
   readonly idleTimeout: number;
-  /** TLS options for https:// backends (ca, servername, rejectUnauthorized). */
-  readonly backendTls: { readonly ca?: string; readonly servername?: string; readonly rejectUnauthorized: boolean };
+  /** How https:// backends are verified. */
+  readonly backendTls: BackendTls;
 }
 
 /**
@@ -169,8 +169,8 @@ export class Tunnels {
       setHost: false,
     };
     if (url.protocol === 'https:') {
-      const tls = this.#options.backendTls;
-      return httpsRequest({ ...options, ca: tls.ca, servername: tls.servername ?? (isIp(options.host) ? undefined : options.host), rejectUnauthorized: tls.rejectUnauthorized });
+      const tls = tlsConnectOptions(this.#options.backendTls);
+      return httpsRequest({ ...options, ...tls, servername: tls.servername ?? (isIp(options.host) ? undefined : options.host) });
     }
     return httpRequest(options);
   }
