@@ -133,8 +133,10 @@ test('200 connect/close cycles leave no socket open on either side', async (t) =
     if (i % 2 === 0) { client.close(); } else { client.terminate(); }
     await once(client, 'close');
   }
-  // Closing is asynchronous on the far side: wait for the tunnels' backend sockets to close.
+  // Closing is asynchronous on the far side: wait for the tunnels' backend sockets to close, and
+  // for the balancer to have logged every tunnel's end (it logs once both sides are closed).
   await Promise.all([...backend.sockets].filter((s) => !backendBefore.has(s)).map(whenClosed));
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request' && l.status === 101).length >= 200);
   assert.equal([...backend.sockets].filter((s) => !backendBefore.has(s)).length, 0);
   assert.ok(openSockets(lb.proc.pid!) <= baseline, `balancer sockets: ${baseline} before, ${openSockets(lb.proc.pid!)} after`);
   assert.equal((await get(`${lb.url}/health`)).status, 200, 'still serving');

@@ -80,10 +80,10 @@ export class Tunnels {
     let status = 0;
     let bytesIn = 0;
     let bytesOut = 0;
-    let released = false;
+    // The tunnel ends when every socket in it has closed: the client's, and the backend's after a 101.
+    let open = 1;
     const release = (): void => {
-      if (released) return;
-      released = true;
+      if (--open > 0) return;
       backend.inFlight--;
       log.info({ method: pick.method, path: pick.path, status, bytes: bytesOut, bytesIn, ms: Math.round((performance.now() - started) * 1000) / 1000,
         backend: backend.url, client: clientIp, upgrade: String(req.headers.upgrade ?? '') }, 'request');
@@ -105,6 +105,8 @@ export class Tunnels {
       clearTimeout(timer);
       status = 101;
       if (client.destroyed) { upSocket.destroy(); return; }
+      open++;
+      upSocket.once('close', release);
       const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
       const out = downstreamResponseHeaders(res.rawHeaders, id, true);
       for (let i = 0; i < out.length; i += 2) lines.push(`${out[i]}: ${out[i + 1]}`);
