@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config/index.js';
+import { markPlainJson } from '../middleware/index.js';
 
 export interface LoggerOptions {
   readonly level: LogLevel;
@@ -29,7 +30,7 @@ export function createLogger(options: LoggerOptions): Logger {
   // Lines are batched (one write per ~8 KiB instead of one per request: the access log's main
   // cost); the timer bounds how long a line can wait on a quiet balancer.
   setInterval(() => stream.flush(), FLUSH_INTERVAL_MS).unref();
-  return pino({ level: options.level }, stream);
+  return markPlainJson(pino({ level: options.level }, stream));
 }
 
 const BUFFER_BYTES = 8 * 1024;

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { ContextResponse, RequestContext } from '../context/index.js';
+import { Backend } from '../pool/index.js';
+import { accessLog, markPlainJson } from './access-log.js';
+
+function capture(): { stream: Writable; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  return { stream, lines };
+}
+
+function context(path: string, log: pino.Logger): RequestContext {
+  const req = { socket: { remoteAddress: '::ffff:10.0.0.9' }, method: 'POST', url: path, headers: {} } as unknown as IncomingMessage;
+  const ctx = new RequestContext(req, new ContextResponse(req), log, 'http');
+  ctx.id = 'req-1';
+  ctx.bytes = 42;
+  ctx.backend = new Backend('http://127.0.0.1:9000');
+  return ctx;
+}
+
+test('the direct JSON line is the line pino would have written', () => {
+  for (const path of ['/plain?a=1', '/quote"and\\\\backslash', '/caf\u00e9\u0001']) {
+    const direct = capture();
+    const viaPino = capture();
+    const fastLog = markPlainJson(pino({ base: { pid: 1, hostname: 'h' } }, direct.stream));
+    const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
+    accessLog(fastLog).onEnd!(context(path, fastLog));
+    accessLog(slowLog).onEnd!(context(path, slowLog));
+    const a = JSON.parse(direct.lines[0]!) as Record<string, unknown>;
+    const b = JSON.parse(viaPino.lines[0]!) as Record<string, unknown>;
+    delete a.time; delete b.time; delete a.ms; delete b.ms;
+    assert.deepEqual(a, b);
+    assert.deepEqual(Object.keys(a), Object.keys(b), 'same field order');
+    assert.equal(a.path, path);
+    assert.equal(a.client, '10.0.0.9');
+  }
+});
