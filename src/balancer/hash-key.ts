@@ -1,3 +1,4 @@
+import { hash32 } from './hash.js';
 import type { PickRequest } from './strategy.js';
 
 /** A parsed hash-key source. */
@@ -24,21 +25,11 @@ export function parseKeySource(text: string): KeySource | undefined {
 export const KEY_SOURCE_EXPECTED = 'ip, path, header:<name> or cookie:<name>';
 
 /**
- * FNV-1a + fmix32 over text[start, end): the key hash without slicing out the key. Returns 30
- * bits so the result is always a small integer (larger ones are boxed as heap numbers).
+ * The key hash over text[start, end), cut to 30 bits so it always stays a small integer
+ * (larger numbers are boxed as heap numbers: an allocation per pick).
  */
 function hashRange(text: string, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & 0x3fffffff;
+  return hash32(text, start, end) & 0x3fffffff;
 }
 
 /**

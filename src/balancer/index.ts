@@ -11,6 +11,7 @@ export { Sticky } from './strategies/sticky.js';
 export type { StickyOptions } from './strategies/sticky.js';
 export { parseKeySource, KEY_SOURCE_EXPECTED } from './hash-key.js';
 export { buildMaglevTable, MAGLEV_SIZE } from './maglev.js';
-export { seededRandom, hashString } from './random.js';
+export { seededRandom } from './random.js';
+export { hash32 } from './hash.js';
 export { loadStrategyModule } from './module.js';
 export type { HashKey, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './strategy.js';

@@ -1,4 +1,4 @@
-import { hashString } from './random.js';
+import { hash32 } from './hash.js';
 
 /** Table size: a prime well above 100 × the backend count, as the paper advises (M = 65537). */
 export const MAGLEV_SIZE = 65_537;
@@ -18,8 +18,8 @@ export function buildMaglevTable(names: readonly string[], size = MAGLEV_SIZE): 
   const skip = new Uint32Array(n);
   const next = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
-    offset[i] = hashString(names[i]!, 0x9747b28c) % size;
-    skip[i] = (hashString(names[i]!, 0x5bd1e995) % (size - 1)) + 1;
+    offset[i] = hash32(names[i]!, 0, names[i]!.length, 0x9747b28c) % size;
+    skip[i] = (hash32(names[i]!, 0, names[i]!.length, 0x5bd1e995) % (size - 1)) + 1;
   }
   let filled = 0;
   for (;;) {

@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
@@ -12,21 +13,11 @@ import { framingProblem } from './framing.js';
 import { writeRawError } from './raw-response.js';
 import type { Tunnels } from './upgrade.js';
 
-/** Limits against slow and hostile clients. */
-export interface ClientLimits {
-  /** Largest request head in bytes: larger gets 431. */
-  readonly maxHeaderSize: number;
-  /** Most request headers: more gets 431. */
-  readonly maxHeaders: number;
-  /** Milliseconds to receive a complete request head: else 408 and close. */
-  readonly headerTimeout: number;
-  /** Milliseconds an idle keep-alive connection stays open. */
-  readonly idleTimeout: number;
-  /** Largest request body in bytes (0: unlimited): a larger Content-Length gets 413 at once. */
-  readonly maxBodySize: number;
-  /** Most open connections (0: unlimited); more are closed at once. */
-  readonly maxConnections: number;
-}
+/**
+ * Limits against slow and hostile clients (MAX_HEADER_SIZE, MAX_HEADERS, HEADER_TIMEOUT,
+ * CLIENT_IDLE_TIMEOUT, MAX_BODY_SIZE, MAX_CONNECTIONS): sizes in bytes, times in ms, 0 unlimited.
+ */
+export type ClientLimits = Config['limits'];
 
 export const DEFAULT_LIMITS: ClientLimits = {
   maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, maxBodySize: 0, maxConnections: 0,
