@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
 import { createLogger, flushLogger } from './app/logger.js';
 import { handleSignals } from './app/signals.js';
+import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
 import { ConfigError, dotenvLayer, envLayer, fileLayer, flagLayer, resolveConfig, SETTINGS, type Layer } from './config/index.js';
@@ -63,6 +64,10 @@ function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer
 }
 
 async function main(): Promise<void> {
+  if (isWorker()) {
+    await runWorker();
+    return;
+  }
   let lb: LoadBalancer;
   try {
     const args = parse(process.argv.slice(2));
@@ -77,6 +82,10 @@ async function main(): Promise<void> {
         if (!(err instanceof StrategyModuleError)) throw err;
         throw new ConfigError(`invalid strategy module ${JSON.stringify(config.strategyModule)}: ${err.message}`);
       }
+    }
+    if (workerCount(config) > 0) {
+      await runPrimary(config, createLogger(config.log));
+      return;
     }
     lb = new LoadBalancer(config, { logger: createLogger(config.log), strategy });
   } catch (err) {

@@ -19,6 +19,11 @@ export interface LoadBalancerOptions {
   readonly strategy?: Strategy;
   /** Where rotating strategies start (worker processes use different offsets). */
   readonly strategyOffset?: number;
+  /**
+   * Health comes from elsewhere (a cluster worker gets it from the primary): no health checks
+   * run here, and `pool.setHealth` is the caller's to call, before `start()` and after.
+   */
+  readonly externalHealth?: boolean;
 }
 
 export interface StopResult {
@@ -36,7 +41,7 @@ export class LoadBalancer {
   readonly log: Logger;
   readonly director: Director;
   readonly #proxy: Proxy;
-  readonly #monitor: HealthMonitor;
+  readonly #monitor: HealthMonitor | undefined;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: HttpListener[];
   readonly #tunnels: Tunnels;
@@ -65,7 +70,8 @@ export class LoadBalancer {
       retryAfter: Math.min(config.health.interval / 1000, 30),
       maxBodySize: config.limits.maxBodySize,
     });
-    this.#monitor = new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
+    this.#monitor = options.externalHealth === true ? undefined
+      : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
     const chain = compose([requestId(), accessLog(this.log)], this.#proxy.handle);
     this.#tunnels = new Tunnels(this.director, {
       timeout: config.proxy.timeout,
@@ -80,11 +86,8 @@ export class LoadBalancer {
         redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
       }, this.log));
     }
-    this.pool.on('health', ({ backend, healthy, reason }) => {
-      if (healthy) this.log.info({ backend: backend.url, healthy }, 'backend is up');
-      else this.log.warn({ backend: backend.url, healthy, reason }, 'backend is down');
-      if (this.pool.healthy.length === 0 && this.#state === 'running') this.log.error('no healthy backend: answering 503');
-    });
+    if (this.#monitor !== undefined) logHealthFlips(this.pool, this.log);
+    else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.url, healthy }, 'health update applied'));
   }
 
 
@@ -137,7 +140,9 @@ export class LoadBalancer {
     }
     const shown = { ...config, backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)),
       sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' } };
-    this.log.info({ config: shown }, 'starting');
+    // A cluster worker's configuration is the primary's, which the primary logs.
+    if (this.#monitor === undefined) this.log.debug({ config: shown }, 'starting');
+    else this.log.info({ config: shown }, 'starting');
     if (config.backendTls.insecure) {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
@@ -148,18 +153,18 @@ export class LoadBalancer {
       tls: this.#backendTls,
     });
     try {
-      await this.#monitor.start();
+      await this.#monitor?.start();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, strategy: this.director.strategy.name,
-          healthy: this.pool.healthy.length, backends: this.pool.backends.length }, 'listening');
+          healthy: this.pool.healthy.length, backends: this.pool.backends.length }, this.#monitor === undefined ? 'worker listening' : 'listening');
       }
       this.#state = 'running';
       if (config.tls.cert !== undefined) this.#unwatchTls = watchKeyPair(config.tls.cert, config.tls.key!, () => this.reloadTls());
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
-      await this.#monitor.stop();
+      await this.#monitor?.stop();
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
       await closeUpstreams(this.pool.backends, true);
       throw err;
@@ -184,7 +189,7 @@ export class LoadBalancer {
     this.#unwatchTls?.();
     const [cut] = await Promise.all([
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
-      this.#monitor.stop(),
+      this.#monitor?.stop(),
     ]);
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
     await closeUpstreams(this.pool.backends, cut > 0);
@@ -211,6 +216,15 @@ export class LoadBalancer {
   }
 }
 
+/** Logs every health flip once: up at info, down at warn with the reason, and an empty pool at error. */
+export function logHealthFlips(pool: Pool, log: Logger): void {
+  pool.on('health', ({ backend, healthy, reason }) => {
+    if (healthy) log.info({ backend: backend.url, healthy }, 'backend is up');
+    else log.warn({ backend: backend.url, healthy, reason }, 'backend is down');
+    if (!healthy && pool.healthy.length === 0) log.error('no healthy backend: answering 503');
+  });
+}
+
 /** Where Debian/Ubuntu, Fedora/RHEL and Alpine/macOS keep the system's CA bundle. */
 const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 
@@ -219,7 +233,7 @@ const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/c
  * Without a CA file, backends are verified against the system's CA bundle plus Node's own
  * (Mozilla's) roots. The trust store is parsed once, here, and only when a backend uses https.
  */
-function backendTls(config: Config): BackendTls {
+export function backendTls(config: Config): BackendTls {
   const { ca, servername, insecure } = config.backendTls;
   const rejectUnauthorized = !insecure;
   let roots: string[] | undefined;

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config/index.js';
@@ -8,6 +9,8 @@ export interface LoggerOptions {
   readonly format: LogFormat;
   /** File descriptor or path; standard output by default. */
   readonly destination?: number | string;
+  /** Extra fields on every line (a worker's index, say). */
+  readonly bindings?: Record<string, unknown>;
 }
 
 /**
@@ -17,8 +20,9 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const dest = options.destination ?? 1;
+  const base = { pid: process.pid, hostname: hostname(), ...options.bindings };
   if (options.format === 'pretty') {
-    return pino({ level: options.level }, pretty({
+    return pino({ level: options.level, base }, pretty({
       destination: dest,
       colorize: dest === 1 && process.stdout.isTTY === true,
       translateTime: 'SYS:HH:MM:ss.l',
@@ -30,7 +34,7 @@ export function createLogger(options: LoggerOptions): Logger {
   // Lines are batched (one write per ~8 KiB instead of one per request: the access log's main
   // cost); the timer bounds how long a line can wait on a quiet balancer.
   setInterval(() => stream.flush(), FLUSH_INTERVAL_MS).unref();
-  return markPlainJson(pino({ level: options.level }, stream));
+  return markPlainJson(pino({ level: options.level, base }, stream));
 }
 
 const BUFFER_BYTES = 8 * 1024;

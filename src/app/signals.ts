@@ -5,9 +5,10 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 1
 
 /**
  * SIGTERM or SIGINT starts a graceful stop and exits 0 when it is done; a second signal exits at
- * once with 128 + the signal's number, as a shell would report it.
+ * once with 128 + the signal's number, as a shell would report it. Returns the handler, for
+ * stops that arrive another way (a cluster primary's message).
  */
-export function handleSignals(lb: LoadBalancer): void {
+export function handleSignals(lb: LoadBalancer): (signal: NodeJS.Signals) => void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -33,4 +34,5 @@ export function handleSignals(lb: LoadBalancer): void {
     if (lb.config.tls.cert === undefined) lb.log.info('SIGHUP received: nothing to reload (TLS is off)');
     else lb.reloadTls();
   });
+  return onSignal;
 }

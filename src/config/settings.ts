@@ -89,6 +89,8 @@ export interface Config {
     /** 0 is unlimited. */
     readonly maxConnections: number;
   };
+  /** Worker processes: 0 runs in this process alone; `auto` one per core. */
+  readonly workers: number | 'auto';
   readonly websocket: {
     /** Close a tunnel idle this long, in ms; 0 never. */
     readonly idleTimeout: number;
@@ -225,6 +227,13 @@ function serverName(value: unknown): string {
   return value.trim();
 }
 
+function workers(value: unknown): number | 'auto' {
+  if (value === 'auto' || (typeof value === 'string' && value.trim() === 'auto')) return 'auto';
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 256) throw new InvalidValue('auto, or a number of worker processes from 0 to 256');
+  return n;
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -269,6 +278,7 @@ export const SETTINGS: readonly Setting[] = [
   durationRow('limits.idleTimeout', 'CLIENT_IDLE_TIMEOUT', 'How long an idle client keep-alive connection stays open.', 60_000, 'positive'),
   row('limits.maxBodySize', 'MAX_BODY_SIZE', 'Largest request body; larger gets 413 (0: unlimited).', 0, '0 (unlimited)', size(0)),
   row('limits.maxConnections', 'MAX_CONNECTIONS', 'Most open client connections; more are closed at once (0: unlimited).', 0, '0 (unlimited)', integer(0, 10_000_000)),
+  row('workers', 'WORKERS', 'Worker processes sharing the port (node:cluster): auto (one per core) or N; 0 runs everything in one process.', 0, '0', workers),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
