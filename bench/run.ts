@@ -1,0 +1,184 @@
+/**
+ * `npm run bench`: the balancer against a minimal undici proxy (the baseline) and direct to the
+ * backend (the ceiling), side by side in one run. Each target is pinned to the last CPU (when
+ * there are 2 or more and `taskset` exists); the backends and the load generator share the
+ * others. Load comes from wrk when installed (apt-get install wrk), else from bench/loadgen.
+ * Reports req/s, p50/p99 latency, CPU-µs per request (the target's user+sys CPU time over the
+ * measured window divided by requests) and peak RSS, with ratios to the baseline.
+ *
+ *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 3 --json
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    body: { type: 'string', default: '6' },
+    strategy: { type: 'string', default: 'round-robin' },
+    rounds: { type: 'string', default: '1' },
+    loadgen: { type: 'string', default: 'auto' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const BODY_SIZES: Record<string, number> = { '6': 6, '1k': 1024, '64k': 65536 };
+const bodySize = BODY_SIZES[values.body!];
+if (bodySize === undefined) throw new Error(`--body: expected 6, 1k or 64k, got ${values.body}`);
+const duration = Number(values.duration);
+const connections = Number(values.connections);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const BACKEND_PORTS = [19101, 19102, 19103];
+const PROXY_PORT = 19100;
+const cpus = availableParallelism();
+const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
+const pin = cpus >= 2 && hasTaskset;
+const proxyCpu = String(cpus - 1);
+const loadCpus = `0-${Math.max(0, cpus - 2)}`;
+const useWrk = values.loadgen === 'node' ? false : spawnSync('wrk', ['--version']).error === undefined;
+const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
+
+interface Target { name: string; command: string[]; env: Record<string, string>; port: number }
+interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
+
+const targets: Target[] = [
+  { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
+  { name: 'baseline (undici)', command: [process.execPath, join(here, 'baseline.js')], env: { BENCH_PORT: String(PROXY_PORT), BENCH_BACKENDS: BACKEND_PORTS.map((p) => `127.0.0.1:${p}`).join(',') }, port: PROXY_PORT },
+  {
+    name: 'load-balancer', command: [process.execPath, cli], port: PROXY_PORT,
+    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
+  },
+];
+
+function pinned(cpu: string, command: string[]): string[] {
+  return pin ? ['taskset', '-c', cpu, ...command] : command;
+}
+
+/** Starts a process; its standard output (the balancer's logs) goes to `logFile`, as a user would run it. */
+function start(command: string[], env: Record<string, string>, logFile?: string): ChildProcess {
+  const [file, ...args] = command;
+  const out = logFile === undefined ? 'ignore' : openSync(logFile, 'a');
+  return spawn(file!, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, 'inherit'] });
+}
+
+async function waitForPort(port: number, deadlineMs = 10_000): Promise<void> {
+  const until = performance.now() + deadlineMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (performance.now() > until) throw new Error(`port ${port} did not open`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
+}
+
+function peakRss(pid: number): number {
+  const kib = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return kib / 1024;
+}
+
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
+
+async function load(port: number, seconds: number): Promise<{ requests: number; errors: number; p50: number; p99: number; seconds: number }> {
+  const url = `http://127.0.0.1:${port}/`;
+  if (useWrk) {
+    const [file, ...args] = pinned(loadCpus, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url]);
+    const wrk = spawn(file!, args);
+    let out = '';
+    wrk.stdout!.on('data', (c) => { out += c; });
+    await once(wrk, 'close');
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    const ms = (label: string): number => {
+      const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+      if (!m) return 0;
+      return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+    };
+    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+)/.exec(out)?.[1] ?? 0);
+    return { requests, errors, p50: ms('50'), p99: ms('99'), seconds };
+  }
+  const [file, ...args] = pinned(loadCpus, [process.execPath, join(here, 'loadgen.js'), url, String(seconds), String(connections)]);
+  const gen = spawn(file!, args);
+  let out = '';
+  gen.stdout!.on('data', (c) => { out += c; });
+  await once(gen, 'close');
+  return JSON.parse(out) as { requests: number; errors: number; p50: number; p99: number; seconds: number };
+}
+
+async function measure(target: Target): Promise<Result> {
+  let proc: ChildProcess | undefined;
+  if (target.command.length > 0) {
+    proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`));
+    await waitForPort(target.port);
+  }
+  try {
+    await load(target.port, Number(values.warmup));
+    const pid = proc?.pid;
+    const before = pid === undefined ? 0 : cpuTicks(pid);
+    const result = await load(target.port, duration);
+    const after = pid === undefined ? 0 : cpuTicks(pid);
+    const cpuUs = ((after - before) / TICKS_PER_SECOND) * 1e6;
+    return {
+      target: target.name,
+      rps: result.requests / result.seconds,
+      p50: result.p50,
+      p99: result.p99,
+      cpuUsPerReq: pid === undefined ? 0 : cpuUs / Math.max(1, result.requests),
+      peakRssMiB: pid === undefined ? 0 : peakRss(pid),
+      errors: result.errors,
+    };
+  } finally {
+    if (proc !== undefined) {
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    }
+  }
+}
+
+const backends = start(pinned(loadCpus, [process.execPath, join(here, 'backend.js')]), {
+  BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),
+});
+try {
+  await Promise.all(BACKEND_PORTS.map((p) => waitForPort(p)));
+  const rounds: Result[][] = [];
+  for (let r = 0; r < Number(values.rounds); r++) {
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    const results: Result[] = [];
+    for (const target of order) results.push(await measure(target));
+    rounds.push(results);
+  }
+  const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+  const summary = targets.map((t) => {
+    const rs = rounds.map((round) => round.find((x) => x.target === t.name)!);
+    return { target: t.name, rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)),
+      cpuUsPerReq: median(rs.map((x) => x.cpuUsPerReq)), peakRssMiB: median(rs.map((x) => x.peakRssMiB)), errors: rs.reduce((n, x) => n + x.errors, 0) };
+  });
+  const base = summary.find((s) => s.target.startsWith('baseline'))!;
+  const meta = { node: process.version, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds) };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${JSON.stringify(meta)}\n\n`);
+    process.stdout.write(`${'target'.padEnd(20)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU-µs/req'.padStart(12)}${'× base'.padStart(8)}${'p99 × base'.padStart(12)}${'peak RSS'.padStart(10)}${'errors'.padStart(8)}\n`);
+    for (const s of summary) {
+      const ratio = s.cpuUsPerReq > 0 ? (s.cpuUsPerReq / base.cpuUsPerReq).toFixed(2) : '-';
+      process.stdout.write(`${s.target.padEnd(20)}${s.rps.toFixed(0).padStart(10)}${s.p50.toFixed(2).padStart(9)}${s.p99.toFixed(2).padStart(9)}${(s.cpuUsPerReq > 0 ? s.cpuUsPerReq.toFixed(1) : '-').padStart(12)}${ratio.padStart(8)}${(s.p99 / base.p99).toFixed(2).padStart(12)}${(s.peakRssMiB > 0 ? `${s.peakRssMiB.toFixed(0)} MiB` : '-').padStart(10)}${String(s.errors).padStart(8)}\n`);
+    }
+  }
+} finally {
+  backends.kill('SIGTERM');
+}
