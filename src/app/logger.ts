@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import type { LogFormat, LogLevel } from '../config/index.js';
 import { markPlainJson } from '../middleware/index.js';
 
@@ -22,6 +22,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const dest = options.destination ?? 1;
   const base = { pid: process.pid, hostname: hostname(), ...options.bindings };
   if (options.format === 'pretty') {
+    // Loaded only when asked for: it is a fair share of an idle balancer's memory.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino({ level: options.level, base }, pretty({
       destination: dest,
       colorize: dest === 1 && process.stdout.isTTY === true,

@@ -133,7 +133,7 @@ export class HttpListener {
       const ctx = new RequestContext(req, res, log, proto);
       res.context = ctx;
       this.#inFlight++;
-      res.once('close', onClose);
+      res.on('close', onClose); // emitted once; `on` avoids once()'s wrapper per request
       try {
         chain.run(ctx);
       } catch (err) {
