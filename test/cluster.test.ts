@@ -3,17 +3,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import { get } from './helpers/http.js';
-import { startBackend, type TestBackend } from './helpers/backend.js';
+import { startBackends } from './helpers/backend.js';
 import { startLb } from './helpers/lb.js';
 
-async function three(t: { after(fn: () => unknown): void }, handler?: Parameters<typeof startBackend>[1]): Promise<TestBackend[]> {
-  const backends = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(n, handler)));
-  t.after(() => Promise.all(backends.map((b) => b.close())));
-  return backends;
-}
-
 test('WORKERS=2: two processes share the port and round robin stays even across them', async (t) => {
-  const backends = await three(t);
+  const backends = await startBackends(t);
   const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', WORKERS: '2' });
   t.after(() => lb.stop());
   assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).workers, 2);
@@ -29,7 +23,7 @@ test('WORKERS=2: two processes share the port and round robin stays even across 
 });
 
 test('a worker that dies is replaced and logged; the others keep serving', async (t) => {
-  const backends = await three(t);
+  const backends = await startBackends(t);
   const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', WORKERS: '2' });
   t.after(() => lb.stop());
   await lb.waitForLog((l) => l.msg === 'listening');
@@ -46,7 +40,7 @@ test('a worker that dies is replaced and logged; the others keep serving', async
 
 test('the primary\'s health checks are the one source of truth: a backend marked down is skipped by every worker', async (t) => {
   let healthy = true;
-  const backends = await three(t, (req, res, backend) => {
+  const backends = await startBackends(t, (req, res, backend) => {
     res.statusCode = req.url === '/health' && backend.name === 'b' && !healthy ? 503 : 200;
     res.end(backend.name);
   });
@@ -68,7 +62,7 @@ test('graceful shutdown drains every worker', async (t) => {
   const releases: (() => void)[] = [];
   let allHeld!: () => void;
   const held = new Promise<void>((resolve) => { allHeld = resolve; });
-  const backends = await three(t, (req, res, backend) => {
+  const backends = await startBackends(t, (req, res, backend) => {
     if (req.url === '/slow') {
       releases.push(() => res.end(`slow ${backend.name}`));
       if (releases.length === 4) allHeld();

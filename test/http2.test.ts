@@ -123,7 +123,7 @@ test('graceful shutdown lets an HTTP/2 stream in flight finish', async (t) => {
 });
 
 test('curl --http2 gets HTTP/2 through the balancer', async (t) => {
-  const { lb } = await setup(t, (req, res) => res.end('via curl'));
+  const { lb } = await setup(t, (_req, res) => res.end('via curl'));
   const run = promisify(execFile);
   const { stdout } = await run('curl', ['-s', '-i', '--http2', '--cacert', ca.certFile, `https://localhost:${lb.port}/`]).catch((err: { code?: string }) => {
     if (err.code === 'ENOENT') return { stdout: 'SKIP' };

@@ -24,7 +24,7 @@ test('500 sequential requests reuse a handful of upstream connections', async (t
 });
 
 test('concurrent requests never open more than HTTP_MAX_IDLE_CONNS_PER_HOST upstream connections', async (t) => {
-  const backend = await startBackend('one', (req, res) => { setTimeout(() => res.end('one'), 5); });
+  const backend = await startBackend('one', (_req, res) => { setTimeout(() => res.end('one'), 5); });
   t.after(() => backend.close());
   const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '3' });
   t.after(() => lb.stop());

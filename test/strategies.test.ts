@@ -5,19 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
-import { startBackend, type TestBackend } from './helpers/backend.js';
+import { startBackends } from './helpers/backend.js';
 import { runLb, startLb } from './helpers/lb.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/fewest-requests-strategy.js', import.meta.url));
 
-async function three(t: { after(fn: () => unknown): void }, handler?: Parameters<typeof startBackend>[1]): Promise<TestBackend[]> {
-  const backends = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(n, handler)));
-  t.after(() => Promise.all(backends.map((b) => b.close())));
-  return backends;
-}
-
 test('STRATEGY works from the environment, a config file and a flag', async (t) => {
-  const backends = await three(t);
+  const backends = await startBackends(t);
   const list = backends.map((b, i) => `${b.url}|weight=${i === 0 ? 5 : 1}`).join(',');
   const dir = mkdtempSync(join(tmpdir(), 'lb-strategy-'));
   writeFileSync(join(dir, 'lb.yaml'), 'strategy: weighted-round-robin\n');
@@ -33,7 +27,7 @@ test('STRATEGY works from the environment, a config file and a flag', async (t) 
 
 test('least-connections sends new requests away from a backend holding long requests', async (t) => {
   const releases: (() => void)[] = [];
-  const backends = await three(t, (req, res, backend) => {
+  const backends = await startBackends(t, (req, res, backend) => {
     if (req.url === '/long') { releases.push(() => res.end(backend.name)); return; }
     res.end(backend.name);
   });
@@ -50,7 +44,7 @@ test('least-connections sends new requests away from a backend holding long requ
 });
 
 test('consistent-hash on a header keeps each user on one backend', async (t) => {
-  const backends = await three(t);
+  const backends = await startBackends(t);
   const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'consistent-hash', HASH_KEY: 'header:X-User-Id' });
   t.after(() => lb.stop());
   const seen = new Map<string, Set<string>>();
@@ -70,7 +64,7 @@ test('consistent-hash on a header keeps each user on one backend', async (t) => 
 });
 
 test('sticky sessions: a signed cookie pins a client to its backend, end to end', async (t) => {
-  const backends = await three(t);
+  const backends = await startBackends(t);
   const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), STICKY_COOKIE: 'lb_sticky', STICKY_SECRET: 'correct-horse-battery-staple' });
   t.after(() => lb.stop());
   const first = await get(lb.url);
@@ -88,7 +82,7 @@ test('sticky sessions: a signed cookie pins a client to its backend, end to end'
 });
 
 test('--strategy-module (or strategyModule in a config file) loads the documented example strategy', async (t) => {
-  const backends = await three(t);
+  const backends = await startBackends(t);
   const dir = mkdtempSync(join(tmpdir(), 'lb-module-'));
   writeFileSync(join(dir, 'lb.json'), JSON.stringify({ strategyModule: EXAMPLE }));
   for (const args of [['--strategy-module', EXAMPLE], ['--config', 'lb.json']]) {

@@ -66,3 +66,10 @@ export async function startBackend(name: string, handler: Handler = nameHandler)
   });
   return backend;
 }
+
+/** Backends named a, b, c (or `names`), closed when the test ends. */
+export async function startBackends(t: { after(fn: () => unknown): void }, handler?: Handler, names = ['a', 'b', 'c']): Promise<TestBackend[]> {
+  const backends = await Promise.all(names.map((n) => startBackend(n, handler)));
+  t.after(() => Promise.all(backends.map((b) => b.close())));
+  return backends;
+}
