@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { Pool } from '../pool/index.js';
-import { backendTls, LoadBalancer, logHealthFlips } from './load-balancer.js';
+import { backendTls, describeConfig, LoadBalancer, logHealthFlips } from './load-balancer.js';
 import { createLogger, flushLogger } from './logger.js';
 import { handleSignals } from './signals.js';
 
@@ -43,7 +43,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const pool = new Pool(config.backends);
   logHealthFlips(pool, log);
   const monitor = new HealthMonitor(pool, config.health, log.child({ component: 'health' }), undefined, backendTls(config));
-  log.info({ config: { ...config, sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' } }, workers: count }, 'starting');
+  log.info({ config: describeConfig(config), workers: count }, 'starting');
   await monitor.start();
 
   const workers = new Map<number, Worker>();

@@ -138,11 +138,9 @@ export class LoadBalancer {
     if (config.strategyModule !== undefined && !this.#customStrategy) {
       this.director.strategy = this.#withSticky(await loadStrategyModule(config.strategyModule, this.#strategyOptions));
     }
-    const shown = { ...config, backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)),
-      sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' } };
     // A cluster worker's configuration is the primary's, which the primary logs.
-    if (this.#monitor === undefined) this.log.debug({ config: shown }, 'starting');
-    else this.log.info({ config: shown }, 'starting');
+    if (this.#monitor === undefined) this.log.debug({ config: describeConfig(config) }, 'starting');
+    else this.log.info({ config: describeConfig(config) }, 'starting');
     if (config.backendTls.insecure) {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
@@ -214,6 +212,15 @@ export class LoadBalancer {
     await Promise.all(closed);
     return cut;
   }
+}
+
+/** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
+export function describeConfig(config: Config): object {
+  return {
+    ...config,
+    backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)),
+    sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
+  };
 }
 
 /** Logs every health flip once: up at info, down at warn with the reason, and an empty pool at error. */
