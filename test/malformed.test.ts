@@ -56,15 +56,12 @@ const CASES: [string, string, number][] = [...MALFORMED, ...VECTORS.map(([name, 
 
 for (const [name, bytes, status] of CASES) {
   test(`${name} → ${status}, never forwarded, and the balancer keeps serving`, async () => {
-    // A request whose head was fine but whose chunked body turns out broken may already be on
-    // its way upstream when the error is found; it is then aborted, so the backend never
-    // receives a complete request. Everything else is refused before anything is sent.
-    const completed = () => backend.requests.filter((r) => r.url !== '/health' && r.complete).length;
-    const before = completed();
+    const forwarded = () => backend.requests.filter((r) => r.url !== '/health').length;
+    const before = forwarded();
     const response = await rawExchange(lb.port, bytes);
     assert.match(response, new RegExp(`^HTTP/1\\.1 ${status} `), JSON.stringify(response.slice(0, 80)));
     assert.match(response, /\r\nConnection: close\r\n/i);
-    assert.equal(completed(), before, 'no complete request reached the backend');
+    assert.equal(forwarded(), before, 'nothing reached the backend');
     assert.equal((await get(lb.url)).status, 200);
   });
 }

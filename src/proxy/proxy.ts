@@ -1,4 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
@@ -58,14 +60,24 @@ export class Proxy {
     const req = ctx.req;
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
     const url = req.url ?? '/';
+    const h2 = req.httpVersionMajor === 2;
     // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
-    if (req.httpVersionMajor === 2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
-    backend.dispatcher.dispatch({
+    if (h2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
+    const chunked = exchange.hasBody && !h2 && req.headers['content-length'] === undefined;
+    const options: Dispatcher.DispatchOptions = {
       path: backend.pathPrefix !== '' && url.charCodeAt(0) === 47 /* / */ ? backend.pathPrefix + url : url,
       method: req.method ?? 'GET',
       headers,
-      body: !exchange.hasBody ? null : this.#maxBody > 0 && req.headers['content-length'] === undefined ? limitBody(req, this.#maxBody) : req,
-    }, exchange);
+      body: exchange.hasBody && !chunked ? req : null,
+    };
+    if (chunked) {
+      // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
+      // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
+      // a request is refused (400) before anything of it is sent upstream.
+      setImmediate(dispatchChecked, backend.dispatcher, options, exchange, req, this.#maxBody);
+    } else {
+      backend.dispatcher.dispatch(options, exchange);
+    }
   };
 
   /** Answers the client with the error's status (or cuts a response already started) and logs it. */
@@ -207,6 +219,17 @@ function limitBody(req: Readable, max: number): Readable {
   });
   req.on('error', (err) => counter.destroy(err));
   return req.pipe(counter);
+}
+
+/** Dispatches a chunked request unless its connection has been refused meanwhile; `maxBody` > 0 counts the body. */
+function dispatchChecked(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, exchange: Exchange, req: IncomingMessage, maxBody: number): void {
+  const socket = req.socket as Socket | null;
+  if (socket === null || socket.destroyed || socket.writableEnded) {
+    exchange.onError(CLIENT_CLOSED);
+    return;
+  }
+  options.body = maxBody > 0 ? limitBody(req, maxBody) : req;
+  dispatcher.dispatch(options, exchange);
 }
 
 function onExchangeTimeout(exchange: Exchange, ms: number): void {
