@@ -27,7 +27,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '1' },
     loadgen: { type: 'string', default: 'auto' },
     json: { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: true },
   },
+  allowNegative: true,
 });
 const BODY_SIZES: Record<string, number> = { '6': 6, '1k': 1024, '64k': 65536 };
 const bodySize = BODY_SIZES[values.body!];
@@ -46,8 +48,9 @@ const loadCpus = `0-${Math.max(0, cpus - 2)}`;
 const useWrk = values.loadgen === 'node' ? false : spawnSync('wrk', ['--version']).error === undefined;
 const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
 
-interface Target { name: string; command: string[]; env: Record<string, string>; port: number }
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
+
+interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean }
 
 const targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
@@ -56,6 +59,11 @@ const targets: Target[] = [
     name: 'load-balancer', command: [process.execPath, cli], port: PROXY_PORT,
     env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
   },
+  // The floor: what Node's HTTP machinery costs without any proxying, each side alone.
+  ...(values.floor ? [
+    { name: 'floor: node:http', command: [process.execPath, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT },
+    { name: 'floor: undici client', command: [], env: {}, port: BACKEND_PORTS[0]!, floorClient: true },
+  ] : []),
 ];
 
 function pinned(cpu: string, command: string[]): string[] {
@@ -94,9 +102,11 @@ function peakRss(pid: number): number {
 
 const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
 
-async function load(port: number, seconds: number): Promise<{ requests: number; errors: number; p50: number; p99: number; seconds: number }> {
+interface LoadResult { requests: number; errors: number; p50: number; p99: number; seconds: number; cpuUs?: number }
+
+async function load(port: number, seconds: number, nodeClientOnCpu?: string): Promise<LoadResult> {
   const url = `http://127.0.0.1:${port}/`;
-  if (useWrk) {
+  if (useWrk && nodeClientOnCpu === undefined) {
     const [file, ...args] = pinned(loadCpus, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url]);
     const wrk = spawn(file!, args);
     let out = '';
@@ -111,12 +121,12 @@ async function load(port: number, seconds: number): Promise<{ requests: number; 
     const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+)/.exec(out)?.[1] ?? 0);
     return { requests, errors, p50: ms('50'), p99: ms('99'), seconds };
   }
-  const [file, ...args] = pinned(loadCpus, [process.execPath, join(here, 'loadgen.js'), url, String(seconds), String(connections)]);
+  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [process.execPath, join(here, 'loadgen.js'), url, String(seconds), String(connections)]);
   const gen = spawn(file!, args);
   let out = '';
   gen.stdout!.on('data', (c) => { out += c; });
   await once(gen, 'close');
-  return JSON.parse(out) as { requests: number; errors: number; p50: number; p99: number; seconds: number };
+  return JSON.parse(out) as LoadResult;
 }
 
 async function measure(target: Target): Promise<Result> {
@@ -126,6 +136,12 @@ async function measure(target: Target): Promise<Result> {
     await waitForPort(target.port);
   }
   try {
+    if (target.floorClient === true) {
+      // The undici client alone, on the proxy's core, against a backend: its own CPU per request.
+      await load(target.port, Number(values.warmup), proxyCpu);
+      const r = await load(target.port, duration, proxyCpu);
+      return { target: target.name, rps: r.requests / r.seconds, p50: r.p50, p99: r.p99, cpuUsPerReq: (r.cpuUs ?? 0) / Math.max(1, r.requests), peakRssMiB: 0, errors: r.errors };
+    }
     await load(target.port, Number(values.warmup));
     const pid = proc?.pid;
     const before = pid === undefined ? 0 : cpuTicks(pid);
