@@ -1,14 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { get, whenClosed } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
-import { startLb, type RunningLb } from './helpers/lb.js';
+import { openSockets, startLb, type RunningLb } from './helpers/lb.js';
 
-function openSockets(lb: RunningLb): number {
-  const dir = `/proc/${lb.proc.pid}/fd`;
-  return readdirSync(dir).filter((fd) => { try { return readlinkSync(`${dir}/${fd}`).startsWith('socket:'); } catch { return false; } }).length;
-}
 
 function assertLoggedWithId(lb: RunningLb, id: string | string[] | undefined, msg: RegExp) {
   return lb.waitForLog((l) => l.reqId === id && typeof l.msg === 'string' && msg.test(l.msg));
@@ -49,10 +44,10 @@ test('connection refused → 502, reset before a response → 502, each logged w
   await assertLoggedWithId(lb, reset.headers['x-request-id'], /reset/);
 
   // Neither crashed nor leaked: 100 more failures leave the socket count where it was.
-  const baseline = openSockets(lb);
+  const baseline = openSockets(lb.proc.pid!);
   for (let i = 0; i < 100; i++) assert.equal((await get(lb.url)).status, 502);
   await new Promise((r) => setImmediate(r));
-  assert.ok(openSockets(lb) <= baseline + 2, `sockets: ${baseline} before, ${openSockets(lb)} after`);
+  assert.ok(openSockets(lb.proc.pid!) <= baseline + 2, `sockets: ${baseline} before, ${openSockets(lb.proc.pid!)} after`);
   assert.equal(lb.proc.exitCode, null);
 });
 

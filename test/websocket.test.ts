@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { get, whenClosed } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
-import { startLb, type RunningLb } from './helpers/lb.js';
+import { openSockets, startLb, type RunningLb } from './helpers/lb.js';
 
 interface WsBackend { backend: TestBackend; wss: WebSocketServer; handshakes: IncomingMessage[] }
 
@@ -40,10 +39,6 @@ function connect(lb: RunningLb, path = '/', protocols?: string[], options: Const
   return new WebSocket(`ws://127.0.0.1:${lb.port}${path}`, protocols, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, ...options });
 }
 
-function openSockets(pid: number): number {
-  const dir = `/proc/${pid}/fd`;
-  return readdirSync(dir).filter((fd) => { try { return readlinkSync(`${dir}/${fd}`).startsWith('socket:'); } catch { return false; } }).length;
-}
 
 async function echoSetup(t: { after(fn: () => unknown): void }, env: Record<string, string> = {}) {
   const ws = await wsBackend(t);

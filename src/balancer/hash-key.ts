@@ -33,23 +33,28 @@ function hashRange(text: string, start: number, end: number): number {
 }
 
 /**
- * Finds `name`'s value in a Cookie header and hashes it in place; -1 when absent or empty.
- * RFC 6265 section 5.4: pairs separated by `; `.
+ * Where `name`'s value starts in a Cookie header (RFC 6265 section 5.4: pairs separated by
+ * `; `), or -1. Matches whole names only (`sid` is not found in `xsid=1`). No allocation.
  */
-export function hashCookie(header: string, name: string): number {
+export function cookieValueAt(header: string, name: string): number {
   let from = 0;
   for (;;) {
     const at = header.indexOf(name, from);
     if (at < 0) return -1;
     const eq = at + name.length;
     const boundary = at === 0 || header.charCodeAt(at - 1) === 32 /* space */ || header.charCodeAt(at - 1) === 59 /* ; */;
-    if (boundary && header.charCodeAt(eq) === 61 /* = */) {
-      let end = header.indexOf(';', eq + 1);
-      if (end < 0) end = header.length;
-      return end > eq + 1 ? hashRange(header, eq + 1, end) : -1;
-    }
+    if (boundary && header.charCodeAt(eq) === 61 /* = */) return eq + 1;
     from = at + 1;
   }
+}
+
+/** Hashes `name`'s value in a Cookie header in place; -1 when absent or empty. */
+export function hashCookie(header: string, name: string): number {
+  const start = cookieValueAt(header, name);
+  if (start < 0) return -1;
+  let end = header.indexOf(';', start);
+  if (end < 0) end = header.length;
+  return end > start ? hashRange(header, start, end) : -1;
 }
 
 /** The request's key hash (30 bits), or -1 when the request has no such key. Allocation-free. */

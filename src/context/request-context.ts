@@ -5,6 +5,12 @@ import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
 
+/** A socket's peer address, IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) unwrapped. */
+export function clientAddress(socket: Socket): string {
+  const address = socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
 /** What went wrong with a request, as recorded for the access log. */
 export interface ContextError {
   readonly code: string;
@@ -62,8 +68,7 @@ export class RequestContext implements PickRequest {
 
   get clientIp(): string {
     if (this.#clientIp !== undefined) return this.#clientIp;
-    const address = this.#socket.remoteAddress ?? '';
-    return (this.#clientIp = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
+    return (this.#clientIp = clientAddress(this.#socket));
   }
 
   addResponseHeader(name: string, value: string): void {

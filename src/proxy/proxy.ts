@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -18,12 +18,8 @@ export interface ProxyOptions {
   readonly maxBodySize?: number;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 413: 'Content Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
 /** Short plain-text bodies for the statuses we generate, made once. */
-const ERROR_BODIES = new Map(Object.entries(STATUS_TEXT).map(([status, text]) => [Number(status), Buffer.from(`${status} ${text}\n`)]));
+const ERROR_BODIES = new Map([400, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
 
 const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no healthy backend');
 /** Recorded when the client leaves before its response is complete. */

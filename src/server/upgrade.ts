@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Director, PickRequest } from '../balancer/index.js';
+import { clientAddress } from '../context/index.js';
 import { isSaneRequestId } from '../middleware/index.js';
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 import { downstreamResponseHeaders, toProxyError, upstreamRequestHeaders } from '../proxy/index.js';
@@ -64,8 +65,7 @@ export class Tunnels {
     const id = typeof sent === 'string' && isSaneRequestId(sent) ? sent : randomUUID();
     const log = this.#log.child({ reqId: id });
     const socket = client as Socket;
-    const address = socket.remoteAddress ?? '';
-    const clientIp = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    const clientIp = clientAddress(socket);
     const pick: PickRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, clientIp };
     const backend = this.#director.pick(pick);
     client.on('error', () => undefined);

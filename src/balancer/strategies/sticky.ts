@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Backend, Snapshot } from '../../pool/index.js';
+import { cookieValueAt } from '../hash-key.js';
 import type { PickRequest, Strategy } from '../strategy.js';
 
 export interface StickyOptions {
@@ -66,18 +67,5 @@ export class Sticky implements Strategy {
   #rebuild(healthy: Snapshot): void {
     this.#snapshot = healthy;
     this.#values = healthy.map((backend) => this.valueFor(backend));
-  }
-}
-
-/** Where `name`'s value starts in a Cookie header (RFC 6265 section 5.4), or -1. */
-function cookieValueAt(header: string, name: string): number {
-  let from = 0;
-  for (;;) {
-    const at = header.indexOf(name, from);
-    if (at < 0) return -1;
-    const eq = at + name.length;
-    const boundary = at === 0 || header.charCodeAt(at - 1) === 32 || header.charCodeAt(at - 1) === 59;
-    if (boundary && header.charCodeAt(eq) === 61) return eq + 1;
-    from = at + 1;
   }
 }
