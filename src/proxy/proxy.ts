@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
+import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { ProxyError, toProxyError } from './errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 
@@ -36,6 +37,8 @@ export class Proxy {
   readonly #options: ProxyOptions;
   readonly #retryAfter: string;
   readonly #maxBody: number;
+  /** Every exchange waiting for its response head, in PROXY_TIMEOUT order. */
+  readonly deadlines = new DeadlineQueue();
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
@@ -111,13 +114,17 @@ export class Proxy {
  * One upstream exchange: undici's dispatch handler for a single request. It writes the response
  * into node:http's response as it arrives and pauses undici when the client is slow.
  */
-class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
+class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadline {
   host: string | undefined = undefined;
   hasBody = false;
+  deadline: number;
+  prevDeadline: Deadline | undefined = undefined;
+  nextDeadline: Deadline | undefined = undefined;
+  queued = false;
   readonly #proxy: Proxy;
   readonly #ctx: RequestContext;
   readonly #backend: Backend;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #timeout: number;
   #abort: ((err: Error) => void) | undefined = undefined;
   /** A reason to abort with as soon as undici hands over its abort function. */
   #cancelled: Error | undefined = undefined;
@@ -131,7 +138,9 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
     backend.inFlight++;
     backend.requests++;
     ctx.upstream = this;
-    this.#timer = setTimeout(onExchangeTimeout, timeout, this, timeout);
+    this.#timeout = timeout;
+    this.deadline = performance.now() + timeout;
+    proxy.deadlines.add(this);
   }
 
   /**
@@ -145,10 +154,10 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
     else if (!this.#finished) this.#cancelled ??= reason;
   }
 
-  timeout(ms: number): void {
-    this.#timer = undefined;
+  /** PROXY_TIMEOUT passed without a response head. */
+  expire(): void {
     if (this.#finished) return;
-    const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${ms}ms`);
+    const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#timeout}ms`);
     this.cancel(err);
     // undici reports the abort through onError; when still queued, answer now.
     this.onError(err);
@@ -161,8 +170,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#proxy.deadlines.remove(this);
     const res = this.#ctx.res;
     if (this.#finished || res.destroyed) return false;
     this.#resume = resume;
@@ -196,7 +204,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo {
   #finish(): boolean {
     if (this.#finished) return false;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#proxy.deadlines.remove(this);
     this.#ctx.upstream = undefined;
     this.#backend.inFlight--;
     return true;
@@ -228,6 +236,3 @@ function dispatchChecked(dispatcher: Dispatcher, options: Dispatcher.DispatchOpt
   dispatcher.dispatch(options, exchange);
 }
 
-function onExchangeTimeout(exchange: Exchange, ms: number): void {
-  exchange.timeout(ms);
-}
