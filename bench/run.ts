@@ -165,8 +165,24 @@ async function measure(target: Target): Promise<Result> {
   }
 }
 
+// Ports held by something else would silently measure that something instead.
+for (const port of [PROXY_PORT, ...BACKEND_PORTS]) {
+  const open = await new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  });
+  if (open) {
+    process.stderr.write(`bench: port ${port} is already in use on 127.0.0.1; stop what listens there and run again\n`);
+    process.exit(1);
+  }
+}
 const backends = start(pinned(loadCpus, [process.execPath, join(here, 'backend.js')]), {
   BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),
+});
+backends.once('exit', (code, signal) => {
+  if (signal === 'SIGTERM') return;
+  process.stderr.write(`bench: the backends exited (${signal ?? code}) before the run ended\n`);
+  process.exit(1);
 });
 try {
   await Promise.all(BACKEND_PORTS.map((p) => waitForPort(p)));

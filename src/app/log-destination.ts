@@ -85,6 +85,18 @@ export class LogDestination {
     return true;
   }
 
+  /** `write` for a line the caller knows is ASCII: copied byte for byte, no UTF-8 encoding. */
+  writeAscii(line: string): boolean {
+    if (this.#closed) return false;
+    if (this.#length + line.length > this.#buffer.length && !this.#makeRoom(line.length)) {
+      this.#dropped++;
+      return false;
+    }
+    this.#length += this.#buffer.write(line, this.#length, 'latin1');
+    if (this.#length >= this.#batchBytes && !this.#blocked) this.flushSync();
+    return true;
+  }
+
   /** pino calls this from `logger.flush(cb)`. */
   flush(callback?: (err?: Error) => void): void {
     this.flushSync();

@@ -1,10 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import { Backend } from '../pool/index.js';
+import { LogDestination } from '../app/log-destination.js';
 import { accessLog, markPlainJson } from './access-log.js';
 
 function capture(): { stream: Writable; lines: string[] } {
@@ -38,4 +42,24 @@ test('the direct JSON line is the line pino would have written', () => {
     assert.equal(a.path, path);
     assert.equal(a.client, '10.0.0.9');
   }
+});
+
+test('through the log destination, ASCII and non-ASCII paths come out as pino writes them', () => {
+  const paths = ['/plain?a=1', '/quote"and\\backslash', '/caf\u00e9\u0001', '/\u{1F600}'];
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const fastLog = markPlainJson(pino({ base: { pid: 1, hostname: 'h' } }, dest));
+  for (const path of paths) accessLog(fastLog).onEnd!(context(path, fastLog));
+  dest.end();
+  const viaPino = capture();
+  const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
+  for (const path of paths) accessLog(slowLog).onEnd!(context(path, slowLog));
+  const written = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(written.length, paths.length);
+  written.forEach((line, i) => {
+    const expected = JSON.parse(viaPino.lines[i]!) as Record<string, unknown>;
+    for (const o of [line, expected]) { delete o.time; delete o.ms; }
+    assert.deepEqual(line, expected);
+    assert.equal(line.path, paths[i]);
+  });
 });

@@ -4,6 +4,8 @@ import type { Middleware } from './chain.js';
 
 interface LineWriter {
   write(line: string): unknown;
+  /** For lines known to be ASCII (LogDestination has it: it skips UTF-8 encoding). */
+  writeAscii?(line: string): unknown;
 }
 
 /**
@@ -20,6 +22,10 @@ export function accessLog(log: Logger): Middleware {
   // pino's prefix for this logger: level, then time (added per line), then its bindings.
   const bindings = fast ? chindings(log) : '';
   const backendField = new Map<string, string>();
+  const ascii = fast && typeof stream!.writeAscii === 'function';
+  // The line's start changes once a millisecond: made then, not per request.
+  let lastTime = -1;
+  let lastTimeField = '';
   return {
     name: 'access-log',
     onEnd(ctx) {
@@ -35,7 +41,18 @@ export function accessLog(log: Logger): Middleware {
         if (!backendField.has(backend.url)) backendField.set(backend.url, backendJson);
       }
       const error = ctx.error === undefined ? '' : `,"error":"${ctx.error.code}"`;
-      stream!.write(`{"level":30,"time":${Date.now()}${bindings},"reqId":"${ctx.id}","method":"${ctx.method}","path":${jsonString(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":"${ctx.clientIp}"${error},"msg":"request"}\n`);
+      // Every field but the path is ASCII (ids are validated, methods are tokens, backends and
+      // addresses come from URL parsing and the socket); so is a path that needs no escaping.
+      const path = ctx.path;
+      const plain = !NEEDS_ESCAPE.test(path);
+      const now = Date.now();
+      if (now !== lastTime) {
+        lastTime = now;
+        lastTimeField = `{"level":30,"time":${now}${bindings}`;
+      }
+      const line = `${lastTimeField},"reqId":"${ctx.id}","method":"${ctx.method}","path":${plain ? `"${path}"` : JSON.stringify(path)},"status":${ctx.status},"bytes":${ctx.bytes},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":"${ctx.clientIp}"${error},"msg":"request"}\n`;
+      if (plain && ascii) stream!.writeAscii!(line);
+      else stream!.write(line);
     },
   };
 }
@@ -54,12 +71,8 @@ function fields(ctx: RequestContext): object {
   };
 }
 
+/** Characters a JSON string must escape, and any non-ASCII one (such a path takes JSON.stringify and UTF-8). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
-
-/** A JSON string literal; the common case (nothing to escape) skips JSON.stringify. */
-function jsonString(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
-}
 
 const plainJson = new WeakSet<Logger>();
 

@@ -74,3 +74,29 @@ test('HTTP/2 pseudo-headers: :authority becomes Host, the others are dropped', (
   assert.equal(info.host, 'h2.test');
   assert.ok(!out.some(([k]) => k.startsWith(':')));
 });
+
+/** Raw headers as undici hands them over: slices of the one chunk the head arrived in. */
+function slicesOfOneChunk(head: string): Buffer[] {
+  const chunk = Buffer.from(`HTTP/1.1 200 OK\r\n${head}\r\n`, 'latin1');
+  const out: Buffer[] = [];
+  let at = chunk.indexOf('\r\n') + 2;
+  while (at < chunk.length - 2) {
+    const colon = chunk.indexOf(':', at);
+    const eol = chunk.indexOf('\r\n', colon);
+    out.push(chunk.subarray(at, colon), chunk.subarray(colon + 2, eol));
+    at = eol + 2;
+  }
+  return out;
+}
+
+test('response: slices of one chunk decode as separate buffers do, latin1 bytes included', () => {
+  const head = 'Server: nginx\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nSet-Cookie: a=1\r\nX-Request-Id: theirs\r\nSet-Cookie: b=\xe9\r\nContent-Type: text/plain\r\nTE: trailers\r\nETag: "x"\r\n';
+  const sliced = slicesOfOneChunk(head);
+  const separate = sliced.map((b) => Buffer.from(b)); // each its own memory: decoded one by one
+  const want = ['Server', 'nginx', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=\xe9', 'Content-Type', 'text/plain', 'ETag', '"x"', 'x-request-id', 'ours'];
+  assert.deepEqual(downstreamResponseHeaders(sliced, 'ours'), want);
+  assert.deepEqual(downstreamResponseHeaders(separate, 'ours'), want);
+  // Out of order or mixed memory: decoded one by one, same answer.
+  const mixed = [...sliced.slice(0, 4), ...separate.slice(4)];
+  assert.deepEqual(downstreamResponseHeaders(mixed, 'ours'), want);
+});

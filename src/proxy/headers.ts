@@ -122,21 +122,28 @@ export function upstreamRequestHeaders(
  * strings round-trip them exactly.
  */
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], requestId: string, upgrade = false): string[] {
+  const block = decodeBlock(raw);
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
-    const lower = name.toLowerCase();
-    if (upgrade && lower === 'upgrade') {
-      out.push(name, raw[i + 1]!.toString('latin1'));
+    const name = block === undefined ? raw[i]!.toString('latin1') : sliceOf(block, raw[i] as Buffer);
+    const value = block === undefined ? raw[i + 1]!.toString('latin1') : sliceOf(block, raw[i + 1] as Buffer);
+    // Only names as long as a hop-by-hop header or X-Request-Id need a closer look.
+    if (!CHECKED_LENGTHS.has(name.length)) {
+      out.push(name, value);
       continue;
     }
-    if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') named = connectionTokens(raw[i + 1]!.toString('latin1'), named);
+    const lower = name.toLowerCase();
+    if (upgrade && lower === 'upgrade') {
+      out.push(name, value);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') named = connectionTokens(value, named);
       continue;
     }
     if (lower === 'x-request-id') continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, value);
   }
   out.push('x-request-id', requestId);
   if (upgrade) out.push('Connection', 'Upgrade');
@@ -147,6 +154,41 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], req
     if (!named.has(lower) || (upgrade && (lower === 'upgrade' || lower === 'connection'))) kept.push(out[i]!, out[i + 1]!);
   }
   return kept;
+}
+
+const CHECKED_LENGTHS = new Set([...HOP_LENGTHS, 'x-request-id'.length]);
+
+/** The header block decoded once, with where it starts in its buffer. */
+interface Block {
+  readonly text: string;
+  readonly start: number;
+}
+
+/**
+ * undici's raw headers are slices of the socket chunk the head arrived in. When they all are
+ * slices of one buffer, in order, one latin1 decode of the span replaces a decode per name and
+ * value (a native call each); names and values are then substrings. Otherwise (a head split
+ * across reads, strings), undefined.
+ */
+function decodeBlock(raw: readonly (Buffer | string)[]): Block | undefined {
+  if (raw.length < 4) return undefined;
+  const first = raw[0]!;
+  if (typeof first === 'string') return undefined;
+  const memory = first.buffer;
+  let end = first.byteOffset;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (typeof b === 'string' || b.buffer !== memory || b.byteOffset < end) return undefined;
+    end = b.byteOffset + b.length;
+  }
+  // The span holds the separators too (": ", CRLF); it is still one head, so a few hundred bytes.
+  if (end - first.byteOffset > 64 * 1024) return undefined;
+  return { text: Buffer.from(memory, first.byteOffset, end - first.byteOffset).toString('latin1'), start: first.byteOffset };
+}
+
+function sliceOf(block: Block, b: Buffer): string {
+  const from = b.byteOffset - block.start;
+  return block.text.slice(from, from + b.length);
 }
 
 /** RFC 7239 section 6: IPv6 addresses are bracketed and quoted; IPv4 stays a bare token. */
