@@ -179,8 +179,9 @@ for (const port of [PROXY_PORT, ...BACKEND_PORTS]) {
 const backends = start(pinned(loadCpus, [process.execPath, join(here, 'backend.js')]), {
   BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),
 });
+let finished = false;
 backends.once('exit', (code, signal) => {
-  if (signal === 'SIGTERM') return;
+  if (finished) return;
   process.stderr.write(`bench: the backends exited (${signal ?? code}) before the run ended\n`);
   process.exit(1);
 });
@@ -212,5 +213,6 @@ try {
     }
   }
 } finally {
+  finished = true;
   backends.kill('SIGTERM');
 }
