@@ -63,6 +63,8 @@ const targets: Target[] = [
   ...(values.floor ? [
     { name: 'floor: node:http', command: [process.execPath, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT },
     { name: 'floor: undici client', command: [], env: {}, port: BACKEND_PORTS[0]!, floorClient: true },
+    // A raw-socket server (no HTTP machinery): the lower bound of the fast path proposed in docs/performance.md.
+    { name: 'floor: net server', command: [process.execPath, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT },
   ] : []),
 ];
 
