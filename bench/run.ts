@@ -79,14 +79,18 @@ function start(command: string[], env: Record<string, string>, logFile?: string)
   return spawn(file!, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, 'inherit'] });
 }
 
+/** Whether something accepts connections on 127.0.0.1:port. */
+function isOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  });
+}
+
 async function waitForPort(port: number, deadlineMs = 10_000): Promise<void> {
   const until = performance.now() + deadlineMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await isOpen(port)) return;
     if (performance.now() > until) throw new Error(`port ${port} did not open`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -169,11 +173,7 @@ async function measure(target: Target): Promise<Result> {
 
 // Ports held by something else would silently measure that something instead.
 for (const port of [PROXY_PORT, ...BACKEND_PORTS]) {
-  const open = await new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-    socket.on('error', () => resolve(false));
-  });
-  if (open) {
+  if (await isOpen(port)) {
     process.stderr.write(`bench: port ${port} is already in use on 127.0.0.1; stop what listens there and run again\n`);
     process.exit(1);
   }

@@ -73,28 +73,13 @@ export class LogDestination {
 
   /** Buffers one or more whole lines; writes the batch out once it is full. */
   write(line: string): boolean {
-    if (this.#closed) return false;
     // An upper bound of the UTF-8 size, so the common case never measures the string.
-    const worst = line.length * 3;
-    if (this.#length + worst > this.#buffer.length && !this.#makeRoom(worst)) {
-      this.#dropped++;
-      return false;
-    }
-    this.#length += this.#buffer.write(line, this.#length);
-    if (this.#length >= this.#batchBytes && !this.#blocked) this.flushSync();
-    return true;
+    return this.#append(line, line.length * 3, 'utf8');
   }
 
   /** `write` for a line the caller knows is ASCII: copied byte for byte, no UTF-8 encoding. */
   writeAscii(line: string): boolean {
-    if (this.#closed) return false;
-    if (this.#length + line.length > this.#buffer.length && !this.#makeRoom(line.length)) {
-      this.#dropped++;
-      return false;
-    }
-    this.#length += this.#buffer.write(line, this.#length, 'latin1');
-    if (this.#length >= this.#batchBytes && !this.#blocked) this.flushSync();
-    return true;
+    return this.#append(line, line.length, 'latin1');
   }
 
   /** pino calls this from `logger.flush(cb)`. */
@@ -121,6 +106,17 @@ export class LogDestination {
     this.#closed = true;
     clearInterval(this.#timer);
     if (this.#ownsFd) closeSync(this.fd);
+  }
+
+  #append(line: string, maxBytes: number, encoding: 'utf8' | 'latin1'): boolean {
+    if (this.#closed) return false;
+    if (this.#length + maxBytes > this.#buffer.length && !this.#makeRoom(maxBytes)) {
+      this.#dropped++;
+      return false;
+    }
+    this.#length += this.#buffer.write(line, this.#length, encoding);
+    if (this.#length >= this.#batchBytes && !this.#blocked) this.flushSync();
+    return true;
   }
 
   /** Writes the buffer out, whole lines of at most 4 KiB per write into a pipe; keeps what is refused. */

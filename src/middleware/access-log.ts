@@ -37,8 +37,8 @@ export function accessLog(log: Logger): Middleware {
       const backend = ctx.backend;
       let backendJson = '';
       if (backend !== undefined) {
-        backendJson = backendField.get(backend.url) ?? `,"backend":${JSON.stringify(backend.url)}`;
-        if (!backendField.has(backend.url)) backendField.set(backend.url, backendJson);
+        backendJson = backendField.get(backend.url) ?? '';
+        if (backendJson === '') backendField.set(backend.url, backendJson = `,"backend":${JSON.stringify(backend.url)}`);
       }
       const error = ctx.error === undefined ? '' : `,"error":"${ctx.error.code}"`;
       // Every field but the path is ASCII (ids are validated, methods are tokens, backends and

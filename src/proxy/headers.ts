@@ -123,11 +123,12 @@ export function upstreamRequestHeaders(
  */
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], requestId: string, upgrade = false): string[] {
   const block = decodeBlock(raw);
+  const start = block === undefined ? 0 : (raw[0] as Buffer).byteOffset;
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = block === undefined ? raw[i]!.toString('latin1') : sliceOf(block, raw[i] as Buffer);
-    const value = block === undefined ? raw[i + 1]!.toString('latin1') : sliceOf(block, raw[i + 1] as Buffer);
+    const name = block === undefined ? raw[i]!.toString('latin1') : sliceOf(block, start, raw[i] as Buffer);
+    const value = block === undefined ? raw[i + 1]!.toString('latin1') : sliceOf(block, start, raw[i + 1] as Buffer);
     // Only names as long as a hop-by-hop header or X-Request-Id need a closer look.
     if (!CHECKED_LENGTHS.has(name.length)) {
       out.push(name, value);
@@ -158,19 +159,13 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], req
 
 const CHECKED_LENGTHS = new Set([...HOP_LENGTHS, 'x-request-id'.length]);
 
-/** The header block decoded once, with where it starts in its buffer. */
-interface Block {
-  readonly text: string;
-  readonly start: number;
-}
-
 /**
  * undici's raw headers are slices of the socket chunk the head arrived in. When they all are
  * slices of one buffer, in order, one latin1 decode of the span replaces a decode per name and
- * value (a native call each); names and values are then substrings. Otherwise (a head split
- * across reads, strings), undefined.
+ * value (a native call each); names and values are then substrings. The text starts at the
+ * first slice. Otherwise (a head split across reads, strings), undefined.
  */
-function decodeBlock(raw: readonly (Buffer | string)[]): Block | undefined {
+function decodeBlock(raw: readonly (Buffer | string)[]): string | undefined {
   if (raw.length < 4) return undefined;
   const first = raw[0]!;
   if (typeof first === 'string') return undefined;
@@ -183,12 +178,13 @@ function decodeBlock(raw: readonly (Buffer | string)[]): Block | undefined {
   }
   // The span holds the separators too (": ", CRLF); it is still one head, so a few hundred bytes.
   if (end - first.byteOffset > 64 * 1024) return undefined;
-  return { text: Buffer.from(memory, first.byteOffset, end - first.byteOffset).toString('latin1'), start: first.byteOffset };
+  return Buffer.from(memory, first.byteOffset, end - first.byteOffset).toString('latin1');
 }
 
-function sliceOf(block: Block, b: Buffer): string {
-  const from = b.byteOffset - block.start;
-  return block.text.slice(from, from + b.length);
+/** The slice `b` of the block decoded from `start`. */
+function sliceOf(block: string, start: number, b: Buffer): string {
+  const from = b.byteOffset - start;
+  return block.slice(from, from + b.length);
 }
 
 /** RFC 7239 section 6: IPv6 addresses are bracketed and quoted; IPv4 stays a bare token. */

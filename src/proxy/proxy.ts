@@ -34,17 +34,18 @@ export class Proxy {
   /** Set during graceful shutdown: responses carry `Connection: close`. */
   draining = false;
   readonly #director: Director;
-  readonly #options: ProxyOptions;
   readonly #retryAfter: string;
   readonly #maxBody: number;
+  /** PROXY_TIMEOUT in milliseconds. */
+  readonly timeout: number;
   /** Every exchange waiting for its response head, in PROXY_TIMEOUT order. */
   readonly deadlines = new DeadlineQueue();
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
-    this.#options = options;
     this.#retryAfter = String(Math.max(1, Math.ceil(options.retryAfter)));
     this.#maxBody = options.maxBodySize ?? 0;
+    this.timeout = options.timeout;
   }
 
   /** The final handler of the middleware chain. */
@@ -55,7 +56,7 @@ export class Proxy {
       return;
     }
     ctx.backend = backend;
-    const exchange = new Exchange(this, ctx, backend, this.#options.timeout);
+    const exchange = new Exchange(this, ctx, backend);
     const req = ctx.req;
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
     const url = req.url ?? '/';
@@ -124,22 +125,20 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
   readonly #proxy: Proxy;
   readonly #ctx: RequestContext;
   readonly #backend: Backend;
-  readonly #timeout: number;
   #abort: ((err: Error) => void) | undefined = undefined;
   /** A reason to abort with as soon as undici hands over its abort function. */
   #cancelled: Error | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
   #finished = false;
 
-  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, timeout: number) {
+  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend) {
     this.#proxy = proxy;
     this.#ctx = ctx;
     this.#backend = backend;
     backend.inFlight++;
     backend.requests++;
     ctx.upstream = this;
-    this.#timeout = timeout;
-    this.deadline = performance.now() + timeout;
+    this.deadline = performance.now() + proxy.timeout;
     proxy.deadlines.add(this);
   }
 
@@ -157,7 +156,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
   /** PROXY_TIMEOUT passed without a response head. */
   expire(): void {
     if (this.#finished) return;
-    const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#timeout}ms`);
+    const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`);
     this.cancel(err);
     // undici reports the abort through onError; when still queued, answer now.
     this.onError(err);
