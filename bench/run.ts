@@ -6,6 +6,9 @@
  * Reports req/s, p50/p99 latency, CPU-µs per request (the target's user+sys CPU time over the
  * measured window divided by requests) and peak RSS, with ratios to the baseline.
  *
+ * Every figure is the median of `--rounds` rounds (3 by default) in which the targets take turns
+ * going first; the floors are measured once.
+ *
  *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 3 --json
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -24,7 +27,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     body: { type: 'string', default: '6' },
     strategy: { type: 'string', default: 'round-robin' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
     loadgen: { type: 'string', default: 'auto' },
     json: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: true },
@@ -50,7 +53,7 @@ const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
 
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
 
-interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean }
+interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean }
 
 const targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
@@ -61,10 +64,10 @@ const targets: Target[] = [
   },
   // The floor: what Node's HTTP machinery costs without any proxying, each side alone.
   ...(values.floor ? [
-    { name: 'floor: node:http', command: [process.execPath, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT },
-    { name: 'floor: undici client', command: [], env: {}, port: BACKEND_PORTS[0]!, floorClient: true },
+    { name: 'floor: node:http', command: [process.execPath, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
+    { name: 'floor: undici client', command: [], env: {}, port: BACKEND_PORTS[0]!, floorClient: true, floor: true },
     // A raw-socket server (no HTTP machinery): the lower bound of the fast path proposed in docs/performance.md.
-    { name: 'floor: net server', command: [process.execPath, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT },
+    { name: 'floor: net server', command: [process.execPath, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
   ] : []),
 ];
 
@@ -191,14 +194,16 @@ try {
   await Promise.all(BACKEND_PORTS.map((p) => waitForPort(p)));
   const rounds: Result[][] = [];
   for (let r = 0; r < Number(values.rounds); r++) {
-    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    // The judged targets take turns going first; the floors are reference points, measured once.
+    const judged = targets.filter((t) => t.floor !== true);
+    const order = [...judged.map((_, i) => judged[(i + r) % judged.length]!), ...(r === 0 ? targets.filter((t) => t.floor === true) : [])];
     const results: Result[] = [];
     for (const target of order) results.push(await measure(target));
     rounds.push(results);
   }
   const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
   const summary = targets.map((t) => {
-    const rs = rounds.map((round) => round.find((x) => x.target === t.name)!);
+    const rs = rounds.map((round) => round.find((x) => x.target === t.name)).filter((x) => x !== undefined);
     return { target: t.name, rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)),
       cpuUsPerReq: median(rs.map((x) => x.cpuUsPerReq)), peakRssMiB: median(rs.map((x) => x.peakRssMiB)), errors: rs.reduce((n, x) => n + x.errors, 0) };
   });
@@ -212,6 +217,15 @@ try {
     for (const s of summary) {
       const ratio = s.cpuUsPerReq > 0 ? (s.cpuUsPerReq / base.cpuUsPerReq).toFixed(2) : '-';
       process.stdout.write(`${s.target.padEnd(20)}${s.rps.toFixed(0).padStart(10)}${s.p50.toFixed(2).padStart(9)}${s.p99.toFixed(2).padStart(9)}${(s.cpuUsPerReq > 0 ? s.cpuUsPerReq.toFixed(1) : '-').padStart(12)}${ratio.padStart(8)}${(s.p99 / base.p99).toFixed(2).padStart(12)}${(s.peakRssMiB > 0 ? `${s.peakRssMiB.toFixed(0)} MiB` : '-').padStart(10)}${String(s.errors).padStart(8)}\n`);
+    }
+    if (rounds.length > 1) {
+      // Medians above; the round-by-round ratios show how much of a difference is noise.
+      const perRound = (pick: (x: Result) => number): string => rounds.map((round) => {
+        const b = round.find((x) => x.target === base.target)!;
+        const l = round.find((x) => x.target === 'load-balancer')!;
+        return (pick(l) / pick(b)).toFixed(2);
+      }).join(' ');
+      process.stdout.write(`\nload-balancer × baseline, round by round: CPU-µs/req ${perRound((x) => x.cpuUsPerReq)}; p99 ${perRound((x) => x.p99)}\n`);
     }
   }
 } finally {
