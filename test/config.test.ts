@@ -111,3 +111,15 @@ test('a port that is taken: exit 1 with a clear message', async (t) => {
   assert.equal(second.code, 1);
   assert.match(second.stderr, /^lb: cannot start: listen EADDRINUSE/);
 });
+
+test('a port that is taken with WORKERS=2: the primary exits 1 with a clear message instead of restarting workers', { timeout: 20_000 }, async (t) => {
+  const first = await startLb({ BACKENDS: 'http://127.0.0.1:1' });
+  t.after(() => first.stop());
+  const second = await runLb({ BACKENDS: 'http://127.0.0.1:1', PORT: String(first.port), HEALTH_CHECK_INTERVAL: '1h', WORKERS: '2' });
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /^lb: cannot start: bind EADDRINUSE 127\.0\.0\.1:\d+\n$/);
+  const lines = second.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; code?: string });
+  const fatal = lines.find((l) => l.msg === 'cannot start');
+  assert.equal(fatal?.code, 'EADDRINUSE');
+  assert.equal(lines.filter((l) => l.msg === 'worker died: starting a new one').length, 0);
+});

@@ -16,6 +16,7 @@ type ToWorker =
 type ToPrimary =
   | { type: 'hello' }
   | { type: 'listening'; port: number }
+  | { type: 'failed'; code: string | undefined; message: string }
   | { type: 'stats'; requests: number[]; inFlight: number[] };
 
 const CONFIG_ENV = 'LB_WORKER_CONFIG';
@@ -51,6 +52,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const listening = new Set<number>();
   let stopping = false;
   let announced = false;
+  let everListened = false;
 
   const broadcast = (message: ToWorker): void => {
     for (const worker of workers.values()) if (worker.isConnected()) worker.send(message);
@@ -71,8 +73,17 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
           b.requests = [...stats.values()].reduce((n, s) => n + (s.requests[i] ?? 0), 0);
           b.inFlight = [...stats.values()].reduce((n, s) => n + (s.inFlight[i] ?? 0), 0);
         });
+      } else if (message.type === 'failed') {
+        if (everListened) {
+          log.error({ worker: index, code: message.code, err: message.message }, 'worker cannot start');
+          return;
+        }
+        // No worker has ever listened: the configuration cannot work here (a port taken, say), and
+        // restarting workers would only repeat the failure.
+        void failStart(message);
       } else if (message.type === 'listening') {
         listening.add(index);
+        everListened = true;
         log.info({ worker: index, workerPid: worker.process.pid, port: message.port }, 'worker started');
         if (!announced && listening.size === count) {
           announced = true;
@@ -91,6 +102,16 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       const delay = Date.now() - startedAt < 1000 ? 1000 : 0;
       setTimeout(() => { if (!stopping) fork(index); }, delay).unref();
     });
+  };
+  const failStart = async (failure: { code: string | undefined; message: string }): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.fatal({ code: failure.code, err: failure.message }, 'cannot start');
+    for (const worker of workers.values()) worker.process.kill('SIGKILL'); // none has listened: nothing to drain
+    await monitor.stop();
+    flushLogger(log);
+    process.stderr.write(`lb: cannot start: ${failure.message}\n`);
+    process.exit(1);
   };
   for (let i = 0; i < count; i++) fork(i);
 
@@ -155,7 +176,16 @@ export async function runWorker(): Promise<LoadBalancer> {
   process.on('disconnect', () => stop('SIGTERM'));
   process.send!({ type: 'hello' } satisfies ToPrimary);
   await ready;
-  const address = await lb.start();
+  let address;
+  try {
+    address = await lb.start();
+  } catch (err) {
+    // The primary decides: exit the whole balancer (nothing listens yet) or restart this worker.
+    const e = err as NodeJS.ErrnoException;
+    flushLogger(log);
+    process.send!({ type: 'failed', code: e.code, message: e.message } satisfies ToPrimary, () => process.exit(1));
+    return lb;
+  }
   process.send!({ type: 'listening', port: address.port } satisfies ToPrimary);
   setInterval(() => {
     if (!process.connected) return;
