@@ -9,6 +9,9 @@
  * Every figure is the median of `--rounds` rounds (3 by default) in which the targets take turns
  * going first; the floors are measured once.
  *
+ * `--rate N` offers N requests per second instead of as many as the target can take (the Node
+ * load generator, latency counted from each request's scheduled time): latency below saturation.
+ *
  *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 3 --json
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     strategy: { type: 'string', default: 'round-robin' },
     rounds: { type: 'string', default: '3' },
     loadgen: { type: 'string', default: 'auto' },
+    rate: { type: 'string', default: '0' },
     json: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: true },
   },
@@ -48,7 +52,10 @@ const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
 const pin = cpus >= 2 && hasTaskset;
 const proxyCpu = String(cpus - 1);
 const loadCpus = `0-${Math.max(0, cpus - 2)}`;
-const useWrk = values.loadgen === 'node' ? false : spawnSync('wrk', ['--version']).error === undefined;
+const rate = Number(values.rate);
+if (!(rate >= 0)) throw new Error(`--rate: expected requests per second (0: as fast as possible), got ${values.rate}`);
+// A fixed rate needs the Node load generator: wrk only runs closed loops.
+const useWrk = values.loadgen === 'node' || rate > 0 ? false : spawnSync('wrk', ['--version']).error === undefined;
 const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
 
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
@@ -130,7 +137,8 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
     const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+)/.exec(out)?.[1] ?? 0);
     return { requests, errors, p50: ms('50'), p99: ms('99'), seconds };
   }
-  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [process.execPath, join(here, 'loadgen.js'), url, String(seconds), String(connections)]);
+  const fixed = nodeClientOnCpu === undefined ? rate : 0; // the client floor is always measured flat out
+  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [process.execPath, join(here, 'loadgen.js'), url, String(seconds), String(connections), String(fixed)]);
   const gen = spawn(file!, args);
   let out = '';
   gen.stdout!.on('data', (c) => { out += c; });
@@ -208,7 +216,7 @@ try {
       cpuUsPerReq: median(rs.map((x) => x.cpuUsPerReq)), peakRssMiB: median(rs.map((x) => x.peakRssMiB)), errors: rs.reduce((n, x) => n + x.errors, 0) };
   });
   const base = summary.find((s) => s.target.startsWith('baseline'))!;
-  const meta = { node: process.version, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds) };
+  const meta = { node: process.version, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds) };
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds }, null, 2)}\n`);
   } else {
