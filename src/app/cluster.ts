@@ -23,6 +23,15 @@ const CONFIG_ENV = 'LB_WORKER_CONFIG';
 const INDEX_ENV = 'LB_WORKER_INDEX';
 const STATS_INTERVAL_MS = 1000;
 
+/**
+ * How long to wait before replacing a worker: at once after one that ran, then 1 s, 2 s, 4 s …
+ * up to 30 s while replacements keep dying within a second of starting.
+ */
+export function restartDelay(earlyDeathsInARow: number): number {
+  if (earlyDeathsInARow <= 0) return 0;
+  return Math.min(30_000, 1000 * 2 ** Math.min(earlyDeathsInARow - 1, 5));
+}
+
 /** The number of workers `WORKERS` asks for (`auto`: one per core). */
 export function workerCount(config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
@@ -53,6 +62,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   let stopping = false;
   let announced = false;
   let everListened = false;
+  /** Per worker slot: how many times in a row its worker died within a second of starting. */
+  const earlyDeaths = new Map<number, number>();
 
   const broadcast = (message: ToWorker): void => {
     for (const worker of workers.values()) if (worker.isConnected()) worker.send(message);
@@ -97,9 +108,11 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       listening.delete(index);
       stats.delete(index);
       if (stopping) return;
-      log.error({ worker: index, workerPid: worker.process.pid, code, signal }, 'worker died: starting a new one');
-      // A worker that dies at once (a bad module, a port taken) is not restarted in a tight loop.
-      const delay = Date.now() - startedAt < 1000 ? 1000 : 0;
+      // A worker that keeps dying at once (a bad module, a port taken) is restarted less and less often.
+      const early = Date.now() - startedAt < 1000 ? (earlyDeaths.get(index) ?? 0) + 1 : 0;
+      earlyDeaths.set(index, early);
+      const delay = restartDelay(early);
+      log.error({ worker: index, workerPid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died: starting a new one');
       setTimeout(() => { if (!stopping) fork(index); }, delay).unref();
     });
   };
