@@ -201,10 +201,11 @@ backends.once('exit', (code, signal) => {
 try {
   await Promise.all(BACKEND_PORTS.map((p) => waitForPort(p)));
   const rounds: Result[][] = [];
+  // The judged targets take turns going first; the floors are reference points, measured once.
+  const judged = targets.filter((t) => t.floor !== true);
+  const floors = targets.filter((t) => t.floor === true);
   for (let r = 0; r < Number(values.rounds); r++) {
-    // The judged targets take turns going first; the floors are reference points, measured once.
-    const judged = targets.filter((t) => t.floor !== true);
-    const order = [...judged.map((_, i) => judged[(i + r) % judged.length]!), ...(r === 0 ? targets.filter((t) => t.floor === true) : [])];
+    const order = [...judged.map((_, i) => judged[(i + r) % judged.length]!), ...(r === 0 ? floors : [])];
     const results: Result[] = [];
     for (const target of order) results.push(await measure(target));
     rounds.push(results);

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
-import { createLogger, flushLogger } from './app/logger.js';
-import { handleSignals } from './app/signals.js';
+import { createLogger } from './app/logger.js';
+import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
@@ -98,11 +98,7 @@ async function main(): Promise<void> {
   try {
     await lb.start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    lb.log.fatal({ code: e.code, err: e.message }, 'cannot start');
-    flushLogger(lb.log);
-    process.stderr.write(`lb: cannot start: ${e.message}\n`);
-    process.exit(1);
+    exitCannotStart(lb.log, err as NodeJS.ErrnoException);
   }
 }
 

@@ -6,7 +6,7 @@ import { HealthMonitor } from '../health/index.js';
 import { Pool } from '../pool/index.js';
 import { backendTls, describeConfig, LoadBalancer, logHealthFlips } from './load-balancer.js';
 import { createLogger, flushLogger } from './logger.js';
-import { handleSignals } from './signals.js';
+import { exitCannotStart, handleSignals } from './signals.js';
 
 /** Messages between the primary and its workers (node:cluster IPC). */
 type ToWorker =
@@ -119,12 +119,9 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const failStart = async (failure: { code: string | undefined; message: string }): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    log.fatal({ code: failure.code, err: failure.message }, 'cannot start');
     for (const worker of workers.values()) worker.process.kill('SIGKILL'); // none has listened: nothing to drain
     await monitor.stop();
-    flushLogger(log);
-    process.stderr.write(`lb: cannot start: ${failure.message}\n`);
-    process.exit(1);
+    exitCannotStart(log, failure);
   };
   for (let i = 0; i < count; i++) fork(i);
 

@@ -1,7 +1,16 @@
+import type { Logger } from 'pino';
 import type { LoadBalancer } from './load-balancer.js';
 import { flushLogger } from './logger.js';
 
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 15 };
+
+/** Start-up failed (a port taken, say): says why in the log and on standard error, exits 1. */
+export function exitCannotStart(log: Logger, failure: { code?: string | undefined; message: string }): never {
+  log.fatal({ code: failure.code, err: failure.message }, 'cannot start');
+  flushLogger(log);
+  process.stderr.write(`lb: cannot start: ${failure.message}\n`);
+  process.exit(1);
+}
 
 /**
  * SIGTERM or SIGINT starts a graceful stop and exits 0 when it is done; a second signal exits at
