@@ -74,12 +74,36 @@ export class LogDestination {
   /** Buffers one or more whole lines; writes the batch out once it is full. */
   write(line: string): boolean {
     // An upper bound of the UTF-8 size, so the common case never measures the string.
-    return this.#append(line, line.length * 3, 'utf8');
+    const offset = this.reserve(line.length * 3);
+    if (offset < 0) return false;
+    this.commit(offset + this.#buffer.write(line, offset, 'utf8'));
+    return true;
   }
 
-  /** `write` for a line the caller knows is ASCII: copied byte for byte, no UTF-8 encoding. */
-  writeAscii(line: string): boolean {
-    return this.#append(line, line.length, 'latin1');
+  /**
+   * Room for a line of at most `maxBytes`, to be written straight into `buffer` from the
+   * returned offset and then committed with `commit(end)`: a line assembled byte by byte costs
+   * no string. -1 when there is no room (the line is dropped and counted). Nothing else may be
+   * written between the two calls.
+   */
+  reserve(maxBytes: number): number {
+    if (this.#closed) return -1;
+    if (this.#length + maxBytes > this.#buffer.length && !this.#makeRoom(maxBytes)) {
+      this.#dropped++;
+      return -1;
+    }
+    return this.#length;
+  }
+
+  /** The buffer `reserve` made room in (it may be replaced by a larger one on the next `reserve`). */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  /** Ends the line begun by `reserve`: `end` is the offset after its last byte. */
+  commit(end: number): void {
+    this.#length = end;
+    if (end >= this.#batchBytes && !this.#blocked) this.flushSync();
   }
 
   /** pino calls this from `logger.flush(cb)`. */
@@ -106,17 +130,6 @@ export class LogDestination {
     this.#closed = true;
     clearInterval(this.#timer);
     if (this.#ownsFd) closeSync(this.fd);
-  }
-
-  #append(line: string, maxBytes: number, encoding: 'utf8' | 'latin1'): boolean {
-    if (this.#closed) return false;
-    if (this.#length + maxBytes > this.#buffer.length && !this.#makeRoom(maxBytes)) {
-      this.#dropped++;
-      return false;
-    }
-    this.#length += this.#buffer.write(line, this.#length, encoding);
-    if (this.#length >= this.#batchBytes && !this.#blocked) this.flushSync();
-    return true;
   }
 
   /** Writes the buffer out, whole lines of at most 4 KiB per write into a pipe; keeps what is refused. */

@@ -63,3 +63,43 @@ test('through the log destination, ASCII and non-ASCII paths come out as pino wr
     assert.equal(line.path, paths[i]);
   });
 });
+
+test('numbers, errors and strings that need escaping come out byte for byte as pino writes them', () => {
+  const cases: Array<{ duration: number; bytes: number; status?: number; id?: string; error?: string }> = [
+    { duration: 0, bytes: 0 },
+    { duration: 0.0004, bytes: 9 },
+    { duration: 0.0005, bytes: 10 },
+    { duration: 0.05, bytes: 99 },
+    { duration: 0.1234, bytes: 100, status: 502, error: 'upstream_refused' },
+    { duration: 1, bytes: 4_294_967_296 },
+    { duration: 1.5, bytes: Number.MAX_SAFE_INTEGER },
+    { duration: 12.3456, bytes: 1234567, status: 499 },
+    { duration: 999.9999, bytes: 6, id: 'caf\u00e9"\\\u0007' },
+    { duration: 123456.7891, bytes: 6, error: 'odd"code' },
+  ];
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const fastLog = markPlainJson(pino({ base: { pid: 1, hostname: 'h\u00e9' } }, dest));
+  const viaPino = capture();
+  const slowLog = pino({ base: { pid: 1, hostname: 'h\u00e9' } }, viaPino.stream);
+  const fast = accessLog(fastLog);
+  const slow = accessLog(slowLog);
+  for (const c of cases) {
+    for (const [mw, log] of [[fast, fastLog], [slow, slowLog]] as const) {
+      const ctx = context('/p', log);
+      Object.defineProperty(ctx, 'duration', { value: c.duration });
+      ctx.bytes = c.bytes;
+      if (c.id !== undefined) ctx.id = c.id;
+      if (c.status !== undefined) ctx.res.statusCode = c.status;
+      if (c.error !== undefined) ctx.error = { code: c.error, status: c.status ?? 502, message: 'x' };
+      mw.onEnd!(ctx);
+    }
+  }
+  dest.end();
+  const withoutTime = (line: string): string => line.replace(/"time":\d+,/, '');
+  const written = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+  assert.equal(written.length, cases.length);
+  written.forEach((line, i) => {
+    assert.equal(withoutTime(line), withoutTime(viaPino.lines[i]!.trimEnd()), `case ${i}`);
+  });
+});

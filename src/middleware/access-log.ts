@@ -4,8 +4,13 @@ import type { Middleware } from './chain.js';
 
 interface LineWriter {
   write(line: string): unknown;
-  /** For lines known to be ASCII (LogDestination has it: it skips UTF-8 encoding). */
-  writeAscii?(line: string): unknown;
+}
+
+/** A destination a line can be written into byte by byte (LogDestination is one). */
+interface LineBuffer extends LineWriter {
+  reserve(maxBytes: number): number;
+  readonly buffer: Buffer;
+  commit(end: number): void;
 }
 
 /**
@@ -13,48 +18,195 @@ interface LineWriter {
  *
  * For JSON output the line is assembled here, in pino's exact format and on pino's own
  * destination, instead of through `log.info(object)`: that serialises a fresh object per request
- * and was the largest single cost of a proxied request. Every field but the path is known to
- * need no escaping (request ids are validated, methods are tokens, backends come from config).
+ * and was the largest single cost of a proxied request. Into a LogDestination the line is not
+ * even a string: its fixed parts are copied as prepared bytes, numbers are written as digits and
+ * strings character by character, straight into the destination's batch buffer.
  */
 export function accessLog(log: Logger): Middleware {
   const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as LineWriter | undefined;
   const fast = plainJson.has(log) && stream !== undefined && typeof stream.write === 'function';
-  // pino's prefix for this logger: level, then time (added per line), then its bindings.
-  const bindings = fast ? chindings(log) : '';
-  const backendField = new Map<string, string>();
-  const ascii = fast && typeof stream!.writeAscii === 'function';
-  // The line's start changes once a millisecond: made then, not per request.
-  let lastTime = -1;
-  let lastTimeField = '';
+  if (!fast) {
+    return {
+      name: 'access-log',
+      onEnd(ctx) {
+        if (log.isLevelEnabled('info')) log.info(fields(ctx), 'request');
+      },
+    };
+  }
+  const line = isLineBuffer(stream) ? new BinaryLine(chindings(log), stream) : new StringLine(chindings(log), stream);
   return {
     name: 'access-log',
     onEnd(ctx) {
-      if (!log.isLevelEnabled('info')) return;
-      if (!fast) {
-        log.info(fields(ctx), 'request');
-        return;
-      }
-      const backend = ctx.backend;
-      let backendJson = '';
-      if (backend !== undefined) {
-        backendJson = backendField.get(backend.url) ?? '';
-        if (backendJson === '') backendField.set(backend.url, backendJson = `,"backend":${JSON.stringify(backend.url)}`);
-      }
-      const error = ctx.error === undefined ? '' : `,"error":"${ctx.error.code}"`;
-      // Every field but the path is ASCII (ids are validated, methods are tokens, backends and
-      // addresses come from URL parsing and the socket); so is a path that needs no escaping.
-      const path = ctx.path;
-      const plain = !NEEDS_ESCAPE.test(path);
-      const now = Date.now();
-      if (now !== lastTime) {
-        lastTime = now;
-        lastTimeField = `{"level":30,"time":${now}${bindings}`;
-      }
-      const line = `${lastTimeField},"reqId":"${ctx.id}","method":"${ctx.method}","path":${plain ? `"${path}"` : JSON.stringify(path)},"status":${ctx.status},"bytes":${ctx.bytes},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":"${ctx.clientIp}"${error},"msg":"request"}\n`;
-      if (plain && ascii) stream!.writeAscii!(line);
-      else stream!.write(line);
+      if (log.isLevelEnabled('info')) line.write(ctx);
     },
   };
+}
+
+function isLineBuffer(stream: LineWriter): stream is LineBuffer {
+  const s = stream as Partial<LineBuffer>;
+  return typeof s.reserve === 'function' && typeof s.commit === 'function' && 'buffer' in s;
+}
+
+/** The access line as one string, for any writable stream. */
+class StringLine {
+  readonly #bindings: string;
+  readonly #stream: LineWriter;
+  readonly #backendField = new Map<string, string>();
+  // The line's start changes once a millisecond: made then, not per request.
+  #lastTime = -1;
+  #timeField = '';
+
+  constructor(bindings: string, stream: LineWriter) {
+    this.#bindings = bindings;
+    this.#stream = stream;
+  }
+
+  write(ctx: RequestContext): void {
+    const backend = ctx.backend;
+    let backendJson = '';
+    if (backend !== undefined) {
+      backendJson = this.#backendField.get(backend.url) ?? '';
+      if (backendJson === '') this.#backendField.set(backend.url, backendJson = `,"backend":${JSON.stringify(backend.url)}`);
+    }
+    const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
+    const now = Date.now();
+    if (now !== this.#lastTime) {
+      this.#lastTime = now;
+      this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
+    }
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":${JSON.stringify(ctx.clientIp)}${error},"msg":"request"}\n`);
+  }
+}
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+const REQ_ID = bytes(',"reqId":');
+const METHOD = bytes(',"method":');
+const PATH = bytes(',"path":');
+const STATUS = bytes(',"status":');
+const BYTES = bytes(',"bytes":');
+const MS = bytes(',"ms":');
+const CLIENT = bytes(',"client":');
+const ERROR = bytes(',"error":');
+const END = bytes(',"msg":"request"}\n');
+/** The fixed parts and the numbers, with room to spare: status, bytes (≤ 16 digits), ms. */
+const FIXED_BYTES = 200;
+
+/** The access line written byte by byte into a LogDestination's buffer: no string, no encoding pass. */
+class BinaryLine {
+  readonly #bindings: string;
+  readonly #dest: LineBuffer;
+  readonly #backendField = new Map<string, Buffer>();
+  #lastTime = -1;
+  /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
+  #timeField: Buffer = Buffer.alloc(0);
+
+  constructor(bindings: string, dest: LineBuffer) {
+    this.#bindings = bindings;
+    this.#dest = dest;
+  }
+
+  write(ctx: RequestContext): void {
+    const now = Date.now();
+    if (now !== this.#lastTime) {
+      this.#lastTime = now;
+      this.#timeField = bytes(`{"level":30,"time":${now}${this.#bindings}`);
+    }
+    let backendField: Buffer | undefined;
+    const backend = ctx.backend;
+    if (backend !== undefined) {
+      backendField = this.#backendField.get(backend.url);
+      if (backendField === undefined) this.#backendField.set(backend.url, backendField = bytes(`,"backend":${JSON.stringify(backend.url)}`));
+    }
+    const id = ctx.id;
+    const method = ctx.method;
+    const path = ctx.path;
+    const client = ctx.clientIp;
+    const error = ctx.error?.code;
+    // A JSON string takes at most 6 bytes per UTF-16 unit (`\u001f`); UTF-8 at most 3.
+    const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0)
+      + 6 * (id.length + method.length + path.length + client.length + (error?.length ?? 0));
+    const dest = this.#dest;
+    let at = dest.reserve(max);
+    if (at < 0) return;
+    const buf = dest.buffer;
+    at = copy(this.#timeField, buf, at);
+    at = copy(REQ_ID, buf, at);
+    at = jsonString(id, buf, at);
+    at = copy(METHOD, buf, at);
+    at = jsonString(method, buf, at);
+    at = copy(PATH, buf, at);
+    at = jsonString(path, buf, at);
+    at = copy(STATUS, buf, at);
+    at = digits(ctx.status, buf, at);
+    at = copy(BYTES, buf, at);
+    at = digits(ctx.bytes, buf, at);
+    at = copy(MS, buf, at);
+    at = milliseconds(ctx.duration, buf, at);
+    if (backendField !== undefined) at = copy(backendField, buf, at);
+    at = copy(CLIENT, buf, at);
+    at = jsonString(client, buf, at);
+    if (error !== undefined) {
+      at = copy(ERROR, buf, at);
+      at = jsonString(error, buf, at);
+    }
+    dest.commit(copy(END, buf, at));
+  }
+}
+
+/** Short copies by hand: cheaper than a call into `Buffer#copy` for a dozen bytes. */
+function copy(from: Buffer, to: Buffer, at: number): number {
+  const n = from.length;
+  if (n > 32) return at + from.copy(to, at);
+  for (let i = 0; i < n; i++) to[at + i] = from[i]!;
+  return at + n;
+}
+
+/**
+ * `s` as a JSON string: printable ASCII is copied as it is; anything that needs escaping or
+ * UTF-8 (rare: ids, methods and addresses never do) takes JSON.stringify and a UTF-8 write.
+ */
+function jsonString(s: string, to: Buffer, at: number): number {
+  to[at] = 0x22;
+  const start = at + 1;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return at + to.write(JSON.stringify(s), at, 'utf8');
+    to[start + i] = c;
+  }
+  to[start + n] = 0x22;
+  return start + n + 1;
+}
+
+/** A non-negative integer in decimal, as `String(n)` writes it. */
+function digits(n: number, to: Buffer, at: number): number {
+  if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n)) return at + to.write(String(n), at, 'latin1');
+  let end = at + 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) end++;
+  let rest = n;
+  for (let i = end - 1; i >= at; i--) {
+    to[i] = 0x30 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return end;
+}
+
+/** Milliseconds rounded to the microsecond, as `String(Math.round(ms * 1000) / 1000)` writes them. */
+function milliseconds(ms: number, to: Buffer, at: number): number {
+  const micros = Math.round(ms * 1000);
+  if (!(micros >= 0 && micros <= Number.MAX_SAFE_INTEGER)) return at + to.write(String(micros / 1000), at, 'latin1');
+  let fraction = micros % 1000;
+  at = digits((micros - fraction) / 1000, to, at);
+  if (fraction === 0) return at;
+  to[at++] = 0x2e; // '.'
+  to[at++] = 0x30 + Math.floor(fraction / 100);
+  fraction %= 100;
+  if (fraction === 0) return at;
+  to[at++] = 0x30 + Math.floor(fraction / 10);
+  fraction %= 10;
+  if (fraction === 0) return at;
+  to[at++] = 0x30 + fraction;
+  return at;
 }
 
 function fields(ctx: RequestContext): object {
@@ -70,9 +222,6 @@ function fields(ctx: RequestContext): object {
     error: ctx.error?.code,
   };
 }
-
-/** Characters a JSON string must escape, and any non-ASCII one (such a path takes JSON.stringify and UTF-8). */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
 
 const plainJson = new WeakSet<Logger>();
 
