@@ -9,6 +9,11 @@ export interface LogDestinationOptions {
   readonly maxBufferedBytes?: number;
 }
 
+/** A producer of lines formatted lazily (see `LogDestination#defer`). */
+export interface DeferredLines {
+  drain(): void;
+}
+
 /** Linux's PIPE_BUF: a write to a pipe up to this size is never interleaved with another process's. */
 const PIPE_ATOMIC_BYTES = 4096;
 
@@ -38,6 +43,8 @@ export class LogDestination {
   /** The destination refused the last write (EAGAIN): retried by the timer, not by every line. */
   #blocked = false;
   #closed = false;
+  /** Producers holding lines not yet formatted (see `defer`). */
+  readonly #deferred = new Set<DeferredLines>();
 
   /** `destination`: a file descriptor (standard output by default) or a path, appended to. */
   constructor(destination: number | string = 1, options: LogDestinationOptions = {}) {
@@ -71,8 +78,18 @@ export class LogDestination {
     return this.#dropped;
   }
 
+  /**
+   * Registers a producer that records lines and formats them later, in batches: it is asked to
+   * `drain` (write what it holds, through `reserve` and `commit`) before any other line is
+   * written and on every flush, so lines stay in order and are out within the flush interval.
+   */
+  defer(producer: DeferredLines): void {
+    this.#deferred.add(producer);
+  }
+
   /** Buffers one or more whole lines; writes the batch out once it is full. */
   write(line: string): boolean {
+    if (this.#deferred.size > 0) this.#drainDeferred();
     // An upper bound of the UTF-8 size, so the common case never measures the string.
     const offset = this.reserve(line.length * 3);
     if (offset < 0) return false;
@@ -114,6 +131,7 @@ export class LogDestination {
 
   /** Writes out everything buffered that the destination accepts now. */
   flushSync(): void {
+    if (this.#deferred.size > 0) this.#drainDeferred();
     if (this.#length > 0) this.#writeOut();
     if (this.#dropped > 0 && this.#length === 0 && !this.#failed) {
       const dropped = this.#dropped;
@@ -130,6 +148,10 @@ export class LogDestination {
     this.#closed = true;
     clearInterval(this.#timer);
     if (this.#ownsFd) closeSync(this.fd);
+  }
+
+  #drainDeferred(): void {
+    for (const producer of this.#deferred) producer.drain();
   }
 
   /** Writes the buffer out, whole lines of at most 4 KiB per write into a pipe; keeps what is refused. */

@@ -103,3 +103,26 @@ test('numbers, errors and strings that need escaping come out byte for byte as p
     assert.equal(withoutTime(line), withoutTime(viaPino.lines[i]!.trimEnd()), `case ${i}`);
   });
 });
+
+test('recorded lines keep their order with the logger\'s other lines, and a quiet balancer\'s are out within the flush interval', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file, { batchBytes: 64 * 1024, flushInterval: 20 });
+  const log = markPlainJson(pino({ base: undefined }, dest));
+  const mw = accessLog(log);
+  // More than one formatting batch, with other lines in between.
+  const sequence: string[] = [];
+  for (let i = 0; i < 150; i++) {
+    mw.onEnd!(context(`/r${i}`, log));
+    sequence.push(`/r${i}`);
+    if (i % 40 === 7) {
+      log.warn(`between ${i}`);
+      sequence.push(`between ${i}`);
+    }
+  }
+  const deadline = Date.now() + 5000;
+  const lines = (): string[] => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  while (lines().length < sequence.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const written = lines().map((l) => JSON.parse(l) as { msg: string; path?: string });
+  assert.deepEqual(written.map((l) => l.path ?? l.msg), sequence);
+  dest.end();
+});

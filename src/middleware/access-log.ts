@@ -8,6 +8,7 @@ interface LineWriter {
 
 /** A destination a line can be written into byte by byte (LogDestination is one). */
 interface LineBuffer extends LineWriter {
+  defer(producer: { drain(): void }): void;
   reserve(maxBytes: number): number;
   readonly buffer: Buffer;
   commit(end: number): void;
@@ -33,18 +34,26 @@ export function accessLog(log: Logger): Middleware {
       },
     };
   }
-  const line = isLineBuffer(stream) ? new BinaryLine(chindings(log), stream) : new StringLine(chindings(log), stream);
+  let line = recorders.get(log);
+  if (line === undefined) {
+    line = isLineBuffer(stream) ? new BinaryLine(chindings(log), stream) : new StringLine(chindings(log), stream);
+    recorders.set(log, line);
+  }
+  const writer = line;
   return {
     name: 'access-log',
     onEnd(ctx) {
-      if (log.isLevelEnabled('info')) line.write(ctx);
+      if (log.isLevelEnabled('info')) writer.write(ctx);
     },
   };
 }
 
+/** One per logger: a LogDestination keeps its deferred producers for good. */
+const recorders = new WeakMap<Logger, StringLine | BinaryLine>();
+
 function isLineBuffer(stream: LineWriter): stream is LineBuffer {
   const s = stream as Partial<LineBuffer>;
-  return typeof s.reserve === 'function' && typeof s.commit === 'function' && 'buffer' in s;
+  return typeof s.defer === 'function' && typeof s.reserve === 'function' && typeof s.commit === 'function' && 'buffer' in s;
 }
 
 /** The access line as one string, for any writable stream. */
@@ -91,7 +100,16 @@ const END = bytes(',"msg":"request"}\n');
 /** The fixed parts and the numbers, with room to spare: status, bytes (≤ 16 digits), ms. */
 const FIXED_BYTES = 200;
 
-/** The access line written byte by byte into a LogDestination's buffer: no string, no encoding pass. */
+/** Requests recorded before their lines are formatted: a batch's worth. */
+const BATCH = 64;
+
+/**
+ * The access line written byte by byte into a LogDestination's buffer: no string, no encoding
+ * pass. A request's end only records its fields; the lines are formatted a batch at a time
+ * (every 64 requests, and whenever the destination writes anything else or flushes). Formatting
+ * in one tight loop costs a fraction of formatting between everything else a request does, where
+ * its code and data are cold; measured in place, it was most of the access log's cost.
+ */
 class BinaryLine {
   readonly #bindings: string;
   readonly #dest: LineBuffer;
@@ -99,32 +117,69 @@ class BinaryLine {
   #lastTime = -1;
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
   #timeField: Buffer = Buffer.alloc(0);
+  #count = 0;
+  /** Per recorded request: time, status, bytes, microseconds. */
+  readonly #numbers = new Float64Array(BATCH * 4);
+  readonly #ids: string[] = new Array<string>(BATCH).fill('');
+  readonly #methods: string[] = new Array<string>(BATCH).fill('');
+  readonly #paths: string[] = new Array<string>(BATCH).fill('');
+  readonly #clients: string[] = new Array<string>(BATCH).fill('');
+  /** Backend URLs and error codes; '' for none. */
+  readonly #backends: string[] = new Array<string>(BATCH).fill('');
+  readonly #errors: string[] = new Array<string>(BATCH).fill('');
 
   constructor(bindings: string, dest: LineBuffer) {
     this.#bindings = bindings;
     this.#dest = dest;
+    dest.defer(this);
   }
 
   write(ctx: RequestContext): void {
-    const now = Date.now();
+    const i = this.#count;
+    const numbers = this.#numbers;
+    numbers[i * 4] = Date.now();
+    numbers[i * 4 + 1] = ctx.status;
+    numbers[i * 4 + 2] = ctx.bytes;
+    numbers[i * 4 + 3] = Math.round(ctx.duration * 1000);
+    this.#ids[i] = ctx.id;
+    this.#methods[i] = ctx.method;
+    this.#paths[i] = ctx.path;
+    this.#clients[i] = ctx.clientIp;
+    this.#backends[i] = ctx.backend?.url ?? '';
+    this.#errors[i] = ctx.error?.code ?? '';
+    this.#count = i + 1;
+    if (i + 1 === BATCH) this.drain();
+  }
+
+  /** Formats every recorded request into the destination's buffer. */
+  drain(): void {
+    const count = this.#count;
+    // Zeroed first: the destination may flush, and so drain again, while these are formatted.
+    this.#count = 0;
+    for (let i = 0; i < count; i++) this.#format(i);
+  }
+
+  #format(i: number): void {
+    const numbers = this.#numbers;
+    const now = numbers[i * 4]!;
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = bytes(`{"level":30,"time":${now}${this.#bindings}`);
     }
+    const url = this.#backends[i]!;
     let backendField: Buffer | undefined;
-    const backend = ctx.backend;
-    if (backend !== undefined) {
-      backendField = this.#backendField.get(backend.url);
-      if (backendField === undefined) this.#backendField.set(backend.url, backendField = bytes(`,"backend":${JSON.stringify(backend.url)}`));
+    if (url !== '') {
+      backendField = this.#backendField.get(url);
+      if (backendField === undefined) this.#backendField.set(url, backendField = bytes(`,"backend":${JSON.stringify(url)}`));
     }
-    const id = ctx.id;
-    const method = ctx.method;
-    const path = ctx.path;
-    const client = ctx.clientIp;
-    const error = ctx.error?.code;
+    const id = this.#ids[i]!;
+    const method = this.#methods[i]!;
+    const path = this.#paths[i]!;
+    const client = this.#clients[i]!;
+    const error = this.#errors[i]!;
     // A JSON string takes at most 6 bytes per UTF-16 unit (`\u001f`); UTF-8 at most 3.
     const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0)
-      + 6 * (id.length + method.length + path.length + client.length + (error?.length ?? 0));
+      + 6 * (id.length + method.length + path.length + client.length + error.length);
     const dest = this.#dest;
     let at = dest.reserve(max);
     if (at < 0) return;
@@ -137,15 +192,15 @@ class BinaryLine {
     at = copy(PATH, buf, at);
     at = jsonString(path, buf, at);
     at = copy(STATUS, buf, at);
-    at = digits(ctx.status, buf, at);
+    at = digits(numbers[i * 4 + 1]!, buf, at);
     at = copy(BYTES, buf, at);
-    at = digits(ctx.bytes, buf, at);
+    at = digits(numbers[i * 4 + 2]!, buf, at);
     at = copy(MS, buf, at);
-    at = milliseconds(ctx.duration, buf, at);
+    at = microseconds(numbers[i * 4 + 3]!, buf, at);
     if (backendField !== undefined) at = copy(backendField, buf, at);
     at = copy(CLIENT, buf, at);
     at = jsonString(client, buf, at);
-    if (error !== undefined) {
+    if (error !== '') {
       at = copy(ERROR, buf, at);
       at = jsonString(error, buf, at);
     }
@@ -191,9 +246,8 @@ function digits(n: number, to: Buffer, at: number): number {
   return end;
 }
 
-/** Milliseconds rounded to the microsecond, as `String(Math.round(ms * 1000) / 1000)` writes them. */
-function milliseconds(ms: number, to: Buffer, at: number): number {
-  const micros = Math.round(ms * 1000);
+/** Microseconds as milliseconds: `String(micros / 1000)` for `micros = Math.round(ms * 1000)`. */
+function microseconds(micros: number, to: Buffer, at: number): number {
   if (!(micros >= 0 && micros <= Number.MAX_SAFE_INTEGER)) return at + to.write(String(micros / 1000), at, 'latin1');
   let fraction = micros % 1000;
   at = digits((micros - fraction) / 1000, to, at);
