@@ -6,7 +6,7 @@
  * Reports req/s, p50/p99 latency, CPU-µs per request (the target's user+sys CPU time over the
  * measured window divided by requests) and peak RSS, with ratios to the baseline.
  *
- * Every figure is the median of `--rounds` rounds (3 by default) in which the targets take turns
+ * Every figure is the median of `--rounds` rounds (5 by default) in which the targets take turns
  * going first; the floors are measured once.
  *
  * `--rate N` offers N requests per second instead of as many as the target can take (the Node
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     body: { type: 'string', default: '6' },
     strategy: { type: 'string', default: 'round-robin' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     loadgen: { type: 'string', default: 'auto' },
     rate: { type: 'string', default: '0' },
     json: { type: 'boolean', default: false },
