@@ -106,3 +106,27 @@ test('a pipe that stops reading: nothing blocks, memory stays bounded, dropped l
     reader.kill();
   }
 });
+
+test('an uncaught exception does not lose what is buffered: logger lines and recorded access lines are written on exit', async () => {
+  const file = tempFile();
+  const logger = new URL('./logger.js', import.meta.url).href;
+  const accessLog = new URL('../middleware/access-log.js', import.meta.url).href;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { createLogger } = await import(${JSON.stringify(logger)});
+    const { accessLog } = await import(${JSON.stringify(accessLog)});
+    const log = createLogger({ level: 'info', format: 'json', destination: ${JSON.stringify(file)} });
+    log.info('before the crash');
+    const end = accessLog(log).onEnd;
+    for (let i = 0; i < 3; i++) {
+      end({ id: 'r' + i, method: 'GET', path: '/' + i, status: 200, bytes: 6, duration: 1, backend: undefined, clientIp: '127.0.0.1', error: undefined });
+    }
+    setImmediate(() => { throw new Error('boom'); });
+  `], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const [code] = await once(child, 'exit') as [number];
+  assert.equal(code, 1);
+  assert.match(stderr, /boom/);
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { msg: string; path?: string });
+  assert.deepEqual(lines.map((l) => l.path ?? l.msg), ['before the crash', '/0', '/1', '/2']);
+});

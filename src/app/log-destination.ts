@@ -14,6 +14,17 @@ export interface DeferredLines {
   drain(): void;
 }
 
+/**
+ * Destinations not yet ended: written out when the process exits, an uncaught exception
+ * included, so that what they hold is not lost with it.
+ */
+const live = new Set<LogDestination>();
+let exitHookInstalled = false;
+
+function flushOnExit(): void {
+  for (const destination of live) destination.flushSync();
+}
+
 /** Linux's PIPE_BUF: a write to a pipe up to this size is never interleaved with another process's. */
 const PIPE_ATOMIC_BYTES = 4096;
 
@@ -66,6 +77,11 @@ export class LogDestination {
       this.flushSync();
     }, options.flushInterval ?? 100);
     this.#timer.unref();
+    live.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', flushOnExit);
+    }
   }
 
   /** Lines waiting in the buffer, in bytes. */
@@ -146,6 +162,7 @@ export class LogDestination {
     if (this.#closed) return;
     this.flushSync();
     this.#closed = true;
+    live.delete(this);
     clearInterval(this.#timer);
     if (this.#ownsFd) closeSync(this.fd);
   }
