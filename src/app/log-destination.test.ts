@@ -79,7 +79,7 @@ test('a pipe that stops reading: nothing blocks, memory stays bounded, dropped l
   `], { stdio: ['pipe', 'ignore', 'inherit', 'ipc'] });
   try {
     const fd = (reader.stdin as unknown as { _handle: { fd: number } })._handle.fd;
-    const dest = new LogDestination(fd, { batchBytes: 8 * 1024, flushInterval: 20, maxBufferedBytes: 64 * 1024 });
+    const dest = new LogDestination(fd, { batchBytes: 8 * 1024, flushInterval: 20, maxBufferedBytes: 64 * 1024, fields: '"pid":1,"worker":3' });
     let accepted = 0;
     let refused = 0;
     let maxPending = 0;
@@ -96,11 +96,12 @@ test('a pipe that stops reading: nothing blocks, memory stays bounded, dropped l
     assert.equal(dest.dropped, refused);
     const result = once(reader, 'message');
     reader.send('read');
-    const [{ lines, broken, report }] = await result as [{ lines: number; broken: number; report: { dropped: number; msg: string } }];
+    const [{ lines, broken, report }] = await result as [{ lines: number; broken: number; report: { dropped: number; msg: string; worker: number } }];
     assert.equal(broken, 0, 'every line arrived whole');
     assert.equal(lines, accepted, 'every accepted line arrived');
     assert.equal(report.dropped, refused);
     assert.match(report.msg, /log lines dropped/);
+    assert.equal(report.worker, 3, 'the report carries the logger\'s fields (a cluster worker\'s index)');
     dest.end();
   } finally {
     reader.kill();

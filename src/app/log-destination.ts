@@ -7,6 +7,8 @@ export interface LogDestinationOptions {
   readonly flushInterval?: number;
   /** Bytes kept while the destination refuses writes (a full non-blocking pipe); lines beyond are dropped and counted. */
   readonly maxBufferedBytes?: number;
+  /** The logger's own fields, as JSON members (`"pid":1,"hostname":"h"`), for the lines this destination writes itself. */
+  readonly fields?: string;
 }
 
 /** A producer of lines formatted lazily (see `LogDestination#defer`). */
@@ -47,6 +49,7 @@ export class LogDestination {
   readonly #pipe: boolean;
   readonly #ownsFd: boolean;
   readonly #timer: NodeJS.Timeout;
+  readonly #fields: string;
   #buffer: Buffer;
   #length = 0;
   #dropped = 0;
@@ -62,6 +65,8 @@ export class LogDestination {
     this.#ownsFd = typeof destination === 'string';
     this.fd = typeof destination === 'string' ? openSync(destination, 'a') : destination;
     this.#batchBytes = options.batchBytes ?? 8 * 1024;
+    const fields = options.fields ?? `"pid":${process.pid}`;
+    this.#fields = fields === '' ? '' : `,${fields}`;
     this.#maxBuffered = Math.max(this.#batchBytes * 2, options.maxBufferedBytes ?? 1024 * 1024);
     this.#buffer = Buffer.allocUnsafe(this.#batchBytes * 4);
     let pipe = false;
@@ -152,7 +157,7 @@ export class LogDestination {
     if (this.#dropped > 0 && this.#length === 0 && !this.#failed) {
       const dropped = this.#dropped;
       this.#dropped = 0;
-      this.write(`{"level":40,"time":${Date.now()},"pid":${process.pid},"dropped":${dropped},"msg":"log lines dropped: the log destination was not accepting writes"}\n`);
+      this.write(`{"level":40,"time":${Date.now()}${this.#fields},"dropped":${dropped},"msg":"log lines dropped: the log destination was not accepting writes"}\n`);
       this.#writeOut();
     }
   }

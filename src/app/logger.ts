@@ -35,7 +35,8 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   // Lines are batched: one write per 8 KiB instead of one per request (the access log's main
   // cost); a line waits at most 100 ms on a quiet balancer.
-  const stream = new LogDestination(dest, { batchBytes: 8 * 1024, flushInterval: 100 });
+  const fields = JSON.stringify(base).slice(1, -1); // its own lines carry the logger's fields too
+  const stream = new LogDestination(dest, { batchBytes: 8 * 1024, flushInterval: 100, fields });
   return markPlainJson(pino({ level: options.level, base }, stream));
 }
 
