@@ -12,7 +12,7 @@
  * `--rate N` offers N requests per second instead of as many as the target can take (the Node
  * load generator, latency counted from each request's scheduled time): latency below saturation.
  *
- *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 3 --json
+ *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 5 --json
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

@@ -21,11 +21,9 @@ export interface DeferredLines {
  * included, so that what they hold is not lost with it.
  */
 const live = new Set<LogDestination>();
-let exitHookInstalled = false;
-
-function flushOnExit(): void {
+process.on('exit', () => {
   for (const destination of live) destination.flushSync();
-}
+});
 
 /** Linux's PIPE_BUF: a write to a pipe up to this size is never interleaved with another process's. */
 const PIPE_ATOMIC_BYTES = 4096;
@@ -83,10 +81,6 @@ export class LogDestination {
     }, options.flushInterval ?? 100);
     this.#timer.unref();
     live.add(this);
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.on('exit', flushOnExit);
-    }
   }
 
   /** Lines waiting in the buffer, in bytes. */
