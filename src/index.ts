@@ -33,6 +33,10 @@ export interface LoadBalancerInput {
   health?: { path?: string; interval?: Duration; timeout?: Duration; rise?: number; fall?: number };
   http?: { maxIdleConns?: number; maxIdleConnsPerHost?: number; idleConnTimeout?: Duration };
   shutdown?: { timeout?: Duration };
+  limits?: {
+    maxHeaderSize?: number | string; maxHeaders?: number; headerTimeout?: Duration; idleTimeout?: Duration;
+    bodyTimeout?: Duration; sendTimeout?: Duration; maxBodySize?: number | string; maxConnections?: number;
+  };
   log?: { level?: string; format?: string };
 }
 

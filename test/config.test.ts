@@ -26,6 +26,8 @@ const BAD: { env?: Record<string, string>; args?: string[]; files?: Record<strin
   { env: { PORT: '-1' }, want: /^lb: invalid PORT "-1": expected an integer from 0 to 65535$/ },
   { env: { STRATEGY: 'fastest' }, want: /^lb: invalid STRATEGY "fastest": expected one of round-robin/ },
   { env: { LOG_LEVEL: 'loud' }, want: /^lb: invalid LOG_LEVEL "loud": expected one of fatal, error/ },
+  { env: { CLIENT_SEND_TIMEOUT: 'forever' }, want: /^lb: invalid CLIENT_SEND_TIMEOUT "forever": expected a non-negative duration such as 250ms, 10s or 1m30s$/ },
+  { env: { CLIENT_BODY_TIMEOUT: '-5s' }, want: /^lb: invalid CLIENT_BODY_TIMEOUT "-5s": expected a non-negative duration/ },
   { env: { HTTP_MAX_IDLE_CONNS_PER_HOST: '0' }, want: /^lb: invalid HTTP_MAX_IDLE_CONNS_PER_HOST "0": expected an integer from 1/ },
   { args: ['--port', 'eighty'], want: /^lb: invalid --port "eighty": expected an integer from 0 to 65535$/ },
   { args: ['--no-such-flag'], want: /^lb: Unknown option '--no-such-flag'/ },

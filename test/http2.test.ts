@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { createCa } from './helpers/certs.js';
 import { whenClosed } from './helpers/http.js';
@@ -132,4 +134,54 @@ test('curl --http2 gets HTTP/2 through the balancer', async (t) => {
   if (stdout === 'SKIP') { t.skip('curl is not installed'); return; }
   assert.match(stdout, /^HTTP\/2 200/);
   assert.match(stdout, /via curl$/);
+});
+
+/** Sockets in CLOSE-WAIT (the peer closed, we have not) on local `port` (Linux /proc). */
+function closeWait(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(`:${hex}`) && fields[3] === '08') n++;
+    }
+  }
+  return n;
+}
+
+test('HTTP/2 sessions closed abruptly by their client do not linger in CLOSE-WAIT: CLIENT_IDLE_TIMEOUT reaps them', { timeout: 60_000 }, async (t) => {
+  const { lb } = await setup(t, (_req, res) => res.end('ok'), { CLIENT_IDLE_TIMEOUT: '500ms' });
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+  // A SETTINGS frame whose length is not a multiple of 6 (RFC 9113 §6.5): node:http2 stops reading such a session for good.
+  const badSettings = Buffer.from([0, 0, 5, 4, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5]);
+  const endings: [string, Buffer, 'end' | 'destroy'][] = [
+    ['a broken SETTINGS frame, then FIN', Buffer.concat([preface, badSettings]), 'end'],
+    ['a valid preface, then FIN', Buffer.concat([preface, settings]), 'end'],
+    ['a valid preface, then RST', Buffer.concat([preface, settings]), 'destroy'],
+    ['nothing, then FIN', Buffer.alloc(0), 'end'],
+  ];
+  for (let i = 0; i < 40; i++) {
+    const [, bytes, how] = endings[i % endings.length]!;
+    const socket = tlsConnect({ host: '127.0.0.1', port: lb.port, ALPNProtocols: ['h2'], ca: ca.cert, servername: 'localhost' });
+    socket.on('error', () => undefined);
+    await once(socket, 'secureConnect');
+    if (bytes.length > 0) socket.write(bytes);
+    await new Promise((resolve) => socket.write('', resolve));
+    if (how === 'end') socket.end();
+    else socket.destroy();
+  }
+  // Bounded wait for the kernel's view to settle: 40 × 250 ms.
+  let lingering = closeWait(lb.port);
+  for (let i = 0; i < 40 && lingering > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    lingering = closeWait(lb.port);
+  }
+  t.diagnostic(`sockets in CLOSE-WAIT after 40 abruptly closed HTTP/2 sessions: ${lingering}`);
+  assert.equal(lingering, 0);
+  // The listener still serves HTTP/2.
+  const res = await exchange(h2(lb, t), { ':method': 'GET', ':path': '/' });
+  assert.equal(res.body.toString(), 'ok');
 });

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { Agent, request } from 'undici';
 import { startBackend } from './helpers/backend.js';
 import { startLb } from './helpers/lb.js';
@@ -23,15 +24,30 @@ test('500 sequential requests reuse a handful of upstream connections', async (t
   t.diagnostic(`upstream connections for 500 sequential requests: ${proxyConnections}`);
 });
 
-test('concurrent requests never open more than HTTP_MAX_IDLE_CONNS_PER_HOST upstream connections', async (t) => {
-  const backend = await startBackend('one', (_req, res) => { setTimeout(() => res.end('one'), 5); });
+test('HTTP_MAX_IDLE_CONNS_PER_HOST caps what is kept idle, not what may be open: concurrent requests never wait for a connection', { timeout: 60_000 }, async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  let waiting = 0;
+  let allArrived!: () => void;
+  const arrived = new Promise<void>((resolve) => { allArrived = resolve; });
+  const backend = await startBackend('one', (req, res) => {
+    if (req.url === '/health') { res.end(); return; }
+    if (++waiting === 12) allArrived();
+    void gate.then(() => res.end('one'));
+  });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '3' });
+  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '3', PROXY_TIMEOUT: '1h' });
   t.after(() => lb.stop());
-  const before = backend.connections;
+  const healthSockets = backend.sockets.size;
   const agent = new Agent({ connections: 20 });
   t.after(() => agent.close());
-  const bodies = await Promise.all(Array.from({ length: 60 }, async () => (await request(lb.url, { dispatcher: agent })).body.text()));
-  assert.ok(bodies.every((b) => b === 'one'));
-  assert.ok(backend.connections - before <= 3, `${backend.connections - before} upstream connections`);
+  // Twelve requests held by the backend at once: with a cap on open connections, nine would wait.
+  const bodies = Promise.all(Array.from({ length: 12 }, async () => (await request(lb.url, { dispatcher: agent })).body.text()));
+  await arrived;
+  assert.equal(backend.sockets.size - healthSockets, 12, 'one upstream connection per request in flight');
+  release();
+  assert.ok((await bodies).every((b) => b === 'one'));
+  // Nine of the twelve are closed as they come back: three stay idle.
+  while (backend.sockets.size - healthSockets > 3) await Promise.race([...backend.sockets].map((s) => once(s, 'close')));
+  assert.equal(backend.sockets.size - healthSockets, 3);
 });

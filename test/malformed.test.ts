@@ -19,6 +19,13 @@ after(async () => {
 /** Malformed requests: a 4xx from the balancer, never forwarded. */
 const MALFORMED: [string, string, number][] = [
   ['headers over the limit', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 431],
+  ['a request target over the head limit', `GET /${'a'.repeat(16 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+  ['a request target that never ends', `GET /${'a'.repeat(20 * 1024)}`, 414],
+  ['a request target in the authority form', 'GET example.test:80 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  ['a request target of another scheme', 'GET ftp://example.test/x HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  ['an absolute-form target with credentials', 'GET http://user:pw@example.test/x HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  ['the asterisk form for GET', 'GET * HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  ['CONNECT', 'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n', 400],
   ['garbage', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n', 400],
   ['a bad request line', 'GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n', 400],
 ];

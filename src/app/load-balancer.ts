@@ -67,6 +67,8 @@ export class LoadBalancer {
     this.director = new Director(this.pool, this.#withSticky(options.strategy ?? createStrategy(config.strategy, this.#strategyOptions)));
     this.#proxy = new Proxy(this.director, {
       timeout: config.proxy.timeout,
+      bodyTimeout: config.limits.bodyTimeout,
+      sendTimeout: config.limits.sendTimeout,
       retryAfter: Math.min(config.health.interval / 1000, 30),
       maxBodySize: config.limits.maxBodySize,
     });
@@ -145,7 +147,8 @@ export class LoadBalancer {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
     attachUpstreams(this.pool.backends, {
-      connections: Math.min(config.http.maxIdleConnsPerHost, config.http.maxIdleConns),
+      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
+      maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
       timeout: config.proxy.timeout,
       tls: this.#backendTls,

@@ -84,6 +84,10 @@ export interface Config {
     readonly maxHeaders: number;
     readonly headerTimeout: number;
     readonly idleTimeout: number;
+    /** Longest pause of a client sending its request body, in ms; 0 is none. */
+    readonly bodyTimeout: number;
+    /** Longest time a client may take none of its response, in ms; 0 is none. */
+    readonly sendTimeout: number;
     /** Bytes; 0 is unlimited. */
     readonly maxBodySize: number;
     /** 0 is unlimited. */
@@ -255,14 +259,14 @@ export const SETTINGS: readonly Setting[] = [
   row('hash.fallback', 'HASH_FALLBACK', 'consistent-hash: the strategy for requests without a key.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
   row('sticky.cookie', 'STICKY_COOKIE', 'Sticky sessions (around any strategy): the name of the signed cookie that pins a client to its backend.', undefined, 'none (off)', cookieName),
   row('sticky.secret', 'STICKY_SECRET', 'Key that signs sticky cookies; set it so cookies survive restarts and are shared by workers.', undefined, 'random per start', secret),
-  durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response (else 504); also the longest pause allowed within a response body.', 10_000, 'positive'),
+  durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response once the request has been sent (else 504); also the longest pause allowed within a response body, and for taking a request body.', 10_000, 'positive'),
   row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for health checks.', undefined, 'the backend URL itself', urlPath),
   durationRow('health.interval', 'HEALTH_CHECK_INTERVAL', 'Time between health-check rounds (the first runs at start-up).', 30_000, 'positive'),
   durationRow('health.timeout', 'HEALTH_CHECK_TIMEOUT', 'Time allowed for one health check.', 1000, 'positive'),
   row('health.rise', 'HEALTH_CHECK_RISE', 'Consecutive passing checks that bring a down backend up.', 1, '1', integer(1, 100)),
   row('health.fall', 'HEALTH_CHECK_FALL', 'Consecutive failing checks that take an up backend down.', 1, '1', integer(1, 100)),
-  row('http.maxIdleConns', 'HTTP_MAX_IDLE_CONNS', 'Ceiling on the kept-alive upstream connections of any one backend (Go\'s global idle cap, applied per backend pool).', 30, '30', integer(1, 100_000)),
-  row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Upstream connections per backend, all kept alive and reused; requests beyond them queue (bounded by PROXY_TIMEOUT).', 30, '30', integer(1, 100_000)),
+  row('http.maxIdleConns', 'HTTP_MAX_IDLE_CONNS', 'Most idle upstream connections kept alive over all backends (Go\'s MaxIdleConns); it caps what is kept, not what may be open.', 30, '30', integer(1, 100_000)),
+  row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Most idle upstream connections kept alive per backend (Go\'s MaxIdleConnsPerHost); a request that finds none idle opens one.', 30, '30', integer(1, 100_000)),
   durationRow('http.idleConnTimeout', 'HTTP_IDLE_CONN_TIMEOUT', 'How long an idle upstream connection is kept (a shorter Keep-Alive hint from the backend wins).', 90_000, 'positive'),
   durationRow('shutdown.timeout', 'SHUTDOWN_TIMEOUT', 'Time allowed for in-flight requests to finish on SIGTERM/SIGINT.', 30_000, 'zero'),
   row('tls.cert', 'TLS_CERT_FILE', 'PEM certificate (chain) for HTTPS on PORT; with TLS_KEY_FILE, also offers HTTP/2. Re-read on SIGHUP and when the files change.', undefined, 'none (plain HTTP)', filePath),
@@ -275,7 +279,9 @@ export const SETTINGS: readonly Setting[] = [
   row('limits.maxHeaderSize', 'MAX_HEADER_SIZE', 'Largest request head (request line and headers); larger gets 431.', 16 * 1024, '16KiB', size(1024)),
   row('limits.maxHeaders', 'MAX_HEADERS', 'Most request headers; more gets 431.', 100, '100', integer(1, 10_000)),
   durationRow('limits.headerTimeout', 'HEADER_TIMEOUT', 'Time to receive a request\'s complete head (against slowloris); else 408 and close.', 10_000, 'positive'),
-  durationRow('limits.idleTimeout', 'CLIENT_IDLE_TIMEOUT', 'How long an idle client keep-alive connection stays open.', 60_000, 'positive'),
+  durationRow('limits.idleTimeout', 'CLIENT_IDLE_TIMEOUT', 'How long an idle client connection stays open (HTTP/1.1 keep-alive, or an HTTP/2 session with no stream).', 60_000, 'positive'),
+  durationRow('limits.bodyTimeout', 'CLIENT_BODY_TIMEOUT', 'Longest pause of a client sending its request body; else 408 and close (0: none).', 60_000, 'zero'),
+  durationRow('limits.sendTimeout', 'CLIENT_SEND_TIMEOUT', 'Longest time a client may take none of its response; else it is disconnected and the upstream request aborted (0: none).', 60_000, 'zero'),
   row('limits.maxBodySize', 'MAX_BODY_SIZE', 'Largest request body; larger gets 413 (0: unlimited).', 0, '0 (unlimited)', size(0)),
   row('limits.maxConnections', 'MAX_CONNECTIONS', 'Most open client connections; more are closed at once (0: unlimited).', 0, '0 (unlimited)', integer(0, 10_000_000)),
   row('workers', 'WORKERS', 'Worker processes sharing the port (node:cluster): auto (one per core) or N; 0 runs everything in one process.', 0, '0', workers),

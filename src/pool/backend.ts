@@ -20,6 +20,30 @@ export function tlsConnectOptions(tls: BackendTls | undefined): { secureContext?
   };
 }
 
+/** A backend's upstream connections right now. */
+export interface UpstreamStats {
+  /** Connections open or opening. */
+  readonly open: number;
+  /** Requests using one of them. */
+  readonly busy: number;
+  /** Kept alive, waiting for the next request. */
+  readonly idle: number;
+}
+
+/**
+ * How the proxy reaches a backend: connections taken for one request each and handed back when
+ * it ends. The pool knows only this much of it.
+ */
+export interface Upstream {
+  acquire(): Dispatcher;
+  release(connection: Dispatcher): void;
+  readonly stats: UpstreamStats;
+  /** Closes idle connections now and the others when their request ends. */
+  close(): Promise<void>;
+  /** Closes every connection now. */
+  destroy(): Promise<void>;
+}
+
 /** τ of the latency EWMA: 10 s, Finagle's and Linkerd's default. */
 export const LATENCY_DECAY_MS = 10_000;
 
@@ -58,8 +82,8 @@ export class Backend {
   latency = 0;
   /** When `latency` was last updated, in ms on the caller's monotonic clock. */
   latencyStamp = 0;
-  /** The upstream dispatcher (one keep-alive pool per backend), attached by the proxy. */
-  dispatcher: Dispatcher | undefined = undefined;
+  /** Its keep-alive connections, attached by the proxy. */
+  upstream: Upstream | undefined = undefined;
 
   constructor(url: string, weight = 1, index = 0) {
     const parsed = new URL(url);

@@ -6,6 +6,8 @@ export type ProxyErrorCode =
   | 'LB_ERR_UPSTREAM_TIMEOUT'
   | 'LB_ERR_UPSTREAM_PROTOCOL'
   | 'LB_ERR_CLIENT_CLOSED'
+  | 'LB_ERR_CLIENT_BODY_TIMEOUT'
+  | 'LB_ERR_CLIENT_SEND_TIMEOUT'
   | 'LB_ERR_BAD_REQUEST'
   | 'LB_ERR_BODY_TOO_LARGE'
   | 'LB_ERR_INTERNAL';
@@ -18,6 +20,9 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_UPSTREAM_PROTOCOL: 502,
   // nginx's "client closed request": never sent, only logged.
   LB_ERR_CLIENT_CLOSED: 499,
+  LB_ERR_CLIENT_BODY_TIMEOUT: 408,
+  // The response has started by then: the client is cut, and the access line keeps its status.
+  LB_ERR_CLIENT_SEND_TIMEOUT: 408,
   LB_ERR_BAD_REQUEST: 400,
   LB_ERR_BODY_TOO_LARGE: 413,
   LB_ERR_INTERNAL: 500,

@@ -5,14 +5,23 @@ import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
-import type { Backend } from '../pool/index.js';
+import type { Backend, Upstream } from '../pool/index.js';
+import type { ContextResponse } from '../context/index.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { ProxyError, toProxyError } from './errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+import { Sweep, sweepInterval, type Sweepable } from './sweep.js';
 
 export interface ProxyOptions {
-  /** Milliseconds for a backend to start its response (queueing and connecting included): else 504. */
+  /**
+   * Milliseconds for a backend to start its response once the whole request has been sent
+   * (Go's `ResponseHeaderTimeout`), and for it to take any of a request body it is being sent: else 504.
+   */
   readonly timeout: number;
+  /** Longest pause, in ms, of a client sending its request body: else 408 (0: none). */
+  readonly bodyTimeout?: number;
+  /** Longest time, in ms, a client may take none of its response: else it is cut (0: none). */
+  readonly sendTimeout?: number;
   /** Seconds for `Retry-After` on 503 when no backend is healthy. */
   readonly retryAfter: number;
   /** Largest request body in bytes (0: unlimited); enforced here for chunked bodies. */
@@ -20,7 +29,7 @@ export interface ProxyOptions {
 }
 
 /** Short plain-text bodies for the statuses we generate, made once. */
-const ERROR_BODIES = new Map([400, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
+const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
 
 const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no healthy backend');
 /** Recorded when the client leaves before its response is complete. */
@@ -38,28 +47,42 @@ export class Proxy {
   readonly #maxBody: number;
   /** PROXY_TIMEOUT in milliseconds. */
   readonly timeout: number;
+  /** CLIENT_BODY_TIMEOUT and CLIENT_SEND_TIMEOUT in milliseconds (0: none). */
+  readonly bodyTimeout: number;
+  readonly sendTimeout: number;
   /** Every exchange waiting for its response head, in PROXY_TIMEOUT order. */
   readonly deadlines = new DeadlineQueue();
+  /** Exchanges sending a request body or stalled on a slow client. */
+  readonly sweep: Sweep;
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
     this.#retryAfter = String(Math.max(1, Math.ceil(options.retryAfter)));
     this.#maxBody = options.maxBodySize ?? 0;
     this.timeout = options.timeout;
+    this.bodyTimeout = options.bodyTimeout ?? 0;
+    this.sendTimeout = options.sendTimeout ?? 0;
+    this.sweep = new Sweep(sweepInterval(this.timeout, this.bodyTimeout, this.sendTimeout));
   }
 
   /** The final handler of the middleware chain. */
   readonly handle = (ctx: RequestContext): void => {
+    const req = ctx.req;
+    const url = req.url ?? '/';
+    // The listener lets through origin-form targets and `OPTIONS *` only.
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      answerOptions(ctx);
+      return;
+    }
     const backend = this.#director.pick(ctx);
-    if (backend === undefined || backend.dispatcher === undefined) {
+    const upstream = backend?.upstream;
+    if (backend === undefined || upstream === undefined) {
       this.fail(ctx, NO_BACKEND);
       return;
     }
     ctx.backend = backend;
-    const exchange = new Exchange(this, ctx, backend);
-    const req = ctx.req;
+    const exchange = new Exchange(this, ctx, backend, upstream);
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
-    const url = req.url ?? '/';
     const h2 = req.httpVersionMajor === 2;
     // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
     if (h2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
@@ -74,9 +97,9 @@ export class Proxy {
       // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
       // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
       // a request is refused (400) before anything of it is sent upstream.
-      setImmediate(dispatchChecked, backend.dispatcher, options, exchange, req, this.#maxBody);
+      setImmediate(dispatchChecked, options, exchange, req, this.#maxBody);
     } else {
-      backend.dispatcher.dispatch(options, exchange);
+      exchange.dispatch(options);
     }
   };
 
@@ -111,35 +134,58 @@ export class Proxy {
   }
 }
 
+/** What an exchange is waiting on, for the sweep: the client's request body, a slow client. */
+const UPLOADING = 1;
+const STALLED = 2;
+
 /**
- * One upstream exchange: undici's dispatch handler for a single request. It writes the response
- * into node:http's response as it arrives and pauses undici when the client is slow.
+ * One upstream exchange: undici's dispatch handler for a single request, on one connection
+ * taken from the backend's pool and handed back when the exchange ends. It writes the
+ * response into node:http's response as it arrives and pauses undici when the client is slow.
  */
-class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadline {
+class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadline, Sweepable {
   host: string | undefined = undefined;
   hasBody = false;
-  deadline: number;
+  deadline = 0;
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;
   queued = false;
   readonly #proxy: Proxy;
   readonly #ctx: RequestContext;
   readonly #backend: Backend;
+  readonly #upstream: Upstream;
+  #connection: Dispatcher | undefined = undefined;
   #abort: ((err: Error) => void) | undefined = undefined;
   /** A reason to abort with as soon as undici hands over its abort function. */
   #cancelled: Error | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
   #finished = false;
+  /** UPLOADING | STALLED while the sweep watches this exchange. */
+  #waiting = 0;
+  /** Set by undici's onBodySent; the sweep clears it. */
+  #bodyMoved = false;
+  /** Milliseconds without progress of the request body, waiting on the client / the backend. */
+  #clientIdle = 0;
+  #backendIdle = 0;
+  /** The client's unsent response bytes when last looked at, and for how long none left. */
+  #unsent = 0;
+  #stalledFor = 0;
 
-  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend) {
+  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, upstream: Upstream) {
     this.#proxy = proxy;
     this.#ctx = ctx;
     this.#backend = backend;
+    this.#upstream = upstream;
     backend.inFlight++;
     backend.requests++;
     ctx.upstream = this;
-    this.deadline = performance.now() + proxy.timeout;
-    proxy.deadlines.add(this);
+  }
+
+  /** Sends the request on a connection of the backend's pool. */
+  dispatch(options: Dispatcher.DispatchOptions): void {
+    if (this.hasBody) this.#watch(UPLOADING);
+    const connection = this.#connection = this.#upstream.acquire();
+    connection.dispatch(options, this);
   }
 
   /**
@@ -155,16 +201,38 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
 
   /** PROXY_TIMEOUT passed without a response head. */
   expire(): void {
-    if (this.#finished) return;
-    const err = new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`);
-    this.cancel(err);
-    // undici reports the abort through onError; when still queued, answer now.
-    this.onError(err);
+    this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`));
+  }
+
+  /** The client took some of its response: undici may go on, once no parser is running. */
+  drained(): void {
+    this.#unwatch(STALLED);
+    // node:http can emit 'drain' synchronously while undici is inside another connection's
+    // parser (a pipelined response taking over the socket); undici's parsers must not be
+    // re-entered, so the resume waits until that call stack has unwound.
+    if (this.#resume !== undefined && !this.#finished) queueMicrotask(this.#resume);
+  }
+
+  sweep(elapsed: number): void {
+    if ((this.#waiting & UPLOADING) !== 0) this.#sweepUpload(elapsed);
+    if ((this.#waiting & STALLED) !== 0) this.#sweepStall(elapsed);
   }
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.#cancelled !== undefined) abort(this.#cancelled);
     else this.#abort = abort;
+  }
+
+  onBodySent(): void {
+    this.#bodyMoved = true;
+  }
+
+  /** The whole request is on the wire: the backend's time to answer starts now. */
+  onRequestSent(): void {
+    this.#unwatch(UPLOADING);
+    if (this.#finished || this.#resume !== undefined) return;
+    this.deadline = performance.now() + this.#proxy.timeout;
+    this.#proxy.deadlines.add(this);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -184,10 +252,15 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
   }
 
   onData(chunk: Buffer): boolean {
-    const ctx = this.#ctx;
-    ctx.bytes += chunk.length;
-    if (ctx.res.write(chunk)) return true;
-    ctx.res.once('drain', this.#resume!);
+    const res = this.#ctx.res;
+    this.#ctx.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    res.once('drain', onClientDrain);
+    if (this.#proxy.sendTimeout > 0) {
+      this.#unsent = res.writableLength;
+      this.#stalledFor = 0;
+      this.#watch(STALLED);
+    }
     return false;
   }
 
@@ -199,15 +272,100 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
     if (this.#finish()) this.#proxy.fail(this.#ctx, toProxyError(err));
   }
 
-  /** Ends the exchange once; returns false when it had already ended. */
+  /** Ends the upstream request with `err` and answers (or cuts) the client with it. */
+  #timeout(err: ProxyError): void {
+    if (this.#finished) return;
+    this.cancel(err);
+    // undici reports the abort through onError too, which then finds the exchange ended.
+    this.onError(err);
+  }
+
+  /**
+   * A request body that does not move: the client's fault when we are reading and it sends
+   * nothing (408 after CLIENT_BODY_TIMEOUT), the backend's when it takes none of what we have
+   * (504 after PROXY_TIMEOUT).
+   */
+  #sweepUpload(elapsed: number): void {
+    if (this.#bodyMoved) {
+      this.#bodyMoved = false;
+      this.#clientIdle = this.#backendIdle = 0;
+      return;
+    }
+    const req = this.#ctx.req;
+    const limit = this.#proxy.bodyTimeout;
+    if (!req.complete && req.readableFlowing === true) {
+      this.#backendIdle = 0;
+      this.#clientIdle += elapsed;
+      if (limit > 0 && this.#clientIdle >= limit) {
+        this.#timeout(new ProxyError('LB_ERR_CLIENT_BODY_TIMEOUT', `client sent none of its request body for ${limit}ms`));
+      }
+    } else {
+      this.#clientIdle = 0;
+      this.#backendIdle += elapsed;
+      if (this.#backendIdle >= this.#proxy.timeout) {
+        this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend took none of the request body for ${this.#proxy.timeout}ms`));
+      }
+    }
+  }
+
+  /** A client that takes none of its response for CLIENT_SEND_TIMEOUT is cut, and the upstream request with it. */
+  #sweepStall(elapsed: number): void {
+    const unsent = this.#ctx.res.writableLength;
+    if (unsent < this.#unsent) {
+      this.#unsent = unsent;
+      this.#stalledFor = 0;
+      return;
+    }
+    this.#stalledFor += elapsed;
+    const limit = this.#proxy.sendTimeout;
+    if (this.#stalledFor >= limit) {
+      this.#timeout(new ProxyError('LB_ERR_CLIENT_SEND_TIMEOUT', `client took none of its response for ${limit}ms`));
+    }
+  }
+
+  #watch(what: number): void {
+    if (this.#waiting === 0) this.#proxy.sweep.add(this);
+    this.#waiting |= what;
+  }
+
+  #unwatch(what: number): void {
+    if ((this.#waiting & what) === 0) return;
+    this.#waiting &= ~what;
+    if (this.#waiting === 0) this.#proxy.sweep.delete(this);
+  }
+
+  /** Ends the exchange once, handing its connection back; returns false when it had already ended. */
   #finish(): boolean {
     if (this.#finished) return false;
     this.#finished = true;
     this.#proxy.deadlines.remove(this);
+    if (this.#waiting !== 0) {
+      this.#waiting = 0;
+      this.#proxy.sweep.delete(this);
+    }
     this.#ctx.upstream = undefined;
     this.#backend.inFlight--;
+    if (this.#connection !== undefined) this.#upstream.release(this.#connection);
     return true;
   }
+}
+
+/** A response the exchange had paused on can take more: shared by every exchange, no closure each. */
+function onClientDrain(this: ContextResponse): void {
+  const exchange = this.context?.upstream;
+  if (exchange instanceof Exchange) exchange.drained();
+}
+
+/**
+ * `OPTIONS *` asks about the server as a whole (RFC 9110 §9.3.7), and to the client the
+ * balancer is the server: it answers itself. undici could not send the asterisk form anyway.
+ */
+function answerOptions(ctx: RequestContext): void {
+  const res = ctx.res;
+  res.statusCode = 200;
+  res.setHeader('content-length', 0);
+  if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
+  res.end();
 }
 
 /** A chunked body passed through a byte counter that fails the exchange (413) past `max`. */
@@ -225,13 +383,12 @@ function limitBody(req: Readable, max: number): Readable {
 }
 
 /** Dispatches a chunked request unless its connection has been refused meanwhile; `maxBody` > 0 counts the body. */
-function dispatchChecked(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, exchange: Exchange, req: IncomingMessage, maxBody: number): void {
+function dispatchChecked(options: Dispatcher.DispatchOptions, exchange: Exchange, req: IncomingMessage, maxBody: number): void {
   const socket = req.socket as Socket | null;
   if (socket === null || socket.destroyed || socket.writableEnded) {
     exchange.onError(CLIENT_CLOSED);
     return;
   }
   options.body = maxBody > 0 ? limitBody(req, maxBody) : req;
-  dispatcher.dispatch(options, exchange);
+  exchange.dispatch(options);
 }
-

@@ -11,6 +11,7 @@ import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import { framingProblem } from './framing.js';
 import { writeRawError } from './raw-response.js';
+import { normalizeTarget } from './request-target.js';
 import type { Tunnels } from './upgrade.js';
 
 /**
@@ -20,7 +21,8 @@ import type { Tunnels } from './upgrade.js';
 export type ClientLimits = Config['limits'];
 
 export const DEFAULT_LIMITS: ClientLimits = {
-  maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, maxBodySize: 0, maxConnections: 0,
+  maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, bodyTimeout: 60_000, sendTimeout: 60_000,
+  maxBodySize: 0, maxConnections: 0,
 };
 
 export interface ListenerOptions {
@@ -92,6 +94,10 @@ export class HttpListener {
       secure.on('session', (session: Http2Session) => {
         this.#sessions.add(session);
         session.once('close', () => this.#sessions.delete(session));
+        // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
+        // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
+        // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.
+        session.setTimeout(limits.idleTimeout, () => closeIdleSession(session));
         if (this.#draining) session.close();
       });
       this.server = secure as unknown as AnyServer;
@@ -134,6 +140,9 @@ export class HttpListener {
       res.context = ctx;
       this.#inFlight++;
       res.on('close', onClose); // emitted once; `on` avoids once()'s wrapper per request
+      // A pipelined request's response waits for the ones before it. If the connection dies
+      // first, node:http aborts the request but never closes that response: end it here.
+      if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
       try {
         chain.run(ctx);
       } catch (err) {
@@ -152,6 +161,13 @@ export class HttpListener {
       tunnels.handle(req, socket, head, proto);
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
+    // A reverse proxy does not tunnel CONNECT (authority-form targets): answer instead of
+    // dropping the connection, as node:http does when nobody listens.
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      this.#log.info({ status: 400, reason: 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
+      socket.on('error', () => undefined);
+      writeRawError(socket, 400);
+    });
     if (options.tls !== undefined) {
       this.server.on('tlsClientError', (err: Error, socket: Socket) => {
         this.#log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
@@ -206,11 +222,14 @@ export class HttpListener {
     for (const session of this.#sessions) session.destroy();
   }
 
-  /** The 4xx for a request that must not be forwarded, if any. */
+  /**
+   * The 4xx for a request that must not be forwarded, if any. An absolute-form target is
+   * brought to origin-form here, so everything after the listener sees a path.
+   */
   #refusal(req: IncomingMessage): { status: number; reason: string } | undefined {
     const raw = req.rawHeaders;
     if (raw.length > this.#limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.#limits.maxHeaders} headers` };
-    const problem = framingProblem(raw);
+    const problem = framingProblem(raw) ?? normalizeTarget(req);
     if (problem !== undefined) return { status: 400, reason: problem };
     const max = this.#limits.maxBodySize;
     if (max > 0) {
@@ -244,9 +263,33 @@ export class HttpListener {
       socket.destroy();
       return;
     }
-    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = code === 'HPE_HEADER_OVERFLOW' ? (overflowedInRequestLine(err) ? 414 : 431) : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     this.#log.info({ code, status, client: socket.remoteAddress }, 'rejected malformed request');
     writeRawError(socket, status);
     socket.destroySoon?.();
   }
+}
+
+/** The request line, then a header line, as their first bytes look. */
+const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
+
+/**
+ * Whether a head that grew past MAX_HEADER_SIZE did so in its request line (414 URI Too Long,
+ * RFC 9112 §3) rather than in its headers (431). llhttp stops right after the token that
+ * crossed the limit: the target if " HTTP/" follows it, or if the line it is on starts as a
+ * request line does (a method and a space; a header line has a colon first).
+ */
+function overflowedInRequestLine(err: NodeJS.ErrnoException): boolean {
+  const { rawPacket: packet, bytesParsed } = err as NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
+  if (!Buffer.isBuffer(packet)) return false;
+  const at = Math.min(bytesParsed ?? packet.length, packet.length);
+  if (packet.subarray(at, at + 6).toString('latin1') === ' HTTP/') return true;
+  const lineStart = at === 0 ? 0 : packet.lastIndexOf(10, at - 1) + 1;
+  return REQUEST_LINE_START.test(packet.subarray(lineStart, Math.min(at, lineStart + 32)).toString('latin1'));
+}
+
+/** An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, then gone if it lingers. */
+function closeIdleSession(session: Http2Session): void {
+  if (session.closed) session.destroy();
+  else session.close();
 }
