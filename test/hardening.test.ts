@@ -44,7 +44,7 @@ interface Recorder {
   ended(path: string): Promise<{ finished: boolean }>;
 }
 
-/** Backend: `/big` is 64 MiB, `/slow-small` comes once `/big` has been held up, anything else is a few bytes. */
+/** Backend: `/big` is 64 MiB, `/quarter` 256 KiB, `/slow-small` 256 KiB once `/big` has been held up, anything else a few bytes. */
 async function bigAndSmall(t: { after(fn: () => unknown): void }): Promise<Recorder> {
   const counts = new Map<string, number>();
   const arrivals: { path: string; n: number; resolve: () => void }[] = [];
@@ -68,6 +68,7 @@ async function bigAndSmall(t: { after(fn: () => unknown): void }): Promise<Recor
     res.on('close', () => ending(path).resolve({ finished: res.writableFinished }));
     if (path === '/big') bigResponse(res, 64 * MiB, bigHeldUp);
     else if (path === '/slow-small') void heldUp.then(() => res.end('x'.repeat(256 * 1024)));
+    else if (path === '/quarter') res.end('x'.repeat(256 * 1024));
     else res.end('small');
   });
   t.after(() => backend.close());
@@ -204,6 +205,31 @@ test('a pipelined response that takes over a paused connection never re-enters u
   const lines = await Promise.all(['/big', '/slow-small'].map((path) => lb.waitForLog((l) => l.msg === 'request' && l.path === path)));
   assert.deepEqual(lines.map((l) => [l.status, l.error]), [[200, undefined], [200, undefined]]);
   assert.equal(lb.logs.filter((l) => l.error === 'LB_ERR_INTERNAL' || l.code === 'LB_ERR_INTERNAL').length, 0);
+});
+
+test('CLIENT_SEND_TIMEOUT judges a pipelined client by the response it is reading, not by the one queued behind it', { timeout: 120_000 }, async (t) => {
+  const { backend } = await bigAndSmall(t);
+  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '300ms' });
+  t.after(() => lb.stop());
+  const socket = await rawConnect(lb.port);
+  socket.on('error', () => undefined);
+  let bytes = 0;
+  socket.on('data', (c: Buffer) => { bytes += c.length; });
+  socket.pause();
+  socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /quarter HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  // Reads in short bursts with pauses of 100 ms: always some progress, for several send timeouts in all.
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  let open = true;
+  void closed.then(() => { open = false; });
+  while (open) {
+    socket.resume();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    socket.pause();
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 100))]);
+  }
+  assert.ok(bytes > 64 * MiB + 256 * 1024, `both responses arrived whole (${bytes} bytes)`);
+  const lines = await Promise.all(['/big', '/quarter'].map((path) => lb.waitForLog((l) => l.msg === 'request' && l.path === path)));
+  assert.deepEqual(lines.map((l) => [l.status, l.error]), [[200, undefined], [200, undefined]]);
 });
 
 /** Sends a request head, then `chunks` body chunks `gapMs` apart; resolves with the raw response once the balancer closes. */

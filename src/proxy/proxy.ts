@@ -256,7 +256,9 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
     this.#ctx.bytes += chunk.length;
     if (res.write(chunk)) return true;
     res.once('drain', onClientDrain);
-    if (this.#proxy.sendTimeout > 0) {
+    // A pipelined response queued behind another has no socket yet: the one in front is the
+    // one the client is (or is not) reading, and it is watched.
+    if (this.#proxy.sendTimeout > 0 && res.socket !== null) {
       this.#unsent = res.writableLength;
       this.#stalledFor = 0;
       this.#watch(STALLED);
