@@ -12,6 +12,9 @@
  * `--rate N` offers N requests per second instead of as many as the target can take (the Node
  * load generator, latency counted from each request's scheduled time): latency below saturation.
  *
+ * `--against PATH` adds another build of the balancer (its `dist/src/cli.js`) as a further
+ * target in the same rounds: two versions compared side by side, under the same noise.
+ *
  *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 5 --json
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '0' },
     json: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: true },
+    against: { type: 'string' },
   },
   allowNegative: true,
 });
@@ -69,6 +73,10 @@ const targets: Target[] = [
     name: 'load-balancer', command: [process.execPath, cli], port: PROXY_PORT,
     env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
   },
+  ...(values.against === undefined ? [] : [{
+    name: 'load-balancer (against)', command: [process.execPath, values.against], port: PROXY_PORT,
+    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
+  }]),
   // The floor: what Node's HTTP machinery costs without any proxying, each side alone.
   ...(values.floor ? [
     { name: 'floor: node:http', command: [process.execPath, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
@@ -222,10 +230,10 @@ try {
     process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds }, null, 2)}\n`);
   } else {
     process.stdout.write(`${JSON.stringify(meta)}\n\n`);
-    process.stdout.write(`${'target'.padEnd(20)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU-µs/req'.padStart(12)}${'× base'.padStart(8)}${'p99 × base'.padStart(12)}${'peak RSS'.padStart(10)}${'errors'.padStart(8)}\n`);
+    process.stdout.write(`${'target'.padEnd(24)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU-µs/req'.padStart(12)}${'× base'.padStart(8)}${'p99 × base'.padStart(12)}${'peak RSS'.padStart(10)}${'errors'.padStart(8)}\n`);
     for (const s of summary) {
       const ratio = s.cpuUsPerReq > 0 ? (s.cpuUsPerReq / base.cpuUsPerReq).toFixed(2) : '-';
-      process.stdout.write(`${s.target.padEnd(20)}${s.rps.toFixed(0).padStart(10)}${s.p50.toFixed(2).padStart(9)}${s.p99.toFixed(2).padStart(9)}${(s.cpuUsPerReq > 0 ? s.cpuUsPerReq.toFixed(1) : '-').padStart(12)}${ratio.padStart(8)}${(s.p99 / base.p99).toFixed(2).padStart(12)}${(s.peakRssMiB > 0 ? `${s.peakRssMiB.toFixed(0)} MiB` : '-').padStart(10)}${String(s.errors).padStart(8)}\n`);
+      process.stdout.write(`${s.target.padEnd(24)}${s.rps.toFixed(0).padStart(10)}${s.p50.toFixed(2).padStart(9)}${s.p99.toFixed(2).padStart(9)}${(s.cpuUsPerReq > 0 ? s.cpuUsPerReq.toFixed(1) : '-').padStart(12)}${ratio.padStart(8)}${(s.p99 / base.p99).toFixed(2).padStart(12)}${(s.peakRssMiB > 0 ? `${s.peakRssMiB.toFixed(0)} MiB` : '-').padStart(10)}${String(s.errors).padStart(8)}\n`);
     }
     if (rounds.length > 1) {
       // Medians above; the round-by-round ratios show how much of a difference is noise.
@@ -235,6 +243,14 @@ try {
         return (pick(l) / pick(b)).toFixed(2);
       }).join(' ');
       process.stdout.write(`\nload-balancer × baseline, round by round: CPU-µs/req ${perRound((x) => x.cpuUsPerReq)}; p99 ${perRound((x) => x.p99)}\n`);
+      if (values.against !== undefined) {
+        const vs = (pick: (x: Result) => number): string => rounds.map((round) => {
+          const a = round.find((x) => x.target === 'load-balancer (against)')!;
+          const l = round.find((x) => x.target === 'load-balancer')!;
+          return (pick(l) / pick(a)).toFixed(2);
+        }).join(' ');
+        process.stdout.write(`load-balancer × against, round by round: CPU-µs/req ${vs((x) => x.cpuUsPerReq)}; p99 ${vs((x) => x.p99)}\n`);
+      }
     }
   }
 } finally {

@@ -185,3 +185,16 @@ test('HTTP/2 sessions closed abruptly by their client do not linger in CLOSE-WAI
   const res = await exchange(h2(lb, t), { ':method': 'GET', ':path': '/' });
   assert.equal(res.body.toString(), 'ok');
 });
+
+test('HTTP/2: CONNECT gets 400 and OPTIONS * is answered by the balancer; neither reaches a backend', async (t) => {
+  const { lb, backend } = await setup(t, (_req, res) => res.end('ok'));
+  const session = h2(lb, t);
+  const connectStream = session.request({ ':method': 'CONNECT', ':authority': 'example.test:443' });
+  const [connectHeaders] = await once(connectStream, 'response') as [IncomingHttpHeaders];
+  connectStream.resume();
+  assert.equal(connectHeaders[':status'], 400);
+  const options = await exchange(session, { ':method': 'OPTIONS', ':path': '*' });
+  assert.equal(options.headers[':status'], 200);
+  assert.equal(options.body.length, 0);
+  assert.equal(backend.requests.filter((r) => r.url !== '/health').length, 0);
+});

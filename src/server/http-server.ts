@@ -163,10 +163,15 @@ export class HttpListener {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
     // A reverse proxy does not tunnel CONNECT (authority-form targets): answer instead of
     // dropping the connection, as node:http does when nobody listens.
-    this.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    this.server.on('connect', (req: IncomingMessage, socketOrResponse: Duplex | ContextResponse) => {
       this.#log.info({ status: 400, reason: 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
-      socket.on('error', () => undefined);
-      writeRawError(socket, 400);
+      // HTTP/2 hands over the stream's response (RFC 9113 §8.5), HTTP/1.1 the raw socket.
+      if (req.httpVersionMajor === 2) {
+        (socketOrResponse as ContextResponse).writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('400 Bad Request\n');
+        return;
+      }
+      socketOrResponse.on('error', () => undefined);
+      writeRawError(socketOrResponse as Duplex, 400);
     });
     if (options.tls !== undefined) {
       this.server.on('tlsClientError', (err: Error, socket: Socket) => {
