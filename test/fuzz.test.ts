@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import pino from 'pino';
 import { createLoadBalancer } from '../src/index.js';
+import { seededRandom } from '../src/balancer/index.js';
 import { get } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
 
@@ -49,18 +50,6 @@ const TOKENS = [
   'Transfer-Encoding: chunked\r\n', 'Content-Length: 0\r\n', 'Content-Length: 100\r\n', 'Host: evil\r\n',
   'GET /inner HTTP/1.1\r\nHost: a\r\n\r\n', 'Connection: close\r\n', 'Expect: 100-continue\r\n',
 ];
-
-/** mulberry32: a small seeded PRNG, so every run (and every failure) can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(input: Buffer, random: () => number): Buffer {
   const int = (n: number): number => Math.floor(random() * n);
@@ -124,7 +113,7 @@ test(`fuzzed request heads (${CASES} cases, seed ${SEED}) never wedge the balanc
   t.after(() => lb.stop());
   const upstream = lb.pool.backends[0]!;
 
-  const random = prng(SEED);
+  const random = seededRandom(SEED);
   const statuses = new Map<string, number>();
   const failures: string[] = [];
   const started = performance.now();

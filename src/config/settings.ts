@@ -266,7 +266,7 @@ export const SETTINGS: readonly Setting[] = [
   row('health.rise', 'HEALTH_CHECK_RISE', 'Consecutive passing checks that bring a down backend up.', 1, '1', integer(1, 100)),
   row('health.fall', 'HEALTH_CHECK_FALL', 'Consecutive failing checks that take an up backend down.', 1, '1', integer(1, 100)),
   row('http.maxIdleConns', 'HTTP_MAX_IDLE_CONNS', 'Most idle upstream connections kept alive over all backends (Go\'s MaxIdleConns); it caps what is kept, not what may be open.', 30, '30', integer(1, 100_000)),
-  row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Most idle upstream connections kept alive per backend (Go\'s MaxIdleConnsPerHost); a request that finds none idle opens one.', 30, '30', integer(1, 100_000)),
+  row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Most idle upstream connections kept alive per backend (Go\'s MaxIdleConnsPerHost); a request that finds none idle opens one, and idle ones beyond it that go unused for a second are closed.', 30, '30', integer(1, 100_000)),
   durationRow('http.idleConnTimeout', 'HTTP_IDLE_CONN_TIMEOUT', 'How long an idle upstream connection is kept (a shorter Keep-Alive hint from the backend wins).', 90_000, 'positive'),
   durationRow('shutdown.timeout', 'SHUTDOWN_TIMEOUT', 'Time allowed for in-flight requests to finish on SIGTERM/SIGINT.', 30_000, 'zero'),
   row('tls.cert', 'TLS_CERT_FILE', 'PEM certificate (chain) for HTTPS on PORT; with TLS_KEY_FILE, also offers HTTP/2. Re-read on SIGHUP and when the files change.', undefined, 'none (plain HTTP)', filePath),

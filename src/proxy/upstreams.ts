@@ -1,5 +1,5 @@
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
-import { IdleBudget, UpstreamPool } from './upstream-pool.js';
+import { IdleKeeper, UpstreamPool } from './upstream-pool.js';
 
 export interface UpstreamOptions {
   /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
@@ -19,11 +19,11 @@ export interface UpstreamOptions {
  * the proxy's own deadline, which starts once the request has been sent.
  */
 export function attachUpstreams(backends: readonly Backend[], options: UpstreamOptions): void {
-  const budget = new IdleBudget(options.maxIdle);
+  const keeper = new IdleKeeper(options.maxIdle);
   for (const backend of backends) {
     backend.upstream = new UpstreamPool(backend.origin, {
       maxIdle: options.maxIdlePerBackend,
-      budget,
+      keeper,
       client: {
         pipelining: 1,
         keepAliveTimeout: options.idleTimeout,
