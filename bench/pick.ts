@@ -41,16 +41,16 @@ const cases: [string, Strategy][] = [
 const collections: number[] = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) collections.push(e.startTime); }).observe({ entryTypes: ['gc'] });
 
-const healthy = pool.healthy;
+const snapshot = pool.available;
 let sink = 0;
 const rows: { strategy: string; nsPerPick: number; bytesPerPick: number; collections: number }[] = [];
 for (const [label, strategy] of cases) {
-  for (let i = 0; i < 200_000; i++) sink += strategy.pick(healthy, requests[i & 1023]!)!.index; // warm up and JIT
+  for (let i = 0; i < 200_000; i++) sink += strategy.pick(snapshot, requests[i & 1023]!)!.inFlight; // warm up and JIT
   gc();
   const t0 = performance.now();
   const before = getHeapStatistics().used_heap_size;
   const start = process.hrtime.bigint();
-  for (let i = 0; i < PICKS; i++) sink += strategy.pick(healthy, requests[i & 1023]!)!.index;
+  for (let i = 0; i < PICKS; i++) sink += strategy.pick(snapshot, requests[i & 1023]!)!.inFlight;
   const ns = Number(process.hrtime.bigint() - start);
   const after = getHeapStatistics().used_heap_size;
   const t1 = performance.now();

@@ -113,8 +113,9 @@ export function simulate(named: NamedStrategy, options: SimulationOptions = DEFA
   let done = 0;
   const events = new Events();
 
+  const position = new Map(pool.backends.map((b, i) => [b, i]));
   const startService = (job: Job): void => {
-    const i = job.backend.index;
+    const i = position.get(job.backend)!;
     busy[i]!++;
     const service = -Math.log(1 - serviceRandom()) * options.serviceMs[i]!;
     events.push(now + service, () => {
@@ -132,12 +133,13 @@ export function simulate(named: NamedStrategy, options: SimulationOptions = DEFA
   const arrive = (): void => {
     const user = Math.floor(arrivalsRandom() * options.users);
     request.headers = userHeaders[user]!;
-    const backend = strategy.pick(pool.healthy, request)!;
+    const backend = strategy.pick(pool.available, request)!;
     backend.inFlight++;
-    counts[backend.index]!++;
+    const i = position.get(backend)!;
+    counts[i]!++;
     const job = { arrival: now, backend, user };
-    if (busy[backend.index]! < options.workers) startService(job);
-    else queues[backend.index]!.push(job);
+    if (busy[i]! < options.workers) startService(job);
+    else queues[i]!.push(job);
     if (++arrivals < options.requests) events.push(now - Math.log(1 - arrivalsRandom()) * meanGap, arrive);
   };
   events.push(0, arrive);

@@ -12,33 +12,25 @@
 import { LoadBalancer, type LoadBalancerOptions } from './app/load-balancer.js';
 import { strategyNames, type Strategy } from './balancer/index.js';
 import { isStrategy } from './balancer/module.js';
-import { ConfigError, objectLayer, resolveConfig, type BackendSpec, type Config } from './config/index.js';
+import { ConfigError, objectLayer, resolveConfig, type Config } from './config/index.js';
+import type { BackendInput, BackendSpec } from './pool/index.js';
 
-type Duration = string | number;
+/** A setting as a user may give it: numbers (durations, sizes, counts) also as text such as `'10s'` or `'16KiB'`, any string where a value is one of a list (checked at run time). */
+type InputValue<T> = T extends number ? number | string : T extends boolean ? boolean | string : T extends string ? string : T;
+
+/** The configuration's shape with every setting optional, section by section. */
+type Sections<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Sections<T[K]> : InputValue<T[K]> };
 
 /**
- * Settings with the config file's names. Durations are Go-style strings (`'10s'`) or
- * milliseconds; anything left out takes its default.
+ * Settings with the config file's names, derived from the configuration (and so from the one
+ * settings table): every key `lb --help` lists under its config-file name. Durations are Go-style
+ * strings (`'10s'`) or milliseconds; anything left out takes its default.
  */
-export interface LoadBalancerInput {
-  port?: number;
-  host?: string;
-  backends?: string | readonly (string | { url: string; weight?: number })[];
+export type LoadBalancerInput = Omit<Sections<Config>, 'backends' | 'strategy'> & {
+  backends?: string | readonly BackendInput[];
   /** A registered strategy's name, or a strategy object. */
   strategy?: string | Strategy;
-  strategyModule?: string;
-  hash?: { key?: string; loadFactor?: number; fallback?: string };
-  sticky?: { cookie?: string; secret?: string };
-  proxy?: { timeout?: Duration };
-  health?: { path?: string; interval?: Duration; timeout?: Duration; rise?: number; fall?: number };
-  http?: { maxIdleConns?: number; maxIdleConnsPerHost?: number; idleConnTimeout?: Duration };
-  shutdown?: { timeout?: Duration };
-  limits?: {
-    maxHeaderSize?: number | string; maxHeaders?: number; headerTimeout?: Duration; idleTimeout?: Duration;
-    bodyTimeout?: Duration; sendTimeout?: Duration; maxBodySize?: number | string; maxConnections?: number;
-  };
-  log?: { level?: string; format?: string };
-}
+};
 
 /**
  * Validates `input` (throwing ConfigError with a message naming the setting) and returns a
@@ -60,14 +52,15 @@ export type { LoadBalancerOptions, StopResult } from './app/load-balancer.js';
 export { createLogger } from './app/logger.js';
 export { ConfigError };
 export { parseDuration, SETTINGS } from './config/index.js';
-export type { Config, BackendSpec };
-export { Backend, Pool } from './pool/index.js';
-export type { Snapshot, HealthChange } from './pool/index.js';
+export type { Config, BackendSpec, BackendInput };
+export { Backend, Pool, InvalidBackend, available } from './pool/index.js';
+export type { AdminState, BackendState, ChangeKind, HealthChange, PoolChange, Snapshot, UpstreamStats } from './pool/index.js';
+export { ClusterPrimary } from './app/cluster.js';
 export {
   Director, createStrategy, registerStrategy, strategyNames, loadStrategyModule,
   RoundRobin, WeightedRoundRobin, LeastConnections, RandomChoice, PowerOfTwoChoices, PeakEwma, ConsistentHash, Sticky,
 } from './balancer/index.js';
-export type { PickRequest, Strategy, StrategyFactory, StrategyOptions } from './balancer/index.js';
+export type { Exclusion, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './balancer/index.js';
 export { ProxyError } from './proxy/index.js';
 export type { ProxyErrorCode } from './proxy/index.js';
 export type { Middleware } from './middleware/index.js';

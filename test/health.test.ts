@@ -4,8 +4,8 @@ import { get } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
 import { startLb, type LogLine } from './helpers/lb.js';
 
-const downFor = (b: TestBackend) => (l: LogLine) => l.msg === 'backend is down' && l.backend === b.url;
-const upFor = (b: TestBackend) => (l: LogLine) => l.msg === 'backend is up' && l.backend === b.url;
+const downFor = (b: TestBackend) => (l: LogLine) => l.msg === 'backend is down' && l.url === b.url;
+const upFor = (b: TestBackend) => (l: LogLine) => l.msg === 'backend is up' && l.url === b.url;
 
 test('the first check runs at start-up, concurrently, and names each failure', async (t) => {
   const ok = await startBackend('ok');

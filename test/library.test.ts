@@ -12,7 +12,7 @@ test('createLoadBalancer embeds in a Node program: start, proxy, inspect the poo
   t.after(() => Promise.all(backends.map((b) => b.close())));
   const lb = createLoadBalancer({ host: '127.0.0.1', port: 0, backends: backends.map((b) => b.url), health: { path: '/health', interval: 3_600_000 } }, { logger: silent });
   const address = await lb.start();
-  assert.equal(lb.pool.healthy.length, 2);
+  assert.equal(lb.pool.available.length, 2);
   const bodies = [];
   for (let i = 0; i < 4; i++) bodies.push((await get(`http://127.0.0.1:${address.port}/`)).body);
   assert.deepEqual(bodies, ['x', 'y', 'x', 'y']);

@@ -23,7 +23,7 @@ test('JSON lines: a start-up line with the effective configuration and one acces
   assert.equal(line.path, '/some/path?q=1');
   assert.equal(line.status, 200);
   assert.equal(line.bytes, 1);
-  assert.equal(line.backend, backend.url);
+  assert.equal(line.backend, `127.0.0.1:${backend.port}`);
   assert.equal(line.client, '127.0.0.1', 'the client address survives the upstream consuming the request body');
   assert.equal(typeof line.ms, 'number');
   assert.equal(line.level, 30);

@@ -1,23 +1,45 @@
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
-import { Pool } from '../pool/index.js';
-import { backendTls, describeConfig, LoadBalancer, logHealthFlips } from './load-balancer.js';
+import { Pool, type AdminState, type Backend, type PoolChange } from '../pool/index.js';
+import { backendTls, describeConfig, LoadBalancer, logPoolEvents } from './load-balancer.js';
 import { createLogger, flushLogger } from './logger.js';
 import { exitCannotStart, handleSignals } from './signals.js';
 
+/** What a worker needs to mirror one backend of the primary's pool. */
+interface BackendImage {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly admin: AdminState;
+  readonly checked: boolean;
+  readonly healthy: boolean;
+  readonly reason: string | undefined;
+}
+
+/** A change to the pool, keyed by backend id; `seq` is acknowledged by each worker once applied. */
+type Change =
+  | { op: 'add'; backend: BackendImage }
+  | { op: 'remove'; id: string }
+  | { op: 'weight'; id: string; weight: number }
+  | { op: 'admin'; id: string; admin: AdminState };
+
 /** Messages between the primary and its workers (node:cluster IPC). */
 type ToWorker =
-  | { type: 'pool'; healthy: boolean[]; reasons: (string | undefined)[] }
-  | { type: 'health'; index: number; healthy: boolean; reason: string | undefined }
+  | { type: 'pool'; backends: BackendImage[] }
+  | { type: 'health'; id: string; healthy: boolean; reason: string | undefined }
+  | ({ type: 'change'; seq: number } & Change)
   | { type: 'shutdown' };
 type ToPrimary =
   | { type: 'hello' }
   | { type: 'listening'; port: number }
   | { type: 'failed'; code: string | undefined; message: string }
-  | { type: 'stats'; requests: number[]; inFlight: number[] };
+  | { type: 'ack'; seq: number }
+  /** Per backend: id, requests since the worker started, requests in flight. */
+  | { type: 'stats'; backends: [string, number, number][] };
 
 const CONFIG_ENV = 'LB_WORKER_CONFIG';
 const INDEX_ENV = 'LB_WORKER_INDEX';
@@ -37,115 +59,219 @@ export function workerCount(config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
 }
 
-/** True in a worker process started by `runPrimary`. */
+/** True in a worker process started by a ClusterPrimary. */
 export function isWorker(): boolean {
   return cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
 }
 
+function image(backend: Backend): BackendImage {
+  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason };
+}
+
 /**
- * The primary of a multi-process balancer: the one source of truth for health. It runs the
- * health checks and pushes every flip to the workers, starts the workers (each with its own
- * round-robin offset, so the rotation stays even across them), replaces a worker that dies,
- * collects their counters, and on SIGTERM/SIGINT drains them all before exiting.
+ * The primary of a multi-process balancer, and the one owner of the pool: it runs the health
+ * checks, and every change to its `pool` (health, backends added or removed, weights, drains,
+ * maintenance) goes to every worker by backend id; a worker that starts or restarts gets the
+ * whole pool first. It starts the workers (each with its own rotation offset, so the rotation
+ * stays even across them), replaces one that dies, sums their counters (those of workers that
+ * died included) and drains them all on `stop()`.
  */
-export async function runPrimary(config: Config, log: Logger): Promise<void> {
-  const count = workerCount(config);
-  const pool = new Pool(config.backends);
-  logHealthFlips(pool, log);
-  const monitor = new HealthMonitor(pool, config.health, log.child({ component: 'health' }), undefined, backendTls(config));
-  log.info({ config: describeConfig(config), workers: count }, 'starting');
-  await monitor.start();
-
-  const workers = new Map<number, Worker>();
-  const stats = new Map<number, { requests: number[]; inFlight: number[] }>();
-  const listening = new Set<number>();
-  let stopping = false;
-  let announced = false;
-  let everListened = false;
+export class ClusterPrimary {
+  readonly pool: Pool;
+  readonly config: Config;
+  readonly log: Logger;
+  readonly #count: number;
+  readonly #monitor: HealthMonitor;
+  readonly #workers = new Map<number, Worker>();
+  readonly #stats = new Map<number, Map<string, [number, number]>>();
+  /** Requests counted by workers that have died, per backend id. */
+  readonly #retired = new Map<string, number>();
+  readonly #listening = new Set<number>();
+  /** Changes sent and not yet acknowledged by every worker: seq → workers still to answer. */
+  readonly #pending = new Map<number, { waiting: Set<number>; done: Promise<void>; resolve: () => void }>();
+  #seq = 0;
+  #stopping = false;
+  #everListened = false;
   /** Per worker slot: how many times in a row its worker died within a second of starting. */
-  const earlyDeaths = new Map<number, number>();
+  readonly #earlyDeaths = new Map<number, number>();
+  #started!: { resolve: (port: number) => void; reject: (err: Error) => void };
 
-  const broadcast = (message: ToWorker): void => {
-    for (const worker of workers.values()) if (worker.isConnected()) worker.send(message);
-  };
-  pool.on('health', ({ backend, healthy, reason }) => broadcast({ type: 'health', index: backend.index, healthy, reason }));
+  constructor(config: Config, log: Logger) {
+    // Workers must sign sticky cookies alike, or a cookie from one is refused by the other.
+    this.config = config.sticky.cookie !== undefined && config.sticky.secret === undefined
+      ? { ...config, sticky: { ...config.sticky, secret: randomBytes(32).toString('hex') } }
+      : config;
+    if (this.config !== config) log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
+    this.log = log;
+    this.#count = workerCount(config);
+    this.pool = new Pool(config.backends);
+    logPoolEvents(this.pool, log);
+    this.#monitor = new HealthMonitor(this.pool, config.health, log.child({ component: 'health' }), undefined, backendTls(config));
+    this.pool.on('health', ({ backend, healthy, reason }) => this.#broadcast({ type: 'health', id: backend.id, healthy, reason }));
+    this.pool.on('change', (change) => this.#onChange(change));
+  }
 
-  const fork = (index: number): void => {
+  /** Checks every backend once, then starts the workers; resolves with the port once all listen. */
+  async start(): Promise<number> {
+    this.log.info({ config: describeConfig(this.config), workers: this.#count }, 'starting');
+    await this.#monitor.start();
+    const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
+    for (let i = 0; i < this.#count; i++) this.#fork(i);
+    return listening;
+  }
+
+  /** Resolves once every change made to the pool so far has been applied by every worker. */
+  settled(): Promise<void> {
+    return Promise.all([...this.#pending.values()].map((p) => p.done)).then(() => undefined);
+  }
+
+  get workers(): number {
+    return this.#workers.size;
+  }
+
+  /** Drains every worker (each within SHUTDOWN_TIMEOUT) and stops the health checks. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.log.info({ workers: this.#workers.size }, 'shutting down');
+    await this.#monitor.stop();
+    const exited = [...this.#workers.values()].map((w) => new Promise<void>((resolve) => {
+      if (w.isDead()) resolve(); else w.once('exit', () => resolve());
+    }));
+    this.#broadcast({ type: 'shutdown' });
+    // Each worker drains within SHUTDOWN_TIMEOUT; allow it that and a little more to exit.
+    const deadline = setTimeout(() => this.kill(), this.config.shutdown.timeout + 5000);
+    await Promise.all(exited);
+    clearTimeout(deadline);
+    for (const p of this.#pending.values()) p.resolve();
+    this.#pending.clear();
+  }
+
+  /** Kills every worker now (a second signal). */
+  kill(): void {
+    for (const worker of this.#workers.values()) worker.process.kill('SIGKILL');
+  }
+
+  #onChange({ kind, backend }: PoolChange): void {
+    let change: Change;
+    switch (kind) {
+      case 'added': change = { op: 'add', backend: image(backend) }; break;
+      case 'removed': change = { op: 'remove', id: backend.id }; break;
+      case 'weight': change = { op: 'weight', id: backend.id, weight: backend.weight }; break;
+      case 'admin': change = { op: 'admin', id: backend.id, admin: backend.admin }; break;
+      default: return;
+    }
+    const seq = ++this.#seq;
+    const waiting = new Set([...this.#workers].filter(([, w]) => w.isConnected()).map(([i]) => i));
+    if (waiting.size > 0) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => { resolve = r; });
+      this.#pending.set(seq, { waiting, done, resolve });
+    }
+    this.#broadcast({ type: 'change', seq, ...change });
+  }
+
+  #acknowledge(worker: number, seq: number): void {
+    const pending = this.#pending.get(seq);
+    if (pending === undefined) return;
+    pending.waiting.delete(worker);
+    if (pending.waiting.size > 0) return;
+    this.#pending.delete(seq);
+    pending.resolve();
+  }
+
+  #broadcast(message: ToWorker): void {
+    for (const worker of this.#workers.values()) if (worker.isConnected()) worker.send(message);
+  }
+
+  /** Sums the workers' counters into the primary's backends; a backend whose drain ends is told so. */
+  #sumStats(): void {
+    for (const backend of this.pool.backends) {
+      let requests = this.#retired.get(backend.id) ?? 0;
+      let inFlight = 0;
+      for (const stats of this.#stats.values()) {
+        const s = stats.get(backend.id);
+        if (s !== undefined) { requests += s[0]; inFlight += s[1]; }
+      }
+      backend.requests = requests;
+      backend.setInFlight(inFlight);
+    }
+  }
+
+  #fork(index: number): void {
     const startedAt = Date.now();
-    const worker = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config), [INDEX_ENV]: String(index) });
-    workers.set(index, worker);
+    const worker = cluster.fork({ [CONFIG_ENV]: JSON.stringify(this.config), [INDEX_ENV]: String(index) });
+    this.#workers.set(index, worker);
     worker.on('message', (message: ToPrimary) => {
-      if (message.type === 'hello') {
-        // The worker listens for messages now (one sent earlier could have been lost): send the state.
-        worker.send({ type: 'pool', healthy: pool.backends.map((b) => b.healthy), reasons: pool.backends.map((b) => b.healthReason) } satisfies ToWorker);
-      } else if (message.type === 'stats') {
-        stats.set(index, message);
-        pool.backends.forEach((b, i) => {
-          b.requests = [...stats.values()].reduce((n, s) => n + (s.requests[i] ?? 0), 0);
-          b.inFlight = [...stats.values()].reduce((n, s) => n + (s.inFlight[i] ?? 0), 0);
-        });
-      } else if (message.type === 'failed') {
-        if (everListened) {
-          log.error({ worker: index, code: message.code, err: message.message }, 'worker cannot start');
-          return;
-        }
-        // No worker has ever listened: the configuration cannot work here (a port taken, say), and
-        // restarting workers would only repeat the failure.
-        void failStart(message);
-      } else if (message.type === 'listening') {
-        listening.add(index);
-        everListened = true;
-        log.info({ worker: index, workerPid: worker.process.pid, port: message.port }, 'worker started');
-        if (!announced && listening.size === count) {
-          announced = true;
-          log.info({ address: config.host, port: message.port, workers: count, strategy: config.strategy,
-            healthy: pool.healthy.length, backends: pool.backends.length }, 'listening');
-        }
+      switch (message.type) {
+        case 'hello':
+          // The worker listens for messages now (one sent earlier could have been lost): send the pool.
+          worker.send({ type: 'pool', backends: this.pool.backends.map(image) } satisfies ToWorker);
+          break;
+        case 'ack':
+          this.#acknowledge(index, message.seq);
+          break;
+        case 'stats':
+          this.#stats.set(index, new Map(message.backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]])));
+          this.#sumStats();
+          break;
+        case 'failed':
+          if (this.#everListened) this.log.error({ worker: index, code: message.code, err: message.message }, 'worker cannot start');
+          // No worker has ever listened: the configuration cannot work here (a port taken, say),
+          // and restarting workers would only repeat the failure.
+          else this.#failStart(message);
+          break;
+        case 'listening':
+          this.#listening.add(index);
+          this.#everListened = true;
+          this.log.info({ worker: index, workerPid: worker.process.pid, port: message.port }, 'worker started');
+          if (this.#listening.size === this.#count) this.#started.resolve(message.port);
+          break;
       }
     });
     worker.on('exit', (code, signal) => {
-      workers.delete(index);
-      listening.delete(index);
-      stats.delete(index);
-      if (stopping) return;
+      this.#workers.delete(index);
+      this.#listening.delete(index);
+      // Its counters stay in the totals.
+      for (const [id, [requests]] of this.#stats.get(index) ?? []) this.#retired.set(id, (this.#retired.get(id) ?? 0) + requests);
+      this.#stats.delete(index);
+      this.#sumStats();
+      for (const seq of [...this.#pending.keys()]) this.#acknowledge(index, seq);
+      if (this.#stopping) return;
       // A worker that keeps dying at once (a bad module, a port taken) is restarted less and less often.
-      const early = Date.now() - startedAt < 1000 ? (earlyDeaths.get(index) ?? 0) + 1 : 0;
-      earlyDeaths.set(index, early);
+      const early = Date.now() - startedAt < 1000 ? (this.#earlyDeaths.get(index) ?? 0) + 1 : 0;
+      this.#earlyDeaths.set(index, early);
       const delay = restartDelay(early);
-      log.error({ worker: index, workerPid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died: starting a new one');
-      setTimeout(() => { if (!stopping) fork(index); }, delay).unref();
+      this.log.error({ worker: index, workerPid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died: starting a new one');
+      setTimeout(() => { if (!this.#stopping) this.#fork(index); }, delay).unref();
     });
-  };
-  const failStart = async (failure: { code: string | undefined; message: string }): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    for (const worker of workers.values()) worker.process.kill('SIGKILL'); // none has listened: nothing to drain
-    await monitor.stop();
-    exitCannotStart(log, failure);
-  };
-  for (let i = 0; i < count; i++) fork(i);
+  }
 
+  #failStart(failure: { code: string | undefined; message: string }): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.kill(); // none has listened: nothing to drain
+    void this.#monitor.stop().then(() => {
+      const err = Object.assign(new Error(failure.message), { code: failure.code });
+      this.#started.reject(err);
+    });
+  }
+}
+
+/**
+ * The `lb` command with WORKERS > 0: a ClusterPrimary with signal handling. SIGTERM/SIGINT drain
+ * every worker and exit 0 (a second one exits at once); SIGHUP is passed on to the workers.
+ */
+export async function runPrimary(config: Config, log: Logger): Promise<void> {
+  const primary = new ClusterPrimary(config, log);
   let signals = 0;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     if (++signals > 1) {
       log.warn({ signal }, 'second signal: exiting now');
-      for (const worker of workers.values()) worker.process.kill('SIGKILL');
+      primary.kill();
       flushLogger(log);
       process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
     }
-    stopping = true;
-    log.info({ signal, workers: workers.size }, 'shutting down');
-    await monitor.stop();
-    const exited = [...workers.values()].map((w) => new Promise<void>((resolve) => {
-      if (w.isDead()) resolve(); else w.once('exit', () => resolve());
-    }));
-    broadcast({ type: 'shutdown' });
-    // Each worker drains within SHUTDOWN_TIMEOUT; allow it that and a little more to exit.
-    const deadline = setTimeout(() => {
-      for (const w of workers.values()) w.process.kill('SIGKILL');
-    }, config.shutdown.timeout + 5000);
-    await Promise.all(exited);
-    clearTimeout(deadline);
+    await primary.stop();
     log.info('stopped');
     flushLogger(log);
     process.exit(0);
@@ -154,14 +280,46 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   process.on('SIGINT', (s) => void stop(s));
   process.on('SIGHUP', () => {
     log.info('SIGHUP: passing it on to the workers');
-    for (const worker of workers.values()) worker.process.kill('SIGHUP');
+    for (const id in cluster.workers) cluster.workers[id]?.process.kill('SIGHUP');
   });
+  let port: number;
+  try {
+    port = await primary.start();
+  } catch (err) {
+    exitCannotStart(log, err as NodeJS.ErrnoException);
+  }
+  log.info({ address: config.host, port, workers: workerCount(config), strategy: config.strategy,
+    available: primary.pool.available.length, backends: primary.pool.backends.length }, 'listening');
+}
+
+/** Makes a worker's pool what the primary's is: backends added, removed and updated by id. */
+function applyPool(pool: Pool, backends: readonly BackendImage[]): void {
+  const wanted = new Set(backends.map((b) => b.id));
+  for (const backend of pool.backends) if (!wanted.has(backend.id)) void pool.remove(backend.id);
+  for (const b of backends) applyImage(pool, b);
+}
+
+/** Adds the backend if it is new, and gives it the primary's weight, state and health. */
+function applyImage(pool: Pool, b: BackendImage): void {
+  const backend = pool.get(b.id) ?? pool.add({ id: b.id, url: b.url, weight: b.weight });
+  pool.setWeight(b.id, b.weight);
+  pool.setState(b.id, b.admin);
+  if (b.checked) pool.setHealth(backend, b.healthy, b.reason);
+}
+
+function applyChange(pool: Pool, change: Change): void {
+  switch (change.op) {
+    case 'add': applyImage(pool, change.backend); break;
+    case 'remove': void pool.remove(change.id); break;
+    case 'weight': pool.setWeight(change.id, change.weight); break;
+    case 'admin': pool.setState(change.id, change.admin); break;
+  }
 }
 
 /**
- * A worker: a full LoadBalancer whose health comes from the primary. It waits for the pool's
- * state before it listens, applies every flip the primary sends, reports its counters, and
- * drains on the primary's word (or its own signal, or when the primary is gone).
+ * A worker: a full LoadBalancer whose pool is the primary's. It waits for the pool before it
+ * listens, applies every change the primary sends (and says so), reports its counters by
+ * backend id, and drains on the primary's word (or its own signal, or when the primary is gone).
  */
 export async function runWorker(): Promise<LoadBalancer> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as Config;
@@ -169,20 +327,27 @@ export async function runWorker(): Promise<LoadBalancer> {
   const log = createLogger({ ...config.log, bindings: { worker: index } });
   const lb = new LoadBalancer(config, { logger: log, strategyOffset: index, externalHealth: true });
   const stop = handleSignals(lb);
-  const backends = lb.pool.backends;
   const ready = new Promise<void>((resolve) => {
     process.on('message', (message: ToWorker) => {
-      if (message.type === 'pool') {
-        message.healthy.forEach((healthy, i) => lb.pool.setHealth(backends[i]!, healthy, message.reasons[i]));
-        resolve();
-      } else if (message.type === 'health') {
-        lb.pool.setHealth(backends[message.index]!, message.healthy, message.reason);
-      } else if (message.type === 'shutdown') {
-        stop('SIGTERM');
+      try {
+        if (message.type === 'pool') {
+          applyPool(lb.pool, message.backends);
+          resolve();
+        } else if (message.type === 'health') {
+          const backend = lb.pool.get(message.id);
+          if (backend !== undefined) lb.pool.setHealth(backend, message.healthy, message.reason);
+        } else if (message.type === 'change') {
+          applyChange(lb.pool, message);
+          process.send?.({ type: 'ack', seq: message.seq } satisfies ToPrimary);
+        } else if (message.type === 'shutdown') {
+          stop('SIGTERM');
+        }
+      } catch (err) {
+        log.error({ err, message }, 'cannot apply a change from the primary');
       }
     });
   });
-  // The primary is gone: nobody will tell this worker about health any more.
+  // The primary is gone: nobody will tell this worker about the pool any more.
   process.on('disconnect', () => stop('SIGTERM'));
   process.send!({ type: 'hello' } satisfies ToPrimary);
   await ready;
@@ -199,7 +364,7 @@ export async function runWorker(): Promise<LoadBalancer> {
   process.send!({ type: 'listening', port: address.port } satisfies ToPrimary);
   setInterval(() => {
     if (!process.connected) return;
-    process.send!({ type: 'stats', requests: backends.map((b) => b.requests), inFlight: backends.map((b) => b.inFlight) } satisfies ToPrimary);
+    process.send!({ type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]) } satisfies ToPrimary);
   }, STATS_INTERVAL_MS).unref();
   return lb;
 }

@@ -6,8 +6,8 @@ import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, ty
 import { ConfigError, type Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { accessLog, compose, requestId } from '../middleware/index.js';
-import { Pool, type BackendTls } from '../pool/index.js';
-import { attachUpstreams, closeUpstreams, Proxy } from '../proxy/index.js';
+import { defaultId, Pool, type BackendTls } from '../pool/index.js';
+import { Proxy, Upstreams } from '../proxy/index.js';
 import { HttpListener, Tunnels } from '../server/index.js';
 import { createLogger, flushLogger } from './logger.js';
 import { loadKeyPair, watchKeyPair } from './tls-files.js';
@@ -41,6 +41,7 @@ export class LoadBalancer {
   readonly log: Logger;
   readonly director: Director;
   readonly #proxy: Proxy;
+  readonly #upstreams: Upstreams;
   readonly #monitor: HealthMonitor | undefined;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: HttpListener[];
@@ -72,6 +73,18 @@ export class LoadBalancer {
       retryAfter: Math.min(config.health.interval / 1000, 30),
       maxBodySize: config.limits.maxBodySize,
     });
+    this.#upstreams = new Upstreams({
+      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
+      maxIdle: config.http.maxIdleConns,
+      idleTimeout: config.http.idleConnTimeout,
+      timeout: config.proxy.timeout,
+      tls: this.#backendTls,
+    });
+    // A backend added at runtime gets its connections at once; a removed one (drained by then) loses them.
+    this.pool.on('change', ({ kind, backend }) => {
+      if (kind === 'added' && this.#state !== 'new') this.#upstreams.attach(backend);
+      else if (kind === 'removed') void this.#upstreams.detach(backend);
+    });
     this.#monitor = options.externalHealth === true ? undefined
       : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
     const chain = compose([requestId(), accessLog(this.log)], this.#proxy.handle);
@@ -88,8 +101,8 @@ export class LoadBalancer {
         redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
       }, this.log));
     }
-    if (this.#monitor !== undefined) logHealthFlips(this.pool, this.log);
-    else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.url, healthy }, 'health update applied'));
+    if (this.#monitor !== undefined) logPoolEvents(this.pool, this.log);
+    else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.id, healthy }, 'health update applied'));
   }
 
 
@@ -146,19 +159,13 @@ export class LoadBalancer {
     if (config.backendTls.insecure) {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
-    attachUpstreams(this.pool.backends, {
-      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
-      maxIdle: config.http.maxIdleConns,
-      idleTimeout: config.http.idleConnTimeout,
-      timeout: config.proxy.timeout,
-      tls: this.#backendTls,
-    });
+    for (const backend of this.pool.backends) this.#upstreams.attach(backend);
     try {
       await this.#monitor?.start();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, strategy: this.director.strategy.name,
-          healthy: this.pool.healthy.length, backends: this.pool.backends.length }, this.#monitor === undefined ? 'worker listening' : 'listening');
+          available: this.pool.available.length, backends: this.pool.backends.length }, this.#monitor === undefined ? 'worker listening' : 'listening');
       }
       this.#state = 'running';
       if (config.tls.cert !== undefined) this.#unwatchTls = watchKeyPair(config.tls.cert, config.tls.key!, () => this.reloadTls());
@@ -167,7 +174,7 @@ export class LoadBalancer {
       this.#state = 'stopped';
       await this.#monitor?.stop();
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
-      await closeUpstreams(this.pool.backends, true);
+      await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, true)));
       throw err;
     }
   }
@@ -193,7 +200,7 @@ export class LoadBalancer {
       this.#monitor?.stop(),
     ]);
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
-    await closeUpstreams(this.pool.backends, cut > 0);
+    await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, cut > 0)));
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
     flushLogger(this.log);
@@ -221,17 +228,26 @@ export class LoadBalancer {
 export function describeConfig(config: Config): object {
   return {
     ...config,
-    backends: config.backends.map((b) => (b.weight === 1 ? b.url : `${b.url}|weight=${b.weight}`)),
+    backends: config.backends.map((b) => `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`),
     sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
   };
 }
 
-/** Logs every health flip once: up at info, down at warn with the reason, and an empty pool at error. */
-export function logHealthFlips(pool: Pool, log: Logger): void {
+/**
+ * Logs every health flip once (up at info, down at warn with the reason, an empty pool at
+ * error) and every change an operator makes to the pool.
+ */
+export function logPoolEvents(pool: Pool, log: Logger): void {
   pool.on('health', ({ backend, healthy, reason }) => {
-    if (healthy) log.info({ backend: backend.url, healthy }, 'backend is up');
-    else log.warn({ backend: backend.url, healthy, reason }, 'backend is down');
-    if (!healthy && pool.healthy.length === 0) log.error('no healthy backend: answering 503');
+    if (healthy) log.info({ backend: backend.id, url: backend.url, healthy }, 'backend is up');
+    else log.warn({ backend: backend.id, url: backend.url, healthy, reason }, 'backend is down');
+    if (!healthy && pool.available.length === 0) log.error('no backend available: answering 503');
+  });
+  pool.on('change', ({ kind, backend }) => {
+    log.info({ backend: backend.id, url: backend.url, change: kind, state: backend.state, weight: backend.weight }, `backend ${kind}`);
+    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed' || kind === 'ejected')) {
+      log.error('no backend available: answering 503');
+    }
   });
 }
 

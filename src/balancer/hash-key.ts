@@ -22,8 +22,6 @@ export function parseKeySource(text: string): KeySource | undefined {
   return undefined;
 }
 
-export const KEY_SOURCE_EXPECTED = 'ip, path, header:<name> or cookie:<name>';
-
 /**
  * The key hash over text[start, end), cut to 30 bits so it always stays a small integer
  * (larger numbers are boxed as heap numbers: an allocation per pick).

@@ -1,5 +1,5 @@
 export { Director } from './director.js';
-export { createStrategy, registerStrategy, strategyNames, FALLBACK_STRATEGIES } from './registry.js';
+export { createStrategy, registerStrategy, strategyNames } from './registry.js';
 export { RoundRobin } from './strategies/round-robin.js';
 export { WeightedRoundRobin } from './strategies/weighted-round-robin.js';
 export { LeastConnections } from './strategies/least-connections.js';
@@ -9,9 +9,9 @@ export { PeakEwma } from './strategies/peak-ewma.js';
 export { ConsistentHash } from './strategies/consistent-hash.js';
 export { Sticky } from './strategies/sticky.js';
 export type { StickyOptions } from './strategies/sticky.js';
-export { parseKeySource, KEY_SOURCE_EXPECTED } from './hash-key.js';
+export { parseKeySource } from './hash-key.js';
 export { buildMaglevTable, MAGLEV_SIZE } from './maglev.js';
 export { seededRandom } from './random.js';
 export { hash32 } from './hash.js';
 export { loadStrategyModule } from './module.js';
-export type { HashKey, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './strategy.js';
+export type { Exclusion, HashKey, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './strategy.js';

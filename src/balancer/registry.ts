@@ -9,16 +9,13 @@ import type { Strategy, StrategyFactory, StrategyOptions } from './strategy.js';
 
 const factories = new Map<string, StrategyFactory>([
   ['round-robin', (options) => new RoundRobin(options)],
-  ['weighted-round-robin', () => new WeightedRoundRobin()],
+  ['weighted-round-robin', (options) => new WeightedRoundRobin(options)],
   ['least-connections', (options) => new LeastConnections(options)],
   ['random', (options) => new RandomChoice(options)],
   ['power-of-two-choices', (options) => new PowerOfTwoChoices(options)],
   ['peak-ewma', (options) => new PeakEwma(options)],
   ['consistent-hash', (options) => new ConsistentHash({ ...options, fallbackStrategy: createStrategy(options.fallback ?? 'round-robin', options) })],
 ]);
-
-/** Strategies that can stand in for consistent-hash when a request has no key. */
-export const FALLBACK_STRATEGIES = ['round-robin', 'random', 'least-connections', 'power-of-two-choices', 'weighted-round-robin', 'peak-ewma'] as const;
 
 /** Names accepted by `STRATEGY`, in registration order. */
 export function strategyNames(): string[] {

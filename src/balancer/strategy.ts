@@ -19,15 +19,23 @@ export interface PickRequest {
   addResponseHeader?(name: string, value: string): void;
 }
 
+/** Backends a pick must skip: those a request has already tried. A `Set<Backend>` is one. */
+export interface Exclusion {
+  has(backend: Backend): boolean;
+}
+
 /**
- * Picks one backend from the healthy snapshot. `healthy` is non-empty and frozen; it is a new
- * array whenever the pool changes, so a strategy that precomputes (a weighted schedule, a hash
- * table) may rebuild when it sees a different reference. `pick` must not allocate on the hot path.
+ * Picks one backend from the snapshot of available backends. `snapshot` is non-empty and
+ * frozen; it is a new array whenever the pool changes, so a strategy that precomputes (a
+ * weighted schedule, a hash table) may rebuild when it sees a different reference. `exclude`,
+ * when given, lists backends that must not be picked (a retry skips the one that failed);
+ * return undefined when every backend is excluded. `pick` must not allocate when nothing is
+ * excluded: that is every request's path.
  */
 export interface Strategy {
   /** The registry name: the same string in config, logs and metrics. */
   readonly name: string;
-  pick(healthy: Snapshot, request: PickRequest): Backend | undefined;
+  pick(snapshot: Snapshot, request: PickRequest, exclude?: Exclusion): Backend | undefined;
 }
 
 /** Where a consistent-hash key comes from: `ip`, `path`, `header:<name>` or `cookie:<name>`. */
@@ -42,7 +50,7 @@ export interface StrategyOptions {
   readonly offset?: number;
   /** Uniform numbers in [0, 1); `Math.random` by default. */
   readonly random?: () => number;
-  /** Milliseconds on a monotonic clock; `performance.now` by default. */
+  /** Milliseconds on a monotonic clock (peak-ewma); by default the time of the latest response. */
   readonly now?: () => number;
   /** consistent-hash: where the key comes from (default `ip`). */
   readonly hashKey?: HashKey;

@@ -1,4 +1,5 @@
-import { parseBackendEntry, parseBackendText, type BackendSpec } from './backend-spec.js';
+import { parseKeySource } from '../balancer/hash-key.js';
+import { checkUnique, InvalidBackend, parseBackendEntry, parseBackendText, type BackendSpec } from '../pool/index.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { InvalidValue } from './errors.js';
 
@@ -135,22 +136,24 @@ function oneOf<T extends string>(values: readonly T[]) {
 
 function backends(value: unknown, text: boolean): readonly BackendSpec[] {
   const expected = text ? 'a comma-separated list of http:// or https:// URLs' : 'a non-empty list of backend URLs';
-  let list: BackendSpec[];
-  if (typeof value === 'string') {
-    const parts = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
-    list = parts.map(parseBackendText);
-  } else if (!text && Array.isArray(value)) {
-    list = value.map(parseBackendEntry);
-  } else {
-    throw new InvalidValue(expected);
+  try {
+    let list: BackendSpec[];
+    if (typeof value === 'string') {
+      const parts = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+      list = parts.map(parseBackendText);
+    } else if (!text && Array.isArray(value)) {
+      list = value.map(parseBackendEntry);
+    } else {
+      throw new InvalidValue(expected);
+    }
+    if (list.length === 0) throw new InvalidValue(`at least one backend: ${expected}`);
+    checkUnique(list);
+    return list;
+  } catch (err) {
+    // The pool's parser says what a backend must be; the loader names the setting and source.
+    if (err instanceof InvalidBackend) throw new InvalidValue(err.expected, err.part);
+    throw err;
   }
-  if (list.length === 0) throw new InvalidValue(`at least one backend: ${expected}`);
-  const seen = new Set<string>();
-  for (const spec of list) {
-    if (seen.has(spec.url)) throw new InvalidValue('each backend URL once', spec.url);
-    seen.add(spec.url);
-  }
-  return list;
 }
 
 function host(value: unknown): string {
@@ -168,12 +171,12 @@ function urlPath(value: unknown): string {
 }
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const HASH_KEY = new RegExp(`^(ip|path|header:${TOKEN}|cookie:${TOKEN})$`);
 
+/** Checked by the strategies' own parser; kept as text, with a header name in lower case. */
 function hashKey(value: unknown): string {
-  if (typeof value !== 'string' || !HASH_KEY.test(value.trim())) throw new InvalidValue('ip, path, header:<name> or cookie:<name>');
-  const text = value.trim();
-  return text.startsWith('header:') ? text.toLowerCase() : text;
+  const source = typeof value === 'string' ? parseKeySource(value.trim()) : undefined;
+  if (source === undefined) throw new InvalidValue('ip, path, header:<name> or cookie:<name>');
+  return source.kind === 'ip' || source.kind === 'path' ? source.kind : `${source.kind}:${source.name}`;
 }
 
 function loadFactor(value: unknown, text: boolean): number {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { Pool } from '../pool/index.js';
-import { HealthMonitor, transition, type HealthState } from './monitor.js';
+import { Pool, type HealthState } from '../pool/index.js';
+import { HealthMonitor, transition } from './monitor.js';
 import type { CheckResult } from './check.js';
 
 test('the first result decides at once', () => {
@@ -38,7 +38,32 @@ test('a round checks all backends concurrently and applies verdicts to the pool'
   pending[1]!({ ok: false, reason: 'status 500' });
   pending[2]!({ ok: true });
   await round;
-  assert.deepEqual(pool.healthy.map((b) => b.index), [0, 2]);
+  assert.deepEqual(pool.available.map((b) => b.id), ['127.0.0.1:9201', '127.0.0.1:9203']);
   assert.equal(pool.backends[1]!.healthReason, 'status 500');
+  await monitor.stop();
+});
+
+test('a backend added at runtime is checked at once, and takes traffic only once a check has passed', async () => {
+  const pool = new Pool(['http://127.0.0.1:9301']);
+  let pass = false;
+  const checked: string[] = [];
+  let checkedNew!: () => void;
+  const newChecked = new Promise<void>((resolve) => { checkedNew = resolve; });
+  const check = async (url: string): Promise<CheckResult> => {
+    checked.push(url);
+    if (url.includes('9302')) setImmediate(checkedNew);
+    return { ok: !url.includes('9302') || pass, reason: 'status 503' };
+  };
+  const monitor = new HealthMonitor(pool, { path: '/health', interval: 60_000, timeout: 1000, rise: 1, fall: 1 }, pino({ level: 'silent' }), check);
+  await monitor.start();
+  const added = pool.add('http://127.0.0.1:9302');
+  assert.equal(pool.available.includes(added), false, 'not before its first check');
+  await newChecked;
+  assert.equal(added.checked, true);
+  assert.equal(pool.available.includes(added), false, 'a failed check keeps it out');
+  pass = true;
+  await monitor.runRound();
+  assert.equal(pool.available.includes(added), true);
+  assert.equal(added.hysteresis.healthy, true, 'its hysteresis lives on the backend');
   await monitor.stop();
 });

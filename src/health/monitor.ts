@@ -1,6 +1,6 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls, type HealthState, type Pool } from '../pool/index.js';
 import { httpCheck, type CheckFn } from './check.js';
 
 export interface HealthOptions {
@@ -12,12 +12,6 @@ export interface HealthOptions {
   readonly rise: number;
   /** Consecutive failures that take an up backend down. */
   readonly fall: number;
-}
-
-/** Per-backend hysteresis state: the current verdict and the streak of results against it. */
-export interface HealthState {
-  healthy: boolean | undefined;
-  streak: number;
 }
 
 /**
@@ -44,7 +38,8 @@ export function transition(state: HealthState, passed: boolean, rise: number, fa
 /**
  * Active health checks: a round checks every backend concurrently, each bounded by the timeout;
  * the first round runs at start-up and the next starts `interval` after the previous ended, so
- * rounds never overlap.
+ * rounds never overlap. A backend added at runtime is checked at once, so it takes traffic as
+ * soon as it has passed a check and not before. The hysteresis state lives on each backend.
  */
 export class HealthMonitor {
   readonly #pool: Pool;
@@ -52,10 +47,10 @@ export class HealthMonitor {
   readonly #log: Logger;
   readonly #check: CheckFn;
   readonly #agent: Agent | undefined;
-  readonly #states: HealthState[];
-  readonly #urls: string[];
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
+  /** Between start() and stop(). */
+  #running = false;
   #stopped = false;
 
   constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn,
@@ -72,13 +67,16 @@ export class HealthMonitor {
       check = httpCheck(this.#agent);
     }
     this.#check = check;
-    this.#states = pool.backends.map(() => ({ healthy: undefined, streak: 0 }));
-    this.#urls = pool.backends.map((b) => checkUrl(b, options.path));
+    pool.on('change', ({ kind, backend }) => {
+      if (kind !== 'added' || !this.#running) return;
+      this.#checkOne(backend).catch((err: unknown) => this.#log.error({ err, backend: backend.id }, 'health check of a new backend failed'));
+    });
   }
 
   /** Runs the first round (resolves when every backend has a verdict), then schedules the rest. */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#running = true;
     await this.runRound();
     this.#schedule();
   }
@@ -86,6 +84,7 @@ export class HealthMonitor {
   /** Stops scheduling; a round in progress finishes but changes nothing after stop. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#running = false;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#round;
@@ -105,9 +104,9 @@ export class HealthMonitor {
   }
 
   async #checkOne(backend: Backend): Promise<void> {
-    const result = await this.#check(this.#urls[backend.index]!, this.#options.timeout);
-    if (this.#stopped) return;
-    const state = this.#states[backend.index]!;
+    const result = await this.#check(checkUrl(backend, this.#options.path), this.#options.timeout);
+    if (this.#stopped || this.#pool.get(backend.id) !== backend) return;
+    const state = backend.hysteresis;
     if (transition(state, result.ok, this.#options.rise, this.#options.fall)) {
       this.#pool.setHealth(backend, result.ok, result.reason);
     } else if (!result.ok) {

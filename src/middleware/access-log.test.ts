@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
-import { Backend } from '../pool/index.js';
+import { Backend, parseBackendText } from '../pool/index.js';
 import { LogDestination } from '../app/log-destination.js';
 import { accessLog, markPlainJson } from './access-log.js';
 
@@ -22,7 +22,7 @@ function context(path: string, log: pino.Logger): RequestContext {
   const ctx = new RequestContext(req, new ContextResponse(req), log, 'http');
   ctx.id = 'req-1';
   ctx.bytes = 42;
-  ctx.backend = new Backend('http://127.0.0.1:9000');
+  ctx.backend = new Backend(parseBackendText('http://127.0.0.1:9000'));
   return ctx;
 }
 

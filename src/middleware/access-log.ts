@@ -74,8 +74,8 @@ class StringLine {
     const backend = ctx.backend;
     let backendJson = '';
     if (backend !== undefined) {
-      backendJson = this.#backendField.get(backend.url) ?? '';
-      if (backendJson === '') this.#backendField.set(backend.url, backendJson = `,"backend":${JSON.stringify(backend.url)}`);
+      backendJson = this.#backendField.get(backend.id) ?? '';
+      if (backendJson === '') this.#backendField.set(backend.id, backendJson = `,"backend":${JSON.stringify(backend.id)}`);
     }
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
     const now = Date.now();
@@ -124,7 +124,7 @@ class BinaryLine {
   readonly #methods: string[] = new Array<string>(BATCH).fill('');
   readonly #paths: string[] = new Array<string>(BATCH).fill('');
   readonly #clients: string[] = new Array<string>(BATCH).fill('');
-  /** Backend URLs and error codes; '' for none. */
+  /** Backend ids and error codes; '' for none. */
   readonly #backends: string[] = new Array<string>(BATCH).fill('');
   readonly #errors: string[] = new Array<string>(BATCH).fill('');
 
@@ -145,7 +145,7 @@ class BinaryLine {
     this.#methods[i] = ctx.method;
     this.#paths[i] = ctx.path;
     this.#clients[i] = ctx.clientIp;
-    this.#backends[i] = ctx.backend?.url ?? '';
+    this.#backends[i] = ctx.backend?.id ?? '';
     this.#errors[i] = ctx.error?.code ?? '';
     this.#count = i + 1;
     if (i + 1 === BATCH) this.drain();
@@ -166,11 +166,11 @@ class BinaryLine {
       this.#lastTime = now;
       this.#timeField = bytes(`{"level":30,"time":${now}${this.#bindings}`);
     }
-    const url = this.#backends[i]!;
+    const backend = this.#backends[i]!;
     let backendField: Buffer | undefined;
-    if (url !== '') {
-      backendField = this.#backendField.get(url);
-      if (backendField === undefined) this.#backendField.set(url, backendField = bytes(`,"backend":${JSON.stringify(url)}`));
+    if (backend !== '') {
+      backendField = this.#backendField.get(backend);
+      if (backendField === undefined) this.#backendField.set(backend, backendField = bytes(`,"backend":${JSON.stringify(backend)}`));
     }
     const id = this.#ids[i]!;
     const method = this.#methods[i]!;
@@ -271,7 +271,7 @@ function fields(ctx: RequestContext): object {
     status: ctx.status,
     bytes: ctx.bytes,
     ms: Math.round(ctx.duration * 1000) / 1000,
-    backend: ctx.backend?.url,
+    backend: ctx.backend?.id,
     client: ctx.clientIp,
     error: ctx.error?.code,
   };

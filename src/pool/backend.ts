@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
+import type { BackendSpec } from './backend-spec.js';
 
 /** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
 export interface BackendTls {
@@ -53,28 +54,53 @@ export const LATENCY_DECAY_MS = 10_000;
  */
 export const latencyClock = new Float64Array(1);
 
+/** What an operator set: take traffic, finish what is in flight and stop, or take nothing. */
+export type AdminState = 'enabled' | 'draining' | 'maintenance';
+
+/** A backend's state as reported: the admin state first, then health and ejection. */
+export type BackendState = 'up' | 'down' | 'draining' | 'maintenance' | 'ejected';
+
+/** Hysteresis of the active checks: the current verdict and the streak of results against it. */
+export interface HealthState {
+  healthy: boolean | undefined;
+  streak: number;
+}
+
 /**
- * One upstream server and its live state. The pool owns health; the proxy keeps the load
- * counters that load-aware strategies read.
+ * One upstream server and its live state, known by its `id` everywhere. The pool owns its
+ * admin state, health and weight (changes go through the pool, which publishes a new
+ * snapshot); the proxy keeps the load counters that load-aware strategies read.
  */
 export class Backend {
-  /** The configured base URL: origin plus optional path prefix, e.g. `http://10.0.0.1:8080/api`. */
+  readonly id: string;
+  /** The base URL: origin plus optional path prefix, e.g. `http://10.0.0.1:8080/api`. */
   readonly url: string;
-  /** `http://host:port`: what the upstream connection pool connects to. */
+  /** `http://host:port`: what the upstream connections connect to. */
   readonly origin: string;
   /** Prepended to each request path; empty when the URL has no path. */
   readonly pathPrefix: string;
-  readonly weight: number;
-  /** Position in the pool's configured order; stable for the backend's life. */
-  readonly index: number;
+  /** The configured weight (set through `Pool.setWeight`). */
+  weight: number;
+  /** A factor on the weight, from 0 to 1, for a backend warming up (slow start); 1 otherwise. */
+  weightFactor = 1;
+  /** What weighted strategies use: `weight × weightFactor`. */
+  effectiveWeight: number;
+  admin: AdminState = 'enabled';
 
-  /** Set by the pool on a health flip; read through `Pool.healthy`, not directly, on the hot path. */
+  /** Set by the pool on a health flip; read through the pool's snapshot, not directly, on the hot path. */
   healthy = false;
   /** False until the first health verdict. */
   checked = false;
   /** Why the last health check failed, or undefined while healthy. */
   healthReason: string | undefined = undefined;
-  /** Requests currently being proxied to this backend. */
+  /** The active checks' rise/fall state; it lives here so that it follows the backend, not a position. */
+  readonly hysteresis: HealthState = { healthy: undefined, streak: 0 };
+  /** Taken out of rotation by passive health checks (outlier detection) until it is returned. */
+  ejected = false;
+  /** Most requests in flight at once; 0 is no limit. */
+  maxRequests = 0;
+
+  /** Requests currently being proxied to this backend, open tunnels included. */
   inFlight = 0;
   /** Requests proxied to this backend since start-up. */
   requests = 0;
@@ -84,14 +110,49 @@ export class Backend {
   latencyStamp = 0;
   /** Its keep-alive connections, attached by the proxy. */
   upstream: Upstream | undefined = undefined;
+  #idle: (() => void)[] | undefined = undefined;
 
-  constructor(url: string, weight = 1, index = 0) {
-    const parsed = new URL(url);
-    this.url = url;
-    this.origin = parsed.origin;
-    this.pathPrefix = parsed.pathname === '/' ? '' : parsed.pathname.replace(/\/+$/, '');
-    this.weight = weight;
-    this.index = index;
+  constructor(spec: BackendSpec) {
+    this.id = spec.id;
+    this.url = spec.url;
+    this.origin = spec.origin;
+    this.pathPrefix = spec.pathPrefix;
+    this.weight = spec.weight;
+    this.effectiveWeight = spec.weight;
+  }
+
+  /** As reported to people and the admin API. */
+  get state(): BackendState {
+    if (this.admin !== 'enabled') return this.admin;
+    if (!this.healthy) return 'down';
+    return this.ejected ? 'ejected' : 'up';
+  }
+
+  /** A request (or tunnel) to this backend begins. */
+  startRequest(): void {
+    this.inFlight++;
+    this.requests++;
+  }
+
+  /** A request (or tunnel) to this backend has ended. */
+  endRequest(): void {
+    if (--this.inFlight === 0 && this.#idle !== undefined) {
+      const waiting = this.#idle;
+      this.#idle = undefined;
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  /** The in-flight count from elsewhere (a cluster primary sums its workers'), waking `whenIdle`. */
+  setInFlight(n: number): void {
+    this.inFlight = n + 1;
+    this.endRequest();
+  }
+
+  /** Resolves when nothing is in flight to this backend. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight <= 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#idle ??= []).push(resolve));
   }
 
   /**
@@ -117,6 +178,6 @@ export class Backend {
   }
 
   toJSON(): object {
-    return { url: this.url, weight: this.weight, healthy: this.healthy, inFlight: this.inFlight, requests: this.requests };
+    return { id: this.id, url: this.url, weight: this.weight, state: this.state, healthy: this.healthy, inFlight: this.inFlight, requests: this.requests };
   }
 }

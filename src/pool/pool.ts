@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Backend } from './backend.js';
+import { Backend, type AdminState } from './backend.js';
+import { checkUnique, InvalidBackend, parseBackendEntry, parseWeight, type BackendInput, type BackendSpec } from './backend-spec.js';
 
 /** A frozen array of the backends that may take traffic. Replaced, never mutated. */
 export type Snapshot = readonly Backend[];
@@ -10,39 +11,133 @@ export interface HealthChange {
   readonly reason: string | undefined;
 }
 
+/** What changed about a backend, besides its health. */
+export type ChangeKind = 'added' | 'removed' | 'weight' | 'admin' | 'ejected' | 'returned';
+
+export interface PoolChange {
+  readonly kind: ChangeKind;
+  readonly backend: Backend;
+}
+
 export interface PoolEvents {
-  /** A backend flipped between healthy and unhealthy. */
+  /** A backend flipped between healthy and unhealthy (its first verdict counts as a flip). */
   health: [HealthChange];
-  /** The healthy snapshot was replaced. */
-  snapshot: [Snapshot];
+  /** A backend was added, removed, re-weighted, drained, put in or out of maintenance, ejected or returned. */
+  change: [PoolChange];
 }
 
 /**
- * Owns the backends and publishes the healthy snapshot. A change builds a new frozen array and
- * swaps one reference, so a reader (the director, a strategy) never locks, copies or allocates.
+ * The one availability rule, static half: whether a backend belongs in the snapshot. It must
+ * be enabled by its operator (not draining, not in maintenance), healthy by the active checks
+ * and not ejected by the passive ones.
+ */
+export function routable(backend: Backend): boolean {
+  return backend.admin === 'enabled' && backend.healthy && !backend.ejected;
+}
+
+/** The rule's dynamic half, checked at each pick: the backend is not full. */
+export function hasRoom(backend: Backend): boolean {
+  return backend.maxRequests === 0 || backend.inFlight < backend.maxRequests;
+}
+
+/** The whole availability rule: routable and not full. The director and the proxy use only this. */
+export function available(backend: Backend): boolean {
+  return routable(backend) && hasRoom(backend);
+}
+
+/**
+ * Owns the backends, keyed by id, and publishes the snapshot of those that may take traffic. A
+ * change builds a new frozen array and swaps one reference, so a reader (the director, a
+ * strategy) never locks, copies or allocates, and a strategy that precomputes rebuilds when it
+ * sees a new array. Backends can be added, removed, drained, put in maintenance and re-weighted
+ * at any time; removing one never cuts its requests in flight.
  */
 export class Pool extends EventEmitter<PoolEvents> {
-  readonly #backends: readonly Backend[];
-  #healthy: Snapshot = Object.freeze([]);
+  readonly #byId = new Map<string, Backend>();
+  #all: readonly Backend[] = Object.freeze([]);
+  #available: Snapshot = Object.freeze([]);
 
-  constructor(backends: readonly { url: string; weight: number }[]) {
+  /** Backends from validated specs (the configuration's) or inputs to parse. */
+  constructor(backends: readonly (BackendSpec | BackendInput)[] = []) {
     super();
-    this.#backends = Object.freeze(backends.map((spec, i) => new Backend(spec.url, spec.weight, i)));
+    const specs = backends.map(toSpec);
+    checkUnique(specs);
+    for (const spec of specs) this.#byId.set(spec.id, new Backend(spec));
+    this.#publish();
   }
 
-  /** Every configured backend, healthy or not, in configured order. */
+  /** Every backend, available or not, in the order they were added. */
   get backends(): readonly Backend[] {
-    return this.#backends;
+    return this.#all;
   }
 
-  /** The current healthy snapshot, in configured order. */
-  get healthy(): Snapshot {
-    return this.#healthy;
+  /** The current snapshot: the backends that may take traffic, in the order they were added. */
+  get available(): Snapshot {
+    return this.#available;
   }
 
-  /** The availability predicate that decides snapshot membership. */
-  static available(backend: Backend): boolean {
-    return backend.healthy;
+  get(id: string): Backend | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * Adds a backend (`http://host:port|weight=2|id=NAME` or `{ url, weight, id }`), validated like
+   * the configuration's. It takes traffic once a health check has passed. Throws InvalidBackend.
+   */
+  add(input: BackendSpec | BackendInput): Backend {
+    const spec = toSpec(input);
+    checkUnique([...this.#all, spec]);
+    const backend = new Backend(spec);
+    this.#byId.set(spec.id, backend);
+    this.#publish();
+    this.emit('change', { kind: 'added', backend });
+    return backend;
+  }
+
+  /**
+   * Stops sending new requests to a backend, waits for those in flight to finish, then removes
+   * it (its connections are closed then). Resolves once it is gone.
+   */
+  async remove(id: string): Promise<void> {
+    const backend = this.#require(id);
+    this.#setAdmin(backend, 'draining');
+    await backend.whenIdle();
+    if (this.#byId.get(id) !== backend) return;
+    this.#byId.delete(id);
+    this.#publish();
+    this.emit('change', { kind: 'removed', backend });
+  }
+
+  /**
+   * No new requests; those in flight finish. Resolves when it is idle, and the backend is then
+   * in maintenance (unless its state was changed meanwhile).
+   */
+  async drain(id: string): Promise<void> {
+    const backend = this.#require(id);
+    this.#setAdmin(backend, 'draining');
+    await backend.whenIdle();
+    if (backend.admin === 'draining' && this.#byId.get(id) === backend) this.#setAdmin(backend, 'maintenance');
+  }
+
+  /**
+   * `maintenance`: no new requests at once (those in flight finish); `enabled`: back in
+   * rotation; `draining`: no new requests, without `drain()`'s move to maintenance once idle.
+   */
+  setState(id: string, state: AdminState): void {
+    if (state !== 'enabled' && state !== 'maintenance' && state !== 'draining') {
+      throw new InvalidBackend('a state of enabled, maintenance or draining', state);
+    }
+    this.#setAdmin(this.#require(id), state);
+  }
+
+  setWeight(id: string, weight: number): void {
+    const backend = this.#require(id);
+    const value = parseWeight(weight);
+    if (backend.weight === value) return;
+    backend.weight = value;
+    backend.effectiveWeight = value * backend.weightFactor;
+    this.#publish();
+    this.emit('change', { kind: 'weight', backend });
   }
 
   /**
@@ -54,13 +149,40 @@ export class Pool extends EventEmitter<PoolEvents> {
     if (backend.healthy === healthy && backend.checked) return false;
     backend.healthy = healthy;
     backend.checked = true;
-    this.#publish();
+    if (this.#byId.get(backend.id) === backend) this.#publish();
     this.emit('health', { backend, healthy, reason });
     return true;
   }
 
-  #publish(): void {
-    this.#healthy = Object.freeze(this.#backends.filter(Pool.available));
-    this.emit('snapshot', this.#healthy);
+  /** Takes a backend out of rotation for passive health (or returns it); true on a change. */
+  setEjected(backend: Backend, ejected: boolean): boolean {
+    if (backend.ejected === ejected) return false;
+    backend.ejected = ejected;
+    if (this.#byId.get(backend.id) === backend) this.#publish();
+    this.emit('change', { kind: ejected ? 'ejected' : 'returned', backend });
+    return true;
   }
+
+  #setAdmin(backend: Backend, admin: AdminState): void {
+    if (backend.admin === admin) return;
+    backend.admin = admin;
+    this.#publish();
+    this.emit('change', { kind: 'admin', backend });
+  }
+
+  #require(id: string): Backend {
+    const backend = this.#byId.get(id);
+    if (backend === undefined) throw new InvalidBackend(`the id of a backend in the pool (${[...this.#byId.keys()].join(', ')})`, id);
+    return backend;
+  }
+
+  #publish(): void {
+    this.#all = Object.freeze([...this.#byId.values()]);
+    this.#available = Object.freeze(this.#all.filter(routable));
+  }
+}
+
+/** Every backend goes through the one parser, a configured (already valid) spec included. */
+function toSpec(input: BackendSpec | BackendInput): BackendSpec {
+  return parseBackendEntry(typeof input === 'string' ? input : { url: input.url, weight: input.weight, id: input.id });
 }

@@ -31,7 +31,7 @@ export interface ProxyOptions {
 /** Short plain-text bodies for the statuses we generate, made once. */
 const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
 
-const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no healthy backend');
+const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no backend available');
 /** Recorded when the client leaves before its response is complete. */
 export const CLIENT_CLOSED = new ProxyError('LB_ERR_CLIENT_CLOSED', 'client closed the request');
 
@@ -75,13 +75,14 @@ export class Proxy {
       return;
     }
     const backend = this.#director.pick(ctx);
-    const upstream = backend?.upstream;
-    if (backend === undefined || upstream === undefined) {
+    if (backend === undefined) {
       this.fail(ctx, NO_BACKEND);
       return;
     }
     ctx.backend = backend;
-    const exchange = new Exchange(this, ctx, backend, upstream);
+    // Every backend in the pool has its connections from the moment it is added until it has
+    // been removed and drained, which cannot happen while this request is in flight to it.
+    const exchange = new Exchange(this, ctx, backend, backend.upstream!);
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
     const h2 = req.httpVersionMajor === 2;
     // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
@@ -108,11 +109,11 @@ export class Proxy {
     ctx.error = error;
     const res = ctx.res;
     if (error.code === 'LB_ERR_CLIENT_CLOSED' || ctx.clientClosed) {
-      ctx.log.info({ backend: ctx.backend?.url, code: error.code }, 'client closed the connection before the response was complete');
+      ctx.log.info({ backend: ctx.backend?.id, code: error.code }, 'client closed the connection before the response was complete');
       return;
     }
     const cause = error.cause as Error | undefined;
-    ctx.log.warn({ backend: ctx.backend?.url, code: error.code, status: error.status, err: cause?.message ?? error.message }, error.message);
+    ctx.log.warn({ backend: ctx.backend?.id, code: error.code, status: error.status, err: cause?.message ?? error.message }, error.message);
     if (res.headersSent) {
       // The status line is gone: cutting the connection is the only honest signal left.
       res.destroy();
@@ -176,8 +177,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
     this.#ctx = ctx;
     this.#backend = backend;
     this.#upstream = upstream;
-    backend.inFlight++;
-    backend.requests++;
+    backend.startRequest();
     ctx.upstream = this;
   }
 
@@ -346,7 +346,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
       this.#proxy.sweep.delete(this);
     }
     this.#ctx.upstream = undefined;
-    this.#backend.inFlight--;
+    this.#backend.endRequest();
     if (this.#connection !== undefined) this.#upstream.release(this.#connection);
     return true;
   }

@@ -1,3 +1,4 @@
+import type { Client } from 'undici';
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 import { IdleKeeper, UpstreamPool } from './upstream-pool.js';
 
@@ -15,35 +16,39 @@ export interface UpstreamOptions {
 }
 
 /**
- * Gives each backend its own keep-alive connection pool. Response-header time is enforced by
- * the proxy's own deadline, which starts once the request has been sent.
+ * The backends' connection pools: one per backend, created when it is attached (at start-up, or
+ * when the backend is added) and closed when it is detached (removed and drained). Response-header
+ * time is enforced by the proxy's own deadline, which starts once the request has been sent.
  */
-export function attachUpstreams(backends: readonly Backend[], options: UpstreamOptions): void {
-  const keeper = new IdleKeeper(options.maxIdle);
-  for (const backend of backends) {
-    backend.upstream = new UpstreamPool(backend.origin, {
-      maxIdle: options.maxIdlePerBackend,
-      keeper,
-      client: {
-        pipelining: 1,
-        keepAliveTimeout: options.idleTimeout,
-        keepAliveMaxTimeout: options.idleTimeout,
-        headersTimeout: 0,
-        bodyTimeout: options.timeout,
-        connect: { timeout: options.timeout, ...tlsConnectOptions(options.tls) },
-        // The proxy checks Content-Length itself where it matters; a mismatch is an error, not a warning.
-        strictContentLength: true,
-      },
-    });
-  }
-}
+export class Upstreams {
+  readonly #keeper: IdleKeeper;
+  readonly #maxIdle: number;
+  readonly #client: Client.Options;
 
-/** Closes every backend's pool: waits for running requests, or destroys them when `force`. */
-export async function closeUpstreams(backends: readonly Backend[], force: boolean): Promise<void> {
-  await Promise.all(backends.map(async (backend) => {
+  constructor(options: UpstreamOptions) {
+    this.#keeper = new IdleKeeper(options.maxIdle);
+    this.#maxIdle = options.maxIdlePerBackend;
+    this.#client = {
+      pipelining: 1,
+      keepAliveTimeout: options.idleTimeout,
+      keepAliveMaxTimeout: options.idleTimeout,
+      headersTimeout: 0,
+      bodyTimeout: options.timeout,
+      connect: { timeout: options.timeout, ...tlsConnectOptions(options.tls) },
+      // The proxy checks Content-Length itself where it matters; a mismatch is an error, not a warning.
+      strictContentLength: true,
+    };
+  }
+
+  /** Gives the backend its pool, unless it has one. */
+  attach(backend: Backend): void {
+    backend.upstream ??= new UpstreamPool(backend.origin, { maxIdle: this.#maxIdle, keeper: this.#keeper, client: this.#client });
+  }
+
+  /** Closes the backend's pool: waits for running requests, or cuts them when `force`. */
+  async detach(backend: Backend, force = false): Promise<void> {
     const upstream = backend.upstream;
     backend.upstream = undefined;
-    if (upstream === undefined) return;
-    await (force ? upstream.destroy() : upstream.close());
-  }));
+    if (upstream !== undefined) await (force ? upstream.destroy() : upstream.close());
+  }
 }

@@ -1,7 +1,7 @@
 import type { Backend, Snapshot } from '../../pool/index.js';
 import { hashKey, parseKeySource, type KeySource } from '../hash-key.js';
 import { buildMaglevTable, MAGLEV_SIZE } from '../maglev.js';
-import type { PickRequest, Strategy, StrategyOptions } from '../strategy.js';
+import type { Exclusion, PickRequest, Strategy, StrategyOptions } from '../strategy.js';
 
 /**
  * Consistent hashing with a Maglev table over a request key (client IP, a header, a cookie or
@@ -9,8 +9,9 @@ import type { PickRequest, Strategy, StrategyOptions } from '../strategy.js';
  * keys of a removed backend move. With a load factor c > 1 it also bounds load (Mirrokni,
  * Thorup and Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA 2018): a backend
  * already holding more than c × the mean in-flight load is skipped, and the walk continues
- * along the table to the next backend under the bound. Requests without a key go to the
- * fallback strategy.
+ * along the table to the next backend under the bound. An excluded backend (a retry) is
+ * skipped the same way, so a key's second choice is stable too. Requests without a key go to
+ * the fallback strategy.
  */
 export class ConsistentHash implements Strategy {
   readonly name = 'consistent-hash';
@@ -28,26 +29,32 @@ export class ConsistentHash implements Strategy {
     this.#fallback = options.fallbackStrategy;
   }
 
-  pick(healthy: Snapshot, request: PickRequest): Backend | undefined {
-    if (healthy.length === 0) return undefined;
+  pick(snapshot: Snapshot, request: PickRequest, exclude?: Exclusion): Backend | undefined {
+    if (snapshot.length === 0) return undefined;
     const hash = hashKey(this.#source, request);
-    if (hash < 0) return this.#fallback.pick(healthy, request);
-    if (healthy !== this.#snapshot) this.#rebuild(healthy);
+    if (hash < 0) return this.#fallback.pick(snapshot, request, exclude);
+    if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
     let slot = hash % MAGLEV_SIZE;
-    const first = healthy[this.#table[slot]!]!;
-    if (this.#loadFactor === 0) return first;
-    let total = 0;
-    for (let i = 0; i < healthy.length; i++) total += healthy[i]!.inFlight;
-    const capacity = Math.ceil((this.#loadFactor * (total + 1)) / healthy.length);
-    // Some backend is always under the bound (the mean is below it), so the walk ends.
-    for (let candidate = first; ; candidate = healthy[this.#table[slot]!]!) {
-      if (candidate.inFlight + 1 <= capacity) return candidate;
+    const first = snapshot[this.#table[slot]!]!;
+    if (this.#loadFactor === 0 && (exclude === undefined || !exclude.has(first))) return first;
+    let capacity = Infinity;
+    if (this.#loadFactor > 0) {
+      let total = 0;
+      for (let i = 0; i < snapshot.length; i++) total += snapshot[i]!.inFlight;
+      capacity = Math.ceil((this.#loadFactor * (total + 1)) / snapshot.length);
+    }
+    // Some backend is under the bound (the mean is below it); with exclusions, the walk is
+    // bounded by the table, which holds every backend.
+    for (let step = 0; step < MAGLEV_SIZE; step++) {
+      const candidate = snapshot[this.#table[slot]!]!;
+      if (candidate.inFlight + 1 <= capacity && (exclude === undefined || !exclude.has(candidate))) return candidate;
       slot = slot + 1 === MAGLEV_SIZE ? 0 : slot + 1;
     }
+    return undefined;
   }
 
-  #rebuild(healthy: Snapshot): void {
-    this.#snapshot = healthy;
-    this.#table = buildMaglevTable(healthy.map((b) => b.url));
+  #rebuild(snapshot: Snapshot): void {
+    this.#snapshot = snapshot;
+    this.#table = buildMaglevTable(snapshot.map((b) => b.id));
   }
 }

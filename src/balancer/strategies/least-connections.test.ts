@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { strategyContract } from '../strategy-contract.js';
+import { at, healthyPool, strategyContract } from '../strategy-contract.test.js';
 import { LeastConnections } from './least-connections.js';
-import { healthyPool } from './test-pool.js';
 
 strategyContract('least-connections', () => new LeastConnections());
 
@@ -12,7 +11,7 @@ test('new requests go away from a backend holding long requests', () => {
   const [a, b, c] = pool.backends;
   a!.inFlight = 10; // long requests pile up on a
   const picks = Array.from({ length: 20 }, () => {
-    const chosen = lc.pick(pool.healthy)!;
+    const chosen = lc.pick(pool.available)!;
     chosen.inFlight++;
     return chosen;
   });
@@ -24,7 +23,7 @@ test('new requests go away from a backend holding long requests', () => {
 test('ties rotate instead of piling onto the first backend', () => {
   const pool = healthyPool([1, 1, 1]);
   const lc = new LeastConnections();
-  assert.deepEqual(Array.from({ length: 6 }, () => lc.pick(pool.healthy)!.index), [0, 1, 2, 0, 1, 2]);
+  assert.deepEqual(Array.from({ length: 6 }, () => at(pool, lc.pick(pool.available))), [0, 1, 2, 0, 1, 2]);
 });
 
 test('weights count: in-flight / weight', () => {
@@ -32,9 +31,9 @@ test('weights count: in-flight / weight', () => {
   const lc = new LeastConnections();
   const counts = [0, 0];
   for (let i = 0; i < 400; i++) {
-    const chosen = lc.pick(pool.healthy)!;
+    const chosen = lc.pick(pool.available)!;
     chosen.inFlight++; // none finish: the split follows the weights
-    counts[chosen.index]!++;
+    counts[at(pool, chosen)]!++;
   }
   assert.deepEqual(counts, [300, 100]);
 });

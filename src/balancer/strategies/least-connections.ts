@@ -1,5 +1,5 @@
 import type { Backend, Snapshot } from '../../pool/index.js';
-import type { Strategy, StrategyOptions } from '../strategy.js';
+import type { Exclusion, Strategy, StrategyOptions } from '../strategy.js';
 
 /**
  * Fewest requests in flight relative to weight (in-flight / weight, compared by cross
@@ -14,15 +14,16 @@ export class LeastConnections implements Strategy {
     this.#start = Math.max(0, Math.trunc(options.offset ?? 0));
   }
 
-  pick(healthy: Snapshot): Backend | undefined {
-    const n = healthy.length;
+  pick(snapshot: Snapshot, _request?: unknown, exclude?: Exclusion): Backend | undefined {
+    const n = snapshot.length;
     if (n === 0) return undefined;
     const start = this.#start % n;
     this.#start = start + 1;
-    let best = healthy[start]!;
-    for (let k = 1; k < n; k++) {
-      const b = healthy[(start + k) % n]!;
-      if (b.inFlight * best.weight < best.inFlight * b.weight) best = b;
+    let best: Backend | undefined;
+    for (let k = 0; k < n; k++) {
+      const b = snapshot[(start + k) % n]!;
+      if (exclude !== undefined && exclude.has(b)) continue;
+      if (best === undefined || b.inFlight * best.effectiveWeight < best.inFlight * b.effectiveWeight) best = b;
     }
     return best;
   }

@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { at, healthyPool, strategyContract } from '../strategy-contract.test.js';
 import { seededRandom } from '../random.js';
-import { strategyContract } from '../strategy-contract.js';
 import { PeakEwma } from './peak-ewma.js';
-import { healthyPool } from './test-pool.js';
 
 strategyContract('peak-ewma', () => new PeakEwma({ random: seededRandom(5), now: () => 0 }));
 
@@ -16,7 +15,7 @@ test('avoids a backend whose responses are slow, and returns as its estimate dec
   fast1!.observeLatency(5, now);
   fast2!.observeLatency(6, now);
   const counts = [0, 0, 0];
-  for (let i = 0; i < 3000; i++) counts[ewma.pick(pool.healthy)!.index]!++;
+  for (let i = 0; i < 3000; i++) counts[at(pool, ewma.pick(pool.available))]!++;
   assert.equal(counts[0], 0, `the slow backend is never cheaper: ${counts}`);
   // One fast sample no longer drags the peak down at once ...
   slow!.observeLatency(5, now + 1);
@@ -24,7 +23,7 @@ test('avoids a backend whose responses are slow, and returns as its estimate dec
   // ... but after two minutes of 5 ms answers the estimate has decayed and traffic returns.
   for (let t = 0; t < 120; t++) { now += 1000; slow!.observeLatency(5, now); fast1!.observeLatency(5, now); fast2!.observeLatency(6, now); }
   counts.fill(0);
-  for (let i = 0; i < 3000; i++) counts[ewma.pick(pool.healthy)!.index]!++;
+  for (let i = 0; i < 3000; i++) counts[at(pool, ewma.pick(pool.available))]!++;
   assert.ok(counts[0]! > 500, `traffic returns: ${counts}`);
 });
 

@@ -1,6 +1,6 @@
 import { latencyClock, type Backend, type Snapshot } from '../../pool/index.js';
-import type { Strategy, StrategyOptions } from '../strategy.js';
-import { twoDistinct } from './power-of-two-choices.js';
+import type { Exclusion, Strategy, StrategyOptions } from '../strategy.js';
+import { bestOfTwoAllowed, twoDistinct } from './power-of-two-choices.js';
 
 /** Cost of a backend with requests in flight but no latency sample yet (Finagle's Penalty). */
 const PENALTY = 1e9;
@@ -24,12 +24,13 @@ export class PeakEwma implements Strategy {
     this.#now = options.now;
   }
 
-  pick(healthy: Snapshot): Backend | undefined {
-    if (healthy.length < 2) return healthy[0];
-    twoDistinct(healthy.length, this.#random, this.#pair);
+  pick(snapshot: Snapshot, _request?: unknown, exclude?: Exclusion): Backend | undefined {
     const now = this.#now === undefined ? latencyClock[0]! : this.#now();
-    const a = healthy[this.#pair[0]!]!;
-    const b = healthy[this.#pair[1]!]!;
+    if (exclude !== undefined) return bestOfTwoAllowed(snapshot, exclude, this.#random, this.#pair, (a, b) => cost(b, now) < cost(a, now));
+    if (snapshot.length < 2) return snapshot[0];
+    twoDistinct(snapshot.length, this.#random, this.#pair);
+    const a = snapshot[this.#pair[0]!]!;
+    const b = snapshot[this.#pair[1]!]!;
     return cost(b, now) < cost(a, now) ? b : a;
   }
 }
@@ -37,5 +38,5 @@ export class PeakEwma implements Strategy {
 function cost(backend: Backend, now: number): number {
   const latency = backend.latencyAt(now);
   if (latency === 0 && backend.inFlight > 0) return PENALTY + backend.inFlight;
-  return (latency * (backend.inFlight + 1)) / backend.weight;
+  return (latency * (backend.inFlight + 1)) / backend.effectiveWeight;
 }

@@ -1,5 +1,6 @@
 import type { Backend, Snapshot } from '../../pool/index.js';
-import type { Strategy, StrategyOptions } from '../strategy.js';
+import type { Exclusion, Strategy, StrategyOptions } from '../strategy.js';
+import { allowedAt, allowedCount } from './random.js';
 
 /** Two distinct random indexes into a snapshot of `n` ≥ 2 entries, written into `out`. */
 export function twoDistinct(n: number, random: () => number, out: Int32Array): void {
@@ -9,6 +10,23 @@ export function twoDistinct(n: number, random: () => number, out: Int32Array): v
   out[0] = i;
   out[1] = j;
 }
+
+/**
+ * Two distinct random backends that are not excluded, compared by `better(a, b)` (true when `b`
+ * is the better one); the winner, or the only one allowed, or undefined. For strategies that
+ * sample two: the path taken when a retry excludes some.
+ */
+export function bestOfTwoAllowed(snapshot: Snapshot, exclude: Exclusion, random: () => number, pair: Int32Array,
+  better: (a: Backend, b: Backend) => boolean): Backend | undefined {
+  const n = allowedCount(snapshot, exclude);
+  if (n < 2) return allowedAt(snapshot, exclude, 0);
+  twoDistinct(n, random, pair);
+  const a = allowedAt(snapshot, exclude, pair[0]!)!;
+  const b = allowedAt(snapshot, exclude, pair[1]!)!;
+  return better(a, b) ? b : a;
+}
+
+const lessLoaded = (a: Backend, b: Backend): boolean => b.inFlight * a.effectiveWeight < a.inFlight * b.effectiveWeight;
 
 /**
  * The power of two random choices (Mitzenmacher, 2001): pick two backends at random and send
@@ -24,11 +42,12 @@ export class PowerOfTwoChoices implements Strategy {
     this.#random = options.random ?? Math.random;
   }
 
-  pick(healthy: Snapshot): Backend | undefined {
-    if (healthy.length < 2) return healthy[0];
-    twoDistinct(healthy.length, this.#random, this.#pair);
-    const a = healthy[this.#pair[0]!]!;
-    const b = healthy[this.#pair[1]!]!;
-    return b.inFlight * a.weight < a.inFlight * b.weight ? b : a;
+  pick(snapshot: Snapshot, _request?: unknown, exclude?: Exclusion): Backend | undefined {
+    if (exclude !== undefined) return bestOfTwoAllowed(snapshot, exclude, this.#random, this.#pair, lessLoaded);
+    if (snapshot.length < 2) return snapshot[0];
+    twoDistinct(snapshot.length, this.#random, this.#pair);
+    const a = snapshot[this.#pair[0]!]!;
+    const b = snapshot[this.#pair[1]!]!;
+    return lessLoaded(a, b) ? b : a;
   }
 }

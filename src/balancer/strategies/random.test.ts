@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { at, healthyPool, strategyContract } from '../strategy-contract.test.js';
 import { seededRandom } from '../random.js';
-import { strategyContract } from '../strategy-contract.js';
 import { PowerOfTwoChoices } from './power-of-two-choices.js';
 import { RandomChoice } from './random.js';
-import { healthyPool } from './test-pool.js';
 
 strategyContract('random', () => new RandomChoice({ random: seededRandom(1) }));
 strategyContract('power-of-two-choices', () => new PowerOfTwoChoices({ random: seededRandom(2) }));
@@ -13,7 +12,7 @@ test('random spreads evenly (seeded, so exact)', () => {
   const pool = healthyPool([1, 1, 1, 1]);
   const r = new RandomChoice({ random: seededRandom(42) });
   const counts = [0, 0, 0, 0];
-  for (let i = 0; i < 40_000; i++) counts[r.pick(pool.healthy)!.index]!++;
+  for (let i = 0; i < 40_000; i++) counts[at(pool, r.pick(pool.available))]!++;
   for (const c of counts) assert.ok(Math.abs(c - 10_000) < 400, `counts ${counts}`);
 });
 
@@ -21,13 +20,13 @@ test('power-of-two-choices never picks the more loaded of its two candidates', (
   const pool = healthyPool([1, 1]);
   const p2c = new PowerOfTwoChoices({ random: seededRandom(7) });
   pool.backends[0]!.inFlight = 5;
-  for (let i = 0; i < 100; i++) assert.equal(p2c.pick(pool.healthy), pool.backends[1]);
+  for (let i = 0; i < 100; i++) assert.equal(p2c.pick(pool.available), pool.backends[1]);
 });
 
 test('power-of-two-choices keeps load balanced when requests never finish', () => {
   const pool = healthyPool([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
   const p2c = new PowerOfTwoChoices({ random: seededRandom(3) });
-  for (let i = 0; i < 10_000; i++) p2c.pick(pool.healthy)!.inFlight++;
+  for (let i = 0; i < 10_000; i++) p2c.pick(pool.available)!.inFlight++;
   const loads = pool.backends.map((b) => b.inFlight);
   assert.ok(Math.max(...loads) - Math.min(...loads) <= 4, `loads ${loads}`); // pure random: spread of ~±100
 });

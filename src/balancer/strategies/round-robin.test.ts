@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from '../../pool/index.js';
-import { strategyContract } from '../strategy-contract.js';
+import { strategyContract, at } from '../strategy-contract.test.js';
 import { RoundRobin } from './round-robin.js';
 
 strategyContract('round-robin', () => new RoundRobin());
@@ -15,23 +15,23 @@ function healthyPool(n: number): Pool {
 test('rotates 0,1,2,0,1,2 and splits exactly evenly', () => {
   const pool = healthyPool(3);
   const rr = new RoundRobin();
-  const order = Array.from({ length: 6 }, () => rr.pick(pool.healthy)!.index);
+  const order = Array.from({ length: 6 }, () => at(pool, rr.pick(pool.available)));
   assert.deepEqual(order, [0, 1, 2, 0, 1, 2]);
   const counts = [0, 0, 0];
-  for (let i = 0; i < 300; i++) counts[rr.pick(pool.healthy)!.index]!++;
+  for (let i = 0; i < 300; i++) counts[at(pool, rr.pick(pool.available))]!++;
   assert.deepEqual(counts, [100, 100, 100]);
 });
 
 test('starts at its offset, so workers interleave', () => {
   const pool = healthyPool(3);
-  assert.equal(new RoundRobin({ offset: 1 }).pick(pool.healthy)!.index, 1);
-  assert.equal(new RoundRobin({ offset: 5 }).pick(pool.healthy)!.index, 2);
+  assert.equal(at(pool, new RoundRobin({ offset: 1 }).pick(pool.available)), 1);
+  assert.equal(at(pool, new RoundRobin({ offset: 5 }).pick(pool.available)), 2);
 });
 
 test('wraps its counter after 2^30 picks and keeps rotating', () => {
   const pool = healthyPool(3);
   const rr = new RoundRobin({ offset: 0x3fffffff - 1 });
-  const seq = Array.from({ length: 4 }, () => rr.pick(pool.healthy)!.index);
+  const seq = Array.from({ length: 4 }, () => at(pool, rr.pick(pool.available)));
   // 0x3fffffff - 1 ≡ 2 (mod 3), 0x3fffffff ≡ 0, then the wrap to 0: one repeat per 2^30 picks.
   assert.deepEqual(seq, [2, 0, 0, 1]);
 });

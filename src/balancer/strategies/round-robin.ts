@@ -1,9 +1,10 @@
 import type { Backend, Snapshot } from '../../pool/index.js';
-import type { Strategy, StrategyOptions } from '../strategy.js';
+import type { Exclusion, Strategy, StrategyOptions } from '../strategy.js';
 
 /**
- * Round robin over the healthy snapshot: the origin's `atomic.Add(&counter, 1) - 1` modulo the
- * length. JavaScript runs a pick to completion, so a plain counter is already race-free.
+ * Round robin over the snapshot: the origin's `atomic.Add(&counter, 1) - 1` modulo the length.
+ * JavaScript runs a pick to completion, so a plain counter is already race-free. With
+ * exclusions, the next backend in the rotation that is not excluded.
  */
 export class RoundRobin implements Strategy {
   readonly name = 'round-robin';
@@ -13,10 +14,16 @@ export class RoundRobin implements Strategy {
     this.#next = Math.max(0, Math.trunc(options.offset ?? 0));
   }
 
-  pick(healthy: Snapshot): Backend | undefined {
+  pick(snapshot: Snapshot, _request?: unknown, exclude?: Exclusion): Backend | undefined {
     const n = this.#next;
     // Wrap well before 2^53 so the modulo stays exact.
     this.#next = n >= 0x3fffffff ? 0 : n + 1;
-    return healthy[n % healthy.length];
+    const length = snapshot.length;
+    if (exclude === undefined) return snapshot[n % length];
+    for (let k = 0; k < length; k++) {
+      const backend = snapshot[(n + k) % length]!;
+      if (!exclude.has(backend)) return backend;
+    }
+    return undefined;
   }
 }

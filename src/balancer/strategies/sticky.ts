@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Backend, Snapshot } from '../../pool/index.js';
 import { cookieValueAt } from '../hash-key.js';
-import type { PickRequest, Strategy } from '../strategy.js';
+import type { Exclusion, PickRequest, Strategy } from '../strategy.js';
 
 export interface StickyOptions {
   /** Cookie name. */
@@ -12,9 +12,10 @@ export interface StickyOptions {
 
 /**
  * Sticky sessions around any strategy: a signed cookie pins a client to its backend while that
- * backend is healthy; otherwise the inner strategy picks and the cookie is rewritten. The
- * cookie value is `<backend id>.<HMAC-SHA256 of it>`; every healthy backend's value is computed
- * once per snapshot, so checking a cookie is a string comparison, not a hash computation.
+ * backend is available (and not excluded by a retry); otherwise the inner strategy picks and
+ * the cookie is rewritten. The cookie value is `<short hash of the backend id>.<HMAC-SHA256 of
+ * it>`; every available backend's value is computed once per snapshot, so checking a cookie is
+ * a string comparison, not a hash computation.
  */
 export class Sticky implements Strategy {
   readonly name: string;
@@ -34,8 +35,8 @@ export class Sticky implements Strategy {
     this.#attributes = '; Path=/; HttpOnly; SameSite=Lax';
   }
 
-  pick(healthy: Snapshot, request: PickRequest): Backend | undefined {
-    if (healthy !== this.#snapshot) this.#rebuild(healthy);
+  pick(snapshot: Snapshot, request: PickRequest, exclude?: Exclusion): Backend | undefined {
+    if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
     const header = request.headers.cookie;
     const at = header === undefined ? -1 : cookieValueAt(header, this.#cookie);
     if (at >= 0) {
@@ -44,10 +45,14 @@ export class Sticky implements Strategy {
       for (let i = 0; i < values.length; i++) {
         const value = values[i]!;
         const end = at + value.length;
-        if (header!.startsWith(value, at) && (end === header!.length || header!.charCodeAt(end) === 59 /* ; */)) return healthy[i];
+        if (header!.startsWith(value, at) && (end === header!.length || header!.charCodeAt(end) === 59 /* ; */)) {
+          const pinned = snapshot[i]!;
+          if (exclude === undefined || !exclude.has(pinned)) return pinned;
+          break;
+        }
       }
     }
-    const chosen = this.inner.pick(healthy, request);
+    const chosen = this.inner.pick(snapshot, request, exclude);
     if (chosen !== undefined) {
       request.addResponseHeader?.('set-cookie', `${this.#cookie}=${this.valueFor(chosen)}${this.#attributes}`);
     }
@@ -55,17 +60,17 @@ export class Sticky implements Strategy {
   }
 
   /**
-   * The cookie value that pins a client to `backend`: a short id derived from its URL (stable
-   * across restarts and reordering) and an HMAC of it.
+   * The cookie value that pins a client to `backend`: a short hash of its id (stable across
+   * restarts, reordering and workers) and an HMAC of it.
    */
   valueFor(backend: Backend): string {
-    const id = createHash('sha256').update(backend.url).digest('base64url').slice(0, 10);
+    const id = createHash('sha256').update(backend.id).digest('base64url').slice(0, 10);
     const mac = createHmac('sha256', this.#secret).update(id).digest('base64url').slice(0, 22);
     return `${id}.${mac}`;
   }
 
-  #rebuild(healthy: Snapshot): void {
-    this.#snapshot = healthy;
-    this.#values = healthy.map((backend) => this.valueFor(backend));
+  #rebuild(snapshot: Snapshot): void {
+    this.#snapshot = snapshot;
+    this.#values = snapshot.map((backend) => this.valueFor(backend));
   }
 }
