@@ -55,7 +55,7 @@ export { parseDuration, SETTINGS } from './config/index.js';
 export type { Config, BackendSpec, BackendInput };
 export { Backend, Pool, InvalidBackend, available } from './pool/index.js';
 export type { AdminState, BackendState, ChangeKind, HealthChange, PoolChange, Snapshot, UpstreamStats } from './pool/index.js';
-export { ClusterPrimary } from './app/cluster.js';
+export { ClusterPrimary, isWorker, runWorker } from './app/cluster.js';
 export {
   Director, createStrategy, registerStrategy, strategyNames, loadStrategyModule,
   RoundRobin, WeightedRoundRobin, LeastConnections, RandomChoice, PowerOfTwoChoices, PeakEwma, ConsistentHash, Sticky,

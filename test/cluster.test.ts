@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
-import { startBackends } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startBackends, type TestBackend } from './helpers/backend.js';
+import { startLb, type LogLine } from './helpers/lb.js';
 
 test('WORKERS=2: two processes share the port and round robin stays even across them', async (t) => {
   const backends = await startBackends(t);
@@ -89,4 +90,99 @@ test('graceful shutdown drains every worker', async (t) => {
   assert.equal(await lb.exited, 0);
   const stopped = lb.logs.filter((l) => l.msg === 'stopped');
   assert.equal(stopped.length, 3, 'both workers and the primary stopped cleanly');
+});
+
+const CONTROL = fileURLToPath(new URL('./fixtures/cluster-control.js', import.meta.url));
+
+/** A two-worker balancer embedded through the library, and a way to change its pool. */
+async function controlled(t: { after(fn: () => unknown): void }, backends: readonly TestBackend[], env: Record<string, string> = {}) {
+  const lb = await startLb({ LB_CONTROL: '1', WORKERS: '2', BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', ...env }, { script: CONTROL });
+  t.after(() => lb.stop());
+  // Commands are answered in order, so the n-th answer is the n-th command's.
+  let sent = 0;
+  const control = (command: Record<string, unknown>): Promise<LogLine> => {
+    const n = sent++;
+    lb.proc.stdin!.write(`${JSON.stringify(command)}\n`);
+    const done = (): LogLine[] => lb.logs.filter((l) => l.msg === 'control done');
+    return lb.waitForLog(() => done().length > n, 30_000).then(() => done()[n]!);
+  };
+  return { lb, control };
+}
+
+async function spread(url: string, n: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { body } = await get(url); // a new connection each time: both workers serve
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  return counts;
+}
+
+test('WORKERS=2 through the library: backends added, re-weighted, put in maintenance and removed reach every worker before the call returns', async (t) => {
+  const [a, b, c] = await startBackends(t);
+  const { lb, control } = await controlled(t, [a!, b!], { STRATEGY: 'weighted-round-robin', LOG_LEVEL: 'debug' });
+  assert.deepEqual(Object.keys(await spread(lb.url, 20)).sort(), ['a', 'b']);
+  const added = await control({ op: 'add', input: `${c!.url}|id=c` });
+  assert.equal(added.result, 'c');
+  // Health-checked by the primary first, then in every worker's rotation.
+  await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === 'c');
+  await lb.waitForLog(() => new Set(lb.logs.filter((l) => l.msg === 'health update applied' && l.backend === 'c').map((l) => l.pid)).size === 2);
+  assert.deepEqual(Object.keys(await spread(lb.url, 30)).sort(), ['a', 'b', 'c']);
+  await control({ op: 'weight', id: 'c', weight: 8 });
+  const weighted = await spread(lb.url, 100);
+  assert.ok(weighted.c! >= 70, `weight 8 of 10: ${JSON.stringify(weighted)}`);
+  await control({ op: 'state', id: 'c', state: 'maintenance' });
+  assert.deepEqual(Object.keys(await spread(lb.url, 20)).sort(), ['a', 'b']);
+  const removed = await control({ op: 'remove', id: `127.0.0.1:${a!.port}` });
+  assert.equal(removed.result, 'removed');
+  assert.deepEqual(await spread(lb.url, 10), { b: 10 });
+});
+
+test('WORKERS=2: a removed backend finishes the request in flight on a worker; a restarted worker gets the current pool; counters survive a worker', async (t) => {
+  const releases: (() => void)[] = [];
+  const backends = await startBackends(t, (req, res, backend) => {
+    if (req.url === '/hold') { releases.push(() => res.end(`held ${backend.name}`)); return; }
+    res.end(backend.name);
+  });
+  const [a, b] = backends;
+  const { lb, control } = await controlled(t, [a!, b!]);
+  await spread(lb.url, 20);
+  const pending = once(request(`${lb.url}/hold`, { agent: false }).end(), 'response') as Promise<[IncomingMessage]>;
+  const heldBy = await Promise.race([a!.nextRequest().then(() => a!), b!.nextRequest().then(() => b!)]);
+  const removal = control({ op: 'remove', id: `127.0.0.1:${heldBy.port}` });
+  const other = heldBy === a ? b! : a!;
+  // Until stats show the request done, the primary keeps it (its workers stopped sending it anything at once).
+  assert.deepEqual(await spread(lb.url, 10), { [other.name]: 10 });
+  releases.shift()!();
+  const [res] = await pending;
+  let body = '';
+  for await (const chunk of res) body += chunk;
+  assert.deepEqual([res.statusCode, body], [200, `held ${heldBy.name}`]);
+  await removal;
+  const before = (await control({ op: 'stats' })).result as Record<string, { requests: number }>;
+  const served = before[`127.0.0.1:${other.port}`]!.requests;
+  assert.ok(served >= 20, `${served}`);
+  // Kill a worker: its replacement starts from the primary's pool, and its counts stay in the totals.
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'worker started').length >= 2);
+  const victim = lb.logs.find((l) => l.msg === 'worker started' && l.worker === 0)!;
+  process.kill(victim.workerPid as number, 'SIGKILL');
+  await lb.waitForLog((l) => l.msg === 'worker started' && l.worker === 0 && l.workerPid !== victim.workerPid);
+  assert.deepEqual(await spread(lb.url, 10), { [other.name]: 10 }, 'the new worker has no removed backend');
+  const after = (await control({ op: 'stats' })).result as Record<string, { requests: number }>;
+  assert.ok(after[`127.0.0.1:${other.port}`]!.requests >= served, `${after[`127.0.0.1:${other.port}`]!.requests} ≥ ${served}`);
+});
+
+test('WORKERS=2: a sticky cookie from one worker is honoured by the other without STICKY_SECRET', async (t) => {
+  const backends = await startBackends(t);
+  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', WORKERS: '2', STICKY_COOKIE: 'lb' });
+  t.after(() => lb.stop());
+  await lb.waitForLog((l) => l.msg === 'listening');
+  const first = await get(lb.url);
+  const cookie = String(first.headers['set-cookie']).split(';')[0]!;
+  for (let i = 0; i < 30; i++) {
+    const res = await get(lb.url, { headers: { cookie } });
+    assert.equal(res.body, first.body, `request ${i}: pinned to ${first.body}`);
+    assert.equal(res.headers['set-cookie'], undefined, 'the cookie was accepted, not replaced');
+  }
+  await lb.waitForLog(() => new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.pid)).size === 2);
 });

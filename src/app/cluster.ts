@@ -32,14 +32,16 @@ type ToWorker =
   | { type: 'pool'; backends: BackendImage[] }
   | { type: 'health'; id: string; healthy: boolean; reason: string | undefined }
   | ({ type: 'change'; seq: number } & Change)
+  /** Send your counters now, with this seq. */
+  | { type: 'report'; seq: number }
   | { type: 'shutdown' };
 type ToPrimary =
   | { type: 'hello' }
   | { type: 'listening'; port: number }
   | { type: 'failed'; code: string | undefined; message: string }
   | { type: 'ack'; seq: number }
-  /** Per backend: id, requests since the worker started, requests in flight. */
-  | { type: 'stats'; backends: [string, number, number][] };
+  /** Per backend: id, requests since the worker started, requests in flight; `seq` when asked for. */
+  | { type: 'stats'; backends: [string, number, number][]; seq?: number };
 
 const CONFIG_ENV = 'LB_WORKER_CONFIG';
 const INDEX_ENV = 'LB_WORKER_INDEX';
@@ -87,7 +89,7 @@ export class ClusterPrimary {
   /** Requests counted by workers that have died, per backend id. */
   readonly #retired = new Map<string, number>();
   readonly #listening = new Set<number>();
-  /** Changes sent and not yet acknowledged by every worker: seq → workers still to answer. */
+  /** Changes (and requests for counters) sent and not yet answered by every worker: seq → workers still to answer. */
   readonly #pending = new Map<number, { waiting: Set<number>; done: Promise<void>; resolve: () => void }>();
   #seq = 0;
   #stopping = false;
@@ -120,9 +122,30 @@ export class ClusterPrimary {
     return listening;
   }
 
+  /**
+   * Asks every worker for its counters now (they also report every second on their own) and
+   * resolves once all have answered and the pool's totals are up to date: collect on demand,
+   * for a scrape or a test.
+   */
+  collect(): Promise<void> {
+    const { seq, done } = this.#expect();
+    this.#broadcast({ type: 'report', seq });
+    return done;
+  }
+
   /** Resolves once every change made to the pool so far has been applied by every worker. */
   settled(): Promise<void> {
     return Promise.all([...this.#pending.values()].map((p) => p.done)).then(() => undefined);
+  }
+
+  /** The seq of a message waiting for every worker's answer; `resolve` when all have. */
+  #expect(): { seq: number; done: Promise<void> } {
+    const seq = ++this.#seq;
+    const waiting = new Set([...this.#workers].filter(([, w]) => w.isConnected()).map(([i]) => i));
+    let resolve!: () => void;
+    const done = waiting.size === 0 ? Promise.resolve() : new Promise<void>((r) => { resolve = r; });
+    if (waiting.size > 0) this.#pending.set(seq, { waiting, done, resolve });
+    return { seq, done };
   }
 
   get workers(): number {
@@ -160,14 +183,7 @@ export class ClusterPrimary {
       case 'admin': change = { op: 'admin', id: backend.id, admin: backend.admin }; break;
       default: return;
     }
-    const seq = ++this.#seq;
-    const waiting = new Set([...this.#workers].filter(([, w]) => w.isConnected()).map(([i]) => i));
-    if (waiting.size > 0) {
-      let resolve!: () => void;
-      const done = new Promise<void>((r) => { resolve = r; });
-      this.#pending.set(seq, { waiting, done, resolve });
-    }
-    this.#broadcast({ type: 'change', seq, ...change });
+    this.#broadcast({ type: 'change', seq: this.#expect().seq, ...change });
   }
 
   #acknowledge(worker: number, seq: number): void {
@@ -213,6 +229,7 @@ export class ClusterPrimary {
         case 'stats':
           this.#stats.set(index, new Map(message.backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]])));
           this.#sumStats();
+          if (message.seq !== undefined) this.#acknowledge(index, message.seq);
           break;
         case 'failed':
           if (this.#everListened) this.log.error({ worker: index, code: message.code, err: message.message }, 'worker cannot start');
@@ -327,6 +344,10 @@ export async function runWorker(): Promise<LoadBalancer> {
   const log = createLogger({ ...config.log, bindings: { worker: index } });
   const lb = new LoadBalancer(config, { logger: log, strategyOffset: index, externalHealth: true });
   const stop = handleSignals(lb);
+  const report = (seq?: number): void => {
+    if (!process.connected) return;
+    process.send!({ type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]), seq } satisfies ToPrimary);
+  };
   const ready = new Promise<void>((resolve) => {
     process.on('message', (message: ToWorker) => {
       try {
@@ -339,6 +360,8 @@ export async function runWorker(): Promise<LoadBalancer> {
         } else if (message.type === 'change') {
           applyChange(lb.pool, message);
           process.send?.({ type: 'ack', seq: message.seq } satisfies ToPrimary);
+        } else if (message.type === 'report') {
+          report(message.seq);
         } else if (message.type === 'shutdown') {
           stop('SIGTERM');
         }
@@ -362,10 +385,7 @@ export async function runWorker(): Promise<LoadBalancer> {
     return lb;
   }
   process.send!({ type: 'listening', port: address.port } satisfies ToPrimary);
-  setInterval(() => {
-    if (!process.connected) return;
-    process.send!({ type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]) } satisfies ToPrimary);
-  }, STATS_INTERVAL_MS).unref();
+  setInterval(report, STATS_INTERVAL_MS).unref();
   return lb;
 }
 

@@ -33,6 +33,8 @@ export interface StartOptions {
   readonly cwd?: string;
   /** Wait for the 'listening' line (default). With false, `port` is the PORT given in env. */
   readonly waitListening?: boolean;
+  /** Another entry point than the `lb` CLI (a test fixture built on the library); its stdin is then a pipe. */
+  readonly script?: string;
 }
 
 const running = new Set<ChildProcess>();
@@ -40,10 +42,10 @@ process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
 
 /** Spawns the real `lb` CLI listening on 127.0.0.1 with an ephemeral port. */
 export async function startLb(env: Record<string, string>, options: StartOptions = {}): Promise<RunningLb> {
-  const proc = spawn(process.execPath, [CLI, ...(options.args ?? [])], {
+  const proc = spawn(process.execPath, [options.script ?? CLI, ...(options.args ?? [])], {
     cwd: options.cwd ?? mkdtempSync(join(tmpdir(), 'lb-test-')),
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.script === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   running.add(proc);
   const logs: LogLine[] = [];

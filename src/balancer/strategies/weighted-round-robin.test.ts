@@ -30,3 +30,24 @@ test('equal weights degrade to plain rotation', () => {
   const wrr = new WeightedRoundRobin();
   assert.deepEqual(Array.from({ length: 6 }, () => at(pool, wrr.pick(pool.available))), [0, 1, 2, 0, 1, 2]);
 });
+
+test('a worker\'s offset starts it that many picks into the schedule, as round robin does', () => {
+  const pool = healthyPool([5, 1, 1]);
+  const names = 'abc';
+  const sequence = (offset: number): string => {
+    const wrr = new WeightedRoundRobin({ offset });
+    return Array.from({ length: 7 }, () => names[at(pool, wrr.pick(pool.available))]).join('');
+  };
+  assert.equal(sequence(0), 'aabacaa');
+  assert.equal(sequence(1), 'abacaaa', 'one pick into the cycle');
+  assert.equal(sequence(2), 'bacaaaa', 'two picks into the cycle');
+});
+
+test('excluded backends sit the pick out: the others keep their proportions', () => {
+  const pool = healthyPool([3, 1, 1]);
+  const wrr = new WeightedRoundRobin();
+  const exclude = new Set([pool.backends[0]!]);
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 100; i++) counts[at(pool, wrr.pick(pool.available, undefined, exclude))]!++;
+  assert.deepEqual(counts, [0, 50, 50]);
+});
