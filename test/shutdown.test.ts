@@ -58,15 +58,21 @@ test('SIGTERM: stop accepting, close idle connections, finish in-flight requests
   assert.equal((await lb.waitForLog((l) => l.msg === 'stopped')).cut, 0);
 });
 
-test('requests still running at SHUTDOWN_TIMEOUT are cut and counted', async (t) => {
+test('requests still running at SHUTDOWN_TIMEOUT are answered 503 (or cut), counted, and each gets its access line', async (t) => {
   const hold = held();
-  const backend = await startBackend('b', hold.handler);
+  const backend = await startBackend('b', (req, res) => {
+    if (req.url === '/started') { res.writeHead(200); res.write('partial'); return; } // a response that never ends
+    hold.handler(req, res);
+  });
   t.after(() => { hold.releaseAll(); return backend.close(); });
   const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', SHUTDOWN_TIMEOUT: '300ms' });
   const clients = [await rawConnect(lb.port), await rawConnect(lb.port)];
-  for (const c of clients) c.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  const answers = clients.map((c) => { let data = ''; c.setEncoding('latin1'); c.on('data', (d: string) => { data += d; }); return () => data; });
+  clients[0]!.write('GET /slow HTTP/1.1\r\nHost: x\r\nX-Request-Id: waiting\r\n\r\n');
+  clients[1]!.write('GET /started HTTP/1.1\r\nHost: x\r\nX-Request-Id: streaming\r\n\r\n');
   await backend.nextRequest();
-  if (backend.requests.filter((r) => r.url === '/slow').length < 2) await backend.nextRequest();
+  if (backend.requests.filter((r) => r.url !== '/health').length < 2) await backend.nextRequest();
+  await once(clients[1]!, 'data');
   const closed = clients.map(whenClosed);
   const signalled = performance.now();
   lb.proc.kill('SIGTERM');
@@ -76,6 +82,11 @@ test('requests still running at SHUTDOWN_TIMEOUT are cut and counted', async (t)
   assert.ok(elapsed >= 290, `exited after ${elapsed.toFixed(0)}ms`);
   const line = await lb.waitForLog((l) => l.msg === 'shutdown timeout reached: requests cut');
   assert.equal(line.cut, 2);
+  assert.match(answers[0]!(), /^HTTP\/1\.1 503 /, 'the request still waiting is answered');
+  assert.match(answers[0]!(), /\r\nconnection: close\r\n/i);
+  const lines = ['waiting', 'streaming'].map((id) => lb.logs.find((l) => l.msg === 'request' && l.reqId === id));
+  assert.deepEqual(lines.map((l) => [l?.status, l?.error]), [[503, 'LB_ERR_SHUTDOWN'], [200, 'LB_ERR_SHUTDOWN']]);
+  assert.equal(lb.logs.filter((l) => l.code === 'LB_ERR_INTERNAL' || l.error === 'LB_ERR_INTERNAL').length, 0);
 });
 
 test('a second signal exits at once', async (t) => {

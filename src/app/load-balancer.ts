@@ -7,7 +7,7 @@ import { ConfigError, type Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { accessLog, compose, requestId } from '../middleware/index.js';
 import { defaultId, Pool, type BackendTls } from '../pool/index.js';
-import { Proxy, Upstreams } from '../proxy/index.js';
+import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener, Tunnels } from '../server/index.js';
 import { createLogger, flushLogger } from './logger.js';
 import { loadKeyPair, watchKeyPair } from './tls-files.js';
@@ -174,7 +174,7 @@ export class LoadBalancer {
       this.#state = 'stopped';
       await this.#monitor?.stop();
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
-      await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, true)));
+      await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, err as Error)));
       throw err;
     }
   }
@@ -200,7 +200,7 @@ export class LoadBalancer {
       this.#monitor?.stop(),
     ]);
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
-    await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, cut > 0)));
+    await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b)));
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
     flushLogger(this.log);
@@ -217,12 +217,19 @@ export class LoadBalancer {
     ]);
     clearTimeout(timer);
     const cut = this.inFlight;
+    // Requests still waiting on a backend are answered 503 (or cut, once their response has
+    // started), each with its access line; then every connection left is closed.
+    if (cut > 0) await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, SHUTDOWN_CUT)));
     for (const listener of this.#listeners) listener.closeAll();
     this.#tunnels.closeAll();
-    await Promise.all(closed);
+    // A destroyed socket says 'close' a turn of the event loop later: wait for those, so that
+    // every request cut here gets its access line before the process exits.
+    await Promise.all([...closed, ...this.#listeners.map((l) => l.whenIdle()), this.#tunnels.whenEmpty()]);
     return cut;
   }
 }
+
+const SHUTDOWN_CUT = new ProxyError('LB_ERR_SHUTDOWN', 'still running at the shutdown timeout');
 
 /** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
 export function describeConfig(config: Config): object {

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { classify } from '../proxy/errors.js';
 
 /** The outcome of one health check. */
 export interface CheckResult {
@@ -31,24 +32,7 @@ export function httpCheck(dispatcher: Agent): CheckFn {
       await res.body.dump({ limit: 1 << 20, signal });
       return res.statusCode >= 200 && res.statusCode < 400 ? { ok: true } : { ok: false, reason: `status ${res.statusCode}` };
     } catch (err) {
-      return { ok: false, reason: signal.aborted ? `timeout after ${timeoutMs}ms` : describeError(err) };
+      return { ok: false, reason: signal.aborted ? `timeout after ${timeoutMs}ms` : classify(err).reason };
     }
   };
-}
-
-/** Short, stable words for what went wrong with a connection. */
-export function describeError(err: unknown): string {
-  const e = err as { code?: string; cause?: { code?: string }; message?: string };
-  const code = e.code === 'UND_ERR_CONNECT_TIMEOUT' ? e.code : (e.cause?.code ?? e.code);
-  switch (code) {
-    case 'ECONNREFUSED': return 'connection refused';
-    case 'ECONNRESET': case 'EPIPE': case 'UND_ERR_SOCKET': return 'connection reset';
-    case 'ENOTFOUND': case 'EAI_AGAIN': return 'host not found';
-    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'host unreachable';
-    case 'UND_ERR_CONNECT_TIMEOUT': return 'connect timeout';
-    case 'UND_ERR_INFO': case 'HPE_INVALID_CONSTANT': return 'invalid HTTP response';
-    default:
-      if (typeof code === 'string' && code.startsWith('ERR_TLS') || /certificate|SSL|TLS/i.test(e.message ?? '')) return `TLS error: ${e.message}`;
-      return e.message ?? String(err);
-  }
 }

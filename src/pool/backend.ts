@@ -41,8 +41,8 @@ export interface Upstream {
   readonly stats: UpstreamStats;
   /** Closes idle connections now and the others when their request ends. */
   close(): Promise<void>;
-  /** Closes every connection now. */
-  destroy(): Promise<void>;
+  /** Closes every connection now, failing the requests on them with `reason`. */
+  destroy(reason?: Error): Promise<void>;
 }
 
 /** τ of the latency EWMA: 10 s, Finagle's and Linkerd's default. */

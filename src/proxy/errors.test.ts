@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProxyError, toProxyError } from './errors.js';
+import { classify, ProxyError, toProxyError } from './errors.js';
 
 test('maps connection failures to 502, timeouts to 504, a gone client to 499', () => {
   const cases: [unknown, string, number][] = [
@@ -25,4 +25,20 @@ test('a ProxyError passes through unchanged', () => {
   const err = new ProxyError('LB_ERR_NO_BACKEND', 'no healthy backend');
   assert.equal(toProxyError(err), err);
   assert.equal(err.status, 503);
+});
+
+test('one classification for the proxy and the health checks: a code and a short reason', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  assert.deepEqual(classify(refused), { code: 'LB_ERR_UPSTREAM_CONNECT', reason: 'connection refused' });
+  assert.deepEqual(classify(Object.assign(new Error('x'), { cause: { code: 'ENOTFOUND' } })), { code: 'LB_ERR_UPSTREAM_CONNECT', reason: 'host not found' });
+  assert.deepEqual(classify(Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), { code: 'LB_ERR_UPSTREAM_TIMEOUT', reason: 'connect timeout' });
+  assert.equal(classify(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })).reason, 'TLS error: self-signed certificate');
+});
+
+test('a ProxyError says how far its exchange had got: nothing sent, or sent without an answer', () => {
+  const reset = Object.assign(new Error('x'), { code: 'ECONNRESET' });
+  const early = toProxyError(reset, { beforeRequest: true, beforeResponse: true });
+  assert.deepEqual([early.beforeRequest, early.beforeResponse], [true, true]);
+  const late = toProxyError(reset, { beforeRequest: false, beforeResponse: true });
+  assert.deepEqual([late.beforeRequest, late.beforeResponse], [false, true]);
 });

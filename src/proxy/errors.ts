@@ -10,6 +10,7 @@ export type ProxyErrorCode =
   | 'LB_ERR_CLIENT_SEND_TIMEOUT'
   | 'LB_ERR_BAD_REQUEST'
   | 'LB_ERR_BODY_TOO_LARGE'
+  | 'LB_ERR_SHUTDOWN'
   | 'LB_ERR_INTERNAL';
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
@@ -25,49 +26,87 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_CLIENT_SEND_TIMEOUT: 408,
   LB_ERR_BAD_REQUEST: 400,
   LB_ERR_BODY_TOO_LARGE: 413,
+  // Still running at SHUTDOWN_TIMEOUT: answered 503 if nothing was sent yet, else cut.
+  LB_ERR_SHUTDOWN: 503,
   LB_ERR_INTERNAL: 500,
 };
 
-/** A proxying failure: what failed (`code`), the HTTP status it maps to, and the cause. */
+/** Where an upstream exchange had got to when it failed: what a retry may assume. */
+export interface Stage {
+  /** Nothing of the request reached the backend (no connection, or none written on it). */
+  readonly beforeRequest: boolean;
+  /** No byte of a response came back. */
+  readonly beforeResponse: boolean;
+}
+
+const NOTHING_SENT: Stage = { beforeRequest: true, beforeResponse: true };
+
+/**
+ * A proxying failure: what failed (`code`), the HTTP status it maps to, the cause, and how far
+ * the exchange had got (`beforeRequest`, `beforeResponse`), which says what a retry may do.
+ */
 export class ProxyError extends Error {
   override readonly name = 'ProxyError';
   readonly status: number;
+  readonly beforeRequest: boolean;
+  readonly beforeResponse: boolean;
 
-  constructor(readonly code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: ProxyErrorCode, message: string, options?: { cause?: unknown; stage?: Stage }) {
     super(message, options);
     this.status = STATUS[code];
+    const stage = options?.stage ?? NOTHING_SENT;
+    this.beforeRequest = stage.beforeRequest;
+    this.beforeResponse = stage.beforeResponse;
   }
 }
 
+/** A failure talking to a backend, in few stable words: the proxy's code and the reason a health check reports. */
+export interface Failure {
+  readonly code: ProxyErrorCode;
+  /** `connection refused`, `connection reset`, `host not found`, `TLS error: …`, … */
+  readonly reason: string;
+}
+
 /**
- * The one place that maps an upstream or client failure to a ProxyError, and so to a status:
- * refused or unreachable → 502, reset or bad response → 502, timeout → 504, client gone → 499.
+ * The one place that names what went wrong with a connection or exchange, for the proxy and the
+ * health checks alike: refused or unreachable → connect, reset → reset, timeouts → timeout, a bad
+ * response → protocol, our own request refused → bad request, the client gone → client closed.
  */
-export function toProxyError(err: unknown): ProxyError {
-  if (err instanceof ProxyError) return err;
+export function classify(err: unknown): Failure {
+  if (err instanceof ProxyError) return { code: err.code, reason: err.message };
   const e = err as { code?: string; cause?: { code?: string }; message?: string } | undefined;
-  const code = e?.code ?? e?.cause?.code;
+  const code = e?.code === 'UND_ERR_CONNECT_TIMEOUT' ? e.code : (e?.cause?.code ?? e?.code);
   const message = e?.message ?? String(err);
   switch (code) {
-    case 'ECONNREFUSED':
-      return new ProxyError('LB_ERR_UPSTREAM_CONNECT', 'connection refused', { cause: err });
-    case 'ENOTFOUND': case 'EAI_AGAIN': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EADDRNOTAVAIL':
-      return new ProxyError('LB_ERR_UPSTREAM_CONNECT', `cannot connect: ${code}`, { cause: err });
-    case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT':
-      return new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', message, { cause: err });
-    case 'ECONNRESET': case 'EPIPE': case 'UND_ERR_SOCKET': case 'UND_ERR_CLOSED':
-      return new ProxyError('LB_ERR_UPSTREAM_RESET', 'connection reset by backend', { cause: err });
+    case 'ECONNREFUSED': return { code: 'LB_ERR_UPSTREAM_CONNECT', reason: 'connection refused' };
+    case 'ENOTFOUND': case 'EAI_AGAIN': return { code: 'LB_ERR_UPSTREAM_CONNECT', reason: 'host not found' };
+    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EADDRNOTAVAIL': return { code: 'LB_ERR_UPSTREAM_CONNECT', reason: 'host unreachable' };
+    case 'UND_ERR_CONNECT_TIMEOUT': return { code: 'LB_ERR_UPSTREAM_TIMEOUT', reason: 'connect timeout' };
+    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': return { code: 'LB_ERR_UPSTREAM_TIMEOUT', reason: message };
+    case 'ECONNRESET': case 'EPIPE': case 'UND_ERR_SOCKET': case 'UND_ERR_CLOSED': case 'UND_ERR_DESTROYED':
+      return { code: 'LB_ERR_UPSTREAM_RESET', reason: 'connection reset' };
     case 'UND_ERR_INVALID_ARG': case 'UND_ERR_NOT_SUPPORTED': case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
-      return new ProxyError('LB_ERR_BAD_REQUEST', message, { cause: err });
+      return { code: 'LB_ERR_BAD_REQUEST', reason: message };
     case 'UND_ERR_ABORTED': case 'ERR_STREAM_PREMATURE_CLOSE': case 'ECONNABORTED':
-      return new ProxyError('LB_ERR_CLIENT_CLOSED', 'client closed the request', { cause: err });
+      return { code: 'LB_ERR_CLIENT_CLOSED', reason: 'client closed the request' };
     default:
       if (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')) {
-        return new ProxyError('LB_ERR_UPSTREAM_PROTOCOL', `invalid response from backend: ${message}`, { cause: err });
+        return { code: 'LB_ERR_UPSTREAM_PROTOCOL', reason: `invalid HTTP response: ${message}` };
       }
-      if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT'))) {
-        return new ProxyError('LB_ERR_UPSTREAM_CONNECT', `TLS error: ${message}`, { cause: err });
+      if ((typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT'))) || /certificate|SSL|TLS/i.test(message)) {
+        return { code: 'LB_ERR_UPSTREAM_CONNECT', reason: `TLS error: ${message}` };
       }
-      return new ProxyError('LB_ERR_INTERNAL', message, { cause: err });
+      return { code: 'LB_ERR_INTERNAL', reason: message };
   }
+}
+
+const MESSAGES: Partial<Record<ProxyErrorCode, string>> = {
+  LB_ERR_UPSTREAM_RESET: 'connection reset by backend',
+};
+
+/** Maps any failure of an exchange to a ProxyError, with how far the exchange had got. */
+export function toProxyError(err: unknown, stage?: Stage): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const { code, reason } = classify(err);
+  return new ProxyError(code, MESSAGES[code] ?? reason, { cause: err, stage });
 }

@@ -8,7 +8,7 @@ import type { RequestContext } from '../context/index.js';
 import type { Backend, Upstream } from '../pool/index.js';
 import type { ContextResponse } from '../context/index.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
-import { ProxyError, toProxyError } from './errors.js';
+import { ProxyError, toProxyError, type Stage } from './errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { Sweep, sweepInterval, type Sweepable } from './sweep.js';
 
@@ -144,7 +144,7 @@ const STALLED = 2;
  * taken from the backend's pool and handed back when the exchange ends. It writes the
  * response into node:http's response as it arrives and pauses undici when the client is slow.
  */
-class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadline, Sweepable {
+class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadline, Sweepable, Stage {
   host: string | undefined = undefined;
   hasBody = false;
   deadline = 0;
@@ -160,6 +160,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
   /** A reason to abort with as soon as undici hands over its abort function. */
   #cancelled: Error | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
+  /** undici has started writing the request (it calls onConnect just before). */
+  #writing = false;
   #finished = false;
   /** UPLOADING | STALLED while the sweep watches this exchange. */
   #waiting = 0;
@@ -199,9 +201,19 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
     else if (!this.#finished) this.#cancelled ??= reason;
   }
 
+  /** Nothing of the request reached the backend yet. */
+  get beforeRequest(): boolean {
+    return !this.#writing;
+  }
+
+  /** No byte of the response has come back yet. */
+  get beforeResponse(): boolean {
+    return this.#resume === undefined;
+  }
+
   /** PROXY_TIMEOUT passed without a response head. */
   expire(): void {
-    this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`));
+    this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`, { stage: this }));
   }
 
   /** The client took some of its response: undici may go on, once no parser is running. */
@@ -219,8 +231,12 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.#cancelled !== undefined) abort(this.#cancelled);
-    else this.#abort = abort;
+    if (this.#cancelled !== undefined) {
+      abort(this.#cancelled);
+      return;
+    }
+    this.#abort = abort;
+    this.#writing = true;
   }
 
   onBodySent(): void {
@@ -271,7 +287,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
   }
 
   onError(err: Error): void {
-    if (this.#finish()) this.#proxy.fail(this.#ctx, toProxyError(err));
+    if (this.#finish()) this.#proxy.fail(this.#ctx, toProxyError(err, this));
   }
 
   /** Ends the upstream request with `err` and answers (or cuts) the client with it. */
@@ -305,7 +321,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
       this.#clientIdle = 0;
       this.#backendIdle += elapsed;
       if (this.#backendIdle >= this.#proxy.timeout) {
-        this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend took none of the request body for ${this.#proxy.timeout}ms`));
+        this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend took none of the request body for ${this.#proxy.timeout}ms`, { stage: this }));
       }
     }
   }

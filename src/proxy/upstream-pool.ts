@@ -125,10 +125,10 @@ export class UpstreamPool implements Upstream {
     return Promise.all([...this.#all].map((c) => c.close().catch(() => undefined))).then(() => undefined);
   }
 
-  /** Closes every connection now, failing the requests on them. */
-  destroy(): Promise<void> {
+  /** Closes every connection now, failing the requests on them with `reason`. */
+  destroy(reason?: Error): Promise<void> {
     this.#shut();
-    return Promise.all([...this.#all].map((c) => c.destroy().catch(() => undefined))).then(() => undefined);
+    return Promise.all([...this.#all].map((c) => c.destroy(reason ?? null).catch(() => undefined))).then(() => undefined);
   }
 
   /** Closes cold connections beyond `maxIdle`; returns how many stay idle. */

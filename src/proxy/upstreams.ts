@@ -45,10 +45,10 @@ export class Upstreams {
     backend.upstream ??= new UpstreamPool(backend.origin, { maxIdle: this.#maxIdle, keeper: this.#keeper, client: this.#client });
   }
 
-  /** Closes the backend's pool: waits for running requests, or cuts them when `force`. */
-  async detach(backend: Backend, force = false): Promise<void> {
+  /** Closes the backend's pool: waits for running requests, or, given a reason, cuts them with it. */
+  async detach(backend: Backend, cut?: Error): Promise<void> {
     const upstream = backend.upstream;
     backend.upstream = undefined;
-    if (upstream !== undefined) await (force ? upstream.destroy() : upstream.close());
+    if (upstream !== undefined) await (cut === undefined ? upstream.close() : upstream.destroy(cut));
   }
 }

@@ -52,7 +52,7 @@ export class HttpListener {
   #draining = false;
   /** Open HTTP/2 sessions: told to finish (GOAWAY) on drain, destroyed at the timeout. */
   readonly #sessions = new Set<Http2Session>();
-  #drained: (() => void) | undefined;
+  #idle: (() => void)[] = [];
 
   constructor(chain: Chain, tunnels: Tunnels | undefined, options: ListenerOptions, log: Logger) {
     this.#options = options;
@@ -217,7 +217,7 @@ export class HttpListener {
   /** Resolves when no request is in flight. */
   whenIdle(): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => { this.#drained = resolve; });
+    return new Promise((resolve) => { this.#idle.push(resolve); });
   }
 
   /** Closes every connection now (the shutdown timeout has passed). */
@@ -256,7 +256,7 @@ export class HttpListener {
     if (!this.#draining) return;
     // Sockets become idle once node has finished this response; close them then.
     setImmediate(() => this.server.closeIdleConnections());
-    if (this.#inFlight === 0) this.#drained?.();
+    if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   /** Malformed or oversized requests: answer 400/431/408 and close, as HAProxy does. */
