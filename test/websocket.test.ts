@@ -190,3 +190,40 @@ test('WebSockets work through the TLS listener too (wss://)', async (t) => {
   client.close();
   await once(client, 'close');
 });
+
+test('an upgrade goes through the same chain and proxy: path prefix, request id, counters, access line with bytes each way', async (t) => {
+  const ws = await wsBackend(t);
+  const lb = await startLb({ BACKENDS: `${ws.backend.url}/api`, HEALTH_CHECK_PATH: '/health' });
+  t.after(() => lb.stop());
+  const client = connect(lb, '/chat', undefined, { headers: { 'x-request-id': 'tunnel-1' } });
+  await once(client, 'open');
+  assert.equal(ws.handshakes[0]!.url, '/api/chat', 'the backend path prefix applies');
+  assert.equal(ws.handshakes[0]!.headers['x-request-id'], 'tunnel-1');
+  client.send('x'.repeat(1000));
+  await once(client, 'message');
+  client.close(1000);
+  await once(client, 'close');
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.reqId === 'tunnel-1');
+  assert.equal(line.status, 101);
+  assert.equal(line.path, '/chat');
+  assert.equal(line.backend, `127.0.0.1:${ws.backend.port}`);
+  assert.ok((line.bytes as number) > 1000 && (line.bytesIn as number) > 1000, `bytes ${line.bytes}, bytesIn ${line.bytesIn}`);
+});
+
+test('an upgrade with no backend available gets the same 503, Retry-After and access line as any request', async (t) => {
+  const dead = await startBackend('dead');
+  await dead.close();
+  const lb = await startLb({ BACKENDS: dead.url, HEALTH_CHECK_INTERVAL: '7s' });
+  t.after(() => lb.stop());
+  const plain = await get(lb.url);
+  assert.equal(plain.status, 503);
+  const client = connect(lb, '/', undefined, { headers: { 'x-request-id': 'no-backend' } });
+  client.on('error', () => undefined);
+  const [, res] = await once(client, 'unexpected-response') as [unknown, IncomingMessage];
+  res.resume();
+  assert.equal(res.statusCode, 503);
+  assert.equal(res.headers['retry-after'], '7');
+  assert.equal(res.headers['retry-after'], plain.headers['retry-after']);
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.reqId === 'no-backend');
+  assert.deepEqual([line.status, line.error], [503, 'LB_ERR_NO_BACKEND']);
+});

@@ -8,7 +8,7 @@ import { HealthMonitor } from '../health/index.js';
 import { accessLog, compose, requestId } from '../middleware/index.js';
 import { defaultId, Pool, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
-import { HttpListener, Tunnels } from '../server/index.js';
+import { HttpListener } from '../server/index.js';
 import { createLogger, flushLogger } from './logger.js';
 import { loadKeyPair, watchKeyPair } from './tls-files.js';
 
@@ -45,7 +45,6 @@ export class LoadBalancer {
   readonly #monitor: HealthMonitor | undefined;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: HttpListener[];
-  readonly #tunnels: Tunnels;
   #unwatchTls: (() => void) | undefined;
   readonly #strategyOptions: StrategyOptions;
   readonly #customStrategy: boolean;
@@ -70,6 +69,7 @@ export class LoadBalancer {
       timeout: config.proxy.timeout,
       bodyTimeout: config.limits.bodyTimeout,
       sendTimeout: config.limits.sendTimeout,
+      tunnelIdleTimeout: config.websocket.idleTimeout,
       retryAfter: Math.min(config.health.interval / 1000, 30),
       maxBodySize: config.limits.maxBodySize,
     });
@@ -88,15 +88,10 @@ export class LoadBalancer {
     this.#monitor = options.externalHealth === true ? undefined
       : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
     const chain = compose([requestId(), accessLog(this.log)], this.#proxy.handle);
-    this.#tunnels = new Tunnels(this.director, {
-      timeout: config.proxy.timeout,
-      idleTimeout: config.websocket.idleTimeout,
-      backendTls: this.#backendTls,
-    }, this.log);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
-    this.#listeners = [new HttpListener(chain, this.#tunnels, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
+    this.#listeners = [new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
     if (tls !== undefined && config.tls.httpPort !== undefined) {
-      this.#listeners.push(new HttpListener(chain, this.#tunnels, {
+      this.#listeners.push(new HttpListener(chain, {
         host: config.host, port: config.tls.httpPort, limits: config.limits,
         redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
       }, this.log));
@@ -125,7 +120,7 @@ export class LoadBalancer {
 
   /** Requests being proxied right now, open tunnels included. */
   get inFlight(): number {
-    return this.#listeners.reduce((n, l) => n + l.inFlight, 0) + this.#tunnels.size;
+    return this.#listeners.reduce((n, l) => n + l.inFlight, 0);
   }
 
   /**
@@ -207,12 +202,12 @@ export class LoadBalancer {
     return { cut };
   }
 
-  /** Stop accepting, close idle connections, wait for requests and tunnels; cut what is left at the timeout. */
+  /** Stop accepting, close idle connections, wait for requests (tunnels included); cut what is left at the timeout. */
   async #drain(timeout: number): Promise<number> {
     const closed = this.#listeners.map((l) => l.stopAccepting());
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all([...this.#listeners.map((l) => l.whenIdle()), this.#tunnels.whenEmpty()]),
+      Promise.all(this.#listeners.map((l) => l.whenIdle())),
       new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); }),
     ]);
     clearTimeout(timer);
@@ -221,10 +216,9 @@ export class LoadBalancer {
     // started), each with its access line; then every connection left is closed.
     if (cut > 0) await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, SHUTDOWN_CUT)));
     for (const listener of this.#listeners) listener.closeAll();
-    this.#tunnels.closeAll();
     // A destroyed socket says 'close' a turn of the event loop later: wait for those, so that
     // every request cut here gets its access line before the process exits.
-    await Promise.all([...closed, ...this.#listeners.map((l) => l.whenIdle()), this.#tunnels.whenEmpty()]);
+    await Promise.all([...closed, ...this.#listeners.map((l) => l.whenIdle())]);
     return cut;
   }
 }

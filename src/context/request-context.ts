@@ -30,8 +30,14 @@ export class RequestContext implements PickRequest {
   readonly proto: string;
   id = '';
   backend: Backend | undefined = undefined;
-  /** Response body bytes sent to the client. */
+  /** Response body bytes sent to the client (for a tunnel: every byte from the backend). */
   bytes = 0;
+  /** Request body bytes sent to the backend (for a tunnel: every byte from the client). */
+  bytesIn = 0;
+  /** An Upgrade request: the bytes that came after its head, to forward once the backend agrees. */
+  head: Buffer | undefined = undefined;
+  /** True once the backend answered 101 and the connections became a tunnel. */
+  tunnel = false;
   error: ContextError | undefined = undefined;
   /** True once the client connection closed before the response was complete. */
   clientClosed = false;
@@ -98,6 +104,7 @@ export class RequestContext implements PickRequest {
 
   /** The status the client saw, or 499 when it left before a response was sent. */
   get status(): number {
+    if (this.tunnel) return 101;
     if (this.res.headersSent) return this.res.statusCode;
     return this.clientClosed ? 499 : (this.error?.status ?? this.res.statusCode);
   }

@@ -78,12 +78,13 @@ class StringLine {
       if (backendJson === '') this.#backendField.set(backend.id, backendJson = `,"backend":${JSON.stringify(backend.id)}`);
     }
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
+    const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
     const now = Date.now();
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
     }
-    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":${JSON.stringify(ctx.clientIp)}${error},"msg":"request"}\n`);
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":${JSON.stringify(ctx.clientIp)}${error},"msg":"request"}\n`);
   }
 }
 
@@ -93,12 +94,15 @@ const METHOD = bytes(',"method":');
 const PATH = bytes(',"path":');
 const STATUS = bytes(',"status":');
 const BYTES = bytes(',"bytes":');
+const BYTES_IN = bytes(',"bytesIn":');
 const MS = bytes(',"ms":');
 const CLIENT = bytes(',"client":');
 const ERROR = bytes(',"error":');
 const END = bytes(',"msg":"request"}\n');
-/** The fixed parts and the numbers, with room to spare: status, bytes (≤ 16 digits), ms. */
-const FIXED_BYTES = 200;
+/** The fixed parts and the numbers, with room to spare: status, bytes and bytesIn (≤ 16 digits each), ms. */
+const FIXED_BYTES = 240;
+/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn. */
+const STRIDE = 5;
 
 /** Requests recorded before their lines are formatted: a batch's worth. */
 const BATCH = 64;
@@ -118,8 +122,8 @@ class BinaryLine {
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
   #timeField: Buffer = Buffer.alloc(0);
   #count = 0;
-  /** Per recorded request: time, status, bytes, microseconds. */
-  readonly #numbers = new Float64Array(BATCH * 4);
+  /** Per recorded request: time, status, bytes, microseconds, bytesIn. */
+  readonly #numbers = new Float64Array(BATCH * STRIDE);
   readonly #ids: string[] = new Array<string>(BATCH).fill('');
   readonly #methods: string[] = new Array<string>(BATCH).fill('');
   readonly #paths: string[] = new Array<string>(BATCH).fill('');
@@ -137,10 +141,12 @@ class BinaryLine {
   write(ctx: RequestContext): void {
     const i = this.#count;
     const numbers = this.#numbers;
-    numbers[i * 4] = Date.now();
-    numbers[i * 4 + 1] = ctx.status;
-    numbers[i * 4 + 2] = ctx.bytes;
-    numbers[i * 4 + 3] = Math.round(ctx.duration * 1000);
+    const at = i * STRIDE;
+    numbers[at] = Date.now();
+    numbers[at + 1] = ctx.status;
+    numbers[at + 2] = ctx.bytes;
+    numbers[at + 3] = Math.round(ctx.duration * 1000);
+    numbers[at + 4] = ctx.bytesIn;
     this.#ids[i] = ctx.id;
     this.#methods[i] = ctx.method;
     this.#paths[i] = ctx.path;
@@ -161,7 +167,8 @@ class BinaryLine {
 
   #format(i: number): void {
     const numbers = this.#numbers;
-    const now = numbers[i * 4]!;
+    const n = i * STRIDE;
+    const now = numbers[n]!;
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = bytes(`{"level":30,"time":${now}${this.#bindings}`);
@@ -192,11 +199,15 @@ class BinaryLine {
     at = copy(PATH, buf, at);
     at = jsonString(path, buf, at);
     at = copy(STATUS, buf, at);
-    at = digits(numbers[i * 4 + 1]!, buf, at);
+    at = digits(numbers[n + 1]!, buf, at);
     at = copy(BYTES, buf, at);
-    at = digits(numbers[i * 4 + 2]!, buf, at);
+    at = digits(numbers[n + 2]!, buf, at);
+    if (numbers[n + 4] !== 0) {
+      at = copy(BYTES_IN, buf, at);
+      at = digits(numbers[n + 4]!, buf, at);
+    }
     at = copy(MS, buf, at);
-    at = microseconds(numbers[i * 4 + 3]!, buf, at);
+    at = microseconds(numbers[n + 3]!, buf, at);
     if (backendField !== undefined) at = copy(backendField, buf, at);
     at = copy(CLIENT, buf, at);
     at = jsonString(client, buf, at);
@@ -270,6 +281,7 @@ function fields(ctx: RequestContext): object {
     path: ctx.path,
     status: ctx.status,
     bytes: ctx.bytes,
+    bytesIn: ctx.bytesIn === 0 ? undefined : ctx.bytesIn,
     ms: Math.round(ctx.duration * 1000) / 1000,
     backend: ctx.backend?.id,
     client: ctx.clientIp,

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
@@ -11,8 +11,11 @@ import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { ProxyError, toProxyError, type Stage } from './errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { Sweep, sweepInterval, type Sweepable } from './sweep.js';
+import { openTunnel } from './tunnel.js';
 
 export interface ProxyOptions {
+  /** Close a tunnel (an upgraded connection) with no traffic either way for this long, in ms; 0 never. */
+  readonly tunnelIdleTimeout?: number;
   /**
    * Milliseconds for a backend to start its response once the whole request has been sent
    * (Go's `ResponseHeaderTimeout`), and for it to take any of a request body it is being sent: else 504.
@@ -32,6 +35,7 @@ export interface ProxyOptions {
 const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
 
 const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no backend available');
+const NO_NEW_TUNNEL = new ProxyError('LB_ERR_SHUTDOWN', 'shutting down: no new tunnels');
 /** Recorded when the client leaves before its response is complete. */
 export const CLIENT_CLOSED = new ProxyError('LB_ERR_CLIENT_CLOSED', 'client closed the request');
 
@@ -50,6 +54,7 @@ export class Proxy {
   /** CLIENT_BODY_TIMEOUT and CLIENT_SEND_TIMEOUT in milliseconds (0: none). */
   readonly bodyTimeout: number;
   readonly sendTimeout: number;
+  readonly tunnelIdleTimeout: number;
   /** Every exchange waiting for its response head, in PROXY_TIMEOUT order. */
   readonly deadlines = new DeadlineQueue();
   /** Exchanges sending a request body or stalled on a slow client. */
@@ -62,6 +67,7 @@ export class Proxy {
     this.timeout = options.timeout;
     this.bodyTimeout = options.bodyTimeout ?? 0;
     this.sendTimeout = options.sendTimeout ?? 0;
+    this.tunnelIdleTimeout = options.tunnelIdleTimeout ?? 0;
     this.sweep = new Sweep(sweepInterval(this.timeout, this.bodyTimeout, this.sendTimeout));
   }
 
@@ -72,6 +78,11 @@ export class Proxy {
     // The listener lets through origin-form targets and `OPTIONS *` only.
     if (url.charCodeAt(0) !== 47 /* / */) {
       answerOptions(ctx);
+      return;
+    }
+    // A tunnel opened now would only be cut at the shutdown timeout.
+    if (this.draining && ctx.head !== undefined) {
+      this.fail(ctx, NO_NEW_TUNNEL);
       return;
     }
     const backend = this.#director.pick(ctx);
@@ -89,11 +100,14 @@ export class Proxy {
     if (h2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
     const chunked = exchange.hasBody && !h2 && req.headers['content-length'] === undefined;
     const options: Dispatcher.DispatchOptions = {
-      path: backend.pathPrefix !== '' && url.charCodeAt(0) === 47 /* / */ ? backend.pathPrefix + url : url,
+      path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url,
       method: req.method ?? 'GET',
       headers,
       body: exchange.hasBody && !chunked ? req : null,
     };
+    // An Upgrade (WebSocket): undici sends `Upgrade` and `Connection: upgrade` itself and hands
+    // the connection over on a 101; any other answer is relayed as a normal response.
+    if (ctx.head !== undefined) options.upgrade = req.headers.upgrade ?? 'websocket';
     if (chunked) {
       // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
       // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
@@ -239,8 +253,10 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
     this.#writing = true;
   }
 
-  onBodySent(): void {
+  /** undici 7 passes the chunk written (its typings say a size: either is counted). */
+  onBodySent(chunk: Buffer | string | number): void {
     this.#bodyMoved = true;
+    this.#ctx.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
   }
 
   /** The whole request is on the wire: the backend's time to answer starts now. */
@@ -284,6 +300,37 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
 
   onComplete(): void {
     if (this.#finish()) this.#ctx.res.end();
+  }
+
+  /**
+   * The backend switched protocols: the client's connection and this one become a tunnel. The
+   * upstream connection is the tunnel's now (undici lets go of it); the backend counts the
+   * tunnel as in flight until it closes, and the request ends then, with its access line.
+   */
+  onUpgrade(_statusCode: number, rawHeaders: Buffer[], socket: Duplex): void {
+    this.#proxy.deadlines.remove(this);
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    const client = res.socket;
+    if (this.#finished || client === null || client.destroyed) {
+      socket.destroy();
+      this.onError(CLIENT_CLOSED); // no-op when the exchange had already ended (a timeout, say)
+      return;
+    }
+    this.#finished = true;
+    this.#unwatchAll();
+    this.#upstream.release(this.#connection!);
+    ctx.upstream = undefined;
+    ctx.tunnel = true;
+    // From here the client's socket is written raw: the response object lets go of it.
+    res.detachSocket(client);
+    openTunnel(ctx, client, socket, 'Switching Protocols', rawHeaders, this.#proxy.tunnelIdleTimeout, () => this.#tunnelClosed());
+  }
+
+  #tunnelClosed(): void {
+    this.#backend.endRequest();
+    // The response never ends for a tunnel: its close is the request's end (one access line).
+    this.#ctx.res.emit('close');
   }
 
   onError(err: Error): void {
@@ -352,15 +399,19 @@ class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadlin
     if (this.#waiting === 0) this.#proxy.sweep.delete(this);
   }
 
-  /** Ends the exchange once, handing its connection back; returns false when it had already ended. */
-  #finish(): boolean {
-    if (this.#finished) return false;
-    this.#finished = true;
+  #unwatchAll(): void {
     this.#proxy.deadlines.remove(this);
     if (this.#waiting !== 0) {
       this.#waiting = 0;
       this.#proxy.sweep.delete(this);
     }
+  }
+
+  /** Ends the exchange once, handing its connection back; returns false when it had already ended. */
+  #finish(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    this.#unwatchAll();
     this.#ctx.upstream = undefined;
     this.#backend.endRequest();
     if (this.#connection !== undefined) this.#upstream.release(this.#connection);

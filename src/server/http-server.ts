@@ -12,7 +12,6 @@ import { CLIENT_CLOSED } from '../proxy/index.js';
 import { framingProblem } from './framing.js';
 import { writeRawError } from './raw-response.js';
 import { normalizeTarget } from './request-target.js';
-import type { Tunnels } from './upgrade.js';
 
 /**
  * Limits against slow and hostile clients (MAX_HEADER_SIZE, MAX_HEADERS, HEADER_TIMEOUT,
@@ -39,7 +38,8 @@ type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
 
 /**
  * A client-facing listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (ALPN). Creates a
- * RequestContext per request, runs the chain, hands upgrades to the tunnels, drains on shutdown. node:http's parser (llhttp)
+ * RequestContext per request (an Upgrade too: it goes through the same chain and proxy), runs the
+ * chain, drains on shutdown. node:http's parser (llhttp)
  * is strict; `framingProblem` refuses the little it lets through.
  */
 export class HttpListener {
@@ -50,11 +50,13 @@ export class HttpListener {
   readonly #limits: ClientLimits;
   #inFlight = 0;
   #draining = false;
+  /** Connections handed over by an Upgrade: node:http no longer tracks them, so this does. */
+  readonly #upgraded = new Set<Socket>();
   /** Open HTTP/2 sessions: told to finish (GOAWAY) on drain, destroyed at the timeout. */
   readonly #sessions = new Set<Http2Session>();
   #idle: (() => void)[] = [];
 
-  constructor(chain: Chain, tunnels: Tunnels | undefined, options: ListenerOptions, log: Logger) {
+  constructor(chain: Chain, options: ListenerOptions, log: Logger) {
     this.#options = options;
     this.#log = log;
     const limits = this.#limits = options.limits ?? DEFAULT_LIMITS;
@@ -115,7 +117,8 @@ export class HttpListener {
     const onClose = function (this: ContextResponse): void {
       const ctx = this.context!;
       // writableEnded, not writableFinished: HTTP/2 responses report a reset stream as finished.
-      if (!this.writableEnded) ctx.abort(CLIENT_CLOSED);
+      // A tunnel's response never ends: its close is the tunnel's.
+      if (!this.writableEnded && !ctx.tunnel) ctx.abort(CLIENT_CLOSED);
       try {
         chain.end(ctx);
       } catch (err) {
@@ -136,29 +139,48 @@ export class HttpListener {
         this.#redirect(req, res, redirect());
         return;
       }
+      const ctx = start(req, res);
+      // A pipelined request's response waits for the ones before it. If the connection dies
+      // first, node:http aborts the request but never closes that response: end it here.
+      if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
+      run(ctx);
+    });
+    const start = (req: IncomingMessage, res: ContextResponse): RequestContext => {
       const ctx = new RequestContext(req, res, log, proto);
       res.context = ctx;
       this.#inFlight++;
       res.on('close', onClose); // emitted once; `on` avoids once()'s wrapper per request
-      // A pipelined request's response waits for the ones before it. If the connection dies
-      // first, node:http aborts the request but never closes that response: end it here.
-      if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
+      return ctx;
+    };
+    const run = (ctx: RequestContext): void => {
       try {
         chain.run(ctx);
       } catch (err) {
         ctx.log.error({ err }, 'request handler failed');
+        const res = ctx.res;
         if (res.headersSent) res.destroy();
         else { res.statusCode = 500; res.shouldKeepAlive = false; res.end(); }
       }
-    });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    };
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on('error', () => undefined); // node:http has let go of it; 'close' follows an error
       const refusal = this.#refusal(req);
-      if (refusal !== undefined || tunnels === undefined || this.#draining || redirect !== undefined) {
-        socket.on('error', () => undefined);
-        writeRawError(socket, refusal?.status ?? (this.#draining ? 503 : 400));
+      if (refusal !== undefined || redirect !== undefined) {
+        this.#log.info({ status: refusal?.status ?? 400, reason: refusal?.reason ?? 'no upgrade on a redirecting listener', client: socket.remoteAddress }, 'rejected request');
+        writeRawError(socket, refusal?.status ?? 400);
         return;
       }
-      tunnels.handle(req, socket, head, proto);
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      // An Upgrade goes through the same chain and proxy as any request, with a response object on
+      // its socket: an error, or a backend's refusal, is a normal response, after which it closes.
+      const res = new ContextResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket);
+      res.once('finish', () => socket.destroySoon());
+      const ctx = start(req, res);
+      ctx.head = head;
+      run(ctx);
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
     // A reverse proxy does not tunnel CONNECT (authority-form targets): answer instead of
@@ -224,6 +246,7 @@ export class HttpListener {
   closeAll(): void {
     // Http2SecureServer tracks its HTTP/1.1 connections like http.Server but lacks this method.
     HttpServer.prototype.closeAllConnections.call(this.server);
+    for (const socket of this.#upgraded) socket.destroy();
     for (const session of this.#sessions) session.destroy();
   }
 
