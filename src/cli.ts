@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       await runPrimary(config, createLogger(config.log));
       return;
     }
-    lb = new LoadBalancer(config, { logger: createLogger(config.log), strategy });
+    lb = new LoadBalancer(config, { strategy });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`lb: ${err.message}\n`);

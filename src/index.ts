@@ -49,7 +49,9 @@ export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadB
 
 export { LoadBalancer };
 export type { LoadBalancerOptions, StopResult } from './app/load-balancer.js';
-export { createLogger } from './app/logger.js';
+export { createLogger, createLogging } from './app/logger.js';
+export type { Logging, LoggerOptions } from './app/logger.js';
+export type { LineSink } from './middleware/index.js';
 export { ConfigError };
 export { parseDuration, SETTINGS } from './config/index.js';
 export type { Config, BackendSpec, BackendInput };

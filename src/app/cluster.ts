@@ -6,7 +6,7 @@ import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { Pool, type AdminState, type Backend, type PoolChange } from '../pool/index.js';
 import { backendTls, describeConfig, LoadBalancer, logPoolEvents } from './load-balancer.js';
-import { createLogger, flushLogger } from './logger.js';
+import { createLogging, flushLogger } from './logger.js';
 import { exitCannotStart, handleSignals } from './signals.js';
 
 /** What a worker needs to mirror one backend of the primary's pool. */
@@ -341,8 +341,8 @@ function applyChange(pool: Pool, change: Change): void {
 export async function runWorker(): Promise<LoadBalancer> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as Config;
   const index = Number(process.env[INDEX_ENV] ?? 0);
-  const log = createLogger({ ...config.log, bindings: { worker: index } });
-  const lb = new LoadBalancer(config, { logger: log, strategyOffset: index, externalHealth: true });
+  const { log, lines } = createLogging({ ...config.log, bindings: { worker: index } });
+  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true });
   const stop = handleSignals(lb);
   const report = (seq?: number): void => {
     if (!process.connected) return;

@@ -5,16 +5,18 @@ import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
-import { accessLog, compose, requestId } from '../middleware/index.js';
+import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { defaultId, Pool, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener } from '../server/index.js';
-import { createLogger, flushLogger } from './logger.js';
+import { createLogging, flushLogger } from './logger.js';
 import { loadKeyPair, watchKeyPair } from './tls-files.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
   readonly logger?: Logger;
+  /** With `logger`: where its access lines may be written directly (see `createLogging`); else through the logger. */
+  readonly accessLines?: LineSink;
   /** A strategy object to use instead of the one `config.strategy` names. */
   readonly strategy?: Strategy;
   /** Where rotating strategies start (worker processes use different offsets). */
@@ -54,7 +56,8 @@ export class LoadBalancer {
 
   constructor(config: Config, options: LoadBalancerOptions = {}) {
     this.config = config;
-    this.log = options.logger ?? createLogger(config.log);
+    const logging = options.logger === undefined ? createLogging(config.log) : { log: options.logger, lines: options.accessLines };
+    this.log = logging.log;
     this.pool = new Pool(config.backends);
     this.#strategyOptions = {
       offset: options.strategyOffset ?? 0,
@@ -87,7 +90,7 @@ export class LoadBalancer {
     });
     this.#monitor = options.externalHealth === true ? undefined
       : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
-    const chain = compose([requestId(), accessLog(this.log)], this.#proxy.handle);
+    const chain = compose([requestId(), accessLog(this.log, logging.lines)], this.#proxy.handle);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
     this.#listeners = [new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
     if (tls !== undefined && config.tls.httpPort !== undefined) {

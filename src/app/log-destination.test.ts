@@ -113,11 +113,11 @@ test('an uncaught exception does not lose what is buffered: logger lines and rec
   const logger = new URL('./logger.js', import.meta.url).href;
   const accessLog = new URL('../middleware/access-log.js', import.meta.url).href;
   const child = spawn(process.execPath, ['--input-type=module', '-e', `
-    const { createLogger } = await import(${JSON.stringify(logger)});
+    const { createLogging } = await import(${JSON.stringify(logger)});
     const { accessLog } = await import(${JSON.stringify(accessLog)});
-    const log = createLogger({ level: 'info', format: 'json', destination: ${JSON.stringify(file)} });
+    const { log, lines } = createLogging({ level: 'info', format: 'json', destination: ${JSON.stringify(file)} });
     log.info('before the crash');
-    const end = accessLog(log).onEnd;
+    const end = accessLog(log, lines).onEnd;
     for (let i = 0; i < 3; i++) {
       end({ id: 'r' + i, method: 'GET', path: '/' + i, status: 200, bytes: 6, bytesIn: 0, duration: 1, backend: undefined, clientIp: '127.0.0.1', error: undefined });
     }

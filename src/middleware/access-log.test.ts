@@ -9,7 +9,7 @@ import pino from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import { Backend, parseBackendText } from '../pool/index.js';
 import { LogDestination } from '../app/log-destination.js';
-import { accessLog, markPlainJson } from './access-log.js';
+import { accessLog } from './access-log.js';
 
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
@@ -30,9 +30,9 @@ test('the direct JSON line is the line pino would have written', () => {
   for (const path of ['/plain?a=1', '/quote"and\\\\backslash', '/caf\u00e9\u0001']) {
     const direct = capture();
     const viaPino = capture();
-    const fastLog = markPlainJson(pino({ base: { pid: 1, hostname: 'h' } }, direct.stream));
+    const fastLog = pino({ base: { pid: 1, hostname: 'h' } }, direct.stream);
     const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
-    accessLog(fastLog).onEnd!(context(path, fastLog));
+    accessLog(fastLog, { destination: direct.stream, bindings: ',"pid":1,"hostname":"h"' }).onEnd!(context(path, fastLog));
     accessLog(slowLog).onEnd!(context(path, slowLog));
     const a = JSON.parse(direct.lines[0]!) as Record<string, unknown>;
     const b = JSON.parse(viaPino.lines[0]!) as Record<string, unknown>;
@@ -48,8 +48,8 @@ test('through the log destination, ASCII and non-ASCII paths come out as pino wr
   const paths = ['/plain?a=1', '/quote"and\\backslash', '/caf\u00e9\u0001', '/\u{1F600}'];
   const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
   const dest = new LogDestination(file);
-  const fastLog = markPlainJson(pino({ base: { pid: 1, hostname: 'h' } }, dest));
-  for (const path of paths) accessLog(fastLog).onEnd!(context(path, fastLog));
+  const fastLog = pino({ base: { pid: 1, hostname: 'h' } }, dest);
+  for (const path of paths) accessLog(fastLog, { destination: dest, bindings: ',"pid":1,"hostname":"h"' }).onEnd!(context(path, fastLog));
   dest.end();
   const viaPino = capture();
   const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
@@ -80,10 +80,10 @@ test('numbers, errors and strings that need escaping come out byte for byte as p
   ];
   const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
   const dest = new LogDestination(file);
-  const fastLog = markPlainJson(pino({ base: { pid: 1, hostname: 'h\u00e9' } }, dest));
+  const fastLog = pino({ base: { pid: 1, hostname: 'h\u00e9' } }, dest);
   const viaPino = capture();
   const slowLog = pino({ base: { pid: 1, hostname: 'h\u00e9' } }, viaPino.stream);
-  const fast = accessLog(fastLog);
+  const fast = accessLog(fastLog, { destination: dest, bindings: ',"pid":1,"hostname":"h\u00e9"' });
   const slow = accessLog(slowLog);
   for (const c of cases) {
     for (const [mw, log] of [[fast, fastLog], [slow, slowLog]] as const) {
@@ -109,8 +109,8 @@ test('numbers, errors and strings that need escaping come out byte for byte as p
 test('recorded lines keep their order with the logger\'s other lines, and a quiet balancer\'s are out within the flush interval', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
   const dest = new LogDestination(file, { batchBytes: 64 * 1024, flushInterval: 20 });
-  const log = markPlainJson(pino({ base: undefined }, dest));
-  const mw = accessLog(log);
+  const log = pino({ base: undefined }, dest);
+  const mw = accessLog(log, { destination: dest, bindings: '' });
   // More than one formatting batch, with other lines in between.
   const sequence: string[] = [];
   for (let i = 0; i < 150; i++) {

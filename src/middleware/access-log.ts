@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import type { Middleware } from './chain.js';
 
@@ -15,18 +15,27 @@ interface LineBuffer extends LineWriter {
 }
 
 /**
+ * Where access lines may be written directly, in pino's exact JSON format: the logger's own
+ * destination, and its fields as pino writes them after the time (`,"pid":1,"hostname":"x"`).
+ * Only whoever made the logger knows both (`createLogging` returns one); without it, lines go
+ * through the logger.
+ */
+export interface LineSink {
+  readonly destination: LineWriter;
+  readonly bindings: string;
+}
+
+/**
  * One line per request when it ends: id, method, path, status, bytes, duration, backend.
  *
- * For JSON output the line is assembled here, in pino's exact format and on pino's own
- * destination, instead of through `log.info(object)`: that serialises a fresh object per request
- * and was the largest single cost of a proxied request. Into a LogDestination the line is not
- * even a string: its fixed parts are copied as prepared bytes, numbers are written as digits and
- * strings character by character, straight into the destination's batch buffer.
+ * With a LineSink, the line is assembled here, in pino's exact format, instead of through
+ * `log.info(object)`: that serialises a fresh object per request and was the largest single
+ * cost of a proxied request. Into a LogDestination the line is not even a string: its fixed
+ * parts are copied as prepared bytes, numbers are written as digits and strings character by
+ * character, straight into the destination's batch buffer.
  */
-export function accessLog(log: Logger): Middleware {
-  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as LineWriter | undefined;
-  const fast = plainJson.has(log) && stream !== undefined && typeof stream.write === 'function';
-  if (!fast) {
+export function accessLog(log: Logger, sink?: LineSink): Middleware {
+  if (sink === undefined) {
     return {
       name: 'access-log',
       onEnd(ctx) {
@@ -34,10 +43,11 @@ export function accessLog(log: Logger): Middleware {
       },
     };
   }
-  let line = recorders.get(log);
+  let line = recorders.get(sink.destination);
   if (line === undefined) {
-    line = isLineBuffer(stream) ? new BinaryLine(chindings(log), stream) : new StringLine(chindings(log), stream);
-    recorders.set(log, line);
+    const dest = sink.destination;
+    line = isLineBuffer(dest) ? new BinaryLine(sink.bindings, dest) : new StringLine(sink.bindings, dest);
+    recorders.set(dest, line);
   }
   const writer = line;
   return {
@@ -48,8 +58,8 @@ export function accessLog(log: Logger): Middleware {
   };
 }
 
-/** One per logger: a LogDestination keeps its deferred producers for good. */
-const recorders = new WeakMap<Logger, StringLine | BinaryLine>();
+/** One per destination: a LogDestination keeps its deferred producers for good. */
+const recorders = new WeakMap<LineWriter, StringLine | BinaryLine>();
 
 function isLineBuffer(stream: LineWriter): stream is LineBuffer {
   const s = stream as Partial<LineBuffer>;
@@ -287,20 +297,4 @@ function fields(ctx: RequestContext): object {
     client: ctx.clientIp,
     error: ctx.error?.code,
   };
-}
-
-const plainJson = new WeakSet<Logger>();
-
-/**
- * Declares that `log` writes pino's default JSON (no custom formatters, mixins or keys) to a
- * stream, so the access log may write its lines directly. `createLogger` does this.
- */
-export function markPlainJson(log: Logger): Logger {
-  plainJson.add(log);
-  return log;
-}
-
-/** The logger's bindings as pino writes them after the time (`,"pid":1,"hostname":"x"`). */
-function chindings(log: Logger): string {
-  return (log as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
 }
