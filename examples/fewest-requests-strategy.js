@@ -1,25 +1,35 @@
 // An example custom strategy: send each request to the backend that has served the fewest
-// requests so far (ties go to the first in configured order).
+// requests so far (ties go to the first in the pool's order).
 //
 //   lb --strategy-module ./examples/fewest-requests-strategy.js
 //
 // A strategy module default-exports a factory. The factory receives the strategy options
 // ({ offset, random, now, ... }) and returns an object with:
 //   name: a string, used in logs;
-//   pick(healthy, request): a Backend from `healthy` (a frozen, non-empty array of the healthy
-//     backends; a new array whenever health changes), or undefined.
-// Each Backend has url, weight, inFlight (requests being proxied now), requests (since start)
-// and latency (peak-EWMA of response time, ms). `request` has method, path, headers, clientIp.
-// Keep pick() cheap: it runs once per request.
+//   pick(snapshot, request, exclude): a Backend from `snapshot` (a frozen, non-empty array of
+//     the backends that may take traffic; a new array whenever the pool changes), or
+//     undefined. `exclude`, when given, holds backends this request must not go to (a retry
+//     skips the one that failed): test it with exclude.has(backend).
+// Each Backend has id, url, weight, effectiveWeight (what to balance by), inFlight (requests
+// being proxied now), requests (since start) and latency (peak-EWMA of response time, ms).
+// `request` has method, path, headers, clientIp. Keep pick() cheap and allocation-free: it runs
+// once per request.
 
 /** @param {import('load-balancer').StrategyOptions} _options */
 export default function fewestRequests(_options) {
   return {
     name: 'fewest-requests',
-    /** @param {readonly import('load-balancer').Backend[]} healthy */
-    pick(healthy) {
-      let best = healthy[0];
-      for (const backend of healthy) if (backend.requests < best.requests) best = backend;
+    /**
+     * @param {readonly import('load-balancer').Backend[]} snapshot
+     * @param {import('load-balancer').PickRequest} _request
+     * @param {import('load-balancer').Exclusion | undefined} exclude
+     */
+    pick(snapshot, _request, exclude) {
+      let best;
+      for (const backend of snapshot) {
+        if (exclude !== undefined && exclude.has(backend)) continue;
+        if (best === undefined || backend.requests < best.requests) best = backend;
+      }
       return best;
     },
   };

@@ -90,16 +90,14 @@ test('HTTP/2 bodies stream both ways, with and without Content-Length', async (t
 });
 
 test('cancelling an HTTP/2 stream aborts its upstream request', async (t) => {
-  const { lb, backend } = await setup(t, (req, res) => { if (req.url === '/health') res.end(); });
+  const { lb, backend } = await setup(t, (req, res) => { if (req.url === '/health') res.end(); }, { PROXY_TIMEOUT: '1h' });
   const session = h2(lb, t);
   const stream = session.request({ ':method': 'GET', ':path': '/hang' });
   stream.on('error', () => undefined);
   const upstream = await backend.nextRequest();
   const closed = whenClosed(upstream.socket);
-  const cancelled = performance.now();
   stream.close(constants.NGHTTP2_CANCEL);
-  await closed;
-  assert.ok(performance.now() - cancelled < 1000);
+  await closed; // no deadline can close it: only the cancellation
   const line = await lb.waitForLog((l) => l.msg === 'request' && l.status === 499);
   assert.equal(line.path, '/hang');
   // The session itself carries on.

@@ -1,2 +1,1 @@
-export { RequestContext, ContextResponse, clientAddress } from './request-context.js';
-export type { ContextError } from './request-context.js';
+export { RequestContext, ContextResponse } from './request-context.js';

@@ -1,5 +1,5 @@
 import { Agent, request } from 'undici';
-import { classify } from '../proxy/errors.js';
+import { classify } from '../proxy/index.js';
 
 /** The outcome of one health check. */
 export interface CheckResult {

@@ -1,3 +1,1 @@
-export { HttpListener, DEFAULT_LIMITS } from './http-server.js';
-export type { ListenerOptions, ClientLimits } from './http-server.js';
-export { framingProblem } from './framing.js';
+export { HttpListener } from './http-server.js';
