@@ -26,13 +26,18 @@ export class PeakEwma implements Strategy {
 
   pick(snapshot: Snapshot, _request?: unknown, exclude?: Exclusion): Backend | undefined {
     const now = this.#now === undefined ? latencyClock[0]! : this.#now();
-    if (exclude !== undefined) return bestOfTwoAllowed(snapshot, exclude, this.#random, this.#pair, (a, b) => cost(b, now) < cost(a, now));
+    if (exclude !== undefined) return bestOfTwoAllowed(snapshot, exclude, this.#random, this.#pair, cheaper, now);
     if (snapshot.length < 2) return snapshot[0];
     twoDistinct(snapshot.length, this.#random, this.#pair);
     const a = snapshot[this.#pair[0]!]!;
     const b = snapshot[this.#pair[1]!]!;
     return cost(b, now) < cost(a, now) ? b : a;
   }
+}
+
+/** True when `b` costs less than `a` now. */
+function cheaper(a: Backend, b: Backend, now: number): boolean {
+  return cost(b, now) < cost(a, now);
 }
 
 function cost(backend: Backend, now: number): number {

@@ -12,18 +12,19 @@ export function twoDistinct(n: number, random: () => number, out: Int32Array): v
 }
 
 /**
- * Two distinct random backends that are not excluded, compared by `better(a, b)` (true when `b`
- * is the better one); the winner, or the only one allowed, or undefined. For strategies that
- * sample two: the path taken when a retry excludes some.
+ * Two distinct random backends that are not excluded, compared by `better(a, b, now)` (true
+ * when `b` is the better one); the winner, or the only one allowed, or undefined. For
+ * strategies that sample two: the path taken when a retry excludes some. (`now` is passed
+ * through rather than captured, so that callers make no closure per pick.)
  */
 export function bestOfTwoAllowed(snapshot: Snapshot, exclude: Exclusion, random: () => number, pair: Int32Array,
-  better: (a: Backend, b: Backend) => boolean): Backend | undefined {
+  better: (a: Backend, b: Backend, now: number) => boolean, now = 0): Backend | undefined {
   const n = allowedCount(snapshot, exclude);
   if (n < 2) return allowedAt(snapshot, exclude, 0);
   twoDistinct(n, random, pair);
   const a = allowedAt(snapshot, exclude, pair[0]!)!;
   const b = allowedAt(snapshot, exclude, pair[1]!)!;
-  return better(a, b) ? b : a;
+  return better(a, b, now) ? b : a;
 }
 
 const lessLoaded = (a: Backend, b: Backend): boolean => b.inFlight * a.effectiveWeight < a.inFlight * b.effectiveWeight;
