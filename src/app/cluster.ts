@@ -4,48 +4,11 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
-import { Pool, type AdminState, type Backend, type PoolChange } from '../pool/index.js';
-import { backendTls, describeConfig, LoadBalancer, logPoolEvents } from './load-balancer.js';
-import { createLogging, flushLogger } from './logger.js';
-import { exitCannotStart, handleSignals } from './signals.js';
-
-/** What a worker needs to mirror one backend of the primary's pool. */
-interface BackendImage {
-  readonly id: string;
-  readonly url: string;
-  readonly weight: number;
-  readonly admin: AdminState;
-  readonly checked: boolean;
-  readonly healthy: boolean;
-  readonly reason: string | undefined;
-}
-
-/** A change to the pool, keyed by backend id; `seq` is acknowledged by each worker once applied. */
-type Change =
-  | { op: 'add'; backend: BackendImage }
-  | { op: 'remove'; id: string }
-  | { op: 'weight'; id: string; weight: number }
-  | { op: 'admin'; id: string; admin: AdminState };
-
-/** Messages between the primary and its workers (node:cluster IPC). */
-type ToWorker =
-  | { type: 'pool'; backends: BackendImage[] }
-  | { type: 'health'; id: string; healthy: boolean; reason: string | undefined }
-  | ({ type: 'change'; seq: number } & Change)
-  /** Send your counters now, with this seq. */
-  | { type: 'report'; seq: number }
-  | { type: 'shutdown' };
-type ToPrimary =
-  | { type: 'hello' }
-  | { type: 'listening'; port: number }
-  | { type: 'failed'; code: string | undefined; message: string }
-  | { type: 'ack'; seq: number }
-  /** Per backend: id, requests since the worker started, requests in flight; `seq` when asked for. */
-  | { type: 'stats'; backends: [string, number, number][]; seq?: number };
-
-const CONFIG_ENV = 'LB_WORKER_CONFIG';
-const INDEX_ENV = 'LB_WORKER_INDEX';
-const STATS_INTERVAL_MS = 1000;
+import { Pool, type PoolChange } from '../pool/index.js';
+import { CONFIG_ENV, image, INDEX_ENV, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
+import { backendTls, describeConfig, logPoolEvents } from './load-balancer.js';
+import { flushLogger } from './logger.js';
+import { exitCannotStart } from './signals.js';
 
 /**
  * How long to wait before replacing a worker: at once after one that ran, then 1 s, 2 s, 4 s …
@@ -61,14 +24,6 @@ export function workerCount(config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
 }
 
-/** True in a worker process started by a ClusterPrimary. */
-export function isWorker(): boolean {
-  return cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
-}
-
-function image(backend: Backend): BackendImage {
-  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason };
-}
 
 /**
  * The primary of a multi-process balancer, and the one owner of the pool: it runs the health
@@ -309,84 +264,5 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     available: primary.pool.available.length, backends: primary.pool.backends.length }, 'listening');
 }
 
-/** Makes a worker's pool what the primary's is: backends added, removed and updated by id. */
-function applyPool(pool: Pool, backends: readonly BackendImage[]): void {
-  const wanted = new Set(backends.map((b) => b.id));
-  for (const backend of pool.backends) if (!wanted.has(backend.id)) void pool.remove(backend.id);
-  for (const b of backends) applyImage(pool, b);
-}
-
-/** Adds the backend if it is new, and gives it the primary's weight, state and health. */
-function applyImage(pool: Pool, b: BackendImage): void {
-  const backend = pool.get(b.id) ?? pool.add({ id: b.id, url: b.url, weight: b.weight });
-  pool.setWeight(b.id, b.weight);
-  pool.setState(b.id, b.admin);
-  if (b.checked) pool.setHealth(backend, b.healthy, b.reason);
-}
-
-function applyChange(pool: Pool, change: Change): void {
-  switch (change.op) {
-    case 'add': applyImage(pool, change.backend); break;
-    case 'remove': void pool.remove(change.id); break;
-    case 'weight': pool.setWeight(change.id, change.weight); break;
-    case 'admin': pool.setState(change.id, change.admin); break;
-  }
-}
-
-/**
- * A worker: a full LoadBalancer whose pool is the primary's. It waits for the pool before it
- * listens, applies every change the primary sends (and says so), reports its counters by
- * backend id, and drains on the primary's word (or its own signal, or when the primary is gone).
- */
-export async function runWorker(): Promise<LoadBalancer> {
-  const config = JSON.parse(process.env[CONFIG_ENV]!) as Config;
-  const index = Number(process.env[INDEX_ENV] ?? 0);
-  const { log, lines } = createLogging({ ...config.log, bindings: { worker: index } });
-  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true });
-  const stop = handleSignals(lb);
-  const report = (seq?: number): void => {
-    if (!process.connected) return;
-    process.send!({ type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]), seq } satisfies ToPrimary);
-  };
-  const ready = new Promise<void>((resolve) => {
-    process.on('message', (message: ToWorker) => {
-      try {
-        if (message.type === 'pool') {
-          applyPool(lb.pool, message.backends);
-          resolve();
-        } else if (message.type === 'health') {
-          const backend = lb.pool.get(message.id);
-          if (backend !== undefined) lb.pool.setHealth(backend, message.healthy, message.reason);
-        } else if (message.type === 'change') {
-          applyChange(lb.pool, message);
-          process.send?.({ type: 'ack', seq: message.seq } satisfies ToPrimary);
-        } else if (message.type === 'report') {
-          report(message.seq);
-        } else if (message.type === 'shutdown') {
-          stop('SIGTERM');
-        }
-      } catch (err) {
-        log.error({ err, message }, 'cannot apply a change from the primary');
-      }
-    });
-  });
-  // The primary is gone: nobody will tell this worker about the pool any more.
-  process.on('disconnect', () => stop('SIGTERM'));
-  process.send!({ type: 'hello' } satisfies ToPrimary);
-  await ready;
-  let address;
-  try {
-    address = await lb.start();
-  } catch (err) {
-    // The primary decides: exit the whole balancer (nothing listens yet) or restart this worker.
-    const e = err as NodeJS.ErrnoException;
-    flushLogger(log);
-    process.send!({ type: 'failed', code: e.code, message: e.message } satisfies ToPrimary, () => process.exit(1));
-    return lb;
-  }
-  process.send!({ type: 'listening', port: address.port } satisfies ToPrimary);
-  setInterval(report, STATS_INTERVAL_MS).unref();
-  return lb;
-}
-
-export { cluster };
+export { isWorker } from './cluster-protocol.js';
+export { runWorker } from './cluster-worker.js';

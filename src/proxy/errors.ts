@@ -60,6 +60,9 @@ export class ProxyError extends Error {
   }
 }
 
+/** Recorded when the client leaves before its response is complete. */
+export const CLIENT_CLOSED = new ProxyError('LB_ERR_CLIENT_CLOSED', 'client closed the request');
+
 /** A failure talking to a backend, in few stable words: the proxy's code and the reason a health check reports. */
 export interface Failure {
   readonly code: ProxyErrorCode;

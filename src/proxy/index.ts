@@ -1,4 +1,4 @@
-export { Proxy, CLIENT_CLOSED } from './proxy.js';
-export { classify, ProxyError } from './errors.js';
+export { Proxy } from './proxy.js';
+export { classify, CLIENT_CLOSED, ProxyError } from './errors.js';
 export type { ProxyErrorCode } from './errors.js';
 export { Upstreams } from './upstreams.js';

@@ -1,0 +1,50 @@
+import cluster from 'node:cluster';
+import type { AdminState, Backend } from '../pool/index.js';
+
+/** What a worker needs to mirror one backend of the primary's pool. */
+export interface BackendImage {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly admin: AdminState;
+  readonly checked: boolean;
+  readonly healthy: boolean;
+  readonly reason: string | undefined;
+}
+
+/** A change to the pool, keyed by backend id; `seq` is acknowledged by each worker once applied. */
+export type Change =
+  | { op: 'add'; backend: BackendImage }
+  | { op: 'remove'; id: string }
+  | { op: 'weight'; id: string; weight: number }
+  | { op: 'admin'; id: string; admin: AdminState };
+
+/** Messages between the primary and its workers (node:cluster IPC). */
+export type ToWorker =
+  | { type: 'pool'; backends: BackendImage[] }
+  | { type: 'health'; id: string; healthy: boolean; reason: string | undefined }
+  | ({ type: 'change'; seq: number } & Change)
+  /** Send your counters now, with this seq. */
+  | { type: 'report'; seq: number }
+  | { type: 'shutdown' };
+export type ToPrimary =
+  | { type: 'hello' }
+  | { type: 'listening'; port: number }
+  | { type: 'failed'; code: string | undefined; message: string }
+  | { type: 'ack'; seq: number }
+  /** Per backend: id, requests since the worker started, requests in flight; `seq` when asked for. */
+  | { type: 'stats'; backends: [string, number, number][]; seq?: number };
+
+export const CONFIG_ENV = 'LB_WORKER_CONFIG';
+export const INDEX_ENV = 'LB_WORKER_INDEX';
+export const STATS_INTERVAL_MS = 1000;
+
+/** True in a worker process started by a ClusterPrimary. */
+export function isWorker(): boolean {
+  return cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
+}
+
+/** What a worker needs to know of one of the primary's backends. */
+export function image(backend: Backend): BackendImage {
+  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason };
+}

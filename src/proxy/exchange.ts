@@ -1,0 +1,287 @@
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { ContextResponse, RequestContext } from '../context/index.js';
+import type { Backend, Upstream } from '../pool/index.js';
+import type { Deadline } from './deadlines.js';
+import { CLIENT_CLOSED, ProxyError, toProxyError, type Stage } from './errors.js';
+import { downstreamResponseHeaders, type RequestHeaderInfo } from './headers.js';
+import type { Proxy } from './proxy.js';
+import type { Sweepable } from './sweep.js';
+import { openTunnel } from './tunnel.js';
+
+/** What an exchange is waiting on, for the sweep: the client's request body, a slow client. */
+const UPLOADING = 1;
+const STALLED = 2;
+
+/**
+ * One upstream exchange: undici's dispatch handler for a single request, on one connection
+ * taken from the backend's pool and handed back when the exchange ends. It writes the
+ * response into node:http's response as it arrives and pauses undici when the client is slow.
+ */
+export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, Deadline, Sweepable, Stage {
+  host: string | undefined = undefined;
+  hasBody = false;
+  deadline = 0;
+  prevDeadline: Deadline | undefined = undefined;
+  nextDeadline: Deadline | undefined = undefined;
+  queued = false;
+  readonly #proxy: Proxy;
+  readonly #ctx: RequestContext;
+  readonly #backend: Backend;
+  readonly #upstream: Upstream;
+  #connection: Dispatcher | undefined = undefined;
+  #abort: ((err: Error) => void) | undefined = undefined;
+  /** A reason to abort with as soon as undici hands over its abort function. */
+  #cancelled: Error | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  /** undici has started writing the request (it calls onConnect just before). */
+  #writing = false;
+  #finished = false;
+  /** UPLOADING | STALLED while the sweep watches this exchange. */
+  #waiting = 0;
+  /** Set by undici's onBodySent; the sweep clears it. */
+  #bodyMoved = false;
+  /** Milliseconds without progress of the request body, waiting on the client / the backend. */
+  #clientIdle = 0;
+  #backendIdle = 0;
+  /** The client's unsent response bytes when last looked at, and for how long none left. */
+  #unsent = 0;
+  #stalledFor = 0;
+
+  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, upstream: Upstream) {
+    this.#proxy = proxy;
+    this.#ctx = ctx;
+    this.#backend = backend;
+    this.#upstream = upstream;
+    backend.startRequest();
+    ctx.upstream = this;
+  }
+
+  /** Sends the request on a connection of the backend's pool. */
+  dispatch(options: Dispatcher.DispatchOptions): void {
+    if (this.hasBody) this.#watch(UPLOADING);
+    const connection = this.#connection = this.#upstream.acquire();
+    connection.dispatch(options, this);
+  }
+
+  /**
+   * Cancels the upstream request (client gone, timeout) at any stage: at once when undici has
+   * handed over its abort function, otherwise as soon as it does.
+   */
+  cancel(reason: Error): void {
+    const abort = this.#abort;
+    this.#abort = undefined;
+    if (abort !== undefined) abort(reason);
+    else if (!this.#finished) this.#cancelled ??= reason;
+  }
+
+  /** Nothing of the request reached the backend yet. */
+  get beforeRequest(): boolean {
+    return !this.#writing;
+  }
+
+  /** No byte of the response has come back yet. */
+  get beforeResponse(): boolean {
+    return this.#resume === undefined;
+  }
+
+  /** PROXY_TIMEOUT passed without a response head. */
+  expire(): void {
+    this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`, { stage: this }));
+  }
+
+  /** The client took some of its response: undici may go on, once no parser is running. */
+  drained(): void {
+    this.#unwatch(STALLED);
+    // node:http can emit 'drain' synchronously while undici is inside another connection's
+    // parser (a pipelined response taking over the socket); undici's parsers must not be
+    // re-entered, so the resume waits until that call stack has unwound.
+    if (this.#resume !== undefined && !this.#finished) queueMicrotask(this.#resume);
+  }
+
+  sweep(elapsed: number): void {
+    if ((this.#waiting & UPLOADING) !== 0) this.#sweepUpload(elapsed);
+    if ((this.#waiting & STALLED) !== 0) this.#sweepStall(elapsed);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#cancelled !== undefined) {
+      abort(this.#cancelled);
+      return;
+    }
+    this.#abort = abort;
+    this.#writing = true;
+  }
+
+  /** undici 7 passes the chunk written (its typings say a size: either is counted). */
+  onBodySent(chunk: Buffer | string | number): void {
+    this.#bodyMoved = true;
+    this.#ctx.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
+  }
+
+  /** The whole request is on the wire: the backend's time to answer starts now. */
+  onRequestSent(): void {
+    this.#unwatch(UPLOADING);
+    if (this.#finished || this.#resume !== undefined) return;
+    this.deadline = performance.now() + this.#proxy.timeout;
+    this.#proxy.deadlines.add(this);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    this.#proxy.deadlines.remove(this);
+    const res = this.#ctx.res;
+    if (this.#finished || res.destroyed) return false;
+    this.#resume = resume;
+    const ctx = this.#ctx;
+    const now = performance.now();
+    this.#backend.observeLatency(now - ctx.startTime, now);
+    if (this.#proxy.draining) res.shouldKeepAlive = false;
+    const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
+    if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
+    res.writeHead(statusCode, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.#ctx.res;
+    this.#ctx.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    res.once('drain', onClientDrain);
+    // A pipelined response queued behind another has no socket yet: the one in front is the
+    // one the client is (or is not) reading, and it is watched.
+    if (this.#proxy.sendTimeout > 0 && res.socket !== null) {
+      this.#unsent = res.writableLength;
+      this.#stalledFor = 0;
+      this.#watch(STALLED);
+    }
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.#finish()) this.#ctx.res.end();
+  }
+
+  /**
+   * The backend switched protocols: the client's connection and this one become a tunnel. The
+   * upstream connection is the tunnel's now (undici lets go of it); the backend counts the
+   * tunnel as in flight until it closes, and the request ends then, with its access line.
+   */
+  onUpgrade(_statusCode: number, rawHeaders: Buffer[], socket: Duplex): void {
+    this.#proxy.deadlines.remove(this);
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    const client = res.socket;
+    if (this.#finished || client === null || client.destroyed) {
+      socket.destroy();
+      this.onError(CLIENT_CLOSED); // no-op when the exchange had already ended (a timeout, say)
+      return;
+    }
+    this.#finished = true;
+    this.#unwatchAll();
+    this.#upstream.release(this.#connection!);
+    ctx.upstream = undefined;
+    ctx.tunnel = true;
+    // From here the client's socket is written raw: the response object lets go of it.
+    res.detachSocket(client);
+    openTunnel(ctx, client, socket, 'Switching Protocols', rawHeaders, this.#proxy.tunnelIdleTimeout, () => this.#tunnelClosed());
+  }
+
+  #tunnelClosed(): void {
+    this.#backend.endRequest();
+    // The response never ends for a tunnel: its close is the request's end (one access line).
+    this.#ctx.res.emit('close');
+  }
+
+  onError(err: Error): void {
+    if (this.#finish()) this.#proxy.fail(this.#ctx, toProxyError(err, this));
+  }
+
+  /** Ends the upstream request with `err` and answers (or cuts) the client with it. */
+  #timeout(err: ProxyError): void {
+    if (this.#finished) return;
+    this.cancel(err);
+    // undici reports the abort through onError too, which then finds the exchange ended.
+    this.onError(err);
+  }
+
+  /**
+   * A request body that does not move: the client's fault when we are reading and it sends
+   * nothing (408 after CLIENT_BODY_TIMEOUT), the backend's when it takes none of what we have
+   * (504 after PROXY_TIMEOUT).
+   */
+  #sweepUpload(elapsed: number): void {
+    if (this.#bodyMoved) {
+      this.#bodyMoved = false;
+      this.#clientIdle = this.#backendIdle = 0;
+      return;
+    }
+    const req = this.#ctx.req;
+    const limit = this.#proxy.bodyTimeout;
+    if (!req.complete && req.readableFlowing === true) {
+      this.#backendIdle = 0;
+      this.#clientIdle += elapsed;
+      if (limit > 0 && this.#clientIdle >= limit) {
+        this.#timeout(new ProxyError('LB_ERR_CLIENT_BODY_TIMEOUT', `client sent none of its request body for ${limit}ms`));
+      }
+    } else {
+      this.#clientIdle = 0;
+      this.#backendIdle += elapsed;
+      if (this.#backendIdle >= this.#proxy.timeout) {
+        this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend took none of the request body for ${this.#proxy.timeout}ms`, { stage: this }));
+      }
+    }
+  }
+
+  /** A client that takes none of its response for CLIENT_SEND_TIMEOUT is cut, and the upstream request with it. */
+  #sweepStall(elapsed: number): void {
+    const unsent = this.#ctx.res.writableLength;
+    if (unsent < this.#unsent) {
+      this.#unsent = unsent;
+      this.#stalledFor = 0;
+      return;
+    }
+    this.#stalledFor += elapsed;
+    const limit = this.#proxy.sendTimeout;
+    if (this.#stalledFor >= limit) {
+      this.#timeout(new ProxyError('LB_ERR_CLIENT_SEND_TIMEOUT', `client took none of its response for ${limit}ms`));
+    }
+  }
+
+  #watch(what: number): void {
+    if (this.#waiting === 0) this.#proxy.sweep.add(this);
+    this.#waiting |= what;
+  }
+
+  #unwatch(what: number): void {
+    if ((this.#waiting & what) === 0) return;
+    this.#waiting &= ~what;
+    if (this.#waiting === 0) this.#proxy.sweep.delete(this);
+  }
+
+  #unwatchAll(): void {
+    this.#proxy.deadlines.remove(this);
+    if (this.#waiting !== 0) {
+      this.#waiting = 0;
+      this.#proxy.sweep.delete(this);
+    }
+  }
+
+  /** Ends the exchange once, handing its connection back; returns false when it had already ended. */
+  #finish(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    this.#unwatchAll();
+    this.#ctx.upstream = undefined;
+    this.#backend.endRequest();
+    if (this.#connection !== undefined) this.#upstream.release(this.#connection);
+    return true;
+  }
+}
+
+/** A response the exchange had paused on can take more: shared by every exchange, no closure each. */
+function onClientDrain(this: ContextResponse): void {
+  const exchange = this.context?.upstream;
+  if (exchange instanceof Exchange) exchange.drained();
+}
