@@ -26,12 +26,19 @@ const BAD: { env?: Record<string, string>; args?: string[]; files?: Record<strin
   { env: { PORT: '-1' }, want: /^lb: invalid PORT "-1": expected an integer from 0 to 65535$/ },
   { env: { STRATEGY: 'fastest' }, want: /^lb: invalid STRATEGY "fastest": expected one of round-robin/ },
   { env: { LOG_LEVEL: 'loud' }, want: /^lb: invalid LOG_LEVEL "loud": expected one of fatal, error/ },
+  { env: { RETRIES: '11' }, want: /^lb: invalid RETRIES "11": expected an integer from 0 to 10$/ },
+  { env: { RETRY_ON_STATUS: '503,404' }, want: /^lb: invalid RETRY_ON_STATUS "503,404": expected HTTP statuses from 500 to 599/ },
+  { env: { RETRY_BUDGET: '150%' }, want: /^lb: invalid RETRY_BUDGET "150%": expected a share such as 20% or 0.2/ },
+  { env: { OUTLIER_MAX_EJECTED: 'half' }, want: /^lb: invalid OUTLIER_MAX_EJECTED "half": expected a share/ },
+  { env: { QUEUE_TIMEOUT: '0' }, want: /^lb: invalid QUEUE_TIMEOUT "0": expected a positive duration/ },
+  { env: { SLOW_START: 'slowly' }, want: /^lb: invalid SLOW_START "slowly": expected a non-negative duration/ },
+  { env: { HEALTH_CHECK_DOWN_INTERVAL: '-2s' }, want: /^lb: invalid HEALTH_CHECK_DOWN_INTERVAL "-2s": expected a positive duration/ },
   { env: { CLIENT_SEND_TIMEOUT: 'forever' }, want: /^lb: invalid CLIENT_SEND_TIMEOUT "forever": expected a non-negative duration such as 250ms, 10s or 1m30s$/ },
   { env: { CLIENT_BODY_TIMEOUT: '-5s' }, want: /^lb: invalid CLIENT_BODY_TIMEOUT "-5s": expected a non-negative duration/ },
   { env: { HTTP_MAX_IDLE_CONNS_PER_HOST: '0' }, want: /^lb: invalid HTTP_MAX_IDLE_CONNS_PER_HOST "0": expected an integer from 1/ },
   { args: ['--port', 'eighty'], want: /^lb: invalid --port "eighty": expected an integer from 0 to 65535$/ },
   { args: ['--no-such-flag'], want: /^lb: Unknown option '--no-such-flag'/ },
-  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'port: 8080\nproxy:\n  timout: 5s\n' }, want: /^lb: unknown setting "proxy.timout" in lb.yaml: expected one of proxy.timeout$/ },
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'port: 8080\nproxy:\n  timout: 5s\n' }, want: /^lb: unknown setting "proxy.timout" in lb.yaml: expected one of proxy.connectTimeout, proxy.timeout$/ },
   { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'colour: blue\n' }, want: /^lb: unknown setting "colour" in lb.yaml: expected one of port, host, backends/ },
   { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'strategy: nope\n' }, want: /^lb: invalid strategy in lb.yaml "nope": expected one of round-robin/ },
   { args: ['--config', 'lb.json'], files: { 'lb.json': '{"backends": []}' }, want: /^lb: invalid backends in lb.json \[\]: expected at least one backend/ },
@@ -76,7 +83,7 @@ test('a config file takes nested keys, weights and durations', async (t) => {
   t.after(() => lb.stop());
   const config = (await lb.waitForLog((l) => l.msg === 'starting')).config as Record<string, any>;
   assert.deepEqual(config.backends, ['http://127.0.0.1:1/api', 'http://127.0.0.1:2|weight=5']);
-  assert.deepEqual(config.health, { path: '/healthz', interval: 3_600_000, timeout: 1000, rise: 2, fall: 3 });
+  assert.deepEqual(config.health, { path: '/healthz', interval: 3_600_000, downInterval: 2000, timeout: 1000, rise: 2, fall: 3 });
   assert.equal(config.log.level, 'debug');
 });
 

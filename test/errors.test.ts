@@ -22,14 +22,14 @@ test('no healthy backend: 503 with Retry-After and a short plain-text body', asy
   await assertLoggedWithId(lb, res.headers['x-request-id'], /no backend available/);
 });
 
-test('connection refused → 502, reset before a response → 502, each logged with the request id', async (t) => {
+test('with retries off: connection refused → 502, reset before a response → 502, each logged with the request id', async (t) => {
   const gone = await startBackend('gone');
   const resetter = await startBackend('resetter', (req, res) => {
     if (req.url === '/health') res.end('ok');
     else req.socket.destroy();
   });
   t.after(() => resetter.close());
-  const lb = await startLb({ BACKENDS: `${gone.url},${resetter.url}`, HEALTH_CHECK_PATH: '/health' });
+  const lb = await startLb({ BACKENDS: `${gone.url},${resetter.url}`, HEALTH_CHECK_PATH: '/health', RETRIES: '0', OUTLIER_CONSECUTIVE_FAILURES: '0' });
   t.after(() => lb.stop());
   await gone.close(); // healthy at start-up, dead now: the next pick finds the port closed
 

@@ -48,8 +48,8 @@ test('LOG_LEVEL is respected', async (t) => {
   assert.equal(res.status, 200);
   await backend.close();
   await get(`http://127.0.0.1:${port}/`); // 502: logged at warn
-  const warn = await lb.waitForLog((l) => l.level === 40);
-  assert.match(String(warn.msg), /connection refused/);
+  const warn = await lb.waitForLog((l) => l.level === 40 && /connection refused/.test(String(l.msg)));
+  assert.equal(warn.status, 502);
   assert.equal(lb.logs.filter((l) => (l.level as number) < 40).length, 0, 'nothing below warn');
 });
 

@@ -4,7 +4,7 @@ import { createSecureContext, rootCertificates, type SecureContextOptions } from
 import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import { ConfigError, type Config } from '../config/index.js';
-import { HealthMonitor } from '../health/index.js';
+import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { defaultId, Pool, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
@@ -44,6 +44,8 @@ export class LoadBalancer {
   readonly director: Director;
   readonly #proxy: Proxy;
   readonly #upstreams: Upstreams;
+  readonly #outlier: OutlierDetector | undefined;
+  readonly #slowStart: SlowStart;
   readonly #monitor: HealthMonitor | undefined;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: HttpListener[];
@@ -58,7 +60,7 @@ export class LoadBalancer {
     this.config = config;
     const logging = options.logger === undefined ? createLogging(config.log) : { log: options.logger, lines: options.accessLines };
     this.log = logging.log;
-    this.pool = new Pool(config.backends);
+    this.pool = new Pool(config.backends, { maxRequests: config.backend.maxRequests });
     this.#strategyOptions = {
       offset: options.strategyOffset ?? 0,
       hashKey: config.hash.key,
@@ -68,6 +70,10 @@ export class LoadBalancer {
     this.#customStrategy = options.strategy !== undefined;
     this.#backendTls = backendTls(config);
     this.director = new Director(this.pool, this.#withSticky(options.strategy ?? createStrategy(config.strategy, this.#strategyOptions)));
+    // Passive health and slow start run in every process (each cluster worker sees its own traffic).
+    this.#outlier = config.outlier.consecutiveFailures === 0 ? undefined
+      : new OutlierDetector(this.pool, config.outlier, this.log.child({ component: 'outlier' }));
+    this.#slowStart = new SlowStart(this.pool, config.backend.slowStart);
     this.#proxy = new Proxy(this.director, {
       timeout: config.proxy.timeout,
       bodyTimeout: config.limits.bodyTimeout,
@@ -75,19 +81,29 @@ export class LoadBalancer {
       tunnelIdleTimeout: config.websocket.idleTimeout,
       retryAfter: Math.min(config.health.interval / 1000, 30),
       maxBodySize: config.limits.maxBodySize,
+      retries: config.retry.retries,
+      retryOnStatus: config.retry.onStatus,
+      retryBudget: config.retry.budget,
+      queueSize: config.queue.size,
+      queueTimeout: config.queue.timeout,
+      outlier: this.#outlier,
     });
     this.#upstreams = new Upstreams({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
       timeout: config.proxy.timeout,
+      connectTimeout: config.proxy.connectTimeout,
       tls: this.#backendTls,
     });
-    // A backend added at runtime gets its connections at once; a removed one (drained by then) loses them.
+    // A backend added at runtime gets its connections at once; a removed one (drained by then)
+    // loses them. Any change may give a request waiting in the queue a backend with room.
     this.pool.on('change', ({ kind, backend }) => {
       if (kind === 'added' && this.#state !== 'new') this.#upstreams.attach(backend);
       else if (kind === 'removed') void this.#upstreams.detach(backend);
+      this.#proxy.drainQueue();
     });
+    this.pool.on('health', () => this.#proxy.drainQueue());
     this.#monitor = options.externalHealth === true ? undefined
       : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
     const chain = compose([requestId(), accessLog(this.log, logging.lines)], this.#proxy.handle);
@@ -160,6 +176,8 @@ export class LoadBalancer {
     for (const backend of this.pool.backends) this.#upstreams.attach(backend);
     try {
       await this.#monitor?.start();
+      // Backends found up by the first checks are as warm as they will get; later ones ramp up.
+      this.#slowStart.arm();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, strategy: this.director.strategy.name,
@@ -197,6 +215,8 @@ export class LoadBalancer {
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
       this.#monitor?.stop(),
     ]);
+    this.#outlier?.stop();
+    this.#slowStart.stop();
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
     await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b)));
     this.#state = 'stopped';

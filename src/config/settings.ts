@@ -50,11 +50,44 @@ export interface Config {
     readonly cookie: string | undefined;
     readonly secret: string | undefined;
   };
-  readonly proxy: { readonly timeout: number };
+  readonly proxy: {
+    readonly timeout: number;
+    /** Time allowed to open a connection to a backend. */
+    readonly connectTimeout: number;
+  };
+  readonly retry: {
+    /** Further tries after the first; 0 turns retries off. */
+    readonly retries: number;
+    /** Backend statuses that an idempotent request without a body is retried on. */
+    readonly onStatus: readonly number[];
+    /** Retries in flight as a share of requests in flight (0.2 is 20%); at least 3 are allowed. */
+    readonly budget: number;
+  };
+  readonly outlier: {
+    /** Consecutive gateway failures that eject a backend; 0 turns outlier detection off. */
+    readonly consecutiveFailures: number;
+    /** Ejection time, multiplied by the number of times the backend has been ejected (at most 10). */
+    readonly ejectionTime: number;
+    /** Most of the pool ejected at once, as a share (0.5 is half). */
+    readonly maxEjected: number;
+  };
+  readonly backend: {
+    /** Most requests in flight per backend; 0 is no limit. */
+    readonly maxRequests: number;
+    /** A backend that comes up (or back) takes a share of traffic that ramps up over this long; 0 off. */
+    readonly slowStart: number;
+  };
+  readonly queue: {
+    /** Requests that may wait for a backend with room; beyond, 503. */
+    readonly size: number;
+    readonly timeout: number;
+  };
   readonly health: {
     /** Undefined: check the backend URL itself, as the origin does. */
     readonly path: string | undefined;
     readonly interval: number;
+    /** Between checks of a backend that is down or changing state. */
+    readonly downInterval: number;
     readonly timeout: number;
     readonly rise: number;
     readonly fall: number;
@@ -111,6 +144,29 @@ function integer(min: number, max: number) {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new InvalidValue(expected);
     return n;
   };
+}
+
+/** A share such as 20% or 0.2, given as a percentage or a fraction; returned as a fraction. */
+function share(value: unknown, text: boolean): number {
+  let n: number | undefined;
+  if (typeof value === 'number' && !text) n = value > 1 ? value / 100 : value;
+  else if (typeof value === 'string') {
+    const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(value.trim());
+    if (m) n = m[2] === '%' || Number(m[1]) > 1 ? Number(m[1]) / 100 : Number(m[1]);
+  }
+  if (n === undefined || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidValue('a share such as 20% or 0.2, from 0 to 100%');
+  return n;
+}
+
+/** HTTP statuses, comma-separated or a list: each from 500 to 599. */
+function statuses(value: unknown, text: boolean): readonly number[] {
+  const items = typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter((v) => v !== '')
+    : !text && Array.isArray(value) ? value : undefined;
+  const list = items?.map((v) => (typeof v === 'string' && /^\d{3}$/.test(v) ? Number(v) : v));
+  if (list === undefined || !list.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 500 && n <= 599)) {
+    throw new InvalidValue('HTTP statuses from 500 to 599, comma-separated, such as 502,503,504 (or empty for none)');
+  }
+  return Object.freeze([...new Set(list as number[])]);
 }
 
 function duration(min: 'zero' | 'positive') {
@@ -262,12 +318,24 @@ export const SETTINGS: readonly Setting[] = [
   row('hash.fallback', 'HASH_FALLBACK', 'consistent-hash: the strategy for requests without a key.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
   row('sticky.cookie', 'STICKY_COOKIE', 'Sticky sessions (around any strategy): the name of the signed cookie that pins a client to its backend.', undefined, 'none (off)', cookieName),
   row('sticky.secret', 'STICKY_SECRET', 'Key that signs sticky cookies; set it so cookies survive restarts and are shared by workers.', undefined, 'random per start', secret),
+  durationRow('proxy.connectTimeout', 'CONNECT_TIMEOUT', 'Time allowed to open a connection to a backend (else it counts as a connect failure, retried elsewhere).', 5000, 'positive'),
+  row('retry.retries', 'RETRIES', 'Further tries on other backends when a backend could not be reached, or (idempotent requests without a body) reset or answered one of RETRY_ON_STATUS; 0 turns retries off.', 2, '2', integer(0, 10)),
+  row('retry.onStatus', 'RETRY_ON_STATUS', 'Backend statuses an idempotent request without a body is retried on.', Object.freeze([502, 503, 504]), '502,503,504', statuses),
+  row('retry.budget', 'RETRY_BUDGET', 'Most retries in flight, as a share of the requests in flight (at least 3 are always allowed).', 0.2, '20%', share),
+  row('outlier.consecutiveFailures', 'OUTLIER_CONSECUTIVE_FAILURES', 'Consecutive gateway failures (cannot connect, reset, timeout, 502/503/504) that eject a backend from rotation; 0 turns outlier detection off.', 5, '5', integer(0, 1000)),
+  durationRow('outlier.ejectionTime', 'OUTLIER_EJECTION_TIME', 'How long an ejected backend stays out, times the number of times it has been ejected (at most 10×).', 30_000, 'positive'),
+  row('outlier.maxEjected', 'OUTLIER_MAX_EJECTED', 'Most of the pool ejected at once.', 0.5, '50%', share),
+  row('backend.maxRequests', 'BACKEND_MAX_REQUESTS', 'Most requests in flight per backend; beyond, requests go to another backend or wait in the queue (0: no limit).', 0, '0 (no limit)', integer(0, 1_000_000)),
+  durationRow('backend.slowStart', 'SLOW_START', 'A backend that comes up or back from ejection takes a share of its traffic that ramps up from near zero over this long (0: off).', 0, 'zero'),
+  row('queue.size', 'QUEUE_SIZE', 'Requests that may wait when every backend is full (BACKEND_MAX_REQUESTS); beyond, 503 at once.', 1000, '1000', integer(0, 1_000_000)),
+  durationRow('queue.timeout', 'QUEUE_TIMEOUT', 'Longest wait in the queue; then 503.', 10_000, 'positive'),
   durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response once the request has been sent (else 504); also the longest pause allowed within a response body, and for taking a request body.', 10_000, 'positive'),
   row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for health checks.', undefined, 'the backend URL itself', urlPath),
   durationRow('health.interval', 'HEALTH_CHECK_INTERVAL', 'Time between health-check rounds (the first runs at start-up).', 30_000, 'positive'),
+  durationRow('health.downInterval', 'HEALTH_CHECK_DOWN_INTERVAL', 'Time between checks of a backend that is down, or whose last check disagreed with its state (HAProxy\'s fastinter/downinter).', 2000, 'positive'),
   durationRow('health.timeout', 'HEALTH_CHECK_TIMEOUT', 'Time allowed for one health check.', 1000, 'positive'),
-  row('health.rise', 'HEALTH_CHECK_RISE', 'Consecutive passing checks that bring a down backend up.', 1, '1', integer(1, 100)),
-  row('health.fall', 'HEALTH_CHECK_FALL', 'Consecutive failing checks that take an up backend down.', 1, '1', integer(1, 100)),
+  row('health.rise', 'HEALTH_CHECK_RISE', 'Consecutive passing checks that bring a down backend up.', 2, '2', integer(1, 100)),
+  row('health.fall', 'HEALTH_CHECK_FALL', 'Consecutive failing checks that take an up backend down.', 3, '3', integer(1, 100)),
   row('http.maxIdleConns', 'HTTP_MAX_IDLE_CONNS', 'Most idle upstream connections kept alive over all backends (Go\'s MaxIdleConns); it caps what is kept, not what may be open.', 30, '30', integer(1, 100_000)),
   row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Most idle upstream connections kept alive per backend (Go\'s MaxIdleConnsPerHost); a request that finds none idle opens one, and idle ones beyond it that go unused for a second are closed.', 30, '30', integer(1, 100_000)),
   durationRow('http.idleConnTimeout', 'HTTP_IDLE_CONN_TIMEOUT', 'How long an idle upstream connection is kept (a shorter Keep-Alive hint from the backend wins).', 90_000, 'positive'),

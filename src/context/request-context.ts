@@ -38,6 +38,10 @@ export class RequestContext implements PickRequest {
   head: Buffer | undefined = undefined;
   /** True once the backend answered 101 and the connections became a tunnel. */
   tunnel = false;
+  /** Backends tried so far (retries): 1 for a request that went through at the first try. */
+  tries = 1;
+  /** Backends a retry must not go to; made on the first retry. */
+  excluded: Set<Backend> | undefined = undefined;
   error: ContextError | undefined = undefined;
   /** True once the client connection closed before the response was complete. */
   clientClosed = false;

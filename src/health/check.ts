@@ -13,9 +13,8 @@ export type CheckFn = (url: string, timeoutMs: number) => Promise<CheckResult>;
 const USER_AGENT = 'load-balancer-health-check';
 
 /**
- * GETs `url` once with its own deadline: 2xx and 3xx pass. Connections are kept alive between
- * rounds, so a steady check costs one request, not a handshake; a backend that restarts is
- * seen as refused on the next round.
+ * GETs `url` once with its own deadline, on a new connection: 2xx and 3xx pass. A check costs a
+ * handshake, as HAProxy's do, and sees what a new request would see.
  */
 export function httpCheck(dispatcher: Agent): CheckFn {
   return async (url, timeoutMs) => {
@@ -28,6 +27,9 @@ export function httpCheck(dispatcher: Agent): CheckFn {
         headers: { 'user-agent': USER_AGENT, accept: '*/*' },
         headersTimeout: 0,
         bodyTimeout: 0,
+        // A connection of its own each time: a backend that has closed its listener but still
+        // answers on connections it already has must fail its check.
+        reset: true,
       });
       await res.body.dump({ limit: 1 << 20, signal });
       return res.statusCode >= 200 && res.statusCode < 400 ? { ok: true } : { ok: false, reason: `status ${res.statusCode}` };

@@ -6,7 +6,10 @@ import { httpCheck, type CheckFn } from './check.js';
 export interface HealthOptions {
   /** Path on each backend's origin; undefined checks the backend URL itself. */
   readonly path: string | undefined;
+  /** Between checks of a backend that is up and steady. */
   readonly interval: number;
+  /** Between checks of a backend that is down, or whose last check disagreed with its state. */
+  readonly downInterval?: number;
   readonly timeout: number;
   /** Consecutive passes that bring a down backend up. */
   readonly rise: number;
@@ -36,89 +39,100 @@ export function transition(state: HealthState, passed: boolean, rise: number, fa
 }
 
 /**
- * Active health checks: a round checks every backend concurrently, each bounded by the timeout;
- * the first round runs at start-up and the next starts `interval` after the previous ended, so
- * rounds never overlap. A backend added at runtime is checked at once, so it takes traffic as
- * soon as it has passed a check and not before. The hysteresis state lives on each backend.
+ * Active health checks. The first round checks every backend concurrently, each bounded by the
+ * timeout, before traffic is accepted; then each backend has its own schedule: `interval` while
+ * it is up and steady, `downInterval` while it is down or a check has just disagreed with its
+ * state (HAProxy's `downinter` and `fastinter`), so that a backend that comes back, or goes
+ * away, is seen within seconds while one lost check is not an outage (`fall`). A backend added
+ * at runtime is checked at once and takes traffic only once a check has passed. Each check
+ * opens its own connection, as HAProxy's do: a backend that has closed its listener but still
+ * answers on its old connections is seen as down.
  */
 export class HealthMonitor {
   readonly #pool: Pool;
   readonly #options: HealthOptions;
+  readonly #downInterval: number;
   readonly #log: Logger;
   readonly #check: CheckFn;
   readonly #agent: Agent | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #round: Promise<void> | undefined;
-  /** Between start() and stop(). */
-  #running = false;
+  readonly #timers = new Map<Backend, NodeJS.Timeout>();
+  readonly #running = new Set<Promise<void>>();
+  #started = false;
   #stopped = false;
 
-  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn,
-    tls?: BackendTls) {
+  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn, tls?: BackendTls) {
     this.#pool = pool;
     this.#options = options;
+    this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
     this.#log = log;
     if (check === undefined) {
-      this.#agent = new Agent({
-        connections: 1,
-        keepAliveTimeout: Math.max(options.interval * 2, 5000),
-        connect: { timeout: options.timeout, ...tlsConnectOptions(tls) },
-      });
+      this.#agent = new Agent({ connect: { timeout: options.timeout, ...tlsConnectOptions(tls) } });
       check = httpCheck(this.#agent);
     }
     this.#check = check;
     pool.on('change', ({ kind, backend }) => {
-      if (kind !== 'added' || !this.#running) return;
-      this.#checkOne(backend).catch((err: unknown) => this.#log.error({ err, backend: backend.id }, 'health check of a new backend failed'));
+      if (kind === 'added' && this.#started) void this.#checkAndSchedule(backend);
+      if (kind === 'removed') this.#unschedule(backend);
     });
   }
 
-  /** Runs the first round (resolves when every backend has a verdict), then schedules the rest. */
+  /** Runs the first round (resolves when every backend has a verdict), then keeps checking. */
   async start(): Promise<void> {
+    this.#started = true;
     this.#stopped = false;
-    this.#running = true;
-    await this.runRound();
-    this.#schedule();
+    await Promise.all(this.#pool.backends.map((b) => this.#checkAndSchedule(b)));
   }
 
-  /** Stops scheduling; a round in progress finishes but changes nothing after stop. */
+  /** Stops checking; a check in progress finishes but changes nothing after stop. */
   async stop(): Promise<void> {
+    this.#started = false;
     this.#stopped = true;
-    this.#running = false;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#round;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    await Promise.all(this.#running);
     await this.#agent?.close().catch(() => undefined);
   }
 
-  /** Checks every backend once, concurrently. Never rejects. */
-  runRound(): Promise<void> {
-    this.#round ??= Promise.all(this.#pool.backends.map((b) => this.#checkOne(b))).then(
-      () => { this.#round = undefined; },
-      (err: unknown) => {
-        this.#round = undefined;
-        this.#log.error({ err }, 'health-check round failed');
-      },
-    );
-    return this.#round;
+  /** Checks every backend once now, concurrently (their schedules are unchanged). Never rejects. */
+  async runRound(): Promise<void> {
+    await Promise.all(this.#pool.backends.map((b) => this.#checkOne(b)));
   }
 
-  async #checkOne(backend: Backend): Promise<void> {
+  async #checkAndSchedule(backend: Backend): Promise<void> {
+    this.#unschedule(backend);
+    await this.#checkOne(backend);
+    if (!this.#started || this.#pool.get(backend.id) !== backend) return;
+    const state = backend.hysteresis;
+    const steady = state.healthy === true && state.streak === 0;
+    const timer = setTimeout(() => void this.#checkAndSchedule(backend), steady ? this.#options.interval : this.#downInterval);
+    timer.unref();
+    this.#timers.set(backend, timer);
+  }
+
+  #unschedule(backend: Backend): void {
+    clearTimeout(this.#timers.get(backend));
+    this.#timers.delete(backend);
+  }
+
+  /** One check and its verdict. Never rejects: a failure in here is logged. */
+  #checkOne(backend: Backend): Promise<void> {
+    const running = this.#verdict(backend).catch((err: unknown) => {
+      this.#log.error({ err, backend: backend.id }, 'health check failed to run');
+    });
+    this.#running.add(running);
+    void running.then(() => this.#running.delete(running));
+    return running;
+  }
+
+  async #verdict(backend: Backend): Promise<void> {
     const result = await this.#check(checkUrl(backend, this.#options.path), this.#options.timeout);
     if (this.#stopped || this.#pool.get(backend.id) !== backend) return;
     const state = backend.hysteresis;
     if (transition(state, result.ok, this.#options.rise, this.#options.fall)) {
       this.#pool.setHealth(backend, result.ok, result.reason);
     } else if (!result.ok) {
-      this.#log.debug({ backend: backend.url, reason: result.reason, streak: state.streak }, 'health check failed');
+      this.#log.debug({ backend: backend.id, reason: result.reason, streak: state.streak }, 'health check failed');
     }
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.runRound().then(() => this.#schedule(), () => this.#schedule());
-    }, this.#options.interval);
   }
 }
 

@@ -65,7 +65,7 @@ test('through the log destination, ASCII and non-ASCII paths come out as pino wr
 });
 
 test('numbers, errors and strings that need escaping come out byte for byte as pino writes them', () => {
-  const cases: Array<{ duration: number; bytes: number; bytesIn?: number; status?: number; id?: string; error?: string }> = [
+  const cases: Array<{ duration: number; bytes: number; bytesIn?: number; tries?: number; status?: number; id?: string; error?: string }> = [
     { duration: 0, bytes: 0 },
     { duration: 0.0004, bytes: 9 },
     { duration: 0.0005, bytes: 10 },
@@ -75,6 +75,7 @@ test('numbers, errors and strings that need escaping come out byte for byte as p
     { duration: 1.5, bytes: Number.MAX_SAFE_INTEGER },
     { duration: 12.3456, bytes: 1234567, status: 499 },
     { duration: 3.25, bytes: 42, bytesIn: 1_048_576, status: 101 },
+    { duration: 7.5, bytes: 6, tries: 3, status: 502, error: 'LB_ERR_UPSTREAM_CONNECT' },
     { duration: 999.9999, bytes: 6, id: 'caf\u00e9"\\\u0007' },
     { duration: 123456.7891, bytes: 6, error: 'odd"code' },
   ];
@@ -91,6 +92,7 @@ test('numbers, errors and strings that need escaping come out byte for byte as p
       Object.defineProperty(ctx, 'duration', { value: c.duration });
       ctx.bytes = c.bytes;
       if (c.bytesIn !== undefined) ctx.bytesIn = c.bytesIn;
+      if (c.tries !== undefined) ctx.tries = c.tries;
       if (c.id !== undefined) ctx.id = c.id;
       if (c.status !== undefined) ctx.res.statusCode = c.status;
       if (c.error !== undefined) ctx.error = { code: c.error, status: c.status ?? 502, message: 'x' };

@@ -89,12 +89,13 @@ class StringLine {
     }
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
+    const tries = ctx.tries === 1 ? '' : `,"tries":${ctx.tries}`;
     const now = Date.now();
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
     }
-    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":${JSON.stringify(ctx.clientIp)}${error},"msg":"request"}\n`);
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":${JSON.stringify(ctx.clientIp)}${tries}${error},"msg":"request"}\n`);
   }
 }
 
@@ -107,12 +108,13 @@ const BYTES = bytes(',"bytes":');
 const BYTES_IN = bytes(',"bytesIn":');
 const MS = bytes(',"ms":');
 const CLIENT = bytes(',"client":');
+const TRIES = bytes(',"tries":');
 const ERROR = bytes(',"error":');
 const END = bytes(',"msg":"request"}\n');
-/** The fixed parts and the numbers, with room to spare: status, bytes and bytesIn (≤ 16 digits each), ms. */
-const FIXED_BYTES = 240;
-/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn. */
-const STRIDE = 5;
+/** The fixed parts and the numbers, with room to spare: status, bytes and bytesIn (≤ 16 digits each), ms, tries. */
+const FIXED_BYTES = 260;
+/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries. */
+const STRIDE = 6;
 
 /** Requests recorded before their lines are formatted: a batch's worth. */
 const BATCH = 64;
@@ -132,7 +134,7 @@ class BinaryLine {
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
   #timeField: Buffer = Buffer.alloc(0);
   #count = 0;
-  /** Per recorded request: time, status, bytes, microseconds, bytesIn. */
+  /** Per recorded request: time, status, bytes, microseconds, bytesIn, tries. */
   readonly #numbers = new Float64Array(BATCH * STRIDE);
   readonly #ids: string[] = new Array<string>(BATCH).fill('');
   readonly #methods: string[] = new Array<string>(BATCH).fill('');
@@ -157,6 +159,7 @@ class BinaryLine {
     numbers[at + 2] = ctx.bytes;
     numbers[at + 3] = Math.round(ctx.duration * 1000);
     numbers[at + 4] = ctx.bytesIn;
+    numbers[at + 5] = ctx.tries;
     this.#ids[i] = ctx.id;
     this.#methods[i] = ctx.method;
     this.#paths[i] = ctx.path;
@@ -221,6 +224,10 @@ class BinaryLine {
     if (backendField !== undefined) at = copy(backendField, buf, at);
     at = copy(CLIENT, buf, at);
     at = jsonString(client, buf, at);
+    if (numbers[n + 5] !== 1) {
+      at = copy(TRIES, buf, at);
+      at = digits(numbers[n + 5]!, buf, at);
+    }
     if (error !== '') {
       at = copy(ERROR, buf, at);
       at = jsonString(error, buf, at);
@@ -295,6 +302,7 @@ function fields(ctx: RequestContext): object {
     ms: Math.round(ctx.duration * 1000) / 1000,
     backend: ctx.backend?.id,
     client: ctx.clientIp,
+    tries: ctx.tries === 1 ? undefined : ctx.tries,
     error: ctx.error?.code,
   };
 }

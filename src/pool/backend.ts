@@ -81,9 +81,12 @@ export class Backend {
   readonly pathPrefix: string;
   /** The configured weight (set through `Pool.setWeight`). */
   weight: number;
-  /** A factor on the weight, from 0 to 1, for a backend warming up (slow start); 1 otherwise. */
+  /**
+   * The share of its traffic a backend warming up (slow start) takes, from 0 to 1; 1 otherwise.
+   * The director admits a pick of it with this probability, whatever the strategy.
+   */
   weightFactor = 1;
-  /** What weighted strategies use: `weight × weightFactor`. */
+  /** What weighted strategies balance by. */
   effectiveWeight: number;
   admin: AdminState = 'enabled';
 
@@ -97,6 +100,12 @@ export class Backend {
   readonly hysteresis: HealthState = { healthy: undefined, streak: 0 };
   /** Taken out of rotation by passive health checks (outlier detection) until it is returned. */
   ejected = false;
+  /** Gateway failures in a row (cannot connect, reset, timeout, 502/503/504); a good response resets it. */
+  failures = 0;
+  /** Gateway failures since start-up. */
+  errors = 0;
+  /** Times it has been ejected. */
+  ejections = 0;
   /** Most requests in flight at once; 0 is no limit. */
   maxRequests = 0;
 

@@ -54,15 +54,20 @@ export function available(backend: Backend): boolean {
  */
 export class Pool extends EventEmitter<PoolEvents> {
   readonly #byId = new Map<string, Backend>();
+  readonly #maxRequests: number;
   #all: readonly Backend[] = Object.freeze([]);
   #available: Snapshot = Object.freeze([]);
 
-  /** Backends from validated specs (the configuration's) or inputs to parse. */
-  constructor(backends: readonly (BackendSpec | BackendInput)[] = []) {
+  /**
+   * Backends from validated specs (the configuration's) or inputs to parse; `maxRequests` is
+   * each backend's limit of requests in flight (BACKEND_MAX_REQUESTS; 0 is none).
+   */
+  constructor(backends: readonly (BackendSpec | BackendInput)[] = [], options: { readonly maxRequests?: number } = {}) {
     super();
+    this.#maxRequests = options.maxRequests ?? 0;
     const specs = backends.map(toSpec);
     checkUnique(specs);
-    for (const spec of specs) this.#byId.set(spec.id, new Backend(spec));
+    for (const spec of specs) this.#byId.set(spec.id, this.#create(spec));
     this.#publish();
   }
 
@@ -87,7 +92,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   add(input: BackendSpec | BackendInput): Backend {
     const spec = toSpec(input);
     checkUnique([...this.#all, spec]);
-    const backend = new Backend(spec);
+    const backend = this.#create(spec);
     this.#byId.set(spec.id, backend);
     this.#publish();
     this.emit('change', { kind: 'added', backend });
@@ -135,7 +140,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const value = parseWeight(weight);
     if (backend.weight === value) return;
     backend.weight = value;
-    backend.effectiveWeight = value * backend.weightFactor;
+    backend.effectiveWeight = value;
     this.#publish();
     this.emit('change', { kind: 'weight', backend });
   }
@@ -161,6 +166,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     if (this.#byId.get(backend.id) === backend) this.#publish();
     this.emit('change', { kind: ejected ? 'ejected' : 'returned', backend });
     return true;
+  }
+
+  #create(spec: BackendSpec): Backend {
+    const backend = new Backend(spec);
+    backend.maxRequests = this.#maxRequests;
+    return backend;
   }
 
   #setAdmin(backend: Backend, admin: AdminState): void {

@@ -17,6 +17,7 @@ export interface Deadline {
 export class DeadlineQueue {
   #head: Deadline | undefined = undefined;
   #tail: Deadline | undefined = undefined;
+  #size = 0;
   #timer: NodeJS.Timeout | undefined = undefined;
   #expiring = false;
   readonly #fire = (): void => this.#expire();
@@ -24,6 +25,7 @@ export class DeadlineQueue {
   /** Adds an entry whose deadline is no earlier than any already queued. */
   add(entry: Deadline): void {
     entry.queued = true;
+    this.#size++;
     entry.nextDeadline = undefined;
     entry.prevDeadline = this.#tail;
     if (this.#tail === undefined) this.#head = entry;
@@ -36,6 +38,7 @@ export class DeadlineQueue {
   remove(entry: Deadline): void {
     if (!entry.queued) return;
     entry.queued = false;
+    this.#size--;
     const { prevDeadline: prev, nextDeadline: next } = entry;
     if (prev === undefined) this.#head = next;
     else prev.nextDeadline = next;
@@ -65,10 +68,13 @@ export class DeadlineQueue {
     }
   }
 
-  /** Entries waiting, for tests and gauges (walks the list). */
+  /** Entries waiting. */
   get size(): number {
-    let n = 0;
-    for (let entry = this.#head; entry !== undefined; entry = entry.nextDeadline) n++;
-    return n;
+    return this.#size;
+  }
+
+  /** The entry added first (and so expiring first), if any. */
+  get first(): Deadline | undefined {
+    return this.#head;
   }
 }

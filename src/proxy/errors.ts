@@ -1,10 +1,13 @@
 /** Stable codes for everything that can go wrong while proxying one request. */
 export type ProxyErrorCode =
   | 'LB_ERR_NO_BACKEND'
+  | 'LB_ERR_QUEUE_FULL'
+  | 'LB_ERR_QUEUE_TIMEOUT'
   | 'LB_ERR_UPSTREAM_CONNECT'
   | 'LB_ERR_UPSTREAM_RESET'
   | 'LB_ERR_UPSTREAM_TIMEOUT'
   | 'LB_ERR_UPSTREAM_PROTOCOL'
+  | 'LB_ERR_UPSTREAM_STATUS'
   | 'LB_ERR_CLIENT_CLOSED'
   | 'LB_ERR_CLIENT_BODY_TIMEOUT'
   | 'LB_ERR_CLIENT_SEND_TIMEOUT'
@@ -15,10 +18,15 @@ export type ProxyErrorCode =
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_BACKEND: 503,
+  // Every backend full (BACKEND_MAX_REQUESTS) and the queue full, or the wait too long.
+  LB_ERR_QUEUE_FULL: 503,
+  LB_ERR_QUEUE_TIMEOUT: 503,
   LB_ERR_UPSTREAM_CONNECT: 502,
   LB_ERR_UPSTREAM_RESET: 502,
   LB_ERR_UPSTREAM_TIMEOUT: 504,
   LB_ERR_UPSTREAM_PROTOCOL: 502,
+  // The backend answered one of RETRY_ON_STATUS: retried elsewhere, so the client never sees it.
+  LB_ERR_UPSTREAM_STATUS: 502,
   // nginx's "client closed request": never sent, only logged.
   LB_ERR_CLIENT_CLOSED: 499,
   LB_ERR_CLIENT_BODY_TIMEOUT: 408,
@@ -58,6 +66,12 @@ export class ProxyError extends Error {
     this.beforeRequest = stage.beforeRequest;
     this.beforeResponse = stage.beforeResponse;
   }
+}
+
+/** Failures of the backend (or of the way to it): retried when safe, and counted by outlier detection. */
+export function isGatewayFailure(code: ProxyErrorCode): boolean {
+  return code === 'LB_ERR_UPSTREAM_CONNECT' || code === 'LB_ERR_UPSTREAM_RESET' || code === 'LB_ERR_UPSTREAM_TIMEOUT'
+    || code === 'LB_ERR_UPSTREAM_PROTOCOL' || code === 'LB_ERR_UPSTREAM_STATUS';
 }
 
 /** Recorded when the client leaves before its response is complete. */

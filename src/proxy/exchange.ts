@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
 import type { Backend, Upstream } from '../pool/index.js';
 import type { Deadline } from './deadlines.js';
-import { CLIENT_CLOSED, ProxyError, toProxyError, type Stage } from './errors.js';
+import { CLIENT_CLOSED, isGatewayFailure, ProxyError, toProxyError, type Stage } from './errors.js';
 import { downstreamResponseHeaders, type RequestHeaderInfo } from './headers.js';
 import type { Proxy } from './proxy.js';
 import type { Sweepable } from './sweep.js';
@@ -26,9 +26,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;
   queued = false;
+  readonly backend: Backend;
+  /** A retry: counted against the retry budget while in flight. */
+  readonly retry: boolean;
+  /** What was dispatched: a retry sends the same to another backend. */
+  options: Dispatcher.DispatchOptions | undefined = undefined;
   readonly #proxy: Proxy;
   readonly #ctx: RequestContext;
-  readonly #backend: Backend;
   readonly #upstream: Upstream;
   #connection: Dispatcher | undefined = undefined;
   #abort: ((err: Error) => void) | undefined = undefined;
@@ -49,17 +53,23 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   #unsent = 0;
   #stalledFor = 0;
 
-  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, upstream: Upstream) {
+  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, retry: boolean) {
     this.#proxy = proxy;
     this.#ctx = ctx;
-    this.#backend = backend;
-    this.#upstream = upstream;
+    this.backend = backend;
+    this.retry = retry;
+    // Every backend in the pool has its connections from the moment it is added until it has
+    // been removed and drained, which cannot happen while this request is in flight to it.
+    this.#upstream = backend.upstream!;
     backend.startRequest();
+    proxy.active++;
+    if (retry) proxy.retrying++;
     ctx.upstream = this;
   }
 
   /** Sends the request on a connection of the backend's pool. */
   dispatch(options: Dispatcher.DispatchOptions): void {
+    this.options = options;
     if (this.hasBody) this.#watch(UPLOADING);
     const connection = this.#connection = this.#upstream.acquire();
     connection.dispatch(options, this);
@@ -130,13 +140,22 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true;
-    this.#proxy.deadlines.remove(this);
+    const proxy = this.#proxy;
+    proxy.deadlines.remove(this);
     const res = this.#ctx.res;
     if (this.#finished || res.destroyed) return false;
-    this.#resume = resume;
     const ctx = this.#ctx;
+    const backend = this.backend;
+    if (statusCode >= 502 && statusCode <= 504) {
+      proxy.outlier?.failure(backend, `status ${statusCode}`);
+      if (proxy.retryStatus[statusCode] === 1 && this.#retryOnStatus(statusCode)) return false;
+    } else {
+      backend.failures = 0;
+      if (proxy.retryStatus[statusCode] === 1 && this.#retryOnStatus(statusCode)) return false;
+    }
+    this.#resume = resume;
     const now = performance.now();
-    this.#backend.observeLatency(now - ctx.startTime, now);
+    backend.observeLatency(now - ctx.startTime, now);
     if (this.#proxy.draining) res.shouldKeepAlive = false;
     const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
     if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
@@ -189,13 +208,36 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   }
 
   #tunnelClosed(): void {
-    this.#backend.endRequest();
+    this.backend.endRequest();
     // The response never ends for a tunnel: its close is the request's end (one access line).
     this.#ctx.res.emit('close');
   }
 
   onError(err: Error): void {
-    if (this.#finish()) this.#proxy.fail(this.#ctx, toProxyError(err, this));
+    if (!this.#finish()) return;
+    const proxy = this.#proxy;
+    const error = toProxyError(err, this);
+    if (isGatewayFailure(error.code)) proxy.outlier?.failure(this.backend, error.message);
+    const next = proxy.planRetry(this.#ctx, this, error);
+    if (next !== undefined) proxy.retryOn(this.#ctx, this, next, error);
+    else proxy.fail(this.#ctx, error);
+  }
+
+
+  /**
+   * The backend answered one of RETRY_ON_STATUS, and nothing of its response has gone to the
+   * client: when another try is allowed, this one is dropped (its connection with it) and the
+   * request goes elsewhere; returns true then. Otherwise the response is relayed as it is.
+   */
+  #retryOnStatus(statusCode: number): boolean {
+    const error = new ProxyError('LB_ERR_UPSTREAM_STATUS', `backend answered ${statusCode}`, { stage: this });
+    const proxy = this.#proxy;
+    const next = proxy.planRetry(this.#ctx, this, error);
+    if (next === undefined) return false;
+    this.cancel(error);
+    this.#finish();
+    proxy.retryOn(this.#ctx, this, next, error);
+    return true;
   }
 
   /** Ends the upstream request with `err` and answers (or cuts) the client with it. */
@@ -274,8 +316,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     this.#finished = true;
     this.#unwatchAll();
     this.#ctx.upstream = undefined;
-    this.#backend.endRequest();
+    this.backend.endRequest();
     if (this.#connection !== undefined) this.#upstream.release(this.#connection);
+    this.#proxy.active--;
+    if (this.retry) this.#proxy.retrying--;
+    if (this.#proxy.queued > 0) this.#proxy.scheduleDrain();
     return true;
   }
 }

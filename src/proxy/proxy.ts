@@ -4,15 +4,16 @@ import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Director } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
+import type { OutlierDetector } from '../health/index.js';
+import type { Backend } from '../pool/index.js';
 import { DeadlineQueue } from './deadlines.js';
-import { CLIENT_CLOSED, ProxyError } from './errors.js';
+import { CLIENT_CLOSED, isGatewayFailure, ProxyError } from './errors.js';
 import { Exchange } from './exchange.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 
 export interface ProxyOptions {
-  /** Close a tunnel (an upgraded connection) with no traffic either way for this long, in ms; 0 never. */
-  readonly tunnelIdleTimeout?: number;
   /**
    * Milliseconds for a backend to start its response once the whole request has been sent
    * (Go's `ResponseHeaderTimeout`), and for it to take any of a request body it is being sent: else 504.
@@ -22,21 +23,43 @@ export interface ProxyOptions {
   readonly bodyTimeout?: number;
   /** Longest time, in ms, a client may take none of its response: else it is cut (0: none). */
   readonly sendTimeout?: number;
+  /** Close a tunnel (an upgraded connection) with no traffic either way for this long, in ms; 0 never. */
+  readonly tunnelIdleTimeout?: number;
   /** Seconds for `Retry-After` on a 503. */
   readonly retryAfter: number;
   /** Largest request body in bytes (0: unlimited); enforced here for chunked bodies. */
   readonly maxBodySize?: number;
+  /** Further tries on another backend (0: none), the statuses that trigger one, and the budget. */
+  readonly retries?: number;
+  readonly retryOnStatus?: readonly number[];
+  /** Retries in flight as a share of requests in flight; at least RETRY_BUDGET_FLOOR always. */
+  readonly retryBudget?: number;
+  /** Requests that may wait for a backend with room, and for how long (ms). */
+  readonly queueSize?: number;
+  readonly queueTimeout?: number;
+  /** Told of every gateway failure and good response. */
+  readonly outlier?: OutlierDetector;
 }
+
+/** Envoy's `min_retry_concurrency`: this many retries in flight are allowed whatever the load. */
+export const RETRY_BUDGET_FLOOR = 3;
+
+/** Methods a retry cannot repeat the effect of (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Short plain-text bodies for the statuses we generate, made once. */
 const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
 
 const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no backend available');
+const QUEUE_FULL = new ProxyError('LB_ERR_QUEUE_FULL', 'every backend is full and so is the queue');
 const NO_NEW_TUNNEL = new ProxyError('LB_ERR_SHUTDOWN', 'shutting down: no new tunnels');
 
 /**
  * Forwards a request to the backend the director picks, over that backend's keep-alive pool,
- * streaming both bodies with backpressure, and maps every failure to one status.
+ * streaming both bodies with backpressure, and maps every failure to one status. A request the
+ * backend never saw, or an idempotent one without a body that failed before any response, is
+ * retried on another backend, within a budget. When every backend is full, requests wait in
+ * one FIFO queue and go to whichever backend frees up first.
  */
 export class Proxy {
   /** Set during graceful shutdown: responses carry `Connection: close`. */
@@ -54,6 +77,21 @@ export class Proxy {
   readonly deadlines = new DeadlineQueue();
   /** Exchanges sending a request body or stalled on a slow client. */
   readonly sweep: Sweep;
+  /** 1 at the statuses a response is retried on (RETRY_ON_STATUS), by status. */
+  readonly retryStatus = new Uint8Array(600);
+  readonly outlier: OutlierDetector | undefined;
+  readonly #retries: number;
+  readonly #budget: number;
+  /** Requests waiting for a backend with room, oldest first; QUEUE_TIMEOUT is their deadline. */
+  readonly #queue = new DeadlineQueue();
+  readonly #queueSize: number;
+  readonly #queueTimeout: number;
+  /** Exchanges in flight, and how many of them are retries (the budget's two numbers). */
+  active = 0;
+  retrying = 0;
+  /** Retries made, and refused for the budget, since start-up. */
+  retried = 0;
+  overBudget = 0;
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
@@ -64,12 +102,22 @@ export class Proxy {
     this.sendTimeout = options.sendTimeout ?? 0;
     this.tunnelIdleTimeout = options.tunnelIdleTimeout ?? 0;
     this.sweep = new Sweep(sweepInterval(this.timeout, this.bodyTimeout, this.sendTimeout));
+    this.#retries = options.retries ?? 0;
+    for (const status of options.retryOnStatus ?? []) this.retryStatus[status] = 1;
+    this.#budget = options.retryBudget ?? 0.2;
+    this.#queueSize = options.queueSize ?? 0;
+    this.#queueTimeout = options.queueTimeout ?? 10_000;
+    this.outlier = options.outlier;
+  }
+
+  /** Requests waiting in the queue. */
+  get queued(): number {
+    return this.#queue.size;
   }
 
   /** The final handler of the middleware chain. */
   readonly handle = (ctx: RequestContext): void => {
-    const req = ctx.req;
-    const url = req.url ?? '/';
+    const url = ctx.req.url ?? '/';
     // The listener lets through origin-form targets and `OPTIONS *` only.
     if (url.charCodeAt(0) !== 47 /* / */) {
       answerOptions(ctx);
@@ -81,37 +129,55 @@ export class Proxy {
       return;
     }
     const backend = this.#director.pick(ctx);
-    if (backend === undefined) {
-      this.fail(ctx, NO_BACKEND);
-      return;
-    }
-    ctx.backend = backend;
-    // Every backend in the pool has its connections from the moment it is added until it has
-    // been removed and drained, which cannot happen while this request is in flight to it.
-    const exchange = new Exchange(this, ctx, backend, backend.upstream!);
-    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
-    const h2 = req.httpVersionMajor === 2;
-    // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
-    if (h2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
-    const chunked = exchange.hasBody && !h2 && req.headers['content-length'] === undefined;
-    const options: Dispatcher.DispatchOptions = {
-      path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url,
-      method: req.method ?? 'GET',
-      headers,
-      body: exchange.hasBody && !chunked ? req : null,
-    };
-    // An Upgrade (WebSocket): undici sends `Upgrade` and `Connection: upgrade` itself and hands
-    // the connection over on a 101; any other answer is relayed as a normal response.
-    if (ctx.head !== undefined) options.upgrade = req.headers.upgrade ?? 'websocket';
-    if (chunked) {
-      // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
-      // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
-      // a request is refused (400) before anything of it is sent upstream.
-      setImmediate(dispatchChecked, options, exchange, req, this.#maxBody);
-    } else {
-      exchange.dispatch(options);
-    }
+    if (backend !== undefined) this.#forward(ctx, backend);
+    else this.#wait(ctx);
   };
+
+  /**
+   * Where the request may be tried again after `error`, when that is safe and allowed, or
+   * undefined. Safe: nothing of the request reached the backend (any method, its body
+   * untouched), or an idempotent request without a body failed before any response. Allowed:
+   * tries left, retries in flight within the budget, and another backend available (or this
+   * one, when it is the only one).
+   */
+  planRetry(ctx: RequestContext, failed: Exchange, error: ProxyError): Backend | undefined {
+    if (!this.mayRetry(ctx, failed, error)) return undefined;
+    if (this.retrying >= Math.max(RETRY_BUDGET_FLOOR, this.#budget * this.active)) {
+      this.overBudget++;
+      ctx.log.info({ backend: failed.backend.id, reason: error.message, retrying: this.retrying, active: this.active }, 'not retried: retry budget exhausted');
+      return undefined;
+    }
+    const excluded = (ctx.excluded ??= new Set<Backend>());
+    excluded.add(failed.backend);
+    const next = this.#director.pick(ctx, excluded);
+    if (next !== undefined) return next;
+    return this.#director.sole === failed.backend ? failed.backend : undefined;
+  }
+
+  /**
+   * Sends the request that failed in `failed` to `next` (from `planRetry`). The new exchange
+   * counts from now (in flight, against the budget); it is dispatched once undici's callback that
+   * reported the failure has returned: undici's connections must not be given a request from
+   * inside their own callbacks (the failed one may be the one the retry would get).
+   */
+  retryOn(ctx: RequestContext, failed: Exchange, next: Backend, error: ProxyError): void {
+    ctx.tries++;
+    this.retried++;
+    ctx.log.warn({ backend: failed.backend.id, next: next.id, try: ctx.tries, code: error.code, reason: error.message }, 'retrying on another backend');
+    ctx.backend = next;
+    const exchange = new Exchange(this, ctx, next, true);
+    exchange.hasBody = failed.hasBody;
+    exchange.host = failed.host;
+    const options = withPath(failed.options!, next, ctx.req.url ?? '/');
+    queueMicrotask(() => exchange.dispatch(options));
+  }
+
+  /** Whether a failure of this kind, at this point, may be retried for this request (budget aside). */
+  mayRetry(ctx: RequestContext, failed: Exchange, error: ProxyError): boolean {
+    if (ctx.tries > this.#retries || ctx.clientClosed || failed.options === undefined || !isGatewayFailure(error.code)) return false;
+    if (error.beforeRequest) return true;
+    return error.beforeResponse && !failed.hasBody && IDEMPOTENT.has(ctx.req.method ?? 'GET');
+  }
 
   /** Answers the client with the error's status (or cuts a response already started) and logs it. */
   fail(ctx: RequestContext, error: ProxyError): void {
@@ -142,6 +208,89 @@ export class Proxy {
     ctx.bytes = body.length;
     res.end(body);
   }
+
+  /** Runs `drainQueue` once the current undici callback has returned (see `retryOn`). */
+  scheduleDrain(): void {
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    queueMicrotask(this.#drainLater);
+  }
+
+  #drainScheduled = false;
+  readonly #drainLater = (): void => {
+    this.#drainScheduled = false;
+    this.drainQueue();
+  };
+
+  /**
+   * A backend may have room now (a request ended, the pool changed): requests waiting go, in
+   * order, to whichever backend has room.
+   */
+  drainQueue(): void {
+    while (this.#queue.size > 0) {
+      const waiting = this.#queue.first as Waiting;
+      const backend = this.#director.pick(waiting.ctx);
+      if (backend === undefined) {
+        if (this.#director.routable) return;
+        // Nothing can take it any more (the pool emptied): those waiting are answered at once.
+        this.#queue.remove(waiting);
+        waiting.ctx.upstream = undefined;
+        this.fail(waiting.ctx, NO_BACKEND);
+        continue;
+      }
+      this.#queue.remove(waiting);
+      waiting.ctx.upstream = undefined;
+      this.#forward(waiting.ctx, backend);
+    }
+  }
+
+  /** No backend had room: wait in the queue if any backend could take it, else 503 at once. */
+  #wait(ctx: RequestContext): void {
+    if (!this.#director.routable) { this.fail(ctx, NO_BACKEND); return; }
+    if (this.#queue.size >= this.#queueSize) { this.fail(ctx, QUEUE_FULL); return; }
+    const waiting = new Waiting(this, ctx, this.#queueTimeout);
+    ctx.upstream = waiting;
+    this.#queue.add(waiting);
+  }
+
+  /** Takes a request out of the queue (it timed out, or its client left). */
+  leaveQueue(waiting: Waiting): void {
+    this.#queue.remove(waiting);
+  }
+
+  #forward(ctx: RequestContext, backend: Backend): void {
+    const req = ctx.req;
+    const url = req.url ?? '/';
+    ctx.backend = backend;
+    const exchange = new Exchange(this, ctx, backend, false);
+    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
+    const h2 = req.httpVersionMajor === 2;
+    // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
+    if (h2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
+    const chunked = exchange.hasBody && !h2 && req.headers['content-length'] === undefined;
+    const options: Dispatcher.DispatchOptions = {
+      path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url,
+      method: req.method ?? 'GET',
+      headers,
+      body: exchange.hasBody && !chunked ? req : null,
+    };
+    // An Upgrade (WebSocket): undici sends `Upgrade` and `Connection: upgrade` itself and hands
+    // the connection over on a 101; any other answer is relayed as a normal response.
+    if (ctx.head !== undefined) options.upgrade = req.headers.upgrade ?? 'websocket';
+    if (chunked) {
+      // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
+      // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
+      // a request is refused (400) before anything of it is sent upstream.
+      setImmediate(dispatchChecked, options, exchange, req, this.#maxBody);
+    } else {
+      exchange.dispatch(options);
+    }
+  }
+}
+
+/** The same request for another backend: its own path prefix, the same headers and body. */
+function withPath(options: Dispatcher.DispatchOptions, backend: Backend, url: string): Dispatcher.DispatchOptions {
+  return { ...options, path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url };
 }
 
 /**

@@ -9,8 +9,10 @@ export interface UpstreamOptions {
   readonly maxIdle: number;
   /** How long an idle upstream connection is kept (a shorter Keep-Alive hint wins). */
   readonly idleTimeout: number;
-  /** Connect timeout and the longest pause allowed within a response body. */
+  /** The longest pause allowed within a response body (PROXY_TIMEOUT). */
   readonly timeout: number;
+  /** Time allowed to open a connection (CONNECT_TIMEOUT). */
+  readonly connectTimeout: number;
   /** How https:// backends are verified. */
   readonly tls?: BackendTls;
 }
@@ -34,7 +36,7 @@ export class Upstreams {
       keepAliveMaxTimeout: options.idleTimeout,
       headersTimeout: 0,
       bodyTimeout: options.timeout,
-      connect: { timeout: options.timeout, ...tlsConnectOptions(options.tls) },
+      connect: { timeout: options.connectTimeout, ...tlsConnectOptions(options.tls) },
       // The proxy checks Content-Length itself where it matters; a mismatch is an error, not a warning.
       strictContentLength: true,
     };
