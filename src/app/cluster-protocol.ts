@@ -32,6 +32,8 @@ export type ToPrimary =
   | { type: 'listening'; port: number }
   | { type: 'failed'; code: string | undefined; message: string }
   | { type: 'ack'; seq: number }
+  /** The worker's outlier detection ejected a backend, or let it return (ejection is per worker). */
+  | { type: 'outlier'; id: string; ejected: boolean }
   /** Per backend: id, requests since the worker started, requests in flight; `seq` when asked for. */
   | { type: 'stats'; backends: [string, number, number][]; seq?: number };
 

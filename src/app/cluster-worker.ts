@@ -66,6 +66,12 @@ export async function runWorker(): Promise<LoadBalancer> {
       }
     });
   });
+  // Ejection is this worker's own (it sees only its own traffic); the primary is told of each.
+  lb.pool.on('change', ({ kind, backend }) => {
+    if ((kind === 'ejected' || kind === 'returned') && process.connected) {
+      process.send!({ type: 'outlier', id: backend.id, ejected: kind === 'ejected' } satisfies ToPrimary);
+    }
+  });
   // The primary is gone: nobody will tell this worker about the pool any more.
   process.on('disconnect', () => stop('SIGTERM'));
   process.send!({ type: 'hello' } satisfies ToPrimary);

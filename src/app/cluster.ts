@@ -181,6 +181,13 @@ export class ClusterPrimary {
         case 'ack':
           this.#acknowledge(index, message.seq);
           break;
+        case 'outlier': {
+          const backend = this.pool.get(message.id);
+          if (backend !== undefined && message.ejected) backend.ejections++;
+          if (message.ejected) this.log.warn({ worker: index, backend: message.id }, 'a worker ejected a backend');
+          else this.log.info({ worker: index, backend: message.id }, 'a worker returned a backend');
+          break;
+        }
         case 'stats':
           this.#stats.set(index, new Map(message.backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]])));
           this.#sumStats();

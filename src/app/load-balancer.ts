@@ -268,8 +268,10 @@ export function logPoolEvents(pool: Pool, log: Logger): void {
     if (!healthy && pool.available.length === 0) log.error('no backend available: answering 503');
   });
   pool.on('change', ({ kind, backend }) => {
+    // Ejections and returns are logged by outlier detection, with their reasons.
+    if (kind === 'ejected' || kind === 'returned') return;
     log.info({ backend: backend.id, url: backend.url, change: kind, state: backend.state, weight: backend.weight }, `backend ${kind}`);
-    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed' || kind === 'ejected')) {
+    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed')) {
       log.error('no backend available: answering 503');
     }
   });

@@ -106,6 +106,8 @@ export function strategyContract(name: string, create: () => Strategy): void {
       const exclude = new Set([pool.backends[0]!, pool.backends[2]!]);
       const seen = new Set<number>();
       for (let i = 0; i < 1000; i++) {
+        // Retries come between first tries: a strategy may keep its rotation for the latter.
+        strategy.pick(pool.available, fakeRequest(i));
         const b = strategy.pick(pool.available, fakeRequest(i), exclude);
         assert.ok(b === pool.backends[1] || b === pool.backends[3], `picked ${b?.id}, which is excluded`);
         seen.add(at(pool, b));

@@ -18,7 +18,7 @@ const MAX_MULTIPLIER = 10;
  * reports each request's outcome; a backend whose last `consecutiveFailures` requests all failed
  * at the gateway level (could not connect, reset, timed out, answered 502/503/504) is taken out of
  * rotation for `ejectionTime` × the number of times it has been ejected, and returns, by itself,
- * when that time is up. Never more than `maxEjected` of the pool is out at once, so a failure of
+ * when that time is up, or sooner when the active checks see it go down and come back up. Never more than `maxEjected` of the pool is out at once, so a failure of
  * everything (or of the network) cannot empty the pool. Each ejection and return is logged once.
  */
 export class OutlierDetector {
@@ -33,6 +33,14 @@ export class OutlierDetector {
     this.#log = log;
     pool.on('change', ({ kind, backend }) => {
       if (kind === 'removed') this.#forget(backend);
+    });
+    // A backend the active checks saw down and now see up again has been restarted or repaired:
+    // its passive record is out of date (Envoy unejects on any passing check; that would undo the
+    // ejection of a backend whose /health passes while its answers fail, so only a flip counts).
+    pool.on('health', ({ backend, healthy }) => {
+      if (!healthy) return;
+      backend.failures = 0;
+      if (backend.ejected) this.#return(backend, 'active check passed after down');
     });
   }
 
@@ -50,7 +58,7 @@ export class OutlierDetector {
     const ms = this.#options.ejectionTime * Math.min(backend.ejections, MAX_MULTIPLIER);
     this.#pool.setEjected(backend, true);
     this.#log.warn({ backend: backend.id, url: backend.url, failures: backend.failures, reason, ejections: backend.ejections, forMs: ms }, 'backend ejected');
-    const timer = setTimeout(() => this.#return(backend), ms);
+    const timer = setTimeout(() => this.#return(backend, 'ejection time is up'), ms);
     timer.unref();
     this.#timers.set(backend, timer);
   }
@@ -61,10 +69,11 @@ export class OutlierDetector {
     this.#timers.clear();
   }
 
-  #return(backend: Backend): void {
+  #return(backend: Backend, reason: string): void {
+    clearTimeout(this.#timers.get(backend));
     this.#timers.delete(backend);
     backend.failures = 0;
-    if (this.#pool.setEjected(backend, false)) this.#log.info({ backend: backend.id, url: backend.url }, 'backend returned');
+    if (this.#pool.setEjected(backend, false)) this.#log.info({ backend: backend.id, url: backend.url, reason }, 'backend returned');
   }
 
   #forget(backend: Backend): void {

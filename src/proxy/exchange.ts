@@ -234,8 +234,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     const proxy = this.#proxy;
     const next = proxy.planRetry(this.#ctx, this, error);
     if (next === undefined) return false;
-    this.cancel(error);
+    // Ended first, so that undici's report of the abort finds it ended.
     this.#finish();
+    this.cancel(error);
     proxy.retryOn(this.#ctx, this, next, error);
     return true;
   }

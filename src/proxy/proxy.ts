@@ -251,6 +251,7 @@ export class Proxy {
     const waiting = new Waiting(this, ctx, this.#queueTimeout);
     ctx.upstream = waiting;
     this.#queue.add(waiting);
+    ctx.log.debug({ queued: this.#queue.size }, 'request queued');
   }
 
   /** Takes a request out of the queue (it timed out, or its client left). */

@@ -18,7 +18,8 @@ export class LeastConnections implements Strategy {
     const n = snapshot.length;
     if (n === 0) return undefined;
     const start = this.#start % n;
-    this.#start = start + 1;
+    // A retry (or a second try by the director) does not move the rotation of first tries.
+    if (exclude === undefined) this.#start = start + 1;
     let best: Backend | undefined;
     for (let k = 0; k < n; k++) {
       const b = snapshot[(start + k) % n]!;
