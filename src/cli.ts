@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
 import { createLogger } from './app/logger.js';
@@ -42,7 +43,7 @@ function usage(): string {
   return lines.join('\n');
 }
 
-function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer[] } {
+function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer[]; reread: () => Layer[]; files: string[] } {
   const options: NonNullable<ParseArgsConfig['options']> = {
     config: { type: 'string', short: 'c' },
     help: { type: 'boolean', short: 'h' },
@@ -55,12 +56,20 @@ function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer
   } catch (err) {
     throw new ConfigError(`${(err as Error).message.split('\n')[0]} (see lb --help)`);
   }
-  const layers: Layer[] = [];
-  if (typeof values.config === 'string') layers.push(fileLayer(values.config));
-  const dotenv = dotenvLayer(process.cwd());
-  if (dotenv !== undefined) layers.push(dotenv);
-  layers.push(envLayer(process.env), flagLayer(values));
-  return { help: values.help === true, version: values.version === true, layers };
+  const file = typeof values.config === 'string' ? values.config : undefined;
+  // The environment and flags are the process's own: a reload reads the files again.
+  const env = envLayer(process.env);
+  const flags = flagLayer(values);
+  const reread = (): Layer[] => {
+    const layers: Layer[] = [];
+    if (file !== undefined) layers.push(fileLayer(file));
+    const dotenv = dotenvLayer(process.cwd());
+    if (dotenv !== undefined) layers.push(dotenv);
+    layers.push(env, flags);
+    return layers;
+  };
+  const files = [...(file === undefined ? [] : [resolve(file)]), resolve('.env')];
+  return { help: values.help === true, version: values.version === true, layers: reread(), reread, files };
 }
 
 async function main(): Promise<void> {
@@ -84,10 +93,10 @@ async function main(): Promise<void> {
       }
     }
     if (workerCount(config) > 0) {
-      await runPrimary(config, createLogger(config.log));
+      await runPrimary(config, createLogger(config.log), { loadConfig: () => resolveConfig(args.reread(), strategyNames()), watch: args.files });
       return;
     }
-    lb = new LoadBalancer(config, { strategy });
+    lb = new LoadBalancer(config, { strategy, loadConfig: () => resolveConfig(args.reread(), strategyNames()), watch: args.files });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`lb: ${err.message}\n`);

@@ -1,4 +1,6 @@
 import cluster from 'node:cluster';
+import type { Config } from '../config/index.js';
+import type { ProcessCounts } from '../metrics/index.js';
 import type { AdminState, Backend } from '../pool/index.js';
 
 /** What a worker needs to mirror one backend of the primary's pool. */
@@ -24,8 +26,10 @@ export type ToWorker =
   | { type: 'pool'; backends: BackendImage[] }
   | { type: 'health'; id: string; healthy: boolean; reason: string | undefined }
   | ({ type: 'change'; seq: number } & Change)
-  /** Send your counters now, with this seq. */
-  | { type: 'report'; seq: number }
+  /** Send your counters now, with this seq (and your default metrics, for a scrape). */
+  | { type: 'report'; seq: number; metrics?: boolean }
+  /** A reloaded configuration: apply what can change live (the pool comes as changes). */
+  | { type: 'config'; config: Config }
   | { type: 'shutdown' };
 export type ToPrimary =
   | { type: 'hello' }
@@ -34,8 +38,11 @@ export type ToPrimary =
   | { type: 'ack'; seq: number }
   /** The worker's outlier detection ejected a backend, or let it return (ejection is per worker). */
   | { type: 'outlier'; id: string; ejected: boolean }
-  /** Per backend: id, requests since the worker started, requests in flight; `seq` when asked for. */
-  | { type: 'stats'; backends: [string, number, number][]; seq?: number };
+  /**
+   * Per backend: id, requests since the worker started, requests in flight; the request tally and
+   * process counts; the default metrics when asked for; `seq` when asked for.
+   */
+  | { type: 'stats'; backends: [string, number, number][]; tally: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; seq?: number };
 
 export const CONFIG_ENV = 'LB_WORKER_CONFIG';
 export const INDEX_ENV = 'LB_WORKER_INDEX';

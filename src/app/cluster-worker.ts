@@ -40,9 +40,14 @@ export async function runWorker(): Promise<LoadBalancer> {
   const { log, lines } = createLogging({ ...config.log, bindings: { worker: index } });
   const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true });
   const stop = handleSignals(lb);
-  const report = (seq?: number): void => {
+  const report = async (seq?: number, metrics = false): Promise<void> => {
+    const counts = await lb.processCounts();
+    const defaults = metrics ? await lb.metrics.defaultsJson() : undefined;
     if (!process.connected) return;
-    process.send!({ type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]), seq } satisfies ToPrimary);
+    process.send!({
+      type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]),
+      tally: lb.tally.image(), process: counts, metrics: defaults, seq,
+    } satisfies ToPrimary);
   };
   const ready = new Promise<void>((resolve) => {
     process.on('message', (message: ToWorker) => {
@@ -57,7 +62,9 @@ export async function runWorker(): Promise<LoadBalancer> {
           applyChange(lb.pool, message);
           process.send?.({ type: 'ack', seq: message.seq } satisfies ToPrimary);
         } else if (message.type === 'report') {
-          report(message.seq);
+          void report(message.seq, message.metrics === true);
+        } else if (message.type === 'config') {
+          lb.applyConfig(message.config);
         } else if (message.type === 'shutdown') {
           stop('SIGTERM');
         }
@@ -87,6 +94,6 @@ export async function runWorker(): Promise<LoadBalancer> {
     return lb;
   }
   process.send!({ type: 'listening', port: address.port } satisfies ToPrimary);
-  setInterval(report, STATS_INTERVAL_MS).unref();
+  setInterval(() => void report(), STATS_INTERVAL_MS).unref();
   return lb;
 }

@@ -2,12 +2,16 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
+import { Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { Pool, type PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
-import { backendTls, describeConfig, logPoolEvents } from './load-balancer.js';
+import { backendTls, describeConfig, keeping, logPoolEvents, restartOnly } from './load-balancer.js';
 import { flushLogger } from './logger.js';
+import { PoolKeeper } from './pool-keeper.js';
+import { watchFiles } from './tls-files.js';
 import { exitCannotStart } from './signals.js';
 
 /**
@@ -33,10 +37,30 @@ export function workerCount(config: Config): number {
  * stays even across them), replaces one that dies, sums their counters (those of workers that
  * died included) and drains them all on `stop()`.
  */
+export interface ClusterOptions {
+  /** Reads the configuration again, for reloads (SIGHUP, the admin API, a changed file). */
+  readonly loadConfig?: () => Config;
+  /** Files whose change triggers a reload. */
+  readonly watch?: readonly string[];
+}
+
 export class ClusterPrimary {
   readonly pool: Pool;
-  readonly config: Config;
+  config: Config;
   readonly log: Logger;
+  /** Health flips, ejections, changes, reloads and worker restarts, the newest last. */
+  readonly events = new EventLog();
+  readonly reloads = { succeeded: 0, failed: 0 };
+  readonly #keeper: PoolKeeper;
+  readonly #options: ClusterOptions;
+  #metrics: Metrics | undefined;
+  #admin: AdminServer | undefined;
+  #unwatch: (() => void) | undefined;
+  /** Each worker's last request tally and process counts, and default metrics when asked. */
+  readonly #tallies = new Map<number, { rows: [string, number[]][]; process: ProcessCounts; metrics?: unknown[] }>();
+  /** The counts of workers that have died. */
+  readonly #retiredTally = new Tally();
+  readonly #retiredCounts = { retries: 0, logLinesDropped: 0 };
   readonly #count: number;
   readonly #monitor: HealthMonitor;
   readonly #workers = new Map<number, Worker>();
@@ -53,7 +77,7 @@ export class ClusterPrimary {
   readonly #earlyDeaths = new Map<number, number>();
   #started!: { resolve: (port: number) => void; reject: (err: Error) => void };
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, options: ClusterOptions = {}) {
     // Workers must sign sticky cookies alike, or a cookie from one is refused by the other.
     this.config = config.sticky.cookie !== undefined && config.sticky.secret === undefined
       ? { ...config, sticky: { ...config.sticky, secret: randomBytes(32).toString('hex') } }
@@ -61,8 +85,12 @@ export class ClusterPrimary {
     if (this.config !== config) log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
     this.log = log;
     this.#count = workerCount(config);
-    this.pool = new Pool(config.backends);
+    this.#options = options;
+    this.#keeper = new PoolKeeper(config, log);
+    this.pool = new Pool(this.#keeper.specs);
+    this.#keeper.restore(this.pool);
     logPoolEvents(this.pool, log);
+    this.events.watch(this.pool);
     this.#monitor = new HealthMonitor(this.pool, config.health, log.child({ component: 'health' }), undefined, backendTls(config));
     this.pool.on('health', ({ backend, healthy, reason }) => this.#broadcast({ type: 'health', id: backend.id, healthy, reason }));
     this.pool.on('change', (change) => this.#onChange(change));
@@ -74,7 +102,99 @@ export class ClusterPrimary {
     await this.#monitor.start();
     const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
     for (let i = 0; i < this.#count; i++) this.#fork(i);
-    return listening;
+    const port = await listening;
+    const admin = this.config.admin;
+    if (admin.port !== undefined) {
+      this.#admin = new AdminServer(this.#adminTarget(), { ...admin, port: admin.port }, this.log.child({ component: 'admin' }));
+      const address = await this.#admin.listen();
+      this.log.info({ address: address.address, port: address.port, token: admin.token !== undefined }, 'admin listening');
+    }
+    const watch = this.#options.watch ?? [];
+    if (watch.length > 0 && this.#options.loadConfig !== undefined) {
+      this.#unwatch = watchFiles(watch, () => {
+        this.log.info({ files: watch }, 'configuration file changed: reloading');
+        this.reload();
+      }, 1000);
+    }
+    return port;
+  }
+
+  /** The admin listener's port, once started with ADMIN_PORT. */
+  get adminPort(): number | undefined {
+    const address = this.#admin?.server.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
+  /** The Prometheus metrics of the whole cluster: the workers' counts summed. */
+  get metrics(): Metrics {
+    this.#metrics ??= new Metrics({ pool: this.pool, counts: () => this.counts(), reloads: this.reloads });
+    return this.#metrics;
+  }
+
+  /** Asks every worker for its counts and sums them, with those of workers that died. */
+  async counts(): Promise<Counts> {
+    await this.collect(true);
+    const rows = new Tally();
+    rows.add(this.#retiredTally.entries());
+    const process: ProcessCounts = { retries: this.#retiredCounts.retries, queued: 0, connections: 0, logLinesDropped: this.#retiredCounts.logLinesDropped };
+    const workers: unknown[][] = [];
+    for (const t of this.#tallies.values()) {
+      rows.add(t.rows);
+      process.retries += t.process.retries;
+      process.queued += t.process.queued;
+      process.connections += t.process.connections;
+      process.logLinesDropped += t.process.logLinesDropped;
+      if (t.metrics !== undefined) workers.push(t.metrics);
+    }
+    return { rows: [...rows.entries()], process, workers: workers as never };
+  }
+
+  /**
+   * Reads the configuration again: the pool is brought to the new backends here (and so in
+   * every worker, as changes), and the workers apply the rest; see LoadBalancer.reload.
+   */
+  reload(): ReloadOutcome {
+    const load = this.#options.loadConfig;
+    if (load === undefined) return { ok: false, error: 'this balancer has no configuration source to reload from' };
+    let next: Config;
+    try {
+      next = load();
+    } catch (err) {
+      this.reloads.failed++;
+      const message = (err as Error).message;
+      this.log.error({ err: message }, 'configuration reload failed: keeping the current one');
+      this.events.add({ kind: 'reload', message: `reload failed: ${message}` });
+      return { ok: false, error: message };
+    }
+    if (next.sticky.cookie !== undefined && next.sticky.secret === undefined) next = { ...next, sticky: { ...next.sticky, secret: this.config.sticky.secret } };
+    const restart = restartOnly(this.config, next);
+    const needRestart = restart.map((s) => s.env);
+    // What is in effect (and what a restarted worker gets): the old values of what needs a restart.
+    next = keeping(next, this.config, restart.map((s) => s.key));
+    const changes = this.#keeper.reconcile(this.pool, next.backends);
+    this.#keeper.changed(this.pool);
+    this.#monitor.configure(next.health);
+    this.#broadcast({ type: 'config', config: next });
+    this.config = next;
+    this.reloads.succeeded++;
+    this.log.info({ changes }, 'configuration reloaded');
+    if (needRestart.length > 0) this.log.warn({ settings: needRestart }, `changed settings that take effect only after a restart: ${needRestart.join(', ')}`);
+    this.events.add({ kind: 'reload', message: changes.length === 0 ? 'reloaded' : `reloaded: ${changes.join(', ')}` });
+    return { ok: true, changes, needRestart };
+  }
+
+  #adminTarget(): AdminTarget {
+    const primary = this;
+    return {
+      pool: this.pool,
+      get metrics() { return primary.metrics; },
+      events: this.events,
+      get draining() { return primary.#stopping; },
+      describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),
+      settled: () => this.settled(),
+      changed: () => this.#keeper.changed(this.pool),
+      reload: () => Promise.resolve(this.reload()).then(async (outcome) => { await this.settled(); return outcome; }),
+    };
   }
 
   /**
@@ -82,9 +202,9 @@ export class ClusterPrimary {
    * resolves once all have answered and the pool's totals are up to date: collect on demand,
    * for a scrape or a test.
    */
-  collect(): Promise<void> {
+  collect(metrics = false): Promise<void> {
     const { seq, done } = this.#expect();
-    this.#broadcast({ type: 'report', seq });
+    this.#broadcast({ type: 'report', seq, metrics });
     return done;
   }
 
@@ -111,6 +231,7 @@ export class ClusterPrimary {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.log.info({ workers: this.#workers.size }, 'shutting down');
+    this.#unwatch?.();
     await this.#monitor.stop();
     const exited = [...this.#workers.values()].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) resolve(); else w.once('exit', () => resolve());
@@ -122,6 +243,7 @@ export class ClusterPrimary {
     clearTimeout(deadline);
     for (const p of this.#pending.values()) p.resolve();
     this.#pending.clear();
+    await this.#admin?.close();
   }
 
   /** Kills every worker now (a second signal). */
@@ -190,6 +312,7 @@ export class ClusterPrimary {
         }
         case 'stats':
           this.#stats.set(index, new Map(message.backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]])));
+          this.#tallies.set(index, { rows: message.tally, process: message.process, metrics: message.metrics ?? this.#tallies.get(index)?.metrics });
           this.#sumStats();
           if (message.seq !== undefined) this.#acknowledge(index, message.seq);
           break;
@@ -214,6 +337,14 @@ export class ClusterPrimary {
       for (const [id, [requests]] of this.#stats.get(index) ?? []) this.#retired.set(id, (this.#retired.get(id) ?? 0) + requests);
       this.#stats.delete(index);
       this.#sumStats();
+      const last = this.#tallies.get(index);
+      if (last !== undefined) {
+        this.#retiredTally.add(last.rows);
+        this.#retiredCounts.retries += last.process.retries;
+        this.#retiredCounts.logLinesDropped += last.process.logLinesDropped;
+        this.#tallies.delete(index);
+      }
+      if (!this.#stopping) this.events.add({ kind: 'worker', message: `worker ${index} died (${signal ?? `exit ${code}`}): restarting it` });
       for (const seq of [...this.#pending.keys()]) this.#acknowledge(index, seq);
       if (this.#stopping) return;
       // A worker that keeps dying at once (a bad module, a port taken) is restarted less and less often.
@@ -240,8 +371,8 @@ export class ClusterPrimary {
  * The `lb` command with WORKERS > 0: a ClusterPrimary with signal handling. SIGTERM/SIGINT drain
  * every worker and exit 0 (a second one exits at once); SIGHUP is passed on to the workers.
  */
-export async function runPrimary(config: Config, log: Logger): Promise<void> {
-  const primary = new ClusterPrimary(config, log);
+export async function runPrimary(config: Config, log: Logger, options: ClusterOptions = {}): Promise<void> {
+  const primary = new ClusterPrimary(config, log, options);
   let signals = 0;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     if (++signals > 1) {
@@ -258,7 +389,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   process.on('SIGTERM', (s) => void stop(s));
   process.on('SIGINT', (s) => void stop(s));
   process.on('SIGHUP', () => {
-    log.info('SIGHUP: passing it on to the workers');
+    log.info('SIGHUP: reloading the configuration, and passing it on to the workers (certificates)');
+    primary.reload();
     for (const id in cluster.workers) cluster.workers[id]?.process.kill('SIGHUP');
   });
   let port: number;

@@ -3,14 +3,18 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
-import { ConfigError, type Config } from '../config/index.js';
+import { ConfigError, SETTINGS, type Config, type Setting } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { defaultId, Pool, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener } from '../server/index.js';
+import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
-import { loadKeyPair, watchKeyPair } from './tls-files.js';
+import { PoolKeeper } from './pool-keeper.js';
+import { loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -26,6 +30,13 @@ export interface LoadBalancerOptions {
    * run here, and `pool.setHealth` is the caller's to call, before `start()` and after.
    */
   readonly externalHealth?: boolean;
+  /**
+   * Reads the configuration again (the `lb` command re-reads its file, `.env` and flags), for
+   * reloads on SIGHUP and through the admin API. Throws ConfigError.
+   */
+  readonly loadConfig?: () => Config;
+  /** Files whose change triggers a reload (the config file, `.env`); polled once a second. */
+  readonly watch?: readonly string[];
 }
 
 export interface StopResult {
@@ -38,10 +49,24 @@ export interface StopResult {
  * listener. `start()` runs the first health round before accepting traffic; `stop()` drains.
  */
 export class LoadBalancer {
-  readonly config: Config;
+  #config: Config;
   readonly pool: Pool;
   readonly log: Logger;
   readonly director: Director;
+  /** Request counters behind the metrics. */
+  readonly tally = new Tally();
+  /** Health flips, ejections, changes and reloads, the newest last. */
+  readonly events = new EventLog();
+  /** Configuration reloads since start-up. */
+  readonly reloads = { succeeded: 0, failed: 0 };
+  #metrics: Metrics | undefined;
+  #admin: AdminServer | undefined;
+  readonly #logDestination: LogDestination | undefined;
+  /** The configured backends and the admin API's changes (STATE_FILE); not in a cluster worker. */
+  readonly #keeper: PoolKeeper | undefined;
+  readonly #loadConfig: (() => Config) | undefined;
+  readonly #watch: readonly string[];
+  #unwatchConfig: (() => void) | undefined;
   readonly #proxy: Proxy;
   readonly #upstreams: Upstreams;
   readonly #outlier: OutlierDetector | undefined;
@@ -57,10 +82,15 @@ export class LoadBalancer {
   #stopping: Promise<StopResult> | undefined;
 
   constructor(config: Config, options: LoadBalancerOptions = {}) {
-    this.config = config;
+    this.#config = config;
     const logging = options.logger === undefined ? createLogging(config.log) : { log: options.logger, lines: options.accessLines };
     this.log = logging.log;
-    this.pool = new Pool(config.backends, { maxRequests: config.backend.maxRequests });
+    this.#logDestination = logging.lines?.destination instanceof LogDestination ? logging.lines.destination : undefined;
+    this.#loadConfig = options.loadConfig;
+    this.#watch = options.watch ?? [];
+    this.#keeper = options.externalHealth === true ? undefined : new PoolKeeper(config, this.log);
+    this.pool = new Pool(this.#keeper?.specs ?? config.backends, { maxRequests: config.backend.maxRequests });
+    this.#keeper?.restore(this.pool);
     this.#strategyOptions = {
       offset: options.strategyOffset ?? 0,
       hashKey: config.hash.key,
@@ -106,7 +136,8 @@ export class LoadBalancer {
     this.pool.on('health', () => this.#proxy.drainQueue());
     this.#monitor = options.externalHealth === true ? undefined
       : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
-    const chain = compose([requestId(), accessLog(this.log, logging.lines)], this.#proxy.handle);
+    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], this.#proxy.handle);
+    this.events.watch(this.pool);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
     this.#listeners = [new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
     if (tls !== undefined && config.tls.httpPort !== undefined) {
@@ -119,6 +150,11 @@ export class LoadBalancer {
     else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.id, healthy }, 'health update applied'));
   }
 
+
+  /** The configuration in effect (a reload replaces it). */
+  get config(): Config {
+    return this.#config;
+  }
 
   #withSticky(strategy: Strategy): Strategy {
     const { cookie, secret } = this.config.sticky;
@@ -135,6 +171,33 @@ export class LoadBalancer {
   /** Every listening address: PORT first, then HTTP_PORT when set. */
   get addresses(): AddressInfo[] {
     return this.#listeners.map((l) => l.address);
+  }
+
+  /** The Prometheus metrics of this balancer (made on first use). */
+  get metrics(): Metrics {
+    this.#metrics ??= new Metrics({ pool: this.pool, counts: () => this.counts(), reloads: this.reloads });
+    return this.#metrics;
+  }
+
+  /** The admin listener's address, when ADMIN_PORT is set and the balancer is running. */
+  get adminAddress(): AddressInfo | undefined {
+    return this.#admin?.server.listening === true ? this.#admin.server.address() as AddressInfo : undefined;
+  }
+
+  /** This process's counters as of now. */
+  async processCounts(): Promise<ProcessCounts> {
+    const connections = await Promise.all(this.#listeners.map((l) => l.connections()));
+    return {
+      retries: this.#proxy.retried,
+      queued: this.#proxy.queued,
+      connections: connections.reduce((a, b) => a + b, 0),
+      logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+    };
+  }
+
+  /** What a scrape of this process reads. */
+  async counts(): Promise<Counts> {
+    return { rows: [...this.tally.entries()], process: await this.processCounts() };
   }
 
   /** Requests being proxied right now, open tunnels included. */
@@ -157,6 +220,83 @@ export class LoadBalancer {
       this.log.error({ cert, key, err: (err as Error).message }, 'TLS certificate reload failed: keeping the current certificate');
       return false;
     }
+  }
+
+  /** What the admin API acts on in a single process. */
+  #adminTarget(): AdminTarget {
+    const lb = this;
+    return {
+      pool: this.pool,
+      get metrics() { return lb.metrics; },
+      events: this.events,
+      get draining() { return lb.#state !== 'running'; },
+      describeConfig: () => describeConfig(this.config),
+      settled: () => Promise.resolve(),
+      changed: () => this.#keeper?.changed(this.pool),
+      reload: () => Promise.resolve(this.reload()),
+    };
+  }
+
+  /**
+   * Reads the configuration again and applies it without dropping a connection: the pool is
+   * brought to the new backends (runtime changes kept), and the strategy, retries, queue size,
+   * health checks and log level change for what comes next. Settings that need a restart are
+   * named in a warning. An invalid configuration changes nothing.
+   */
+  /** Whether `reload()` has a configuration to read. */
+  get reloadable(): boolean {
+    return this.#loadConfig !== undefined;
+  }
+
+  reload(): ReloadOutcome {
+    if (this.#loadConfig === undefined) return { ok: false, error: 'this balancer has no configuration source to reload from' };
+    let next: Config;
+    try {
+      next = this.#loadConfig();
+    } catch (err) {
+      return this.#reloadFailed(err as Error);
+    }
+    return this.applyConfig(next);
+  }
+
+  /** Applies a new configuration (see `reload`); a cluster worker is given its primary's. */
+  applyConfig(next: Config): ReloadOutcome {
+    const before = this.#config;
+    const restart = restartOnly(before, next);
+    const needRestart = restart.map((s) => s.env);
+    let strategy: Strategy | undefined;
+    try {
+      if (!this.#customStrategy && next.strategyModule === undefined && strategyChanged(before, next)) {
+        Object.assign(this.#strategyOptions, { hashKey: next.hash.key, loadFactor: next.hash.loadFactor, fallback: next.hash.fallback });
+        strategy = createStrategy(next.strategy, this.#strategyOptions);
+      }
+    } catch (err) {
+      return this.#reloadFailed(err as Error);
+    }
+    const changes = this.#keeper?.reconcile(this.pool, next.backends) ?? [];
+    this.#keeper?.changed(this.pool);
+    if (strategy !== undefined) {
+      this.#config = next; // #withSticky reads the new sticky settings
+      this.director.strategy = this.#withSticky(strategy);
+      changes.push(`strategy ${next.strategy}`);
+    }
+    this.#proxy.configure({ retries: next.retry.retries, retryOnStatus: next.retry.onStatus, retryBudget: next.retry.budget, queueSize: next.queue.size });
+    this.#monitor?.configure(next.health);
+    if (next.log.level !== before.log.level) this.log.level = next.log.level;
+    // What is in effect: the new values, but the old ones of what needs a restart.
+    this.#config = keeping(next, before, restart.map((s) => s.key));
+    this.reloads.succeeded++;
+    this.log.info({ changes }, 'configuration reloaded');
+    if (needRestart.length > 0) this.log.warn({ settings: needRestart }, `changed settings that take effect only after a restart: ${needRestart.join(', ')}`);
+    this.events.add({ kind: 'reload', message: changes.length === 0 ? 'reloaded, nothing changed' : `reloaded: ${changes.join(', ')}` });
+    return { ok: true, changes, needRestart };
+  }
+
+  #reloadFailed(err: Error): ReloadOutcome {
+    this.reloads.failed++;
+    this.log.error({ err: err.message }, 'configuration reload failed: keeping the current one');
+    this.events.add({ kind: 'reload', message: `reload failed: ${err.message}` });
+    return { ok: false, error: err.message };
   }
 
   /** Checks every backend once, then listens. Rejects (and cleans up) when the port cannot be bound. */
@@ -183,13 +323,25 @@ export class LoadBalancer {
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, strategy: this.director.strategy.name,
           available: this.pool.available.length, backends: this.pool.backends.length }, this.#monitor === undefined ? 'worker listening' : 'listening');
       }
+      if (config.admin.port !== undefined && this.#keeper !== undefined) {
+        this.#admin = new AdminServer(this.#adminTarget(), { ...config.admin, port: config.admin.port }, this.log.child({ component: 'admin' }));
+        const admin = await this.#admin.listen();
+        this.log.info({ address: admin.address, port: admin.port, token: config.admin.token !== undefined }, 'admin listening');
+      }
       this.#state = 'running';
+      if (this.#watch.length > 0 && this.#loadConfig !== undefined) {
+        this.#unwatchConfig = watchFiles(this.#watch, () => {
+          this.log.info({ files: this.#watch }, 'configuration file changed: reloading');
+          this.reload();
+        }, 1000);
+      }
       if (config.tls.cert !== undefined) this.#unwatchTls = watchKeyPair(config.tls.cert, config.tls.key!, () => this.reloadTls());
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
       await this.#monitor?.stop();
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
+      await this.#admin?.close();
       await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, err as Error)));
       throw err;
     }
@@ -211,6 +363,7 @@ export class LoadBalancer {
     this.log.info({ inFlight: this.inFlight, timeout }, 'shutting down');
     this.#proxy.draining = true;
     this.#unwatchTls?.();
+    this.#unwatchConfig?.();
     const [cut] = await Promise.all([
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
       this.#monitor?.stop(),
@@ -219,6 +372,7 @@ export class LoadBalancer {
     this.#slowStart.stop();
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
     await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b)));
+    await this.#admin?.close();
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
     flushLogger(this.log);
@@ -246,6 +400,37 @@ export class LoadBalancer {
   }
 }
 
+/** Settings a reload applies: the pool, strategy, retries, queue size, health checks, log level. */
+const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'retry.retries', 'retry.onStatus', 'retry.budget',
+  'queue.size', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'log.level']);
+
+/** The settings that differ between two configurations and need a restart. */
+export function restartOnly(before: Config, next: Config): Setting[] {
+  return SETTINGS.filter((s) => !LIVE.has(s.key) && JSON.stringify(valueAt(before, s.key)) !== JSON.stringify(valueAt(next, s.key)));
+}
+
+/** `next` with the values of `keys` taken from `before`. */
+export function keeping(next: Config, before: Config, keys: readonly string[]): Config {
+  if (keys.length === 0) return next;
+  const config = structuredClone(next) as unknown as Record<string, Record<string, unknown>>;
+  for (const key of keys) {
+    const [section, field] = key.split('.') as [string, string | undefined];
+    if (field === undefined) config[section] = valueAt(before, key) as never;
+    else config[section]![field] = valueAt(before, key);
+  }
+  return config as unknown as Config;
+}
+
+function strategyChanged(before: Config, next: Config): boolean {
+  return before.strategy !== next.strategy || JSON.stringify(before.hash) !== JSON.stringify(next.hash);
+}
+
+function valueAt(config: Config, key: string): unknown {
+  let node: unknown = config;
+  for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  return node;
+}
+
 const SHUTDOWN_CUT = new ProxyError('LB_ERR_SHUTDOWN', 'still running at the shutdown timeout');
 
 /** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
@@ -254,6 +439,7 @@ export function describeConfig(config: Config): object {
     ...config,
     backends: config.backends.map((b) => `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`),
     sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
+    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '[redacted]' },
   };
 }
 

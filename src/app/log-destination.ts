@@ -51,6 +51,7 @@ export class LogDestination {
   #buffer: Buffer;
   #length = 0;
   #dropped = 0;
+  #droppedTotal = 0;
   #failed = false;
   /** The destination refused the last write (EAGAIN): retried by the timer, not by every line. */
   #blocked = false;
@@ -93,6 +94,11 @@ export class LogDestination {
     return this.#dropped;
   }
 
+  /** Lines dropped since it was made. */
+  get droppedTotal(): number {
+    return this.#droppedTotal;
+  }
+
   /**
    * Registers a producer that records lines and formats them later, in batches: it is asked to
    * `drain` (write what it holds, through `reserve` and `commit`) before any other line is
@@ -122,6 +128,7 @@ export class LogDestination {
     if (this.#closed) return -1;
     if (this.#length + maxBytes > this.#buffer.length && !this.#makeRoom(maxBytes)) {
       this.#dropped++;
+      this.#droppedTotal++;
       return -1;
     }
     return this.#length;

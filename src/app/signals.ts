@@ -38,10 +38,15 @@ export function handleSignals(lb: LoadBalancer): (signal: NodeJS.Signals) => voi
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // SIGHUP re-reads the TLS certificate and key; without TLS it is logged and ignored.
+  // SIGHUP re-reads the TLS certificate and key, and the configuration.
   process.on('SIGHUP', () => {
-    if (lb.config.tls.cert === undefined) lb.log.info('SIGHUP received: nothing to reload (TLS is off)');
-    else lb.reloadTls();
+    if (lb.config.tls.cert !== undefined) lb.reloadTls();
+    if (lb.reloadable) {
+      lb.log.info('SIGHUP received: reloading the configuration');
+      lb.reload();
+    } else if (lb.config.tls.cert === undefined) {
+      lb.log.info('SIGHUP received: nothing to reload');
+    }
   });
   return onSignal;
 }

@@ -9,22 +9,25 @@ export function loadKeyPair(certFile: string, keyFile: string): SecureContextOpt
 }
 
 /**
- * Calls `onChange` when either file changes. Polls (`fs.watchFile`), which survives editors and
- * tools that replace a file by renaming a new one over it, where `fs.watch` loses track.
+ * Calls `onChange` when any of the files changes (or appears, or goes). Polls (`fs.watchFile`),
+ * which survives editors and tools that replace a file by renaming a new one over it, where
+ * `fs.watch` loses track. Changes close together (a certificate and its key) make one call.
  */
-export function watchKeyPair(certFile: string, keyFile: string, onChange: () => void, intervalMs = 2000): () => void {
+export function watchFiles(paths: readonly string[], onChange: () => void, intervalMs = 2000): () => void {
   let timer: NodeJS.Timeout | undefined;
   const changed = (cur: { mtimeMs: number }, prev: { mtimeMs: number }): void => {
     if (cur.mtimeMs === prev.mtimeMs) return;
-    // Certificate and key are usually replaced one after the other: wait for both.
     clearTimeout(timer);
     timer = setTimeout(onChange, 200);
   };
-  watchFile(certFile, { interval: intervalMs, persistent: false }, changed);
-  watchFile(keyFile, { interval: intervalMs, persistent: false }, changed);
+  for (const path of paths) watchFile(path, { interval: intervalMs, persistent: false }, changed);
   return () => {
     clearTimeout(timer);
-    unwatchFile(certFile, changed);
-    unwatchFile(keyFile, changed);
+    for (const path of paths) unwatchFile(path, changed);
   };
+}
+
+/** Calls `onChange` when the certificate or the key changes. */
+export function watchKeyPair(certFile: string, keyFile: string, onChange: () => void, intervalMs = 2000): () => void {
+  return watchFiles([certFile, keyFile], onChange, intervalMs);
 }

@@ -86,7 +86,19 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     const missing = SETTINGS_BY_KEY.get(tls.cert === undefined ? 'tls.cert' : 'tls.key')!;
     throw new ConfigError(`missing ${missing.env} (${missing.key}): expected TLS_CERT_FILE and TLS_KEY_FILE together`);
   }
+  const admin = config.admin as { port?: number; host: string; token?: string };
+  if (admin.port !== undefined && admin.port !== 0 && admin.port === config.port) {
+    throw new ConfigError(`invalid ADMIN_PORT (admin.port) ${admin.port}: expected a port other than PORT (the admin API is never on the traffic port)`);
+  }
+  if (admin.port !== undefined && admin.token === undefined && !isLoopback(admin.host)) {
+    throw new ConfigError(`invalid ADMIN_HOST (admin.host) ${show(admin.host)} without ADMIN_TOKEN: expected a loopback address (127.0.0.1, ::1, localhost), or set ADMIN_TOKEN so that the admin API is not open to the network`);
+  }
   return config as unknown as Config;
+}
+
+/** 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::ffff:127.0.0.1';
 }
 
 function parseValue(setting: Setting, value: unknown, text: boolean, label: string): unknown {

@@ -129,6 +129,17 @@ export interface Config {
   };
   /** Worker processes: 0 runs in this process alone; `auto` one per core. */
   readonly workers: number | 'auto';
+  readonly admin: {
+    /** The admin listener's port; undefined turns it off. */
+    readonly port: number | undefined;
+    readonly host: string;
+    /** Bearer token for the admin API; undefined: reads only, and only on loopback. */
+    readonly token: string | undefined;
+  };
+  /** Where runtime changes to the pool are kept across restarts; undefined: nowhere. */
+  readonly stateFile: string | undefined;
+  /** Unknown environment variables close to a setting's name stop start-up instead of a warning. */
+  readonly strict: boolean;
   readonly websocket: {
     /** Close a tunnel idle this long, in ms; 0 never. */
     readonly idleTimeout: number;
@@ -356,6 +367,11 @@ export const SETTINGS: readonly Setting[] = [
   row('limits.maxBodySize', 'MAX_BODY_SIZE', 'Largest request body; larger gets 413 (0: unlimited).', 0, '0 (unlimited)', size(0)),
   row('limits.maxConnections', 'MAX_CONNECTIONS', 'Most open client connections; more are closed at once (0: unlimited).', 0, '0 (unlimited)', integer(0, 10_000_000)),
   row('workers', 'WORKERS', 'Worker processes sharing the port (node:cluster): auto (one per core) or N; 0 runs everything in one process.', 0, '0', workers),
+  row('admin.port', 'ADMIN_PORT', 'Port of the admin listener (probes, /metrics, the admin API); never the traffic port. Off when not set.', undefined, 'none (off)', integer(0, 65535)),
+  row('admin.host', 'ADMIN_HOST', 'Address of the admin listener; other than loopback, ADMIN_TOKEN is required.', '127.0.0.1', '127.0.0.1', host),
+  row('admin.token', 'ADMIN_TOKEN', 'Bearer token (at least 16 characters) the admin API requires; without it, the API only reads.', undefined, 'none', secret),
+  row('stateFile', 'STATE_FILE', 'JSON file where changes made through the admin API are kept (written atomically) and reapplied at start.', undefined, 'none', filePath),
+  row('strict', 'STRICT_ENV', 'Exit (2) on an environment variable that looks like a misspelt setting, instead of warning.', false, 'false', bool),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),

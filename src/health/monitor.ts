@@ -50,8 +50,8 @@ export function transition(state: HealthState, passed: boolean, rise: number, fa
  */
 export class HealthMonitor {
   readonly #pool: Pool;
-  readonly #options: HealthOptions;
-  readonly #downInterval: number;
+  #options: HealthOptions;
+  #downInterval: number;
   readonly #log: Logger;
   readonly #check: CheckFn;
   readonly #agent: Agent | undefined;
@@ -74,6 +74,17 @@ export class HealthMonitor {
       if (kind === 'added' && this.#started) void this.#checkAndSchedule(backend);
       if (kind === 'removed') this.#unschedule(backend);
     });
+  }
+
+  /**
+   * New path, interval, timeout, rise and fall for the checks from now on (a reload); each
+   * backend's next check comes at its new interval. The connect timeout stays the first one.
+   */
+  configure(options: HealthOptions): void {
+    const intervalChanged = options.interval !== this.#options.interval || options.downInterval !== this.#options.downInterval;
+    this.#options = options;
+    this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
+    if (intervalChanged && this.#started) for (const backend of [...this.#timers.keys()]) void this.#checkAndSchedule(backend);
   }
 
   /** Runs the first round (resolves when every backend has a verdict), then keeps checking. */
@@ -127,6 +138,8 @@ export class HealthMonitor {
   async #verdict(backend: Backend): Promise<void> {
     const result = await this.#check(checkUrl(backend, this.#options.path), this.#options.timeout);
     if (this.#stopped || this.#pool.get(backend.id) !== backend) return;
+    if (result.ok) backend.checksPassed++;
+    else backend.checksFailed++;
     const state = backend.hysteresis;
     if (transition(state, result.ok, this.#options.rise, this.#options.fall)) {
       this.#pool.setHealth(backend, result.ok, result.reason);

@@ -117,6 +117,11 @@ export class Backend {
   latency = 0;
   /** When `latency` was last updated, in ms on the caller's monotonic clock. */
   latencyStamp = 0;
+  /** Its row of request counters for the metrics, set on its first ended request. */
+  tally: Float64Array | undefined = undefined;
+  /** Active health checks since start-up that passed, and that failed. */
+  checksPassed = 0;
+  checksFailed = 0;
   /** Its keep-alive connections, attached by the proxy. */
   upstream: Upstream | undefined = undefined;
   #idle: (() => void)[] | undefined = undefined;

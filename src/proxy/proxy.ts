@@ -80,11 +80,11 @@ export class Proxy {
   /** 1 at the statuses a response is retried on (RETRY_ON_STATUS), by status. */
   readonly retryStatus = new Uint8Array(600);
   readonly outlier: OutlierDetector | undefined;
-  readonly #retries: number;
-  readonly #budget: number;
+  #retries: number;
+  #budget: number;
   /** Requests waiting for a backend with room, oldest first; QUEUE_TIMEOUT is their deadline. */
   readonly #queue = new DeadlineQueue();
-  readonly #queueSize: number;
+  #queueSize: number;
   readonly #queueTimeout: number;
   /** Exchanges in flight, and how many of them are retries (the budget's two numbers). */
   active = 0;
@@ -108,6 +108,15 @@ export class Proxy {
     this.#queueSize = options.queueSize ?? 0;
     this.#queueTimeout = options.queueTimeout ?? 10_000;
     this.outlier = options.outlier;
+  }
+
+  /** New retry settings and queue size, for requests from now on (a reload). */
+  configure(options: Pick<ProxyOptions, 'retries' | 'retryOnStatus' | 'retryBudget' | 'queueSize'>): void {
+    this.#retries = options.retries ?? 0;
+    this.retryStatus.fill(0);
+    for (const status of options.retryOnStatus ?? []) this.retryStatus[status] = 1;
+    this.#budget = options.retryBudget ?? 0.2;
+    this.#queueSize = options.queueSize ?? 0;
   }
 
   /** Requests waiting in the queue. */

@@ -207,6 +207,11 @@ export class HttpListener {
     return this.#inFlight;
   }
 
+  /** Open client connections (upgraded ones included, until they close). */
+  connections(): Promise<number> {
+    return new Promise((resolve) => this.server.getConnections((err, n) => resolve(err === null ? n : 0)));
+  }
+
   get address(): AddressInfo {
     return this.server.address() as AddressInfo;
   }

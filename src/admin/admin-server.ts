@@ -1,0 +1,296 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics/index.js';
+import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
+import type { EventLog } from './events.js';
+
+/** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
+export interface AdminTarget {
+  readonly pool: Pool;
+  readonly metrics: Metrics;
+  readonly events: EventLog;
+  /** True once the balancer is shutting down. */
+  readonly draining: boolean;
+  /** The effective configuration, secrets redacted. */
+  describeConfig(): object;
+  /** Resolves once every process has applied the changes made so far (at once in one process). */
+  settled(): Promise<void>;
+  /** Called after each change made through the API (the state file is written here). */
+  changed(): void;
+  /** Reloads the configuration (as SIGHUP does); resolves with what happened. */
+  reload(): Promise<ReloadOutcome>;
+}
+
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly error?: string;
+  /** Settings that changed but need a restart to take effect. */
+  readonly needRestart?: readonly string[];
+  readonly changes?: readonly string[];
+}
+
+export interface AdminOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly token: string | undefined;
+}
+
+/** Largest request body the admin API reads. */
+export const MAX_ADMIN_BODY = 64 * 1024;
+
+class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const NO_TOKEN = 'changes need a token: start the balancer with ADMIN_TOKEN set (at least 16 characters), then send it as "Authorization: Bearer <token>"';
+
+/**
+ * The admin listener (ADMIN_HOST:ADMIN_PORT, never the traffic port): probes, Prometheus
+ * metrics and a JSON API that reads and changes the pool. With ADMIN_TOKEN set, everything but
+ * `/metrics`, `/healthz` and `/readyz` needs `Authorization: Bearer <token>`; without one, reads
+ * are open (the listener is on loopback then) and changes are refused.
+ */
+export class AdminServer {
+  readonly server: Server;
+  readonly #target: AdminTarget;
+  readonly #token: Buffer | undefined;
+  readonly #options: AdminOptions;
+  readonly #log: Logger;
+
+  constructor(target: AdminTarget, options: AdminOptions, log: Logger) {
+    this.#target = target;
+    this.#options = options;
+    this.#log = log;
+    this.#token = options.token === undefined ? undefined : digest(options.token);
+    this.server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#handle(req, res));
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.#options.host, port: this.#options.port }, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    try {
+      if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
+        if (method !== 'GET' && method !== 'HEAD') throw new ApiError(405, 'method_not_allowed', `${method} ${path}: use GET`);
+        await this.#open(path, res);
+        return;
+      }
+      this.#authorize(req, method);
+      await this.#api(req, res, method, path, url);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="lb admin"');
+        send(res, err.status, { error: { code: err.code, message: err.message } });
+      } else {
+        this.#log.error({ err, method, path }, 'admin request failed');
+        send(res, 500, { error: { code: 'internal', message: (err as Error).message } });
+      }
+    }
+  }
+
+  async #open(path: string, res: ServerResponse): Promise<void> {
+    const target = this.#target;
+    if (path === '/healthz') {
+      send(res, 200, { status: 'ok' });
+    } else if (path === '/readyz') {
+      const available = target.pool.available.length;
+      const ready = available > 0 && !target.draining;
+      send(res, ready ? 200 : 503, { ready, available, draining: target.draining });
+    } else {
+      const text = await target.metrics.text();
+      res.writeHead(200, { 'content-type': target.metrics.contentType, 'cache-control': 'no-store' }).end(text);
+    }
+  }
+
+  /** Every API call needs the token when one is set; without one, only reads are allowed. */
+  #authorize(req: IncomingMessage, method: string): void {
+    const write = method !== 'GET' && method !== 'HEAD';
+    if (this.#token === undefined) {
+      if (write) throw new ApiError(403, 'no_token_configured', NO_TOKEN);
+      return;
+    }
+    const header = req.headers.authorization;
+    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (match === null) throw new ApiError(401, 'unauthorized', 'send "Authorization: Bearer <ADMIN_TOKEN>"');
+    // Compared as digests: the same length whatever was sent, in constant time.
+    if (!timingSafeEqual(digest(match[1]!), this.#token)) throw new ApiError(403, 'forbidden', 'the token is not ADMIN_TOKEN');
+  }
+
+  async #api(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: URL): Promise<void> {
+    const target = this.#target;
+    const pool = target.pool;
+    const parts = path.split('/').filter((p) => p !== '');
+    if (parts[0] !== 'api') throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
+    const resource = parts[1];
+    if (resource === 'backends' && parts.length === 2) {
+      if (method === 'GET') return send(res, 200, { backends: pool.backends.map(describe) });
+      if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');
+      const body = await readJson(req);
+      const input = object(body, ['url', 'weight', 'id']);
+      if (typeof input.url !== 'string') throw invalid('url', input.url, 'a backend URL such as "http://10.0.0.1:8080"');
+      if (input.weight !== undefined && typeof input.weight !== 'number') throw invalid('weight', input.weight, 'a number');
+      if (input.id !== undefined && typeof input.id !== 'string') throw invalid('id', input.id, 'a string');
+      let backend: Backend;
+      try {
+        backend = pool.add({ url: input.url, weight: input.weight as number | undefined, id: input.id as string | undefined });
+      } catch (err) {
+        throw asApiError(err);
+      }
+      this.#log.info({ backend: backend.id, url: backend.url, weight: backend.weight }, 'admin: backend added');
+      await this.#done();
+      return send(res, 201, describe(backend));
+    }
+    if (resource === 'backends' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'drain'))) {
+      const id = decodeURIComponent(parts[2]!);
+      const backend = pool.get(id);
+      if (backend === undefined) throw new ApiError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`);
+      if (parts.length === 4) {
+        if (method !== 'POST') throw notAllowed(method, path, 'POST');
+        void pool.drain(id).then(() => this.#target.changed(), () => undefined);
+        this.#log.info({ backend: id }, 'admin: backend draining');
+        await this.#done();
+        return send(res, 202, describe(backend));
+      }
+      if (method === 'GET') return send(res, 200, describe(backend));
+      if (method === 'PATCH') {
+        const input = object(await readJson(req), ['weight', 'state']);
+        if (input.weight === undefined && input.state === undefined) throw invalid('body', input, 'at least one of "weight" and "state"');
+        const state = input.state;
+        if (state !== undefined && state !== 'up' && state !== 'maintenance' && state !== 'enabled') {
+          throw invalid('state', state, '"maintenance" or "up"');
+        }
+        try {
+          if (input.weight !== undefined) pool.setWeight(id, input.weight as number);
+        } catch (err) {
+          throw asApiError(err);
+        }
+        if (state !== undefined) pool.setState(id, state === 'maintenance' ? 'maintenance' : 'enabled');
+        this.#log.info({ backend: id, weight: input.weight, state }, 'admin: backend changed');
+        await this.#done();
+        return send(res, 200, describe(backend));
+      }
+      if (method === 'DELETE') {
+        void pool.remove(id).then(() => this.#target.changed(), () => undefined);
+        this.#log.info({ backend: id }, 'admin: backend removing');
+        await this.#done();
+        return send(res, 202, describe(backend));
+      }
+      throw notAllowed(method, path, 'GET, PATCH, DELETE');
+    }
+    if (resource === 'config' && parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, path, 'GET');
+      return send(res, 200, target.describeConfig());
+    }
+    if (resource === 'reload' && parts.length === 2) {
+      if (method !== 'POST') throw notAllowed(method, path, 'POST');
+      const outcome = await target.reload();
+      if (!outcome.ok) throw new ApiError(400, 'invalid_config', outcome.error ?? 'the configuration is not valid');
+      return send(res, 200, outcome);
+    }
+    if (resource === 'events' && parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, path, 'GET');
+      const limitText = url.searchParams.get('limit');
+      const limit = limitText === null ? 100 : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1) throw invalid('limit', limitText, 'a whole number of events, 1 or more');
+      return send(res, 200, { events: target.events.recent(limit) });
+    }
+    throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
+  }
+
+  /** After a change: persist it, and answer only once every process has applied it. */
+  async #done(): Promise<void> {
+    this.#target.changed();
+    await this.#target.settled();
+  }
+}
+
+/** A backend as the API shows it. */
+export function describe(b: Backend): object {
+  return {
+    id: b.id,
+    url: b.url,
+    weight: b.weight,
+    state: b.state,
+    healthy: b.healthy,
+    ejected: b.ejected,
+    inFlight: Math.max(0, b.inFlight),
+    requests: b.requests,
+    errors: b.errors,
+    latencyMs: Math.round(b.latency * 1000) / 1000,
+    healthReason: b.healthReason,
+  };
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function notAllowed(method: string, path: string, allowed: string): ApiError {
+  return new ApiError(405, 'method_not_allowed', `${method} ${path}: use ${allowed}`);
+}
+
+function invalid(field: string, value: unknown, expected: string): ApiError {
+  return new ApiError(400, 'invalid_value', `invalid ${field} ${JSON.stringify(value) ?? 'undefined'}: expected ${expected}`);
+}
+
+function asApiError(err: unknown): ApiError {
+  if (err instanceof InvalidBackend) {
+    // A URL or id already in the pool is a conflict with its state, not a malformed request.
+    return err.expected.startsWith('each backend') ? new ApiError(409, 'conflict', err.message) : new ApiError(400, 'invalid_value', err.message);
+  }
+  throw err;
+}
+
+/** The fields of a JSON object body, refusing any other. */
+function object(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', body, 'a JSON object');
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw new ApiError(400, 'unknown_field', `unknown field ${JSON.stringify(key)}: expected one of ${allowed.join(', ')}`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/** The body as JSON, whatever Content-Type says (`curl -d` sends a form type by default). */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_ADMIN_BODY) throw new ApiError(413, 'body_too_large', `the body is larger than ${MAX_ADMIN_BODY} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_ADMIN_BODY) throw new ApiError(413, 'body_too_large', `the body is larger than ${MAX_ADMIN_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new ApiError(400, 'invalid_json', `the body is not JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,46 @@
+import type { Pool } from '../pool/index.js';
+
+/** Something an operator wants to see on a timeline. */
+export interface LbEvent {
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'reload' | 'worker';
+  readonly backend?: string;
+  readonly message: string;
+}
+
+/** The last `capacity` events, oldest first: a ring, so memory is bounded whatever happens. */
+export class EventLog {
+  readonly #ring: (LbEvent | undefined)[];
+  #next = 0;
+  #count = 0;
+
+  constructor(readonly capacity = 500) {
+    this.#ring = new Array<LbEvent | undefined>(capacity);
+  }
+
+  add(event: Omit<LbEvent, 'time'> & { time?: number }): void {
+    this.#ring[this.#next] = { time: Date.now(), ...event };
+    this.#next = (this.#next + 1) % this.capacity;
+    if (this.#count < this.capacity) this.#count++;
+  }
+
+  /** The newest `limit` events, oldest first. */
+  recent(limit = this.capacity): LbEvent[] {
+    const n = Math.min(limit, this.#count);
+    const out: LbEvent[] = [];
+    for (let i = n; i > 0; i--) out.push(this.#ring[(this.#next - i + this.capacity) % this.capacity]!);
+    return out;
+  }
+
+  /** Records the pool's health flips and changes (ejections included). */
+  watch(pool: Pool): void {
+    pool.on('health', ({ backend, healthy, reason }) => this.add({
+      kind: 'health', backend: backend.id, message: healthy ? 'up' : `down: ${reason ?? 'check failed'}`,
+    }));
+    pool.on('change', ({ kind, backend }) => this.add({
+      kind, backend: backend.id,
+      message: kind === 'weight' ? `weight ${backend.weight}` : kind === 'admin' ? `state ${backend.state}` : kind,
+    }));
+  }
+}

@@ -1,0 +1,4 @@
+export { AdminServer, describe, MAX_ADMIN_BODY } from './admin-server.js';
+export type { AdminOptions, AdminTarget, ReloadOutcome } from './admin-server.js';
+export { EventLog } from './events.js';
+export type { LbEvent } from './events.js';

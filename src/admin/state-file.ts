@@ -1,0 +1,98 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../config/index.js';
+import { checkUnique, parseBackendEntry, type BackendSpec, type Pool } from '../pool/index.js';
+
+/**
+ * The pool's runtime changes, as a difference from the configured backends: what an operator
+ * did through the admin API, kept so that it survives restarts and reloads.
+ */
+export interface PoolState {
+  /** Backends that are not in the configuration. */
+  readonly added: readonly { readonly id: string; readonly url: string; readonly weight: number }[];
+  /** Ids of configured backends that were removed. */
+  readonly removed: readonly string[];
+  /** Weights that differ from the configured ones, by id. */
+  readonly weights: Readonly<Record<string, number>>;
+  /** Ids of backends put in maintenance (or drained). */
+  readonly maintenance: readonly string[];
+}
+
+export const EMPTY_STATE: PoolState = Object.freeze({ added: [], removed: [], weights: {}, maintenance: [] });
+
+/** The difference between the live pool and the configured backends. */
+export function captureState(pool: Pool, configured: readonly BackendSpec[]): PoolState {
+  const byId = new Map(configured.map((b) => [b.id, b]));
+  const added: { id: string; url: string; weight: number }[] = [];
+  const weights: Record<string, number> = {};
+  const maintenance: string[] = [];
+  for (const backend of pool.backends) {
+    const spec = byId.get(backend.id);
+    if (spec === undefined || spec.url !== backend.url) added.push({ id: backend.id, url: backend.url, weight: backend.weight });
+    else if (spec.weight !== backend.weight) weights[backend.id] = backend.weight;
+    if (backend.admin !== 'enabled') maintenance.push(backend.id);
+  }
+  const removed = configured.filter((b) => pool.get(b.id)?.url !== b.url && !added.some((a) => a.id === b.id)).map((b) => b.id);
+  return { added, removed, weights, maintenance };
+}
+
+/** The configured backends with the runtime changes applied: what the pool should hold. */
+export function applyState(configured: readonly BackendSpec[], state: PoolState): BackendSpec[] {
+  const removed = new Set(state.removed);
+  const addedIds = new Set(state.added.map((a) => a.id));
+  const specs: BackendSpec[] = [];
+  for (const spec of configured) {
+    if (removed.has(spec.id) || addedIds.has(spec.id)) continue;
+    const weight = state.weights[spec.id];
+    specs.push(weight === undefined ? spec : { ...spec, weight });
+  }
+  for (const a of state.added) specs.push(parseBackendEntry({ url: a.url, weight: a.weight, id: a.id }));
+  checkUnique(specs);
+  return specs;
+}
+
+/**
+ * STATE_FILE: the pool's runtime changes, rewritten after each one (a whole new file renamed
+ * over the old, so a crash leaves the old or the new, never half of one) and read at start.
+ */
+export class StateFile {
+  constructor(readonly path: string) {}
+
+  /** The saved state; none when the file does not exist. A corrupt file is a ConfigError. */
+  load(): PoolState {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_STATE;
+      throw new ConfigError(`invalid STATE_FILE ${JSON.stringify(this.path)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    try {
+      return validate(JSON.parse(text));
+    } catch (err) {
+      throw new ConfigError(`invalid STATE_FILE ${JSON.stringify(this.path)}: expected the JSON the balancer writes there (${(err as Error).message}); fix or delete the file`);
+    }
+  }
+
+  save(state: PoolState): void {
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ version: 1, ...state }, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.path);
+  }
+}
+
+function validate(data: unknown): PoolState {
+  const o = data as Partial<PoolState> & { version?: unknown };
+  if (typeof o !== 'object' || o === null || o.version !== 1) throw new Error('no "version": 1');
+  const strings = (v: unknown, name: string): string[] => {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`"${name}" is not a list of ids`);
+    return v as string[];
+  };
+  if (!Array.isArray(o.added)) throw new Error('"added" is not a list');
+  const added = o.added.map((a: unknown) => {
+    const spec = parseBackendEntry(a);
+    return { id: spec.id, url: spec.url, weight: spec.weight };
+  });
+  const weights = o.weights ?? {};
+  if (typeof weights !== 'object' || Object.values(weights).some((w) => typeof w !== 'number' || !(w > 0))) throw new Error('"weights" is not an object of positive numbers');
+  return { added, removed: strings(o.removed ?? [], 'removed'), weights, maintenance: strings(o.maintenance ?? [], 'maintenance') };
+}

@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import { applyState, captureState, EMPTY_STATE, StateFile, type PoolState } from '../admin/state-file.js';
+import type { Config } from '../config/index.js';
+import type { BackendSpec, Pool } from '../pool/index.js';
+
+/**
+ * The pool's two sources, kept apart: the configured backends (BACKENDS, the config file) and
+ * the runtime changes made through the admin API, which STATE_FILE keeps. The pool starts as the
+ * configured backends with the saved changes applied; a reload brings it to the new configured
+ * backends with the same changes applied, so an operator's changes survive both.
+ */
+export class PoolKeeper {
+  readonly #file: StateFile | undefined;
+  readonly #log: Logger;
+  #configured: readonly BackendSpec[];
+  #state: PoolState;
+
+  /** Reads STATE_FILE (a corrupt one is a ConfigError). */
+  constructor(config: Config, log: Logger) {
+    this.#log = log;
+    this.#configured = config.backends;
+    this.#file = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
+    this.#state = this.#file?.load() ?? EMPTY_STATE;
+  }
+
+  /** The backends the pool starts with. */
+  get specs(): BackendSpec[] {
+    return applyState(this.#configured, this.#state);
+  }
+
+  /** Puts the backends saved in maintenance back in it (before the pool takes traffic). */
+  restore(pool: Pool): void {
+    for (const id of this.#state.maintenance) if (pool.get(id) !== undefined) pool.setState(id, 'maintenance');
+    if (this.#file !== undefined && this.#state !== EMPTY_STATE) {
+      this.#log.info({ stateFile: this.#file.path, ...this.#state }, 'runtime changes to the pool reapplied from STATE_FILE');
+    }
+  }
+
+  /** After a change through the admin API: records it, and writes STATE_FILE. */
+  changed(pool: Pool): void {
+    this.#state = captureState(pool, this.#configured);
+    if (this.#file === undefined) return;
+    try {
+      this.#file.save(this.#state);
+    } catch (err) {
+      this.#log.error({ stateFile: this.#file.path, err: (err as Error).message }, 'cannot write STATE_FILE: the change is live but will not survive a restart');
+    }
+  }
+
+  /**
+   * Brings the pool to new configured backends, the runtime changes kept: removed backends
+   * drain, new ones are health-checked before they get traffic, unchanged ones keep their
+   * health, counters and connections. Returns what changed, for the log.
+   */
+  reconcile(pool: Pool, configured: readonly BackendSpec[]): string[] {
+    const desired = applyState(configured, this.#state);
+    this.#configured = configured;
+    const changes: string[] = [];
+    const wanted = new Map(desired.map((s) => [s.id, s]));
+    for (const backend of pool.backends) {
+      const spec = wanted.get(backend.id);
+      if (spec === undefined || spec.url !== backend.url) {
+        void pool.remove(backend.id);
+        changes.push(`removed ${backend.id}`);
+      }
+    }
+    for (const spec of desired) {
+      const backend = pool.get(spec.id);
+      if (backend === undefined || backend.url !== spec.url) {
+        // A backend whose URL changed is removed above; its replacement waits for the id to be free.
+        if (backend === undefined) pool.add(spec);
+        else void backend.whenIdle().then(() => { if (pool.get(spec.id) === undefined) pool.add(spec); });
+        changes.push(`added ${spec.id}`);
+      } else if (backend.weight !== spec.weight) {
+        pool.setWeight(spec.id, spec.weight);
+        changes.push(`weight ${spec.id} ${spec.weight}`);
+      }
+    }
+    return changes;
+  }
+}

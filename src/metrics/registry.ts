@@ -1,0 +1,138 @@
+import client from 'prom-client';
+import type { Pool } from '../pool/index.js';
+import { DURATION_BUCKETS, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
+
+/** What one scrape reads: every process's counts, summed (collect-on-scrape). */
+export interface Counts {
+  /** Request counters by backend id ('' for requests that reached no backend). */
+  readonly rows: readonly (readonly [string, ArrayLike<number>])[];
+  readonly process: ProcessCounts;
+  /** Cluster workers' default metrics (`registry.getMetricsAsJSON()`), merged into the primary's. */
+  readonly workers?: readonly client.MetricObjectWithValues<client.MetricValue<string>>[][];
+}
+
+export interface MetricsSource {
+  /** The pool whose backends are reported (the primary's in a cluster). */
+  readonly pool: Pool;
+  /** Gathers fresh counts (from every worker in a cluster). */
+  counts(): Promise<Counts>;
+  /** Configuration reloads since start-up, by outcome. */
+  readonly reloads: { readonly succeeded: number; readonly failed: number };
+}
+
+type Value = client.MetricValue<string> & { metricName?: string };
+
+type Kind = 'counter' | 'gauge' | 'histogram';
+
+/** A metric whose values are computed when scraped: prom-client's registry formats it like its own. */
+interface Collected {
+  readonly name: string;
+  readonly help: string;
+  readonly type: Kind;
+  readonly aggregator: client.Aggregator;
+  get(): Promise<{ name: string; help: string; type: Kind; aggregator: client.Aggregator; values: Value[] }>;
+}
+
+/**
+ * The Prometheus metrics (text format 0.0.4): the balancer's own, computed from the request
+ * tally, the pool and the process counters when scraped, and prom-client's process and Node.js
+ * default metrics (summed over the workers in a cluster, as prom-client's cluster mode does).
+ * Nothing here runs per request.
+ */
+export class Metrics {
+  readonly #source: MetricsSource;
+  readonly #defaults = new client.Registry();
+  readonly #own = new client.Registry();
+  #counts: Counts | undefined;
+
+  constructor(source: MetricsSource) {
+    this.#source = source;
+    client.collectDefaultMetrics({ register: this.#defaults });
+    for (const metric of this.#metrics()) this.#own.registerMetric(metric as unknown as client.Metric);
+  }
+
+  get contentType(): string {
+    return this.#own.contentType;
+  }
+
+  /** The whole exposition, as of now. */
+  async text(): Promise<string> {
+    const counts = await this.#source.counts();
+    this.#counts = counts;
+    let defaults: string;
+    if (counts.workers === undefined || counts.workers.length === 0) {
+      defaults = await this.#defaults.metrics();
+    } else {
+      const merged = client.AggregatorRegistry.aggregate([await this.#defaults.getMetricsAsJSON(), ...counts.workers] as never);
+      defaults = await merged.metrics();
+    }
+    return `${await this.#own.metrics()}\n${defaults}`;
+  }
+
+  /** This process's default metrics as JSON, for a cluster primary to merge. */
+  defaultsJson(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>[]> {
+    return this.#defaults.getMetricsAsJSON();
+  }
+
+  *#metrics(): Iterable<Collected> {
+    const pool = this.#source.pool;
+    const rows = (): Iterable<readonly [string, ArrayLike<number>]> => this.#counts?.rows ?? [];
+    const proc = (): ProcessCounts => this.#counts?.process ?? { retries: 0, queued: 0, connections: 0, logLinesDropped: 0 };
+    const label = (id: string): string => (id === '' ? 'none' : id);
+
+    yield collected('lb_requests_total', 'Requests answered, by backend (none: no backend answered) and status class.', 'counter', () => {
+      const values: Value[] = [];
+      for (const [id, row] of rows()) {
+        for (let c = 0; c < STATUS_CLASSES.length; c++) {
+          if (row[c]! > 0) values.push({ labels: { backend: label(id), code: STATUS_CLASSES[c]! }, value: row[c]! });
+        }
+      }
+      return values;
+    });
+    yield collected('lb_request_duration_seconds', 'Time from the request head to the end of the response, by backend.', 'histogram', () => {
+      const values: Value[] = [];
+      for (const [id, row] of rows()) {
+        const backend = label(id);
+        let cumulative = 0;
+        for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
+          cumulative += row[ROW.buckets + i]!;
+          const le = i < DURATION_BUCKETS.length ? String(DURATION_BUCKETS[i]) : '+Inf';
+          values.push({ metricName: 'lb_request_duration_seconds_bucket', labels: { backend, le }, value: cumulative });
+        }
+        values.push({ metricName: 'lb_request_duration_seconds_sum', labels: { backend }, value: row[ROW.sum]! });
+        values.push({ metricName: 'lb_request_duration_seconds_count', labels: { backend }, value: cumulative });
+      }
+      return values;
+    });
+    yield collected('lb_backend_up', 'Whether the backend passes its active health checks (1) or not (0).', 'gauge',
+      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.healthy ? 1 : 0 })));
+    yield collected('lb_backend_available', 'Whether the backend takes new requests: enabled, healthy and not ejected (1) or not (0).', 'gauge',
+      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.state === 'up' ? 1 : 0 })));
+    yield collected('lb_backend_in_flight', 'Requests being proxied to the backend now, open tunnels included.', 'gauge',
+      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: Math.max(0, b.inFlight) })));
+    yield collected('lb_backend_weight', 'The backend\'s configured weight.', 'gauge',
+      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.weight })));
+    yield collected('lb_ejections_total', 'Times outlier detection ejected the backend (summed over workers).', 'counter',
+      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.ejections })));
+    yield collected('lb_health_checks_total', 'Active health checks run, by backend and result.', 'counter', () => pool.backends.flatMap((b) => [
+      { labels: { backend: b.id, result: 'passed' }, value: b.checksPassed },
+      { labels: { backend: b.id, result: 'failed' }, value: b.checksFailed },
+    ]));
+    yield collected('lb_retries_total', 'Requests tried again on another backend.', 'counter', () => [{ labels: {}, value: proc().retries }]);
+    yield collected('lb_queue_length', 'Requests waiting for a backend with room (BACKEND_MAX_REQUESTS).', 'gauge', () => [{ labels: {}, value: proc().queued }]);
+    yield collected('lb_client_connections', 'Open client connections.', 'gauge', () => [{ labels: {}, value: proc().connections }]);
+    yield collected('lb_config_reloads_total', 'Configuration reloads, by result.', 'counter', () => [
+      { labels: { result: 'success' }, value: this.#source.reloads.succeeded },
+      { labels: { result: 'failure' }, value: this.#source.reloads.failed },
+    ]);
+    yield collected('lb_log_lines_dropped_total', 'Log lines dropped because the log destination was not accepting writes.', 'counter',
+      () => [{ labels: {}, value: proc().logLinesDropped }]);
+  }
+}
+
+function collected(name: string, help: string, type: Kind, values: () => Value[]): Collected {
+  return {
+    name, help, type, aggregator: 'sum',
+    get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: values() }),
+  };
+}
