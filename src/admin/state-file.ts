@@ -20,18 +20,19 @@ export interface PoolState {
 export const EMPTY_STATE: PoolState = Object.freeze({ added: [], removed: [], weights: {}, maintenance: [] });
 
 /** The difference between the live pool and the configured backends. */
-export function captureState(pool: Pool, configured: readonly BackendSpec[]): PoolState {
+export function captureState(pool: Pool, configured: readonly BackendSpec[], leaving: ReadonlySet<string> = new Set()): PoolState {
   const byId = new Map(configured.map((b) => [b.id, b]));
   const added: { id: string; url: string; weight: number }[] = [];
   const weights: Record<string, number> = {};
   const maintenance: string[] = [];
   for (const backend of pool.backends) {
+    if (leaving.has(backend.id)) continue;
     const spec = byId.get(backend.id);
     if (spec === undefined || spec.url !== backend.url) added.push({ id: backend.id, url: backend.url, weight: backend.weight });
     else if (spec.weight !== backend.weight) weights[backend.id] = backend.weight;
     if (backend.admin !== 'enabled') maintenance.push(backend.id);
   }
-  const removed = configured.filter((b) => pool.get(b.id)?.url !== b.url && !added.some((a) => a.id === b.id)).map((b) => b.id);
+  const removed = configured.filter((b) => (pool.get(b.id)?.url !== b.url || leaving.has(b.id)) && !added.some((a) => a.id === b.id)).map((b) => b.id);
   return { added, removed, weights, maintenance };
 }
 

@@ -171,8 +171,7 @@ export class ClusterPrimary {
     const needRestart = restart.map((s) => s.env);
     // What is in effect (and what a restarted worker gets): the old values of what needs a restart.
     next = keeping(next, this.config, restart.map((s) => s.key));
-    const changes = this.#keeper.reconcile(this.pool, next.backends);
-    this.#keeper.changed(this.pool);
+    const changes = this.#keeper.reconcile(this.pool, next.backends, next.health.timeout * 2 + 1000);
     this.#monitor.configure(next.health);
     this.#broadcast({ type: 'config', config: next });
     this.config = next;

@@ -273,8 +273,7 @@ export class LoadBalancer {
     } catch (err) {
       return this.#reloadFailed(err as Error);
     }
-    const changes = this.#keeper?.reconcile(this.pool, next.backends) ?? [];
-    this.#keeper?.changed(this.pool);
+    const changes = this.#keeper?.reconcile(this.pool, next.backends, next.health.timeout * 2 + 1000) ?? [];
     if (strategy !== undefined) {
       this.#config = next; // #withSticky reads the new sticky settings
       this.director.strategy = this.#withSticky(strategy);

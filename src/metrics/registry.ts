@@ -22,6 +22,12 @@ export interface MetricsSource {
 
 type Value = client.MetricValue<string> & { metricName?: string };
 
+/**
+ * prom-client's gauges named like counters (`promtool check metrics` refuses them); the same
+ * numbers are in `nodejs_active_handles` and `nodejs_active_requests` by type.
+ */
+const NOT_CONVENTIONAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 type Kind = 'counter' | 'gauge' | 'histogram';
 
 /** A metric whose values are computed when scraped: prom-client's registry formats it like its own. */
@@ -48,6 +54,7 @@ export class Metrics {
   constructor(source: MetricsSource) {
     this.#source = source;
     client.collectDefaultMetrics({ register: this.#defaults });
+    for (const name of NOT_CONVENTIONAL) this.#defaults.removeSingleMetric(name);
     for (const metric of this.#metrics()) this.#own.registerMetric(metric as unknown as client.Metric);
   }
 
@@ -63,7 +70,8 @@ export class Metrics {
     if (counts.workers === undefined || counts.workers.length === 0) {
       defaults = await this.#defaults.metrics();
     } else {
-      const merged = client.AggregatorRegistry.aggregate([await this.#defaults.getMetricsAsJSON(), ...counts.workers] as never);
+      const workers = counts.workers.map((metrics) => metrics.filter((m) => !NOT_CONVENTIONAL.includes(m.name)));
+      const merged = client.AggregatorRegistry.aggregate([await this.#defaults.getMetricsAsJSON(), ...workers] as never);
       defaults = await merged.metrics();
     }
     return `${await this.#own.metrics()}\n${defaults}`;
