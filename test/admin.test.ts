@@ -362,3 +362,32 @@ test('10 reloads that add, remove and reweight backends under 4 looping clients:
   assert.deepEqual(failures, []);
   assert.equal(lb.logs.filter((l) => l.msg === 'request' && l.status !== 200).length, 0);
 });
+
+test('WORKERS=2: the admin listener is the primary\'s; a change reaches every worker before the API answers; /metrics sums the workers', async (t) => {
+  const [a, b] = await startBackends(t, undefined, ['a', 'b']);
+  const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a,${b!.url}|id=b`, ADMIN_TOKEN: TOKEN, WORKERS: '2' });
+  t.after(() => lb.stop());
+  assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).workers, 2);
+  assert.equal(lb.logs.filter((l) => l.msg === 'admin listening').length, 1);
+  for (let round = 0; round < 3; round++) {
+    const off = round % 2 === 0 ? 'a' : 'b';
+    const on = off === 'a' ? 'b' : 'a';
+    assert.equal((await api(lb.admin, 'PATCH', `/api/backends/${off}`, { state: 'maintenance' })).status, 200);
+    // At once, on new connections spread over both workers: none goes to the backend just taken out.
+    for (let i = 0; i < 10; i++) {
+      const res = await get(lb.url);
+      assert.equal(res.body, on, `round ${round}, request ${i}`);
+    }
+    assert.equal((await api(lb.admin, 'PATCH', `/api/backends/${off}`, { state: 'up' })).status, 200);
+  }
+  const text = (await api(lb.admin, 'GET', '/metrics', undefined, {})).text;
+  const total = (metric(text, 'lb_requests_total{backend="a",code="2xx"}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="2xx"}') ?? 0);
+  assert.equal(total, 30, 'both workers\' requests, summed');
+  assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="a"}')! + metric(text, 'lb_request_duration_seconds_count{backend="b"}')!, 30);
+  // Each worker served some: the access lines carry the worker's number.
+  const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));
+  assert.equal(workers.size, 2);
+  assert.notEqual(metric(text, 'process_cpu_seconds_total'), undefined);
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  if (promtool.error === undefined) assert.equal((promtool.stdout + promtool.stderr).trim(), '');
+});
