@@ -39,6 +39,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: true },
     against: { type: 'string' },
+    admin: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -51,6 +52,9 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const BACKEND_PORTS = [19101, 19102, 19103];
 const PROXY_PORT = 19100;
+/** The balancer's admin listener (with --admin, the default): /metrics is scraped during the run. */
+const ADMIN_PORT = 19199;
+const SCRAPE_EVERY_MS = 5000;
 const cpus = availableParallelism();
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
 const pin = cpus >= 2 && hasTaskset;
@@ -64,14 +68,18 @@ const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
 
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
 
-interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean }
+interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean; scrape?: boolean | undefined }
 
 const targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
   { name: 'baseline (undici)', command: [process.execPath, join(here, 'baseline.js')], env: { BENCH_PORT: String(PROXY_PORT), BENCH_BACKENDS: BACKEND_PORTS.map((p) => `127.0.0.1:${p}`).join(',') }, port: PROXY_PORT },
   {
     name: 'load-balancer', command: [process.execPath, cli], port: PROXY_PORT,
-    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
+    env: {
+      PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(','),
+      ...(values.admin ? { ADMIN_PORT: String(ADMIN_PORT) } : {}),
+    },
+    scrape: values.admin,
   },
   ...(values.against === undefined ? [] : [{
     name: 'load-balancer (against)', command: [process.execPath, values.against], port: PROXY_PORT,
@@ -154,6 +162,15 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
   return JSON.parse(out) as LoadResult;
 }
 
+async function scrape(): Promise<void> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/metrics`);
+    if (!(await res.text()).includes('lb_requests_total')) throw new Error('no lb_requests_total');
+  } catch (err) {
+    process.stderr.write(`bench: scraping /metrics failed: ${(err as Error).message}\n`);
+  }
+}
+
 async function measure(target: Target): Promise<Result> {
   let proc: ChildProcess | undefined;
   if (target.command.length > 0) {
@@ -170,7 +187,10 @@ async function measure(target: Target): Promise<Result> {
     await load(target.port, Number(values.warmup));
     const pid = proc?.pid;
     const before = pid === undefined ? 0 : cpuTicks(pid);
+    // As Prometheus would, a little more often than its usual 15 s: the scrapes' cost is counted.
+    const scraper = target.scrape === true ? setInterval(() => void scrape(), SCRAPE_EVERY_MS) : undefined;
     const result = await load(target.port, duration);
+    clearInterval(scraper);
     const after = pid === undefined ? 0 : cpuTicks(pid);
     const cpuUs = ((after - before) / TICKS_PER_SECOND) * 1e6;
     return {
@@ -191,7 +211,7 @@ async function measure(target: Target): Promise<Result> {
 }
 
 // Ports held by something else would silently measure that something instead.
-for (const port of [PROXY_PORT, ...BACKEND_PORTS]) {
+for (const port of [PROXY_PORT, ADMIN_PORT, ...BACKEND_PORTS]) {
   if (await isOpen(port)) {
     process.stderr.write(`bench: port ${port} is already in use on 127.0.0.1; stop what listens there and run again\n`);
     process.exit(1);

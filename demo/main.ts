@@ -1,13 +1,17 @@
 /**
  * The one-command demo: three backends on 8081-8083 and the balancer on 1234, checking /health.
- * Ports: DEMO_PORT (1234) and DEMO_BACKEND_PORTS (8081,8082,8083).
+ * Ports: DEMO_PORT (1234), DEMO_ADMIN_PORT (9901) and DEMO_BACKEND_PORTS (8081,8082,8083).
+ * The admin API is on, on loopback, with a token made at start (or ADMIN_TOKEN).
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { createLoadBalancer } from '../src/index.js';
 import { createDemoBackend, listen } from './backend.js';
 
 const port = Number(process.env.DEMO_PORT ?? 1234);
+const adminPort = Number(process.env.DEMO_ADMIN_PORT ?? 9901);
+const token = process.env.ADMIN_TOKEN ?? randomBytes(16).toString('hex');
 const backendPorts = (process.env.DEMO_BACKEND_PORTS ?? '8081,8082,8083').split(',').map(Number);
 
 async function main(): Promise<void> {
@@ -24,10 +28,12 @@ async function main(): Promise<void> {
     host: process.env.HOST ?? '127.0.0.1',
     backends: urls,
     health: { path: '/health', interval: '5s', timeout: '1s' },
+    admin: { port: adminPort, host: '127.0.0.1', token },
     log: { level: (process.env.LOG_LEVEL ?? 'info'), format: process.env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
   });
   const address = await lb.start();
   const at = `localhost:${address.port}`;
+  const admin = `localhost:${lb.adminAddress?.port ?? adminPort}`;
   process.stdout.write([
     '',
     `  Demo backends: ${urls.join(', ')}`,
@@ -36,6 +42,11 @@ async function main(): Promise<void> {
     '  Try:',
     `    for i in $(seq 12); do curl -s ${at}; done     # Backend 1, 2, 3, 1, 2, 3, ...`,
     `    curl -s ${at}/echo                             # what the backend received`,
+    '',
+    `  Admin API: http://${admin} (token ${token})`,
+    `    curl -s ${admin}/metrics                       # Prometheus metrics`,
+    `    curl -s -H 'Authorization: Bearer ${token}' ${admin}/api/backends`,
+    `    curl -s -X PATCH -H 'Authorization: Bearer ${token}' -d '{"state":"maintenance"}' ${admin}/api/backends/127.0.0.1:${backendPorts[0]}`,
     '',
     '  Ctrl-C stops everything.',
     '',

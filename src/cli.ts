@@ -8,7 +8,7 @@ import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
-import { ConfigError, dotenvLayer, envLayer, fileLayer, flagLayer, resolveConfig, SETTINGS, type Layer } from './config/index.js';
+import { ConfigError, dotenvLayer, dotenvValues, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SETTINGS, type Layer } from './config/index.js';
 
 const EXIT_USAGE = 2;
 
@@ -83,6 +83,15 @@ async function main(): Promise<void> {
     if (args.help) { process.stdout.write(`${usage()}\n`); return; }
     if (args.version) { process.stdout.write(`${version()}\n`); return; }
     const config = resolveConfig(args.layers, strategyNames());
+    const misspelt = [...misspelledEnv(process.env), ...misspelledEnv(dotenvValues(process.cwd()) ?? {}, '.env')];
+    if (config.strict && misspelt.length > 0) {
+      const m = misspelt[0]!;
+      throw new ConfigError(`unknown setting ${m.name} in the ${m.source} (STRICT_ENV is on): did you mean ${m.suggestion}?`);
+    }
+    const warnings = [
+      ...misspelt.map((m) => `${m.name} in the ${m.source} is not a setting: did you mean ${m.suggestion}? (STRICT_ENV=true makes this an error)`),
+      ...ineffectiveSettings(config, args.layers),
+    ];
     let strategy: Strategy | undefined;
     if (config.strategyModule !== undefined) {
       try {
@@ -93,10 +102,13 @@ async function main(): Promise<void> {
       }
     }
     if (workerCount(config) > 0) {
-      await runPrimary(config, createLogger(config.log), { loadConfig: () => resolveConfig(args.reread(), strategyNames()), watch: args.files });
+      const log = createLogger(config.log);
+      for (const warning of warnings) log.warn(warning);
+      await runPrimary(config, log, { loadConfig: () => resolveConfig(args.reread(), strategyNames()), watch: args.files });
       return;
     }
     lb = new LoadBalancer(config, { strategy, loadConfig: () => resolveConfig(args.reread(), strategyNames()), watch: args.files });
+    for (const warning of warnings) lb.log.warn(warning);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`lb: ${err.message}\n`);

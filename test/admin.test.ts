@@ -219,6 +219,8 @@ test('/metrics: counts match the requests sent, by backend and status class; the
   }
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   if (promtool.error !== undefined) {
+    // CI installs it (.ci/run): there, the lint must run.
+    assert.notEqual(process.env.CI, 'true', 'promtool is required in CI');
     t.diagnostic('promtool is not installed (apt-get install prometheus): exposition not linted');
   } else {
     assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);

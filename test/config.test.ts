@@ -44,6 +44,9 @@ const BAD: { env?: Record<string, string>; args?: string[]; files?: Record<strin
   { args: ['--config', 'lb.json'], files: { 'lb.json': '{"backends": []}' }, want: /^lb: invalid backends in lb.json \[\]: expected at least one backend/ },
   { args: ['--config', 'lb.json'], files: { 'lb.json': '{"port": 80,' }, want: /^lb: config file lb.json is not valid JSON/ },
   { args: ['--config', 'missing.yaml'], want: /^lb: cannot read missing.yaml: ENOENT$/ },
+  { env: { BACKENDS: '' }, want: /^lb: invalid BACKENDS "": expected at least one backend/ },
+  { env: { BACKENDS: 'http://127.0.0.1:1', PROXY_TIMOUT: '1s', STRICT_ENV: 'true' }, want: /^lb: unknown setting PROXY_TIMOUT in the environment \(STRICT_ENV is on\): did you mean PROXY_TIMEOUT\?$/ },
+  { env: { BACKENDS: 'http://127.0.0.1:1' }, args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'strict: true\n', '.env': 'HEALTHCHECK_PATH=/h\n' }, want: /^lb: unknown setting HEALTHCHECK_PATH in the .env .*did you mean HEALTH_CHECK_PATH\?$/ },
   { files: { '.env': 'HEALTH_CHECK_INTERVAL=often\n' }, want: /^lb: invalid HEALTH_CHECK_INTERVAL in .env "often": expected a positive duration/ },
 ];
 
@@ -131,4 +134,15 @@ test('a port that is taken with WORKERS=2: the primary exits 1 with a clear mess
   const fatal = lines.find((l) => l.msg === 'cannot start');
   assert.equal(fatal?.code, 'EADDRINUSE');
   assert.equal(lines.filter((l) => l.msg === 'worker died: starting a new one').length, 0);
+});
+
+test('a misspelt setting in the environment or .env is reported at start-up with what it is probably meant to be; so are defaults and settings that do nothing', async (t) => {
+  const lb = await startLb({ PROXY_TIMOUT: '1s', BACKEND: 'http://127.0.0.1:1', HTTP_PORT: '9999' }, { cwd: dirWith({ '.env': 'HEALTHCHECK_PATH=/h\n' }) });
+  t.after(() => lb.stop());
+  const warnings = lb.logs.filter((l) => l.level === 40).map((l) => l.msg);
+  for (const pattern of [/^PROXY_TIMOUT in the environment is not a setting: did you mean PROXY_TIMEOUT\?/, /^BACKEND in the environment is not a setting: did you mean BACKENDS\?/,
+    /^HEALTHCHECK_PATH in the .env is not a setting: did you mean HEALTH_CHECK_PATH\?/, /^no backend is configured .*http:\/\/localhost:8081,http:\/\/localhost:8082,http:\/\/localhost:8083/,
+    /^HTTP_PORT does nothing without TLS/]) {
+    assert.ok(warnings.some((w) => pattern.test(w ?? '')), `${pattern} in ${JSON.stringify(warnings)}`);
+  }
 });

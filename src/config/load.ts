@@ -19,16 +19,23 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, sour
   const values = new Map<string, unknown>();
   for (const setting of SETTINGS) {
     const value = env[setting.env];
-    if (value !== undefined && value !== '') values.set(setting.key, value);
+    // Empty counts as unset, but for BACKENDS: an empty pool given on purpose is a mistake.
+    if (value !== undefined && (value !== '' || setting.key === 'backends')) values.set(setting.key, value);
   }
   return { label: (s) => (source === 'environment' ? s.env : `${s.env} in ${source}`), text: true, values };
 }
 
 /** The `.env` file in `dir`, when there is one. */
 export function dotenvLayer(dir: string): Layer | undefined {
+  const values = dotenvValues(dir);
+  return values === undefined ? undefined : envLayer(values, '.env');
+}
+
+/** The variables of the `.env` file in `dir`, when there is one. */
+export function dotenvValues(dir: string): Record<string, string> | undefined {
   const path = resolve(dir, '.env');
   if (!existsSync(path)) return undefined;
-  return envLayer(parseDotenv(readFile(path)), '.env');
+  return parseDotenv(readFile(path));
 }
 
 /** Command-line flags, by flag name without dashes (`proxy-timeout`). */

@@ -1,0 +1,87 @@
+import type { Layer } from './load.js';
+import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
+
+/** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
+const PREFIXES = ['HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
+
+/** Variables of other programs that look like ours: never reported. */
+const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'PROXY', 'LOG_LEVEL_NODE', 'HTTP_PROXY_REQUEST_FULLURI']);
+
+/** A variable that is not a setting but looks like one, with the setting it is probably meant to be. */
+export interface Misspelling {
+  readonly name: string;
+  readonly source: string;
+  readonly suggestion: string;
+}
+
+/**
+ * Names in the environment (or `.env`) that are not settings but are close to one (an edit
+ * distance of 1 for names of 5 to 8 characters, 2 up to 12, 3 beyond) or start like ours
+ * (`HEALTH…`, `PROXY…`): a typo
+ * that would otherwise leave a default in place without a word.
+ */
+export function misspelledEnv(env: Readonly<Record<string, string | undefined>>, source = 'environment'): Misspelling[] {
+  const known = new Set(SETTINGS.map((s) => s.env));
+  const found: Misspelling[] = [];
+  for (const name of Object.keys(env)) {
+    if (known.has(name) || OTHERS.has(name.toUpperCase()) || name.startsWith('LB_') || name.startsWith('npm_')) continue;
+    let best = '';
+    let distance = Infinity;
+    for (const setting of known) {
+      const d = editDistance(name.toUpperCase(), setting);
+      if (d < distance) { distance = d; best = setting; }
+    }
+    const close = distance <= (name.length > 12 ? 3 : name.length > 8 ? 2 : name.length > 4 ? 1 : 0);
+    if (close || PREFIXES.some((p) => name.toUpperCase().startsWith(p))) found.push({ name, source, suggestion: best });
+  }
+  return found;
+}
+
+/** Levenshtein distance, for short names. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Settings that were given but do nothing in this combination, and defaults worth a word: each
+ * a sentence for a warning at start-up.
+ */
+export function ineffectiveSettings(config: Config, layers: readonly Layer[]): string[] {
+  const given = (key: string): boolean => layers.some((l) => l.values.has(key));
+  const warnings: string[] = [];
+  const tls = config.tls.cert !== undefined;
+  if (!layers.some((l) => l.values.has('backends'))) {
+    warnings.push(`no backend is configured (BACKENDS, backends: in a config file, --backends): using the origin's defaults ${DEFAULT_BACKENDS}`);
+  }
+  if (given('tls.httpPort') && !tls) warnings.push('HTTP_PORT does nothing without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP already)');
+  if (given('tls.redirect') && config.tls.httpPort === undefined) warnings.push('HTTP_REDIRECT does nothing without HTTP_PORT');
+  if (given('sticky.secret') && config.sticky.cookie === undefined) warnings.push('STICKY_SECRET does nothing without STICKY_COOKIE');
+  if (config.health.timeout > config.health.interval) {
+    warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);
+  }
+  if (config.strategy !== 'consistent-hash' && (given('hash.key') || given('hash.loadFactor') || given('hash.fallback'))) {
+    warnings.push(`HASH_KEY, HASH_LOAD_FACTOR and HASH_FALLBACK do nothing with STRATEGY=${config.strategy} (only with consistent-hash)`);
+  }
+  const https = config.backends.some((b) => b.url.startsWith('https:'));
+  if (!https && (given('backendTls.ca') || given('backendTls.servername') || given('backendTls.insecure'))) {
+    warnings.push('BACKEND_CA_FILE, BACKEND_SERVERNAME and BACKEND_TLS_INSECURE do nothing without an https:// backend');
+  }
+  if (config.backend.maxRequests === 0 && (given('queue.size') || given('queue.timeout'))) {
+    warnings.push('QUEUE_SIZE and QUEUE_TIMEOUT do nothing without BACKEND_MAX_REQUESTS (requests wait only for a full backend)');
+  }
+  if (config.admin.port === undefined && (given('admin.host') || given('admin.token'))) warnings.push('ADMIN_HOST and ADMIN_TOKEN do nothing without ADMIN_PORT');
+  if (config.admin.port === undefined && given('stateFile')) warnings.push('STATE_FILE keeps changes made through the admin API, which is off without ADMIN_PORT');
+  if (config.retry.retries === 0 && (given('retry.onStatus') || given('retry.budget'))) warnings.push('RETRY_ON_STATUS and RETRY_BUDGET do nothing with RETRIES=0');
+  if (config.outlier.consecutiveFailures === 0 && (given('outlier.ejectionTime') || given('outlier.maxEjected'))) {
+    warnings.push('OUTLIER_EJECTION_TIME and OUTLIER_MAX_EJECTED do nothing with OUTLIER_CONSECUTIVE_FAILURES=0');
+  }
+  return warnings;
+}

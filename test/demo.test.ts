@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { get } from './helpers/http.js';
+
+const DEMO = fileURLToPath(new URL('../demo/main.js', import.meta.url));
+
+test('the demo (npm start) prints where to curl, the admin API and its token, and they work', async (t) => {
+  const proc = spawn(process.execPath, [DEMO], {
+    env: { PATH: process.env.PATH ?? '', DEMO_PORT: '0', DEMO_ADMIN_PORT: '0', DEMO_BACKEND_PORTS: '0,0,0', LOG_FORMAT: 'json', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => proc.kill('SIGKILL'));
+  let out = '';
+  proc.stdout!.setEncoding('utf8');
+  while (!/Ctrl-C/.test(out)) {
+    const [chunk] = await once(proc.stdout!, 'data') as [string];
+    out += chunk;
+  }
+  const lb = /Load balancer: (http:\/\/localhost:\d+)/.exec(out)?.[1];
+  const admin = /Admin API: (http:\/\/localhost:\d+) \(token ([0-9a-f]+)\)/.exec(out);
+  assert.ok(lb !== undefined && admin !== null, out);
+  const bodies = new Set<string>();
+  for (let i = 0; i < 3; i++) bodies.add((await get(lb)).body.trim());
+  assert.equal(bodies.size, 3, `three backends in turn: ${[...bodies].join(' | ')}`);
+  const backends = JSON.parse((await get(`${admin[1]}/api/backends`, { headers: { authorization: `Bearer ${admin[2]}` } })).body);
+  assert.equal(backends.backends.length, 3);
+  assert.match((await get(`${admin[1]}/metrics`)).body, /^lb_requests_total\{backend="127\.0\.0\.1:\d+",code="2xx"\} 1$/m);
+  proc.kill('SIGTERM');
+  assert.equal((await once(proc, 'exit'))[0], 0);
+});
