@@ -167,7 +167,7 @@ async function scrape(): Promise<void> {
     const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/metrics`);
     if (!(await res.text()).includes('lb_requests_total')) throw new Error('no lb_requests_total');
   } catch (err) {
-    process.stderr.write(`bench: scraping /metrics failed: ${(err as Error).message}\n`);
+    process.stderr.write(`bench: scraping /metrics failed: ${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}\n`);
   }
 }
 

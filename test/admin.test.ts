@@ -393,3 +393,26 @@ test('WORKERS=2: the admin listener is the primary\'s; a change reaches every wo
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   if (promtool.error === undefined) assert.equal((promtool.stdout + promtool.stderr).trim(), '');
 });
+
+test('a reload changes PROXY_TIMEOUT and the strategy for the requests that follow', async (t) => {
+  const hang = await startBackend('hang', (req, res) => { req.resume(); if (req.url === '/health' || req.url === '/') res.end('hang'); });
+  t.after(() => hang.close());
+  const [b] = await startBackends(t, undefined, ['b']);
+  const dir = mkdtempSync(join(tmpdir(), 'lb-reload-'));
+  const file = join(dir, 'lb.yaml');
+  writeFileSync(file, `backends:\n  - ${hang.url}|id=hang\nproxy:\n  timeout: 1h\n`);
+  const lb = await startLb({ ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, HEALTH_CHECK_PATH: '/health', RETRIES: '0' }, { args: ['--config', file] });
+  t.after(() => lb.stop());
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  writeFileSync(file, `backends:\n  - ${hang.url}|id=hang\n  - ${b!.url}|id=b|weight=3\nstrategy: weighted-round-robin\nproxy:\n  timeout: 200ms\n`);
+  const res = await api(admin, 'POST', '/api/reload');
+  assert.deepEqual([res.status, res.body.needRestart], [200, []]);
+  await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === 'b');
+  // One in four goes to `hang`, which never answers /never: without the new timeout it would wait an hour.
+  const answers: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await get(`${lb.url}/never`);
+    answers.push(r.status === 504 ? '504' : r.body);
+  }
+  assert.deepEqual(answers.sort(), ['504', 'b', 'b', 'b'], 'weighted round robin 3:1, and PROXY_TIMEOUT 200ms');
+});

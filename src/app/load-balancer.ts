@@ -279,7 +279,11 @@ export class LoadBalancer {
       this.director.strategy = this.#withSticky(strategy);
       changes.push(`strategy ${next.strategy}`);
     }
-    this.#proxy.configure({ retries: next.retry.retries, retryOnStatus: next.retry.onStatus, retryBudget: next.retry.budget, queueSize: next.queue.size });
+    this.#proxy.configure({
+      timeout: next.proxy.timeout, retries: next.retry.retries, retryOnStatus: next.retry.onStatus, retryBudget: next.retry.budget,
+      queueSize: next.queue.size, queueTimeout: next.queue.timeout,
+    });
+    this.#upstreams.setBodyTimeout(next.proxy.timeout, this.pool.backends);
     this.#monitor?.configure(next.health);
     if (next.log.level !== before.log.level) this.log.level = next.log.level;
     // What is in effect: the new values, but the old ones of what needs a restart.
@@ -399,9 +403,9 @@ export class LoadBalancer {
   }
 }
 
-/** Settings a reload applies: the pool, strategy, retries, queue size, health checks, log level. */
-const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'retry.retries', 'retry.onStatus', 'retry.budget',
-  'queue.size', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'log.level']);
+/** Settings a reload applies: the pool, strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
+const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
+  'queue.size', 'queue.timeout', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'log.level']);
 
 /** The settings that differ between two configurations and need a restart. */
 export function restartOnly(before: Config, next: Config): Setting[] {

@@ -65,3 +65,21 @@ test('a queue emptied and refilled arms again', async () => {
   await whenFired(fired, 1);
   assert.deepEqual(fired, ['y']);
 });
+
+test('after the duration is shortened (a reload), a later entry with an earlier deadline expires first, and the timer follows it', async () => {
+  const queue = new DeadlineQueue();
+  const fired: string[] = [];
+  const long = entry('long', 60_000, fired);
+  const middle = entry('middle', 30_000, fired);
+  queue.add(long);
+  queue.add(middle); // walked back past `long`
+  assert.equal(queue.first, middle);
+  const short = entry('short', 20, fired);
+  queue.add(short); // a new head: the timer, armed for a minute, is re-armed
+  assert.equal(queue.first, short);
+  await whenFired(fired, 1);
+  assert.deepEqual(fired, ['short']);
+  queue.remove(long);
+  queue.remove(middle);
+  assert.equal(queue.size, 0);
+});

@@ -10,8 +10,8 @@ export interface Deadline {
 }
 
 /**
- * Deadlines that all share one duration (PROXY_TIMEOUT), so they expire in the order they
- * were added: a linked list in that order, and one timer, armed for the head. Adding and
+ * Deadlines that share one duration (PROXY_TIMEOUT), so they expire in the order they were
+ * added: a linked list in deadline order, and one timer, armed for the head. Adding and
  * removing are a few pointer writes, with no timer object per request.
  */
 export class DeadlineQueue {
@@ -22,16 +22,31 @@ export class DeadlineQueue {
   #expiring = false;
   readonly #fire = (): void => this.#expire();
 
-  /** Adds an entry whose deadline is no earlier than any already queued. */
+  /**
+   * Adds an entry. Deadlines come in order while the duration stays the same, so this is a few
+   * pointer writes at the tail; after the duration is shortened (a reload), an entry is walked
+   * back past the later deadlines of entries added before it.
+   */
   add(entry: Deadline): void {
     entry.queued = true;
     this.#size++;
-    entry.nextDeadline = undefined;
-    entry.prevDeadline = this.#tail;
-    if (this.#tail === undefined) this.#head = entry;
-    else this.#tail.nextDeadline = entry;
-    this.#tail = entry;
-    if (this.#timer === undefined && !this.#expiring) this.#arm(entry.deadline);
+    let after = this.#tail;
+    while (after !== undefined && after.deadline > entry.deadline) after = after.prevDeadline;
+    const before = after === undefined ? this.#head : after.nextDeadline;
+    entry.prevDeadline = after;
+    entry.nextDeadline = before;
+    if (after === undefined) this.#head = entry;
+    else after.nextDeadline = entry;
+    if (before === undefined) this.#tail = entry;
+    else before.prevDeadline = entry;
+    if (this.#expiring) return;
+    if (this.#timer === undefined) {
+      this.#arm(entry.deadline);
+    } else if (this.#head === entry && before !== undefined) {
+      // A new first deadline, earlier than the one the timer is armed for.
+      clearTimeout(this.#timer);
+      this.#arm(entry.deadline);
+    }
   }
 
   /** Takes an entry out before it expires; entries not queued are ignored. */

@@ -68,7 +68,7 @@ export class Proxy {
   readonly #retryAfter: string;
   readonly #maxBody: number;
   /** PROXY_TIMEOUT in milliseconds. */
-  readonly timeout: number;
+  timeout: number;
   /** CLIENT_BODY_TIMEOUT and CLIENT_SEND_TIMEOUT in milliseconds (0: none). */
   readonly bodyTimeout: number;
   readonly sendTimeout: number;
@@ -85,7 +85,7 @@ export class Proxy {
   /** Requests waiting for a backend with room, oldest first; QUEUE_TIMEOUT is their deadline. */
   readonly #queue = new DeadlineQueue();
   #queueSize: number;
-  readonly #queueTimeout: number;
+  #queueTimeout: number;
   /** Exchanges in flight, and how many of them are retries (the budget's two numbers). */
   active = 0;
   retrying = 0;
@@ -110,8 +110,10 @@ export class Proxy {
     this.outlier = options.outlier;
   }
 
-  /** New retry settings and queue size, for requests from now on (a reload). */
-  configure(options: Pick<ProxyOptions, 'retries' | 'retryOnStatus' | 'retryBudget' | 'queueSize'>): void {
+  /** New PROXY_TIMEOUT, retry settings, queue size and timeout, for requests from now on (a reload). */
+  configure(options: Pick<ProxyOptions, 'timeout' | 'retries' | 'retryOnStatus' | 'retryBudget' | 'queueSize' | 'queueTimeout'>): void {
+    this.timeout = options.timeout;
+    this.#queueTimeout = options.queueTimeout ?? 10_000;
     this.#retries = options.retries ?? 0;
     this.retryStatus.fill(0);
     for (const status of options.retryOnStatus ?? []) this.retryStatus[status] = 1;

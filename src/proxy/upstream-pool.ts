@@ -74,7 +74,7 @@ export interface UpstreamPoolOptions {
  */
 export class UpstreamPool implements Upstream {
   readonly #origin: string;
-  readonly #options: Client.Options;
+  #options: Client.Options;
   readonly #maxIdle: number;
   readonly #keeper: IdleKeeper;
   /** Idle connections, least recently used first. */
@@ -92,6 +92,11 @@ export class UpstreamPool implements Upstream {
     const { connect, ...client } = options.client;
     this.#options = { ...client, connect: typeof connect === 'function' ? connect : buildConnector({ ...connect }) };
     this.#keeper.add(this);
+  }
+
+  /** The longest pause within a response body, for connections opened from now on. */
+  setBodyTimeout(ms: number): void {
+    this.#options = { ...this.#options, bodyTimeout: ms };
   }
 
   get stats(): UpstreamStats {

@@ -42,6 +42,12 @@ export class Upstreams {
     };
   }
 
+  /** A new PROXY_TIMEOUT for pauses within response bodies, on connections opened from now on. */
+  setBodyTimeout(ms: number, backends: readonly Backend[]): void {
+    this.#client.bodyTimeout = ms;
+    for (const backend of backends) (backend.upstream as UpstreamPool | undefined)?.setBodyTimeout(ms);
+  }
+
   /** Gives the backend its pool, unless it has one. */
   attach(backend: Backend): void {
     backend.upstream ??= new UpstreamPool(backend.origin, { maxIdle: this.#maxIdle, keeper: this.#keeper, client: this.#client });
