@@ -5,12 +5,18 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/index.js';
 import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
 import type { EventLog } from './events.js';
+import type { Sampler } from './sampler.js';
+import { serveAsset } from './assets.js';
 
 /** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
 export interface AdminTarget {
   readonly pool: Pool;
   readonly metrics: Metrics;
   readonly events: EventLog;
+  /** Per-second samples for the dashboard. */
+  readonly sampler: Sampler;
+  /** What the dashboard's header shows besides the samples. */
+  info(): { strategy: string; version: string; workers: number; startedAt: number; tokenRequired: boolean };
   /** True once the balancer is shutting down. */
   readonly draining: boolean;
   /** The effective configuration, secrets redacted. */
@@ -60,6 +66,7 @@ export class AdminServer {
   readonly #token: Buffer | undefined;
   readonly #options: AdminOptions;
   readonly #log: Logger;
+  readonly #streams = new Set<ServerResponse>();
 
   constructor(target: AdminTarget, options: AdminOptions, log: Logger) {
     this.#target = target;
@@ -80,6 +87,8 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.#target.sampler.stop();
+    for (const stream of this.#streams) stream.end();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -91,6 +100,7 @@ export class AdminServer {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     try {
+      if (method === 'GET' && serveAsset(path, res)) return;
       if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
         if (method !== 'GET' && method !== 'HEAD') throw new ApiError(405, 'method_not_allowed', `${method} ${path}: use GET`);
         await this.#open(path, res);
@@ -198,6 +208,11 @@ export class AdminServer {
       }
       throw notAllowed(method, path, 'GET, PATCH, DELETE');
     }
+    if (resource === 'stream' && parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, path, 'GET');
+      this.#stream(req, res);
+      return;
+    }
     if (resource === 'config' && parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, path, 'GET');
       return send(res, 200, target.describeConfig());
@@ -216,6 +231,28 @@ export class AdminServer {
       return send(res, 200, { events: target.events.recent(limit) });
     }
     throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
+  }
+
+  /**
+   * Server-sent events for the dashboard: a `snapshot` first (the kept samples and events), then
+   * a `sample` each second and each `event` as it happens, until the client goes.
+   */
+  #stream(req: IncomingMessage, res: ServerResponse): void {
+    const target = this.#target;
+    target.sampler.start();
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    res.socket?.setNoDelay(true);
+    const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
+    send('snapshot', { info: target.info(), samples: target.sampler.history(), events: target.events.recent() });
+    const offSample = target.sampler.subscribe((sample) => send('sample', sample));
+    const offEvent = target.events.subscribe((event) => send('event', event));
+    this.#streams.add(res);
+    res.on('close', () => {
+      offSample();
+      offEvent();
+      this.#streams.delete(res);
+    });
+    req.resume();
   }
 
   /** After a change: persist it, and answer only once every process has applied it. */

@@ -14,15 +14,24 @@ export class EventLog {
   readonly #ring: (LbEvent | undefined)[];
   #next = 0;
   #count = 0;
+  readonly #listeners = new Set<(event: LbEvent) => void>();
 
   constructor(readonly capacity = 500) {
     this.#ring = new Array<LbEvent | undefined>(capacity);
   }
 
   add(event: Omit<LbEvent, 'time'> & { time?: number }): void {
-    this.#ring[this.#next] = { time: Date.now(), ...event };
+    const stamped = { time: Date.now(), ...event };
+    this.#ring[this.#next] = stamped;
+    for (const listener of this.#listeners) listener(stamped);
     this.#next = (this.#next + 1) % this.capacity;
     if (this.#count < this.capacity) this.#count++;
+  }
+
+  /** Calls `listener` with each new event; returns the function that stops it. */
+  subscribe(listener: (event: LbEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** The newest `limit` events, oldest first. */

@@ -2,3 +2,5 @@ export { AdminServer, describe, MAX_ADMIN_BODY } from './admin-server.js';
 export type { AdminOptions, AdminTarget, ReloadOutcome } from './admin-server.js';
 export { EventLog } from './events.js';
 export type { LbEvent } from './events.js';
+export { percentile, Sampler, SAMPLES_KEPT } from './sampler.js';
+export type { BackendSample, Sample } from './sampler.js';

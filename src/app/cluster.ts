@@ -2,7 +2,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, Sampler, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
@@ -188,6 +189,8 @@ export class ClusterPrimary {
       pool: this.pool,
       get metrics() { return primary.metrics; },
       events: this.events,
+      sampler: new Sampler(this.pool, () => this.counts()),
+      info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),
       settled: () => this.settled(),
@@ -307,6 +310,7 @@ export class ClusterPrimary {
           if (backend !== undefined && message.ejected) backend.ejections++;
           if (message.ejected) this.log.warn({ worker: index, backend: message.id }, 'a worker ejected a backend');
           else this.log.info({ worker: index, backend: message.id }, 'a worker returned a backend');
+          this.events.add({ kind: message.ejected ? 'ejected' : 'returned', backend: message.id, message: `${message.ejected ? 'ejected' : 'returned'} by worker ${index}` });
           break;
         }
         case 'stats':

@@ -9,7 +9,8 @@ import { accessLog, compose, requestId, type LineSink } from '../middleware/inde
 import { defaultId, Pool, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener } from '../server/index.js';
-import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, Sampler, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { STARTED_AT, VERSION } from '../version.js';
 import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
@@ -229,6 +230,8 @@ export class LoadBalancer {
       pool: this.pool,
       get metrics() { return lb.metrics; },
       events: this.events,
+      sampler: new Sampler(this.pool, () => this.counts()),
+      info: () => ({ strategy: this.director.strategy.name, version: VERSION, workers: 0, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
       settled: () => Promise.resolve(),

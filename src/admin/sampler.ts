@@ -1,0 +1,175 @@
+import { DURATION_BUCKETS, ROW, type Counts } from '../metrics/index.js';
+import type { Pool } from '../pool/index.js';
+
+/** One backend over one sampled second. */
+export interface BackendSample {
+  readonly id: string;
+  readonly state: string;
+  readonly weight: number;
+  /** Slow start: the share of its traffic it takes now, 0 to 1. */
+  readonly warm: number;
+  readonly inFlight: number;
+  /** Requests per second it answered, and the share of them that were 5xx. */
+  readonly rps: number;
+  readonly errorRate: number;
+  /** Latency percentiles over the second, in ms (0 without requests). */
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** The whole balancer over one sampled second. */
+export interface Sample {
+  /** Milliseconds since the epoch, at the end of the second. */
+  readonly time: number;
+  readonly rps: number;
+  readonly errorRate: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** Responses per second by status class, 1xx to 5xx. */
+  readonly classes: readonly number[];
+  readonly connections: number;
+  readonly queued: number;
+  readonly retries: number;
+  readonly backends: readonly BackendSample[];
+}
+
+/** Samples kept: 15 minutes, one a second (the dashboard's longest window). */
+export const SAMPLES_KEPT = 900;
+
+/**
+ * Once a second, while something watches, turns the request tally into rates and percentiles
+ * (from the histogram buckets' growth over the second) and keeps the last 15 minutes in a ring,
+ * so that a dashboard opened late still shows the recent past. It costs nothing per request:
+ * it reads the counters the metrics read.
+ */
+export class Sampler {
+  readonly #pool: Pool;
+  readonly #counts: () => Promise<Counts>;
+  readonly #ring: (Sample | undefined)[] = new Array<Sample | undefined>(SAMPLES_KEPT);
+  #next = 0;
+  #size = 0;
+  #previous = new Map<string, Float64Array>();
+  #previousRetries = 0;
+  #previousTime = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #listeners = new Set<(sample: Sample) => void>();
+  #busy = false;
+
+  constructor(pool: Pool, counts: () => Promise<Counts>) {
+    this.#pool = pool;
+    this.#counts = counts;
+  }
+
+  /** Starts sampling (once a second). */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    void this.#sample();
+    this.#timer = setInterval(() => void this.#sample(), 1000);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The kept samples, oldest first. */
+  history(): Sample[] {
+    const out: Sample[] = [];
+    for (let i = this.#size; i > 0; i--) out.push(this.#ring[(this.#next - i + SAMPLES_KEPT) % SAMPLES_KEPT]!);
+    return out;
+  }
+
+  /** Calls `listener` with each new sample; returns the function that stops it. */
+  subscribe(listener: (sample: Sample) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async #sample(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const counts = await this.#counts();
+      const now = Date.now();
+      const seconds = this.#previousTime === 0 ? 1 : Math.max(0.001, (now - this.#previousTime) / 1000);
+      const first = this.#previousTime === 0;
+      this.#previousTime = now;
+      const current = new Map<string, Float64Array>();
+      for (const [id, row] of counts.rows) current.set(id, Float64Array.from(row as ArrayLike<number>));
+      const total = new Float64Array(ROW.length);
+      const backends: BackendSample[] = [];
+      const delta = (id: string): Float64Array => {
+        const now = current.get(id);
+        const before = this.#previous.get(id);
+        const d = new Float64Array(ROW.length);
+        if (now === undefined || first) return d;
+        for (let i = 0; i < ROW.length; i++) d[i] = now[i]! - (before?.[i] ?? 0);
+        return d;
+      };
+      for (const id of current.keys()) {
+        const d = delta(id);
+        for (let i = 0; i < ROW.length; i++) total[i]! += d[i]!;
+      }
+      for (const backend of this.#pool.backends) {
+        const d = delta(backend.id);
+        const answered = d[0]! + d[1]! + d[2]! + d[3]! + d[4]!;
+        backends.push({
+          id: backend.id, state: backend.state, weight: backend.weight, warm: round(backend.weightFactor), inFlight: Math.max(0, backend.inFlight),
+          rps: round(answered / seconds), errorRate: answered === 0 ? 0 : round(d[4]! / answered),
+          p50: percentile(d, 0.5), p99: percentile(d, 0.99),
+        });
+      }
+      this.#previous = current;
+      const answered = total[0]! + total[1]! + total[2]! + total[3]! + total[4]!;
+      const retries = first ? 0 : counts.process.retries - this.#previousRetries;
+      this.#previousRetries = counts.process.retries;
+      const sample: Sample = {
+        time: now,
+        rps: round(answered / seconds),
+        errorRate: answered === 0 ? 0 : round(total[4]! / answered),
+        p50: percentile(total, 0.5),
+        p99: percentile(total, 0.99),
+        classes: [0, 1, 2, 3, 4].map((c) => round(total[c]! / seconds)),
+        connections: counts.process.connections,
+        queued: counts.process.queued,
+        retries: Math.max(0, retries),
+        backends,
+      };
+      this.#ring[this.#next] = sample;
+      this.#next = (this.#next + 1) % SAMPLES_KEPT;
+      if (this.#size < SAMPLES_KEPT) this.#size++;
+      for (const listener of this.#listeners) listener(sample);
+    } catch {
+      // A worker that did not answer in time: the next second will do.
+    } finally {
+      this.#busy = false;
+    }
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+/**
+ * The `q` quantile of the durations counted in a tally row's buckets, in ms, interpolated
+ * linearly within its bucket (as Prometheus's histogram_quantile does).
+ */
+export function percentile(row: ArrayLike<number>, q: number): number {
+  let count = 0;
+  for (let i = 0; i <= DURATION_BUCKETS.length; i++) count += row[ROW.buckets + i]!;
+  if (count === 0) return 0;
+  const rank = q * count;
+  let seen = 0;
+  for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
+    const n = row[ROW.buckets + i]!;
+    if (seen + n >= rank && n > 0) {
+      const lower = i === 0 ? 0 : DURATION_BUCKETS[i - 1]!;
+      const upper = i < DURATION_BUCKETS.length ? DURATION_BUCKETS[i]! : DURATION_BUCKETS[DURATION_BUCKETS.length - 1]!;
+      return round((lower + (upper - lower) * ((rank - seen) / n)) * 1000);
+    }
+    seen += n;
+  }
+  return round(DURATION_BUCKETS[DURATION_BUCKETS.length - 1]! * 1000);
+}
