@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   const address = await lb.start();
   const at = `localhost:${address.port}`;
   const admin = `localhost:${lb.adminAddress?.port ?? adminPort}`;
+  const firstPort = new URL(urls[0]!).port;
   process.stdout.write([
     '',
     `  Demo backends: ${urls.join(', ')}`,
@@ -43,10 +44,14 @@ async function main(): Promise<void> {
     `    for i in $(seq 12); do curl -s ${at}; done     # Backend 1, 2, 3, 1, 2, 3, ...`,
     `    curl -s ${at}/echo                             # what the backend received`,
     '',
+    `  Dashboard: http://${admin}/ (token ${token})`,
+    `  Make Backend 1 misbehave and watch:  curl -s localhost:${firstPort}/demo/fail   (or slow, down; ok to heal)`,
+    `    while true; do curl -s ${at} > /dev/null; sleep 0.05; done          # some traffic for the charts`,
+    '',
     `  Admin API: http://${admin} (token ${token})`,
     `    curl -s ${admin}/metrics                       # Prometheus metrics`,
     `    curl -s -H 'Authorization: Bearer ${token}' ${admin}/api/backends`,
-    `    curl -s -X PATCH -H 'Authorization: Bearer ${token}' -d '{"state":"maintenance"}' ${admin}/api/backends/127.0.0.1:${backendPorts[0]}`,
+    `    curl -s -X PATCH -H 'Authorization: Bearer ${token}' -d '{"state":"maintenance"}' ${admin}/api/backends/127.0.0.1:${firstPort}`,
     '',
     '  Ctrl-C stops everything.',
     '',

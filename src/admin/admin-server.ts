@@ -76,7 +76,9 @@ export class AdminServer {
     this.server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#handle(req, res));
   }
 
+  /** Listens, and starts sampling for the dashboard (so that a page opened late shows the recent past). */
   listen(): Promise<AddressInfo> {
+    this.#target.sampler.start();
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ host: this.#options.host, port: this.#options.port }, () => {

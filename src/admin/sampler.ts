@@ -97,6 +97,12 @@ export class Sampler {
       this.#previousTime = now;
       const current = new Map<string, Float64Array>();
       for (const [id, row] of counts.rows) current.set(id, Float64Array.from(row as ArrayLike<number>));
+      if (first) {
+        // The counts so far are the baseline: rates start with the next second.
+        this.#previous = current;
+        this.#previousRetries = counts.process.retries;
+        return;
+      }
       const total = new Float64Array(ROW.length);
       const backends: BackendSample[] = [];
       const delta = (id: string): Float64Array => {

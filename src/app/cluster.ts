@@ -133,8 +133,8 @@ export class ClusterPrimary {
   }
 
   /** Asks every worker for its counts and sums them, with those of workers that died. */
-  async counts(): Promise<Counts> {
-    await this.collect(true);
+  async counts(withDefaults = true): Promise<Counts> {
+    await this.collect(withDefaults);
     const rows = new Tally();
     rows.add(this.#retiredTally.entries());
     const process: ProcessCounts = { retries: this.#retiredCounts.retries, queued: 0, connections: 0, logLinesDropped: this.#retiredCounts.logLinesDropped };
@@ -145,7 +145,7 @@ export class ClusterPrimary {
       process.queued += t.process.queued;
       process.connections += t.process.connections;
       process.logLinesDropped += t.process.logLinesDropped;
-      if (t.metrics !== undefined) workers.push(t.metrics);
+      if (withDefaults && t.metrics !== undefined) workers.push(t.metrics);
     }
     return { rows: [...rows.entries()], process, workers: workers as never };
   }
@@ -189,7 +189,7 @@ export class ClusterPrimary {
       pool: this.pool,
       get metrics() { return primary.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts()),
+      sampler: new Sampler(this.pool, () => this.counts(false)),
       info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),
