@@ -158,8 +158,8 @@
       cells[3].textContent = String(b.inFlight);
       cells[4].textContent = fmt(b.rps);
       cells[5].textContent = pct(b.errorRate);
-      cells[6].textContent = ms(b.p50);
-      cells[7].textContent = ms(b.p99);
+      cells[6].textContent = b.rps === 0 ? '–' : ms(b.p50);
+      cells[7].textContent = b.rps === 0 ? '–' : ms(b.p99);
       const series = recent.map((s) => s.backends.find((x) => x.id === b.id)?.rps ?? 0);
       const max = Math.max(1, ...series);
       const points = series.map((v, i) => `${(i / Math.max(1, series.length - 1)) * 120},${24 - (v / max) * 22 - 1}`).join(' ');
@@ -265,7 +265,7 @@
       scales: { x: { time: true } },
       axes: [{ stroke: getComputedStyle(document.body).color }, { stroke: getComputedStyle(document.body).color, size: 56 }],
       series: [{}, ...series.map((s) => ({
-        label: s.label, stroke: s.colour, width: 1.5,
+        label: s.label, stroke: s.colour, width: 1.5, points: { show: false },
         fill: stacked ? `${s.colour}55` : undefined,
         value: (u, v) => (v === null || v === undefined ? '–' : fmt(v)),
       }))],
