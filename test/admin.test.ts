@@ -416,3 +416,67 @@ test('a reload changes PROXY_TIMEOUT and the strategy for the requests that foll
   }
   assert.deepEqual(answers.sort(), ['504', 'b', 'b', 'b'], 'weighted round robin 3:1, and PROXY_TIMEOUT 200ms');
 });
+
+/** Reads server-sent events from the admin listener until `until` says enough (or 20 s pass). */
+async function streamEvents(base: string, until: (events: { event: string; data: any }[]) => boolean): Promise<{ event: string; data: any }[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 20_000);
+  const res = await fetch(`${base}/api/stream`, { headers: AUTH, signal: controller.signal });
+  assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  const events: { event: string; data: any }[] = [];
+  let buffer = '';
+  try {
+    for await (const chunk of res.body!.pipeThrough(new TextDecoderStream()) as unknown as AsyncIterable<string>) {
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const lines = buffer.slice(0, end).split('\n');
+        buffer = buffer.slice(end + 2);
+        events.push({ event: lines[0]!.slice(7), data: JSON.parse(lines[1]!.slice(6)) });
+      }
+      if (until(events)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return events;
+}
+
+test('/api/stream: a snapshot, then a sample each second with rates per backend; a burst of retries is an event', async (t) => {
+  const [a, b] = await startBackends(t, undefined, ['a', 'b']);
+  const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a,${b!.url}|id=b`, ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0' });
+  t.after(() => lb.stop());
+  assert.equal((await api(lb.admin, 'GET', '/api/stream', undefined, {})).status, 401);
+  await b!.close(); // refuses from now on, but the checks (every hour) still say it is up: every other request is retried
+  const sending = (async () => { for (let i = 0; i < 60; i++) assert.equal((await get(lb.url)).body, 'a'); })();
+  const events = await streamEvents(lb.admin, (es) => es.some((e) => e.event === 'event' && e.data.kind === 'retries'));
+  await sending;
+  assert.equal(events[0]!.event, 'snapshot');
+  assert.equal(events[0]!.data.info.strategy, 'round-robin');
+  assert.equal(events[0]!.data.info.tokenRequired, true);
+  const samples = events.filter((e) => e.event === 'sample').map((e) => e.data);
+  assert.ok(samples.some((s) => s.rps > 0 && s.retries > 0));
+  assert.deepEqual(samples[0].backends.map((x: any) => x.id), ['a', 'b']);
+  const spike = events.find((e) => e.event === 'event' && e.data.kind === 'retries')!;
+  assert.match(spike.data.message, /^\d+ retries in one second/);
+});
+
+test('/api/stream with WORKERS=2: the primary\'s samples add up both workers', async (t) => {
+  const [a] = await startBackends(t, undefined, ['a']);
+  const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a`, ADMIN_TOKEN: TOKEN, WORKERS: '2' });
+  t.after(() => lb.stop());
+  await lb.waitForLog((l) => l.msg === 'listening');
+  for (let i = 0; i < 40; i++) await get(lb.url); // new connections: both workers serve
+  const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));
+  assert.equal(workers.size, 2);
+  // Every request of both workers, counted once: the snapshot's history, then samples as they come.
+  const answeredIn = (es: { event: string; data: any }[]): number => {
+    const samples = es.flatMap((e) => (e.event === 'snapshot' ? e.data.samples : e.event === 'sample' ? [e.data] : []));
+    return samples.reduce((n: number, s: any, i: number) => n + s.classes[1] * (i === 0 ? 1 : (s.time - samples[i - 1].time) / 1000), 0);
+  };
+  const events = await streamEvents(lb.admin, (es) => answeredIn(es) >= 39);
+  assert.equal(events[0]!.data.info.workers, 2);
+  const answered = answeredIn(events);
+  assert.ok(Math.abs(answered - 40) <= 1, `about 40 answers in the samples (${answered})`);
+});

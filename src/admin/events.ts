@@ -4,7 +4,7 @@ import type { Pool } from '../pool/index.js';
 export interface LbEvent {
   /** Milliseconds since the epoch. */
   readonly time: number;
-  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'reload' | 'worker';
+  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'reload' | 'worker' | 'retries';
   readonly backend?: string;
   readonly message: string;
 }
@@ -40,6 +40,11 @@ export class EventLog {
     const out: LbEvent[] = [];
     for (let i = n; i > 0; i--) out.push(this.#ring[(this.#next - i + this.capacity) % this.capacity]!);
     return out;
+  }
+
+  /** Records a second with many retries. */
+  retrySpike(retries: number, rps: number): void {
+    this.add({ kind: 'retries', message: `${retries} retries in one second (${Math.round(rps)} requests/s)` });
   }
 
   /** Records the pool's health flips and changes (ejections included). */

@@ -33,6 +33,10 @@ export interface Sample {
   readonly backends: readonly BackendSample[];
 }
 
+/** A second with at least this many retries, and this share of the requests, is a retry spike. */
+const RETRY_SPIKE_FLOOR = 5;
+const RETRY_SPIKE_SHARE = 0.05;
+
 /** Samples kept: 15 minutes, one a second (the dashboard's longest window). */
 export const SAMPLES_KEPT = 900;
 
@@ -55,9 +59,14 @@ export class Sampler {
   readonly #listeners = new Set<(sample: Sample) => void>();
   #busy = false;
 
-  constructor(pool: Pool, counts: () => Promise<Counts>) {
+  readonly #onSpike: ((retries: number, rps: number) => void) | undefined;
+  #lastSpike = 0;
+
+  /** `onSpike` hears of a second with many retries (at most once every 10 s): the dashboard's timeline marks it. */
+  constructor(pool: Pool, counts: () => Promise<Counts>, onSpike?: (retries: number, rps: number) => void) {
     this.#pool = pool;
     this.#counts = counts;
+    this.#onSpike = onSpike;
   }
 
   /** Starts sampling (once a second). */
@@ -145,6 +154,10 @@ export class Sampler {
       this.#ring[this.#next] = sample;
       this.#next = (this.#next + 1) % SAMPLES_KEPT;
       if (this.#size < SAMPLES_KEPT) this.#size++;
+      if (this.#onSpike !== undefined && sample.retries >= Math.max(RETRY_SPIKE_FLOOR, sample.rps * RETRY_SPIKE_SHARE) && now - this.#lastSpike >= 10_000) {
+        this.#lastSpike = now;
+        this.#onSpike(sample.retries, sample.rps);
+      }
       for (const listener of this.#listeners) listener(sample);
     } catch {
       // A worker that did not answer in time: the next second will do.

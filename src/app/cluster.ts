@@ -189,7 +189,7 @@ export class ClusterPrimary {
       pool: this.pool,
       get metrics() { return primary.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts(false)),
+      sampler: new Sampler(this.pool, () => this.counts(false), (retries, rps) => this.events.retrySpike(retries, rps)),
       info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),

@@ -230,7 +230,7 @@ export class LoadBalancer {
       pool: this.pool,
       get metrics() { return lb.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts()),
+      sampler: new Sampler(this.pool, () => this.counts(), (retries, rps) => this.events.retrySpike(retries, rps)),
       info: () => ({ strategy: this.director.strategy.name, version: VERSION, workers: 0, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
