@@ -12,7 +12,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const TOKEN = 'dashboard-token-0123456789';
 
-test('the dashboard in headless Chromium: live rows and charts, a stopped backend turns down, a drain reaches the API, a wrong token shows the error', async (t) => {
+test('the dashboard in headless Chromium: live rows and charts, a stopped backend turns down, a drain reaches the API, a wrong token shows the error, a restart is reconnected', async (t) => {
   if (!existsSync(CHROMIUM)) {
     // CI installs it (.ci/run); there the test must run.
     assert.notEqual(process.env.CI, 'true', `${CHROMIUM} is required in CI`);
@@ -28,7 +28,8 @@ test('the dashboard in headless Chromium: live rows and charts, a stopped backen
     HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '500ms', HEALTH_CHECK_DOWN_INTERVAL: '500ms', HEALTH_CHECK_TIMEOUT: '400ms',
   });
   t.after(() => lb.stop());
-  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const adminPort = (await lb.waitForLog((l) => l.msg === 'admin listening')).port as number;
+  const admin = `http://127.0.0.1:${adminPort}`;
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   t.after(() => browser.close());
@@ -79,4 +80,13 @@ test('the dashboard in headless Chromium: live rows and charts, a stopped backen
   assert.equal(await page.locator('#answer').getAttribute('class'), 'error');
   assert.match((await page.locator('#answer').textContent()) ?? '', /the token is not ADMIN_TOKEN/);
   assert.deepEqual(problems.filter((p) => !/403/.test(p)), [], 'no console errors but the refused request');
+
+  // The balancer restarts: the page says it is disconnected, then reconnects by itself.
+  await page.evaluate((token) => sessionStorage.setItem('lb-admin-token', token), TOKEN);
+  await lb.stop();
+  await page.waitForFunction(() => /reconnecting/.test(document.getElementById('connection')?.textContent ?? ''));
+  const again = await startLb({ BACKENDS: `${a!.url}|id=a`, ADMIN_PORT: String(adminPort), ADMIN_TOKEN: TOKEN, HEALTH_CHECK_PATH: '/health' });
+  t.after(() => again.stop());
+  await page.waitForFunction(() => document.getElementById('connection')?.textContent === 'live', undefined, { timeout: 20_000 });
+  await page.waitForFunction(() => document.querySelectorAll('#backends tbody tr').length === 1, undefined, { timeout: 20_000 });
 });
