@@ -122,4 +122,6 @@ export class RequestContext implements PickRequest {
 /** node:http's response with a slot for its context, so listeners need no per-request closure. */
 export class ContextResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   context: RequestContext | undefined = undefined;
+  /** Set once its request has ended (the end hooks ran): a response is ended once. */
+  ended = false;
 }

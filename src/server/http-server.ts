@@ -115,6 +115,10 @@ export class HttpListener {
     const proto = this.proto;
     // One close listener for every response: created once, it finds its request through res.context.
     const onClose = function (this: ContextResponse): void {
+      // Once: a pipelined response whose connection died is ended here by the request's close,
+      // and node 26 also emits its own close for it.
+      if (this.ended) return;
+      this.ended = true;
       const ctx = this.context!;
       // writableEnded, not writableFinished: HTTP/2 responses report a reset stream as finished.
       // A tunnel's response never ends: its close is the tunnel's.
