@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
+import { VERSION } from './version.js';
 import { createLogger } from './app/logger.js';
 import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
@@ -11,11 +11,6 @@ import { StrategyModuleError } from './balancer/module.js';
 import { ConfigError, dotenvLayer, dotenvValues, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SETTINGS, type Layer } from './config/index.js';
 
 const EXIT_USAGE = 2;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function usage(): string {
   const width = Math.max(...SETTINGS.map((s) => s.flag.length)) + 10;
@@ -81,7 +76,7 @@ async function main(): Promise<void> {
   try {
     const args = parse(process.argv.slice(2));
     if (args.help) { process.stdout.write(`${usage()}\n`); return; }
-    if (args.version) { process.stdout.write(`${version()}\n`); return; }
+    if (args.version) { process.stdout.write(`${VERSION}\n`); return; }
     const config = resolveConfig(args.layers, strategyNames());
     const misspelt = [...misspelledEnv(process.env), ...misspelledEnv(dotenvValues(process.cwd()) ?? {}, '.env')];
     if (config.strict && misspelt.length > 0) {
