@@ -133,12 +133,19 @@ test('outlier ejection: a backend that answers 503 to everything but its health 
 });
 
 test('an ejected backend returns when its time is up, and is ejected for longer the next time; never more than OUTLIER_MAX_EJECTED of the pool', async (t) => {
-  const sick = await startBackend('sick', sickHandler);
-  const sick2 = await startBackend('sick2', sickHandler);
+  // Two backends failing like sickHandler until healed; whichever is ejected first, the other is healed.
+  const failing = new Set(['sick', 'sick2']);
+  const switchable: Handler = (req, res, backend) => {
+    req.resume();
+    res.statusCode = req.url !== '/health' && failing.has(backend.name) ? 503 : 200;
+    res.end(backend.name);
+  };
+  const sick = await startBackend('sick', switchable);
+  const sick2 = await startBackend('sick2', switchable);
   t.after(() => Promise.all([sick.close(), sick2.close()]));
   const [good] = await startBackends(t, undefined, ['good']);
   const lb = await startLb({
-    BACKENDS: [sick, sick2, good!].map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health',
+    BACKENDS: `${sick.url}|id=sick,${sick2.url}|id=sick2,${good!.url}|id=good`, HEALTH_CHECK_PATH: '/health',
     OUTLIER_EJECTION_TIME: '300ms', OUTLIER_CONSECUTIVE_FAILURES: '2', OUTLIER_MAX_EJECTED: '50%',
   });
   t.after(() => lb.stop());
@@ -147,6 +154,7 @@ test('an ejected backend returns when its time is up, and is ejected for longer 
   const first = await lb.waitForLog((l) => l.msg === 'backend ejected');
   assert.equal(lb.logs.filter((l) => l.msg === 'backend ejected').length, 1, 'the other sick one stays: half the pool is out already');
   assert.equal(first.forMs, 300);
+  failing.delete(first.backend === 'sick' ? 'sick2' : 'sick');
   await lb.waitForLog((l) => l.msg === 'backend returned' && l.backend === first.backend);
   // Traffic finds it failing again: ejected again, for twice as long.
   for (let i = 0; i < 200 && lb.logs.filter((l) => l.msg === 'backend ejected' && l.backend === first.backend).length < 2; i++) await get(lb.url);
