@@ -3,4 +3,4 @@ export type { AdminOptions, AdminTarget, ReloadOutcome } from './admin-server.js
 export { EventLog } from './events.js';
 export type { LbEvent } from './events.js';
 export { percentile, Sampler, SAMPLES_KEPT } from './sampler.js';
-export type { BackendSample, Sample } from './sampler.js';
+export type { BackendSample, Sample, SamplerHooks } from './sampler.js';

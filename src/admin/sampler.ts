@@ -37,6 +37,13 @@ export interface Sample {
 const RETRY_SPIKE_FLOOR = 5;
 const RETRY_SPIKE_SHARE = 0.05;
 
+export interface SamplerHooks {
+  /** A second with many retries (at most once every 10 s): the dashboard's timeline marks it. */
+  readonly spike?: (retries: number, rps: number) => void;
+  /** Sampling failed (told once). */
+  readonly error?: (err: Error) => void;
+}
+
 /** Samples kept: 15 minutes, one a second (the dashboard's longest window). */
 export const SAMPLES_KEPT = 900;
 
@@ -59,14 +66,15 @@ export class Sampler {
   readonly #listeners = new Set<(sample: Sample) => void>();
   #busy = false;
 
-  readonly #onSpike: ((retries: number, rps: number) => void) | undefined;
+  readonly #hooks: SamplerHooks;
   #lastSpike = 0;
+  /** Seconds that could not be sampled (a worker that did not answer, say). */
+  failures = 0;
 
-  /** `onSpike` hears of a second with many retries (at most once every 10 s): the dashboard's timeline marks it. */
-  constructor(pool: Pool, counts: () => Promise<Counts>, onSpike?: (retries: number, rps: number) => void) {
+  constructor(pool: Pool, counts: () => Promise<Counts>, hooks: SamplerHooks = {}) {
     this.#pool = pool;
     this.#counts = counts;
-    this.#onSpike = onSpike;
+    this.#hooks = hooks;
   }
 
   /** Starts sampling (once a second). */
@@ -154,13 +162,14 @@ export class Sampler {
       this.#ring[this.#next] = sample;
       this.#next = (this.#next + 1) % SAMPLES_KEPT;
       if (this.#size < SAMPLES_KEPT) this.#size++;
-      if (this.#onSpike !== undefined && sample.retries >= Math.max(RETRY_SPIKE_FLOOR, sample.rps * RETRY_SPIKE_SHARE) && now - this.#lastSpike >= 10_000) {
+      if (this.#hooks.spike !== undefined && sample.retries >= Math.max(RETRY_SPIKE_FLOOR, sample.rps * RETRY_SPIKE_SHARE) && now - this.#lastSpike >= 10_000) {
         this.#lastSpike = now;
-        this.#onSpike(sample.retries, sample.rps);
+        this.#hooks.spike(sample.retries, sample.rps);
       }
       for (const listener of this.#listeners) listener(sample);
-    } catch {
-      // A worker that did not answer in time: the next second will do.
+    } catch (err) {
+      // The next second will do; the first failure of a run is told.
+      if (this.failures++ === 0) this.#hooks.error?.(err as Error);
     } finally {
       this.#busy = false;
     }

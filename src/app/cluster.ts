@@ -9,10 +9,11 @@ import { HealthMonitor } from '../health/index.js';
 import { Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { Pool, type PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
-import { backendTls, describeConfig, keeping, logPoolEvents, restartOnly } from './load-balancer.js';
+import { keeping, restartOnly } from './reload.js';
+import { describeConfig, logPoolEvents } from './reporting.js';
+import { backendTls, watchFiles } from './tls-files.js';
 import { flushLogger } from './logger.js';
 import { PoolKeeper } from './pool-keeper.js';
-import { watchFiles } from './tls-files.js';
 import { exitCannotStart } from './signals.js';
 
 /**
@@ -189,7 +190,10 @@ export class ClusterPrimary {
       pool: this.pool,
       get metrics() { return primary.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts(false), (retries, rps) => this.events.retrySpike(retries, rps)),
+      sampler: new Sampler(this.pool, () => this.counts(false), {
+        spike: (retries, rps) => this.events.retrySpike(retries, rps),
+        error: (err) => this.log.warn({ err: err.message }, 'dashboard sampling failed'),
+      }),
       info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),

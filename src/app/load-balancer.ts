@@ -1,21 +1,21 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { AdminServer, EventLog, Sampler, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
-import { ConfigError, SETTINGS, type Config, type Setting } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
+import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
-import { defaultId, Pool, type BackendTls } from '../pool/index.js';
+import { Pool, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener } from '../server/index.js';
-import { AdminServer, EventLog, Sampler, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
-import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
 import { PoolKeeper } from './pool-keeper.js';
-import { loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
+import { keeping, restartOnly, strategyChanged } from './reload.js';
+import { describeConfig, logPoolEvents } from './reporting.js';
+import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -230,7 +230,10 @@ export class LoadBalancer {
       pool: this.pool,
       get metrics() { return lb.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts(), (retries, rps) => this.events.retrySpike(retries, rps)),
+      sampler: new Sampler(this.pool, () => this.counts(), {
+        spike: (retries, rps) => this.events.retrySpike(retries, rps),
+        error: (err) => this.log.warn({ err: err.message }, 'dashboard sampling failed'),
+      }),
       info: () => ({ strategy: this.director.strategy.name, version: VERSION, workers: 0, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
@@ -406,105 +409,4 @@ export class LoadBalancer {
   }
 }
 
-/** Settings a reload applies: the pool, strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
-const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
-  'queue.size', 'queue.timeout', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'log.level']);
-
-/** The settings that differ between two configurations and need a restart. */
-export function restartOnly(before: Config, next: Config): Setting[] {
-  return SETTINGS.filter((s) => !LIVE.has(s.key) && JSON.stringify(valueAt(before, s.key)) !== JSON.stringify(valueAt(next, s.key)));
-}
-
-/** `next` with the values of `keys` taken from `before`. */
-export function keeping(next: Config, before: Config, keys: readonly string[]): Config {
-  if (keys.length === 0) return next;
-  const config = structuredClone(next) as unknown as Record<string, Record<string, unknown>>;
-  for (const key of keys) {
-    const [section, field] = key.split('.') as [string, string | undefined];
-    if (field === undefined) config[section] = valueAt(before, key) as never;
-    else config[section]![field] = valueAt(before, key);
-  }
-  return config as unknown as Config;
-}
-
-function strategyChanged(before: Config, next: Config): boolean {
-  return before.strategy !== next.strategy || JSON.stringify(before.hash) !== JSON.stringify(next.hash);
-}
-
-function valueAt(config: Config, key: string): unknown {
-  let node: unknown = config;
-  for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
-  return node;
-}
-
 const SHUTDOWN_CUT = new ProxyError('LB_ERR_SHUTDOWN', 'still running at the shutdown timeout');
-
-/** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
-export function describeConfig(config: Config): object {
-  return {
-    ...config,
-    backends: config.backends.map((b) => `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`),
-    sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
-    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '[redacted]' },
-  };
-}
-
-/**
- * Logs every health flip once (up at info, down at warn with the reason, an empty pool at
- * error) and every change an operator makes to the pool.
- */
-export function logPoolEvents(pool: Pool, log: Logger): void {
-  pool.on('health', ({ backend, healthy, reason }) => {
-    if (healthy) log.info({ backend: backend.id, url: backend.url, healthy }, 'backend is up');
-    else log.warn({ backend: backend.id, url: backend.url, healthy, reason }, 'backend is down');
-    if (!healthy && pool.available.length === 0) log.error('no backend available: answering 503');
-  });
-  pool.on('change', ({ kind, backend }) => {
-    // Ejections and returns are logged by outlier detection, with their reasons.
-    if (kind === 'ejected' || kind === 'returned') return;
-    log.info({ backend: backend.id, url: backend.url, change: kind, state: backend.state, weight: backend.weight }, `backend ${kind}`);
-    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed')) {
-      log.error('no backend available: answering 503');
-    }
-  });
-}
-
-/** Where Debian/Ubuntu, Fedora/RHEL and Alpine/macOS keep the system's CA bundle. */
-const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
-
-/**
- * TLS for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE.
- * Without a CA file, backends are verified against the system's CA bundle plus Node's own
- * (Mozilla's) roots. The trust store is parsed once, here, and only when a backend uses https.
- */
-export function backendTls(config: Config): BackendTls {
-  const { ca, servername, insecure } = config.backendTls;
-  const rejectUnauthorized = !insecure;
-  let roots: string[] | undefined;
-  if (ca !== undefined) {
-    try {
-      roots = [readFileSync(ca, 'utf8')];
-    } catch (err) {
-      throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-  }
-  if (!config.backends.some((b) => b.url.startsWith('https:'))) return { secureContext: undefined, servername, rejectUnauthorized };
-  if (roots === undefined) {
-    const system = SYSTEM_CA_BUNDLES.find((path) => existsSync(path));
-    roots = [...rootCertificates, ...(system === undefined ? [] : [readFileSync(system, 'utf8')])];
-  }
-  try {
-    return { secureContext: createSecureContext({ ca: roots }), servername, rejectUnauthorized };
-  } catch (err) {
-    throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca ?? '')}: expected PEM certificates (${(err as Error).message})`);
-  }
-}
-
-function keyPairOrConfigError(cert: string, key: string): SecureContextOptions {
-  try {
-    return loadKeyPair(cert, key);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`invalid TLS_CERT_FILE/TLS_KEY_FILE ${JSON.stringify(`${cert}, ${key}`)}: expected a readable PEM certificate and its matching key (${e.code ?? e.message})`);
-  }
-}

@@ -1,5 +1,7 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
+import { ConfigError, type Config } from '../config/index.js';
+import type { BackendTls } from '../pool/index.js';
 
 /** Reads and checks a certificate and key; throws with a readable message when they do not make a context. */
 export function loadKeyPair(certFile: string, keyFile: string): SecureContextOptions {
@@ -30,4 +32,44 @@ export function watchFiles(paths: readonly string[], onChange: () => void, inter
 /** Calls `onChange` when the certificate or the key changes. */
 export function watchKeyPair(certFile: string, keyFile: string, onChange: () => void, intervalMs = 2000): () => void {
   return watchFiles([certFile, keyFile], onChange, intervalMs);
+}
+
+/** Where Debian/Ubuntu, Fedora/RHEL and Alpine/macOS keep the system's CA bundle. */
+const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+
+/**
+ * TLS for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE.
+ * Without a CA file, backends are verified against the system's CA bundle plus Node's own
+ * (Mozilla's) roots. The trust store is parsed once, here, and only when a backend uses https.
+ */
+export function backendTls(config: Config): BackendTls {
+  const { ca, servername, insecure } = config.backendTls;
+  const rejectUnauthorized = !insecure;
+  let roots: string[] | undefined;
+  if (ca !== undefined) {
+    try {
+      roots = [readFileSync(ca, 'utf8')];
+    } catch (err) {
+      throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  if (!config.backends.some((b) => b.url.startsWith('https:'))) return { secureContext: undefined, servername, rejectUnauthorized };
+  if (roots === undefined) {
+    const system = SYSTEM_CA_BUNDLES.find((path) => existsSync(path));
+    roots = [...rootCertificates, ...(system === undefined ? [] : [readFileSync(system, 'utf8')])];
+  }
+  try {
+    return { secureContext: createSecureContext({ ca: roots }), servername, rejectUnauthorized };
+  } catch (err) {
+    throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca ?? '')}: expected PEM certificates (${(err as Error).message})`);
+  }
+}
+
+export function keyPairOrConfigError(cert: string, key: string): SecureContextOptions {
+  try {
+    return loadKeyPair(cert, key);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`invalid TLS_CERT_FILE/TLS_KEY_FILE ${JSON.stringify(`${cert}, ${key}`)}: expected a readable PEM certificate and its matching key (${e.code ?? e.message})`);
+  }
 }

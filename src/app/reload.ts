@@ -1,0 +1,32 @@
+import { SETTINGS, type Config, type Setting } from '../config/index.js';
+
+/** Settings a reload applies: the pool, strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
+const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
+  'queue.size', 'queue.timeout', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'log.level']);
+
+/** The settings that differ between two configurations and need a restart. */
+export function restartOnly(before: Config, next: Config): Setting[] {
+  return SETTINGS.filter((s) => !LIVE.has(s.key) && JSON.stringify(valueAt(before, s.key)) !== JSON.stringify(valueAt(next, s.key)));
+}
+
+/** `next` with the values of `keys` taken from `before`. */
+export function keeping(next: Config, before: Config, keys: readonly string[]): Config {
+  if (keys.length === 0) return next;
+  const config = structuredClone(next) as unknown as Record<string, Record<string, unknown>>;
+  for (const key of keys) {
+    const [section, field] = key.split('.') as [string, string | undefined];
+    if (field === undefined) config[section] = valueAt(before, key) as never;
+    else config[section]![field] = valueAt(before, key);
+  }
+  return config as unknown as Config;
+}
+
+export function strategyChanged(before: Config, next: Config): boolean {
+  return before.strategy !== next.strategy || JSON.stringify(before.hash) !== JSON.stringify(next.hash);
+}
+
+function valueAt(config: Config, key: string): unknown {
+  let node: unknown = config;
+  for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  return node;
+}

@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { defaultId, type Pool } from '../pool/index.js';
+
+/** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
+export function describeConfig(config: Config): object {
+  return {
+    ...config,
+    backends: config.backends.map((b) => `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`),
+    sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
+    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '[redacted]' },
+  };
+}
+
+/**
+ * Logs every health flip once (up at info, down at warn with the reason, an empty pool at
+ * error) and every change an operator makes to the pool.
+ */
+export function logPoolEvents(pool: Pool, log: Logger): void {
+  pool.on('health', ({ backend, healthy, reason }) => {
+    if (healthy) log.info({ backend: backend.id, url: backend.url, healthy }, 'backend is up');
+    else log.warn({ backend: backend.id, url: backend.url, healthy, reason }, 'backend is down');
+    if (!healthy && pool.available.length === 0) log.error('no backend available: answering 503');
+  });
+  pool.on('change', ({ kind, backend }) => {
+    // Ejections and returns are logged by outlier detection, with their reasons.
+    if (kind === 'ejected' || kind === 'returned') return;
+    log.info({ backend: backend.id, url: backend.url, change: kind, state: backend.state, weight: backend.weight }, `backend ${kind}`);
+    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed')) {
+      log.error('no backend available: answering 503');
+    }
+  });
+}
