@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/index.js';
 import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
 import type { EventLog } from './events.js';
-import type { Sampler } from './sampler.js';
+import type { Counts } from '../metrics/index.js';
+import { Sampler } from './sampler.js';
 import { serveAsset } from './assets.js';
 
 /** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
@@ -13,8 +14,8 @@ export interface AdminTarget {
   readonly pool: Pool;
   readonly metrics: Metrics;
   readonly events: EventLog;
-  /** Per-second samples for the dashboard. */
-  readonly sampler: Sampler;
+  /** Fresh request counts of every process, sampled each second for the dashboard. */
+  counts(): Promise<Counts>;
   /** What the dashboard's header shows besides the samples. */
   info(): { strategy: string; version: string; workers: number; startedAt: number; tokenRequired: boolean };
   /** True once the balancer is shutting down. */
@@ -67,18 +68,24 @@ export class AdminServer {
   readonly #options: AdminOptions;
   readonly #log: Logger;
   readonly #streams = new Set<ServerResponse>();
+  /** Per-second samples for the dashboard, from the listener's start. */
+  readonly #sampler: Sampler;
 
   constructor(target: AdminTarget, options: AdminOptions, log: Logger) {
     this.#target = target;
     this.#options = options;
     this.#log = log;
     this.#token = options.token === undefined ? undefined : digest(options.token);
+    this.#sampler = new Sampler(target.pool, () => target.counts(), {
+      spike: (retries, rps) => target.events.retrySpike(retries, rps),
+      error: (err) => log.warn({ err: err.message }, 'dashboard sampling failed'),
+    });
     this.server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#handle(req, res));
   }
 
   /** Listens, and starts sampling for the dashboard (so that a page opened late shows the recent past). */
   listen(): Promise<AddressInfo> {
-    this.#target.sampler.start();
+    this.#sampler.start();
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ host: this.#options.host, port: this.#options.port }, () => {
@@ -89,7 +96,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
-    this.#target.sampler.stop();
+    this.#sampler.stop();
     for (const stream of this.#streams) stream.end();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -241,12 +248,11 @@ export class AdminServer {
    */
   #stream(req: IncomingMessage, res: ServerResponse): void {
     const target = this.#target;
-    target.sampler.start();
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.socket?.setNoDelay(true);
     const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
-    send('snapshot', { info: target.info(), samples: target.sampler.history(), events: target.events.recent() });
-    const offSample = target.sampler.subscribe((sample) => send('sample', sample));
+    send('snapshot', { info: target.info(), samples: this.#sampler.history(), events: target.events.recent() });
+    const offSample = this.#sampler.subscribe((sample) => send('sample', sample));
     const offEvent = target.events.subscribe((event) => send('event', event));
     this.#streams.add(res);
     res.on('close', () => {

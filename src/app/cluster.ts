@@ -2,14 +2,14 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, Sampler, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
 import { Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { Pool, type PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
-import { keeping, restartOnly } from './reload.js';
+import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
 import { describeConfig, logPoolEvents } from './reporting.js';
 import { backendTls, watchFiles } from './tls-files.js';
 import { flushLogger } from './logger.js';
@@ -162,11 +162,7 @@ export class ClusterPrimary {
     try {
       next = load();
     } catch (err) {
-      this.reloads.failed++;
-      const message = (err as Error).message;
-      this.log.error({ err: message }, 'configuration reload failed: keeping the current one');
-      this.events.add({ kind: 'reload', message: `reload failed: ${message}` });
-      return { ok: false, error: message };
+      return reloadFailed(this, err as Error);
     }
     if (next.sticky.cookie !== undefined && next.sticky.secret === undefined) next = { ...next, sticky: { ...next.sticky, secret: this.config.sticky.secret } };
     const restart = restartOnly(this.config, next);
@@ -177,11 +173,7 @@ export class ClusterPrimary {
     this.#monitor.configure(next.health);
     this.#broadcast({ type: 'config', config: next });
     this.config = next;
-    this.reloads.succeeded++;
-    this.log.info({ changes }, 'configuration reloaded');
-    if (needRestart.length > 0) this.log.warn({ settings: needRestart }, `changed settings that take effect only after a restart: ${needRestart.join(', ')}`);
-    this.events.add({ kind: 'reload', message: changes.length === 0 ? 'reloaded' : `reloaded: ${changes.join(', ')}` });
-    return { ok: true, changes, needRestart };
+    return reloaded(this, changes, needRestart);
   }
 
   #adminTarget(): AdminTarget {
@@ -190,10 +182,8 @@ export class ClusterPrimary {
       pool: this.pool,
       get metrics() { return primary.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts(false), {
-        spike: (retries, rps) => this.events.retrySpike(retries, rps),
-        error: (err) => this.log.warn({ err: err.message }, 'dashboard sampling failed'),
-      }),
+      // Sampling needs the counts only, not the workers' default metrics.
+      counts: () => this.counts(false),
       info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),

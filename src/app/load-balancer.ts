@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, Sampler, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
@@ -13,7 +13,7 @@ import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
 import { PoolKeeper } from './pool-keeper.js';
-import { keeping, restartOnly, strategyChanged } from './reload.js';
+import { keeping, reloaded, reloadFailed, restartOnly, strategyChanged } from './reload.js';
 import { describeConfig, logPoolEvents } from './reporting.js';
 import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
 
@@ -230,10 +230,7 @@ export class LoadBalancer {
       pool: this.pool,
       get metrics() { return lb.metrics; },
       events: this.events,
-      sampler: new Sampler(this.pool, () => this.counts(), {
-        spike: (retries, rps) => this.events.retrySpike(retries, rps),
-        error: (err) => this.log.warn({ err: err.message }, 'dashboard sampling failed'),
-      }),
+      counts: () => this.counts(),
       info: () => ({ strategy: this.director.strategy.name, version: VERSION, workers: 0, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
@@ -260,7 +257,7 @@ export class LoadBalancer {
     try {
       next = this.#loadConfig();
     } catch (err) {
-      return this.#reloadFailed(err as Error);
+      return reloadFailed(this, err as Error);
     }
     return this.applyConfig(next);
   }
@@ -277,7 +274,7 @@ export class LoadBalancer {
         strategy = createStrategy(next.strategy, this.#strategyOptions);
       }
     } catch (err) {
-      return this.#reloadFailed(err as Error);
+      return reloadFailed(this, err as Error);
     }
     const changes = this.#keeper?.reconcile(this.pool, next.backends, next.health.timeout * 2 + 1000) ?? [];
     if (strategy !== undefined) {
@@ -294,18 +291,7 @@ export class LoadBalancer {
     if (next.log.level !== before.log.level) this.log.level = next.log.level;
     // What is in effect: the new values, but the old ones of what needs a restart.
     this.#config = keeping(next, before, restart.map((s) => s.key));
-    this.reloads.succeeded++;
-    this.log.info({ changes }, 'configuration reloaded');
-    if (needRestart.length > 0) this.log.warn({ settings: needRestart }, `changed settings that take effect only after a restart: ${needRestart.join(', ')}`);
-    this.events.add({ kind: 'reload', message: changes.length === 0 ? 'reloaded, nothing changed' : `reloaded: ${changes.join(', ')}` });
-    return { ok: true, changes, needRestart };
-  }
-
-  #reloadFailed(err: Error): ReloadOutcome {
-    this.reloads.failed++;
-    this.log.error({ err: err.message }, 'configuration reload failed: keeping the current one');
-    this.events.add({ kind: 'reload', message: `reload failed: ${err.message}` });
-    return { ok: false, error: err.message };
+    return reloaded(this, changes, needRestart);
   }
 
   /** Checks every backend once, then listens. Rejects (and cleans up) when the port cannot be bound. */

@@ -1,4 +1,30 @@
+import type { Logger } from 'pino';
+import type { EventLog, ReloadOutcome } from '../admin/index.js';
 import { SETTINGS, type Config, type Setting } from '../config/index.js';
+
+/** Where a reload's outcome goes: the counters behind the metrics, the log, the event timeline. */
+export interface ReloadRecord {
+  readonly log: Logger;
+  readonly events: EventLog;
+  readonly reloads: { succeeded: number; failed: number };
+}
+
+/** Counts, logs and records a reload that applied; returns its outcome. */
+export function reloaded(record: ReloadRecord, changes: string[], needRestart: string[]): ReloadOutcome {
+  record.reloads.succeeded++;
+  record.log.info({ changes }, 'configuration reloaded');
+  if (needRestart.length > 0) record.log.warn({ settings: needRestart }, `changed settings that take effect only after a restart: ${needRestart.join(', ')}`);
+  record.events.add({ kind: 'reload', message: changes.length === 0 ? 'reloaded, nothing changed' : `reloaded: ${changes.join(', ')}` });
+  return { ok: true, changes, needRestart };
+}
+
+/** Counts, logs and records a reload refused for an invalid configuration; nothing changed. */
+export function reloadFailed(record: ReloadRecord, err: Error): ReloadOutcome {
+  record.reloads.failed++;
+  record.log.error({ err: err.message }, 'configuration reload failed: keeping the current one');
+  record.events.add({ kind: 'reload', message: `reload failed: ${err.message}` });
+  return { ok: false, error: err.message };
+}
 
 /** Settings a reload applies: the pool, strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
 const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
