@@ -74,7 +74,8 @@ test('an unhealthy backend gets no traffic until it recovers; each flip is logge
   assert.equal(lb.logs.filter(downFor(flappy)).length, 1, 'down is logged once, not every round');
 
   healthy = true;
-  await lb.waitForLog(upFor(flappy));
+  // The start-up line matches too: wait for the recovery's own.
+  await lb.waitForLog(() => lb.logs.filter(upFor(flappy)).length >= 2);
   await roundsPass(3);
   assert.equal(lb.logs.filter(upFor(flappy)).length, 2, 'up at start-up and once on recovery');
   const bodies = new Set<string>();
