@@ -88,3 +88,19 @@ test('an unhealthy pool gives nothing even with a key', () => {
   const pool = new Pool([{ url: 'http://127.0.0.1:1', weight: 1 }]);
   assert.equal(make().pick(pool.available, req({ 'x-user': 'a' })), undefined);
 });
+
+test('the same set of backends in another order sends each key to the same backend (balancers that share a pool agree)', () => {
+  // Maglev's turn-taking makes a few of the 65,537 slots depend on the order: all 100,000 keys are needed to see it.
+  const urls = Array.from({ length: 10 }, (_, i) => `http://10.0.0.${(i * 7) % 10 + 1}:80`);
+  const pools = [urls, [...urls].reverse(), [...urls.slice(5), ...urls.slice(0, 5)]].map((list) => {
+    const pool = new Pool(list);
+    for (const b of pool.backends) pool.setHealth(b, true);
+    return pool;
+  });
+  const picks = pools.map((pool) => {
+    const ch = make();
+    return users.map((r) => ch.pick(pool.available, r)!.id);
+  });
+  for (const other of picks.slice(1)) assert.equal(other.filter((id, i) => id !== picks[0]![i]).length, 0);
+  assert.equal(new Set(picks[0]).size, 10);
+});

@@ -55,6 +55,12 @@ export class ConsistentHash implements Strategy {
 
   #rebuild(snapshot: Snapshot): void {
     this.#snapshot = snapshot;
-    this.#table = buildMaglevTable(snapshot.map((b) => b.id));
+    // Built over the ids in sorted order, so that the table depends on the set of backends and
+    // not on the order they joined: balancers that see the same pool (DNS, a shared config)
+    // send a key to the same backend.
+    const order = snapshot.map((_, i) => i).sort((a, b) => (snapshot[a]!.id < snapshot[b]!.id ? -1 : 1));
+    const table = buildMaglevTable(order.map((i) => snapshot[i]!.id));
+    for (let slot = 0; slot < table.length; slot++) if (table[slot]! >= 0) table[slot] = order[table[slot]!]!;
+    this.#table = table;
   }
 }
