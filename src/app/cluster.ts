@@ -101,6 +101,7 @@ export class ClusterPrimary {
   /** Checks every backend once, then starts the workers; resolves with the port once all listen. */
   async start(): Promise<number> {
     this.log.info({ config: describeConfig(this.config), workers: this.#count }, 'starting');
+    await this.#keeper.start(this.pool);
     await this.#monitor.start();
     const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
     for (let i = 0; i < this.#count; i++) this.#fork(i);
@@ -169,7 +170,7 @@ export class ClusterPrimary {
     const needRestart = restart.map((s) => s.env);
     // What is in effect (and what a restarted worker gets): the old values of what needs a restart.
     next = keeping(next, this.config, restart.map((s) => s.key));
-    const changes = this.#keeper.reconcile(this.pool, next.backends, next.health.timeout * 2 + 1000);
+    const changes = this.#keeper.reconcile(this.pool, next);
     this.#monitor.configure(next.health);
     this.#broadcast({ type: 'config', config: next });
     this.config = next;
@@ -228,6 +229,7 @@ export class ClusterPrimary {
     this.#stopping = true;
     this.log.info({ workers: this.#workers.size }, 'shutting down');
     this.#unwatch?.();
+    this.#keeper.stop();
     await this.#monitor.stop();
     const exited = [...this.#workers.values()].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) resolve(); else w.once('exit', () => resolve());
@@ -357,6 +359,7 @@ export class ClusterPrimary {
     if (this.#stopping) return;
     this.#stopping = true;
     this.kill(); // none has listened: nothing to drain
+    this.#keeper.stop();
     void this.#monitor.stop().then(() => {
       const err = Object.assign(new Error(failure.message), { code: failure.code });
       this.#started.reject(err);

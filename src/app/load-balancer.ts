@@ -6,7 +6,7 @@ import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
-import { Pool, type BackendTls } from '../pool/index.js';
+import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
 import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener } from '../server/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
@@ -90,7 +90,7 @@ export class LoadBalancer {
     this.#loadConfig = options.loadConfig;
     this.#watch = options.watch ?? [];
     this.#keeper = options.externalHealth === true ? undefined : new PoolKeeper(config, this.log);
-    this.pool = new Pool(this.#keeper?.specs ?? config.backends, { maxRequests: config.backend.maxRequests });
+    this.pool = new Pool(this.#keeper?.specs ?? config.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: config.backend.maxRequests });
     this.#keeper?.restore(this.pool);
     this.#strategyOptions = {
       offset: options.strategyOffset ?? 0,
@@ -276,7 +276,7 @@ export class LoadBalancer {
     } catch (err) {
       return reloadFailed(this, err as Error);
     }
-    const changes = this.#keeper?.reconcile(this.pool, next.backends, next.health.timeout * 2 + 1000) ?? [];
+    const changes = this.#keeper?.reconcile(this.pool, next) ?? [];
     if (strategy !== undefined) {
       this.#config = next; // #withSticky reads the new sticky settings
       this.director.strategy = this.#withSticky(strategy);
@@ -310,6 +310,7 @@ export class LoadBalancer {
     }
     for (const backend of this.pool.backends) this.#upstreams.attach(backend);
     try {
+      await this.#keeper?.start(this.pool);
       await this.#monitor?.start();
       // Backends found up by the first checks are as warm as they will get; later ones ramp up.
       this.#slowStart.arm();
@@ -334,6 +335,7 @@ export class LoadBalancer {
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
+      this.#keeper?.stop();
       await this.#monitor?.stop();
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
       await this.#admin?.close();
@@ -359,6 +361,7 @@ export class LoadBalancer {
     this.#proxy.draining = true;
     this.#unwatchTls?.();
     this.#unwatchConfig?.();
+    this.#keeper?.stop();
     const [cut] = await Promise.all([
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
       this.#monitor?.stop(),

@@ -1,18 +1,23 @@
 import type { Logger } from 'pino';
 import { applyState, captureState, EMPTY_STATE, StateFile, type PoolState } from '../admin/state-file.js';
 import type { Config } from '../config/index.js';
-import type { Backend, BackendSpec, Pool } from '../pool/index.js';
+import { DnsDiscovery, isDnsBackend, type Backend, type BackendEntry, type BackendSpec, type DnsBackend, type Pool } from '../pool/index.js';
 
 /**
  * The pool's two sources, kept apart: the configured backends (BACKENDS, the config file) and
  * the runtime changes made through the admin API, which STATE_FILE keeps. The pool starts as the
  * configured backends with the saved changes applied; a reload brings it to the new configured
- * backends with the same changes applied, so an operator's changes survive both.
+ * backends with the same changes applied, so an operator's changes survive both. The configured
+ * backends include those that `dns+` entries resolve to: the pool follows DNS the same way.
  */
 export class PoolKeeper {
   readonly #file: StateFile | undefined;
   readonly #log: Logger;
-  #configured: readonly BackendSpec[];
+  /** The backends configured by address. */
+  #static: readonly BackendSpec[];
+  #discovery: DnsDiscovery | undefined;
+  #pool: Pool | undefined;
+  #checkTimeout: number;
   #state: PoolState;
   /** Backends a reload is removing: they drain in the pool, but are no runtime change. */
   readonly #leaving = new Set<string>();
@@ -20,14 +25,47 @@ export class PoolKeeper {
   /** Reads STATE_FILE (a corrupt one is a ConfigError). */
   constructor(config: Config, log: Logger) {
     this.#log = log;
-    this.#configured = config.backends;
+    this.#static = staticBackends(config.backends);
+    this.#checkTimeout = checkTimeout(config);
+    const dns = config.backends.filter(isDnsBackend);
+    if (dns.length > 0) this.#discovery = this.#discover(dns, config);
     this.#file = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
     this.#state = this.#file?.load() ?? EMPTY_STATE;
   }
 
-  /** The backends the pool starts with. */
+  /** The backends the pool starts with (those from DNS come at `start`). */
   get specs(): BackendSpec[] {
-    return applyState(this.#configured, this.#state);
+    return applyState(this.#static, this.#state);
+  }
+
+  /** The configured backends: by address, then from DNS (an address configured both ways once). */
+  get #configured(): BackendSpec[] {
+    const discovered = this.#discovery?.specs ?? [];
+    if (discovered.length === 0) return [...this.#static];
+    const ids = new Set(this.#static.map((s) => s.id));
+    return [...this.#static, ...discovered.filter((s) => !ids.has(s.id))];
+  }
+
+  /** Looks up the `dns+` entries and brings their backends in, then follows their changes. */
+  async start(pool: Pool): Promise<void> {
+    this.#pool = pool;
+    if (this.#discovery === undefined) return;
+    await this.#discovery.start();
+    this.#follow();
+  }
+
+  stop(): void {
+    this.#discovery?.stop();
+    this.#pool = undefined;
+  }
+
+  #discover(entries: readonly DnsBackend[], config: Config): DnsDiscovery {
+    return new DnsDiscovery(entries, config.dns, () => this.#follow(), this.#log.child({ component: 'dns' }));
+  }
+
+  /** DNS answered otherwise: the pool follows, as on a reload. */
+  #follow(): void {
+    if (this.#pool !== undefined) this.#reconcile(this.#pool);
   }
 
   /** Puts the backends saved in maintenance back in it (before the pool takes traffic). */
@@ -54,12 +92,24 @@ export class PoolKeeper {
    * drain, new ones are health-checked before they get traffic, unchanged ones keep their
    * health, counters and connections. Returns what changed, for the log.
    */
-  reconcile(pool: Pool, configured: readonly BackendSpec[], checkTimeout: number): string[] {
-    const desired = applyState(configured, this.#state);
-    this.#configured = configured;
+  reconcile(pool: Pool, next: Config): string[] {
+    this.#static = staticBackends(next.backends);
+    this.#checkTimeout = checkTimeout(next);
+    const dns = next.backends.filter(isDnsBackend);
+    if (this.#discovery === undefined && dns.length > 0) {
+      this.#discovery = this.#discover(dns, next);
+      if (this.#pool !== undefined) void this.#discovery.start().then(() => this.#follow());
+    } else {
+      this.#discovery?.configure(dns, next.dns);
+    }
+    return this.#reconcile(pool);
+  }
+
+  #reconcile(pool: Pool): string[] {
+    const desired = applyState(this.#configured, this.#state);
     const changes: string[] = [];
     const wanted = new Map(desired.map((s) => [s.id, s]));
-    const leaving = pool.backends.filter((b) => wanted.get(b.id)?.url !== b.url);
+    const leaving = pool.backends.filter((b) => wanted.get(b.id)?.url !== b.url && !this.#leaving.has(b.id));
     const added: Backend[] = [];
     for (const spec of desired) {
       const backend = pool.get(spec.id);
@@ -77,18 +127,32 @@ export class PoolKeeper {
     }
     // The old backends keep serving until the new ones have their first verdict (bounded by the
     // check timeout), so that replacing the whole pool never leaves it empty meanwhile.
-    void firstVerdicts(pool, added, checkTimeout).then(() => {
+    void firstVerdicts(pool, added, this.#checkTimeout).then(() => {
       for (const backend of leaving) {
+        if (pool.get(backend.id) !== backend) {
+          this.#leaving.delete(backend.id);
+          continue;
+        }
         void pool.remove(backend.id).finally(() => {
           this.#leaving.delete(backend.id);
-          // A backend whose URL changed comes back under its id once the old one is gone.
-          const spec = wanted.get(backend.id);
+          // A backend whose URL changed, or that came back (in DNS) while it drained, is
+          // wanted again under its id once the old one is gone.
+          const spec = applyState(this.#configured, this.#state).find((s) => s.id === backend.id);
           if (spec !== undefined && pool.get(spec.id) === undefined) pool.add(spec);
         });
       }
     });
     return changes;
   }
+}
+
+function staticBackends(entries: readonly BackendEntry[]): BackendSpec[] {
+  return entries.filter((e): e is BackendSpec => !isDnsBackend(e));
+}
+
+/** How long a reload waits for new backends' first verdict before the old ones leave. */
+function checkTimeout(config: Config): number {
+  return config.health.timeout * 2 + 1000;
 }
 
 /** Resolves once each backend has had a health verdict, or after `ms`. */

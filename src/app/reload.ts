@@ -26,8 +26,8 @@ export function reloadFailed(record: ReloadRecord, err: Error): ReloadOutcome {
   return { ok: false, error: err.message };
 }
 
-/** Settings a reload applies: the pool, strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
-const LIVE = new Set(['backends', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
+/** Settings a reload applies: the pool (and its DNS lookups), strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
+const LIVE = new Set(['backends', 'dns.refresh', 'dns.servers', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
   'queue.size', 'queue.timeout', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'log.level']);
 
 /** The settings that differ between two configurations and need a restart. */

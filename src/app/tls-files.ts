@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
 import { ConfigError, type Config } from '../config/index.js';
-import type { BackendTls } from '../pool/index.js';
+import { isDnsBackend, type BackendTls } from '../pool/index.js';
 
 /** Reads and checks a certificate and key; throws with a readable message when they do not make a context. */
 export function loadKeyPair(certFile: string, keyFile: string): SecureContextOptions {
@@ -53,7 +53,7 @@ export function backendTls(config: Config): BackendTls {
       throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
-  if (!config.backends.some((b) => b.url.startsWith('https:'))) return { secureContext: undefined, servername, rejectUnauthorized };
+  if (!config.backends.some((b) => (isDnsBackend(b) ? b.protocol : b.url.startsWith('https:') ? 'https:' : 'http:') === 'https:')) return { secureContext: undefined, servername, rejectUnauthorized };
   if (roots === undefined) {
     const system = SYSTEM_CA_BUNDLES.find((path) => existsSync(path));
     roots = [...rootCertificates, ...(system === undefined ? [] : [readFileSync(system, 'utf8')])];

@@ -1,8 +1,9 @@
+import { isDnsBackend } from '../pool/index.js';
 import type { Layer } from './load.js';
 import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
 
 /** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
-const PREFIXES = ['HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
+const PREFIXES = ['DNS_', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
 
 /** Variables of other programs that look like ours: never reported. */
 const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'PROXY', 'LOG_LEVEL_NODE', 'HTTP_PROXY_REQUEST_FULLURI']);
@@ -70,9 +71,15 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   if (config.strategy !== 'consistent-hash' && (given('hash.key') || given('hash.loadFactor') || given('hash.fallback'))) {
     warnings.push(`HASH_KEY, HASH_LOAD_FACTOR and HASH_FALLBACK do nothing with STRATEGY=${config.strategy} (only with consistent-hash)`);
   }
-  const https = config.backends.some((b) => b.url.startsWith('https:'));
+  const https = config.backends.some((b) => (isDnsBackend(b) ? b.protocol === 'https:' : b.url.startsWith('https:')));
   if (!https && (given('backendTls.ca') || given('backendTls.servername') || given('backendTls.insecure'))) {
     warnings.push('BACKEND_CA_FILE, BACKEND_SERVERNAME and BACKEND_TLS_INSECURE do nothing without an https:// backend');
+  }
+  if (!config.backends.some(isDnsBackend) && (given('dns.refresh') || given('dns.servers'))) {
+    warnings.push('DNS_REFRESH and DNS_SERVERS do nothing without a dns+http:// (or dns+srv+http://) backend');
+  }
+  if (config.backends.some((b) => isDnsBackend(b) && b.protocol === 'https:') && config.backendTls.servername === undefined) {
+    warnings.push('dns+https:// backends are reached by address: set BACKEND_SERVERNAME to the name their certificates carry, or verification fails');
   }
   if (config.backend.maxRequests === 0 && (given('queue.size') || given('queue.timeout'))) {
     warnings.push('QUEUE_SIZE and QUEUE_TIMEOUT do nothing without BACKEND_MAX_REQUESTS (requests wait only for a full backend)');

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { parseKeySource } from '../balancer/hash-key.js';
-import { checkUnique, InvalidBackend, parseBackendEntry, parseBackendText, type BackendSpec } from '../pool/index.js';
+import { checkUnique, InvalidBackend, isDnsBackend, parseConfiguredEntry, type BackendEntry, type BackendSpec } from '../pool/index.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { InvalidValue } from './errors.js';
 
@@ -34,7 +35,14 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export interface Config {
   readonly port: number;
   readonly host: string;
-  readonly backends: readonly BackendSpec[];
+  /** Backends by address, and `dns+` entries that stand for the addresses a name resolves to. */
+  readonly backends: readonly BackendEntry[];
+  readonly dns: {
+    /** Longest time between lookups of a dns+ backend (a shorter TTL wins). */
+    readonly refresh: number;
+    /** `host:port` pairs to ask; undefined: the system's resolver (getaddrinfo, /etc/hosts and search domains included). */
+    readonly servers: readonly string[] | undefined;
+  };
   readonly strategy: string;
   /** An ES module whose default export is a strategy factory; overrides `strategy`. */
   readonly strategyModule: string | undefined;
@@ -201,20 +209,23 @@ function oneOf<T extends string>(values: readonly T[]) {
   };
 }
 
-function backends(value: unknown, text: boolean): readonly BackendSpec[] {
-  const expected = text ? 'a comma-separated list of http:// or https:// URLs' : 'a non-empty list of backend URLs';
+function backends(value: unknown, text: boolean): readonly BackendEntry[] {
+  const expected = text ? 'a comma-separated list of http:// or https:// URLs (or dns+http:// names)' : 'a non-empty list of backend URLs';
   try {
-    let list: BackendSpec[];
+    let list: BackendEntry[];
     if (typeof value === 'string') {
       const parts = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
-      list = parts.map(parseBackendText);
+      list = parts.map(parseConfiguredEntry);
     } else if (!text && Array.isArray(value)) {
-      list = value.map(parseBackendEntry);
+      list = value.map(parseConfiguredEntry);
     } else {
       throw new InvalidValue(expected);
     }
     if (list.length === 0) throw new InvalidValue(`at least one backend: ${expected}`);
-    checkUnique(list);
+    checkUnique(list.filter((b): b is BackendSpec => !isDnsBackend(b)));
+    const names = list.filter(isDnsBackend).map((b) => b.text);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) throw new InvalidBackend('each DNS backend once', twice);
     return list;
   } catch (err) {
     // The pool's parser says what a backend must be; the loader names the setting and source.
@@ -296,6 +307,23 @@ function filePath(value: unknown): string {
   return value.trim();
 }
 
+function dnsServers(value: unknown, text: boolean): readonly string[] {
+  const expected = 'DNS servers as comma-separated IP addresses with optional ports, such as 10.96.0.10:53,[fd00::10]:53';
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    : !text && Array.isArray(value) && value.every((v) => typeof v === 'string') ? value.map((v: string) => v.trim()) : undefined;
+  if (list === undefined || list.length === 0) throw new InvalidValue(expected);
+  for (const server of list) {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)|([0-9A-Fa-f:]+))(?::(\d{1,5}))?$/.exec(server);
+    const address = m?.[1] ?? m?.[2] ?? m?.[3];
+    // A bare IPv6 address has no port; a port after one needs the brackets.
+    const port = m?.[3] !== undefined ? undefined : m?.[4];
+    if (m === null || address === undefined || isIP(address) === 0 || (m[3] !== undefined && m[4] !== undefined) || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
+      throw new InvalidValue(expected, server);
+    }
+  }
+  return Object.freeze(list);
+}
+
 function serverName(value: unknown): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9.-]+$/.test(value.trim())) throw new InvalidValue('a DNS name, such as api.internal');
   return value.trim();
@@ -320,8 +348,10 @@ function durationRow(key: string, env: string, help: string, ms: number, min: 'z
 export const SETTINGS: readonly Setting[] = [
   row('port', 'PORT', 'Port to listen on (0 picks a free one).', 8080, '8080', integer(0, 65535)),
   row('host', 'HOST', 'Address to listen on.', '0.0.0.0', '0.0.0.0', host),
-  row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix and "|weight=N".',
+  row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix and "|weight=N". dns+http://NAME:PORT stands for every address NAME resolves to (dns+srv+http://_SERVICE._tcp.NAME for SRV records).',
     backends(DEFAULT_BACKENDS, true), DEFAULT_BACKENDS, backends),
+  durationRow('dns.refresh', 'DNS_REFRESH', 'How often dns+ backends are looked up again (sooner when the records\' TTL is shorter).', 30_000, 'positive'),
+  row('dns.servers', 'DNS_SERVERS', 'DNS servers that dns+ backends are looked up with, as comma-separated host:port pairs.', undefined, 'the system\'s resolvers', dnsServers),
   row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
   row('strategyModule', 'STRATEGY_MODULE', 'An ES module whose default export is a strategy factory; used instead of STRATEGY.', undefined, 'none', modulePath),
   row('hash.key', 'HASH_KEY', 'consistent-hash: where the key comes from: ip, path, header:<name> or cookie:<name>.', 'ip', 'ip', hashKey),

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * One backend as configured or added at runtime, validated: its identity, base URL (origin plus
  * optional path prefix) and weight. The one parser of backend URLs and path prefixes: the
@@ -110,4 +112,87 @@ function backendSpec(urlText: string, weightValue: unknown, idValue: unknown, wh
     throw new InvalidBackend(EXPECTED_ID, whole);
   }
   return { id, url: url.origin + pathPrefix, origin: url.origin, pathPrefix, weight };
+}
+
+/**
+ * Backends found in DNS: `dns+http://name:port/prefix` (every A and AAAA record of `name`, on
+ * `port`) or `dns+srv+http://_service._tcp.name/prefix` (the SRV records' targets and ports, the
+ * lowest priority only, weighted by the records). The addresses are looked up again and again,
+ * and the pool follows them.
+ */
+export interface DnsBackend {
+  readonly kind: 'dns';
+  /** The entry as written, normalised: its identity across reloads. */
+  readonly text: string;
+  readonly srv: boolean;
+  readonly protocol: 'http:' | 'https:';
+  /** The name looked up. */
+  readonly name: string;
+  /** The backends' port (A/AAAA); SRV records carry their own. */
+  readonly port: number;
+  readonly pathPrefix: string;
+  /** Each address's weight (A/AAAA); SRV records carry their own. */
+  readonly weight: number;
+}
+
+/** A configured backend: one address, or a name in DNS that stands for several. */
+export type BackendEntry = BackendSpec | DnsBackend;
+
+export function isDnsBackend(entry: BackendEntry): entry is DnsBackend {
+  return (entry as DnsBackend).kind === 'dns';
+}
+
+const EXPECTED_DNS = 'dns+http://NAME:PORT (every A/AAAA record of NAME) or dns+srv+http://_SERVICE._tcp.NAME (its SRV records), optionally with a path prefix and, for A/AAAA, "|weight=N"';
+
+/** Parses a configured entry: a backend URL or a `dns+` one (which the admin API does not take). */
+export function parseConfiguredEntry(entry: unknown): BackendEntry {
+  const text = typeof entry === 'string' ? entry : (entry as { url?: unknown } | null)?.url;
+  if (typeof text === 'string' && /^\s*dns\+/i.test(text)) {
+    if (typeof entry === 'string') return parseDnsText(entry);
+    const { url, weight, ...rest } = entry as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) throw new InvalidBackend('a DNS backend object with only "url" and "weight" (its backends are named by address)', entry);
+    return parseDnsText(weight === undefined ? String(url) : `${String(url)}|weight=${String(weight)}`);
+  }
+  return parseBackendEntry(entry);
+}
+
+/** Parses `dns+http://name:port/prefix|weight=N` or `dns+srv+http://_http._tcp.name/prefix`. */
+export function parseDnsText(text: string): DnsBackend {
+  const [urlText = '', ...options] = text.trim().split('|');
+  const match = /^dns\+(srv\+)?(https?:\/\/.*)$/i.exec(urlText.trim());
+  if (match === null) throw new InvalidBackend(EXPECTED_DNS, text);
+  const srv = match[1] !== undefined;
+  let url: URL;
+  try {
+    url = new URL(match[2]!);
+  } catch {
+    throw new InvalidBackend(EXPECTED_DNS, text);
+  }
+  const name = url.hostname.replace(/\.$/, '');
+  if (isIP(name.replace(/^\[|\]$/g, '')) !== 0 || !/^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$/.test(name)) {
+    throw new InvalidBackend(`${EXPECTED_DNS}, where NAME is a DNS name (not an address)`, text);
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new InvalidBackend(`${EXPECTED_DNS}, without credentials, query or fragment`, text);
+  }
+  const authority = /^https?:\/\/([^/]*)/i.exec(match[2]!)?.[1] ?? '';
+  if (srv && /:\d*$/.test(authority)) throw new InvalidBackend(`${EXPECTED_DNS}: SRV records give the port, so the URL has none`, text);
+  let weight = 1;
+  for (const option of options) {
+    const eq = option.indexOf('=');
+    if (!srv && eq >= 0 && option.slice(0, eq).trim() === 'weight') weight = parseWeight(option.slice(eq + 1).trim(), text);
+    else throw new InvalidBackend(`${EXPECTED_DNS}; ${srv ? 'SRV records give the weights, and ' : ''}its backends are named by address ("|id=" does not apply)`, text);
+  }
+  const protocol = url.protocol as 'http:' | 'https:';
+  const port = url.port === '' ? (protocol === 'https:' ? 443 : 80) : Number(url.port);
+  const pathPrefix = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
+  const normalised = `dns+${srv ? 'srv+' : ''}${protocol}//${name}${srv ? '' : `:${port}`}${pathPrefix}${weight === 1 ? '' : `|weight=${weight}`}`;
+  return { kind: 'dns', text: normalised, srv, protocol, name: name.toLowerCase(), port, pathPrefix, weight };
+}
+
+/** The backend at one address that a DNS entry resolved to, named `address:port`. */
+export function dnsBackendSpec(entry: DnsBackend, address: string, port: number, weight: number): BackendSpec {
+  const host = address.includes(':') ? `[${address}]` : address;
+  const origin = `${entry.protocol}//${host}:${port}`;
+  return { id: `${host}:${port}`, url: origin + entry.pathPrefix, origin, pathPrefix: entry.pathPrefix, weight };
 }

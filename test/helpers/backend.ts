@@ -26,18 +26,19 @@ export const nameHandler: Handler = (req, res, backend) => {
   res.end(backend.name);
 };
 
-/** A real HTTP backend on 127.0.0.1 with an ephemeral port. */
-export async function startBackend(name: string, handler: Handler = nameHandler): Promise<TestBackend> {
+/** A real HTTP backend on 127.0.0.1 (or `at.host`) with an ephemeral port (or `at.port`). */
+export async function startBackend(name: string, handler: Handler = nameHandler, at: { host?: string; port?: number } = {}): Promise<TestBackend> {
   const waiters: ((req: IncomingMessage) => void)[] = [];
   const server = createServer();
   server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const host = at.host ?? '127.0.0.1';
+  server.listen(at.port ?? 0, host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err; })]);
   const port = (server.address() as AddressInfo).port;
   const backend: TestBackend = {
     name,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     server,
     connections: 0,
     sockets: new Set(),
