@@ -12,6 +12,9 @@
  * `--rate N` offers N requests per second instead of as many as the target can take (the Node
  * load generator, latency counted from each request's scheduled time): latency below saturation.
  *
+ * `--node PATH` (or BENCH_NODE) runs the balancer, the baseline and the floors under another
+ * Node.js binary (the backends and the load generator stay on this one): one line against another.
+ *
  * `--against PATH` adds another build of the balancer (its `dist/src/cli.js`) as a further
  * target in the same rounds: two versions compared side by side, under the same noise.
  *
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     floor: { type: 'boolean', default: true },
     against: { type: 'string' },
     admin: { type: 'boolean', default: true },
+    node: { type: 'string' },
   },
   allowNegative: true,
 });
@@ -65,6 +69,10 @@ if (!(rate >= 0)) throw new Error(`--rate: expected requests per second (0: as f
 // A fixed rate needs the Node load generator: wrk only runs closed loops.
 const useWrk = values.loadgen === 'node' || rate > 0 ? false : spawnSync('wrk', ['--version']).error === undefined;
 const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
+/** The Node.js binary the measured targets run on. */
+const targetNode = values.node ?? process.env.BENCH_NODE ?? process.execPath;
+const targetNodeVersion = spawnSync(targetNode, ['--version'], { encoding: 'utf8' }).stdout?.trim();
+if (!targetNodeVersion) throw new Error(`--node: ${targetNode} is not a Node.js binary that runs here`);
 
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
 
@@ -72,9 +80,9 @@ interface Target { name: string; command: string[]; env: Record<string, string>;
 
 const targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
-  { name: 'baseline (undici)', command: [process.execPath, join(here, 'baseline.js')], env: { BENCH_PORT: String(PROXY_PORT), BENCH_BACKENDS: BACKEND_PORTS.map((p) => `127.0.0.1:${p}`).join(',') }, port: PROXY_PORT },
+  { name: 'baseline (undici)', command: [targetNode, join(here, 'baseline.js')], env: { BENCH_PORT: String(PROXY_PORT), BENCH_BACKENDS: BACKEND_PORTS.map((p) => `127.0.0.1:${p}`).join(',') }, port: PROXY_PORT },
   {
-    name: 'load-balancer', command: [process.execPath, cli], port: PROXY_PORT,
+    name: 'load-balancer', command: [targetNode, cli], port: PROXY_PORT,
     env: {
       PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(','),
       ...(values.admin ? { ADMIN_PORT: String(ADMIN_PORT) } : {}),
@@ -82,15 +90,15 @@ const targets: Target[] = [
     scrape: values.admin,
   },
   ...(values.against === undefined ? [] : [{
-    name: 'load-balancer (against)', command: [process.execPath, values.against], port: PROXY_PORT,
+    name: 'load-balancer (against)', command: [targetNode, values.against], port: PROXY_PORT,
     env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
   }]),
   // The floor: what Node's HTTP machinery costs without any proxying, each side alone.
   ...(values.floor ? [
-    { name: 'floor: node:http', command: [process.execPath, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
+    { name: 'floor: node:http', command: [targetNode, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
     { name: 'floor: undici client', command: [], env: {}, port: BACKEND_PORTS[0]!, floorClient: true, floor: true },
     // A raw-socket server (no HTTP machinery): the lower bound of the fast path proposed in docs/performance.md.
-    { name: 'floor: net server', command: [process.execPath, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
+    { name: 'floor: net server', command: [targetNode, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
   ] : []),
 ];
 
@@ -154,7 +162,7 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
     return { requests, errors, p50: ms('50'), p99: ms('99'), seconds };
   }
   const fixed = nodeClientOnCpu === undefined ? rate : 0; // the client floor is always measured flat out
-  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [process.execPath, join(here, 'loadgen.js'), url, String(seconds), String(connections), String(fixed)]);
+  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [nodeClientOnCpu === undefined ? process.execPath : targetNode, join(here, 'loadgen.js'), url, String(seconds), String(connections), String(fixed)]);
   const gen = spawn(file!, args);
   let out = '';
   gen.stdout!.on('data', (c) => { out += c; });
@@ -245,7 +253,7 @@ try {
       cpuUsPerReq: median(rs.map((x) => x.cpuUsPerReq)), peakRssMiB: median(rs.map((x) => x.peakRssMiB)), errors: rs.reduce((n, x) => n + x.errors, 0) };
   });
   const base = summary.find((s) => s.target.startsWith('baseline'))!;
-  const meta = { node: process.version, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds) };
+  const meta = { node: targetNodeVersion, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds) };
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds }, null, 2)}\n`);
   } else {

@@ -15,14 +15,14 @@
 // `request` has method, path, headers, clientIp. Keep pick() cheap and allocation-free: it runs
 // once per request.
 
-/** @param {import('load-balancer').StrategyOptions} _options */
+/** @param {import('l7-balancer').StrategyOptions} _options */
 export default function fewestRequests(_options) {
   return {
     name: 'fewest-requests',
     /**
-     * @param {readonly import('load-balancer').Backend[]} snapshot
-     * @param {import('load-balancer').PickRequest} _request
-     * @param {import('load-balancer').Exclusion | undefined} exclude
+     * @param {readonly import('l7-balancer').Backend[]} snapshot
+     * @param {import('l7-balancer').PickRequest} _request
+     * @param {import('l7-balancer').Exclusion | undefined} exclude
      */
     pick(snapshot, _request, exclude) {
       let best;

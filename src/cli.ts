@@ -25,6 +25,7 @@ function usage(): string {
     '',
     'Options:',
     `  ${'-c, --config FILE'.padEnd(width)}read settings from a YAML or JSON file`,
+    `  ${'--check'.padEnd(width)}check the configuration (and print its warnings), then exit: 0 valid, 2 not`,
     `  ${'-h, --help'.padEnd(width)}show this help`,
     `  ${'-v, --version'.padEnd(width)}print the version`,
     '',
@@ -38,9 +39,10 @@ function usage(): string {
   return lines.join('\n');
 }
 
-function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer[]; reread: () => Layer[]; files: string[] } {
+function parse(argv: string[]): { help: boolean; version: boolean; check: boolean; layers: Layer[]; reread: () => Layer[]; files: string[] } {
   const options: NonNullable<ParseArgsConfig['options']> = {
     config: { type: 'string', short: 'c' },
+    check: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean', short: 'v' },
   };
@@ -64,7 +66,7 @@ function parse(argv: string[]): { help: boolean; version: boolean; layers: Layer
     return layers;
   };
   const files = [...(file === undefined ? [] : [resolve(file)]), resolve('.env')];
-  return { help: values.help === true, version: values.version === true, layers: reread(), reread, files };
+  return { help: values.help === true, version: values.version === true, check: values.check === true, layers: reread(), reread, files };
 }
 
 async function main(): Promise<void> {
@@ -95,6 +97,11 @@ async function main(): Promise<void> {
         if (!(err instanceof StrategyModuleError)) throw err;
         throw new ConfigError(`invalid strategy module ${JSON.stringify(config.strategyModule)}: ${err.message}`);
       }
+    }
+    if (args.check) {
+      for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
+      process.stdout.write(`configuration OK: ${config.backends.length} backend entr${config.backends.length === 1 ? 'y' : 'ies'}, strategy ${strategy?.name ?? config.strategy}\n`);
+      return;
     }
     if (workerCount(config) > 0) {
       const log = createLogger(config.log);

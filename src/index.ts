@@ -2,7 +2,7 @@
  * load-balancer as a library:
  *
  * ```ts
- * import { createLoadBalancer } from 'load-balancer';
+ * import { createLoadBalancer } from 'l7-balancer';
  * const lb = createLoadBalancer({ port: 8080, backends: ['http://10.0.0.1:3000', 'http://10.0.0.2:3000'] });
  * await lb.start();
  * // ... later

@@ -110,7 +110,7 @@ test('dns+srv+http:// takes the lowest-priority SRV records, their ports and wei
   }, { logger: pino({ level: 'silent' }) });
   const { port } = await lb.start();
   t.after(() => lb.stop());
-  assert.deepEqual(lb.pool.backends.map((b) => [b.id, b.weight]).sort(), [[`127.0.0.1:${x!.port}`, 3], [`127.0.0.1:${y!.port}`, 1]]);
+  assert.deepEqual(Object.fromEntries(lb.pool.backends.map((b) => [b.id, b.weight])), { [`127.0.0.1:${x!.port}`]: 3, [`127.0.0.1:${y!.port}`]: 1 });
   assert.deepEqual(await bodies(`http://127.0.0.1:${port}`, 8), { x: 6, y: 2 });
 });
 

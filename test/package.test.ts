@@ -33,6 +33,8 @@ test('the package a user installs: only what is meant to ship; lb runs and proxi
   const lb = join(dir, 'node_modules', '.bin', 'lb');
   assert.equal(execFileSync(lb, ['--version'], { cwd: dir, encoding: 'utf8' }).trim(), PKG.version);
   assert.match(execFileSync(lb, ['--help'], { cwd: dir, encoding: 'utf8' }), /^Usage: lb /m);
+  // The bin named like the package is what `npx l7-balancer` runs without an install.
+  assert.equal(execFileSync(join(dir, 'node_modules', '.bin', PKG.name), ['--version'], { cwd: dir, encoding: 'utf8' }).trim(), PKG.version);
 
   // The installed lb proxies a plain backend.
   const [a] = await startBackends(t, undefined, ['a']);

@@ -1,0 +1,224 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments } from 'yaml';
+import { SETTINGS } from '../src/index.js';
+import { startBackends } from './helpers/backend.js';
+import { get } from './helpers/http.js';
+import { freePort } from './helpers/lb.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+const PKG = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+const SETTING_ENVS = new Set(SETTINGS.map((s) => s.env));
+
+interface Instruction { readonly op: string; readonly args: string }
+interface Stage { readonly from: string; readonly name: string | undefined; readonly steps: Instruction[] }
+
+/** The Dockerfile as stages of instructions (continuation lines joined, comments dropped). */
+function dockerfile(): { args: Map<string, string>; stages: Stage[] } {
+  const lines = read('Dockerfile').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const args = new Map<string, string>();
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const [, op = '', rest = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
+    if (op === 'ARG' && stages.length === 0) {
+      const [k, v = ''] = rest.split('=');
+      args.set(k!, v);
+    } else if (op === 'FROM') {
+      const [image, as, name] = rest.split(/\s+/);
+      stages.push({ from: image!.replace(/\$\{(\w+)\}/g, (_, k: string) => args.get(k) ?? ''), name: as?.toUpperCase() === 'AS' ? name : undefined, steps: [] });
+    } else {
+      stages.at(-1)!.steps.push({ op, args: rest });
+    }
+  }
+  return { args, stages };
+}
+
+function step(stage: Stage, op: string): Instruction[] {
+  return stage.steps.filter((s) => s.op === op);
+}
+
+test('the Dockerfile: pinned LTS slim base, two stages, production dependencies only, non-root, probes on /healthz, the CLI as entrypoint', () => {
+  const { args, stages } = dockerfile();
+  assert.equal(stages.length, 2, 'build and runtime stages');
+  const version = args.get('NODE_VERSION') ?? '';
+  assert.match(version, /^\d+\.\d+\.\d+$/, 'the Node version is pinned');
+  assert.equal(Number(version.split('.')[0]) % 2, 0, 'an LTS (even) line');
+  for (const stage of stages) assert.match(stage.from, new RegExp(`^node:${version.replaceAll('.', '\\.')}-\\w+-slim$`));
+  const [build, run] = stages as [Stage, Stage];
+  assert.ok(step(build, 'RUN').some((s) => /npm ci\b/.test(s.args) && !/--omit=dev/.test(s.args)), 'the build stage installs the dev dependencies');
+  assert.ok(step(run, 'RUN').some((s) => /npm ci\b.*--omit=dev/.test(s.args)), 'the runtime stage installs production dependencies only');
+  for (const copy of step(run, 'COPY')) {
+    const sources = copy.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1);
+    if (copy.args.startsWith('--from=')) assert.ok(sources.every((p) => p.startsWith('/app/dist/')), `${copy.args}: only built output from the build stage`);
+    else assert.ok(sources.every((p) => !/^(src|test|bench|node_modules|tsconfig)/.test(p)), `${copy.args}: no sources or build-time files`);
+  }
+  const user = step(run, 'USER').at(-1)?.args;
+  assert.ok(user !== undefined && user !== 'root' && user !== '0', 'runs as a non-root user');
+  assert.equal(step(run, 'STOPSIGNAL').at(-1)?.args, 'SIGTERM');
+  const env = Object.fromEntries(step(run, 'ENV').flatMap((s) => s.args.split(/\s+/).map((kv) => kv.split('=') as [string, string])));
+  for (const key of Object.keys(env)) assert.ok(key === 'NODE_ENV' || SETTING_ENVS.has(key), `ENV ${key} is a setting`);
+  const exposed = step(run, 'EXPOSE').flatMap((s) => s.args.split(/\s+/));
+  assert.ok(exposed.includes(env.PORT!) && exposed.includes(env.ADMIN_PORT!), 'EXPOSE has PORT and ADMIN_PORT');
+  assert.match(step(run, 'HEALTHCHECK').at(-1)?.args ?? '', /\/healthz/);
+  assert.deepEqual(JSON.parse(step(run, 'ENTRYPOINT').at(-1)!.args), ['node', PKG.bin.lb]);
+
+  // Everything the Dockerfile copies from the context exists and gets past .dockerignore.
+  const allowed = read('.dockerignore').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
+  for (const copy of stages.flatMap((s) => step(s, 'COPY')).filter((s) => !s.args.startsWith('--from'))) {
+    for (const source of copy.args.split(/\s+/).slice(0, -1)) {
+      assert.ok(existsSync(join(ROOT, source)), `COPY ${source}: exists`);
+      assert.ok(allowed.includes(source.replace(/\/$/, '')), `COPY ${source}: allowed by .dockerignore`);
+    }
+  }
+});
+
+/**
+ * Runs one stage's steps in a directory standing for its WORKDIR: COPY from the repository (or
+ * an earlier stage's directory), RUN through sh. No container engine is involved; this checks
+ * that the steps the image build runs work on a clean copy of what the build context holds.
+ */
+function runStage(stage: Stage, dir: string, stages: Map<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const s of stage.steps) {
+    if (s.op === 'COPY') {
+      const parts = s.args.split(/\s+/);
+      const from = parts[0]!.startsWith('--from=') ? stages.get(parts.shift()!.slice('--from='.length))! : ROOT;
+      const dest = join(dir, parts.pop()!);
+      for (const source of parts) {
+        const src = from === ROOT ? join(ROOT, source) : join(from, source.replace(/^\/app\//, ''));
+        const target = parts.length > 1 || dest.endsWith('/') ? join(dest, source.split('/').filter(Boolean).pop()!) : dest;
+        mkdirSync(join(target, '..'), { recursive: true });
+        cpSync(src, target, { recursive: true, filter: (p) => !p.endsWith('.test.ts') });
+      }
+    } else if (s.op === 'RUN') {
+      // The packages come from npm's cache when it has them (CI has just run npm ci).
+      execFileSync('sh', ['-c', s.args], { cwd: dir, stdio: 'pipe', env: { ...process.env, ...env, npm_config_prefer_offline: 'true' } });
+    } else if (s.op === 'ENV') {
+      for (const kv of s.args.split(/\s+/)) env[kv.split('=')[0]!] = kv.split('=')[1]!;
+    }
+  }
+  return env;
+}
+
+test('the image build steps pass on a clean copy; the entrypoint, as PID 1, proxies, passes its HEALTHCHECK and drains on SIGTERM', async (t) => {
+  const { stages } = dockerfile();
+  const dirs = new Map<string, string>();
+  let env: Record<string, string> = {};
+  for (const stage of stages) {
+    const dir = mkdtempSync(join(tmpdir(), `lb-image-${stage.name ?? 'run'}-`));
+    env = runStage(stage, dir, dirs);
+    if (stage.name !== undefined) dirs.set(stage.name, dir);
+    dirs.set('final', dir);
+  }
+  const app = dirs.get('final')!;
+  assert.ok(!existsSync(join(app, 'node_modules', 'typescript')), 'no dev dependency in the runtime stage');
+  assert.ok(!readdirSync(join(app, 'dist', 'src')).some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')));
+
+  const [entry, ...entryArgs] = JSON.parse(step(stages[1]!, 'ENTRYPOINT').at(-1)!.args) as string[];
+  const [a] = await startBackends(t, undefined, ['a']);
+  const adminPort = await freePort();
+  const runEnv = { ...env, PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: String(adminPort), BACKENDS: a!.url };
+  // A PID namespace of its own makes the balancer PID 1, as in a container: PID 1 gets no default
+  // signal handling, so SIGTERM works only because the balancer handles it itself.
+  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', entry === 'node' ? process.execPath : entry!, ...entryArgs], { cwd: app, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => proc.kill('SIGKILL'));
+  let out = '';
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => { out += c; });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
+      if (line !== undefined) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    proc.once('exit', (code) => reject(new Error(`exited (${code}): ${out}`)));
+  });
+  assert.match(out, /"pid":1,/, 'the balancer is PID 1');
+  assert.equal((await get(`http://127.0.0.1:${port}/`)).body, 'a');
+  await new Promise<void>((resolve) => { const wait = (): void => { if (out.includes('"msg":"admin listening"')) resolve(); else setTimeout(wait, 20); }; wait(); });
+
+  // The HEALTHCHECK command, exactly as the Dockerfile has it.
+  const check = JSON.parse(/CMD\s+(\[.*\])\s*$/.exec(step(stages[1]!, 'HEALTHCHECK').at(-1)!.args)![1]!) as string[];
+  execFileSync(check[0] === 'node' ? process.execPath : check[0]!, check.slice(1), { cwd: app, env: runEnv, stdio: 'pipe' });
+
+  const child = Number(readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  process.kill(child, 'SIGTERM');
+  const [code] = await once(proc, 'exit');
+  assert.equal(code, 0, out);
+  assert.match(out, /"msg":"shutting down"/);
+});
+
+test('compose.yaml: the origin\'s demo, three http-echo backends and the balancer on 1234 with the origin\'s settings', () => {
+  const compose = parse(read('compose.yaml')) as { services: Record<string, { image?: string; build?: unknown; command?: string[]; ports?: string[]; environment?: Record<string, string>; depends_on?: string[] }> };
+  const echo = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('hashicorp/http-echo:'));
+  assert.equal(echo.length, 3);
+  for (const [, s] of echo) assert.match(s.image!, /:\d+\.\d+\.\d+$/, 'pinned');
+  const lb = Object.values(compose.services).find((s) => s.build !== undefined)!;
+  assert.ok(lb.ports?.includes('1234:1234'));
+  const env = lb.environment!;
+  for (const key of Object.keys(env)) assert.ok(SETTING_ENVS.has(key), `${key} is a setting`);
+  for (const origin of ['PORT', 'BACKENDS', 'PROXY_TIMEOUT', 'HEALTH_CHECK_TIMEOUT', 'HEALTH_CHECK_INTERVAL', 'HTTP_MAX_IDLE_CONNS', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'HTTP_IDLE_CONN_TIMEOUT']) {
+    assert.ok(origin in env, `the origin's ${origin}`);
+  }
+  assert.equal(env.PORT, '1234');
+  const urls = env.BACKENDS!.split(',');
+  assert.deepEqual(urls.map((u) => new URL(u).hostname).sort(), echo.map(([name]) => name).sort(), 'BACKENDS names the echo services');
+  for (const url of urls) {
+    const [, s] = echo.find(([name]) => name === new URL(url).hostname)!;
+    assert.ok(s.command!.includes(`-listen=:${new URL(url).port}`), `${url}: the service listens there`);
+  }
+  // The environment is a valid configuration.
+  assert.match(execFileSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), '--check'], { env: { ...env, PATH: process.env.PATH ?? '' }, encoding: 'utf8' }), /^configuration OK: 3 backend entries/);
+});
+
+test('deploy/kubernetes: probes on the admin port\'s /readyz and /healthz, a grace period longer than SHUTDOWN_TIMEOUT plus preStop, a config the balancer accepts', () => {
+  const docs = readdirSync(join(ROOT, 'deploy/kubernetes')).filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => parseAllDocuments(read(`deploy/kubernetes/${f}`)).map((d) => { assert.deepEqual(d.errors, [], f); return d.toJS() as Record<string, any>; }));
+  const kind = (k: string) => docs.filter((d) => d.kind === k);
+  const map = kind('ConfigMap')[0]!;
+  const file = map.data['lb.yaml'] as string;
+  const config = parse(file) as { port: number; admin: { port: number }; shutdown: { timeout: string }; backends: string[] };
+  // The balancer accepts the file (with the token the Secret gives).
+  const dir = mkdtempSync(join(tmpdir(), 'lb-k8s-'));
+  const path = join(dir, 'lb.yaml');
+  execFileSync('sh', ['-c', 'cat > "$1"', 'sh', path], { input: file });
+  assert.match(execFileSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), '--config', path, '--check'], {
+    env: { PATH: process.env.PATH ?? '', ADMIN_TOKEN: 'x'.repeat(32) }, encoding: 'utf8',
+  }), /^configuration OK/);
+
+  const deployment = kind('Deployment')[0]!;
+  const pod = deployment.spec.template.spec;
+  const container = pod.containers[0];
+  assert.equal(deployment.spec.selector.matchLabels['app.kubernetes.io/name'], deployment.spec.template.metadata.labels['app.kubernetes.io/name']);
+  const ports = Object.fromEntries(container.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+  assert.equal(ports.http, config.port);
+  assert.equal(ports.admin, config.admin.port);
+  const probePort = (probe: { httpGet: { port: string | number } }): number => typeof probe.httpGet.port === 'number' ? probe.httpGet.port : ports[probe.httpGet.port];
+  assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(probePort(container.readinessProbe), config.admin.port);
+  assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+  assert.equal(probePort(container.livenessProbe), config.admin.port);
+  const preStop = Number(container.lifecycle.preStop.exec.command.at(-1));
+  const shutdown = Number(/^(\d+)s$/.exec(config.shutdown.timeout)![1]);
+  assert.ok(pod.terminationGracePeriodSeconds > shutdown + preStop, 'the kubelet waits for the drain');
+  assert.ok(container.resources.requests.cpu && container.resources.limits.memory);
+  assert.ok(pod.securityContext.runAsNonRoot);
+  assert.ok(container.args.includes('--config') && container.volumeMounts.some((m: { mountPath: string }) => path.endsWith('lb.yaml') && container.args.at(-1).startsWith(m.mountPath)));
+  const token = container.env.find((e: { name: string }) => e.name === 'ADMIN_TOKEN');
+  assert.ok(token.valueFrom.secretKeyRef, 'the admin token comes from a Secret');
+
+  const service = kind('Service').find((s) => s.metadata.name === deployment.metadata.name)!;
+  assert.equal(service.spec.selector['app.kubernetes.io/name'], deployment.spec.template.metadata.labels['app.kubernetes.io/name']);
+  assert.ok(service.spec.ports.every((p: { targetPort: string }) => p.targetPort === 'http'), 'the Service does not expose the admin port');
+  // The backends come from DNS over a headless Service.
+  const headless = kind('Service').find((s) => s.spec.clusterIP === 'None')!;
+  const dns = new URL(config.backends[0]!.replace(/^dns\+/, ''));
+  assert.equal(dns.hostname.split('.')[0], headless.metadata.name);
+  assert.equal(Number(dns.port), headless.spec.ports[0].port);
+});
