@@ -15,6 +15,10 @@
  * `--node PATH` (or BENCH_NODE) runs the balancer, the baseline and the floors under another
  * Node.js binary (the backends and the load generator stay on this one): one line against another.
  *
+ * `--peers` (`npm run bench:peers`) adds nginx, HAProxy and Caddy, each installed, configured
+ * alike (round robin over the three backends, upstream keep-alive, one worker pinned to the
+ * proxy's core) and measured in the same rounds; a missing one is named with its apt package.
+ *
  * `--against PATH` adds another build of the balancer (its `dist/src/cli.js`) as a further
  * target in the same rounds: two versions compared side by side, under the same noise.
  *
@@ -22,7 +26,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     against: { type: 'string' },
     admin: { type: 'boolean', default: true },
     node: { type: 'string' },
+    peers: { type: 'boolean', default: false },
   },
   allowNegative: true,
 });
@@ -76,7 +81,7 @@ if (!targetNodeVersion) throw new Error(`--node: ${targetNode} is not a Node.js 
 
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
 
-interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean; scrape?: boolean | undefined }
+interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean; scrape?: boolean | undefined; peer?: boolean }
 
 const targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
@@ -89,6 +94,7 @@ const targets: Target[] = [
     },
     scrape: values.admin,
   },
+  ...(values.peers ? peerTargets() : []),
   ...(values.against === undefined ? [] : [{
     name: 'load-balancer (against)', command: [targetNode, values.against], port: PROXY_PORT,
     env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
@@ -102,15 +108,64 @@ const targets: Target[] = [
   ] : []),
 ];
 
+/**
+ * nginx, HAProxy and Caddy as a user would run them in front of the same backends: round robin,
+ * upstream keep-alive, no access log, one worker (on the proxy's one core).
+ */
+function peerTargets(): Target[] {
+  const upstreams = BACKEND_PORTS.map((p) => `127.0.0.1:${p}`);
+  const found: Target[] = [];
+  const missing: string[] = [];
+  const has = (bin: string): boolean => spawnSync(bin, ['-v']).error === undefined;
+  const version = (bin: string, arg: string): string => {
+    const r = spawnSync(bin, [arg], { encoding: 'utf8' });
+    return /(\d+\.\d+(\.\d+)?)/.exec(`${r.stdout ?? ''} ${r.stderr ?? ''}`)?.[1] ?? '';
+  };
+  if (has('nginx')) {
+    writeFileSync(join(workDir, 'nginx.conf'), [
+      'worker_processes 1;', 'daemon off;', `pid ${join(workDir, 'nginx.pid')};`, 'error_log stderr error;',
+      'events { worker_connections 4096; }',
+      'http {', '  access_log off;', `  client_body_temp_path ${workDir};`, `  proxy_temp_path ${workDir};`,
+      `  upstream backends { ${upstreams.map((u) => `server ${u};`).join(' ')} keepalive 64; }`,
+      `  server { listen 127.0.0.1:${PROXY_PORT}; location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+      '}', '',
+    ].join('\n'));
+    found.push({ name: `nginx ${version('nginx', '-v')}`, command: ['nginx', '-p', workDir, '-c', join(workDir, 'nginx.conf')], env: {}, port: PROXY_PORT, peer: true });
+  } else missing.push('nginx');
+  if (has('haproxy')) {
+    writeFileSync(join(workDir, 'haproxy.cfg'), [
+      'global', '  nbthread 1',
+      'defaults', '  mode http', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s', '  option http-keep-alive',
+      'frontend lb', `  bind 127.0.0.1:${PROXY_PORT}`, '  default_backend backends',
+      'backend backends', '  balance roundrobin', '  http-reuse always',
+      ...upstreams.map((u, i) => `  server b${i + 1} ${u}`), '',
+    ].join('\n'));
+    found.push({ name: `haproxy ${version('haproxy', '-v')}`, command: ['haproxy', '-db', '-f', join(workDir, 'haproxy.cfg')], env: {}, port: PROXY_PORT, peer: true });
+  } else missing.push('haproxy');
+  if (spawnSync('caddy', ['version']).error === undefined) {
+    writeFileSync(join(workDir, 'Caddyfile'), [
+      '{', '\tadmin off', '\tauto_https off', '\tlog default {', '\t\tlevel ERROR', '\t}', '}', '',
+      `http://127.0.0.1:${PROXY_PORT} {`, `\treverse_proxy ${upstreams.join(' ')} {`, '\t\tlb_policy round_robin', '\t}', '}', '',
+    ].join('\n'));
+    // Go sizes its thread pool from the CPUs it may use: the one it is pinned to.
+    found.push({ name: `caddy ${version('caddy', 'version')}`, command: ['caddy', 'run', '--config', join(workDir, 'Caddyfile'), '--adapter', 'caddyfile'], env: { HOME: workDir }, port: PROXY_PORT, peer: true });
+  } else missing.push('caddy');
+  if (missing.length > 0) process.stderr.write(`bench: not installed, left out: ${missing.join(', ')} (apt-get install ${missing.join(' ')})\n`);
+  return found;
+}
+
 function pinned(cpu: string, command: string[]): string[] {
   return pin ? ['taskset', '-c', cpu, ...command] : command;
 }
 
-/** Starts a process; its standard output (the balancer's logs) goes to `logFile`, as a user would run it. */
-function start(command: string[], env: Record<string, string>, logFile?: string): ChildProcess {
+/**
+ * Starts a process; its standard output (the balancer's logs) goes to `logFile`, as a user would
+ * run it, and so does a peer's standard error (where nginx and Caddy log).
+ */
+function start(command: string[], env: Record<string, string>, logFile?: string, errorsToLog = false): ChildProcess {
   const [file, ...args] = command;
   const out = logFile === undefined ? 'ignore' : openSync(logFile, 'a');
-  return spawn(file!, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, 'inherit'] });
+  return spawn(file!, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, errorsToLog ? out : 'inherit'] });
 }
 
 /** Whether something accepts connections on 127.0.0.1:port. */
@@ -130,9 +185,19 @@ async function waitForPort(port: number, deadlineMs = 10_000): Promise<void> {
   }
 }
 
+/** utime + stime of a process and every descendant alive now (nginx's workers), in clock ticks. */
 function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
+  let ticks = 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks = Number(fields[11]) + Number(fields[12]);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) ticks += cpuTicks(Number(child));
+    }
+  } catch {
+    // The process (a short-lived child) is gone.
+  }
+  return ticks;
 }
 
 function peakRss(pid: number): number {
@@ -182,7 +247,7 @@ async function scrape(): Promise<void> {
 async function measure(target: Target): Promise<Result> {
   let proc: ChildProcess | undefined;
   if (target.command.length > 0) {
-    proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`));
+    proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`), target.peer === true);
     await waitForPort(target.port);
   }
   try {
@@ -196,9 +261,12 @@ async function measure(target: Target): Promise<Result> {
     const pid = proc?.pid;
     const before = pid === undefined ? 0 : cpuTicks(pid);
     // As Prometheus would, a little more often than its usual 15 s: the scrapes' cost is counted.
-    const scraper = target.scrape === true ? setInterval(() => void scrape(), SCRAPE_EVERY_MS) : undefined;
+    let scraping: Promise<void> | undefined;
+    const scraper = target.scrape === true ? setInterval(() => { scraping = scrape(); }, SCRAPE_EVERY_MS) : undefined;
     const result = await load(target.port, duration);
     clearInterval(scraper);
+    // A scrape still in flight ends before the balancer is stopped (else it reads a reset).
+    await scraping;
     const after = pid === undefined ? 0 : cpuTicks(pid);
     const cpuUs = ((after - before) / TICKS_PER_SECOND) * 1e6;
     return {
