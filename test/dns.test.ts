@@ -163,3 +163,33 @@ test('a bad dns+ entry or DNS_SERVERS exits 2 naming the setting', async () => {
     assert.match(stderr, expected);
   }
 });
+
+test('a reload that renames a dns+ entry keeps the old addresses serving until the new name has answered', async (t) => {
+  const dns = await startDns(t);
+  const [x, y] = await Promise.all(['x', 'y'].map((n) => startBackend(n)));
+  t.after(() => Promise.all([x, y].map((s) => s!.close())));
+  dns.zone.set('old.test', { a: ['127.0.0.1'] });
+  dns.zone.set('new.test', { a: ['127.0.0.1'] });
+  const input = (name: string, port: number) => ({
+    host: '127.0.0.1', port: 0, backends: [`dns+http://${name}:${port}`], dns: { servers: [dns.address] }, health: { interval: '1h', downInterval: '50ms', rise: 1 },
+  });
+  const lb = createLoadBalancer(input('old.test', x!.port), { logger: pino({ level: 'silent' }) });
+  const { port } = await lb.start();
+  t.after(() => lb.stop());
+  const url = `http://127.0.0.1:${port}`;
+  assert.equal((await get(url)).body, 'x');
+  const asked = dns.nextQuery('new.test');
+  const outcome = lb.applyConfig(createLoadBalancer(input('new.test', y!.port)).config);
+  assert.equal(outcome.ok, true);
+  assert.equal(lb.pool.available.length, 1, 'the old address still serves while the new name is looked up');
+  assert.equal((await get(url)).body, 'x');
+  await asked;
+  const gone = `127.0.0.1:${x!.port}`;
+  await new Promise<void>((resolve) => {
+    const check = (): void => { if (lb.pool.get(gone) === undefined && lb.pool.available.length === 1) { lb.pool.off('change', check); lb.pool.off('health', check); resolve(); } };
+    lb.pool.on('change', check);
+    lb.pool.on('health', check);
+    check();
+  });
+  assert.equal((await get(url)).body, 'y');
+});

@@ -99,6 +99,8 @@ interface Source {
  */
 export class DnsDiscovery {
   readonly #sources = new Map<string, Source>();
+  /** Entries a reload dropped: their backends stay until the new entries' first answers. */
+  #retiring: Source[] = [];
   readonly #onChange: () => void;
   readonly #log: Logger;
   #options: DiscoveryOptions;
@@ -116,7 +118,7 @@ export class DnsDiscovery {
   /** Every entry's backends, by address; an address two entries share is taken once. */
   get specs(): BackendSpec[] {
     const byId = new Map<string, BackendSpec>();
-    for (const source of this.#sources.values()) for (const spec of source.specs ?? []) if (!byId.has(spec.id)) byId.set(spec.id, spec);
+    for (const source of [...this.#sources.values(), ...this.#retiring]) for (const spec of source.specs ?? []) if (!byId.has(spec.id)) byId.set(spec.id, spec);
     return [...byId.values()];
   }
 
@@ -144,12 +146,15 @@ export class DnsDiscovery {
     if (newServers) this.#lookup = new DnsLookup(options.servers);
     this.#options = options;
     const wanted = new Set(entries.map((e) => e.text));
+    const dropped: Source[] = [];
     for (const [text, source] of this.#sources) {
       if (wanted.has(text)) continue;
       source.gone = true;
       clearTimeout(source.timer);
       this.#sources.delete(text);
+      dropped.push(source);
     }
+    const first: Promise<void>[] = [];
     for (const entry of entries) {
       let source = this.#sources.get(entry.text);
       const known = source !== undefined;
@@ -158,8 +163,18 @@ export class DnsDiscovery {
         this.#sources.set(entry.text, source);
       }
       // Other servers may answer otherwise: ask them now. A new DNS_REFRESH applies from the next lookup.
-      if (this.#running && (!known || newServers)) void this.#refresh(source);
+      if (this.#running && (!known || newServers)) first.push(this.#refresh(source));
     }
+    // A renamed entry (a reload) must not empty the pool while its new name is looked up: the
+    // dropped entries' backends stay until the new entries have answered (or failed to).
+    if (dropped.length === 0) return;
+    const retiring = dropped.filter((s) => (s.specs?.length ?? 0) > 0);
+    if (retiring.length === 0 || first.length === 0) return;
+    this.#retiring.push(...retiring);
+    void Promise.all(first).then(() => {
+      this.#retiring = this.#retiring.filter((s) => !retiring.includes(s));
+      this.#onChange();
+    });
   }
 
   async #refresh(source: Source): Promise<void> {
