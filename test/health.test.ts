@@ -82,3 +82,46 @@ test('an unhealthy backend gets no traffic until it recovers; each flip is logge
   for (let i = 0; i < 4; i++) bodies.add((await get(lb.url)).body);
   assert.deepEqual([...bodies].sort(), ['flappy', 'steady'], 'a recovered backend gets traffic again');
 });
+
+for (const workers of ['0', '2']) test(`application/health+json: "fail" takes a backend down whatever the HTTP status, "warn" keeps it up with a reduced share, shown in the API (WORKERS=${workers})`, async (t) => {
+  let said = { status: 'pass' };
+  const json = (body: unknown) => (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, name: string): void => {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/health+json' });
+      res.end(JSON.stringify(body));
+    } else res.end(name);
+  };
+  const semantic = await startBackend('semantic', (req, res) => json(said)(req, res, 'semantic'));
+  const failing = await startBackend('failing', (req, res) => json({ status: 'fail', output: 'database unreachable' })(req, res, 'failing'));
+  const plain = await startBackend('plain', (req, res) => { res.setHeader('content-type', 'text/plain'); res.end(req.url === '/health' ? '{"status":"fail"}' : 'plain'); });
+  t.after(() => Promise.all([semantic, failing, plain].map((b) => b.close())));
+  const lb = await startLb({
+    BACKENDS: [semantic, failing, plain].map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health',
+    HEALTH_CHECK_DOWN_INTERVAL: '50ms', HEALTH_CHECK_INTERVAL: '100ms', HEALTH_WARN_WEIGHT: '0.25', ADMIN_PORT: '0', WORKERS: workers,
+  });
+  t.after(() => lb.stop());
+  assert.equal((await lb.waitForLog(downFor(failing))).reason, 'health status fail: database unreachable');
+  await lb.waitForLog(upFor(semantic));
+  await lb.waitForLog(upFor(plain)); // not health+json: the 2xx-3xx rule
+
+  said = { status: 'warn' };
+  const warned = await lb.waitForLog((l) => l.msg === 'backend warns: reduced share of traffic');
+  assert.equal(warned.url, semantic.url);
+  assert.equal(warned.share, 0.25);
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const row = (JSON.parse((await get(`${admin}/api/backends`)).body).backends as { url: string; state: string; warning?: string }[]).find((b) => b.url === semantic.url)!;
+  assert.deepEqual([row.state, row.warning], ['up', 'health status warn']);
+  // Round robin over two: the warning one is picked every other time and admitted a quarter of those.
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < 400; i++) {
+    const { body } = await get(lb.url);
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  assert.equal(counts.failing, undefined);
+  assert.ok(counts.semantic! >= 20 && counts.semantic! <= 90, `semantic got ${counts.semantic} of 400 (about 50 expected)`);
+
+  said = { status: 'pass' };
+  await lb.waitForLog((l) => l.msg === 'backend no longer warns: full share of traffic' && l.url === semantic.url);
+  said = { status: 'banana' };
+  assert.equal((await lb.waitForLog(downFor(semantic))).reason, 'invalid application/health+json (status "banana")');
+});

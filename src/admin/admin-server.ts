@@ -284,6 +284,7 @@ export function describe(b: Backend): object {
     errors: b.errors,
     latencyMs: Math.round(b.latency * 1000) / 1000,
     healthReason: b.healthReason,
+    warning: b.warning,
   };
 }
 

@@ -4,7 +4,7 @@ import type { Pool } from '../pool/index.js';
 export interface LbEvent {
   /** Milliseconds since the epoch. */
   readonly time: number;
-  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'reload' | 'worker' | 'retries';
+  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'warning' | 'reload' | 'worker' | 'retries';
   readonly backend?: string;
   readonly message: string;
 }
@@ -54,7 +54,8 @@ export class EventLog {
     }));
     pool.on('change', ({ kind, backend }) => this.add({
       kind, backend: backend.id,
-      message: kind === 'weight' ? `weight ${backend.weight}` : kind === 'admin' ? `state ${backend.state}` : kind,
+      message: kind === 'weight' ? `weight ${backend.weight}` : kind === 'admin' ? `state ${backend.state}`
+        : kind === 'warning' ? (backend.warning === undefined ? 'no longer warns: full share' : `warns (${backend.warning}): ${Math.round(backend.healthFactor * 100)}% of its share`) : kind,
     }));
   }
 }

@@ -12,6 +12,8 @@ export interface BackendImage {
   readonly checked: boolean;
   readonly healthy: boolean;
   readonly reason: string | undefined;
+  readonly warning: string | undefined;
+  readonly healthFactor: number;
 }
 
 /** A change to the pool, keyed by backend id; `seq` is acknowledged by each worker once applied. */
@@ -19,7 +21,8 @@ export type Change =
   | { op: 'add'; backend: BackendImage }
   | { op: 'remove'; id: string }
   | { op: 'weight'; id: string; weight: number }
-  | { op: 'admin'; id: string; admin: AdminState };
+  | { op: 'admin'; id: string; admin: AdminState }
+  | { op: 'warning'; id: string; warning: string | undefined; factor: number };
 
 /** Messages between the primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -55,5 +58,5 @@ export function isWorker(): boolean {
 
 /** What a worker needs to know of one of the primary's backends. */
 export function image(backend: Backend): BackendImage {
-  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason };
+  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason, warning: backend.warning, healthFactor: backend.healthFactor };
 }

@@ -18,6 +18,7 @@ function applyImage(pool: Pool, b: BackendImage): void {
   pool.setWeight(b.id, b.weight);
   pool.setState(b.id, b.admin);
   if (b.checked) pool.setHealth(backend, b.healthy, b.reason);
+  pool.setWarning(backend, b.warning, b.healthFactor);
 }
 
 function applyChange(pool: Pool, change: Change): void {
@@ -26,6 +27,11 @@ function applyChange(pool: Pool, change: Change): void {
     case 'remove': void pool.remove(change.id); break;
     case 'weight': pool.setWeight(change.id, change.weight); break;
     case 'admin': pool.setState(change.id, change.admin); break;
+    case 'warning': {
+      const backend = pool.get(change.id);
+      if (backend !== undefined) pool.setWarning(backend, change.warning, change.factor);
+      break;
+    }
   }
 }
 

@@ -256,6 +256,7 @@ export class ClusterPrimary {
       case 'removed': change = { op: 'remove', id: backend.id }; break;
       case 'weight': change = { op: 'weight', id: backend.id, weight: backend.weight }; break;
       case 'admin': change = { op: 'admin', id: backend.id, admin: backend.admin }; break;
+      case 'warning': change = { op: 'warning', id: backend.id, warning: backend.warning, factor: backend.healthFactor }; break;
       default: return;
     }
     this.#broadcast({ type: 'change', seq: this.#expect().seq, ...change });

@@ -99,6 +99,8 @@ export interface Config {
     readonly timeout: number;
     readonly rise: number;
     readonly fall: number;
+    /** The share of its traffic a backend takes while its `application/health+json` checks say `warn`. */
+    readonly warnWeight: number;
   };
   readonly http: {
     readonly maxIdleConns: number;
@@ -376,6 +378,7 @@ export const SETTINGS: readonly Setting[] = [
   durationRow('health.downInterval', 'HEALTH_CHECK_DOWN_INTERVAL', 'Time between checks of a backend that is down, or whose last check disagreed with its state (HAProxy\'s fastinter/downinter).', 2000, 'positive'),
   durationRow('health.timeout', 'HEALTH_CHECK_TIMEOUT', 'Time allowed for one health check.', 1000, 'positive'),
   row('health.rise', 'HEALTH_CHECK_RISE', 'Consecutive passing checks that bring a down backend up.', 2, '2', integer(1, 100)),
+  row('health.warnWeight', 'HEALTH_WARN_WEIGHT', 'The share of its traffic a backend takes while its health checks answer application/health+json with status "warn" (status "fail" takes it down).', 0.5, '50%', share),
   row('health.fall', 'HEALTH_CHECK_FALL', 'Consecutive failing checks that take an up backend down.', 3, '3', integer(1, 100)),
   row('http.maxIdleConns', 'HTTP_MAX_IDLE_CONNS', 'Most idle upstream connections kept alive over all backends (Go\'s MaxIdleConns); it caps what is kept, not what may be open.', 30, '30', integer(1, 100_000)),
   row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Most idle upstream connections kept alive per backend (Go\'s MaxIdleConnsPerHost); a request that finds none idle opens one, and idle ones beyond it that go unused for a second are closed.', 30, '30', integer(1, 100_000)),

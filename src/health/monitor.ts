@@ -15,6 +15,8 @@ export interface HealthOptions {
   readonly rise: number;
   /** Consecutive failures that take an up backend down. */
   readonly fall: number;
+  /** The share of its traffic a backend takes while its checks warn (`application/health+json`); 1 when absent. */
+  readonly warnWeight?: number;
 }
 
 /**
@@ -146,6 +148,8 @@ export class HealthMonitor {
     } else if (!result.ok) {
       this.#log.debug({ backend: backend.id, reason: result.reason, streak: state.streak }, 'health check failed');
     }
+    // A warning follows each passing check at once: it lowers the share, it takes nothing down.
+    if (result.ok) this.#pool.setWarning(backend, result.warning, this.#options.warnWeight ?? 1);
   }
 }
 

@@ -44,10 +44,10 @@ export class SlowStart {
     for (const [backend, since] of this.#ramping) {
       const progress = (now - since) / this.#window;
       if (progress >= 1) {
-        backend.weightFactor = 1;
+        backend.setSlowStart(1);
         this.#ramping.delete(backend);
       } else {
-        backend.weightFactor = Math.max(SLOW_START_FLOOR, progress);
+        backend.setSlowStart(Math.max(SLOW_START_FLOOR, progress));
       }
     }
     if (this.#ramping.size === 0) {
@@ -59,7 +59,7 @@ export class SlowStart {
   #begin(backend: Backend): void {
     if (!this.#armed || this.#window <= 0) return;
     this.#ramping.set(backend, this.#now());
-    backend.weightFactor = SLOW_START_FLOOR;
+    backend.setSlowStart(SLOW_START_FLOOR);
     if (this.#timer === undefined) {
       this.#timer = setInterval(this.#tick, Math.min(1000, Math.max(20, this.#window / 50)));
       this.#timer.unref();

@@ -86,6 +86,12 @@ export class Backend {
    * The director admits a pick of it with this probability, whatever the strategy.
    */
   weightFactor = 1;
+  /** Slow start's part of `weightFactor`. */
+  slowStartFactor = 1;
+  /** The health checks' part of `weightFactor`: HEALTH_WARN_WEIGHT while the backend warns, else 1. */
+  healthFactor = 1;
+  /** What the backend's last passing check warned of (`application/health+json` status `warn`). */
+  warning: string | undefined = undefined;
   /** What weighted strategies balance by. */
   effectiveWeight: number;
   admin: AdminState = 'enabled';
@@ -133,6 +139,12 @@ export class Backend {
     this.pathPrefix = spec.pathPrefix;
     this.weight = spec.weight;
     this.effectiveWeight = spec.weight;
+  }
+
+  /** Sets slow start's share of traffic (0 to 1). */
+  setSlowStart(factor: number): void {
+    this.slowStartFactor = factor;
+    this.weightFactor = factor * this.healthFactor;
   }
 
   /** As reported to people and the admin API. */

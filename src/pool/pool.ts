@@ -12,7 +12,7 @@ export interface HealthChange {
 }
 
 /** What changed about a backend, besides its health. */
-export type ChangeKind = 'added' | 'removed' | 'weight' | 'admin' | 'ejected' | 'returned';
+export type ChangeKind = 'added' | 'removed' | 'weight' | 'admin' | 'ejected' | 'returned' | 'warning';
 
 export interface PoolChange {
   readonly kind: ChangeKind;
@@ -133,6 +133,20 @@ export class Pool extends EventEmitter<PoolEvents> {
       throw new InvalidBackend('a state of enabled, maintenance or draining', state);
     }
     this.#setAdmin(this.#require(id), state);
+  }
+
+  /**
+   * A passing health check warned (`warning`), or stopped warning (undefined): while it warns, the
+   * backend takes `factor` of its share of traffic, whatever the strategy (the director's
+   * admission, as for slow start).
+   */
+  setWarning(backend: Backend, warning: string | undefined, factor: number): void {
+    if (backend.warning === warning && backend.healthFactor === (warning === undefined ? 1 : factor)) return;
+    const flipped = (backend.warning === undefined) !== (warning === undefined);
+    backend.warning = warning;
+    backend.healthFactor = warning === undefined ? 1 : factor;
+    backend.weightFactor = backend.slowStartFactor * backend.healthFactor;
+    if (flipped) this.emit('change', { kind: 'warning', backend });
   }
 
   setWeight(id: string, weight: number): void {
