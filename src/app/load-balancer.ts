@@ -7,7 +7,7 @@ import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
-import { Proxy, ProxyError, Upstreams } from '../proxy/index.js';
+import { ExplainGate, Proxy, ProxyError, Upstreams } from '../proxy/index.js';
 import { HttpListener } from '../server/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
@@ -119,6 +119,8 @@ export class LoadBalancer {
       queueTimeout: config.queue.timeout,
       outlier: this.#outlier,
     });
+    // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
+    if (config.admin.token !== undefined) this.#proxy.explainGate = new ExplainGate(config.admin.token);
     this.#upstreams = new Upstreams({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,

@@ -21,6 +21,10 @@ export class Director {
     this.#random = random;
   }
 
+  get pool(): Pool {
+    return this.#pool;
+  }
+
   /** The one backend that may take traffic, when there is exactly one. */
   get sole(): Backend | undefined {
     const snapshot = this.#pool.available;

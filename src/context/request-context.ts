@@ -1,3 +1,4 @@
+import type { Explanation } from '../proxy/explain.js';
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
@@ -47,6 +48,8 @@ export class RequestContext implements PickRequest {
   clientClosed = false;
   /** Headers to add to the response (a sticky cookie, say); undefined when there are none. */
   responseHeaders: string[] | undefined = undefined;
+  /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
+  explain: Explanation | undefined = undefined;
   /** Set by the proxy while an upstream exchange is running. */
   upstream: { cancel(reason: Error): void } | undefined = undefined;
   readonly #baseLog: Logger;

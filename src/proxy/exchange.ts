@@ -159,6 +159,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     if (this.#proxy.draining) res.shouldKeepAlive = false;
     const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
     if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
+    if (ctx.explain !== undefined) headers.push('x-lb-explain', proxy.explained(ctx, ctx.explain));
     res.writeHead(statusCode, headers);
     return true;
   }

@@ -92,6 +92,8 @@ export function upstreamRequestHeaders(
         forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
         continue;
       case 'x-forwarded-proto': case 'x-forwarded-host': case 'x-request-id': case 'expect':
+      // The token that asks for a routing explanation is the balancer's, never the backend's.
+      case 'x-lb-explain':
         continue;
       default:
         if (HOP_LENGTHS.has(lower.length) && HOP_BY_HOP.has(lower) && !(upgrade && lower === 'upgrade')) continue;

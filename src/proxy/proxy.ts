@@ -1,3 +1,4 @@
+import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
@@ -92,6 +93,8 @@ export class Proxy {
   /** Retries made, and refused for the budget, since start-up. */
   retried = 0;
   overBudget = 0;
+  /** Set when ADMIN_TOKEN is: requests may then ask how they were routed. */
+  explainGate: ExplainGate | undefined;
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
@@ -139,7 +142,9 @@ export class Proxy {
       this.fail(ctx, NO_NEW_TUNNEL);
       return;
     }
+    if (this.explainGate !== undefined && this.explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool);
     const backend = this.#director.pick(ctx);
+    ctx.explain?.picked(ctx, backend, undefined, 'first');
     if (backend !== undefined) this.#forward(ctx, backend);
     else this.#wait(ctx);
   };
@@ -160,9 +165,10 @@ export class Proxy {
     }
     const excluded = (ctx.excluded ??= new Set<Backend>());
     excluded.add(failed.backend);
-    const next = this.#director.pick(ctx, excluded);
-    if (next !== undefined) return next;
-    return this.#director.sole === failed.backend ? failed.backend : undefined;
+    ctx.explain?.failed(failed.backend, error.code, error.message);
+    const next = this.#director.pick(ctx, excluded) ?? (this.#director.sole === failed.backend ? failed.backend : undefined);
+    ctx.explain?.picked(ctx, next, excluded, 'retry');
+    return next;
   }
 
   /**
@@ -214,10 +220,20 @@ export class Proxy {
     const extra = ctx.responseHeaders;
     if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) res.appendHeader(extra[i]!, extra[i + 1]!);
     if (error.status === 503) res.setHeader('retry-after', this.#retryAfter);
+    if (ctx.explain !== undefined) {
+      if (ctx.backend !== undefined) ctx.explain.failed(ctx.backend, error.code, error.message);
+      res.setHeader(EXPLAIN_HEADER, this.explained(ctx, ctx.explain));
+    }
     // An unread request body would otherwise be read and thrown away before the next request.
     if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
     ctx.bytes = body.length;
     res.end(body);
+  }
+
+  /** The explanation as the response header carries it; logged at debug level too. */
+  explained(ctx: RequestContext, explain: Explanation): string {
+    ctx.log.debug({ explain }, 'routing explained');
+    return explain.header();
   }
 
   /** Runs `drainQueue` once the current undici callback has returned (see `retryOn`). */
@@ -251,6 +267,7 @@ export class Proxy {
       }
       this.#queue.remove(waiting);
       waiting.ctx.upstream = undefined;
+      waiting.ctx.explain?.picked(waiting.ctx, backend, undefined, 'queued');
       this.#forward(waiting.ctx, backend);
     }
   }

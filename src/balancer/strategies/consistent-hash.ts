@@ -29,6 +29,12 @@ export class ConsistentHash implements Strategy {
     this.#fallback = options.fallbackStrategy;
   }
 
+  /** For an explanation: the request's key hash and its Maglev slot (or that it has no key). */
+  explain(request: PickRequest): Record<string, unknown> {
+    const hash = hashKey(this.#source, request);
+    return hash < 0 ? { hashKey: null, fallback: this.#fallback.name } : { hashKey: hash, slot: hash % MAGLEV_SIZE, boundedLoad: this.#loadFactor };
+  }
+
   pick(snapshot: Snapshot, request: PickRequest, exclude?: Exclusion): Backend | undefined {
     if (snapshot.length === 0) return undefined;
     const hash = hashKey(this.#source, request);
