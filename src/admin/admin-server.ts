@@ -1,3 +1,4 @@
+import { summarizeShadows } from '../balancer/index.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -162,6 +163,12 @@ export class AdminServer {
     const parts = path.split('/').filter((p) => p !== '');
     if (parts[0] !== 'api') throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
     const resource = parts[1];
+    if (resource === 'shadow' && parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, path, 'GET');
+      const image = (await target.counts()).process.shadow;
+      if (image === undefined) throw new ApiError(404, 'shadow_off', 'no shadow strategies: set SHADOW_STRATEGIES, such as peak-ewma,least-connections');
+      return send(res, 200, summarizeShadows(image));
+    }
     if (resource === 'backends' && parts.length === 2) {
       if (method === 'GET') return send(res, 200, { backends: pool.backends.map(describe) });
       if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');

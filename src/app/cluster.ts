@@ -1,3 +1,4 @@
+import { mergeShadows } from '../balancer/index.js';
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -149,6 +150,8 @@ export class ClusterPrimary {
       process.logLinesDropped += t.process.logLinesDropped;
       if (withDefaults && t.metrics !== undefined) workers.push(t.metrics);
     }
+    // Shadow tallies of the workers alive now (those of a worker that died are lost with it).
+    process.shadow = mergeShadows([...this.#tallies.values()].flatMap((t) => (t.process.shadow === undefined ? [] : [t.process.shadow])));
     return { rows: [...rows.entries()], process, workers: workers as never };
   }
 

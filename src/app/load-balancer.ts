@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
-import { createStrategy, Director, loadStrategyModule, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
+import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
@@ -119,6 +119,9 @@ export class LoadBalancer {
       queueTimeout: config.queue.timeout,
       outlier: this.#outlier,
     });
+    if (config.shadowStrategies.length > 0) {
+      this.#proxy.shadows = new Shadows(config.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name);
+    }
     // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
     if (config.admin.token !== undefined) this.#proxy.explainGate = new ExplainGate(config.admin.token);
     this.#upstreams = new Upstreams({
@@ -191,6 +194,7 @@ export class LoadBalancer {
   async processCounts(): Promise<ProcessCounts> {
     const connections = await Promise.all(this.#listeners.map((l) => l.connections()));
     return {
+      shadow: this.#proxy.shadows?.image(),
       retries: this.#proxy.retried,
       queued: this.#proxy.queued,
       connections: connections.reduce((a, b) => a + b, 0),

@@ -3,7 +3,7 @@ import type { Layer } from './load.js';
 import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
 
 /** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
-const PREFIXES = ['DNS_', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
+const PREFIXES = ['DNS_', 'SHADOW', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
 
 /** Variables of other programs that look like ours: never reported. */
 const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'PROXY', 'LOG_LEVEL_NODE', 'HTTP_PROXY_REQUEST_FULLURI']);

@@ -85,6 +85,8 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
       if (allowed !== undefined && !allowed.includes(value as string)) {
         throw new ConfigError(`invalid ${layer.label(setting)} ${show(value)}: expected one of ${allowed.join(', ')}`);
       }
+      const unknown = setting.key === 'shadowStrategies' ? (value as string[]).find((n) => !strategyNames.includes(n)) : undefined;
+      if (unknown !== undefined) throw new ConfigError(`invalid ${layer.label(setting)} ${show(unknown)}: expected strategy names among ${strategyNames.join(', ')}`);
     }
     setPath(config, setting.key, value);
   }

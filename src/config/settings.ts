@@ -44,6 +44,8 @@ export interface Config {
     readonly servers: readonly string[] | undefined;
   };
   readonly strategy: string;
+  /** Strategies computed beside the live one for every request, for comparison only (no traffic). */
+  readonly shadowStrategies: readonly string[];
   /** An ES module whose default export is a strategy factory; overrides `strategy`. */
   readonly strategyModule: string | undefined;
   readonly hash: {
@@ -309,6 +311,13 @@ function filePath(value: unknown): string {
   return value.trim();
 }
 
+function names(value: unknown, text: boolean): readonly string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    : !text && Array.isArray(value) && value.every((v) => typeof v === 'string') ? value.map((v: string) => v.trim()) : undefined;
+  if (list === undefined) throw new InvalidValue('comma-separated strategy names, such as peak-ewma,least-connections');
+  return Object.freeze([...new Set(list)]);
+}
+
 function dnsServers(value: unknown, text: boolean): readonly string[] {
   const expected = 'DNS servers as comma-separated IP addresses with optional ports, such as 10.96.0.10:53,[fd00::10]:53';
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -355,6 +364,7 @@ export const SETTINGS: readonly Setting[] = [
   durationRow('dns.refresh', 'DNS_REFRESH', 'How often dns+ backends are looked up again (sooner when the records\' TTL is shorter).', 30_000, 'positive'),
   row('dns.servers', 'DNS_SERVERS', 'DNS servers that dns+ backends are looked up with, as comma-separated host:port pairs.', undefined, 'the system\'s resolvers', dnsServers),
   row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
+  row('shadowStrategies', 'SHADOW_STRATEGIES', 'Strategies computed beside the live one for every request, without sending traffic: how often each agrees and the latency its choices predict (GET /api/shadow, /metrics).', Object.freeze([]), 'none', names),
   row('strategyModule', 'STRATEGY_MODULE', 'An ES module whose default export is a strategy factory; used instead of STRATEGY.', undefined, 'none', modulePath),
   row('hash.key', 'HASH_KEY', 'consistent-hash: where the key comes from: ip, path, header:<name> or cookie:<name>.', 'ip', 'ip', hashKey),
   row('hash.loadFactor', 'HASH_LOAD_FACTOR', 'consistent-hash: bounded-load factor c; no backend takes more than c × the mean in-flight load (0: no bound).', 0, '0', loadFactor),

@@ -1,3 +1,4 @@
+import { summarizeShadows } from '../balancer/index.js';
 import client from 'prom-client';
 import type { Pool } from '../pool/index.js';
 import { DURATION_BUCKETS, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
@@ -135,6 +136,20 @@ export class Metrics {
     ]);
     yield collected('lb_log_lines_dropped_total', 'Log lines dropped because the log destination was not accepting writes.', 'counter',
       () => [{ labels: {}, value: proc().logLinesDropped }]);
+    // SHADOW_STRATEGIES: nothing is exposed while it is off.
+    const shadow = () => { const image = proc().shadow; return image === undefined ? undefined : summarizeShadows(image); };
+    yield collected('lb_shadow_decisions_total', 'Requests a shadow strategy was asked to place (SHADOW_STRATEGIES).', 'counter',
+      () => shadow()?.shadows.map((s) => ({ labels: { strategy: s.strategy }, value: s.decisions })) ?? []);
+    yield collected('lb_shadow_agreement_ratio', 'Share of requests on which a shadow strategy picked what the live one did.', 'gauge',
+      () => shadow()?.shadows.map((s) => ({ labels: { strategy: s.strategy }, value: s.agreement })) ?? []);
+    const predicted = (pick: (r: { p50Ms: number; p99Ms: number }) => number) => (): Value[] => {
+      const summary = shadow();
+      if (summary === undefined) return [];
+      return [{ role: 'live', ...summary.live }, ...summary.shadows.map((s) => ({ role: 'shadow', ...s }))]
+        .map((r) => ({ labels: { strategy: r.strategy, role: r.role }, value: pick(r) / 1000 }));
+    };
+    yield collected('lb_shadow_predicted_latency_p50_seconds', 'Median latency predicted for the choices (the chosen backend\'s latency EWMA then), of the live strategy and of each shadow.', 'gauge', predicted((r) => r.p50Ms));
+    yield collected('lb_shadow_predicted_latency_p99_seconds', '99th percentile of the latency predicted for the choices, of the live strategy and of each shadow.', 'gauge', predicted((r) => r.p99Ms));
   }
 }
 

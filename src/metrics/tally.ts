@@ -1,3 +1,4 @@
+import type { ShadowImage } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
 import type { Middleware } from '../middleware/index.js';
 
@@ -32,6 +33,8 @@ export interface ProcessCounts {
   connections: number;
   /** Log lines dropped since start-up. */
   logLinesDropped: number;
+  /** Shadow strategies' tallies (SHADOW_STRATEGIES), when on. */
+  shadow?: ShadowImage | undefined;
 }
 
 /** One process's counts, as a worker sends them: rows by backend id ('' for no backend). */

@@ -1,3 +1,4 @@
+import type { Shadows } from '../balancer/index.js';
 import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -95,6 +96,8 @@ export class Proxy {
   overBudget = 0;
   /** Set when ADMIN_TOKEN is: requests may then ask how they were routed. */
   explainGate: ExplainGate | undefined;
+  /** SHADOW_STRATEGIES, when set. */
+  shadows: Shadows | undefined;
 
   constructor(director: Director, options: ProxyOptions) {
     this.#director = director;
@@ -145,6 +148,7 @@ export class Proxy {
     if (this.explainGate !== undefined && this.explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool);
     const backend = this.#director.pick(ctx);
     ctx.explain?.picked(ctx, backend, undefined, 'first');
+    if (this.shadows !== undefined && backend !== undefined) this.shadows.observe(this.#director.pool.available, ctx, backend);
     if (backend !== undefined) this.#forward(ctx, backend);
     else this.#wait(ctx);
   };
