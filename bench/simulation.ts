@@ -42,7 +42,7 @@ export interface SimulationResult {
 interface Job { arrival: number; backend: Backend; user: number }
 
 /** A binary min-heap of events keyed by time. */
-class Events {
+export class Events {
   readonly #times: number[] = [];
   readonly #items: (() => void)[] = [];
   get size(): number { return this.#times.length; }
