@@ -8,6 +8,8 @@ import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
 import type { EventLog } from './events.js';
 import type { Counts } from '../metrics/index.js';
 import { Sampler } from './sampler.js';
+import { Canaries, type CanarySpec } from './canary.js';
+import { parseDuration } from '../config/duration.js';
 import { serveAsset } from './assets.js';
 
 /** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
@@ -71,6 +73,8 @@ export class AdminServer {
   readonly #streams = new Set<ServerResponse>();
   /** Per-second samples for the dashboard, from the listener's start. */
   readonly #sampler: Sampler;
+  /** Guarded pool changes (`"canary"` on POST and PATCH). */
+  readonly #canaries: Canaries;
 
   constructor(target: AdminTarget, options: AdminOptions, log: Logger) {
     this.#target = target;
@@ -81,6 +85,7 @@ export class AdminServer {
       spike: (retries, rps) => target.events.retrySpike(retries, rps),
       error: (err) => log.warn({ err: err.message }, 'dashboard sampling failed'),
     });
+    this.#canaries = new Canaries(target.pool, () => target.counts(), target.events, log.child({ component: 'canary' }), () => target.changed());
     this.server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#handle(req, res));
   }
 
@@ -98,6 +103,7 @@ export class AdminServer {
 
   close(): Promise<void> {
     this.#sampler.stop();
+    this.#canaries.stop();
     for (const stream of this.#streams) stream.end();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -173,7 +179,8 @@ export class AdminServer {
       if (method === 'GET') return send(res, 200, { backends: pool.backends.map(describe) });
       if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');
       const body = await readJson(req);
-      const input = object(body, ['url', 'weight', 'id']);
+      const input = object(body, ['url', 'weight', 'id', 'canary']);
+      const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
       if (typeof input.url !== 'string') throw invalid('url', input.url, 'a backend URL such as "http://10.0.0.1:8080"');
       if (input.weight !== undefined && typeof input.weight !== 'number') throw invalid('weight', input.weight, 'a number');
       if (input.id !== undefined && typeof input.id !== 'string') throw invalid('id', input.id, 'a string');
@@ -184,6 +191,7 @@ export class AdminServer {
         throw asApiError(err);
       }
       this.#log.info({ backend: backend.id, url: backend.url, weight: backend.weight }, 'admin: backend added');
+      if (canary !== undefined) await this.#canaries.start(backend, canary, { kind: 'remove' });
       await this.#done();
       return send(res, 201, describe(backend));
     }
@@ -200,8 +208,11 @@ export class AdminServer {
       }
       if (method === 'GET') return send(res, 200, describe(backend));
       if (method === 'PATCH') {
-        const input = object(await readJson(req), ['weight', 'state']);
+        const input = object(await readJson(req), ['weight', 'state', 'canary']);
         if (input.weight === undefined && input.state === undefined) throw invalid('body', input, 'at least one of "weight" and "state"');
+        const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
+        if (canary !== undefined && input.weight === undefined) throw invalid('canary', input.canary, 'a canary with a new "weight" (the change it guards)');
+        const previous = backend.weight;
         const state = input.state;
         if (state !== undefined && state !== 'up' && state !== 'maintenance' && state !== 'enabled') {
           throw invalid('state', state, '"maintenance" or "up"');
@@ -213,6 +224,7 @@ export class AdminServer {
         }
         if (state !== undefined) pool.setState(id, state === 'maintenance' ? 'maintenance' : 'enabled');
         this.#log.info({ backend: id, weight: input.weight, state }, 'admin: backend changed');
+        if (canary !== undefined) await this.#canaries.start(backend, canary, { kind: 'weight', weight: previous });
         await this.#done();
         return send(res, 200, describe(backend));
       }
@@ -223,6 +235,10 @@ export class AdminServer {
         return send(res, 202, describe(backend));
       }
       throw notAllowed(method, path, 'GET, PATCH, DELETE');
+    }
+    if (resource === 'canaries' && parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, path, 'GET');
+      return send(res, 200, { canaries: this.#canaries.list() });
     }
     if (resource === 'stream' && parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, path, 'GET');
@@ -322,6 +338,24 @@ function asApiError(err: unknown): ApiError {
 }
 
 /** The fields of a JSON object body, refusing any other. */
+/** `{ "share": 0.05 | "5%", "duration": "5m" }`. */
+function canarySpec(value: unknown): CanarySpec {
+  const expected = 'an object { "share": 0.05 or "5%", "duration": "5m" }';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('canary', value, expected);
+  const { share, duration, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw invalid('canary', value, expected);
+  const fraction = typeof share === 'number' ? share : typeof share === 'string' && /^\d+(\.\d+)?%$/.test(share.trim()) ? Number(share.trim().slice(0, -1)) / 100 : NaN;
+  if (!(fraction > 0 && fraction <= 1)) throw invalid('canary.share', share, 'a share of traffic above 0 and at most 1 (or 100%)');
+  let ms: number;
+  try {
+    ms = typeof duration === 'string' ? parseDuration(duration) ?? NaN : NaN;
+  } catch {
+    ms = NaN;
+  }
+  if (!(ms > 0)) throw invalid('canary.duration', duration, 'a positive duration such as "5m" or "30s"');
+  return { share: fraction, duration: ms };
+}
+
 function object(body: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', body, 'a JSON object');
   for (const key of Object.keys(body)) {

@@ -4,7 +4,7 @@ import type { Pool } from '../pool/index.js';
 export interface LbEvent {
   /** Milliseconds since the epoch. */
   readonly time: number;
-  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'warning' | 'reload' | 'worker' | 'retries';
+  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'warning' | 'canary' | 'reload' | 'worker' | 'retries';
   readonly backend?: string;
   readonly message: string;
 }
@@ -52,7 +52,8 @@ export class EventLog {
     pool.on('health', ({ backend, healthy, reason }) => this.add({
       kind: 'health', backend: backend.id, message: healthy ? 'up' : `down: ${reason ?? 'check failed'}`,
     }));
-    pool.on('change', ({ kind, backend }) => this.add({
+    // A canary's ramp changes its share every second: the canary records its own milestones.
+    pool.on('change', ({ kind, backend }) => kind !== 'canary' && this.add({
       kind, backend: backend.id,
       message: kind === 'weight' ? `weight ${backend.weight}` : kind === 'admin' ? `state ${backend.state}`
         : kind === 'warning' ? (backend.warning === undefined ? 'no longer warns: full share' : `warns (${backend.warning}): ${Math.round(backend.healthFactor * 100)}% of its share`) : kind,

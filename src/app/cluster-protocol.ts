@@ -14,6 +14,7 @@ export interface BackendImage {
   readonly reason: string | undefined;
   readonly warning: string | undefined;
   readonly healthFactor: number;
+  readonly canaryFactor: number;
 }
 
 /** A change to the pool, keyed by backend id; `seq` is acknowledged by each worker once applied. */
@@ -22,7 +23,8 @@ export type Change =
   | { op: 'remove'; id: string }
   | { op: 'weight'; id: string; weight: number }
   | { op: 'admin'; id: string; admin: AdminState }
-  | { op: 'warning'; id: string; warning: string | undefined; factor: number };
+  | { op: 'warning'; id: string; warning: string | undefined; factor: number }
+  | { op: 'canary'; id: string; factor: number };
 
 /** Messages between the primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -58,5 +60,5 @@ export function isWorker(): boolean {
 
 /** What a worker needs to know of one of the primary's backends. */
 export function image(backend: Backend): BackendImage {
-  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason, warning: backend.warning, healthFactor: backend.healthFactor };
+  return { id: backend.id, url: backend.url, weight: backend.weight, admin: backend.admin, checked: backend.checked, healthy: backend.healthy, reason: backend.healthReason, warning: backend.warning, healthFactor: backend.healthFactor, canaryFactor: backend.canaryFactor };
 }

@@ -19,6 +19,7 @@ function applyImage(pool: Pool, b: BackendImage): void {
   pool.setState(b.id, b.admin);
   if (b.checked) pool.setHealth(backend, b.healthy, b.reason);
   pool.setWarning(backend, b.warning, b.healthFactor);
+  pool.setCanary(backend, b.canaryFactor);
 }
 
 function applyChange(pool: Pool, change: Change): void {
@@ -27,6 +28,11 @@ function applyChange(pool: Pool, change: Change): void {
     case 'remove': void pool.remove(change.id); break;
     case 'weight': pool.setWeight(change.id, change.weight); break;
     case 'admin': pool.setState(change.id, change.admin); break;
+    case 'canary': {
+      const backend = pool.get(change.id);
+      if (backend !== undefined) pool.setCanary(backend, change.factor);
+      break;
+    }
     case 'warning': {
       const backend = pool.get(change.id);
       if (backend !== undefined) pool.setWarning(backend, change.warning, change.factor);

@@ -260,6 +260,7 @@ export class ClusterPrimary {
       case 'weight': change = { op: 'weight', id: backend.id, weight: backend.weight }; break;
       case 'admin': change = { op: 'admin', id: backend.id, admin: backend.admin }; break;
       case 'warning': change = { op: 'warning', id: backend.id, warning: backend.warning, factor: backend.healthFactor }; break;
+      case 'canary': change = { op: 'canary', id: backend.id, factor: backend.canaryFactor }; break;
       default: return;
     }
     this.#broadcast({ type: 'change', seq: this.#expect().seq, ...change });

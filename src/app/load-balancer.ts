@@ -4,7 +4,7 @@ import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../
 import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
-import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { countRequests, Metrics, ROW, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
 import { ExplainGate, Proxy, ProxyError, Upstreams } from '../proxy/index.js';
@@ -122,6 +122,7 @@ export class LoadBalancer {
     if (config.shadowStrategies.length > 0) {
       this.#proxy.shadows = new Shadows(config.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name);
     }
+    this.#proxy.countFailure = (backend) => { (backend.tally ??= this.tally.row(backend.id))[ROW.failures]!++; };
     // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
     if (config.admin.token !== undefined) this.#proxy.explainGate = new ExplainGate(config.admin.token);
     this.#upstreams = new Upstreams({

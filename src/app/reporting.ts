@@ -24,7 +24,7 @@ export function logPoolEvents(pool: Pool, log: Logger): void {
   });
   pool.on('change', ({ kind, backend }) => {
     // Ejections and returns are logged by outlier detection, with their reasons.
-    if (kind === 'ejected' || kind === 'returned') return;
+    if (kind === 'ejected' || kind === 'returned' || kind === 'canary') return;
     if (kind === 'warning') {
       if (backend.warning === undefined) log.info({ backend: backend.id, url: backend.url }, 'backend no longer warns: full share of traffic');
       else log.warn({ backend: backend.id, url: backend.url, warning: backend.warning, share: backend.healthFactor }, 'backend warns: reduced share of traffic');

@@ -14,13 +14,15 @@ export const STATUS_CLASSES: readonly string[] = Object.freeze(['1xx', '2xx', '3
 
 /**
  * Layout of one tally row (a Float64Array): responses per status class, then histogram bucket
- * counts (not cumulative; the last is +Inf), then the sum of durations in seconds.
+ * counts (not cumulative; the last is +Inf), then the sum of durations in seconds, then the
+ * gateway failures of tries on the backend (retried ones included, which no status shows).
  */
 export const ROW = {
   status: 0,
   buckets: STATUS_CLASSES.length,
   sum: STATUS_CLASSES.length + DURATION_BUCKETS.length + 1,
-  length: STATUS_CLASSES.length + DURATION_BUCKETS.length + 2,
+  failures: STATUS_CLASSES.length + DURATION_BUCKETS.length + 2,
+  length: STATUS_CLASSES.length + DURATION_BUCKETS.length + 3,
 } as const;
 
 /** What a process counts of itself besides its rows: gauges read when asked, counters kept here. */

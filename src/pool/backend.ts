@@ -90,6 +90,8 @@ export class Backend {
   slowStartFactor = 1;
   /** The health checks' part of `weightFactor`: HEALTH_WARN_WEIGHT while the backend warns, else 1. */
   healthFactor = 1;
+  /** A canary's part of `weightFactor` (the admin API's guarded changes): its share ramping up; 1 otherwise. */
+  canaryFactor = 1;
   /** What the backend's last passing check warned of (`application/health+json` status `warn`). */
   warning: string | undefined = undefined;
   /** What weighted strategies balance by. */
@@ -144,7 +146,12 @@ export class Backend {
   /** Sets slow start's share of traffic (0 to 1). */
   setSlowStart(factor: number): void {
     this.slowStartFactor = factor;
-    this.weightFactor = factor * this.healthFactor;
+    this.updateWeightFactor();
+  }
+
+  /** `weightFactor` from its parts: slow start, health warnings, canary. */
+  updateWeightFactor(): void {
+    this.weightFactor = this.slowStartFactor * this.healthFactor * this.canaryFactor;
   }
 
   /** As reported to people and the admin API. */

@@ -12,7 +12,7 @@ export interface HealthChange {
 }
 
 /** What changed about a backend, besides its health. */
-export type ChangeKind = 'added' | 'removed' | 'weight' | 'admin' | 'ejected' | 'returned' | 'warning';
+export type ChangeKind = 'added' | 'removed' | 'weight' | 'admin' | 'ejected' | 'returned' | 'warning' | 'canary';
 
 export interface PoolChange {
   readonly kind: ChangeKind;
@@ -145,8 +145,16 @@ export class Pool extends EventEmitter<PoolEvents> {
     const flipped = (backend.warning === undefined) !== (warning === undefined);
     backend.warning = warning;
     backend.healthFactor = warning === undefined ? 1 : factor;
-    backend.weightFactor = backend.slowStartFactor * backend.healthFactor;
+    backend.updateWeightFactor();
     if (flipped) this.emit('change', { kind: 'warning', backend });
+  }
+
+  /** A canary's current share of the backend's traffic (1: none, or the canary is over). */
+  setCanary(backend: Backend, factor: number): void {
+    if (backend.canaryFactor === factor) return;
+    backend.canaryFactor = factor;
+    backend.updateWeightFactor();
+    this.emit('change', { kind: 'canary', backend });
   }
 
   setWeight(id: string, weight: number): void {

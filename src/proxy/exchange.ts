@@ -147,7 +147,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     const ctx = this.#ctx;
     const backend = this.backend;
     if (statusCode >= 502 && statusCode <= 504) {
-      proxy.outlier?.failure(backend, `status ${statusCode}`);
+      proxy.gatewayFailure(backend, `status ${statusCode}`);
       if (proxy.retryStatus[statusCode] === 1 && this.#retryOnStatus(statusCode)) return false;
     } else {
       backend.failures = 0;
@@ -218,7 +218,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     if (!this.#finish()) return;
     const proxy = this.#proxy;
     const error = toProxyError(err, this);
-    if (isGatewayFailure(error.code)) proxy.outlier?.failure(this.backend, error.message);
+    if (isGatewayFailure(error.code)) proxy.gatewayFailure(this.backend, error.message);
     const next = proxy.planRetry(this.#ctx, this, error);
     if (next !== undefined) proxy.retryOn(this.#ctx, this, next, error);
     else proxy.fail(this.#ctx, error);

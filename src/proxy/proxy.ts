@@ -96,6 +96,8 @@ export class Proxy {
   overBudget = 0;
   /** Set when ADMIN_TOKEN is: requests may then ask how they were routed. */
   explainGate: ExplainGate | undefined;
+  /** Counts a gateway failure in the backend's tally row (set by the balancer). */
+  countFailure: ((backend: Backend) => void) | undefined;
   /** SHADOW_STRATEGIES, when set. */
   shadows: Shadows | undefined;
 
@@ -232,6 +234,12 @@ export class Proxy {
     if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
     ctx.bytes = body.length;
     res.end(body);
+  }
+
+  /** Counts a try that failed at the gateway (for outlier detection, and the backend's tally row). */
+  gatewayFailure(backend: Backend, reason: string): void {
+    this.outlier?.failure(backend, reason);
+    this.countFailure?.(backend);
   }
 
   /** The explanation as the response header carries it; logged at debug level too. */
