@@ -57,6 +57,8 @@ test('the package a user installs: only what is meant to ship; lb runs and proxi
     `import { createLoadBalancer, SETTINGS } from '${PKG.name}'; const lb = createLoadBalancer({ backends: ['http://127.0.0.1:1'] }); console.log(typeof lb.start, SETTINGS.length > 0);`,
   ], { cwd: dir, encoding: 'utf8' });
   assert.equal(esm.trim(), 'function true');
+  const kit = execFileSync(process.execPath, ['--input-type=module', '-e', `import { Scenario } from '${PKG.name}/testing'; console.log(typeof Scenario.start);`], { cwd: dir, encoding: 'utf8' });
+  assert.equal(kit.trim(), 'function');
 
   // A TypeScript consumer type-checks against the shipped declarations.
   writeFileSync(join(dir, 'consumer.ts'), [
@@ -65,6 +67,9 @@ test('the package a user installs: only what is meant to ship; lb runs and proxi
     'const lb = createLoadBalancer({ backends: [\'http://127.0.0.1:1\'], strategy: first });',
     'const states: BackendState[] = lb.pool.backends.map((b) => b.state);',
     'void lb.start().then((address) => address.port + states.length);',
+    `import { Scenario, type LoadResult } from '${PKG.name}/testing';`,
+    'const check = (r: LoadResult): number => r.errors;',
+    'void Scenario.start({ backends: [\'a\'] }).then(async (s) => { check(await s.load({ requests: 1 })); await s.stop(); });',
     '',
   ].join('\n'));
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
