@@ -19,6 +19,9 @@
  * alike (round robin over the three backends, upstream keep-alive, one worker pinned to the
  * proxy's core) and measured in the same rounds; a missing one is named with its apt package.
  *
+ * `--env KEY=VALUE` (repeatable) sets a setting of the balancer; `--against-env KEY=VALUE` one of
+ * the `--against` build (which may be this one: the same code with other settings side by side).
+ *
  * `--against PATH` adds another build of the balancer (its `dist/src/cli.js`) as a further
  * target in the same rounds: two versions compared side by side, under the same noise.
  *
@@ -49,6 +52,8 @@ const { values } = parseArgs({
     admin: { type: 'boolean', default: true },
     node: { type: 'string' },
     peers: { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
+    'against-env': { type: 'string', multiple: true, default: [] },
   },
   allowNegative: true,
 });
@@ -74,6 +79,16 @@ if (!(rate >= 0)) throw new Error(`--rate: expected requests per second (0: as f
 // A fixed rate needs the Node load generator: wrk only runs closed loops.
 const useWrk = values.loadgen === 'node' || rate > 0 ? false : spawnSync('wrk', ['--version']).error === undefined;
 const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
+/** `KEY=VALUE` options as an environment. */
+function settings(pairs: readonly string[], option: string): Record<string, string> {
+  return Object.fromEntries(pairs.map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--${option}: expected KEY=VALUE, got ${pair}`);
+    return [pair.slice(0, eq), pair.slice(eq + 1)];
+  }));
+}
+const lbEnv = settings(values.env!, 'env');
+const againstEnv = settings(values['against-env']!, 'against-env');
 /** The Node.js binary the measured targets run on. */
 const targetNode = values.node ?? process.env.BENCH_NODE ?? process.execPath;
 const targetNodeVersion = spawnSync(targetNode, ['--version'], { encoding: 'utf8' }).stdout?.trim();
@@ -91,13 +106,14 @@ const targets: Target[] = [
     env: {
       PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(','),
       ...(values.admin ? { ADMIN_PORT: String(ADMIN_PORT) } : {}),
+      ...lbEnv,
     },
     scrape: values.admin,
   },
   ...(values.peers ? peerTargets() : []),
   ...(values.against === undefined ? [] : [{
     name: 'load-balancer (against)', command: [targetNode, values.against], port: PROXY_PORT,
-    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(',') },
+    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(','), ...againstEnv },
   }]),
   // The floor: what Node's HTTP machinery costs without any proxying, each side alone.
   ...(values.floor ? [

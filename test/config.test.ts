@@ -86,7 +86,7 @@ test('a config file takes nested keys, weights and durations', async (t) => {
   t.after(() => lb.stop());
   const config = (await lb.waitForLog((l) => l.msg === 'starting')).config as Record<string, any>;
   assert.deepEqual(config.backends, ['http://127.0.0.1:1/api', 'http://127.0.0.1:2|weight=5']);
-  assert.deepEqual(config.health, { path: '/healthz', interval: 3_600_000, downInterval: 2000, timeout: 1000, rise: 2, fall: 3 });
+  assert.deepEqual(config.health, { path: '/healthz', interval: 3_600_000, downInterval: 2000, timeout: 1000, rise: 2, fall: 3, warnWeight: 0.5 });
   assert.equal(config.log.level, 'debug');
 });
 
