@@ -54,3 +54,13 @@ test('kit: behaviour changes mid-run; latency and error draws are reproducible w
   assert.equal(seen.statuses[503], backends.a!.errors);
   assert.ok(backends.a!.errors > 0 && backends.a!.errors < 10, `${backends.a!.errors} errors of a's last 10`);
 });
+
+test('kit: a backend that reads uploads slowly still gets the whole body, and slow bodies arrive whole', async (t) => {
+  const scenario = await Scenario.start({ backends: [{ name: 'slow', behaviour: { slowRead: 4096, trickle: 2048, bodyBytes: 8192 } }] });
+  t.after(() => scenario.stop());
+  const body = 'x'.repeat(20_000);
+  const res = await fetch(scenario.url, { method: 'POST', body });
+  assert.equal(res.status, 200);
+  assert.equal((await res.arrayBuffer()).byteLength, 8192);
+  assert.equal(scenario.backend('slow').requests, 1);
+});

@@ -18,6 +18,8 @@ export interface Behaviour {
   readonly bodyBytes?: number;
   /** Send the body this many bytes per 50 ms (a slow backend, not a slow client). Default: at once. */
   readonly trickle?: number;
+  /** Read the request body at most this many bytes per 50 ms before answering (a backend slow to take uploads). */
+  readonly slowRead?: number;
   /** The health check's answer (`/health` by default): 200 unless set. */
   readonly healthStatus?: number;
 }
@@ -117,8 +119,35 @@ export class FakeBackend {
   #answer(req: IncomingMessage, res: ServerResponse): void {
     req.on('error', () => undefined);
     res.on('error', () => undefined);
-    req.resume();
     const b = this.#behaviour;
+    if (b.slowRead !== undefined && b.slowRead > 0 && req.url !== this.#healthPath) {
+      this.#readSlowly(req, b.slowRead, () => this.#respond(req, res, b));
+      return;
+    }
+    req.resume();
+    this.#respond(req, res, b);
+  }
+
+  /** Takes `perTick` bytes of the body every 50 ms, then calls `done`. */
+  #readSlowly(req: IncomingMessage, perTick: number, done: () => void): void {
+    let taken = 0;
+    req.on('readable', function take(this: IncomingMessage) {
+      for (;;) {
+        const chunk = req.read(Math.max(1, Math.min(perTick - taken, req.readableLength || perTick))) as Buffer | null;
+        if (chunk === null) return;
+        taken += chunk.length;
+        if (taken >= perTick) {
+          taken = 0;
+          req.off('readable', take);
+          setTimeout(() => { req.on('readable', take); take.call(req); }, 50);
+          return;
+        }
+      }
+    });
+    req.once('end', done);
+  }
+
+  #respond(req: IncomingMessage, res: ServerResponse, b: Behaviour): void {
     if (req.url === this.#healthPath) {
       this.healthChecks++;
       res.statusCode = b.healthStatus ?? 200;
