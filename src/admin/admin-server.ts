@@ -1,5 +1,4 @@
 import { summarizeShadows } from '../balancer/index.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -8,6 +7,7 @@ import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
 import type { EventLog } from './events.js';
 import type { Counts } from '../metrics/index.js';
 import { Sampler } from './sampler.js';
+import { AdminToken } from './token.js';
 import { Canaries, type CanarySpec } from './canary.js';
 import { parseDuration } from '../config/duration.js';
 import { serveAsset } from './assets.js';
@@ -67,7 +67,7 @@ const NO_TOKEN = 'changes need a token: start the balancer with ADMIN_TOKEN set 
 export class AdminServer {
   readonly server: Server;
   readonly #target: AdminTarget;
-  readonly #token: Buffer | undefined;
+  readonly #token: AdminToken | undefined;
   readonly #options: AdminOptions;
   readonly #log: Logger;
   readonly #streams = new Set<ServerResponse>();
@@ -80,7 +80,7 @@ export class AdminServer {
     this.#target = target;
     this.#options = options;
     this.#log = log;
-    this.#token = options.token === undefined ? undefined : digest(options.token);
+    this.#token = options.token === undefined ? undefined : new AdminToken(options.token);
     this.#sampler = new Sampler(target.pool, () => target.counts(), {
       spike: (retries, rps) => target.events.retrySpike(retries, rps),
       error: (err) => log.warn({ err: err.message }, 'dashboard sampling failed'),
@@ -159,8 +159,7 @@ export class AdminServer {
     const header = req.headers.authorization;
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match === null) throw new ApiError(401, 'unauthorized', 'send "Authorization: Bearer <ADMIN_TOKEN>"');
-    // Compared as digests: the same length whatever was sent, in constant time.
-    if (!timingSafeEqual(digest(match[1]!), this.#token)) throw new ApiError(403, 'forbidden', 'the token is not ADMIN_TOKEN');
+    if (!this.#token.matches(match[1]!)) throw new ApiError(403, 'forbidden', 'the token is not ADMIN_TOKEN');
   }
 
   async #api(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: URL): Promise<void> {
@@ -309,10 +308,6 @@ export function describe(b: Backend): object {
     healthReason: b.healthReason,
     warning: b.warning,
   };
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, AdminToken, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
@@ -124,7 +124,7 @@ export class LoadBalancer {
     }
     this.#proxy.countFailure = (backend) => { (backend.tally ??= this.tally.row(backend.id))[ROW.failures]!++; };
     // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
-    if (config.admin.token !== undefined) this.#proxy.explainGate = new ExplainGate(config.admin.token);
+    if (config.admin.token !== undefined) this.#proxy.explainGate = new ExplainGate(new AdminToken(config.admin.token));
     this.#upstreams = new Upstreams({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,

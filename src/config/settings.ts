@@ -182,9 +182,20 @@ function share(value: unknown, text: boolean): number {
 }
 
 /** HTTP statuses, comma-separated or a list: each from 500 to 599. */
+/** A list setting's items: comma-separated in text (trimmed, empty ones dropped), an array in a file; else undefined. */
+function listItems(value: unknown, text: boolean): unknown[] | undefined {
+  if (typeof value === 'string') return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  return !text && Array.isArray(value) ? value : undefined;
+}
+
+/** A list of strings (trimmed); undefined when the value is not one. */
+function stringItems(value: unknown, text: boolean): string[] | undefined {
+  const items = listItems(value, text);
+  return items?.every((v) => typeof v === 'string') === true ? items.map((v) => (v as string).trim()) : undefined;
+}
+
 function statuses(value: unknown, text: boolean): readonly number[] {
-  const items = typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter((v) => v !== '')
-    : !text && Array.isArray(value) ? value : undefined;
+  const items = listItems(value, text);
   const list = items?.map((v) => (typeof v === 'string' && /^\d{3}$/.test(v) ? Number(v) : v));
   if (list === undefined || !list.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 500 && n <= 599)) {
     throw new InvalidValue('HTTP statuses from 500 to 599, comma-separated, such as 502,503,504 (or empty for none)');
@@ -216,15 +227,9 @@ function oneOf<T extends string>(values: readonly T[]) {
 function backends(value: unknown, text: boolean): readonly BackendEntry[] {
   const expected = text ? 'a comma-separated list of http:// or https:// URLs (or dns+http:// names)' : 'a non-empty list of backend URLs';
   try {
-    let list: BackendEntry[];
-    if (typeof value === 'string') {
-      const parts = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
-      list = parts.map(parseConfiguredEntry);
-    } else if (!text && Array.isArray(value)) {
-      list = value.map(parseConfiguredEntry);
-    } else {
-      throw new InvalidValue(expected);
-    }
+    const items = listItems(value, text);
+    if (items === undefined) throw new InvalidValue(expected);
+    const list = items.map(parseConfiguredEntry);
     if (list.length === 0) throw new InvalidValue(`at least one backend: ${expected}`);
     checkUnique(list.filter((b): b is BackendSpec => !isDnsBackend(b)));
     const names = list.filter(isDnsBackend).map((b) => b.text);
@@ -312,16 +317,14 @@ function filePath(value: unknown): string {
 }
 
 function names(value: unknown, text: boolean): readonly string[] {
-  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    : !text && Array.isArray(value) && value.every((v) => typeof v === 'string') ? value.map((v: string) => v.trim()) : undefined;
+  const list = stringItems(value, text);
   if (list === undefined) throw new InvalidValue('comma-separated strategy names, such as peak-ewma,least-connections');
   return Object.freeze([...new Set(list)]);
 }
 
 function dnsServers(value: unknown, text: boolean): readonly string[] {
   const expected = 'DNS servers as comma-separated IP addresses with optional ports, such as 10.96.0.10:53,[fd00::10]:53';
-  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    : !text && Array.isArray(value) && value.every((v) => typeof v === 'string') ? value.map((v: string) => v.trim()) : undefined;
+  const list = stringItems(value, text);
   if (list === undefined || list.length === 0) throw new InvalidValue(expected);
   for (const server of list) {
     const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)|([0-9A-Fa-f:]+))(?::(\d{1,5}))?$/.exec(server);

@@ -122,10 +122,6 @@ export class DnsDiscovery {
     return [...byId.values()];
   }
 
-  get size(): number {
-    return this.#sources.size;
-  }
-
   /** Looks every entry up once (each bounded by the resolver's timeouts), then keeps them fresh. */
   async start(): Promise<void> {
     this.#running = true;

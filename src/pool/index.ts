@@ -1,7 +1,7 @@
 export { Backend, latencyClock, tlsConnectOptions } from './backend.js';
 export type { AdminState, BackendState, BackendTls, HealthState, Upstream, UpstreamStats } from './backend.js';
-export { InvalidBackend, parseBackendEntry, parseBackendText, parseConfiguredEntry, parseDnsText, dnsBackendSpec, isDnsBackend, checkUnique, defaultId } from './backend-spec.js';
+export { InvalidBackend, parseBackendEntry, parseBackendText, parseConfiguredEntry, isDnsBackend, checkUnique, defaultId } from './backend-spec.js';
 export type { BackendEntry, BackendInput, BackendSpec, DnsBackend } from './backend-spec.js';
 export { Pool, available, hasRoom } from './pool.js';
 export type { ChangeKind, HealthChange, PoolChange, Snapshot } from './pool.js';
-export { DnsDiscovery, DnsLookup } from './dns-discovery.js';
+export { DnsDiscovery } from './dns-discovery.js';

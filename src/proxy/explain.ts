@@ -1,7 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Strategy } from '../balancer/index.js';
-import type { Backend, Pool } from '../pool/index.js';
-import type { PickRequest } from '../balancer/index.js';
+import type { AdminToken } from '../admin/token.js';
+import type { PickRequest, Strategy } from '../balancer/index.js';
+import { hasRoom, type Backend, type Pool } from '../pool/index.js';
 
 /** The request header that asks for an explanation (with ADMIN_TOKEN as its value), and the response header that carries it. */
 export const EXPLAIN_HEADER = 'x-lb-explain';
@@ -13,23 +12,19 @@ export const EXPLAIN_MAX_BYTES = 4096;
  * a token is configured; a request without the header costs one pass over its raw header names.
  */
 export class ExplainGate {
-  readonly #digest: Buffer;
+  readonly #token: AdminToken;
 
-  constructor(token: string) {
-    this.#digest = digest(token);
+  constructor(token: AdminToken) {
+    this.#token = token;
   }
 
   requested(raw: readonly string[]): boolean {
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      if (name.length === 12 && name.toLowerCase() === EXPLAIN_HEADER) return timingSafeEqual(digest(raw[i + 1]!.trim()), this.#digest);
+      if (name.length === 12 && name.toLowerCase() === EXPLAIN_HEADER) return this.#token.matches(raw[i + 1]!.trim());
     }
     return false;
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }
 
 /** Why a backend was not a candidate, or not chosen. */
@@ -70,14 +65,14 @@ export class Explanation {
     this.#pool = pool;
   }
 
-  /** Records a pick (`chosen` undefined: none could be made). */
+  /** Records a pick (`chosen` undefined: none could be made), made before the request starts on it. */
   picked(request: PickRequest, chosen: Backend | undefined, excluded: ReadonlySet<Backend> | undefined, after: Decision['after']): void {
-    const available = new Set(this.#pool.available);
     const candidates = this.#pool.backends.map((b): Candidate => {
+      // The availability rule's reasons, in its order (see `routable` and `hasRoom`).
       const skipped: Skip | undefined = b.admin !== 'enabled' ? b.admin : !b.healthy ? 'down' : b.ejected ? 'ejected'
-        : excluded?.has(b) === true ? 'excluded' : !available.has(b) ? 'down' : b.maxRequests > 0 && b.inFlight >= b.maxRequests && b !== chosen ? 'full' : undefined;
+        : excluded?.has(b) === true ? 'excluded' : !hasRoom(b) ? 'full' : undefined;
       return {
-        id: b.id, ...(skipped === undefined ? {} : { skipped }), inFlight: Math.max(0, b.inFlight - (b === chosen ? 1 : 0)),
+        id: b.id, ...(skipped === undefined ? {} : { skipped }), inFlight: Math.max(0, b.inFlight),
         latencyMs: Math.round(b.latency * 1000) / 1000, weight: b.weight, factor: Math.round(b.weightFactor * 1000) / 1000,
       };
     });

@@ -163,6 +163,7 @@ export class Proxy {
    * one, when it is the only one).
    */
   planRetry(ctx: RequestContext, failed: Exchange, error: ProxyError): Backend | undefined {
+    ctx.explain?.failed(failed.backend, error.code, error.message);
     if (!this.mayRetry(ctx, failed, error)) return undefined;
     if (this.retrying >= Math.max(RETRY_BUDGET_FLOOR, this.#budget * this.active)) {
       this.overBudget++;
@@ -171,7 +172,6 @@ export class Proxy {
     }
     const excluded = (ctx.excluded ??= new Set<Backend>());
     excluded.add(failed.backend);
-    ctx.explain?.failed(failed.backend, error.code, error.message);
     const next = this.#director.pick(ctx, excluded) ?? (this.#director.sole === failed.backend ? failed.backend : undefined);
     ctx.explain?.picked(ctx, next, excluded, 'retry');
     return next;
@@ -226,10 +226,7 @@ export class Proxy {
     const extra = ctx.responseHeaders;
     if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) res.appendHeader(extra[i]!, extra[i + 1]!);
     if (error.status === 503) res.setHeader('retry-after', this.#retryAfter);
-    if (ctx.explain !== undefined) {
-      if (ctx.backend !== undefined) ctx.explain.failed(ctx.backend, error.code, error.message);
-      res.setHeader(EXPLAIN_HEADER, this.explained(ctx, ctx.explain));
-    }
+    if (ctx.explain !== undefined) res.setHeader(EXPLAIN_HEADER, this.explained(ctx, ctx.explain));
     // An unread request body would otherwise be read and thrown away before the next request.
     if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
     ctx.bytes = body.length;

@@ -131,7 +131,7 @@ export class FakeBackend {
   /** Takes `perTick` bytes of the body every 50 ms, then calls `done`. */
   #readSlowly(req: IncomingMessage, perTick: number, done: () => void): void {
     let taken = 0;
-    req.on('readable', function take(this: IncomingMessage) {
+    const take = (): void => {
       for (;;) {
         const chunk = req.read(Math.max(1, Math.min(perTick - taken, req.readableLength || perTick))) as Buffer | null;
         if (chunk === null) return;
@@ -139,11 +139,12 @@ export class FakeBackend {
         if (taken >= perTick) {
           taken = 0;
           req.off('readable', take);
-          setTimeout(() => { req.on('readable', take); take.call(req); }, 50);
+          setTimeout(() => { req.on('readable', take); take(); }, 50);
           return;
         }
       }
-    });
+    };
+    req.on('readable', take);
     req.once('end', done);
   }
 
