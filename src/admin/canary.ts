@@ -20,9 +20,14 @@ export const CANARY_BOUNDS = Object.freeze({
   errorFloor: 0.01,
   /** p99 above this many times the pool's (and at least `latencyFloorMs` more). */
   latencyRatio: 2,
-  latencyFloorMs: 5,
-  /** Requests the canary must have served before it is judged. */
+  latencyFloorMs: 20,
+  /** Requests the canary must have served before its error rate is judged. */
   minRequests: 20,
+  /**
+   * Requests each side must have served before the p99s are compared: below 100 samples a p99
+   * is the maximum, and one pause of the process (a collection, a busy core) would decide it.
+   */
+  latencyMinRequests: 100,
 });
 
 /** What undoing the change means: removing an added backend, or its previous weight back. */
@@ -135,7 +140,7 @@ export class Canaries {
         this.#rollback(canary, `error rate ${percent(c.errorRate)} against the pool's ${percent(p.errorRate)} (${c.requests} requests)`);
         return;
       }
-      if (p.requests >= b.minRequests && c.p99Ms > b.latencyRatio * p.p99Ms && c.p99Ms > p.p99Ms + b.latencyFloorMs) {
+      if (c.requests >= b.latencyMinRequests && p.requests >= b.latencyMinRequests && c.p99Ms > b.latencyRatio * p.p99Ms && c.p99Ms > p.p99Ms + b.latencyFloorMs) {
         this.#rollback(canary, `p99 ${c.p99Ms} ms against the pool's ${p.p99Ms} ms (${c.requests} requests)`);
         return;
       }
