@@ -386,7 +386,8 @@ test('WORKERS=2: the admin listener is the primary\'s; a change reaches every wo
   const total = (metric(text, 'lb_requests_total{backend="a",code="2xx"}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="2xx"}') ?? 0);
   assert.equal(total, 30, 'both workers\' requests, summed');
   assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="a"}')! + metric(text, 'lb_request_duration_seconds_count{backend="b"}')!, 30);
-  // Each worker served some: the access lines carry the worker's number.
+  // Each worker served some: the access lines carry the worker's number (written a little after the answers).
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 30);
   const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));
   assert.equal(workers.size, 2);
   assert.notEqual(metric(text, 'process_cpu_seconds_total'), undefined);
@@ -469,6 +470,7 @@ test('/api/stream with WORKERS=2: the primary\'s samples add up both workers', a
   t.after(() => lb.stop());
   await lb.waitForLog((l) => l.msg === 'listening');
   for (let i = 0; i < 40; i++) await get(lb.url); // new connections: both workers serve
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 40); // access lines follow the answers
   const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));
   assert.equal(workers.size, 2);
   // Every request of both workers, counted once: the snapshot's history, then samples as they come.

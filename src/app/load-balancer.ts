@@ -8,7 +8,8 @@ import { countRequests, Metrics, ROW, Tally, type Counts, type ProcessCounts } f
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
 import { ExplainGate, Proxy, ProxyError, Upstreams } from '../proxy/index.js';
-import { HttpListener } from '../server/index.js';
+import { HttpListener, type Listener } from '../server/index.js';
+import { FastEngine } from '../engine/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
@@ -74,7 +75,9 @@ export class LoadBalancer {
   readonly #slowStart: SlowStart;
   readonly #monitor: HealthMonitor | undefined;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
-  readonly #listeners: HttpListener[];
+  readonly #listeners: Listener[];
+  /** ENGINE=fast (and its self-test passed): the plain HTTP/1.1 listeners' engine. */
+  readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
   readonly #strategyOptions: StrategyOptions;
   readonly #customStrategy: boolean;
@@ -137,7 +140,10 @@ export class LoadBalancer {
     // loses them. Any change may give a request waiting in the queue a backend with room.
     this.pool.on('change', ({ kind, backend }) => {
       if (kind === 'added' && this.#state !== 'new') this.#upstreams.attach(backend);
-      else if (kind === 'removed') void this.#upstreams.detach(backend);
+      else if (kind === 'removed') {
+        void this.#upstreams.detach(backend);
+        this.#fast?.detach(backend);
+      }
       this.#proxy.drainQueue();
     });
     this.pool.on('health', () => this.#proxy.drainQueue());
@@ -146,17 +152,38 @@ export class LoadBalancer {
     const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], this.#proxy.handle);
     this.events.watch(this.pool);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
-    this.#listeners = [new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
+    this.#fast = config.engine === 'fast' ? this.#fastEngine(config) : undefined;
+    const fast = this.#fast;
+    this.#listeners = [fast !== undefined && tls === undefined
+      ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits }, this.log)
+      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
     if (tls !== undefined && config.tls.httpPort !== undefined) {
-      this.#listeners.push(new HttpListener(chain, {
-        host: config.host, port: config.tls.httpPort, limits: config.limits,
-        redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
-      }, this.log));
+      this.#listeners.push(fast !== undefined && !config.tls.redirect
+        ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits }, this.log)
+        : new HttpListener(chain, {
+          host: config.host, port: config.tls.httpPort, limits: config.limits,
+          redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
+        }, this.log));
     }
     if (this.#monitor !== undefined) logPoolEvents(this.pool, this.log);
     else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.id, healthy }, 'health update applied'));
   }
 
+
+  /** The fast engine, unless its self-test finds Node's parser other than it expects (then node:http, with a warning). */
+  #fastEngine(config: Config): FastEngine | undefined {
+    const problem = FastEngine.check();
+    if (problem !== undefined) {
+      this.log.warn({ problem }, 'ENGINE=fast is not available on this Node.js: using the node engine');
+      return undefined;
+    }
+    return new FastEngine({
+      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
+      idleTimeout: config.http.idleConnTimeout,
+      connectTimeout: config.proxy.connectTimeout,
+      tls: this.#backendTls,
+    });
+  }
 
   /** The configuration in effect (a reload replaces it). */
   get config(): Config {
@@ -377,6 +404,7 @@ export class LoadBalancer {
     this.#slowStart.stop();
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
     await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b)));
+    this.#fast?.close();
     await this.#admin?.close();
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
@@ -396,7 +424,10 @@ export class LoadBalancer {
     const cut = this.inFlight;
     // Requests still waiting on a backend are answered 503 (or cut, once their response has
     // started), each with its access line; then every connection left is closed.
-    if (cut > 0) await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, SHUTDOWN_CUT)));
+    if (cut > 0) {
+      this.#fast?.cut(SHUTDOWN_CUT);
+      await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, SHUTDOWN_CUT)));
+    }
     for (const listener of this.#listeners) listener.closeAll();
     // A destroyed socket says 'close' a turn of the event loop later: wait for those, so that
     // every request cut here gets its access line before the process exits.

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
+import type { Forwarder } from '../proxy/proxy.js';
 
 /** A socket's peer address, IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) unwrapped. */
 export function clientAddress(socket: Socket): string {
@@ -20,12 +21,41 @@ export interface ContextError {
 }
 
 /**
+ * What the chain and the proxy read of a request, whichever engine parsed it (node:http's
+ * IncomingMessage, or the fast engine's request).
+ */
+export interface ClientRequest {
+  method?: string;
+  url?: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly httpVersionMajor: number;
+  /** The whole request, body included, has been read. */
+  readonly complete: boolean;
+  readonly socket: Socket;
+}
+
+/** What the chain and the proxy do to a response, whichever engine sends it. */
+export interface ClientResponse {
+  statusCode: number;
+  readonly headersSent: boolean;
+  /** Cleared to close the connection after this response. */
+  shouldKeepAlive: boolean;
+  setHeader(name: string, value: string | number): unknown;
+  appendHeader(name: string, value: string): unknown;
+  /** Sends the response (with `body` when given) and ends it. */
+  end(body?: Buffer): unknown;
+  /** Cuts the connection: the response cannot be completed. */
+  destroy(): unknown;
+}
+
+/**
  * The state of one request from arrival to the end of its response: request id, chosen
  * backend, status, bytes, timing, cancellation. One object per request, with a fixed shape.
  */
 export class RequestContext implements PickRequest {
-  readonly req: IncomingMessage;
-  readonly res: ContextResponse;
+  readonly req: ClientRequest;
+  readonly res: ClientResponse;
   readonly startTime = performance.now();
   /** `http` or `https`: how the request reached us. */
   readonly proto: string;
@@ -50,6 +80,8 @@ export class RequestContext implements PickRequest {
   responseHeaders: string[] | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
   explain: Explanation | undefined = undefined;
+  /** How the proxy sends this request upstream, for engines other than node:http's. */
+  forwarder: Forwarder | undefined = undefined;
   /** Set by the proxy while an upstream exchange is running. */
   upstream: { cancel(reason: Error): void } | undefined = undefined;
   readonly #baseLog: Logger;
@@ -59,7 +91,7 @@ export class RequestContext implements PickRequest {
   #log: Logger | undefined = undefined;
   #abort: AbortController | undefined = undefined;
 
-  constructor(req: IncomingMessage, res: ContextResponse, log: Logger, proto: string) {
+  constructor(req: ClientRequest, res: ClientResponse, log: Logger, proto: string) {
     this.req = req;
     this.res = res;
     this.#baseLog = log;

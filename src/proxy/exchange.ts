@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
@@ -33,6 +34,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   options: Dispatcher.DispatchOptions | undefined = undefined;
   readonly #proxy: Proxy;
   readonly #ctx: RequestContext;
+  /** node:http's response: an exchange serves requests of the node engine. */
+  readonly #res: ContextResponse;
   readonly #upstream: Upstream;
   #connection: Dispatcher | undefined = undefined;
   #abort: ((err: Error) => void) | undefined = undefined;
@@ -56,6 +59,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, retry: boolean) {
     this.#proxy = proxy;
     this.#ctx = ctx;
+    this.#res = ctx.res as ContextResponse;
     this.backend = backend;
     this.retry = retry;
     // Every backend in the pool has its connections from the moment it is added until it has
@@ -73,6 +77,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     if (this.hasBody) this.#watch(UPLOADING);
     const connection = this.#connection = this.#upstream.acquire();
     connection.dispatch(options, this);
+  }
+
+  /** Sent on its way: the request went to a connection of the backend's pool. */
+  get dispatched(): boolean {
+    return this.options !== undefined;
   }
 
   /**
@@ -142,7 +151,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     if (statusCode < 200) return true;
     const proxy = this.#proxy;
     proxy.deadlines.remove(this);
-    const res = this.#ctx.res;
+    const res = this.#res;
     if (this.#finished || res.destroyed) return false;
     const ctx = this.#ctx;
     const backend = this.backend;
@@ -165,7 +174,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   }
 
   onData(chunk: Buffer): boolean {
-    const res = this.#ctx.res;
+    const res = this.#res;
     this.#ctx.bytes += chunk.length;
     if (res.write(chunk)) return true;
     res.once('drain', onClientDrain);
@@ -180,7 +189,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   }
 
   onComplete(): void {
-    if (this.#finish()) this.#ctx.res.end();
+    if (this.#finish()) this.#res.end();
   }
 
   /**
@@ -191,7 +200,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   onUpgrade(_statusCode: number, rawHeaders: Buffer[], socket: Duplex): void {
     this.#proxy.deadlines.remove(this);
     const ctx = this.#ctx;
-    const res = ctx.res;
+    const res = this.#res;
     const client = res.socket;
     if (this.#finished || client === null || client.destroyed) {
       socket.destroy();
@@ -211,7 +220,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   #tunnelClosed(): void {
     this.backend.endRequest();
     // The response never ends for a tunnel: its close is the request's end (one access line).
-    this.#ctx.res.emit('close');
+    this.#res.emit('close');
   }
 
   onError(err: Error): void {
@@ -261,7 +270,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
       this.#clientIdle = this.#backendIdle = 0;
       return;
     }
-    const req = this.#ctx.req;
+    const req = this.#ctx.req as IncomingMessage;
     const limit = this.#proxy.bodyTimeout;
     if (!req.complete && req.readableFlowing === true) {
       this.#backendIdle = 0;
@@ -280,7 +289,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
 
   /** A client that takes none of its response for CLIENT_SEND_TIMEOUT is cut, and the upstream request with it. */
   #sweepStall(elapsed: number): void {
-    const unsent = this.#ctx.res.writableLength;
+    const unsent = this.#res.writableLength;
     if (unsent < this.#unsent) {
       this.#unsent = unsent;
       this.#stalledFor = 0;

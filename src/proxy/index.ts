@@ -1,4 +1,5 @@
 export { Proxy } from './proxy.js';
+export type { Attempt, Forwarder } from './proxy.js';
 export { classify, CLIENT_CLOSED, ProxyError } from './errors.js';
 export type { ProxyErrorCode } from './errors.js';
 export { Upstreams } from './upstreams.js';

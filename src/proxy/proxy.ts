@@ -43,6 +43,24 @@ export interface ProxyOptions {
   readonly outlier?: OutlierDetector;
 }
 
+/** One try of a request on a backend, as the retry rules see it, whichever engine made it. */
+export interface Attempt {
+  readonly backend: Backend;
+  /** The request declares a body. */
+  readonly hasBody: boolean;
+  /** The try was sent on its way (a connection asked for); a request never sent is not retried. */
+  readonly dispatched: boolean;
+}
+
+/**
+ * Sends requests upstream for the engine that received them: set on a request's context by an
+ * engine other than node:http's (whose requests go through undici, in Exchange).
+ */
+export interface Forwarder {
+  /** Starts a try of `ctx`'s request on `backend`; `retryOf` is the try it replaces, if any. */
+  forward(proxy: Proxy, ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void;
+}
+
 /** Envoy's `min_retry_concurrency`: this many retries in flight are allowed whatever the load. */
 export const RETRY_BUDGET_FLOOR = 3;
 
@@ -129,6 +147,11 @@ export class Proxy {
     this.#queueSize = options.queueSize ?? 0;
   }
 
+  /** MAX_BODY_SIZE in bytes (0: unlimited). */
+  get maxBody(): number {
+    return this.#maxBody;
+  }
+
   /** Requests waiting in the queue. */
   get queued(): number {
     return this.#queue.size;
@@ -162,7 +185,7 @@ export class Proxy {
    * tries left, retries in flight within the budget, and another backend available (or this
    * one, when it is the only one).
    */
-  planRetry(ctx: RequestContext, failed: Exchange, error: ProxyError): Backend | undefined {
+  planRetry(ctx: RequestContext, failed: Attempt, error: ProxyError): Backend | undefined {
     ctx.explain?.failed(failed.backend, error.code, error.message);
     if (!this.mayRetry(ctx, failed, error)) return undefined;
     if (this.retrying >= Math.max(RETRY_BUDGET_FLOOR, this.#budget * this.active)) {
@@ -183,21 +206,26 @@ export class Proxy {
    * reported the failure has returned: undici's connections must not be given a request from
    * inside their own callbacks (the failed one may be the one the retry would get).
    */
-  retryOn(ctx: RequestContext, failed: Exchange, next: Backend, error: ProxyError): void {
+  retryOn(ctx: RequestContext, failed: Attempt, next: Backend, error: ProxyError): void {
     ctx.tries++;
     this.retried++;
     ctx.log.warn({ backend: failed.backend.id, next: next.id, try: ctx.tries, code: error.code, reason: error.message }, 'retrying on another backend');
     ctx.backend = next;
+    if (ctx.forwarder !== undefined) {
+      ctx.forwarder.forward(this, ctx, next, failed);
+      return;
+    }
+    const previous = failed as unknown as Exchange; // the node engine's tries are Exchanges
     const exchange = new Exchange(this, ctx, next, true);
-    exchange.hasBody = failed.hasBody;
-    exchange.host = failed.host;
-    const options = withPath(failed.options!, next, ctx.req.url ?? '/');
+    exchange.hasBody = previous.hasBody;
+    exchange.host = previous.host;
+    const options = withPath(previous.options!, next, ctx.req.url ?? '/');
     queueMicrotask(() => exchange.dispatch(options));
   }
 
   /** Whether a failure of this kind, at this point, may be retried for this request (budget aside). */
-  mayRetry(ctx: RequestContext, failed: Exchange, error: ProxyError): boolean {
-    if (ctx.tries > this.#retries || ctx.clientClosed || failed.options === undefined || !isGatewayFailure(error.code)) return false;
+  mayRetry(ctx: RequestContext, failed: Attempt, error: ProxyError): boolean {
+    if (ctx.tries > this.#retries || ctx.clientClosed || !failed.dispatched || !isGatewayFailure(error.code)) return false;
     if (error.beforeRequest) return true;
     return error.beforeResponse && !failed.hasBody && IDEMPOTENT.has(ctx.req.method ?? 'GET');
   }
@@ -297,9 +325,13 @@ export class Proxy {
   }
 
   #forward(ctx: RequestContext, backend: Backend): void {
-    const req = ctx.req;
-    const url = req.url ?? '/';
     ctx.backend = backend;
+    if (ctx.forwarder !== undefined) {
+      ctx.forwarder.forward(this, ctx, backend, undefined);
+      return;
+    }
+    const req = ctx.req as IncomingMessage;
+    const url = req.url ?? '/';
     const exchange = new Exchange(this, ctx, backend, false);
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
     const h2 = req.httpVersionMajor === 2;

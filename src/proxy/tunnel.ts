@@ -10,7 +10,7 @@ import { downstreamResponseHeaders } from './headers.js';
  * or failing closes the other; no traffic either way for `idleTimeout` ms (0: never) closes
  * both. `closed` runs once, when both sockets have closed.
  */
-export function openTunnel(ctx: RequestContext, client: Socket, upstream: Duplex, statusText: string, rawHeaders: Buffer[],
+export function openTunnel(ctx: RequestContext, client: Socket, upstream: Duplex, statusText: string, rawHeaders: readonly (Buffer | string)[],
   idleTimeout: number, closed: () => void): void {
   let open = 2;
   const release = (): void => { if (--open === 0) closed(); };

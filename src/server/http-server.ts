@@ -34,6 +34,24 @@ export interface ListenerOptions {
   readonly redirectToPort?: () => number;
 }
 
+/** A client-facing listener, whichever engine parses its requests. */
+export interface Listener {
+  readonly proto: 'http' | 'https';
+  readonly server: { readonly listening: boolean; close(): unknown };
+  /** Requests whose response has not ended yet. */
+  readonly inFlight: number;
+  readonly address: AddressInfo;
+  connections(): Promise<number>;
+  setSecureContext(tls: SecureContextOptions): void;
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting and closes idle keep-alive connections at once. */
+  stopAccepting(): Promise<void>;
+  /** Resolves when no request is in flight. */
+  whenIdle(): Promise<void>;
+  /** Closes every connection now (the shutdown timeout has passed). */
+  closeAll(): void;
+}
+
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
 
 /**
@@ -42,7 +60,7 @@ type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
  * chain, drains on shutdown. node:http's parser (llhttp)
  * is strict; `framingProblem` refuses the little it lets through.
  */
-export class HttpListener {
+export class HttpListener implements Listener {
   readonly server: AnyServer;
   readonly proto: 'http' | 'https';
   readonly #options: ListenerOptions;
@@ -316,7 +334,7 @@ const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
  * crossed the limit: the target if " HTTP/" follows it, or if the line it is on starts as a
  * request line does (a method and a space; a header line has a colon first).
  */
-function overflowedInRequestLine(err: NodeJS.ErrnoException): boolean {
+export function overflowedInRequestLine(err: NodeJS.ErrnoException): boolean {
   const { rawPacket: packet, bytesParsed } = err as NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
   if (!Buffer.isBuffer(packet)) return false;
   const at = Math.min(bytesParsed ?? packet.length, packet.length);

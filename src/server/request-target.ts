@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from '../context/index.js';
 
 /** `http://` or `https://`, any case (RFC 9110 §4.2.3: schemes are case-insensitive). */
 const ABSOLUTE = /^https?:\/\//i;
@@ -16,7 +16,7 @@ const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{0
  * - anything else (authority-form outside CONNECT, other schemes, userinfo, an empty host) is refused.
  * Only a request that is not in origin-form pays for more than one character comparison.
  */
-export function normalizeTarget(req: IncomingMessage): string | undefined {
+export function normalizeTarget(req: ClientRequest): string | undefined {
   const url = req.url ?? '';
   if (url.charCodeAt(0) === 47 /* / */) return undefined;
   if (url === '*') return req.method === 'OPTIONS' ? undefined : `the asterisk form "*" is only for OPTIONS, not ${req.method}`;
@@ -41,7 +41,7 @@ export function normalizeTarget(req: IncomingMessage): string | undefined {
 }
 
 /** Replaces the Host header (the listener has refused two), raw and parsed; adds one when there was none. */
-function setHost(req: IncomingMessage, host: string): void {
+function setHost(req: ClientRequest, host: string): void {
   const raw = req.rawHeaders;
   let i = 0;
   while (i < raw.length && !(raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host')) i += 2;

@@ -40,11 +40,17 @@ export interface StartOptions {
 const running = new Set<ChildProcess>();
 process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
 
+/**
+ * The engine the suite runs the CLI with: TEST_ENGINE=fast runs every integration test against
+ * the fast engine (a test that sets ENGINE itself keeps its own).
+ */
+const ENGINE = process.env.TEST_ENGINE === undefined ? {} : { ENGINE: process.env.TEST_ENGINE };
+
 /** Spawns the real `lb` CLI listening on 127.0.0.1 with an ephemeral port. */
 export async function startLb(env: Record<string, string>, options: StartOptions = {}): Promise<RunningLb> {
   const proc = spawn(process.execPath, [options.script ?? CLI, ...(options.args ?? [])], {
     cwd: options.cwd ?? mkdtempSync(join(tmpdir(), 'lb-test-')),
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...ENGINE, ...env },
     stdio: [options.script === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   running.add(proc);

@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import type { RequestContext } from '../context/index.js';
+import type { Chain } from '../middleware/index.js';
+import type { Backend, BackendTls } from '../pool/index.js';
+import type { Attempt, Forwarder, Proxy } from '../proxy/index.js';
+import type { ClientLimits } from '../server/http-server.js';
+import { FastExchange, type ExchangeHost } from './fast-exchange.js';
+import { FastListener } from './fast-listener.js';
+import type { FastRequest } from './fast-request.js';
+import { FastUpstream } from './fast-upstream.js';
+import { selfTest } from './llhttp.js';
+
+export interface FastEngineOptions {
+  /** Idle connections kept per backend and in all (HTTP_MAX_IDLE_CONNS_PER_HOST, HTTP_MAX_IDLE_CONNS). */
+  readonly maxIdlePerBackend: number;
+  /** How long an idle backend connection is kept (HTTP_IDLE_CONN_TIMEOUT), ms. */
+  readonly idleTimeout: number;
+  readonly connectTimeout: number;
+  readonly tls?: BackendTls;
+}
+
+/** Ticks of the engine's clock for idle backend connections. */
+const IDLE_TICK_MS = 1000;
+
+/**
+ * The fast HTTP/1.1 engine (ENGINE=fast): raw sockets parsed by llhttp on both sides, the
+ * node:http engine's chain, proxy, strategies and rules. It makes the listeners for plain
+ * HTTP/1.1 and sends their requests upstream over its own connections per backend.
+ */
+export class FastEngine implements Forwarder, ExchangeHost {
+  tick = 1;
+  readonly #options: FastEngineOptions;
+  readonly #upstreams = new Map<Backend, FastUpstream>();
+  #timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(options: FastEngineOptions) {
+    this.#options = options;
+  }
+
+  /** Whether Node's parser behaves as the engine expects (undefined), or what differs. */
+  static check(): string | undefined {
+    return selfTest();
+  }
+
+  listener(chain: Chain, options: { host: string; port: number; limits: ClientLimits }, log: Logger): FastListener {
+    this.#timer ??= setInterval(this.#sweep, IDLE_TICK_MS);
+    this.#timer.unref();
+    return new FastListener(chain, this, options, log);
+  }
+
+  forward(proxy: Proxy, ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {
+    const exchange = new FastExchange(proxy, this, ctx, backend, retryOf !== undefined);
+    exchange.dispatch((retryOf as FastExchange | undefined)?.head);
+  }
+
+  upstreamOf(backend: Backend): FastUpstream {
+    let upstream = this.#upstreams.get(backend);
+    if (upstream === undefined) {
+      upstream = new FastUpstream(backend, { maxIdle: this.#options.maxIdlePerBackend, connectTimeout: this.#options.connectTimeout, tls: this.#options.tls });
+      this.#upstreams.set(backend, upstream);
+    }
+    return upstream;
+  }
+
+  resumeClient(req: FastRequest): void {
+    req.connection?.resume();
+  }
+
+  /** A backend left the pool (drained): its idle connections close, busy ones as their tries end. */
+  detach(backend: Backend): void {
+    this.#upstreams.get(backend)?.close();
+    this.#upstreams.delete(backend);
+  }
+
+  /** Fails every try in flight with `reason` (the shutdown timeout): each client is answered or cut. */
+  cut(reason: Error): void {
+    for (const upstream of this.#upstreams.values()) upstream.cut(reason);
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    for (const upstream of this.#upstreams.values()) upstream.close();
+    this.#upstreams.clear();
+  }
+
+  readonly #sweep = (): void => {
+    const tick = ++this.tick;
+    const idleTicks = Math.max(1, Math.ceil(this.#options.idleTimeout / IDLE_TICK_MS));
+    for (const upstream of this.#upstreams.values()) upstream.closeIdleBefore(tick - idleTicks);
+  };
+}

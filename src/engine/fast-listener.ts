@@ -1,0 +1,173 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../context/index.js';
+import type { Chain } from '../middleware/index.js';
+import type { Forwarder } from '../proxy/index.js';
+import { framingProblem } from '../server/framing.js';
+import { DEFAULT_LIMITS, type ClientLimits, type Listener } from '../server/http-server.js';
+import { normalizeTarget } from '../server/request-target.js';
+import { ClientConnection } from './fast-connection.js';
+import type { FastRequest } from './fast-request.js';
+import type { FastResponse } from './fast-response.js';
+
+export interface FastListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly limits?: ClientLimits;
+}
+
+/**
+ * The fast engine's plain HTTP/1.1 listener: raw `net` sockets parsed by llhttp (see
+ * ClientConnection), the same chain, limits and refusals as the node:http listener, and its
+ * requests sent upstream by `forwarder`. Head and idle timeouts are one sweep over the
+ * connections, a tick at a time, not a timer per connection or per read.
+ */
+export class FastListener implements Listener {
+  readonly proto = 'http';
+  readonly server: Server;
+  readonly log: Logger;
+  readonly limits: ClientLimits;
+  readonly forwarder: Forwarder;
+  /** The sweep's clock: ticks since start, `interval` ms each. */
+  tick = 1;
+  readonly interval: number;
+  date = new Date().toUTCString();
+  readonly keepAliveHint: string;
+  draining = false;
+  refusedCount = 0;
+  readonly #chain: Chain;
+  readonly #options: FastListenerOptions;
+  readonly #connections = new Set<ClientConnection>();
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
+  #timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(chain: Chain, forwarder: Forwarder, options: FastListenerOptions, log: Logger) {
+    this.#chain = chain;
+    this.forwarder = forwarder;
+    this.#options = options;
+    this.log = log;
+    const limits = this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.interval = Math.min(1000, Math.max(50, Math.floor(Math.min(...[limits.headerTimeout, limits.idleTimeout].filter((t) => t > 0), 4000) / 4)));
+    this.keepAliveHint = `timeout=${Math.floor(limits.idleTimeout / 1000)}`;
+    this.server = createServer({ noDelay: true }, (socket: Socket) => {
+      this.#connections.add(new ClientConnection(this, socket));
+    });
+    if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections;
+    this.server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.log.warn({ client: data?.remoteAddress, maxConnections: limits.maxConnections }, 'connection refused: MAX_CONNECTIONS reached');
+    });
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  connections(): Promise<number> {
+    return Promise.resolve(this.#connections.size);
+  }
+
+  get address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  setSecureContext(): void {
+    throw new Error('the fast engine serves plain HTTP only');
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.#options.host, port: this.#options.port }, () => {
+        this.server.off('error', onError);
+        this.#timer = setInterval(this.#sweep, this.interval);
+        this.#timer.unref();
+        this.server.once('close', () => clearInterval(this.#timer));
+        resolve(this.address);
+      });
+    });
+  }
+
+  stopAccepting(): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.#connections) if (connection.idle) connection.destroy();
+    return closed;
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.#idle.push(resolve); });
+  }
+
+  closeAll(): void {
+    for (const connection of this.#connections) connection.destroy();
+  }
+
+  /** The 4xx for a request that must not be forwarded, if any (the node:http listener's rules). */
+  refusal(req: FastRequest): { status: number; reason: string } | undefined {
+    const raw = req.rawHeaders;
+    if (raw.length > this.limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.limits.maxHeaders} headers` };
+    if (req.method === 'CONNECT') return { status: 400, reason: 'CONNECT is not supported' };
+    if (req.httpVersionMinor === 1 && !hasHost(raw)) return { status: 400, reason: 'no Host header' };
+    const problem = framingProblem(raw) ?? normalizeTarget(req);
+    if (problem !== undefined) return { status: 400, reason: problem };
+    const max = this.limits.maxBodySize;
+    if (max > 0) {
+      const length = req.headers['content-length'];
+      if (length !== undefined && Number(length) > max) return { status: 413, reason: `body larger than ${max} bytes` };
+    }
+    return undefined;
+  }
+
+  /** A request's context was made: it counts as in flight until `finish`. */
+  started(): void {
+    this.#inFlight++;
+  }
+
+  /** Runs the chain for a request whose turn has come. */
+  run(ctx: RequestContext): void {
+    try {
+      this.#chain.run(ctx);
+    } catch (err) {
+      ctx.log.error({ err }, 'request handler failed');
+      const res = ctx.res as FastResponse;
+      if (res.headersSent) res.destroy();
+      else { res.statusCode = 500; res.shouldKeepAlive = false; res.end(); }
+    }
+  }
+
+  /** A request is over (answered, or its connection gone): its end hooks run, once. */
+  finish(ctx: RequestContext): void {
+    try {
+      this.#chain.end(ctx);
+    } catch (err) {
+      this.log.error({ err, reqId: ctx.id }, 'request end hook failed');
+    }
+    this.#inFlight--;
+    if (this.draining && this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  forget(connection: ClientConnection): void {
+    this.#connections.delete(connection);
+  }
+
+  readonly #sweep = (): void => {
+    const tick = ++this.tick;
+    if (tick % Math.max(1, Math.round(1000 / this.interval)) === 0) this.date = new Date().toUTCString();
+    const { headerTimeout, idleTimeout } = this.limits;
+    for (const connection of this.#connections) {
+      if (connection.headStartTick !== 0) {
+        if (headerTimeout > 0 && (tick - connection.headStartTick) * this.interval > headerTimeout) connection.headTimeout();
+      } else if (connection.idle && idleTimeout > 0 && (tick - connection.lastReadTick) * this.interval > idleTimeout) {
+        connection.destroy();
+      }
+    }
+  };
+}
+
+function hasHost(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') return true;
+  return false;
+}

@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ClientRequest } from '../context/index.js';
+
+/** Where a request's body goes once it has an upstream try writing it. */
+export interface BodySink {
+  /** Takes a chunk of the request body; false: stop reading the client until `resume`. */
+  body(chunk: Buffer): boolean;
+  /** The body is complete. */
+  bodyEnd(): void;
+}
+
+/** Headers node:http keeps only the first of (its `matchKnownFields` rule), the rest being joined with ", ". */
+const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
+  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer',
+  'retry-after', 'server', 'user-agent']);
+
+/**
+ * A request as the fast engine parsed it: the head's fields as node:http names them (so the
+ * chain and the strategies read it the same way), and its body, held until a try takes it.
+ */
+export class FastRequest implements ClientRequest {
+  method: string;
+  url: string;
+  readonly rawHeaders: string[];
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor: number;
+  readonly socket: Socket;
+  /** llhttp's verdict: the client wants the connection kept after this exchange. */
+  readonly keepAlive: boolean;
+  readonly upgrade: boolean;
+  complete = false;
+  /** Body chunks that came before a try could take them. */
+  pending: Buffer[] | undefined = undefined;
+  pendingBytes = 0;
+  /** The try writing the body, once there is one. */
+  sink: BodySink | undefined = undefined;
+  /** The client connection it came on: its reading resumes when the body may flow again. */
+  connection: { resume(): void } | undefined = undefined;
+  #headers: IncomingHttpHeaders | undefined = undefined;
+
+  constructor(socket: Socket, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
+    this.socket = socket;
+    this.method = method;
+    this.url = url;
+    this.httpVersionMinor = versionMinor;
+    this.rawHeaders = rawHeaders;
+    this.keepAlive = keepAlive;
+    this.upgrade = upgrade;
+  }
+
+  /** The headers by lowercase name, as node:http builds them; made on first use. */
+  get headers(): IncomingHttpHeaders {
+    if (this.#headers !== undefined) return this.#headers;
+    const headers: Record<string, string | string[]> = {};
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      const seen = headers[name];
+      if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+      else if (Array.isArray(seen)) seen.push(value);
+      else if (!FIRST_ONLY.has(name)) headers[name] = name === 'cookie' ? `${seen}; ${value}` : `${seen}, ${value}`;
+    }
+    return (this.#headers = headers as IncomingHttpHeaders);
+  }
+
+  /** A body chunk from the parser: to the try writing it, or kept until there is one. */
+  body(chunk: Buffer): boolean {
+    if (this.sink !== undefined) return this.sink.body(chunk);
+    // A view of the socket's read buffer, which node never reuses.
+    (this.pending ??= []).push(chunk);
+    this.pendingBytes += chunk.length;
+    return false;
+  }
+
+  bodyEnd(): void {
+    this.complete = true;
+    this.sink?.bodyEnd();
+  }
+}

@@ -1,0 +1,140 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ClientResponse } from '../context/index.js';
+
+/** How a relayed response's body is delimited towards the client. */
+export const enum Framing {
+  /** Content-Length is among the headers (or there is no body: 204, 304, HEAD). */
+  Given = 0,
+  /** Unknown length: chunked to an HTTP/1.1 client, until the close to HTTP/1.0. */
+  Chunked = 1,
+}
+
+/** What the connection does for a response: its clock, and what happens when it ends. */
+export interface ResponseOwner {
+  readonly socket: Socket;
+  /** `Date` for this second, made once a second. */
+  readonly date: string;
+  /** `Keep-Alive: timeout=N` in seconds. */
+  readonly keepAliveHint: string;
+  readonly draining: boolean;
+  ended(response: FastResponse): void;
+}
+
+const REASONS: string[] = [];
+for (const [code, text] of Object.entries(STATUS_CODES)) REASONS[Number(code)] = text ?? '';
+
+/**
+ * A response of the fast engine: its head written as one string (status line, headers in the
+ * order given, then the framing and connection headers node:http would add), its body passed
+ * through as the buffers it comes in, chunked when its length is unknown.
+ */
+export class FastResponse implements ClientResponse {
+  statusCode = 200;
+  headersSent = false;
+  shouldKeepAlive: boolean;
+  finished = false;
+  /** The request was HEAD: the head is sent, a body never. */
+  readonly #head: boolean;
+  readonly #http10: boolean;
+  readonly #owner: ResponseOwner;
+  #headers: string[] | undefined = undefined;
+  #chunked = false;
+
+  constructor(owner: ResponseOwner, keepAlive: boolean, head: boolean, http10: boolean) {
+    this.#owner = owner;
+    this.shouldKeepAlive = keepAlive;
+    this.#head = head;
+    this.#http10 = http10;
+  }
+
+  setHeader(name: string, value: string | number): this {
+    const headers = this.#headers ??= [];
+    const lower = name.toLowerCase();
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === lower) {
+        headers.splice(i, 2);
+        break;
+      }
+    }
+    headers.push(name, String(value));
+    return this;
+  }
+
+  appendHeader(name: string, value: string): this {
+    (this.#headers ??= []).push(name, value);
+    return this;
+  }
+
+  /** Bytes written to the client and not yet taken by it. */
+  get writableLength(): number {
+    return this.#owner.socket.writableLength;
+  }
+
+  /**
+   * Writes the head of a relayed response: `headers` already rewritten (a Content-Length among
+   * them when `framing` is Given and the status has a body).
+   */
+  writeHead(status: number, headers: readonly string[], framing: Framing): void {
+    this.statusCode = status;
+    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Unknown'}\r\n`;
+    let date = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 4 && name.toLowerCase() === 'date') date = true;
+      head += `${name}: ${headers[i + 1]!}\r\n`;
+    }
+    if (!date) head += `Date: ${this.#owner.date}\r\n`;
+    if (framing === Framing.Chunked && !this.#head && status !== 204 && status !== 304) {
+      if (this.#http10) this.shouldKeepAlive = false;
+      else {
+        this.#chunked = true;
+        head += 'Transfer-Encoding: chunked\r\n';
+      }
+    }
+    head += this.#connectionHeaders();
+    this.headersSent = true;
+    this.#owner.socket.write(head, 'latin1');
+  }
+
+  /** Writes a body chunk; false when the client has not taken what it was sent (wait for drain). */
+  write(chunk: Buffer): boolean {
+    if (this.#head || chunk.length === 0) return true;
+    const socket = this.#owner.socket;
+    if (!this.#chunked) return socket.write(chunk);
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const more = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return more;
+  }
+
+  /** Ends the response: `body` is a whole generated body (the head not sent yet), else the end of a relayed one. */
+  end(body?: Buffer): void {
+    if (this.finished) return;
+    const socket = this.#owner.socket;
+    if (!this.headersSent) {
+      const headers = this.#headers ?? [];
+      const length = body?.length ?? 0;
+      let hasLength = false;
+      for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') hasLength = true;
+      this.writeHead(this.statusCode, hasLength || this.statusCode === 204 || this.statusCode === 304 ? headers : [...headers, 'Content-Length', String(length)], Framing.Given);
+      if (body !== undefined && length > 0 && !this.#head) socket.write(body);
+    } else if (this.#chunked) {
+      socket.write('0\r\n\r\n', 'latin1');
+    }
+    this.finished = true;
+    this.#owner.ended(this);
+  }
+
+  destroy(): void {
+    this.#owner.socket.destroy();
+  }
+
+  #connectionHeaders(): string {
+    if (this.#owner.draining) this.shouldKeepAlive = false;
+    if (!this.shouldKeepAlive) return 'Connection: close\r\n\r\n';
+    return `Connection: keep-alive\r\nKeep-Alive: ${this.#owner.keepAliveHint}\r\n\r\n`;
+  }
+}

@@ -1,0 +1,259 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
+import { Parser, RESPONSE, type NativeParseError, type ParserEvents } from './llhttp.js';
+
+/** What a connection reports to the try using it. */
+export interface ConnectionUser {
+  /** The connection is open (at once for a kept-alive one): the request may be written. */
+  connected(connection: UpstreamConnection): void;
+  onHead(versionMinor: number, rawHeaders: string[], status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean;
+  onBody(chunk: Buffer): void;
+  onMessageEnd(): void;
+  /** After a 101: the bytes the backend sent past its head, for the client. */
+  upgraded(rest: Buffer): void;
+  /** The connection failed or closed before the response was complete. */
+  lost(err: Error): void;
+  /** The backend took what it was sent: more of the request body may go. */
+  drained(): void;
+}
+
+export interface FastUpstreamOptions {
+  /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
+  readonly maxIdle: number;
+  /** PROXY_CONNECT_TIMEOUT, ms. */
+  readonly connectTimeout: number;
+  readonly tls?: BackendTls;
+}
+
+/** A refused or failed connect that took too long, as classify() names it. */
+function connectTimeout(): Error {
+  return Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
+}
+
+/** A close with the response incomplete. */
+function closed(): Error {
+  return Object.assign(new Error('the backend closed the connection'), { code: 'ECONNRESET' });
+}
+
+/**
+ * One connection to a backend, with its own llhttp response parser; used by one try at a time
+ * and kept alive between them when the backend allows.
+ */
+export class UpstreamConnection implements ParserEvents {
+  readonly socket: Socket;
+  readonly #pool: FastUpstream;
+  readonly #parser: Parser;
+  user: ConnectionUser | undefined = undefined;
+  open = false;
+  /** The backend's response allows the connection to be kept. */
+  keepAlive = false;
+  /** Listener tick when it became idle. */
+  idleSince = 0;
+  /** Counted out of the pool's open connections. */
+  forgotten = false;
+  #upgraded = false;
+  #dead = false;
+
+  constructor(pool: FastUpstream, socket: Socket, user: ConnectionUser) {
+    this.#pool = pool;
+    this.socket = socket;
+    this.user = user;
+    this.#parser = new Parser(RESPONSE, 64 * 1024, this);
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+  }
+
+  /** The socket connected: the waiting try may write. */
+  ready(): void {
+    this.open = true;
+    this.user?.connected(this);
+  }
+
+  onHead(versionMinor: number, rawHeaders: string[], _method: string, _url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean {
+    this.keepAlive = keepAlive;
+    if (upgrade && status === 101) this.#upgraded = true;
+    return this.user?.onHead(versionMinor, rawHeaders, status, statusText, upgrade, keepAlive) ?? true;
+  }
+
+  onBody(chunk: Buffer): void {
+    this.user?.onBody(chunk);
+  }
+
+  onMessageEnd(): void {
+    this.user?.onMessageEnd();
+  }
+
+  /** Gone for good: out of the pool, no more events. */
+  destroy(): void {
+    this.#dead = true;
+    this.user = undefined;
+    this.socket.destroy();
+  }
+
+  /** After a 101 the socket is the tunnel's: the pool and the parser let go of it. */
+  detach(): void {
+    this.#dead = true;
+    this.user = undefined;
+    this.socket.off('data', this.#onData);
+    this.socket.off('drain', this.#onDrain);
+    this.socket.off('error', this.#onError);
+    this.socket.off('close', this.#onClose);
+    this.#parser.close();
+    this.#pool.gone(this);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    // Bytes while idle: nothing was asked, so the backend broke the framing. Never reused.
+    if (this.user === undefined) {
+      this.destroy();
+      return;
+    }
+    const result = this.#parser.execute(chunk);
+    if (typeof result !== 'number') {
+      const user = this.user;
+      this.destroy();
+      user?.lost(Object.assign(new Error(`invalid HTTP response: ${(result as NativeParseError).reason ?? result.code}`), { code: result.code }));
+      return;
+    }
+    if (this.#upgraded) {
+      const user = this.user;
+      const rest = chunk.subarray(result);
+      this.detach();
+      user?.upgraded(rest);
+      return;
+    }
+  };
+
+  readonly #onDrain = (): void => {
+    this.user?.drained();
+  };
+
+  readonly #onError = (err: Error): void => {
+    const user = this.user;
+    this.#dead = true;
+    this.user = undefined;
+    this.socket.destroy();
+    user?.lost(err);
+  };
+
+  readonly #onClose = (): void => {
+    this.#pool.gone(this);
+    if (this.#dead) return;
+    this.#dead = true;
+    // A response delimited by the close is complete now; any other is cut.
+    const user = this.user;
+    if (user !== undefined) {
+      const error = this.#parser.finish();
+      if (this.user === user) {
+        this.user = undefined;
+        user.lost(error === undefined ? closed() : Object.assign(new Error(`invalid HTTP response: ${error.code}`), { code: error.code }));
+      }
+    }
+    this.#parser.close();
+  };
+}
+
+/**
+ * A backend's connections for the fast engine: kept-alive idle ones reused last-in first-out,
+ * new ones opened as needed (plain or TLS), at most `maxIdle` kept idle.
+ */
+export class FastUpstream {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #secure: boolean;
+  readonly #options: FastUpstreamOptions;
+  readonly #idle: UpstreamConnection[] = [];
+  /** Every open connection, idle or not. */
+  readonly #all = new Set<UpstreamConnection>();
+  #open = 0;
+  #closing = false;
+
+  constructor(backend: Backend, options: FastUpstreamOptions) {
+    const url = new URL(backend.origin);
+    this.#secure = url.protocol === 'https:';
+    this.#host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.#port = Number(url.port || (this.#secure ? 443 : 80));
+    this.#options = options;
+  }
+
+  get stats(): UpstreamStats {
+    return { open: this.#open, busy: this.#open - this.#idle.length, idle: this.#idle.length };
+  }
+
+  /** A connection for `user`: an idle one at once, or a new one once it has connected. */
+  acquire(user: ConnectionUser): void {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) {
+      idle.user = user;
+      user.connected(idle);
+      return;
+    }
+    this.#open++;
+    const timeout = this.#options.connectTimeout;
+    let connection: UpstreamConnection;
+    if (this.#secure) {
+      const socket = tlsConnect({ host: this.#host, port: this.#port, servername: this.#host, ALPNProtocols: ['http/1.1'], ...tlsConnectOptions(this.#options.tls) });
+      connection = new UpstreamConnection(this, socket, user);
+      socket.once('secureConnect', () => { socket.setTimeout(0); connection.ready(); });
+    } else {
+      const socket = netConnect({ host: this.#host, port: this.#port });
+      connection = new UpstreamConnection(this, socket, user);
+      socket.once('connect', () => { socket.setTimeout(0); connection.ready(); });
+    }
+    this.#all.add(connection);
+    if (timeout > 0) {
+      connection.socket.setTimeout(timeout, () => {
+        const waiting = connection.user;
+        connection.destroy();
+        waiting?.lost(connectTimeout());
+      });
+    }
+  }
+
+  /** The try is done with `connection`: kept for the next one when `reusable`, else closed. */
+  release(connection: UpstreamConnection, reusable: boolean, tick: number): void {
+    connection.user = undefined;
+    if (!reusable || this.#closing || !connection.open || connection.socket.destroyed || this.#idle.length >= this.#options.maxIdle) {
+      connection.destroy();
+      return;
+    }
+    connection.idleSince = tick;
+    this.#idle.push(connection);
+  }
+
+  /** A connection closed: forgotten. */
+  gone(connection: UpstreamConnection): void {
+    const at = this.#idle.indexOf(connection);
+    if (at >= 0) this.#idle.splice(at, 1);
+    this.#all.delete(connection);
+    if (!connection.forgotten) {
+      connection.forgotten = true;
+      this.#open--;
+    }
+  }
+
+  /** Closes connections idle since before `tick` (HTTP_IDLE_CONN_TIMEOUT). */
+  closeIdleBefore(tick: number): void {
+    while (this.#idle.length > 0 && this.#idle[0]!.idleSince < tick) this.#idle.shift()!.destroy();
+  }
+
+  /** Fails the try on every busy connection with `reason`. */
+  cut(reason: Error): void {
+    for (const connection of [...this.#all]) {
+      const user = connection.user;
+      if (user === undefined) continue;
+      connection.destroy();
+      user.lost(reason);
+    }
+  }
+
+  /** Idle connections close now, busy ones when their try ends. */
+  close(): void {
+    this.#closing = true;
+    for (const connection of this.#idle.splice(0)) connection.destroy();
+  }
+}

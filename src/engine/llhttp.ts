@@ -1,0 +1,172 @@
+import { createRequire } from 'node:module';
+
+/**
+ * Node's own llhttp binding, the parser node:http drives, driven the same way. This is the one
+ * file that reaches into Node's internals: `_http_common` exports the binding's `HTTPParser`
+ * on every line from 20 to 26 (`process.binding('http_parser')` is gone from 22 on). The
+ * parser runs strict (no lenient flags). `selfTest()` checks at start-up that it still behaves
+ * as this file expects; the fast engine is used only when it does.
+ */
+
+/** The binding's parser, as far as this file uses it. */
+interface BindingParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | NativeParseError;
+  finish(): undefined | NativeParseError;
+  close(): void;
+  [slot: number]: ((...args: any[]) => unknown) | undefined;
+}
+
+interface BindingClass {
+  new (): BindingParser;
+  readonly REQUEST: number;
+  readonly RESPONSE: number;
+  readonly kOnMessageBegin: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kLenientNone?: number;
+}
+
+/** What llhttp reports on a message it refuses. */
+export interface NativeParseError extends Error {
+  readonly code: string;
+  readonly reason?: string;
+  readonly bytesParsed?: number;
+}
+
+/** What a parser reports: one callback object per parser, no closure per message. */
+export interface ParserEvents {
+  /**
+   * A message head. Requests: `method` and `url` set, `status` 0. Responses: `status` and
+   * `statusText`. Returns true to tell the parser the message has no body (a response to HEAD).
+   */
+  onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean;
+  onBody(chunk: Buffer): void;
+  onMessageEnd(): void;
+}
+
+let binding: { HTTPParser: BindingClass; methods: readonly string[] } | undefined;
+
+function load(): { HTTPParser: BindingClass; methods: readonly string[] } {
+  return binding ??= createRequire(import.meta.url)('_http_common') as { HTTPParser: BindingClass; methods: readonly string[] };
+}
+
+/** Either kind of message: a request (client side) or a response (backend side). */
+export const REQUEST = 0;
+export const RESPONSE = 1;
+
+/**
+ * One llhttp parser for one connection. Heads of more than 32 headers arrive in parts
+ * (the binding flushes them early); they are put back together here.
+ */
+export class Parser {
+  readonly #parser: BindingParser;
+  #headers: string[] | undefined = undefined;
+  #url = '';
+
+  constructor(kind: typeof REQUEST | typeof RESPONSE, maxHeaderSize: number, events: ParserEvents) {
+    const { HTTPParser, methods } = load();
+    const parser = this.#parser = new HTTPParser();
+    parser.initialize(kind === REQUEST ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      this.#headers = undefined;
+      this.#url = '';
+    };
+    parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
+      if (this.#headers === undefined) this.#headers = headers;
+      else this.#headers.push(...headers);
+      this.#url += url;
+    };
+    parser[HTTPParser.kOnHeadersComplete] = (_major: number, minor: number, headers: string[] | undefined, method: number | undefined,
+      url: string | undefined, status: number | undefined, statusText: string | undefined, upgrade: boolean, keepAlive: boolean) => {
+      if (headers === undefined) {
+        headers = this.#headers ?? [];
+        url = this.#url;
+      }
+      this.#headers = undefined;
+      const skipBody = events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
+      return skipBody ? 1 : 0;
+    };
+    parser[HTTPParser.kOnBody] = (chunk: Buffer) => events.onBody(chunk);
+    parser[HTTPParser.kOnMessageComplete] = () => events.onMessageEnd();
+  }
+
+  /** Parses `data`; returns the bytes taken (all of them, or up to the end of an Upgrade's head), or the error. */
+  execute(data: Buffer): number | NativeParseError {
+    return this.#parser.execute(data);
+  }
+
+  /** The connection ended: a message delimited by the close is complete now, any other is an error. */
+  finish(): NativeParseError | undefined {
+    return this.#parser.finish();
+  }
+
+  close(): void {
+    this.#parser.close();
+  }
+}
+
+/**
+ * Checks the binding on canned messages: what the engine relies on (heads, bodies by length
+ * and chunked, pipelining, long heads, refusals of smuggling vectors, responses, HEAD) must
+ * come out as expected. Returns undefined when it does, else what differed.
+ */
+export function selfTest(): string | undefined {
+  try {
+    load();
+  } catch (err) {
+    return `llhttp binding not available: ${(err as Error).message}`;
+  }
+  try {
+    const seen: string[] = [];
+    const events = (skip = false): ParserEvents => ({
+      onHead: (minor, headers, method, url, status, statusText, upgrade, keepAlive) => {
+        seen.push(`head ${method}${url}${status || ''}${statusText} 1.${minor} ${headers.length / 2} ${upgrade ? 'up' : ''}${keepAlive ? 'ka' : ''}`);
+        return skip;
+      },
+      onBody: (chunk) => seen.push(`body ${chunk.toString('latin1')}`),
+      onMessageEnd: () => seen.push('end'),
+    });
+    const request = new Parser(REQUEST, 16 * 1024, events());
+    let many = 'GET /many HTTP/1.1\r\nHost: a\r\n';
+    for (let i = 0; i < 40; i++) many += `X-${i}: ${i}\r\n`;
+    const text = `GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc${
+      ''}PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n${many}\r\n`;
+    const taken = request.execute(Buffer.from(text, 'latin1'));
+    if (taken !== text.length) return `request parse returned ${String(taken)}`;
+    const expected = ['head GET/a 1.1 1 ka', 'end', 'head POST/b 1.1 2 ka', 'body abc', 'end', 'head PUT/c 1.1 2 ka', 'body hi', 'end', 'head GET/many 1.1 41 ka', 'end'];
+    if (seen.join('|') !== expected.join('|')) return `request events: ${seen.join('|')}`;
+    request.close();
+    for (const vector of [
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+      'GET / HTTP/1.1\nHost: a\n\n',
+      'GET / HTTP/1.1\r\nHost : a\r\n\r\n',
+    ]) {
+      const strict = new Parser(REQUEST, 16 * 1024, events());
+      const result = strict.execute(Buffer.from(vector, 'latin1'));
+      strict.close();
+      if (typeof result === 'number' || !/^HPE_/.test(result.code)) return `accepted ${JSON.stringify(vector)}`;
+    }
+    seen.length = 0;
+    const response = new Parser(RESPONSE, 16 * 1024, events());
+    const answers = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n';
+    if (response.execute(Buffer.from(answers, 'latin1')) !== answers.length) return 'response parse';
+    response.close();
+    const head = new Parser(RESPONSE, 16 * 1024, events(true));
+    const headAnswer = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n';
+    if (head.execute(Buffer.from(headAnswer, 'latin1')) !== headAnswer.length) return 'HEAD response parse';
+    head.close();
+    const closing = new Parser(RESPONSE, 16 * 1024, events());
+    closing.execute(Buffer.from('HTTP/1.0 200 OK\r\n\r\nuntil close', 'latin1'));
+    if (closing.finish() !== undefined) return 'close-delimited response';
+    closing.close();
+    const want = ['head 200OK 1.1 1 ka', 'body ok', 'end', 'head 404Not Found 1.1 1 ka', 'body x', 'end', 'head 200OK 1.1 1 ka', 'end', 'head 200OK 1.0 0 ', 'body until close', 'end'];
+    if (seen.join('|') !== want.join('|')) return `response events: ${seen.join('|')}`;
+  } catch (err) {
+    return `llhttp self-test threw: ${(err as Error).message}`;
+  }
+  return undefined;
+}
