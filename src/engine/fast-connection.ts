@@ -13,9 +13,9 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /**
  * One client connection of the fast engine: llhttp parses what the socket reads, each request
- * gets a context and runs the chain, and responses go out in request order. A request
- * pipelined behind one still being answered waits (and the socket is not read meanwhile), as
- * node:http makes it wait. The listener's sweep enforces the head and idle timeouts.
+ * gets a context and runs the chain at once, and responses go out in request order: the first
+ * owns the socket, one pipelined behind it holds what it gets until its turn (as node:http
+ * does). The listener's sweep enforces the head and idle timeouts.
  */
 export class ClientConnection implements ParserEvents, ResponseOwner {
   readonly socket: Socket;
@@ -24,9 +24,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
   /** The request whose head or body is being parsed. */
   #parsing: FastRequest | undefined = undefined;
   #parsingCtx: RequestContext | undefined = undefined;
-  /** The context being answered, and those pipelined behind it. */
-  #current: RequestContext | undefined = undefined;
-  readonly #waiting: RequestContext[] = [];
+  /** Requests whose responses have not gone out yet, in order: the first owns the socket. */
+  readonly #queue: RequestContext[] = [];
   /** Listener tick when the current head began (0: not in a head), and of the last read. */
   headStartTick = 0;
   lastReadTick: number;
@@ -34,7 +33,6 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
   /** A refusal to send once the responses before it are out. */
   #refusal = 0;
   #closed = false;
-
 
   constructor(listener: FastListener, socket: Socket) {
     this.#listener = listener;
@@ -64,21 +62,24 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
 
   /** Nothing being answered or parsed: safe to close. */
   get idle(): boolean {
-    return this.#current === undefined && this.#parsing === undefined && this.headStartTick === 0;
+    return this.#queue.length === 0 && this.#parsing === undefined && this.headStartTick === 0;
   }
 
   readonly #onData = (chunk: Buffer): void => {
     const listener = this.#listener;
     this.lastReadTick = listener.tick;
     if (this.#parsing === undefined && this.headStartTick === 0) this.headStartTick = listener.tick;
+    const upgrading = this.#queue.length;
     const result = this.#parser.execute(chunk);
     if (typeof result !== 'number') {
       this.#parseError(result, chunk);
       return;
     }
     // An Upgrade: llhttp stops after its head; what follows is the tunnel's, sent once the backend agrees.
-    const ctx = this.#parsingCtx ?? this.#current;
-    if (result < chunk.length && ctx !== undefined && (ctx.req as FastRequest).upgrade) ctx.head = chunk.subarray(result);
+    if (result < chunk.length && this.#queue.length > upgrading) {
+      const ctx = this.#queue.at(-1)!;
+      if ((ctx.req as FastRequest).upgrade) ctx.head = chunk.subarray(result);
+    }
   };
 
   onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, _status: number, _text: string, upgrade: boolean, keepAlive: boolean): boolean {
@@ -90,7 +91,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     const refusal = this.#refusal === 0 ? listener.refusal(req) : undefined;
     if (refusal !== undefined) {
       listener.log.info({ status: refusal.status, reason: refusal.reason, client: this.socket.remoteAddress }, 'rejected request');
+      this.#parsing = undefined;
       this.#refuse(refusal.status);
+      return false;
+    }
+    if (this.#refusal !== 0) {
+      this.#parsing = undefined;
       return false;
     }
     if (upgrade) this.#stopReading();
@@ -100,20 +106,20 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     if (upgrade) ctx.head = Buffer.alloc(0);
     this.#parsingCtx = ctx;
     listener.started();
+    this.#queue.push(ctx);
+    const first = this.#queue.length === 1;
+    if (first) res.attach();
     const expect = req.headers.expect;
     if (expect !== undefined) {
       if (expect.toLowerCase() !== '100-continue') {
         res.shouldKeepAlive = false;
         res.statusCode = 417;
-      } else if (this.#current === undefined) {
-        this.socket.write(CONTINUE, 'latin1');
+        res.end(Buffer.from('417 Expectation Failed\n'));
+        return false;
       }
+      if (first) this.socket.write(CONTINUE, 'latin1');
     }
-    if (this.#current === undefined) this.#run(ctx);
-    else {
-      this.#waiting.push(ctx);
-      this.#pause();
-    }
+    listener.run(ctx);
     return false;
   }
 
@@ -132,49 +138,38 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
 
   /** The try writing the body can take more: read the client again. */
   resume(): void {
-    if (!this.#paused || this.#closed) return;
-    if (this.#waiting.length > 0) return; // a pipelined request is still waiting for its turn
+    if (!this.#paused || this.#closed || this.#refusal !== 0) return;
     this.#paused = false;
     this.socket.resume();
   }
 
-  /** A response has ended: the next pipelined request's turn, or the connection closes. */
+  /** The response that owns the socket has ended: the next one's turn, or the connection closes. */
   ended(res: FastResponse): void {
-    const ctx = this.#current!;
+    const ctx = this.#queue.shift()!;
+    res.finished = true;
     this.#listener.finish(ctx);
-    this.#current = undefined;
     const req = ctx.req as FastRequest;
     // An unread body would have to be read and thrown away first: close instead, as the node engine does.
     if (!res.shouldKeepAlive || !req.complete || this.#listener.draining) {
       this.#close();
       return;
     }
-    const next = this.#waiting.shift();
+    const next = this.#queue[0];
     if (next !== undefined) {
-      const expect = next.req.headers.expect;
-      if (expect !== undefined && expect.toLowerCase() === '100-continue') this.socket.write(CONTINUE, 'latin1');
-      this.#run(next);
-    }
-    if (this.#current === undefined && this.#refusal !== 0) {
-      this.#sendRefusal();
+      const nextRes = next.res as FastResponse;
+      if (nextRes.attach()) {
+        this.ended(nextRes);
+        return;
+      }
+      this.#drained(next);
       return;
     }
-    this.resume();
+    if (this.#refusal !== 0) this.#sendRefusal();
   }
 
   /** Closes the connection now (shutdown timeout, or a listener closing idle connections). */
   destroy(): void {
     this.socket.destroy();
-  }
-
-  #run(ctx: RequestContext): void {
-    this.#current = ctx;
-    const res = ctx.res as FastResponse;
-    if (res.statusCode === 417) {
-      res.end(Buffer.from('417 Expectation Failed\n'));
-      return;
-    }
-    this.#listener.run(ctx);
   }
 
   #pause(): void {
@@ -192,7 +187,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
   #refuse(status: number): void {
     this.#refusal = status;
     this.#stopReading();
-    if (this.#current === undefined) this.#sendRefusal();
+    if (this.#queue.length === 0) this.#sendRefusal();
   }
 
   #sendRefusal(): void {
@@ -209,13 +204,18 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     this.#listener.log.info({ code, status, client: this.socket.remoteAddress }, 'rejected malformed request');
     const ctx = this.#parsingCtx;
     this.#parsingCtx = undefined;
-    // A body that breaks mid-way (a bad chunk): its request is already running; it is cut.
     if (ctx !== undefined) {
-      ctx.abort(CLIENT_CLOSED);
-      if (ctx === this.#current || (ctx.res as FastResponse).headersSent) {
+      const res = ctx.res as FastResponse;
+      // A body that breaks once its response has started (or behind another): cut.
+      if (res.headersSent || this.#queue[0] !== ctx) {
         this.socket.destroy();
         return;
       }
+      // Its response has not started: the refusal is its answer, and its try is cancelled.
+      this.#queue.shift();
+      res.finished = true;
+      ctx.abort(CLIENT_CLOSED);
+      this.#listener.finish(ctx);
     }
     this.#refuse(status);
   }
@@ -233,9 +233,15 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     this.#refuse(408);
   }
 
-  readonly #onDrain = (): void => {
-    const upstream = this.#current?.upstream;
+  /** The response of `ctx` may take more: its try reads its backend again. */
+  #drained(ctx: RequestContext): void {
+    const upstream = ctx.upstream;
     if (upstream instanceof FastExchange) upstream.clientDrained();
+  }
+
+  readonly #onDrain = (): void => {
+    const first = this.#queue[0];
+    if (first !== undefined) this.#drained(first);
   };
 
   readonly #onError = (): void => {
@@ -247,21 +253,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     this.#parser.close();
     const listener = this.#listener;
     listener.forget(this);
-    const open = this.#current === undefined ? this.#waiting : [this.#current, ...this.#waiting];
-    this.#current = undefined;
-    this.#waiting.length = 0;
-    for (const ctx of open) {
+    for (const ctx of this.#queue.splice(0)) {
       const res = ctx.res as FastResponse;
       if (res.finished) continue;
       res.finished = true;
       if (!ctx.tunnel) ctx.abort(CLIENT_CLOSED);
       listener.finish(ctx);
-    }
-    const parsing = this.#parsingCtx;
-    if (parsing !== undefined && !open.includes(parsing) && !(parsing.res as FastResponse).finished) {
-      (parsing.res as FastResponse).finished = true;
-      parsing.abort(CLIENT_CLOSED);
-      listener.finish(parsing);
     }
   };
 }

@@ -103,8 +103,15 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     this.host = this.head.host;
     this.dispatched = true;
     if (this.hasBody) this.#watch(UPLOADING);
-    this.#upstream.acquire(this);
+    // A chunked body may break in the packet that brought its head: dispatching on the next
+    // turn lets the parser refuse it (400) before anything of it goes upstream, as the node engine does.
+    if (this.head.chunked && !req.complete) setImmediate(this.#acquire);
+    else this.#acquire();
   }
+
+  readonly #acquire = (): void => {
+    if (!this.#finished) this.#upstream.acquire(this, this.#engine.tick);
+  };
 
   connected(connection: UpstreamConnection): void {
     if (this.#finished) {
@@ -189,7 +196,7 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     if (this.#res.write(chunk)) return;
     this.#connection!.socket.pause();
     this.#upstreamPaused = true;
-    if (this.#proxy.sendTimeout > 0) {
+    if (this.#proxy.sendTimeout > 0 && this.#res.attached) {
       this.#unsent = this.#res.writableLength;
       this.#stalledFor = 0;
       this.#watch(STALLED);
@@ -296,8 +303,8 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
       return;
     }
     ctx.tunnel = true;
+    // The connection lets go of its socket once the parser has returned (see UpstreamConnection).
     const socket = connection.socket;
-    connection.detach();
     openTunnel(ctx, client, socket, statusText, rawHeaders, this.#proxy.tunnelIdleTimeout, () => this.backend.endRequest());
   }
 

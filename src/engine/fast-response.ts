@@ -21,6 +21,9 @@ export interface ResponseOwner {
   ended(response: FastResponse): void;
 }
 
+/** What a response waiting for its turn holds before it asks its backend to wait (node's highWaterMark). */
+const HOLD_LIMIT = 64 * 1024;
+
 const REASONS: string[] = [];
 for (const [code, text] of Object.entries(STATUS_CODES)) REASONS[Number(code)] = text ?? '';
 
@@ -40,6 +43,14 @@ export class FastResponse implements ClientResponse {
   readonly #owner: ResponseOwner;
   #headers: string[] | undefined = undefined;
   #chunked = false;
+  /**
+   * Whether it owns the socket: only the first response of a connection does. One pipelined
+   * behind it is kept here until its turn, as node:http keeps it (a full buffer says "wait").
+   */
+  #attached = false;
+  #buffer: (Buffer | string)[] | undefined = undefined;
+  #buffered = 0;
+  #ending = false;
 
   constructor(owner: ResponseOwner, keepAlive: boolean, head: boolean, http10: boolean) {
     this.#owner = owner;
@@ -68,7 +79,34 @@ export class FastResponse implements ClientResponse {
 
   /** Bytes written to the client and not yet taken by it. */
   get writableLength(): number {
-    return this.#owner.socket.writableLength;
+    return this.#attached ? this.#owner.socket.writableLength : this.#buffered;
+  }
+
+  get attached(): boolean {
+    return this.#attached;
+  }
+
+  /** Its turn on the socket: what it holds goes out; true if it has ended meanwhile (the connection then moves on). */
+  attach(): boolean {
+    this.#attached = true;
+    const buffer = this.#buffer;
+    if (buffer !== undefined) {
+      this.#buffer = undefined;
+      this.#buffered = 0;
+      const socket = this.#owner.socket;
+      socket.cork();
+      for (const data of buffer) socket.write(data as Buffer);
+      socket.uncork();
+    }
+    return this.#ending;
+  }
+
+  /** Writes to the socket when attached, else holds; false when the caller should wait for 'drain'. */
+  #out(data: Buffer | string): boolean {
+    if (this.#attached) return typeof data === 'string' ? this.#owner.socket.write(data, 'latin1') : this.#owner.socket.write(data);
+    (this.#buffer ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    this.#buffered += data.length;
+    return this.#buffered < HOLD_LIMIT;
   }
 
   /**
@@ -94,38 +132,37 @@ export class FastResponse implements ClientResponse {
     }
     head += this.#connectionHeaders();
     this.headersSent = true;
-    this.#owner.socket.write(head, 'latin1');
+    this.#out(head);
   }
 
   /** Writes a body chunk; false when the client has not taken what it was sent (wait for drain). */
   write(chunk: Buffer): boolean {
     if (this.#head || chunk.length === 0) return true;
+    if (!this.#chunked) return this.#out(chunk);
     const socket = this.#owner.socket;
-    if (!this.#chunked) return socket.write(chunk);
-    socket.cork();
-    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    socket.write(chunk);
-    const more = socket.write('\r\n', 'latin1');
-    socket.uncork();
+    if (this.#attached) socket.cork();
+    this.#out(`${chunk.length.toString(16)}\r\n`);
+    this.#out(chunk);
+    const more = this.#out('\r\n');
+    if (this.#attached) socket.uncork();
     return more;
   }
 
   /** Ends the response: `body` is a whole generated body (the head not sent yet), else the end of a relayed one. */
   end(body?: Buffer): void {
-    if (this.finished) return;
-    const socket = this.#owner.socket;
+    if (this.finished || this.#ending) return;
     if (!this.headersSent) {
       const headers = this.#headers ?? [];
       const length = body?.length ?? 0;
       let hasLength = false;
       for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') hasLength = true;
       this.writeHead(this.statusCode, hasLength || this.statusCode === 204 || this.statusCode === 304 ? headers : [...headers, 'Content-Length', String(length)], Framing.Given);
-      if (body !== undefined && length > 0 && !this.#head) socket.write(body);
+      if (body !== undefined && length > 0 && !this.#head) this.#out(body);
     } else if (this.#chunked) {
-      socket.write('0\r\n\r\n', 'latin1');
+      this.#out('0\r\n\r\n');
     }
-    this.finished = true;
-    this.#owner.ended(this);
+    this.#ending = true;
+    if (this.#attached) this.#owner.ended(this);
   }
 
   destroy(): void {

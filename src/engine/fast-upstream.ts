@@ -48,8 +48,10 @@ export class UpstreamConnection implements ParserEvents {
   open = false;
   /** The backend's response allows the connection to be kept. */
   keepAlive = false;
-  /** Listener tick when it became idle. */
+  /** Engine tick when it became idle. */
   idleSince = 0;
+  /** Ticks (seconds) it may stay idle: the backend's `Keep-Alive: timeout` hint, less a second, when it gives one. */
+  idleTicks = Number.POSITIVE_INFINITY;
   /** Counted out of the pool's open connections. */
   forgotten = false;
   #upgraded = false;
@@ -75,6 +77,7 @@ export class UpstreamConnection implements ParserEvents {
 
   onHead(versionMinor: number, rawHeaders: string[], _method: string, _url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean {
     this.keepAlive = keepAlive;
+    if (keepAlive) this.idleTicks = keepAliveHint(rawHeaders);
     if (upgrade && status === 101) this.#upgraded = true;
     return this.user?.onHead(versionMinor, rawHeaders, status, statusText, upgrade, keepAlive) ?? true;
   }
@@ -185,8 +188,13 @@ export class FastUpstream {
   }
 
   /** A connection for `user`: an idle one at once, or a new one once it has connected. */
-  acquire(user: ConnectionUser): void {
-    const idle = this.#idle.pop();
+  acquire(user: ConnectionUser, tick: number): void {
+    let idle = this.#idle.pop();
+    // The backend said how long it keeps a connection idle: one about to close is not used.
+    while (idle !== undefined && tick - idle.idleSince >= idle.idleTicks) {
+      idle.destroy();
+      idle = this.#idle.pop();
+    }
     if (idle !== undefined) {
       idle.user = user;
       user.connected(idle);
@@ -256,4 +264,15 @@ export class FastUpstream {
     this.#closing = true;
     for (const connection of this.#idle.splice(0)) connection.destroy();
   }
+}
+
+/** Seconds from a `Keep-Alive: timeout=N` header, less one (a connection is not used in its last second); infinity without one. */
+function keepAliveHint(raw: readonly string[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const match = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
+    if (match !== null) return Math.max(0, Number(match[1]) - 1);
+  }
+  return Number.POSITIVE_INFINITY;
 }

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Parser, REQUEST, RESPONSE, selfTest, type ParserEvents } from './llhttp.js';
+
+function recorder(skipBody = false): { events: ParserEvents; seen: string[] } {
+  const seen: string[] = [];
+  return {
+    seen,
+    events: {
+      onHead: (minor, headers, method, url, status, text, upgrade, keepAlive) => {
+        seen.push(`${method}${url}${status || ''}${text} 1.${minor} ${headers.join(',')}${upgrade ? ' upgrade' : ''}${keepAlive ? ' keep-alive' : ''}`);
+        return skipBody;
+      },
+      onBody: (chunk) => seen.push(`body ${chunk.toString('latin1')}`),
+      onMessageEnd: () => seen.push('end'),
+    },
+  };
+}
+
+test('the parser behaves as the fast engine expects on this Node.js (the start-up self-test)', () => {
+  assert.equal(selfTest(), undefined);
+});
+
+test('a head split over reads, and one of more than 32 headers, come out whole', () => {
+  const { events, seen } = recorder();
+  const parser = new Parser(REQUEST, 16 * 1024, events);
+  let text = 'GET /long?q=1 HTTP/1.1\r\nHost: a\r\n';
+  for (let i = 0; i < 50; i++) text += `X-${i}: ${i}\r\n`;
+  text += '\r\n';
+  const bytes = Buffer.from(text, 'latin1');
+  for (let at = 0; at < bytes.length; at += 7) assert.equal(parser.execute(bytes.subarray(at, at + 7)), Math.min(7, bytes.length - at));
+  assert.equal(seen.length, 2);
+  assert.match(seen[0]!, /^GET\/long\?q=1 1\.1 Host,a,X-0,0,.*X-49,49 keep-alive$/);
+  parser.close();
+});
+
+test('an Upgrade stops the parser at the end of its head; the rest is the tunnel\'s', () => {
+  const { events, seen } = recorder();
+  const parser = new Parser(REQUEST, 16 * 1024, events);
+  const head = 'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  assert.equal(parser.execute(Buffer.from(`${head}\x81\x00`, 'latin1')), head.length);
+  assert.match(seen[0]!, /upgrade/);
+  parser.close();
+});
+
+test('request smuggling vectors and oversized heads are refused with llhttp\'s codes', () => {
+  const cases: [string, string][] = [
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    [`GET /${'a'.repeat(2000)} HTTP/1.1\r\n\r\n`, 'HPE_HEADER_OVERFLOW'],
+  ];
+  for (const [text, code] of cases) {
+    const parser = new Parser(REQUEST, 1024, recorder().events);
+    const result = parser.execute(Buffer.from(text, 'latin1'));
+    assert.ok(typeof result !== 'number', text);
+    assert.equal(result.code, code, text);
+    parser.close();
+  }
+});
+
+test('responses: a HEAD answer skips its body when told; a close-delimited body ends with finish()', () => {
+  const head = recorder(true);
+  const parser = new Parser(RESPONSE, 16 * 1024, head.events);
+  const text = 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n';
+  assert.equal(parser.execute(Buffer.from(text, 'latin1')), text.length);
+  assert.deepEqual(head.seen, ['200OK 1.1 Content-Length,10 keep-alive', 'end', '204No Content 1.1  keep-alive', 'end']);
+  parser.close();
+  const closing = recorder();
+  const until = new Parser(RESPONSE, 16 * 1024, closing.events);
+  until.execute(Buffer.from('HTTP/1.1 200 OK\r\n\r\nabc', 'latin1'));
+  assert.deepEqual(closing.seen, ['200OK 1.1 ', 'body abc']);
+  assert.equal(until.finish(), undefined);
+  assert.deepEqual(closing.seen.at(-1), 'end');
+  until.close();
+});
