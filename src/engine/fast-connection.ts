@@ -3,7 +3,7 @@ import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import { overflowedInRequestLine } from '../server/http-server.js';
 import { writeRawError } from '../server/raw-response.js';
-import { Parser, REQUEST, type NativeParseError, type ParserEvents } from './llhttp.js';
+import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { FastExchange } from './fast-exchange.js';
 import { FastRequest } from './fast-request.js';
 import { FastResponse, type ResponseOwner } from './fast-response.js';
@@ -82,7 +82,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     }
   };
 
-  onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, _status: number, _text: string, upgrade: boolean, keepAlive: boolean): boolean {
+  onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, _status: number, _text: string, upgrade: boolean, keepAlive: boolean): HeadResult {
     this.headStartTick = 0;
     const listener = this.#listener;
     const req = new FastRequest(this.socket, method, url, versionMinor, rawHeaders, keepAlive && !upgrade, upgrade);
@@ -93,11 +93,11 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
       listener.log.info({ status: refusal.status, reason: refusal.reason, client: this.socket.remoteAddress }, 'rejected request');
       this.#parsing = undefined;
       this.#refuse(refusal.status);
-      return false;
+      return BODY;
     }
     if (this.#refusal !== 0) {
       this.#parsing = undefined;
-      return false;
+      return BODY;
     }
     if (upgrade) this.#stopReading();
     const res = new FastResponse(this, req.keepAlive, method === 'HEAD', versionMinor === 0);
@@ -109,18 +109,18 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     this.#queue.push(ctx);
     const first = this.#queue.length === 1;
     if (first) res.attach();
-    const expect = req.headers.expect;
+    const expect = req.header('expect');
     if (expect !== undefined) {
       if (expect.toLowerCase() !== '100-continue') {
         res.shouldKeepAlive = false;
         res.statusCode = 417;
         res.end(Buffer.from('417 Expectation Failed\n'));
-        return false;
+        return BODY;
       }
       if (first) this.socket.write(CONTINUE, 'latin1');
     }
     listener.run(ctx);
-    return false;
+    return BODY;
   }
 
   onBody(chunk: Buffer): void {

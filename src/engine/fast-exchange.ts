@@ -421,7 +421,7 @@ function makeHead(ctx: RequestContext, req: FastRequest, info: RequestHeaderInfo
   let lines = '';
   for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
   if (info.host === undefined) lines += `host: ${new URL(backend.origin).host}\r\n`;
-  const chunked = info.hasBody && req.headers['content-length'] === undefined;
+  const chunked = info.hasBody && req.header('content-length') === undefined;
   if (chunked) lines += 'transfer-encoding: chunked\r\n';
   return { lines: `${lines}\r\n`, hasBody: info.hasBody, chunked, host: info.host };
 }

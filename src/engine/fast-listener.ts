@@ -115,7 +115,7 @@ export class FastListener implements Listener {
     if (problem !== undefined) return { status: 400, reason: problem };
     const max = this.limits.maxBodySize;
     if (max > 0) {
-      const length = req.headers['content-length'];
+      const length = req.header('content-length');
       if (length !== undefined && Number(length) > max) return { status: 413, reason: `body larger than ${max} bytes` };
     }
     return undefined;

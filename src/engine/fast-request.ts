@@ -65,6 +65,16 @@ export class FastRequest implements ClientRequest {
     return (this.#headers = headers as IncomingHttpHeaders);
   }
 
+  /** The first value of a header, by lowercase name, read from the raw list (no headers object made). */
+  header(lower: string): string | undefined {
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === lower.length && name.toLowerCase() === lower) return raw[i + 1];
+    }
+    return undefined;
+  }
+
   /** A body chunk from the parser: to the try writing it, or kept until there is one. */
   body(chunk: Buffer): boolean {
     if (this.sink !== undefined) return this.sink.body(chunk);

@@ -24,6 +24,9 @@ export interface ResponseOwner {
 /** What a response waiting for its turn holds before it asks its backend to wait (node's highWaterMark). */
 const HOLD_LIMIT = 64 * 1024;
 
+/** Body chunks up to this size are sent in one string with the head. */
+const SMALL = 4096;
+
 const REASONS: string[] = [];
 for (const [code, text] of Object.entries(STATUS_CODES)) REASONS[Number(code)] = text ?? '';
 
@@ -38,7 +41,9 @@ export class FastResponse implements ClientResponse {
   shouldKeepAlive: boolean;
   finished = false;
   /** The request was HEAD: the head is sent, a body never. */
-  readonly #head: boolean;
+  readonly #headOnly: boolean;
+  /** The response head, until the first body bytes (or the end) take it along. */
+  #head: string | undefined = undefined;
   readonly #http10: boolean;
   readonly #owner: ResponseOwner;
   #headers: string[] | undefined = undefined;
@@ -55,7 +60,7 @@ export class FastResponse implements ClientResponse {
   constructor(owner: ResponseOwner, keepAlive: boolean, head: boolean, http10: boolean) {
     this.#owner = owner;
     this.shouldKeepAlive = keepAlive;
-    this.#head = head;
+    this.#headOnly = head;
     this.#http10 = http10;
   }
 
@@ -123,7 +128,7 @@ export class FastResponse implements ClientResponse {
       head += `${name}: ${headers[i + 1]!}\r\n`;
     }
     if (!date) head += `Date: ${this.#owner.date}\r\n`;
-    if (framing === Framing.Chunked && !this.#head && status !== 204 && status !== 304) {
+    if (framing === Framing.Chunked && !this.#headOnly && status !== 204 && status !== 304) {
       if (this.#http10) this.shouldKeepAlive = false;
       else {
         this.#chunked = true;
@@ -132,18 +137,24 @@ export class FastResponse implements ClientResponse {
     }
     head += this.#connectionHeaders();
     this.headersSent = true;
-    this.#out(head);
+    // Sent with the first body bytes (or the end): one write, one system call, for most responses.
+    this.#head = head;
   }
 
   /** Writes a body chunk; false when the client has not taken what it was sent (wait for drain). */
   write(chunk: Buffer): boolean {
-    if (this.#head || chunk.length === 0) return true;
-    if (!this.#chunked) return this.#out(chunk);
+    if (this.#headOnly || chunk.length === 0) return true;
+    let head = this.#head;
+    if (head !== undefined) this.#head = undefined;
+    if (this.#chunked) head = `${head ?? ''}${chunk.length.toString(16)}\r\n`;
+    if (head === undefined) return this.#out(chunk);
+    // A small chunk goes in the same string as what precedes it; a large one in the same writev.
+    if (chunk.length <= SMALL && !this.#chunked) return this.#out(head + chunk.toString('latin1'));
     const socket = this.#owner.socket;
     if (this.#attached) socket.cork();
-    this.#out(`${chunk.length.toString(16)}\r\n`);
-    this.#out(chunk);
-    const more = this.#out('\r\n');
+    this.#out(head);
+    let more = this.#out(chunk);
+    if (this.#chunked) more = this.#out('\r\n');
     if (this.#attached) socket.uncork();
     return more;
   }
@@ -157,7 +168,12 @@ export class FastResponse implements ClientResponse {
       let hasLength = false;
       for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') hasLength = true;
       this.writeHead(this.statusCode, hasLength || this.statusCode === 204 || this.statusCode === 304 ? headers : [...headers, 'Content-Length', String(length)], Framing.Given);
-      if (body !== undefined && length > 0 && !this.#head) this.#out(body);
+      if (body !== undefined && length > 0 && !this.#headOnly) this.write(body);
+      else this.#out(this.#head!);
+      this.#head = undefined;
+    } else if (this.#head !== undefined) {
+      this.#out(this.#chunked ? `${this.#head}0\r\n\r\n` : this.#head);
+      this.#head = undefined;
     } else if (this.#chunked) {
       this.#out('0\r\n\r\n');
     }

@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
-import { Parser, RESPONSE, type NativeParseError, type ParserEvents } from './llhttp.js';
+import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 
 /** What a connection reports to the try using it. */
 export interface ConnectionUser {
@@ -54,6 +54,9 @@ export class UpstreamConnection implements ParserEvents {
   idleTicks = Number.POSITIVE_INFINITY;
   /** Counted out of the pool's open connections. */
   forgotten = false;
+  /** Bytes of a RAW body still to come; set between its head and llhttp's end of that head. */
+  #rawLeft = 0;
+  #rawStarting = false;
   #upgraded = false;
   #dead = false;
 
@@ -75,11 +78,20 @@ export class UpstreamConnection implements ParserEvents {
     this.user?.connected(this);
   }
 
-  onHead(versionMinor: number, rawHeaders: string[], _method: string, _url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean {
+  onHead(versionMinor: number, rawHeaders: string[], _method: string, _url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): HeadResult {
     this.keepAlive = keepAlive;
     if (keepAlive) this.idleTicks = keepAliveHint(rawHeaders);
     if (upgrade && status === 101) this.#upgraded = true;
-    return this.user?.onHead(versionMinor, rawHeaders, status, statusText, upgrade, keepAlive) ?? true;
+    const user = this.user;
+    if (user === undefined || user.onHead(versionMinor, rawHeaders, status, statusText, upgrade, keepAlive)) return NO_BODY;
+    if (status < 200 || status === 204 || status === 304 || this.#upgraded) return BODY;
+    // A body of a length llhttp has checked: its bytes go to the try as slices of what the socket
+    // read, not through the parser (whose body callbacks copy every byte).
+    const length = contentLength(rawHeaders);
+    if (length === undefined || length === 0) return BODY;
+    this.#rawLeft = length;
+    this.#rawStarting = true;
+    return RAW;
   }
 
   onBody(chunk: Buffer): void {
@@ -87,7 +99,22 @@ export class UpstreamConnection implements ParserEvents {
   }
 
   onMessageEnd(): void {
+    // The end llhttp reports right after a RAW head is not the body's.
+    if (this.#rawStarting) {
+      this.#rawStarting = false;
+      return;
+    }
     this.user?.onMessageEnd();
+  }
+
+  /** Passes up to the rest of a RAW body from `chunk` at `from`; returns where it stopped. */
+  #rawBody(chunk: Buffer, from: number): number {
+    const take = Math.min(this.#rawLeft, chunk.length - from);
+    this.#rawLeft -= take;
+    const user = this.user;
+    if (take > 0) user?.onBody(from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take));
+    if (this.#rawLeft === 0 && this.user === user) user?.onMessageEnd();
+    return from + take;
   }
 
   /** Gone for good: out of the pool, no more events. */
@@ -115,6 +142,11 @@ export class UpstreamConnection implements ParserEvents {
       this.destroy();
       return;
     }
+    if (this.#rawLeft > 0) {
+      const at = this.#rawBody(chunk, 0);
+      if (at < chunk.length) this.#extra();
+      return;
+    }
     const result = this.#parser.execute(chunk);
     if (typeof result !== 'number') {
       const user = this.user;
@@ -129,7 +161,14 @@ export class UpstreamConnection implements ParserEvents {
       user?.upgraded(rest);
       return;
     }
+    if (this.#rawLeft > 0 && result < chunk.length && this.#rawBody(chunk, result) < chunk.length) this.#extra();
   };
+
+  /** Bytes past the end of a response nobody asked for: the connection cannot be trusted again. */
+  #extra(): void {
+    this.keepAlive = false;
+    if (this.user === undefined) this.destroy();
+  }
 
   readonly #onDrain = (): void => {
     this.user?.drained();
@@ -264,6 +303,15 @@ export class FastUpstream {
     this.#closing = true;
     for (const connection of this.#idle.splice(0)) connection.destroy();
   }
+}
+
+/** The Content-Length of a response head (llhttp has refused a malformed or repeated one). */
+function contentLength(raw: readonly string[]): number | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
+  }
+  return undefined;
 }
 
 /** Seconds from a `Keep-Alive: timeout=N` header, less one (a connection is not used in its last second); infinity without one. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parser, REQUEST, RESPONSE, selfTest, type ParserEvents } from './llhttp.js';
+import { BODY, NO_BODY, Parser, REQUEST, RESPONSE, selfTest, type ParserEvents } from './llhttp.js';
 
 function recorder(skipBody = false): { events: ParserEvents; seen: string[] } {
   const seen: string[] = [];
@@ -9,7 +9,7 @@ function recorder(skipBody = false): { events: ParserEvents; seen: string[] } {
     events: {
       onHead: (minor, headers, method, url, status, text, upgrade, keepAlive) => {
         seen.push(`${method}${url}${status || ''}${text} 1.${minor} ${headers.join(',')}${upgrade ? ' upgrade' : ''}${keepAlive ? ' keep-alive' : ''}`);
-        return skipBody;
+        return skipBody ? NO_BODY : BODY;
       },
       onBody: (chunk) => seen.push(`body ${chunk.toString('latin1')}`),
       onMessageEnd: () => seen.push('end'),

@@ -40,12 +40,20 @@ export interface NativeParseError extends Error {
 export interface ParserEvents {
   /**
    * A message head. Requests: `method` and `url` set, `status` 0. Responses: `status` and
-   * `statusText`. Returns true to tell the parser the message has no body (a response to HEAD).
+   * `statusText`. Returns what follows: BODY (the parser reads the body), NO_BODY (a response to
+   * HEAD), or RAW: the parser stops after this head (its message ends at once) and the caller
+   * reads the body's bytes itself (a response whose Content-Length llhttp has checked).
    */
-  onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean;
+  onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): HeadResult;
   onBody(chunk: Buffer): void;
   onMessageEnd(): void;
 }
+
+/** What a head's callback tells the parser (llhttp's on_headers_complete return values). */
+export const BODY = 0;
+export const NO_BODY = 1;
+export const RAW = 2;
+export type HeadResult = typeof BODY | typeof NO_BODY | typeof RAW;
 
 let binding: { HTTPParser: BindingClass; methods: readonly string[] } | undefined;
 
@@ -86,14 +94,13 @@ export class Parser {
         url = this.#url;
       }
       this.#headers = undefined;
-      const skipBody = events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
-      return skipBody ? 1 : 0;
+      return events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => events.onBody(chunk);
     parser[HTTPParser.kOnMessageComplete] = () => events.onMessageEnd();
   }
 
-  /** Parses `data`; returns the bytes taken (all of them, or up to the end of an Upgrade's head), or the error. */
+  /** Parses `data`; returns the bytes taken (all of them, or up to the end of an Upgrade's or a RAW head), or the error. */
   execute(data: Buffer): number | NativeParseError {
     return this.#parser.execute(data);
   }
@@ -121,10 +128,10 @@ export function selfTest(): string | undefined {
   }
   try {
     const seen: string[] = [];
-    const events = (skip = false): ParserEvents => ({
+    const events = (result: HeadResult = BODY): ParserEvents => ({
       onHead: (minor, headers, method, url, status, statusText, upgrade, keepAlive) => {
         seen.push(`head ${method}${url}${status || ''}${statusText} 1.${minor} ${headers.length / 2} ${upgrade ? 'up' : ''}${keepAlive ? 'ka' : ''}`);
-        return skip;
+        return result;
       },
       onBody: (chunk) => seen.push(`body ${chunk.toString('latin1')}`),
       onMessageEnd: () => seen.push('end'),
@@ -155,7 +162,7 @@ export function selfTest(): string | undefined {
     const answers = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n';
     if (response.execute(Buffer.from(answers, 'latin1')) !== answers.length) return 'response parse';
     response.close();
-    const head = new Parser(RESPONSE, 16 * 1024, events(true));
+    const head = new Parser(RESPONSE, 16 * 1024, events(NO_BODY));
     const headAnswer = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n';
     if (head.execute(Buffer.from(headAnswer, 'latin1')) !== headAnswer.length) return 'HEAD response parse';
     head.close();
@@ -165,6 +172,15 @@ export function selfTest(): string | undefined {
     closing.close();
     const want = ['head 200OK 1.1 1 ka', 'body ok', 'end', 'head 404Not Found 1.1 1 ka', 'body x', 'end', 'head 200OK 1.1 1 ka', 'end', 'head 200OK 1.0 0 ', 'body until close', 'end'];
     if (seen.join('|') !== want.join('|')) return `response events: ${seen.join('|')}`;
+    // RAW: the parser stops after the head, its message ends; given the next head, it parses it.
+    seen.length = 0;
+    const raw = new Parser(RESPONSE, 16 * 1024, events(RAW));
+    const first = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n';
+    if (raw.execute(Buffer.from(`${first}abc`, 'latin1')) !== first.length) return 'RAW head';
+    const second = 'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n';
+    if (raw.execute(Buffer.from(`${second}de`, 'latin1')) !== second.length) return 'RAW next head';
+    raw.close();
+    if (seen.join('|') !== 'head 200OK 1.1 1 ka|end|head 201Created 1.1 1 ka|end') return `RAW events: ${seen.join('|')}`;
   } catch (err) {
     return `llhttp self-test threw: ${(err as Error).message}`;
   }
