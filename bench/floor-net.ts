@@ -2,7 +2,7 @@
  * The floor of a raw-socket path, server side: a `net.Server` answering every request head with
  * a canned HTTP/1.1 response, no HTTP machinery at all (it only counts blank lines; GET
  * requests without bodies, as the benchmark sends). What Node's sockets alone cost per
- * request: the lower bound for the raw-socket proposal in docs/performance.md. Env: BENCH_PORT.
+ * request: the lower bound of one side of the fast engine (docs/performance.md). Env: BENCH_PORT.
  */
 import { createServer } from 'node:net';
 

@@ -124,7 +124,7 @@ const targets: Target[] = [
   ...(values.floor ? [
     { name: 'floor: node:http', command: [targetNode, join(here, 'floor-server.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
     { name: 'floor: undici client', command: [], env: {}, port: BACKEND_PORTS[0]!, floorClient: true, floor: true },
-    // A raw-socket server (no HTTP machinery): the lower bound of the fast path proposed in docs/performance.md.
+    // A raw-socket server (no HTTP machinery): the lower bound of each side of the fast engine (docs/performance.md).
     { name: 'floor: net server', command: [targetNode, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
   ] : []),
 ];
