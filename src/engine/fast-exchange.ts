@@ -193,8 +193,12 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     if (this.#finished) return;
     this.#received = true;
     this.#ctx.bytes += chunk.length;
-    if (this.#res.write(chunk)) return;
-    this.#connection!.socket.pause();
+    const connection = this.#connection!;
+    const more = this.#res.write(chunk);
+    // Written but not all sent: the client's socket holds on to the chunk, a slice of the connection's read buffer.
+    if (this.#res.writableLength > 0) connection.lend();
+    if (more) return;
+    connection.socket.pause();
     this.#upstreamPaused = true;
     if (this.#proxy.sendTimeout > 0 && this.#res.attached) {
       this.#unsent = this.#res.writableLength;

@@ -109,7 +109,8 @@ export class FastResponse implements ClientResponse {
   /** Writes to the socket when attached, else holds; false when the caller should wait for 'drain'. */
   #out(data: Buffer | string): boolean {
     if (this.#attached) return typeof data === 'string' ? this.#owner.socket.write(data, 'latin1') : this.#owner.socket.write(data);
-    (this.#buffer ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    // A copy: a body chunk may be a slice of a read buffer that is reused once this returns.
+    (this.#buffer ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data));
     this.#buffered += data.length;
     return this.#buffered < HOLD_LIMIT;
   }

@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
@@ -25,6 +25,9 @@ export interface FastUpstreamOptions {
   readonly connectTimeout: number;
   readonly tls?: BackendTls;
 }
+
+/** Bytes a plain upstream socket reads at once (libuv's suggestion for a read). */
+const READ_BUFFER = 64 * 1024;
 
 /** A refused or failed connect that took too long, as classify() names it. */
 function connectTimeout(): Error {
@@ -60,17 +63,52 @@ export class UpstreamConnection implements ParserEvents {
   #upgraded = false;
   #dead = false;
 
-  constructor(pool: FastUpstream, socket: Socket, user: ConnectionUser) {
+  /** Where plain sockets read into: reused from one read to the next unless a slice of it was kept. */
+  #readBuffer: Buffer | undefined = undefined;
+  #lent = false;
+  /** Handed to a tunnel (after a 101): what it reads is the tunnel's. */
+  #piped = false;
+
+  /** `open` makes the socket; given read options, it reads through them (plain sockets: `onread`). */
+  constructor(pool: FastUpstream, open: (reader: OnReadOpts | undefined) => Socket, reuseReads: boolean, user: ConnectionUser) {
     this.#pool = pool;
-    this.socket = socket;
     this.user = user;
     this.#parser = new Parser(RESPONSE, 64 * 1024, this);
+    // Reads into one buffer of this connection's (net's `onread`), not a new 64 KiB allocation per
+    // read: what is read is parsed or written on at once, and a slice a client write keeps (`lend`)
+    // makes the next read take a fresh buffer.
+    const socket = this.socket = open(reuseReads ? { buffer: this.#nextBuffer, callback: this.#onRead } : undefined);
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
+    if (!reuseReads) socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
   }
+
+  /** A slice of the last read is still referenced (queued on a client's socket): the next read goes elsewhere. */
+  lend(): void {
+    this.#lent = true;
+  }
+
+  readonly #nextBuffer = (): Buffer => {
+    if (this.#readBuffer === undefined || this.#lent) {
+      this.#readBuffer = Buffer.allocUnsafe(READ_BUFFER);
+      this.#lent = false;
+    }
+    return this.#readBuffer;
+  };
+
+  readonly #onRead = (length: number, buffer: Uint8Array): boolean => {
+    const chunk = (buffer as Buffer).subarray(0, length);
+    if (this.#piped) {
+      // A tunnel's socket: its reads become 'data' events for the pipe, each in a buffer of its own.
+      this.#lent = true;
+      this.socket.emit('data', chunk);
+      return true;
+    }
+    this.#onData(chunk);
+    return true;
+  };
 
   /** The socket connected: the waiting try may write. */
   ready(): void {
@@ -127,6 +165,7 @@ export class UpstreamConnection implements ParserEvents {
   /** After a 101 the socket is the tunnel's: the pool and the parser let go of it. */
   detach(): void {
     this.#dead = true;
+    this.#piped = true;
     this.user = undefined;
     this.socket.off('data', this.#onData);
     this.socket.off('drain', this.#onDrain);
@@ -158,6 +197,7 @@ export class UpstreamConnection implements ParserEvents {
       const user = this.user;
       const rest = chunk.subarray(result);
       this.detach();
+      this.#lent = true;
       user?.upgraded(rest);
       return;
     }
@@ -243,13 +283,13 @@ export class FastUpstream {
     const timeout = this.#options.connectTimeout;
     let connection: UpstreamConnection;
     if (this.#secure) {
-      const socket = tlsConnect({ host: this.#host, port: this.#port, servername: this.#host, ALPNProtocols: ['http/1.1'], ...tlsConnectOptions(this.#options.tls) });
-      connection = new UpstreamConnection(this, socket, user);
-      socket.once('secureConnect', () => { socket.setTimeout(0); connection.ready(); });
+      connection = new UpstreamConnection(this, () => tlsConnect({
+        host: this.#host, port: this.#port, servername: this.#host, ALPNProtocols: ['http/1.1'], ...tlsConnectOptions(this.#options.tls),
+      }), false, user);
+      connection.socket.once('secureConnect', () => { connection.socket.setTimeout(0); connection.ready(); });
     } else {
-      const socket = netConnect({ host: this.#host, port: this.#port });
-      connection = new UpstreamConnection(this, socket, user);
-      socket.once('connect', () => { socket.setTimeout(0); connection.ready(); });
+      connection = new UpstreamConnection(this, (onread) => netConnect({ host: this.#host, port: this.#port, onread }), true, user);
+      connection.socket.once('connect', () => { connection.socket.setTimeout(0); connection.ready(); });
     }
     this.#all.add(connection);
     if (timeout > 0) {
