@@ -350,7 +350,7 @@ export class LoadBalancer {
       this.#slowStart.arm();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
-        this.log.info({ address: address.address, port: address.port, proto: listener.proto, strategy: this.director.strategy.name,
+        this.log.info({ address: address.address, port: address.port, proto: listener.proto, engine: listener.engine, strategy: this.director.strategy.name,
           available: this.pool.available.length, backends: this.pool.backends.length }, this.#monitor === undefined ? 'worker listening' : 'listening');
       }
       if (config.admin.port !== undefined && this.#keeper !== undefined) {

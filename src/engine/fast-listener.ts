@@ -24,6 +24,7 @@ export interface FastListenerOptions {
  */
 export class FastListener implements Listener {
   readonly proto = 'http';
+  readonly engine = 'fast';
   readonly server: Server;
   readonly log: Logger;
   readonly limits: ClientLimits;

@@ -359,8 +359,17 @@ function keepAliveHint(raw: readonly string[]): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
-    const match = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
-    if (match !== null) return Math.max(0, Number(match[1]) - 1);
+    const value = raw[i + 1]!;
+    // A backend sends the same value every time: read once.
+    if (value !== lastHint) {
+      const match = /timeout\s*=\s*(\d+)/i.exec(value);
+      lastHint = value;
+      lastTicks = match === null ? Number.POSITIVE_INFINITY : Math.max(0, Number(match[1]) - 1);
+    }
+    return lastTicks;
   }
   return Number.POSITIVE_INFINITY;
 }
+
+let lastHint = '';
+let lastTicks = Number.POSITIVE_INFINITY;

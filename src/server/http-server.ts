@@ -37,6 +37,8 @@ export interface ListenerOptions {
 /** A client-facing listener, whichever engine parses its requests. */
 export interface Listener {
   readonly proto: 'http' | 'https';
+  /** What parses its HTTP/1.1: node:http, or the fast engine. */
+  readonly engine: 'node' | 'fast';
   readonly server: { readonly listening: boolean; close(): unknown };
   /** Requests whose response has not ended yet. */
   readonly inFlight: number;
@@ -61,6 +63,7 @@ type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
  * is strict; `framingProblem` refuses the little it lets through.
  */
 export class HttpListener implements Listener {
+  readonly engine = 'node';
   readonly server: AnyServer;
   readonly proto: 'http' | 'https';
   readonly #options: ListenerOptions;

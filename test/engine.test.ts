@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend } from './helpers/backend.js';
+import { get, rawExchange } from './helpers/http.js';
+import { startLb } from './helpers/lb.js';
+
+// What is particular to ENGINE=fast; everything else the whole suite checks on both engines.
+
+test('ENGINE=fast says so at start-up, and keeps one backend connection for 200 requests in a row', async (t) => {
+  const backend = await startBackend('a');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, ENGINE: 'fast' });
+  t.after(() => lb.stop());
+  assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).engine, 'fast');
+  const before = backend.connections;
+  for (let i = 0; i < 200; i++) assert.equal((await get(lb.url)).body, 'a');
+  assert.equal(backend.connections - before, 1, 'the first request opened it, the others reused it');
+});
+
+test('ENGINE=fast: a body of unknown length is chunked to an HTTP/1.1 client and ends with the connection for HTTP/1.0', async (t) => {
+  const backend = await startBackend('stream', (req, res) => {
+    req.resume();
+    res.write('first,');
+    setImmediate(() => res.end('second'));
+  });
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, ENGINE: 'fast' });
+  t.after(() => lb.stop());
+  const http11 = await rawExchange(lb.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.match(http11, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(http11, /\r\nTransfer-Encoding: chunked\r\n/);
+  assert.ok(http11.endsWith('\r\n\r\n6\r\nfirst,\r\n6\r\nsecond\r\n0\r\n\r\n'), http11);
+  const http10 = await rawExchange(lb.port, 'GET / HTTP/1.0\r\nHost: x\r\n\r\n');
+  assert.doesNotMatch(http10, /Transfer-Encoding/i);
+  assert.match(http10, /\r\nConnection: close\r\n/);
+  assert.ok(http10.endsWith('\r\n\r\nfirst,second'), http10);
+});
+
+test('ENGINE=fast: pipelined requests run at once and are answered in order, whichever backend answers first', async (t) => {
+  let slowAnswered = false;
+  let fastCameEarly = false;
+  const backend = await startBackend('order', (req, res) => {
+    req.resume();
+    if (req.url === '/fast') fastCameEarly = !slowAnswered;
+    setTimeout(() => {
+      if (req.url === '/slow') slowAnswered = true;
+      res.end(req.url);
+    }, req.url === '/slow' ? 150 : 0);
+  });
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, ENGINE: 'fast' });
+  t.after(() => lb.stop());
+  const fastSeen = backend.nextRequest();
+  const response = rawExchange(lb.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+  assert.equal((await fastSeen).url, '/slow');
+  const text = await response;
+  const bodies = [...text.matchAll(/\r\n\r\n(\/slow|\/fast)/g)].map((m) => m[1]);
+  assert.deepEqual(bodies, ['/slow', '/fast']);
+  assert.equal(fastCameEarly, true, '/fast reached the backend before /slow was answered');
+});
