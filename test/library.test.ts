@@ -7,10 +7,10 @@ import { startBackend } from './helpers/backend.js';
 
 const silent = pino({ level: 'silent' });
 
-test('createLoadBalancer embeds in a Node program: start, proxy, inspect the pool, stop', async (t) => {
+for (const engine of ['node', 'fast'] as const) test(`createLoadBalancer embeds in a Node program: start, proxy, inspect the pool, stop (engine ${engine})`, async (t) => {
   const backends = await Promise.all(['x', 'y'].map((n) => startBackend(n)));
   t.after(() => Promise.all(backends.map((b) => b.close())));
-  const lb = createLoadBalancer({ host: '127.0.0.1', port: 0, backends: backends.map((b) => b.url), health: { path: '/health', interval: 3_600_000 } }, { logger: silent });
+  const lb = createLoadBalancer({ host: '127.0.0.1', port: 0, engine, backends: backends.map((b) => b.url), health: { path: '/health', interval: 3_600_000 } }, { logger: silent });
   const address = await lb.start();
   assert.equal(lb.pool.available.length, 2);
   const bodies = [];
