@@ -1,4 +1,4 @@
-import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
@@ -279,18 +279,26 @@ export class FastUpstream {
       user.connected(idle);
       return;
     }
-    this.#open++;
     const timeout = this.#options.connectTimeout;
     let connection: UpstreamConnection;
-    if (this.#secure) {
-      connection = new UpstreamConnection(this, () => tlsConnect({
-        host: this.#host, port: this.#port, servername: this.#host, ALPNProtocols: ['http/1.1'], ...tlsConnectOptions(this.#options.tls),
-      }), false, user);
-      connection.socket.once('secureConnect', () => { connection.socket.setTimeout(0); connection.ready(); });
-    } else {
-      connection = new UpstreamConnection(this, (onread) => netConnect({ host: this.#host, port: this.#port, onread }), true, user);
-      connection.socket.once('connect', () => { connection.socket.setTimeout(0); connection.ready(); });
+    try {
+      if (this.#secure) {
+        connection = new UpstreamConnection(this, () => tlsConnect({
+          // SNI carries a host name, never an address (RFC 6066 §3; Node 26 refuses one).
+          host: this.#host, port: this.#port, ...(isIP(this.#host) === 0 ? { servername: this.#host } : {}), ALPNProtocols: ['http/1.1'],
+          ...tlsConnectOptions(this.#options.tls),
+        }), false, user);
+        connection.socket.once('secureConnect', () => { connection.socket.setTimeout(0); connection.ready(); });
+      } else {
+        connection = new UpstreamConnection(this, (onread) => netConnect({ host: this.#host, port: this.#port, onread }), true, user);
+        connection.socket.once('connect', () => { connection.socket.setTimeout(0); connection.ready(); });
+      }
+    } catch (err) {
+      // Options the socket refuses at once: the try fails as a connect failure would.
+      user.lost(err as Error);
+      return;
     }
+    this.#open++;
     this.#all.add(connection);
     if (timeout > 0) {
       connection.socket.setTimeout(timeout, () => {
