@@ -4,6 +4,7 @@ import type { Deadline } from '../proxy/deadlines.js';
 import { isGatewayFailure, ProxyError, toProxyError, type Stage } from '../proxy/errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from '../proxy/headers.js';
 import type { Attempt, Proxy } from '../proxy/proxy.js';
+import { Progress } from '../proxy/progress.js';
 import type { Sweepable } from '../proxy/sweep.js';
 import { openTunnel } from '../proxy/tunnel.js';
 import type { BodySink, FastRequest } from './fast-request.js';
@@ -62,11 +63,8 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
   #requestSent = false;
   #finished = false;
   #waiting = 0;
-  #bodyMoved = false;
-  #clientIdle = 0;
-  #backendIdle = 0;
-  #unsent = 0;
-  #stalledFor = 0;
+  /** How the request body and the response move, for the sweep. */
+  readonly #progress = new Progress();
   #received = false;
   #silentFor = 0;
   #upstreamPaused = false;
@@ -201,8 +199,7 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     connection.socket.pause();
     this.#upstreamPaused = true;
     if (this.#proxy.sendTimeout > 0 && this.#res.attached) {
-      this.#unsent = this.#res.writableLength;
-      this.#stalledFor = 0;
+      this.#progress.stalled(this.#res.writableLength);
       this.#watch(STALLED);
     }
   }
@@ -266,7 +263,7 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
 
   #writeBody(chunk: Buffer): boolean {
     if (this.#finished) return true;
-    this.#bodyMoved = true;
+    this.#progress.bodyMoved = true;
     const ctx = this.#ctx;
     ctx.bytesIn += chunk.length;
     const head = this.head!;
@@ -330,41 +327,17 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     this.cancel(err);
   }
 
+  /** A request body that does not move: whose fault, and for how long (see Progress). */
   #sweepUpload(elapsed: number): void {
-    if (this.#bodyMoved) {
-      this.#bodyMoved = false;
-      this.#clientIdle = this.#backendIdle = 0;
-      return;
-    }
-    const limit = this.#proxy.bodyTimeout;
     // Waiting on the client: its socket is being read (the backend is taking what it gets).
-    if (!this.#req.complete && this.#connection !== undefined && this.#connection.socket.writableLength === 0) {
-      this.#backendIdle = 0;
-      this.#clientIdle += elapsed;
-      if (limit > 0 && this.#clientIdle >= limit) {
-        this.#timeout(new ProxyError('LB_ERR_CLIENT_BODY_TIMEOUT', `client sent none of its request body for ${limit}ms`));
-      }
-    } else {
-      this.#clientIdle = 0;
-      this.#backendIdle += elapsed;
-      if (this.#backendIdle >= this.#proxy.timeout) {
-        this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend took none of the request body for ${this.#proxy.timeout}ms`, { stage: this }));
-      }
-    }
+    const error = this.#progress.checkUpload(elapsed, !this.#req.complete && this.#connection !== undefined && this.#connection.socket.writableLength === 0, this.#proxy.bodyTimeout, this.#proxy.timeout, this);
+    if (error !== undefined) this.#timeout(error);
   }
 
+  /** A client that takes none of its response for CLIENT_SEND_TIMEOUT is cut, and the upstream request with it. */
   #sweepStall(elapsed: number): void {
-    const unsent = this.#res.writableLength;
-    if (unsent < this.#unsent) {
-      this.#unsent = unsent;
-      this.#stalledFor = 0;
-      return;
-    }
-    this.#stalledFor += elapsed;
-    const limit = this.#proxy.sendTimeout;
-    if (this.#stalledFor >= limit) {
-      this.#timeout(new ProxyError('LB_ERR_CLIENT_SEND_TIMEOUT', `client took none of its response for ${limit}ms`));
-    }
+    const error = this.#progress.checkStall(elapsed, this.#res.writableLength, this.#proxy.sendTimeout);
+    if (error !== undefined) this.#timeout(error);
   }
 
   /** PROXY_TIMEOUT also bounds a pause within the response body (undici's bodyTimeout in the node engine). */

@@ -4,7 +4,7 @@ import type { RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import type { Forwarder } from '../proxy/index.js';
 import { framingProblem } from '../server/framing.js';
-import { DEFAULT_LIMITS, type ClientLimits, type Listener } from '../server/http-server.js';
+import { DEFAULT_LIMITS, listenOn, type ClientLimits, type Listener } from '../server/http-server.js';
 import { normalizeTarget } from '../server/request-target.js';
 import { ClientConnection } from './fast-connection.js';
 import type { FastRequest } from './fast-request.js';
@@ -76,18 +76,12 @@ export class FastListener implements Listener {
     throw new Error('the fast engine serves plain HTTP only');
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        this.server.off('error', onError);
-        this.#timer = setInterval(this.#sweep, this.interval);
-        this.#timer.unref();
-        this.server.once('close', () => clearInterval(this.#timer));
-        resolve(this.address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const address = await listenOn(this.server, this.#options.host, this.#options.port);
+    this.#timer = setInterval(this.#sweep, this.interval);
+    this.#timer.unref();
+    this.server.once('close', () => clearInterval(this.#timer));
+    return address;
   }
 
   stopAccepting(): Promise<void> {

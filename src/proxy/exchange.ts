@@ -8,6 +8,7 @@ import type { Deadline } from './deadlines.js';
 import { CLIENT_CLOSED, isGatewayFailure, ProxyError, toProxyError, type Stage } from './errors.js';
 import { downstreamResponseHeaders, type RequestHeaderInfo } from './headers.js';
 import type { Proxy } from './proxy.js';
+import { Progress } from './progress.js';
 import type { Sweepable } from './sweep.js';
 import { openTunnel } from './tunnel.js';
 
@@ -47,14 +48,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   #finished = false;
   /** UPLOADING | STALLED while the sweep watches this exchange. */
   #waiting = 0;
-  /** Set by undici's onBodySent; the sweep clears it. */
-  #bodyMoved = false;
-  /** Milliseconds without progress of the request body, waiting on the client / the backend. */
-  #clientIdle = 0;
-  #backendIdle = 0;
-  /** The client's unsent response bytes when last looked at, and for how long none left. */
-  #unsent = 0;
-  #stalledFor = 0;
+  /** How the request body and the response move, for the sweep. */
+  readonly #progress = new Progress();
 
   constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, retry: boolean) {
     this.#proxy = proxy;
@@ -135,7 +130,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
 
   /** undici 7 passes the chunk written (its typings say a size: either is counted). */
   onBodySent(chunk: Buffer | string | number): void {
-    this.#bodyMoved = true;
+    this.#progress.bodyMoved = true;
     this.#ctx.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
   }
 
@@ -181,8 +176,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     // A pipelined response queued behind another has no socket yet: the one in front is the
     // one the client is (or is not) reading, and it is watched.
     if (this.#proxy.sendTimeout > 0 && res.socket !== null) {
-      this.#unsent = res.writableLength;
-      this.#stalledFor = 0;
+      this.#progress.stalled(res.writableLength);
       this.#watch(STALLED);
     }
     return false;
@@ -259,47 +253,17 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
     this.onError(err);
   }
 
-  /**
-   * A request body that does not move: the client's fault when we are reading and it sends
-   * nothing (408 after CLIENT_BODY_TIMEOUT), the backend's when it takes none of what we have
-   * (504 after PROXY_TIMEOUT).
-   */
+  /** A request body that does not move: whose fault, and for how long (see Progress). */
   #sweepUpload(elapsed: number): void {
-    if (this.#bodyMoved) {
-      this.#bodyMoved = false;
-      this.#clientIdle = this.#backendIdle = 0;
-      return;
-    }
     const req = this.#ctx.req as IncomingMessage;
-    const limit = this.#proxy.bodyTimeout;
-    if (!req.complete && req.readableFlowing === true) {
-      this.#backendIdle = 0;
-      this.#clientIdle += elapsed;
-      if (limit > 0 && this.#clientIdle >= limit) {
-        this.#timeout(new ProxyError('LB_ERR_CLIENT_BODY_TIMEOUT', `client sent none of its request body for ${limit}ms`));
-      }
-    } else {
-      this.#clientIdle = 0;
-      this.#backendIdle += elapsed;
-      if (this.#backendIdle >= this.#proxy.timeout) {
-        this.#timeout(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend took none of the request body for ${this.#proxy.timeout}ms`, { stage: this }));
-      }
-    }
+    const error = this.#progress.checkUpload(elapsed, !req.complete && req.readableFlowing === true, this.#proxy.bodyTimeout, this.#proxy.timeout, this);
+    if (error !== undefined) this.#timeout(error);
   }
 
   /** A client that takes none of its response for CLIENT_SEND_TIMEOUT is cut, and the upstream request with it. */
   #sweepStall(elapsed: number): void {
-    const unsent = this.#res.writableLength;
-    if (unsent < this.#unsent) {
-      this.#unsent = unsent;
-      this.#stalledFor = 0;
-      return;
-    }
-    this.#stalledFor += elapsed;
-    const limit = this.#proxy.sendTimeout;
-    if (this.#stalledFor >= limit) {
-      this.#timeout(new ProxyError('LB_ERR_CLIENT_SEND_TIMEOUT', `client took none of its response for ${limit}ms`));
-    }
+    const error = this.#progress.checkStall(elapsed, this.#res.writableLength, this.#proxy.sendTimeout);
+    if (error !== undefined) this.#timeout(error);
   }
 
   #watch(what: number): void {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import { createSecureServer, type Http2Session } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
@@ -246,15 +246,8 @@ export class HttpListener implements Listener {
     (this.server as unknown as { setSecureContext(o: SecureContextOptions): void }).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        this.server.off('error', onError);
-        resolve(this.address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    return listenOn(this.server, this.#options.host, this.#options.port);
   }
 
   /** Stops accepting and closes idle keep-alive connections at once. */
@@ -326,6 +319,18 @@ export class HttpListener implements Listener {
     writeRawError(socket, status);
     socket.destroySoon?.();
   }
+}
+
+/** Listens on `host:port`; resolves with the address, or rejects with the listening error (a port taken). */
+export function listenOn(server: NetServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }
 
 /** The request line, then a header line, as their first bytes look. */
