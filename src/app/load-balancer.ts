@@ -343,6 +343,10 @@ export class LoadBalancer {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
     for (const backend of this.pool.backends) this.#upstreams.attach(backend);
+    if (this.#fast !== undefined) {
+      const problem = await FastEngine.checkWrites();
+      if (problem !== undefined) this.log.warn({ problem }, 'ENGINE=fast: direct socket writes do not work on this Node.js: writing through net\'s streams');
+    }
     try {
       await this.#keeper?.start(this.pool);
       await this.#monitor?.start();

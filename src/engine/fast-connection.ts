@@ -3,6 +3,7 @@ import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import { overflowedInRequestLine } from '../server/http-server.js';
 import { writeRawError } from '../server/raw-response.js';
+import { SocketWriter } from './direct-write.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { FastExchange } from './fast-exchange.js';
 import { FastRequest } from './fast-request.js';
@@ -19,6 +20,7 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
  */
 export class ClientConnection implements ParserEvents, ResponseOwner {
   readonly socket: Socket;
+  readonly writer: SocketWriter;
   readonly #listener: FastListener;
   readonly #parser: Parser;
   /** The request whose head or body is being parsed. */
@@ -37,6 +39,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
   constructor(listener: FastListener, socket: Socket) {
     this.#listener = listener;
     this.socket = socket;
+    this.writer = new SocketWriter(socket);
     this.lastReadTick = listener.tick;
     this.#parser = new Parser(REQUEST, listener.limits.maxHeaderSize, this);
     socket.setNoDelay(true);

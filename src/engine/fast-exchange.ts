@@ -121,23 +121,26 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     const req = this.#req;
     const head = this.head!;
     const path = this.backend.pathPrefix !== '' ? this.backend.pathPrefix + req.url : req.url;
+    const requestHead = `${req.method} ${path} HTTP/1.1\r\n${head.lines}`;
+    if (!head.hasBody) {
+      connection.writer.write(requestHead);
+      this.#sent();
+      return;
+    }
+    // The head and what is already here of the body in one write.
     const socket = connection.socket;
     socket.cork();
-    socket.write(`${req.method} ${path} HTTP/1.1\r\n${head.lines}`, 'latin1');
-    if (head.hasBody) {
-      const pending = req.pending;
-      if (pending !== undefined) {
-        req.pending = undefined;
-        req.pendingBytes = 0;
-        for (const chunk of pending) this.#writeBody(chunk);
-      }
-      if (!this.#finished) {
-        req.sink = this;
-        if (req.complete) this.bodyEnd();
-        else this.#engine.resumeClient(req);
-      }
-    } else {
-      this.#sent();
+    socket.write(requestHead, 'latin1');
+    const pending = req.pending;
+    if (pending !== undefined) {
+      req.pending = undefined;
+      req.pendingBytes = 0;
+      for (const chunk of pending) this.#writeBody(chunk);
+    }
+    if (!this.#finished) {
+      req.sink = this;
+      if (req.complete) this.bodyEnd();
+      else this.#engine.resumeClient(req);
     }
     socket.uncork();
   }

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../context/index.js';
+import type { SocketWriter } from './direct-write.js';
 
 /** How a relayed response's body is delimited towards the client. */
 export const enum Framing {
@@ -13,6 +14,8 @@ export const enum Framing {
 /** What the connection does for a response: its clock, and what happens when it ends. */
 export interface ResponseOwner {
   readonly socket: Socket;
+  /** The socket's writes. */
+  readonly writer: SocketWriter;
   /** `Date` for this second, made once a second. */
   readonly date: string;
   /** `Keep-Alive: timeout=N` in seconds. */
@@ -84,7 +87,7 @@ export class FastResponse implements ClientResponse {
 
   /** Bytes written to the client and not yet taken by it. */
   get writableLength(): number {
-    return this.#attached ? this.#owner.socket.writableLength : this.#buffered;
+    return this.#attached ? this.#owner.writer.queued : this.#buffered;
   }
 
   get attached(): boolean {
@@ -108,7 +111,7 @@ export class FastResponse implements ClientResponse {
 
   /** Writes to the socket when attached, else holds; false when the caller should wait for 'drain'. */
   #out(data: Buffer | string): boolean {
-    if (this.#attached) return typeof data === 'string' ? this.#owner.socket.write(data, 'latin1') : this.#owner.socket.write(data);
+    if (this.#attached) return this.#owner.writer.write(data);
     // A copy: a body chunk may be a slice of a read buffer that is reused once this returns.
     (this.#buffer ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data));
     this.#buffered += data.length;

@@ -1,6 +1,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
+import { SocketWriter } from './direct-write.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 
 /** What a connection reports to the try using it. */
@@ -45,6 +46,8 @@ function closed(): Error {
  */
 export class UpstreamConnection implements ParserEvents {
   readonly socket: Socket;
+  /** The socket's writes (direct to the handle for a plain one). */
+  readonly writer: SocketWriter;
   readonly #pool: FastUpstream;
   readonly #parser: Parser;
   user: ConnectionUser | undefined = undefined;
@@ -59,7 +62,6 @@ export class UpstreamConnection implements ParserEvents {
   forgotten = false;
   /** Bytes of a RAW body still to come; set between its head and llhttp's end of that head. */
   #rawLeft = 0;
-  #rawStarting = false;
   #upgraded = false;
   #dead = false;
 
@@ -78,6 +80,7 @@ export class UpstreamConnection implements ParserEvents {
     // read: what is read is parsed or written on at once, and a slice a client write keeps (`lend`)
     // makes the next read take a fresh buffer.
     const socket = this.socket = open(reuseReads ? { buffer: this.#nextBuffer, callback: this.#onRead } : undefined);
+    this.writer = new SocketWriter(socket);
     socket.setNoDelay(true);
     if (!reuseReads) socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
@@ -128,7 +131,6 @@ export class UpstreamConnection implements ParserEvents {
     const length = contentLength(rawHeaders);
     if (length === undefined || length === 0) return BODY;
     this.#rawLeft = length;
-    this.#rawStarting = true;
     return RAW;
   }
 
@@ -137,11 +139,6 @@ export class UpstreamConnection implements ParserEvents {
   }
 
   onMessageEnd(): void {
-    // The end llhttp reports right after a RAW head is not the body's.
-    if (this.#rawStarting) {
-      this.#rawStarting = false;
-      return;
-    }
     this.user?.onMessageEnd();
   }
 

@@ -42,7 +42,8 @@ export interface ParserEvents {
    * A message head. Requests: `method` and `url` set, `status` 0. Responses: `status` and
    * `statusText`. Returns what follows: BODY (the parser reads the body), NO_BODY (a response to
    * HEAD), or RAW: the parser stops after this head (its message ends at once) and the caller
-   * reads the body's bytes itself (a response whose Content-Length llhttp has checked).
+   * reads the body's bytes itself (a response whose Content-Length llhttp has checked); that
+   * message's end is not reported.
    */
   onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): HeadResult;
   onBody(chunk: Buffer): void;
@@ -73,15 +74,14 @@ export class Parser {
   readonly #parser: BindingParser;
   #headers: string[] | undefined = undefined;
   #url = '';
+  #reportingEnd = true;
 
   constructor(kind: typeof REQUEST | typeof RESPONSE, maxHeaderSize: number, events: ParserEvents) {
     const { HTTPParser, methods } = load();
     const parser = this.#parser = new HTTPParser();
     parser.initialize(kind === REQUEST ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
-    parser[HTTPParser.kOnMessageBegin] = () => {
-      this.#headers = undefined;
-      this.#url = '';
-    };
+    // No message-begin callback: each one is a call from C++ into JS, and there is nothing to
+    // reset then that the end of the previous head has not reset already.
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       if (this.#headers === undefined) this.#headers = headers;
       else this.#headers.push(...headers);
@@ -94,10 +94,20 @@ export class Parser {
         url = this.#url;
       }
       this.#headers = undefined;
-      return events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
+      this.#url = '';
+      const result = events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
+      // The end llhttp reports right after a RAW head is not the body's: it is not reported (the
+      // callback is taken off for that message, which saves a call from C++ into JS).
+      const reportEnd = result !== RAW;
+      if (reportEnd !== this.#reportingEnd) {
+        this.#reportingEnd = reportEnd;
+        parser[HTTPParser.kOnMessageComplete] = reportEnd ? end : undefined;
+      }
+      return result;
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => events.onBody(chunk);
-    parser[HTTPParser.kOnMessageComplete] = () => events.onMessageEnd();
+    const end = (): void => events.onMessageEnd();
+    parser[HTTPParser.kOnMessageComplete] = end;
   }
 
   /** Parses `data`; returns the bytes taken (all of them, or up to the end of an Upgrade's or a RAW head), or the error. */
@@ -172,7 +182,7 @@ export function selfTest(): string | undefined {
     closing.close();
     const want = ['head 200OK 1.1 1 ka', 'body ok', 'end', 'head 404Not Found 1.1 1 ka', 'body x', 'end', 'head 200OK 1.1 1 ka', 'end', 'head 200OK 1.0 0 ', 'body until close', 'end'];
     if (seen.join('|') !== want.join('|')) return `response events: ${seen.join('|')}`;
-    // RAW: the parser stops after the head, its message ends; given the next head, it parses it.
+    // RAW: the parser stops after the head, its message ends unreported; given the next head, it parses it.
     seen.length = 0;
     const raw = new Parser(RESPONSE, 16 * 1024, events(RAW));
     const first = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n';
@@ -180,7 +190,7 @@ export function selfTest(): string | undefined {
     const second = 'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n';
     if (raw.execute(Buffer.from(`${second}de`, 'latin1')) !== second.length) return 'RAW next head';
     raw.close();
-    if (seen.join('|') !== 'head 200OK 1.1 1 ka|end|head 201Created 1.1 1 ka|end') return `RAW events: ${seen.join('|')}`;
+    if (seen.join('|') !== 'head 200OK 1.1 1 ka|head 201Created 1.1 1 ka') return `RAW events: ${seen.join('|')}`;
   } catch (err) {
     return `llhttp self-test threw: ${(err as Error).message}`;
   }
