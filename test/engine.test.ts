@@ -58,3 +58,30 @@ test('ENGINE=fast: pipelined requests run at once and are answered in order, whi
   assert.deepEqual(bodies, ['/slow', '/fast']);
   assert.equal(fastCameEarly, true, '/fast reached the backend before /slow was answered');
 });
+
+test('ENGINE=fast: HTTP_MAX_IDLE_CONNS caps idle backend connections over all backends, the longest idle closing first', async (t) => {
+  /** Backend sockets that carried a proxied request (not a health check), while they are open. */
+  const open = new Set<import('node:net').Socket>();
+  let changed: () => void = () => undefined;
+  const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
+    req.resume();
+    if (req.url !== '/health' && !open.has(req.socket)) {
+      open.add(req.socket);
+      req.socket.once('close', () => { open.delete(req.socket); changed(); });
+    }
+    res.end('ok');
+  };
+  const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name, handler)));
+  t.after(() => Promise.all(backends.map((b) => b.close())));
+  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), ENGINE: 'fast', HTTP_MAX_IDLE_CONNS: '1', HEALTH_CHECK_PATH: '/health' });
+  t.after(() => lb.stop());
+  for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3].map(() => get(`${lb.url}/x`)));
+  assert.equal(open.size, 3, 'each backend was given a connection');
+  // The engine's sweep closes the ones idle longest, a second at a time, down to the cap.
+  await new Promise<void>((resolve) => {
+    changed = () => { if (open.size <= 1) resolve(); };
+    changed();
+  });
+  assert.equal(open.size, 1, 'the cap keeps one');
+  assert.equal((await get(`${lb.url}/x`)).body, 'ok');
+});

@@ -179,6 +179,7 @@ export class LoadBalancer {
     }
     return new FastEngine({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
+      maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
       connectTimeout: config.proxy.connectTimeout,
       tls: this.#backendTls,

@@ -169,7 +169,8 @@ export async function selfTest(): Promise<string | undefined> {
   const { createServer, connect } = await import('node:net');
   const server = createServer();
   try {
-    await new Promise<void>((resolve, reject) => { server.once('error', reject).listen(0, '127.0.0.1', resolve); });
+    // Exclusive: in a cluster worker a shared handle would hand the connection to any worker.
+    await new Promise<void>((resolve, reject) => { server.once('error', reject).listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve); });
     const { port } = server.address() as { port: number };
     const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
     const client = connect(port, '127.0.0.1');

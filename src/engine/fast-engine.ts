@@ -12,8 +12,10 @@ import { disable as disableDirectWrites, selfTest as directWriteSelfTest } from 
 import { selfTest } from './llhttp.js';
 
 export interface FastEngineOptions {
-  /** Idle connections kept per backend and in all (HTTP_MAX_IDLE_CONNS_PER_HOST, HTTP_MAX_IDLE_CONNS). */
+  /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
   readonly maxIdlePerBackend: number;
+  /** Idle connections kept over all backends (HTTP_MAX_IDLE_CONNS): the ones idle longest close first. */
+  readonly maxIdle: number;
   /** How long an idle backend connection is kept (HTTP_IDLE_CONN_TIMEOUT), ms. */
   readonly idleTimeout: number;
   readonly connectTimeout: number;
@@ -97,6 +99,21 @@ export class FastEngine implements Forwarder, ExchangeHost {
   readonly #sweep = (): void => {
     const tick = ++this.tick;
     const idleTicks = Math.max(1, Math.ceil(this.#options.idleTimeout / IDLE_TICK_MS));
-    for (const upstream of this.#upstreams.values()) upstream.closeIdleBefore(tick - idleTicks);
+    let idle = 0;
+    for (const upstream of this.#upstreams.values()) {
+      upstream.closeIdleBefore(tick - idleTicks);
+      idle += upstream.idleCount;
+    }
+    // Over the cap for all backends: the connections idle longest close, but only ones idle
+    // since before this tick (one released a moment ago is likely to be taken again at once).
+    while (idle > this.#options.maxIdle) {
+      let coldest: FastUpstream | undefined;
+      for (const upstream of this.#upstreams.values()) {
+        if (upstream.oldestIdleSince < tick - 1 && (coldest === undefined || upstream.oldestIdleSince < coldest.oldestIdleSince)) coldest = upstream;
+      }
+      if (coldest === undefined) break;
+      coldest.closeOldestIdle();
+      idle--;
+    }
   };
 }

@@ -328,6 +328,20 @@ export class FastUpstream {
     }
   }
 
+  get idleCount(): number {
+    return this.#idle.length;
+  }
+
+  /** The tick since which its longest-idle connection has been idle; infinity when none is. */
+  get oldestIdleSince(): number {
+    return this.#idle.length === 0 ? Number.POSITIVE_INFINITY : this.#idle[0]!.idleSince;
+  }
+
+  /** Closes the connection idle the longest (for the cap over all backends). */
+  closeOldestIdle(): void {
+    this.#idle.shift()?.destroy();
+  }
+
   /** Closes connections idle since before `tick` (HTTP_IDLE_CONN_TIMEOUT). */
   closeIdleBefore(tick: number): void {
     while (this.#idle.length > 0 && this.#idle[0]!.idleSince < tick) this.#idle.shift()!.destroy();
