@@ -1,9 +1,10 @@
 import { createRequire } from 'node:module';
 
 /**
- * Node's own llhttp binding, the parser node:http drives, driven the same way. This is the one
- * file that reaches into Node's internals: `_http_common` exports the binding's `HTTPParser`
- * on every line from 20 to 26 (`process.binding('http_parser')` is gone from 22 on). The
+ * Node's own llhttp binding, the parser node:http drives, driven the same way. With
+ * `direct-write.ts` (socket writes), this is one of the two files that reach into Node's
+ * internals: `_http_common` exports the binding's `HTTPParser` on every line from 20 to 26
+ * (`process.binding('http_parser')` is gone from 22 on). The
  * parser runs strict (no lenient flags). `selfTest()` checks at start-up that it still behaves
  * as this file expects; the fast engine is used only when it does.
  */
