@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
 /**
@@ -166,7 +166,12 @@ export class SocketWriter {
  */
 export async function selfTest(): Promise<string | undefined> {
   if (load() === null) return 'the stream_wrap binding is not as expected';
-  const { createServer, connect } = await import('node:net');
+  const problem = await check();
+  if (problem !== undefined) binding = null;
+  return problem;
+}
+
+async function check(): Promise<string | undefined> {
   const server = createServer();
   try {
     // Exclusive: in a cluster worker a shared handle would hand the connection to any worker.
@@ -214,9 +219,4 @@ export async function selfTest(): Promise<string | undefined> {
   } finally {
     server.close();
   }
-}
-
-/** Turns direct writes off: every write goes through `socket.write` (the self-test failed). */
-export function disable(): void {
-  binding = null;
 }

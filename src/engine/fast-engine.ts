@@ -8,7 +8,7 @@ import { FastExchange, type ExchangeHost } from './fast-exchange.js';
 import { FastListener } from './fast-listener.js';
 import type { FastRequest } from './fast-request.js';
 import { FastUpstream } from './fast-upstream.js';
-import { disable as disableDirectWrites, selfTest as directWriteSelfTest } from './direct-write.js';
+import { selfTest as directWriteSelfTest } from './direct-write.js';
 import { selfTest } from './llhttp.js';
 
 export interface FastEngineOptions {
@@ -49,10 +49,8 @@ export class FastEngine implements Forwarder, ExchangeHost {
    * Whether writing straight to sockets' handles works on this Node (undefined), or what
    * differs; when it does not, the engine writes through net's streams (slower, the same bytes).
    */
-  static async checkWrites(): Promise<string | undefined> {
-    const problem = await directWriteSelfTest();
-    if (problem !== undefined) disableDirectWrites();
-    return problem;
+  static checkWrites(): Promise<string | undefined> {
+    return directWriteSelfTest();
   }
 
   listener(chain: Chain, options: { host: string; port: number; limits: ClientLimits }, log: Logger): FastListener {
