@@ -345,8 +345,8 @@ export class LoadBalancer {
     }
     for (const backend of this.pool.backends) this.#upstreams.attach(backend);
     if (this.#fast !== undefined) {
-      const problem = await FastEngine.checkWrites();
-      if (problem !== undefined) this.log.warn({ problem }, 'ENGINE=fast: direct socket writes do not work on this Node.js: writing through net\'s streams');
+      const problem = await FastEngine.checkIo();
+      if (problem !== undefined) this.log.warn({ problem }, 'ENGINE=fast: direct socket I/O does not work on this Node.js: what fails goes through net\'s streams');
     }
     try {
       await this.#keeper?.start(this.pool);

@@ -3,7 +3,7 @@ import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import { overflowedInRequestLine } from '../server/http-server.js';
 import { writeRawError } from '../server/raw-response.js';
-import { SocketWriter } from './direct-write.js';
+import { readShared, SocketWriter } from './direct-io.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { FastExchange } from './fast-exchange.js';
 import { FastRequest } from './fast-request.js';
@@ -35,6 +35,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
   /** A refusal to send once the responses before it are out. */
   #refusal = 0;
   #closed = false;
+  /** Reads come through `readShared`, not 'data' events. */
+  readonly #shared: boolean;
+  /** After an Upgrade's head: what the socket reads is the tunnel's, as 'data' events. */
+  #piped = false;
+  /** No more parsing: the connection closes, or its socket becomes a tunnel's. */
+  #stopped = false;
 
   constructor(listener: FastListener, socket: Socket) {
     this.#listener = listener;
@@ -43,7 +49,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     this.lastReadTick = listener.tick;
     this.#parser = new Parser(REQUEST, listener.limits.maxHeaderSize, this);
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
+    this.#shared = readShared(socket, this.#onRead);
+    if (!this.#shared) socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
     // A client's FIN ends the connection, and what it asked for is cancelled (node:http's rule
@@ -68,6 +75,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     return this.#queue.length === 0 && this.#parsing === undefined && this.headStartTick === 0;
   }
 
+  /** A read into the shared buffer: parsed at once, or, once piped, a copy for the tunnel. */
+  readonly #onRead = (chunk: Buffer): void => {
+    if (this.#piped) this.socket.emit('data', Buffer.from(chunk));
+    else if (!this.#stopped) this.#onData(chunk);
+  };
+
   readonly #onData = (chunk: Buffer): void => {
     const listener = this.#listener;
     this.lastReadTick = listener.tick;
@@ -81,7 +94,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     // An Upgrade: llhttp stops after its head; what follows is the tunnel's, sent once the backend agrees.
     if (result < chunk.length && this.#queue.length > upgrading) {
       const ctx = this.#queue.at(-1)!;
-      if ((ctx.req as FastRequest).upgrade) ctx.head = chunk.subarray(result);
+      // A copy: the chunk may be a slice of the shared read buffer.
+      if ((ctx.req as FastRequest).upgrade) ctx.head = Buffer.from(chunk.subarray(result));
     }
   };
 
@@ -102,7 +116,10 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
       this.#parsing = undefined;
       return BODY;
     }
-    if (upgrade) this.#stopReading();
+    if (upgrade) {
+      this.#stopReading();
+      this.#piped = this.#shared;
+    }
     const res = new FastResponse(this, req.keepAlive, method === 'HEAD', versionMinor === 0);
     const ctx = new RequestContext(req, res, listener.log, 'http');
     ctx.forwarder = listener.forwarder;
@@ -182,7 +199,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
   }
 
   #stopReading(): void {
-    this.socket.off('data', this.#onData);
+    this.#stopped = true;
+    if (!this.#shared) this.socket.off('data', this.#onData);
     this.#pause();
   }
 

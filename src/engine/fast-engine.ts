@@ -8,7 +8,7 @@ import { FastExchange, type ExchangeHost } from './fast-exchange.js';
 import { FastListener } from './fast-listener.js';
 import type { FastRequest } from './fast-request.js';
 import { FastUpstream } from './fast-upstream.js';
-import { selfTest as directWriteSelfTest } from './direct-write.js';
+import { selfTest as directIoSelfTest } from './direct-io.js';
 import { selfTest } from './llhttp.js';
 
 export interface FastEngineOptions {
@@ -46,11 +46,12 @@ export class FastEngine implements Forwarder, ExchangeHost {
   }
 
   /**
-   * Whether writing straight to sockets' handles works on this Node (undefined), or what
-   * differs; when it does not, the engine writes through net's streams (slower, the same bytes).
+   * Whether writing straight to sockets' handles and reading client sockets into one shared
+   * buffer work on this Node (undefined), or what differs; what does not work is not used: the
+   * engine then writes and reads through net's streams (slower, the same bytes).
    */
-  static checkWrites(): Promise<string | undefined> {
-    return directWriteSelfTest();
+  static checkIo(): Promise<string | undefined> {
+    return directIoSelfTest();
   }
 
   listener(chain: Chain, options: { host: string; port: number; limits: ClientLimits }, log: Logger): FastListener {

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../context/index.js';
-import type { SocketWriter } from './direct-write.js';
+import type { SocketWriter } from './direct-io.js';
 
 /** How a relayed response's body is delimited towards the client. */
 export const enum Framing {

@@ -1,7 +1,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
-import { SocketWriter } from './direct-write.js';
+import { SocketWriter } from './direct-io.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 
 /** What a connection reports to the try using it. */

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { SocketWriter, selfTest } from './direct-write.js';
+import { readShared, SocketWriter, selfTest } from './direct-io.js';
 
 async function socketPair(): Promise<{ client: Socket; peer: Socket; close(): void }> {
   const server = createServer();
@@ -101,4 +101,43 @@ test('a write that went asynchronous is never reused while libuv holds it (a rea
   client.end();
   await once(reader, 'exit');
   assert.equal(Number(total), written);
+});
+
+test('sockets reading through the one shared buffer each get their own bytes, in order; pausing stops the reads; the end comes', async (t) => {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const peers: Socket[] = [];
+  server.on('connection', (socket: Socket) => peers.push(socket));
+  const clients = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+  t.after(() => { for (const s of [...clients, ...peers]) s.destroy(); server.close(); });
+  await Promise.all(clients.map((c) => once(c, 'connect')));
+  while (peers.length < 2) await once(server, 'connection');
+  const got: string[][] = [[], []];
+  const ends = peers.map((peer, i) => {
+    assert.ok(readShared(peer, (chunk) => got[i]!.push(chunk.toString('latin1'))));
+    return once(peer, 'end');
+  });
+  // The first reads nothing for a while: its client's writes must come to wait.
+  peers[0]!.pause();
+  const sent: Buffer[][] = [[], []];
+  const chunk = (i: number, n: number): Buffer => Buffer.from(`${i}:${n};`.padEnd(1024 * 1024, i === 0 ? 'a' : 'b'), 'latin1');
+  let blocked = false;
+  for (let n = 0; n < 256 && !blocked; n++) {
+    for (const [i, client] of clients.entries()) {
+      const data = chunk(i, n);
+      sent[i]!.push(data);
+      const more = client.write(data);
+      if (i === 0 && !more) blocked = true;
+    }
+  }
+  const payloads = sent.map((chunks) => Buffer.concat(chunks).toString('latin1'));
+  assert.ok(blocked, 'the paused socket read nothing, so its client had to wait');
+  assert.equal(got[0]!.length, 0, 'no read reached the paused socket');
+  peers[0]!.resume();
+  for (const client of clients) client.end();
+  await Promise.all(ends);
+  assert.equal(got[0]!.join(''), payloads[0]);
+  assert.equal(got[1]!.join(''), payloads[1]);
 });
