@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
+import type { ForwardingCache } from '../proxy/headers.js';
 import { overflowedInRequestLine } from '../server/http-server.js';
 import { writeRawError } from '../server/raw-response.js';
 import { readShared, SocketWriter } from './direct-io.js';
@@ -18,8 +19,11 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
  * owns the socket, one pipelined behind it holds what it gets until its turn (as node:http
  * does). The listener's sweep enforces the head and idle timeouts.
  */
-export class ClientConnection implements ParserEvents, ResponseOwner {
+export class ClientConnection implements ParserEvents, ResponseOwner, ForwardingCache {
   readonly socket: Socket;
+  /** The forwarding headers of this connection's last request, for the next (see upstreamRequestLines). */
+  forwardingHost: string | undefined = undefined;
+  forwardingLines = '';
   readonly writer: SocketWriter;
   readonly #listener: FastListener;
   readonly #parser: Parser;
@@ -58,12 +62,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner {
     socket.on('close', this.#onClose);
   }
 
-  get date(): string {
-    return this.#listener.date;
+  get dateLine(): string {
+    return this.#listener.dateLine;
   }
 
-  get keepAliveHint(): string {
-    return this.#listener.keepAliveHint;
+  get keepAliveLines(): string {
+    return this.#listener.keepAliveLines;
   }
 
   get draining(): boolean {

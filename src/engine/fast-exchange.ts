@@ -2,7 +2,7 @@ import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Deadline } from '../proxy/deadlines.js';
 import { isGatewayFailure, ProxyError, toProxyError, type Stage } from '../proxy/errors.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from '../proxy/headers.js';
+import { downstreamResponseHeaders, upstreamRequestLines, type RequestHeaderInfo } from '../proxy/headers.js';
 import type { Attempt, Proxy } from '../proxy/proxy.js';
 import { Progress } from '../proxy/progress.js';
 import type { Sweepable } from '../proxy/sweep.js';
@@ -397,9 +397,7 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
 /** The request's head for backends: the node engine's header rewriting, as one string. */
 function makeHead(ctx: RequestContext, req: FastRequest, info: RequestHeaderInfo, backend: Backend): UpstreamHead {
   const upgrade = ctx.head !== undefined;
-  const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, upgrade);
-  let lines = '';
-  for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  let lines = upstreamRequestLines(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, upgrade, req.connection ?? { forwardingHost: undefined, forwardingLines: '' });
   if (info.host === undefined) lines += `host: ${new URL(backend.origin).host}\r\n`;
   const chunked = info.hasBody && req.header('content-length') === undefined;
   if (chunked) lines += 'transfer-encoding: chunked\r\n';

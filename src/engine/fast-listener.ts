@@ -32,8 +32,10 @@ export class FastListener implements Listener {
   /** The sweep's clock: ticks since start, `interval` ms each. */
   tick = 1;
   readonly interval: number;
-  date = new Date().toUTCString();
-  readonly keepAliveHint: string;
+  /** The `Date` header line for this second, made once a second. */
+  dateLine = dateLine();
+  /** The end of a kept-alive response's head: `Connection`, `Keep-Alive: timeout=N`, the blank line. */
+  readonly keepAliveLines: string;
   draining = false;
   refusedCount = 0;
   readonly #chain: Chain;
@@ -50,7 +52,7 @@ export class FastListener implements Listener {
     this.log = log;
     const limits = this.limits = options.limits ?? DEFAULT_LIMITS;
     this.interval = Math.min(1000, Math.max(50, Math.floor(Math.min(...[limits.headerTimeout, limits.idleTimeout].filter((t) => t > 0), 4000) / 4)));
-    this.keepAliveHint = `timeout=${Math.floor(limits.idleTimeout / 1000)}`;
+    this.keepAliveLines = flat(`Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.idleTimeout / 1000)}\r\n\r\n`);
     this.server = createServer({ noDelay: true }, (socket: Socket) => {
       this.#connections.add(new ClientConnection(this, socket));
     });
@@ -150,7 +152,7 @@ export class FastListener implements Listener {
 
   readonly #sweep = (): void => {
     const tick = ++this.tick;
-    if (tick % Math.max(1, Math.round(1000 / this.interval)) === 0) this.date = new Date().toUTCString();
+    if (tick % Math.max(1, Math.round(1000 / this.interval)) === 0) this.dateLine = dateLine();
     const { headerTimeout, idleTimeout } = this.limits;
     for (const connection of this.#connections) {
       if (connection.headStartTick !== 0) {
@@ -160,6 +162,16 @@ export class FastListener implements Listener {
       }
     }
   };
+}
+
+/** `s`, flat: V8 flattens a string built by concatenation when a character of it is read. */
+function flat(s: string): string {
+  s.charCodeAt(0);
+  return s;
+}
+
+function dateLine(): string {
+  return flat(`Date: ${new Date().toUTCString()}\r\n`);
 }
 
 function hasHost(raw: readonly string[]): boolean {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientRequest } from '../context/index.js';
+import type { ForwardingCache } from '../proxy/headers.js';
 
 /** Where a request's body goes once it has an upstream try writing it. */
 export interface BodySink {
@@ -36,7 +37,7 @@ export class FastRequest implements ClientRequest {
   /** The try writing the body, once there is one. */
   sink: BodySink | undefined = undefined;
   /** The client connection it came on: its reading resumes when the body may flow again. */
-  connection: { resume(): void } | undefined = undefined;
+  connection: (ForwardingCache & { resume(): void }) | undefined = undefined;
   #headers: IncomingHttpHeaders | undefined = undefined;
 
   constructor(socket: Socket, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {

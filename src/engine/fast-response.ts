@@ -16,10 +16,10 @@ export interface ResponseOwner {
   readonly socket: Socket;
   /** The socket's writes. */
   readonly writer: SocketWriter;
-  /** `Date` for this second, made once a second. */
-  readonly date: string;
-  /** `Keep-Alive: timeout=N` in seconds. */
-  readonly keepAliveHint: string;
+  /** The `Date` header line (CRLF included) for this second, made once a second. */
+  readonly dateLine: string;
+  /** `Connection: keep-alive`, `Keep-Alive: timeout=N` and the blank line ending a head. */
+  readonly keepAliveLines: string;
   readonly draining: boolean;
   ended(response: FastResponse): void;
 }
@@ -131,7 +131,7 @@ export class FastResponse implements ClientResponse {
       if (name.length === 4 && name.toLowerCase() === 'date') date = true;
       head += `${name}: ${headers[i + 1]!}\r\n`;
     }
-    if (!date) head += `Date: ${this.#owner.date}\r\n`;
+    if (!date) head += this.#owner.dateLine;
     if (framing === Framing.Chunked && !this.#headOnly && status !== 204 && status !== 304) {
       if (this.#http10) this.shouldKeepAlive = false;
       else {
@@ -192,6 +192,6 @@ export class FastResponse implements ClientResponse {
   #connectionHeaders(): string {
     if (this.#owner.draining) this.shouldKeepAlive = false;
     if (!this.shouldKeepAlive) return 'Connection: close\r\n\r\n';
-    return `Connection: keep-alive\r\nKeep-Alive: ${this.#owner.keepAliveHint}\r\n\r\n`;
+    return this.#owner.keepAliveLines;
   }
 }

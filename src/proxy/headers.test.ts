@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo } from './headers.js';
 
 const fwd = ['203.0.113.7', 'http', 'req-1'] as const;
 
@@ -99,4 +99,27 @@ test('response: slices of one chunk decode as separate buffers do, latin1 bytes 
   // Out of order or mixed memory: decoded one by one, same answer.
   const mixed = [...sliced.slice(0, 4), ...separate.slice(4)];
   assert.deepEqual(downstreamResponseHeaders(mixed, 'ours'), want);
+});
+
+test('the fast engine\'s header lines say what the header list says; forwarding lines are reused per connection only while they would be the same', () => {
+  const asLines = (list: string[]): string => pairs(list).map(([n, v]) => `${n}: ${v}\r\n`).join('');
+  const cache: ForwardingCache = { forwardingHost: undefined, forwardingLines: '' };
+  const requests: [string[], string, boolean][] = [
+    [['Host', 'a.test', 'Accept', '*/*'], 'id-1', false],
+    [['Host', 'a.test', 'Accept', 'text/html'], 'id-2', false],
+    // Its own X-Forwarded-For and Forwarded: appended to, never taken from nor put in the cache.
+    [['Host', 'a.test', 'X-Forwarded-For', '198.51.100.9', 'Forwarded', 'for=198.51.100.9'], 'id-3', false],
+    [['Host', 'b.test'], 'id-4', false],
+    [['Accept', '*/*'], 'id-5', false],
+    [['Host', 'b.test', 'Connection', 'Upgrade', 'Upgrade', 'websocket'], 'id-6', true],
+    [['Host', 'b.test'], 'id-7', false],
+  ];
+  for (const [raw, id, upgrade] of requests) {
+    const listInfo: RequestHeaderInfo = { host: undefined, hasBody: false };
+    const linesInfo: RequestHeaderInfo = { host: undefined, hasBody: false };
+    const list = upstreamRequestHeaders(raw, '203.0.113.7', 'http', id, listInfo, upgrade);
+    assert.equal(upstreamRequestLines(raw, '203.0.113.7', 'http', id, linesInfo, upgrade, cache), asLines(list), `request ${id}`);
+    assert.deepEqual(linesInfo, listInfo);
+  }
+  assert.equal(cache.forwardingHost, 'b.test');
 });

@@ -43,12 +43,78 @@ export function upstreamRequestHeaders(
   /** An Upgrade request (WebSocket): `Upgrade` is kept and `Connection: upgrade` sent, the one exception. */
   upgrade = false,
 ): string[] {
+  const out: string[] = [];
+  const { xff, forwarded } = keptRequestHeaders(raw, info, upgrade, out);
+  if (upgrade) out.push('connection', 'upgrade');
+  const host = info.host;
+  out.push('x-forwarded-for', xff === undefined ? clientIp : `${xff}, ${clientIp}`);
+  out.push('x-forwarded-proto', proto);
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  out.push('forwarded', forwardedElement(forwarded, clientIp, host, proto));
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/**
+ * Where `upstreamRequestLines` keeps the forwarding headers it made last, to reuse them: one
+ * per client connection, whose address and scheme do not change, nor, usually, its Host.
+ */
+export interface ForwardingCache {
+  forwardingHost: string | undefined;
+  /** The lines for `forwardingHost`; '' for none yet. */
+  forwardingLines: string;
+}
+
+/**
+ * `upstreamRequestHeaders` as header lines (`name: value` and CRLF each, no blank line after):
+ * the fast engine's form. The forwarding headers of a request that brings none of its own are
+ * the same for every request on a connection with the same Host: made once, kept in `cache`.
+ */
+export function upstreamRequestLines(
+  raw: readonly string[], clientIp: string, proto: string, requestId: string, info: RequestHeaderInfo, upgrade: boolean, cache: ForwardingCache,
+): string {
+  const kept: string[] = [];
+  const { xff, forwarded } = keptRequestHeaders(raw, info, upgrade, kept);
+  let lines = '';
+  for (let i = 0; i < kept.length; i += 2) lines += `${kept[i]}: ${kept[i + 1]}\r\n`;
+  if (upgrade) lines += 'connection: upgrade\r\n';
+  const host = info.host;
+  let forwarding: string;
+  if (xff === undefined && forwarded === undefined && cache.forwardingLines !== '' && cache.forwardingHost === host) {
+    forwarding = cache.forwardingLines;
+  } else {
+    forwarding = `x-forwarded-for: ${xff === undefined ? clientIp : `${xff}, ${clientIp}`}\r\nx-forwarded-proto: ${proto}\r\n${
+      host === undefined ? '' : `x-forwarded-host: ${host}\r\n`}forwarded: ${forwardedElement(forwarded, clientIp, host, proto)}\r\n`;
+    if (xff === undefined && forwarded === undefined) {
+      // Made flat once (a read of a character does it), not at each write of a head holding it.
+      forwarding.charCodeAt(0);
+      cache.forwardingHost = host;
+      cache.forwardingLines = forwarding;
+    }
+  }
+  return `${lines}${forwarding}x-request-id: ${requestId}\r\n`;
+}
+
+/** The RFC 7239 element this proxy adds, after the ones the request brought. */
+function forwardedElement(forwarded: string | undefined, clientIp: string, host: string | undefined, proto: string): string {
+  let element = `for=${forwardedNode(clientIp)}`;
+  if (host !== undefined) element += `;host=${quoted(host)}`;
+  element += `;proto=${proto}`;
+  return forwarded === undefined ? element : `${forwarded}, ${element}`;
+}
+
+/**
+ * The client's headers that go to the backend, into `out` (see upstreamRequestHeaders), and
+ * the forwarding headers it brought, to be appended to. Sets `info`.
+ */
+function keptRequestHeaders(
+  raw: readonly string[], info: RequestHeaderInfo, upgrade: boolean, out: string[],
+): { xff: string | undefined; forwarded: string | undefined } {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 10 && name.toLowerCase() === 'connection') named = connectionTokens(raw[i + 1], named);
   }
-  const out: string[] = [];
   let xff: string | undefined;
   let forwarded: string | undefined;
   let host: string | undefined;
@@ -101,20 +167,9 @@ export function upstreamRequestHeaders(
     }
     out.push(name, value);
   }
-  if (upgrade) out.push('connection', 'upgrade');
-  out.push('x-forwarded-for', xff === undefined ? clientIp : `${xff}, ${clientIp}`);
-  out.push('x-forwarded-proto', proto);
-  let element = `for=${forwardedNode(clientIp)}`;
-  if (host !== undefined) {
-    out.push('x-forwarded-host', host);
-    element += `;host=${quoted(host)}`;
-  }
-  element += `;proto=${proto}`;
-  out.push('forwarded', forwarded === undefined ? element : `${forwarded}, ${element}`);
-  out.push('x-request-id', requestId);
   info.host = host;
   info.hasBody = hasBody;
-  return out;
+  return { xff, forwarded };
 }
 
 /**
