@@ -57,6 +57,8 @@ export class RequestContext implements PickRequest {
   readonly req: ClientRequest;
   readonly res: ClientResponse;
   readonly startTime = performance.now();
+  /** When its end hooks began (performance.now()), 0 before: every hook sees the same duration. */
+  endTime = 0;
   /** `http` or `https`: how the request reached us. */
   readonly proto: string;
   id = '';
@@ -148,9 +150,9 @@ export class RequestContext implements PickRequest {
     return this.clientClosed ? 499 : (this.error?.status ?? this.res.statusCode);
   }
 
-  /** Milliseconds since the request arrived. */
+  /** Milliseconds from its arrival to its end (or, before it ends, to now). */
   get duration(): number {
-    return performance.now() - this.startTime;
+    return (this.endTime === 0 ? performance.now() : this.endTime) - this.startTime;
   }
 }
 

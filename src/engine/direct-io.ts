@@ -10,14 +10,16 @@ import { getSystemErrorName } from 'node:util';
  *
  * Reads of client sockets go into one buffer shared by all of them and straight to a callback
  * (net's `onread` option, which a server's sockets cannot be given), not through the Readable
- * stream: no 64 KiB allocation per read, no buffer object, no `push` and 'data' event.
+ * stream: no 64 KiB allocation per read, no buffer object, no `push` and 'data' event. Reads
+ * with such a callback (backend sockets use the option) skip net's read function too.
  *
  * Besides `llhttp.ts`, this is the one file that reaches into Node's internals: the
  * `stream_wrap` binding (through `process.binding`, which still offers it on every line from
  * 20 to 26) for its `WriteWrap` class and the state array where a write says whether it went
- * asynchronous; a TCP handle's `writeLatin1String`, `writeBuffer`, `writeQueueSize` and
- * `useUserBuffer`; and the three symbols under which a socket keeps its `onread` option, found
- * by their names on a socket made with that option. `selfTest()` checks them at start-up;
+ * asynchronous, and the index of a read's byte count in it; a TCP handle's `writeLatin1String`,
+ * `writeBuffer`, `writeQueueSize`, `useUserBuffer` and `onread`; and the three symbols under
+ * which a socket keeps its `onread` option, found by their names on a socket made with that
+ * option. `selfTest()` checks them at start-up;
  * without them every write goes through `socket.write` and every read through 'data'.
  *
  * A direct write is made only when nothing is queued (in the Writable or in libuv) and the
@@ -46,6 +48,8 @@ interface StreamWrapBinding {
   WriteWrap: new () => WriteReq;
   streamBaseState: Int32Array;
   kLastWriteWasAsync: number;
+  /** Where a read's byte count (or error) is, in `streamBaseState`. */
+  kReadBytesOrError?: number;
 }
 
 /** The binding, once loaded and found as expected; null when it is not (writes go through net). */
@@ -214,8 +218,8 @@ let sharedRead: Buffer | undefined;
 export function readShared(socket: Socket, onRead: (chunk: Buffer) => void): boolean {
   const slots = readSlots === undefined ? findReadSlots() : readSlots;
   if (slots === null || socket.destroyed) return false;
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown; constructor?: { name?: string } } })._handle;
-  if (handle == null || handle.constructor?.name !== 'TCP' || typeof handle.useUserBuffer !== 'function') return false;
+  const handle = tcpHandle(socket);
+  if (handle === undefined || typeof handle.useUserBuffer !== 'function') return false;
   const buffer = sharedRead ??= Buffer.allocUnsafe(SHARED_READ_BYTES);
   const slotted = socket as unknown as Record<symbol, unknown>;
   slotted[slots.buffer] = buffer;
@@ -224,7 +228,56 @@ export function readShared(socket: Socket, onRead: (chunk: Buffer) => void): boo
     onRead(buffer.subarray(0, length));
     return true;
   };
-  (handle.useUserBuffer as (b: Buffer) => void).call(handle, buffer);
+  handle.useUserBuffer(buffer);
+  readDirect(socket);
+  return true;
+}
+
+interface ReadingHandle {
+  onread: (this: ReadingHandle, arrayBuffer: unknown) => unknown;
+  useUserBuffer?: (buffer: Buffer) => void;
+}
+
+/** The socket's handle when it is a TCP one, else undefined. */
+function tcpHandle(socket: Socket): ReadingHandle | undefined {
+  const handle = (socket as unknown as { _handle?: ReadingHandle & { constructor?: { name?: string } } })._handle;
+  return handle != null && handle.constructor?.name === 'TCP' && typeof handle.onread === 'function' ? handle : undefined;
+}
+
+/**
+ * For a socket reading into a buffer of its own (net's `onread` option, or `readShared`): a
+ * read with bytes goes from the handle straight to its callback, without net's read function
+ * in between, which only adds, for such a read, the refresh of a `setTimeout` timer. A socket
+ * with such a timer set, and every end, error or empty read, still go through net's function.
+ * Returns false, changing nothing, when the socket or this Node.js is not as expected.
+ */
+export function readDirect(socket: Socket): boolean {
+  const slots = readSlots === undefined ? findReadSlots() : readSlots;
+  const b = load();
+  const handle = tcpHandle(socket);
+  if (slots === null || b === null || b.kReadBytesOrError === undefined || handle === undefined) return false;
+  const slotted = socket as unknown as Record<symbol, unknown>;
+  if (typeof slotted[slots.callback] !== 'function') return false;
+  const state = b.streamBaseState;
+  const at = b.kReadBytesOrError;
+  const viaNet = handle.onread;
+  handle.onread = function onread(arrayBuffer) {
+    const length = state[at]!;
+    if (length <= 0 || socket.destroyed || socket.timeout) return viaNet.call(this, arrayBuffer);
+    const buffer = slotted[slots.buffer] as Buffer;
+    if ((slotted[slots.callback] as (length: number, buffer: Buffer) => unknown)(length, buffer) === false && !socket.destroyed) {
+      // As net does: the callback asked for no more reads for now.
+      (this as { reading?: boolean }).reading = false;
+      (this as unknown as { readStop(): number }).readStop();
+    }
+    const next = slotted[slots.generator] as (() => Buffer) | null;
+    if (next === null) return undefined;
+    // The buffer the next read goes into, when the last one must be kept (net's `onread` option).
+    const following = next();
+    if (following === buffer || !(following instanceof Uint8Array)) return undefined;
+    slotted[slots.buffer] = following;
+    return following;
+  };
   return true;
 }
 

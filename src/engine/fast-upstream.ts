@@ -1,7 +1,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
-import { SocketWriter } from './direct-io.js';
+import { readDirect, SocketWriter } from './direct-io.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 
 /** What a connection reports to the try using it. */
@@ -83,6 +83,7 @@ export class UpstreamConnection implements ParserEvents {
     this.writer = new SocketWriter(socket);
     socket.setNoDelay(true);
     if (!reuseReads) socket.on('data', this.#onData);
+    else readDirect(socket);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);

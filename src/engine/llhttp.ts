@@ -97,13 +97,17 @@ export class Parser {
       this.#headers = undefined;
       this.#url = '';
       const result = events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
-      // The end llhttp reports right after a RAW head is not the body's: it is not reported (the
-      // callback is taken off for that message, which saves a call from C++ into JS).
-      const reportEnd = result !== RAW;
+      // Ends llhttp would report at once are reported here instead, without its call from C++
+      // into JS: the end right after a RAW head is not the body's and is not reported at all; a
+      // request with neither Content-Length nor Transfer-Encoding has no body, so its end comes
+      // right after its head. The callback is taken off for such a message.
+      const bodyless = kind === REQUEST && result === BODY && !framed(headers);
+      const reportEnd = result !== RAW && !bodyless;
       if (reportEnd !== this.#reportingEnd) {
         this.#reportingEnd = reportEnd;
         parser[HTTPParser.kOnMessageComplete] = reportEnd ? end : undefined;
       }
+      if (bodyless) events.onMessageEnd();
       return result;
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => events.onBody(chunk);
@@ -124,6 +128,17 @@ export class Parser {
   close(): void {
     this.#parser.close();
   }
+}
+
+/** Whether a request's head declares a body: a Content-Length or Transfer-Encoding field, whatever its value. */
+function framed(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i]!.length;
+    if (n !== 14 && n !== 17) continue;
+    const name = headers[i]!.toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding') return true;
+  }
+  return false;
 }
 
 /**
