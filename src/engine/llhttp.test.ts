@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BODY, NO_BODY, Parser, REQUEST, RESPONSE, selfTest, type ParserEvents } from './llhttp.js';
+import { BODY, NO_BODY, Parser, RAW, REQUEST, RESPONSE, selfTest, type HeadResult, type ParserEvents } from './llhttp.js';
 
 function recorder(skipBody = false): { events: ParserEvents; seen: string[] } {
   const seen: string[] = [];
@@ -100,4 +100,15 @@ test('each request ends once, in order, whether its end is llhttp\'s or the pars
     }
     assert.deepEqual(got, expected, `in pieces of ${step}`);
   }
+});
+
+test('a response parser told RAW, BODY, RAW in turns reports the chunked bodies\' ends and none of the RAW heads\'', () => {
+  const { events, seen } = recorder();
+  const turns: HeadResult[] = [RAW, BODY, RAW, BODY];
+  const parser = new Parser(RESPONSE, 16 * 1024, { ...events, onHead: (...args) => { events.onHead(...args); return turns.shift() ?? BODY; } });
+  const sized = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n';
+  const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n';
+  for (const message of [sized, chunked, sized, chunked]) assert.equal(parser.execute(Buffer.from(message === sized ? `${sized}ok` : message, 'latin1')), message.length);
+  parser.close();
+  assert.deepEqual(seen.filter((e) => !e.startsWith('200')), ['body hi', 'end', 'body hi', 'end']);
 });
