@@ -224,8 +224,12 @@ export function readShared(socket: Socket, onRead: (chunk: Buffer) => void): boo
   const slotted = socket as unknown as Record<symbol, unknown>;
   slotted[slots.buffer] = buffer;
   slotted[slots.generator] = null;
+  // One view per length read, kept for the next read of the same length (requests alike in
+  // size are the common case): callers never keep it.
+  let view = buffer.subarray(0, 0);
   slotted[slots.callback] = (length: number): boolean => {
-    onRead(buffer.subarray(0, length));
+    if (view.length !== length) view = buffer.subarray(0, length);
+    onRead(view);
     return true;
   };
   handle.useUserBuffer(buffer);

@@ -2,7 +2,7 @@ import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Deadline } from '../proxy/deadlines.js';
 import { isGatewayFailure, ProxyError, toProxyError, type Stage } from '../proxy/errors.js';
-import { downstreamResponseHeaders, upstreamRequestLines, type RequestHeaderInfo } from '../proxy/headers.js';
+import { downstreamResponseLines, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import type { Attempt, Proxy } from '../proxy/proxy.js';
 import { Progress } from '../proxy/progress.js';
 import type { Sweepable } from '../proxy/sweep.js';
@@ -15,6 +15,9 @@ import type { ConnectionUser, FastUpstream, UpstreamConnection } from './fast-up
 const UPLOADING = 1;
 const STALLED = 2;
 const RECEIVING = 4;
+
+/** What the response head's rewriting noticed; one for all: it is read right after being written. */
+const headInfo: ResponseHeadInfo = { date: false, length: false };
 
 /** The request's head towards backends, made once per request (a retry reuses it). */
 interface UpstreamHead {
@@ -182,10 +185,17 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
       return true;
     }
     if (proxy.draining || ctx.head !== undefined) res.shouldKeepAlive = false;
-    const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
-    if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
-    if (ctx.explain !== undefined) headers.push('x-lb-explain', proxy.explained(ctx, ctx.explain));
-    res.writeHead(status, headers, framingOf(rawHeaders));
+    let lines = downstreamResponseLines(rawHeaders, ctx.id, headInfo);
+    let date = headInfo.date;
+    const extra = ctx.responseHeaders;
+    if (extra !== undefined) {
+      for (let i = 0; i < extra.length; i += 2) {
+        lines += `${extra[i]}: ${extra[i + 1]}\r\n`;
+        if (extra[i]!.toLowerCase() === 'date') date = true;
+      }
+    }
+    if (ctx.explain !== undefined) lines += `x-lb-explain: ${proxy.explained(ctx, ctx.explain)}\r\n`;
+    res.writeHeadLines(status, lines, date, headInfo.length ? Framing.Given : Framing.Chunked);
     if (this.#proxy.timeout > 0) this.#watch(RECEIVING);
     return this.#req.method === 'HEAD';
   }
@@ -404,12 +414,4 @@ function makeHead(ctx: RequestContext, req: FastRequest, info: RequestHeaderInfo
   return { lines: `${lines}\r\n`, hasBody: info.hasBody, chunked, host: info.host };
 }
 
-/** Whether the backend's response gives its length (or has no body), or is chunked or delimited by the close. */
-function framingOf(raw: readonly string[]): Framing {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return Framing.Given;
-  }
-  return Framing.Chunked;
-}
 

@@ -119,18 +119,27 @@ export class FastResponse implements ClientResponse {
   }
 
   /**
-   * Writes the head of a relayed response: `headers` already rewritten (a Content-Length among
-   * them when `framing` is Given and the status has a body).
+   * Writes the head of a response: `headers` already rewritten (a Content-Length among them
+   * when `framing` is Given and the status has a body).
    */
   writeHead(status: number, headers: readonly string[], framing: Framing): void {
-    this.statusCode = status;
-    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Unknown'}\r\n`;
+    let lines = '';
     let date = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name.length === 4 && name.toLowerCase() === 'date') date = true;
-      head += `${name}: ${headers[i + 1]!}\r\n`;
+      lines += `${name}: ${headers[i + 1]!}\r\n`;
     }
+    this.writeHeadLines(status, lines, date, framing);
+  }
+
+  /**
+   * `writeHead` with the headers as lines already (`name: value` and CRLF each): `date` says
+   * whether a Date is among them.
+   */
+  writeHeadLines(status: number, lines: string, date: boolean, framing: Framing): void {
+    this.statusCode = status;
+    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Unknown'}\r\n${lines}`;
     if (!date) head += this.#owner.dateLine;
     if (framing === Framing.Chunked && !this.#headOnly && status !== 204 && status !== 304) {
       if (this.#http10) this.shouldKeepAlive = false;

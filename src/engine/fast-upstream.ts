@@ -68,6 +68,8 @@ export class UpstreamConnection implements ParserEvents {
   /** Where plain sockets read into: reused from one read to the next unless a slice of it was kept. */
   #readBuffer: Buffer | undefined = undefined;
   #lent = false;
+  #view: Buffer = Buffer.alloc(0);
+  #viewOf: Uint8Array | undefined = undefined;
   /** Handed to a tunnel (after a 101): what it reads is the tunnel's. */
   #piped = false;
 
@@ -103,7 +105,13 @@ export class UpstreamConnection implements ParserEvents {
   };
 
   readonly #onRead = (length: number, buffer: Uint8Array): boolean => {
-    const chunk = (buffer as Buffer).subarray(0, length);
+    // The view of the last read, kept for a read of the same length into the same buffer (a
+    // write that keeps a chunk lends the buffer, and the next read goes into another).
+    let chunk = this.#view;
+    if (chunk.length !== length || this.#viewOf !== buffer) {
+      chunk = this.#view = (buffer as Buffer).subarray(0, length);
+      this.#viewOf = buffer;
+    }
     if (this.#piped) {
       // A tunnel's socket: its reads become 'data' events for the pipe, each in a buffer of its own.
       this.#lent = true;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamResponseHeaders, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo } from './headers.js';
+import { downstreamResponseHeaders, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
 
 const fwd = ['203.0.113.7', 'http', 'req-1'] as const;
 
@@ -122,4 +122,20 @@ test('the fast engine\'s header lines say what the header list says; forwarding 
     assert.deepEqual(linesInfo, listInfo);
   }
   assert.equal(cache.forwardingHost, 'b.test');
+});
+
+test('the fast engine\'s response lines say what the response header list says, and whether Date and Content-Length came', () => {
+  const cases: [string[], boolean, boolean][] = [
+    [['Content-Type', 'text/plain', 'Content-Length', '6', 'Date', 'Tue, 01 Dec 2026 05:00:56 GMT', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5'], true, true],
+    [['X-Request-Id', 'theirs', 'Transfer-Encoding', 'chunked', 'TE', 'x', 'Trailer', 'y', 'Upgrade', 'z', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'], false, false],
+    // Names listed in Connection go too, Date among them.
+    [['Connection', 'close, X-Private, date', 'X-Private', 'p', 'date', 'Tue, 01 Dec 2026 05:00:56 GMT', 'content-length', '2', 'ETag', '"e"'], false, true],
+    [[], false, false],
+  ];
+  for (const [raw, date, length] of cases) {
+    const info: ResponseHeadInfo = { date: !date, length: !length };
+    const lines = downstreamResponseLines(raw, 'ours', info);
+    assert.equal(lines, pairs(downstreamResponseHeaders(raw, 'ours')).map(([n, v]) => `${n}: ${v}\r\n`).join(''), raw.join(','));
+    assert.deepEqual(info, { date, length }, raw.join(','));
+  }
 });

@@ -216,6 +216,58 @@ export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], req
 
 const CHECKED_LENGTHS = new Set([...HOP_LENGTHS, 'x-request-id'.length]);
 
+/** What `downstreamResponseLines` noticed on its way. */
+export interface ResponseHeadInfo {
+  /** The backend sent a Date. */
+  date: boolean;
+  /** The backend sent a Content-Length. */
+  length: boolean;
+}
+
+/**
+ * `downstreamResponseHeaders` as header lines (`name: value` and CRLF each), for the fast
+ * engine, whose raw headers are strings; in the same pass, whether the backend sent a Date and
+ * a Content-Length (`info`).
+ */
+export function downstreamResponseLines(raw: readonly string[], requestId: string, info: ResponseHeadInfo): string {
+  let lines = '';
+  let date = false;
+  let length = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const n = name.length;
+    if (n === 4) date ||= name.toLowerCase() === 'date';
+    else if (n === 14) length ||= name.toLowerCase() === 'content-length';
+    else if (CHECKED_LENGTHS.has(n)) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        // Names listed in Connection are dropped too: rare, so done the long way.
+        if (lower === 'connection' && connectionTokens(raw[i + 1], undefined) !== undefined) return namedResponseLines(raw, requestId, info);
+        continue;
+      }
+      if (lower === 'x-request-id') continue;
+    }
+    lines += `${name}: ${raw[i + 1]!}\r\n`;
+  }
+  info.date = date;
+  info.length = length;
+  return `${lines}x-request-id: ${requestId}\r\n`;
+}
+
+function namedResponseLines(raw: readonly string[], requestId: string, info: ResponseHeadInfo): string {
+  const headers = downstreamResponseHeaders(raw, requestId);
+  let lines = '';
+  info.date = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    if (headers[i]!.toLowerCase() === 'date') info.date = true;
+  }
+  // The framing is the backend's, whatever its Connection header names.
+  info.length = false;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'content-length') info.length = true;
+  return lines;
+}
+
 /**
  * undici's raw headers are slices of the socket chunk the head arrived in. When they all are
  * slices of one buffer, in order, one latin1 decode of the span replaces a decode per name and
