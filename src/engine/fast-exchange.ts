@@ -53,6 +53,9 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;
   queued = false;
+  swept = false;
+  prevSwept: Sweepable | undefined = undefined;
+  nextSwept: Sweepable | undefined = undefined;
   head: UpstreamHead | undefined = undefined;
   readonly #proxy: Proxy;
   readonly #engine: ExchangeHost;

@@ -28,6 +28,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestHeaderInfo, 
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;
   queued = false;
+  swept = false;
+  prevSwept: Sweepable | undefined = undefined;
+  nextSwept: Sweepable | undefined = undefined;
   readonly backend: Backend;
   /** A retry: counted against the retry budget while in flight. */
   readonly retry: boolean;

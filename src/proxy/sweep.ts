@@ -2,22 +2,41 @@
 export interface Sweepable {
   /** `elapsed`: milliseconds since the previous tick (the sweep's interval). */
   sweep(elapsed: number): void;
+  /** Whether it is in a sweep; the sweep links its entries through the two fields below. */
+  swept: boolean;
+  prevSwept: Sweepable | undefined;
+  nextSwept: Sweepable | undefined;
 }
 
 /**
  * Coarse timeouts without a timer per request or per read (as node:http's
  * `connectionsCheckingInterval` does for its own): entries are looked at every `interval` ms
  * and keep their own tally of time without progress. Only entries that are waiting on
- * something (a request body, a slow client) are in it, and the timer runs only while there
- * are entries.
+ * something (a request body, a slow client, a response body) are in it, and the timer runs
+ * only while there are entries. The entries are a list linked through themselves: adding and
+ * removing one, which most requests do once, is a few pointer writes.
  */
 export class Sweep {
   readonly interval: number;
-  readonly #entries = new Set<Sweepable>();
+  #head: Sweepable | undefined = undefined;
+  #tail: Sweepable | undefined = undefined;
+  #size = 0;
+  /** The entry a tick visits next: moved on when that entry leaves during the tick. */
+  #cursor: Sweepable | undefined = undefined;
   #timer: NodeJS.Timeout | undefined = undefined;
+  #ticking = false;
   readonly #tick = (): void => {
-    for (const entry of this.#entries) entry.sweep(this.interval);
-    if (this.#entries.size === 0) {
+    this.#ticking = true;
+    try {
+      for (let entry = this.#head; entry !== undefined; entry = this.#cursor) {
+        this.#cursor = entry.nextSwept;
+        entry.sweep(this.interval);
+      }
+    } finally {
+      this.#ticking = false;
+      this.#cursor = undefined;
+    }
+    if (this.#size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
@@ -28,8 +47,18 @@ export class Sweep {
     this.interval = interval;
   }
 
+  /** Adds an entry (at the end: a tick under way reaches it); one already in is left as it is. */
   add(entry: Sweepable): void {
-    this.#entries.add(entry);
+    if (entry.swept) return;
+    entry.swept = true;
+    const tail = this.#tail;
+    entry.prevSwept = tail;
+    entry.nextSwept = undefined;
+    if (tail === undefined) this.#head = entry;
+    else tail.nextSwept = entry;
+    this.#tail = entry;
+    if (this.#ticking && this.#cursor === undefined) this.#cursor = entry;
+    this.#size++;
     if (this.#timer === undefined) {
       this.#timer = setInterval(this.#tick, this.interval);
       this.#timer.unref();
@@ -37,11 +66,20 @@ export class Sweep {
   }
 
   delete(entry: Sweepable): void {
-    this.#entries.delete(entry);
+    if (!entry.swept) return;
+    entry.swept = false;
+    const { prevSwept: prev, nextSwept: next } = entry;
+    if (prev === undefined) this.#head = next;
+    else prev.nextSwept = next;
+    if (next === undefined) this.#tail = prev;
+    else next.prevSwept = prev;
+    if (this.#cursor === entry) this.#cursor = next;
+    entry.prevSwept = entry.nextSwept = undefined;
+    this.#size--;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 }
 
