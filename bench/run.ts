@@ -244,7 +244,9 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
       if (!m) return 0;
       return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
     };
-    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: .*?(\d+)/.exec(out)?.[1] ?? 0);
+    // wrk: `Socket errors: connect N, read N, write N, timeout N`: all of them count.
+    const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
+    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + [...socketErrors.matchAll(/\d+/g)].reduce((n, m) => n + Number(m[0]), 0);
     return { requests, errors, p50: ms('50'), p99: ms('99'), seconds };
   }
   const fixed = nodeClientOnCpu === undefined ? rate : 0; // the client floor is always measured flat out

@@ -322,6 +322,9 @@ export class FastUpstream {
       connection.destroy();
       return;
     }
+    // Idle, it is read: a try paused it (its client was slow) and ended meanwhile. Left paused,
+    // the next try's response would never be read, and the backend's close never noticed.
+    if (connection.socket.isPaused()) connection.socket.resume();
     connection.idleSince = tick;
     this.#idle.push(connection);
   }
