@@ -47,7 +47,7 @@ test('HTTP_MAX_IDLE_CONNS_PER_HOST caps what is kept idle, not what may be open:
   assert.equal(backend.sockets.size - healthSockets, 12, 'one upstream connection per request in flight');
   release();
   assert.ok((await bodies).every((b) => b === 'one'));
-  // Nine of the twelve are closed as they come back: three stay idle.
+  // Nine of the twelve close once they have stayed idle a while: three stay.
   while (backend.sockets.size - healthSockets > 3) await Promise.race([...backend.sockets].map((s) => once(s, 'close')));
   assert.equal(backend.sockets.size - healthSockets, 3);
 });

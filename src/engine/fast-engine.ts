@@ -101,7 +101,7 @@ export class FastEngine implements Forwarder, ExchangeHost {
     let idle = 0;
     for (const upstream of this.#upstreams.values()) {
       upstream.closeIdleBefore(tick - idleTicks);
-      idle += upstream.idleCount;
+      idle += upstream.trimToCap();
     }
     // Over the cap for all backends: the connections idle longest close, but only ones idle
     // since before this tick (one released a moment ago is likely to be taken again at once).

@@ -40,3 +40,29 @@ test('a connection released while paused (its try\'s client was slow) is read ag
   const second = await new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve), 1));
   assert.equal(second, first, 'the kept connection served the next request');
 });
+
+test('connections beyond maxIdle stay open until they have been idle a whole interval: a burst does not close what the next burst needs', async (t) => {
+  let accepted = 0;
+  const server = createServer((socket: Socket) => {
+    accepted++;
+    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 1, connectTimeout: 5000 });
+  t.after(() => { upstream.close(); server.close(); });
+  const burst = (): Promise<UpstreamConnection[]> => Promise.all(Array.from({ length: 3 }, () => new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve), 1))));
+  const first = await burst();
+  for (const connection of first) upstream.release(connection, true, 1);
+  assert.equal(upstream.idleCount, 3, 'all three kept when they come back');
+  const second = await burst();
+  assert.equal(accepted, 3, 'the second burst reused the first one\'s connections');
+  assert.deepEqual(new Set(second), new Set(first));
+  for (const connection of second) upstream.release(connection, true, 1);
+  // The interval in which they were busy: none was idle all along, none closes.
+  assert.equal(upstream.trimToCap(), 3);
+  // A whole interval idle: all but maxIdle close.
+  assert.equal(upstream.trimToCap(), 1);
+  assert.equal(upstream.idleCount, 1);
+});

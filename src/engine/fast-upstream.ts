@@ -1,5 +1,6 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { isHeader } from '../proxy/headers.js';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
 import { readDirect, SocketWriter } from './direct-io.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
@@ -247,7 +248,10 @@ export class UpstreamConnection implements ParserEvents {
 
 /**
  * A backend's connections for the fast engine: kept-alive idle ones reused last-in first-out,
- * new ones opened as needed (plain or TLS), at most `maxIdle` kept idle.
+ * new ones opened as needed (plain or TLS). As in the node engine's pool, `maxIdle` caps what is
+ * kept, not what may be open, and is applied once a second (`trimToCap`) to connections that
+ * stayed idle all that second: a burst of responses that ends many tries at once does not close
+ * the connections the next burst of requests needs (closed at once, each would be opened again).
  */
 export class FastUpstream {
   readonly #host: string;
@@ -259,6 +263,8 @@ export class FastUpstream {
   readonly #all = new Set<UpstreamConnection>();
   #open = 0;
   #closing = false;
+  /** The fewest idle connections since the last trim: that many were needed at no moment. */
+  #lowWater = 0;
 
   constructor(backend: Backend, options: FastUpstreamOptions) {
     const url = new URL(backend.origin);
@@ -280,6 +286,7 @@ export class FastUpstream {
       idle.destroy();
       idle = this.#idle.pop();
     }
+    if (this.#idle.length < this.#lowWater) this.#lowWater = this.#idle.length;
     if (idle !== undefined) {
       idle.user = user;
       user.connected(idle);
@@ -318,7 +325,7 @@ export class FastUpstream {
   /** The try is done with `connection`: kept for the next one when `reusable`, else closed. */
   release(connection: UpstreamConnection, reusable: boolean, tick: number): void {
     connection.user = undefined;
-    if (!reusable || this.#closing || !connection.open || connection.socket.destroyed || this.#idle.length >= this.#options.maxIdle) {
+    if (!reusable || this.#closing || !connection.open || connection.socket.destroyed) {
       connection.destroy();
       return;
     }
@@ -354,6 +361,17 @@ export class FastUpstream {
     this.#idle.shift()?.destroy();
   }
 
+  /**
+   * Closes idle connections beyond `maxIdle`, the longest idle first, but only as many as were
+   * idle all along since the last trim; returns how many stay idle. Starts the next interval.
+   */
+  trimToCap(): number {
+    let n = Math.min(this.#idle.length - this.#options.maxIdle, this.#lowWater);
+    for (; n > 0; n--) this.#idle.shift()!.destroy();
+    this.#lowWater = this.#idle.length;
+    return this.#idle.length;
+  }
+
   /** Closes connections idle since before `tick` (HTTP_IDLE_CONN_TIMEOUT). */
   closeIdleBefore(tick: number): void {
     while (this.#idle.length > 0 && this.#idle[0]!.idleSince < tick) this.#idle.shift()!.destroy();
@@ -380,7 +398,7 @@ export class FastUpstream {
 function contentLength(raw: readonly string[]): number | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
+    if (isHeader(name, 'content-length')) return Number(raw[i + 1]);
   }
   return undefined;
 }
@@ -389,7 +407,7 @@ function contentLength(raw: readonly string[]): number | undefined {
 function keepAliveHint(raw: readonly string[]): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    if (!isHeader(name, 'keep-alive')) continue;
     const value = raw[i + 1]!;
     // A backend sends the same value every time: read once.
     if (value !== lastHint) {
