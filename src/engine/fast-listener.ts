@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
+import { isHeader } from '../proxy/headers.js';
 import type { Forwarder } from '../proxy/index.js';
 import { framingProblem } from '../server/framing.js';
 import { DEFAULT_LIMITS, listenOn, type ClientLimits, type Listener } from '../server/http-server.js';
@@ -175,6 +176,6 @@ function dateLine(): string {
 }
 
 function hasHost(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') return true;
+  for (let i = 0; i < raw.length; i += 2) if (isHeader(raw[i]!, 'host')) return true;
   return false;
 }

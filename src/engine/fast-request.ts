@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientRequest } from '../context/index.js';
-import type { ForwardingCache } from '../proxy/headers.js';
+import { isHeader, type ForwardingCache } from '../proxy/headers.js';
 
 /** Where a request's body goes once it has an upstream try writing it. */
 export interface BodySink {
@@ -71,7 +71,7 @@ export class FastRequest implements ClientRequest {
     const raw = this.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      if (name.length === lower.length && name.toLowerCase() === lower) return raw[i + 1];
+      if (isHeader(name, lower)) return raw[i + 1];
     }
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../context/index.js';
+import { isHeader } from '../proxy/headers.js';
 import type { SocketWriter } from './direct-io.js';
 
 /** How a relayed response's body is delimited towards the client. */
@@ -127,7 +128,7 @@ export class FastResponse implements ClientResponse {
     let date = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (name.length === 4 && name.toLowerCase() === 'date') date = true;
+      if (isHeader(name, 'date')) date = true;
       lines += `${name}: ${headers[i + 1]!}\r\n`;
     }
     this.writeHeadLines(status, lines, date, framing);
@@ -179,7 +180,7 @@ export class FastResponse implements ClientResponse {
       const headers = this.#headers ?? [];
       const length = body?.length ?? 0;
       let hasLength = false;
-      for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') hasLength = true;
+      for (let i = 0; i < headers.length; i += 2) if (isHeader(headers[i]!, 'content-length')) hasLength = true;
       this.writeHead(this.statusCode, hasLength || this.statusCode === 204 || this.statusCode === 304 ? headers : [...headers, 'Content-Length', String(length)], Framing.Given);
       if (body !== undefined && length > 0 && !this.#headOnly) this.write(body);
       else this.#out(this.#head!);

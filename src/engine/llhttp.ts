@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { isHeader } from '../proxy/headers.js';
 
 /**
  * Node's own llhttp binding, the parser node:http drives, driven the same way. With
@@ -86,7 +87,11 @@ export class Parser {
     parser.initialize(kind === REQUEST ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
     const toggle = endsCanBeTakenOff();
     // No message-begin callback: each one is a call from C++ into JS, and there is nothing to
-    // reset then that the end of the previous head has not reset already.
+    // reset then that the end of the previous head has not reset already. Its slot is filled
+    // all the same, first, as node:http fills them: the binding looks a callback up at each
+    // event, and a slot left empty (a hole before the others) makes that lookup walk the
+    // parser's prototypes for it.
+    parser[HTTPParser.kOnMessageBegin] = undefined;
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       if (this.#headers === undefined) this.#headers = headers;
       else this.#headers.push(...headers);
@@ -168,10 +173,9 @@ function endsCanBeTakenOff(): boolean {
 /** Whether a request's head declares a body: a Content-Length or Transfer-Encoding field, whatever its value. */
 function framed(headers: readonly string[]): boolean {
   for (let i = 0; i < headers.length; i += 2) {
-    const n = headers[i]!.length;
-    if (n !== 14 && n !== 17) continue;
-    const name = headers[i]!.toLowerCase();
-    if (name === 'content-length' || name === 'transfer-encoding') return true;
+    const name = headers[i]!;
+    const n = name.length;
+    if ((n === 14 && isHeader(name, 'content-length')) || (n === 17 && isHeader(name, 'transfer-encoding'))) return true;
   }
   return false;
 }

@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { isHeader } from '../proxy/headers.js';
 import type { Middleware } from './chain.js';
 
 const SANE_ID = /^[A-Za-z0-9._:+=/@-]{1,128}$/;
@@ -58,7 +59,7 @@ export function requestId(generate: () => string = uuid): Middleware {
       let id: string | undefined;
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i]!;
-        if (name.length === 12 && name.toLowerCase() === 'x-request-id') {
+        if (isHeader(name, 'x-request-id')) {
           id = raw[i + 1];
           break;
         }

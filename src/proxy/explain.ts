@@ -1,6 +1,7 @@
 import type { AdminToken } from '../admin/token.js';
 import type { PickRequest, Strategy } from '../balancer/index.js';
 import { hasRoom, type Backend, type Pool } from '../pool/index.js';
+import { isHeader } from './headers.js';
 
 /** The request header that asks for an explanation (with ADMIN_TOKEN as its value), and the response header that carries it. */
 export const EXPLAIN_HEADER = 'x-lb-explain';
@@ -21,7 +22,7 @@ export class ExplainGate {
   requested(raw: readonly string[]): boolean {
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      if (name.length === 12 && name.toLowerCase() === EXPLAIN_HEADER) return this.#token.matches(raw[i + 1]!.trim());
+      if (isHeader(name, EXPLAIN_HEADER)) return this.#token.matches(raw[i + 1]!.trim());
     }
     return false;
   }

@@ -10,6 +10,42 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
 
 /**
+ * Whether the header name `name` is `lower` (a lowercase name) in any case, without making a
+ * lowercase copy of it: no allocation, and nothing to hash when the answer is looked up.
+ */
+export function isHeader(name: string, lower: string): boolean {
+  const n = lower.length;
+  if (name.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c !== l && !(c >= 0x41 && c <= 0x5a && c + 0x20 === l)) return false;
+  }
+  return true;
+}
+
+/** The hop-by-hop header `name` is (its lowercase name), or '' when it is none. */
+function hopByHop(name: string): string {
+  switch (name.length) {
+    case 2: return isHeader(name, 'te') ? 'te' : '';
+    case 7: return isHeader(name, 'upgrade') ? 'upgrade' : isHeader(name, 'trailer') ? 'trailer' : '';
+    case 10: return isHeader(name, 'connection') ? 'connection' : isHeader(name, 'keep-alive') ? 'keep-alive' : '';
+    case 16: return isHeader(name, 'proxy-connection') ? 'proxy-connection' : '';
+    case 17: return isHeader(name, 'transfer-encoding') ? 'transfer-encoding' : '';
+    default: return '';
+  }
+}
+
+/**
+ * Lengths of the request header names `keptRequestHeaders` looks closer at (those it drops,
+ * rewrites or notes, hop-by-hop ones included); any other is kept as it is, unless Connection
+ * names it.
+ */
+const NOTED_REQUEST_LENGTHS = new Uint8Array(32);
+for (const name of [...HOP_BY_HOP, 'host', 'cookie', 'content-length', 'transfer-encoding', 'x-forwarded-for', 'forwarded',
+  'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'expect', 'x-lb-explain']) NOTED_REQUEST_LENGTHS[name.length] = 1;
+
+/**
  * The extra names a `Connection` header lists (RFC 9110 section 7.6.1), minus the usual
  * `keep-alive`/`close`, or undefined when it lists none (the common case: no allocation).
  */
@@ -113,7 +149,7 @@ function keptRequestHeaders(
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 10 && name.toLowerCase() === 'connection') named = connectionTokens(raw[i + 1], named);
+    if (isHeader(name, 'connection')) named = connectionTokens(raw[i + 1], named);
   }
   let xff: string | undefined;
   let forwarded: string | undefined;
@@ -129,6 +165,10 @@ function keptRequestHeaders(
         host = value;
         out.push('host', value);
       }
+      continue;
+    }
+    if (named === undefined && (name.length >= 32 || NOTED_REQUEST_LENGTHS[name.length] === 0)) {
+      out.push(name, value);
       continue;
     }
     const lower = name.toLowerCase();
@@ -236,16 +276,17 @@ export function downstreamResponseLines(raw: readonly string[], requestId: strin
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const n = name.length;
-    if (n === 4) date ||= name.toLowerCase() === 'date';
-    else if (n === 14) length ||= name.toLowerCase() === 'content-length';
-    else if (CHECKED_LENGTHS.has(n)) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
+    if (n === 4) date ||= isHeader(name, 'date');
+    else if (n === 14) length ||= isHeader(name, 'content-length');
+    else if (n === 12) {
+      if (isHeader(name, 'x-request-id')) continue;
+    } else {
+      const hop = hopByHop(name);
+      if (hop !== '') {
         // Names listed in Connection are dropped too: rare, so done the long way.
-        if (lower === 'connection' && connectionTokens(raw[i + 1], undefined) !== undefined) return namedResponseLines(raw, requestId, info);
+        if (hop === 'connection' && connectionTokens(raw[i + 1], undefined) !== undefined) return namedResponseLines(raw, requestId, info);
         continue;
       }
-      if (lower === 'x-request-id') continue;
     }
     lines += `${name}: ${raw[i + 1]!}\r\n`;
   }

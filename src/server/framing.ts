@@ -1,3 +1,5 @@
+import { isHeader } from '../proxy/headers.js';
+
 /**
  * Request checks that node:http's parser (llhttp) leaves to us. It already rejects, with 400:
  * Content-Length together with Transfer-Encoding, duplicate or non-numeric Content-Length,
@@ -11,8 +13,8 @@ export function framingProblem(raw: readonly string[]): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 4) {
-      if (name.toLowerCase() === 'host' && ++hosts > 1) return 'more than one Host header';
-    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      if (isHeader(name, 'host') && ++hosts > 1) return 'more than one Host header';
+    } else if (isHeader(name, 'transfer-encoding')) {
       if (raw[i + 1]!.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding other than chunked: ${JSON.stringify(raw[i + 1])}`;
     }
   }
