@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamResponseHeaders, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
+import { downstreamResponseHeaders, isHeader, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
 
 const fwd = ['203.0.113.7', 'http', 'req-1'] as const;
 
@@ -138,4 +138,24 @@ test('the fast engine\'s response lines say what the response header list says, 
     assert.equal(lines, pairs(downstreamResponseHeaders(raw, 'ours')).map(([n, v]) => `${n}: ${v}\r\n`).join(''), raw.join(','));
     assert.deepEqual(info, { date, length }, raw.join(','));
   }
+});
+
+test('isHeader matches a name in any ASCII case, and nothing else of the same length', () => {
+  assert.equal(isHeader('Content-Length', 'content-length'), true);
+  assert.equal(isHeader('CONTENT-LENGTH', 'content-length'), true);
+  assert.equal(isHeader('content-length', 'content-length'), true);
+  assert.equal(isHeader('Content-Lengths', 'content-length'), false);
+  assert.equal(isHeader('Content_Length', 'content-length'), false);
+  // Characters 0x20 apart that are not letters: CR and '-', '@' and '`', '[' and '{'.
+  assert.equal(isHeader('content\rlength', 'content-length'), false);
+  assert.equal(isHeader('@', '`'), false);
+  assert.equal(isHeader('[', '{'), false);
+});
+
+test('downstreamResponseLines drops hop-by-hop headers and the backend\'s request id whatever their case, and notes Date and Content-Length', () => {
+  const info: ResponseHeadInfo = { date: false, length: false };
+  const lines = downstreamResponseLines(['CONNECTION', 'keep-alive', 'Keep-ALIVE', 'timeout=5', 'TE', 'trailers', 'Trailer', 'x', 'X-Request-ID', 'theirs',
+    'Proxy-Connection', 'close', 'Content-Type', 'text/plain', 'DATE', 'Tue, 01 Dec 2026 10:00:00 GMT', 'CONTENT-LENGTH', '2'], 'ours', info);
+  assert.equal(lines, 'Content-Type: text/plain\r\nDATE: Tue, 01 Dec 2026 10:00:00 GMT\r\nCONTENT-LENGTH: 2\r\nx-request-id: ours\r\n');
+  assert.deepEqual(info, { date: true, length: true });
 });
