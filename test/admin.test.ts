@@ -469,17 +469,25 @@ test('/api/stream with WORKERS=2: the primary\'s samples add up both workers', a
   const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a`, ADMIN_TOKEN: TOKEN, WORKERS: '2' });
   t.after(() => lb.stop());
   await lb.waitForLog((l) => l.msg === 'listening');
-  for (let i = 0; i < 40; i++) await get(lb.url); // new connections: both workers serve
-  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 40); // access lines follow the answers
-  const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));
-  assert.equal(workers.size, 2);
   // Every request of both workers, counted once: the snapshot's history, then samples as they come.
   const answeredIn = (es: { event: string; data: any }[]): number => {
     const samples = es.flatMap((e) => (e.event === 'snapshot' ? e.data.samples : e.event === 'sample' ? [e.data] : []));
     return samples.reduce((n: number, s: any, i: number) => n + s.classes[1] * (i === 0 ? 1 : (s.time - samples[i - 1].time) / 1000), 0);
   };
-  const events = await streamEvents(lb.admin, (es) => answeredIn(es) >= 39);
+  // Rates start after the sampler's first reading: the requests go once a sample has come (on a
+  // busy machine a worker may answer the first reading late, after the other served requests).
+  let sending: Promise<void> | undefined;
+  const events = await streamEvents(lb.admin, (es) => {
+    if (sending === undefined && es.some((e) => e.event === 'sample')) {
+      sending = (async () => { for (let i = 0; i < 40; i++) await get(lb.url); })(); // new connections: both workers serve
+    }
+    return answeredIn(es) >= 39;
+  });
+  await sending;
   assert.equal(events[0]!.data.info.workers, 2);
   const answered = answeredIn(events);
   assert.ok(Math.abs(answered - 40) <= 1, `about 40 answers in the samples (${answered})`);
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 40); // access lines follow the answers
+  const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));
+  assert.equal(workers.size, 2);
 });
