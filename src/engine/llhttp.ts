@@ -173,9 +173,7 @@ function endsCanBeTakenOff(): boolean {
 /** Whether a request's head declares a body: a Content-Length or Transfer-Encoding field, whatever its value. */
 function framed(headers: readonly string[]): boolean {
   for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    const n = name.length;
-    if ((n === 14 && isHeader(name, 'content-length')) || (n === 17 && isHeader(name, 'transfer-encoding'))) return true;
+    if (isHeader(headers[i]!, 'content-length') || isHeader(headers[i]!, 'transfer-encoding')) return true;
   }
   return false;
 }

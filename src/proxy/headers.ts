@@ -24,26 +24,16 @@ export function isHeader(name: string, lower: string): boolean {
   return true;
 }
 
+/** HOP_BY_HOP by name length. */
+const HOP_BY_LENGTH: string[][] = [];
+for (const hop of HOP_BY_HOP) (HOP_BY_LENGTH[hop.length] ??= []).push(hop);
+
 /** The hop-by-hop header `name` is (its lowercase name), or '' when it is none. */
 function hopByHop(name: string): string {
-  switch (name.length) {
-    case 2: return isHeader(name, 'te') ? 'te' : '';
-    case 7: return isHeader(name, 'upgrade') ? 'upgrade' : isHeader(name, 'trailer') ? 'trailer' : '';
-    case 10: return isHeader(name, 'connection') ? 'connection' : isHeader(name, 'keep-alive') ? 'keep-alive' : '';
-    case 16: return isHeader(name, 'proxy-connection') ? 'proxy-connection' : '';
-    case 17: return isHeader(name, 'transfer-encoding') ? 'transfer-encoding' : '';
-    default: return '';
-  }
+  const candidates = HOP_BY_LENGTH[name.length];
+  if (candidates !== undefined) for (const hop of candidates) if (isHeader(name, hop)) return hop;
+  return '';
 }
-
-/**
- * Lengths of the request header names `keptRequestHeaders` looks closer at (those it drops,
- * rewrites or notes, hop-by-hop ones included); any other is kept as it is, unless Connection
- * names it.
- */
-const NOTED_REQUEST_LENGTHS = new Uint8Array(32);
-for (const name of [...HOP_BY_HOP, 'host', 'cookie', 'content-length', 'transfer-encoding', 'x-forwarded-for', 'forwarded',
-  'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'expect', 'x-lb-explain']) NOTED_REQUEST_LENGTHS[name.length] = 1;
 
 /**
  * The extra names a `Connection` header lists (RFC 9110 section 7.6.1), minus the usual
@@ -165,10 +155,6 @@ function keptRequestHeaders(
         host = value;
         out.push('host', value);
       }
-      continue;
-    }
-    if (named === undefined && (name.length >= 32 || NOTED_REQUEST_LENGTHS[name.length] === 0)) {
-      out.push(name, value);
       continue;
     }
     const lower = name.toLowerCase();
