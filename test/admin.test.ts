@@ -167,7 +167,7 @@ test('drain and delete: no new requests, the one in flight finishes, then mainte
 });
 
 test('/readyz is 503 with no healthy backend and while draining; /healthz stays 200 while the process serves', async (t) => {
-  const dead = await startBackend('dead');
+  const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   await dead.close();
   const lb = await startWithAdmin({ BACKENDS: dead.url });
   t.after(() => lb.stop());
@@ -445,7 +445,7 @@ async function streamEvents(base: string, until: (events: { event: string; data:
 }
 
 test('/api/stream: a snapshot, then a sample each second with rates per backend; a burst of retries is an event', async (t) => {
-  const [a, b] = await startBackends(t, undefined, ['a', 'b']);
+  const [a, b] = await startBackends(t, undefined, ['a', 'b'], { port: 'dedicated' });
   const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a,${b!.url}|id=b`, ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0' });
   t.after(() => lb.stop());
   assert.equal((await api(lb.admin, 'GET', '/api/stream', undefined, {})).status, 401);

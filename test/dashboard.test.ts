@@ -21,7 +21,7 @@ test('the dashboard in headless Chromium: live rows and charts, a stopped backen
   }
   const { chromium } = await import('playwright-core');
   const [a] = await startBackends(t, undefined, ['a']);
-  const b = await startBackend('b');
+  const b = await startBackend('b', undefined, { port: 'dedicated' });
   t.after(() => b.close());
   const lb = await startLb({
     BACKENDS: `${a!.url}|id=a,${b.url}|id=b`, ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN,

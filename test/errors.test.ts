@@ -10,7 +10,7 @@ function assertLoggedWithId(lb: RunningLb, id: string | string[] | undefined, ms
 }
 
 test('no healthy backend: 503 with Retry-After and a short plain-text body', async (t) => {
-  const dead = await startBackend('dead');
+  const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   await dead.close();
   const lb = await startLb({ BACKENDS: dead.url });
   t.after(() => lb.stop());
@@ -23,7 +23,7 @@ test('no healthy backend: 503 with Retry-After and a short plain-text body', asy
 });
 
 test('with retries off: connection refused → 502, reset before a response → 502, each logged with the request id', async (t) => {
-  const gone = await startBackend('gone');
+  const gone = await startBackend('gone', undefined, { port: 'dedicated' });
   const resetter = await startBackend('resetter', (req, res) => {
     if (req.url === '/health') res.end('ok');
     else req.socket.destroy();

@@ -18,7 +18,7 @@ interface Explained {
 
 test('X-LB-Explain with the admin token: every backend with its figures or why it was skipped, the retry and its reason, the choice; never forwarded', async (t) => {
   const [a, b] = await startBackends(t, undefined, ['a', 'b']);
-  const dead = await startBackend('dead');
+  const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   await dead.close(); // its first check is refused: down
   const down = await startBackend('down', (req, res) => { res.statusCode = req.url === '/health' ? 503 : 200; res.end('down'); });
   t.after(() => down.close());
@@ -54,7 +54,7 @@ test('X-LB-Explain with the admin token: every backend with its figures or why i
 
 test('X-LB-Explain shows a retry after a refused connection, and a consistent-hash key and slot', async (t) => {
   const [a] = await startBackends(t, undefined, ['a']);
-  const gone = await startBackend('gone');
+  const gone = await startBackend('gone', undefined, { port: 'dedicated' });
   const lb = await startLb({
     BACKENDS: `${gone.url},${a!.url}`, STRATEGY: 'consistent-hash', HASH_KEY: 'header:x-user',
     ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0',

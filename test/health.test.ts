@@ -16,7 +16,7 @@ test('the first check runs at start-up, concurrently, and names each failure', a
     if (req.url === '/health') checkedAt.push(Date.now());
     else res.end(n);
   })));
-  const refused = await startBackend('refused');
+  const refused = await startBackend('refused', undefined, { port: 'dedicated' });
   await refused.close();
   t.after(() => Promise.all([ok, failing, ...hanging].map((b) => b.close())));
 

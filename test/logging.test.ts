@@ -33,7 +33,7 @@ test('JSON lines: a start-up line with the effective configuration and one acces
 });
 
 test('LOG_LEVEL is respected', async (t) => {
-  const backend = await startBackend('b');
+  const backend = await startBackend('b', undefined, { port: 'dedicated' });
   t.after(() => backend.close());
   const port = await freePort();
   const lb = await startLb({ BACKENDS: backend.url, LOG_LEVEL: 'warn', PORT: String(port) }, { waitListening: false });

@@ -28,7 +28,7 @@ async function statuses(url: string, n: number, options: Parameters<typeof get>[
 }
 
 test('a backend that closed its listener but answers on old connections: the next check marks it down, and no client sees a 502 meanwhile', async (t) => {
-  const backends = await startBackends(t);
+  const backends = await startBackends(t, undefined, undefined, { port: 'dedicated' });
   const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '300ms', HEALTH_CHECK_FALL: '1' });
   t.after(() => lb.stop());
   assert.deepEqual(await statuses(lb.url, 30), { 200: 30 }, 'warm: every backend has kept-alive connections now');
@@ -50,7 +50,7 @@ test('RETRIES: a connection refused is retried on another backend for any method
     req.on('data', (c: string) => { body += c; });
     req.on('end', () => res.end(`${req.method} ${body}`));
   }, ['alive']);
-  const dead = await startBackend('dead');
+  const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   const lb = await startLb({ BACKENDS: `${dead.url},${alive!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' });
   t.after(() => lb.stop());
   await dead.close(); // up at the start-up check, gone now
@@ -221,7 +221,7 @@ test('QUEUE_TIMEOUT: a request that waits too long for a backend with room gets 
 });
 
 test('recovery in seconds: a backend not yet listening at start-up is taken in once it is (HEALTH_CHECK_DOWN_INTERVAL); one lost check is not an outage', async (t) => {
-  const late = await startBackend('late');
+  const late = await startBackend('late', undefined, { port: 'dedicated' });
   const port = late.port;
   await late.close();
   let lose = 0;
@@ -250,7 +250,7 @@ test('recovery in seconds: a backend not yet listening at start-up is taken in o
 });
 
 test('a rolling restart costs no client an error: a backend killed and started again on its port 2 s later', async (t) => {
-  const backends = await startBackends(t);
+  const backends = await startBackends(t, undefined, undefined, { port: 'dedicated' });
   const victim = backends[1]!;
   const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '200ms', SLOW_START: '1s' });
   t.after(() => lb.stop());
@@ -288,7 +288,7 @@ test('a rolling restart costs no client an error: a backend killed and started a
 
 test('CONNECT_TIMEOUT: a backend that does not accept connections in time is a connect failure, retried elsewhere', async (t) => {
   const [good] = await startBackends(t, undefined, ['good']);
-  const stuck = await startBackend('stuck');
+  const stuck = await startBackend('stuck', undefined, { port: 'dedicated' });
   const lb = await startLb({ BACKENDS: `${stuck.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', CONNECT_TIMEOUT: '300ms', PROXY_TIMEOUT: '1h', OUTLIER_CONSECUTIVE_FAILURES: '0' });
   t.after(() => lb.stop());
   await stuck.close();

@@ -211,7 +211,7 @@ test('an upgrade goes through the same chain and proxy: path prefix, request id,
 });
 
 test('an upgrade with no backend available gets the same 503, Retry-After and access line as any request', async (t) => {
-  const dead = await startBackend('dead');
+  const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   await dead.close();
   const lb = await startLb({ BACKENDS: dead.url, HEALTH_CHECK_INTERVAL: '7s' });
   t.after(() => lb.stop());

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { listenDedicated } from './ports.js';
 
 export interface TestBackend {
   readonly name: string;
@@ -26,14 +27,25 @@ export const nameHandler: Handler = (req, res, backend) => {
   res.end(backend.name);
 };
 
+/**
+ * Where a test backend listens: 127.0.0.1 (or `host`) on an ephemeral port, or on `port`, or with
+ * `port: 'dedicated'` on one no other server can be given once this one closes (see ports.ts):
+ * for a backend the test closes to make it refuse, or binds again.
+ */
+export interface ListenAt { host?: string; port?: number | 'dedicated' }
+
 /** A real HTTP backend on 127.0.0.1 (or `at.host`) with an ephemeral port (or `at.port`). */
-export async function startBackend(name: string, handler: Handler = nameHandler, at: { host?: string; port?: number } = {}): Promise<TestBackend> {
+export async function startBackend(name: string, handler: Handler = nameHandler, at: ListenAt = {}): Promise<TestBackend> {
   const waiters: ((req: IncomingMessage) => void)[] = [];
   const server = createServer();
   server.keepAliveTimeout = 60_000;
   const host = at.host ?? '127.0.0.1';
-  server.listen(at.port ?? 0, host);
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err; })]);
+  if (at.port === 'dedicated') {
+    await listenDedicated(server, host);
+  } else {
+    server.listen(at.port ?? 0, host);
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err; })]);
+  }
   const port = (server.address() as AddressInfo).port;
   const backend: TestBackend = {
     name,
@@ -69,8 +81,8 @@ export async function startBackend(name: string, handler: Handler = nameHandler,
 }
 
 /** Backends named a, b, c (or `names`), closed when the test ends. */
-export async function startBackends(t: { after(fn: () => unknown): void }, handler?: Handler, names = ['a', 'b', 'c']): Promise<TestBackend[]> {
-  const backends = await Promise.all(names.map((n) => startBackend(n, handler)));
+export async function startBackends(t: { after(fn: () => unknown): void }, handler?: Handler, names = ['a', 'b', 'c'], at?: ListenAt): Promise<TestBackend[]> {
+  const backends = await Promise.all(names.map((n) => startBackend(n, handler, at)));
   t.after(() => Promise.all(backends.map((b) => b.close())));
   return backends;
 }

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listenDedicated } from './ports.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -136,8 +137,8 @@ export async function runLb(env: Record<string, string>, args: readonly string[]
 
 /** A port that was free a moment ago (for runs that must know the port before start-up). */
 export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const server = createServer();
+  await listenDedicated(server, '127.0.0.1');
   const { port } = server.address() as { port: number };
   server.close();
   await once(server, 'close');

@@ -1,0 +1,43 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:net';
+
+/**
+ * Ports below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`), for a server a
+ * test closes to get an address that refuses, or whose port a test binds again later.
+ *
+ * A port from listen(0) is handed out again by the kernel to the next listen(0) that asks, and
+ * the suite runs test files side by side: a backend closed to play "dead" could come back as
+ * another file's backend, answer its health check and take requests. No listen(0), in this
+ * process or another, is ever given a port below the range, so such a port stays refused until
+ * a test binds it on purpose.
+ */
+function dedicatedRange(): [number, number] {
+  let low = 32_768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // Not Linux: keep the usual default.
+  }
+  return [Math.max(1_024, low - 16_384), low];
+}
+
+const [LOW, HIGH] = dedicatedRange();
+
+/**
+ * Listens on a port picked at random below the ephemeral range, trying another when it is
+ * taken (by a test file running beside this one). Falls back to an ephemeral port if the
+ * machine leaves no room below its range.
+ */
+export async function listenDedicated(server: Server, host: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const port = HIGH - LOW >= 1_024 && attempt < 50 ? LOW + Math.floor(Math.random() * (HIGH - LOW)) : 0;
+    server.listen(port, host);
+    const [event, err] = await Promise.race([
+      once(server, 'listening').then(() => ['listening'] as const),
+      once(server, 'error').then(([e]) => ['error', e as NodeJS.ErrnoException] as const),
+    ]);
+    if (event === 'listening') return;
+    if (err?.code !== 'EADDRINUSE' && err?.code !== 'EACCES') throw err;
+  }
+}
