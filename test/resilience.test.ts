@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type Handler, type TestBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startLb, type LogLine } from './helpers/lb.js';
 
 const served = (b: TestBackend): number => b.requests.filter((r) => r.url !== '/health').length;
 
@@ -152,7 +152,9 @@ test('an ejected backend returns when its time is up, and is ejected for longer 
   // Three backends, 50%: one ejected at a time, whichever fails first.
   assert.deepEqual(await statuses(lb.url, 30), { 200: 30 });
   const first = await lb.waitForLog((l) => l.msg === 'backend ejected');
-  assert.equal(lb.logs.filter((l) => l.msg === 'backend ejected').length, 1, 'the other sick one stays: half the pool is out already');
+  // While one is out, the other sick one stays: half the pool is out already. (Once the first is
+  // back, 300 ms on, the other may go: a busy machine can take that long over these requests.)
+  assert.equal(mostEjectedAtOnce(lb.logs), 1, 'never both sick ones out at once');
   assert.equal(first.forMs, 300);
   failing.delete(first.backend === 'sick' ? 'sick2' : 'sick');
   await lb.waitForLog((l) => l.msg === 'backend returned' && l.backend === first.backend);
@@ -160,7 +162,19 @@ test('an ejected backend returns when its time is up, and is ejected for longer 
   for (let i = 0; i < 200 && lb.logs.filter((l) => l.msg === 'backend ejected' && l.backend === first.backend).length < 2; i++) await get(lb.url);
   const second = lb.logs.filter((l) => l.msg === 'backend ejected' && l.backend === first.backend)[1];
   assert.equal(second?.forMs, 600);
+  assert.equal(mostEjectedAtOnce(lb.logs), 1);
 });
+
+/** The most backends out at once, by the order of the ejection and return lines in the log. */
+function mostEjectedAtOnce(logs: readonly LogLine[]): number {
+  const out = new Set<unknown>();
+  let most = 0;
+  for (const line of logs) {
+    if (line.msg === 'backend ejected') most = Math.max(most, out.add(line.backend).size);
+    else if (line.msg === 'backend returned') out.delete(line.backend);
+  }
+  return most;
+}
 
 /** A backend that holds every request until told; `arrived(n)` resolves once n requests (health checks aside) have come. */
 async function holdingBackend(t: { after(fn: () => unknown): void }, name = 'held') {
