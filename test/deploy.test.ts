@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
@@ -80,11 +80,23 @@ test('the Dockerfile: pinned LTS slim base, two stages, production dependencies 
 });
 
 /**
+ * An npm cache for the image's steps: a copy of this machine's, its files hard links (made in
+ * an instant, no space taken), so that the image's `npm cache clean` empties the copy and not
+ * the cache of whoever runs the tests (or of a test run going on beside this one).
+ */
+function npmCacheCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-image-npm-cache-'));
+  const own = join(process.env.npm_config_cache ?? join(homedir(), '.npm'), '_cacache');
+  if (existsSync(own)) execFileSync('cp', ['-al', own, join(dir, '_cacache')]);
+  return dir;
+}
+
+/**
  * Runs one stage's steps in a directory standing for its WORKDIR: COPY from the repository (or
  * an earlier stage's directory), RUN through sh. No container engine is involved; this checks
  * that the steps the image build runs work on a clean copy of what the build context holds.
  */
-function runStage(stage: Stage, dir: string, stages: Map<string, string>): Record<string, string> {
+function runStage(stage: Stage, dir: string, stages: Map<string, string>, npmCache: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const s of stage.steps) {
     if (s.op === 'COPY') {
@@ -99,7 +111,7 @@ function runStage(stage: Stage, dir: string, stages: Map<string, string>): Recor
       }
     } else if (s.op === 'RUN') {
       // The packages come from npm's cache when it has them (CI has just run npm ci).
-      execFileSync('sh', ['-c', s.args], { cwd: dir, stdio: 'pipe', env: { ...process.env, ...env, npm_config_prefer_offline: 'true' } });
+      execFileSync('sh', ['-c', s.args], { cwd: dir, stdio: 'pipe', env: { ...process.env, ...env, npm_config_prefer_offline: 'true', npm_config_cache: npmCache } });
     } else if (s.op === 'ENV') {
       for (const kv of s.args.split(/\s+/)) env[kv.split('=')[0]!] = kv.split('=')[1]!;
     }
@@ -111,9 +123,11 @@ test('the image build steps pass on a clean copy; the entrypoint, as PID 1, prox
   const { stages } = dockerfile();
   const dirs = new Map<string, string>();
   let env: Record<string, string> = {};
+  const npmCache = npmCacheCopy();
+  t.after(() => rmSync(npmCache, { recursive: true, force: true }));
   for (const stage of stages) {
     const dir = mkdtempSync(join(tmpdir(), `lb-image-${stage.name ?? 'run'}-`));
-    env = runStage(stage, dir, dirs);
+    env = runStage(stage, dir, dirs, npmCache);
     if (stage.name !== undefined) dirs.set(stage.name, dir);
     dirs.set('final', dir);
   }
