@@ -1,4 +1,4 @@
-import { connect, createServer, Socket, type Server } from 'node:net';
+import { connect, createServer, Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
 /**
@@ -312,24 +312,33 @@ export async function selfTest(): Promise<string | undefined> {
   return problems.length === 0 ? undefined : problems.join('; ');
 }
 
-/** A connected pair of sockets on 127.0.0.1, and the server to close after. */
-async function socketPair(server: Server): Promise<{ client: Socket; peer: Socket }> {
-  // Exclusive: in a cluster worker a shared handle would hand the connection to any worker.
-  await new Promise<void>((resolve, reject) => { server.once('error', reject).listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve); });
-  const { port } = server.address() as { port: number };
-  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
-  const client = connect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => { client.once('connect', resolve).once('error', reject); });
-  return { client, peer: await accepted };
+/**
+ * Runs `check` on a connected pair of sockets on 127.0.0.1; the sockets and their server are
+ * closed whatever it does (left open, they would keep the process alive).
+ */
+async function onSocketPair(check: (client: Socket, peer: Socket) => Promise<string | undefined>): Promise<string | undefined> {
+  const server = createServer();
+  let client: Socket | undefined;
+  let peer: Socket | undefined;
+  try {
+    // Exclusive: in a cluster worker a shared handle would hand the connection to any worker.
+    await new Promise<void>((resolve, reject) => { server.once('error', reject).listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve); });
+    const { port } = server.address() as { port: number };
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    client = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => { client!.once('connect', resolve).once('error', reject); });
+    peer = await accepted;
+    return await check(client, peer);
+  } finally {
+    client?.destroy();
+    peer?.destroy();
+    server.close();
+  }
 }
 
 async function checkReads(): Promise<string | undefined> {
   if (findReadSlots() === null) return 'net keeps its onread option otherwise than expected';
-  const server = createServer();
-  let pair: { client: Socket; peer: Socket } | undefined;
-  try {
-    pair = await socketPair(server);
-    const { client, peer } = pair;
+  return onSocketPair(async (client, peer) => {
     const got: string[] = [];
     const ended = new Promise<void>((resolve) => peer.once('end', resolve));
     if (!readShared(peer, (chunk) => got.push(chunk.toString('latin1')))) return 'a socket would not read through the shared buffer';
@@ -340,13 +349,7 @@ async function checkReads(): Promise<string | undefined> {
     const all = got.join('');
     if (all !== `a${sent}z`) return `shared reads got ${all.length} bytes, not ${sent.length + 2} in order`;
     return undefined;
-  } catch (err) {
-    return `shared reads failed: ${(err as Error).message}`;
-  } finally {
-    pair?.client.destroy();
-    pair?.peer.destroy();
-    server.close();
-  }
+  }).catch((err: Error) => `shared reads failed: ${err.message}`);
 }
 
 /**
@@ -364,11 +367,7 @@ async function within(event: Promise<unknown>, what: string): Promise<string | u
 }
 
 async function check(): Promise<string | undefined> {
-  const server = createServer();
-  let pair: { client: Socket; peer: Socket } | undefined;
-  try {
-    pair = await socketPair(server);
-    const { client, peer } = pair;
+  return onSocketPair(async (client, peer) => {
     peer.pause();
     const writer = new SocketWriter(client);
     writer.write('a');
@@ -407,11 +406,5 @@ async function check(): Promise<string | undefined> {
     if (got === undefined || got.length !== total || got[0] !== 0x61 || got[1] !== 0x62 || got[total - 1] !== 0x63) return 'bytes arrived out of order';
     if (writer.queued !== 0) return `${writer.queued} bytes still counted as queued`;
     return undefined;
-  } catch (err) {
-    return `direct writes failed: ${(err as Error).message}`;
-  } finally {
-    pair?.client.destroy();
-    pair?.peer.destroy();
-    server.close();
-  }
+  }).catch((err: Error) => `direct writes failed: ${err.message}`);
 }

@@ -2,7 +2,7 @@ import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Deadline } from '../proxy/deadlines.js';
 import { isGatewayFailure, ProxyError, toProxyError, type Stage } from '../proxy/errors.js';
-import { downstreamResponseLines, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
+import { downstreamResponseLines, isHeader, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import type { Attempt, Proxy } from '../proxy/proxy.js';
 import { Progress } from '../proxy/progress.js';
 import type { Sweepable } from '../proxy/sweep.js';
@@ -194,7 +194,7 @@ export class FastExchange implements Attempt, Deadline, Sweepable, Stage, BodySi
     if (extra !== undefined) {
       for (let i = 0; i < extra.length; i += 2) {
         lines += `${extra[i]}: ${extra[i + 1]}\r\n`;
-        if (extra[i]!.toLowerCase() === 'date') date = true;
+        if (isHeader(extra[i]!, 'date')) date = true;
       }
     }
     if (ctx.explain !== undefined) lines += `x-lb-explain: ${proxy.explained(ctx, ctx.explain)}\r\n`;

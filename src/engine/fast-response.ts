@@ -72,7 +72,7 @@ export class FastResponse implements ClientResponse {
     const headers = this.#headers ??= [];
     const lower = name.toLowerCase();
     for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i]!.toLowerCase() === lower) {
+      if (isHeader(headers[i]!, lower)) {
         headers.splice(i, 2);
         break;
       }

@@ -287,11 +287,11 @@ function namedResponseLines(raw: readonly string[], requestId: string, info: Res
   info.date = false;
   for (let i = 0; i < headers.length; i += 2) {
     lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    if (headers[i]!.toLowerCase() === 'date') info.date = true;
+    if (isHeader(headers[i]!, 'date')) info.date = true;
   }
   // The framing is the backend's, whatever its Connection header names.
   info.length = false;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'content-length') info.length = true;
+  for (let i = 0; i < raw.length; i += 2) if (isHeader(raw[i]!, 'content-length')) info.length = true;
   return lines;
 }
 

@@ -1,4 +1,5 @@
 import type { ClientRequest } from '../context/index.js';
+import { isHeader } from '../proxy/headers.js';
 
 /** `http://` or `https://`, any case (RFC 9110 §4.2.3: schemes are case-insensitive). */
 const ABSOLUTE = /^https?:\/\//i;
@@ -44,7 +45,7 @@ export function normalizeTarget(req: ClientRequest): string | undefined {
 function setHost(req: ClientRequest, host: string): void {
   const raw = req.rawHeaders;
   let i = 0;
-  while (i < raw.length && !(raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host')) i += 2;
+  while (i < raw.length && !isHeader(raw[i]!, 'host')) i += 2;
   if (i < raw.length) raw[i + 1] = host;
   else raw.push('Host', host);
   req.headers.host = host;

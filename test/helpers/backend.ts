@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { listenDedicated } from './ports.js';
+import { listen } from './ports.js';
 
 export interface TestBackend {
   readonly name: string;
@@ -40,12 +40,7 @@ export async function startBackend(name: string, handler: Handler = nameHandler,
   const server = createServer();
   server.keepAliveTimeout = 60_000;
   const host = at.host ?? '127.0.0.1';
-  if (at.port === 'dedicated') {
-    await listenDedicated(server, host);
-  } else {
-    server.listen(at.port ?? 0, host);
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err; })]);
-  }
+  await listen(server, host, at.port ?? 0);
   const port = (server.address() as AddressInfo).port;
   const backend: TestBackend = {
     name,

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listenDedicated } from './ports.js';
+import { listen } from './ports.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -138,7 +138,7 @@ export async function runLb(env: Record<string, string>, args: readonly string[]
 /** A port that was free a moment ago (for runs that must know the port before start-up). */
 export async function freePort(): Promise<number> {
   const server = createServer();
-  await listenDedicated(server, '127.0.0.1');
+  await listen(server, '127.0.0.1', 'dedicated');
   const { port } = server.address() as { port: number };
   server.close();
   await once(server, 'close');

@@ -25,19 +25,19 @@ function dedicatedRange(): [number, number] {
 const [LOW, HIGH] = dedicatedRange();
 
 /**
- * Listens on a port picked at random below the ephemeral range, trying another when it is
- * taken (by a test file running beside this one). Falls back to an ephemeral port if the
- * machine leaves no room below its range.
+ * Listens on `port` (0: an ephemeral one), or with 'dedicated' on a port picked at random below
+ * the ephemeral range, trying another when it is taken (by a test file running beside this one);
+ * falls back to an ephemeral port if the machine leaves no room below its range.
  */
-export async function listenDedicated(server: Server, host: string): Promise<void> {
+export async function listen(server: Server, host: string, port: number | 'dedicated'): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const port = HIGH - LOW >= 1_024 && attempt < 50 ? LOW + Math.floor(Math.random() * (HIGH - LOW)) : 0;
-    server.listen(port, host);
+    const dedicated = port === 'dedicated' && HIGH - LOW >= 1_024 && attempt < 50;
+    server.listen(dedicated ? LOW + Math.floor(Math.random() * (HIGH - LOW)) : port === 'dedicated' ? 0 : port, host);
     const [event, err] = await Promise.race([
       once(server, 'listening').then(() => ['listening'] as const),
       once(server, 'error').then(([e]) => ['error', e as NodeJS.ErrnoException] as const),
     ]);
     if (event === 'listening') return;
-    if (err?.code !== 'EADDRINUSE' && err?.code !== 'EACCES') throw err;
+    if (!dedicated || (err?.code !== 'EADDRINUSE' && err?.code !== 'EACCES')) throw err;
   }
 }
