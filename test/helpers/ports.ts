@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 
@@ -24,20 +23,26 @@ function dedicatedRange(): [number, number] {
 
 const [LOW, HIGH] = dedicatedRange();
 
+/** A port below the ephemeral range, at random. */
+export function dedicatedPort(): number {
+  return LOW + Math.floor(Math.random() * (HIGH - LOW));
+}
+
 /**
- * Listens on `port` (0: an ephemeral one), or with 'dedicated' on a port picked at random below
- * the ephemeral range, trying another when it is taken (by a test file running beside this one);
- * falls back to an ephemeral port if the machine leaves no room below its range.
+ * Listens on `port` (0: an ephemeral one), or with 'dedicated' on a port below the ephemeral
+ * range (`pick`, at random by default), trying another when it is taken (by a test file running
+ * beside this one); falls back to an ephemeral port if the machine leaves no room below its range.
  */
-export async function listen(server: Server, host: string, port: number | 'dedicated'): Promise<void> {
+export async function listen(server: Server, host: string, port: number | 'dedicated', pick = dedicatedPort): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const dedicated = port === 'dedicated' && HIGH - LOW >= 1_024 && attempt < 50;
-    server.listen(dedicated ? LOW + Math.floor(Math.random() * (HIGH - LOW)) : port === 'dedicated' ? 0 : port, host);
-    const [event, err] = await Promise.race([
-      once(server, 'listening').then(() => ['listening'] as const),
-      once(server, 'error').then(([e]) => ['error', e as NodeJS.ErrnoException] as const),
-    ]);
-    if (event === 'listening') return;
-    if (!dedicated || (err?.code !== 'EADDRINUSE' && err?.code !== 'EACCES')) throw err;
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const onError = (e: NodeJS.ErrnoException): void => { server.off('listening', onListening); resolve(e); };
+      const onListening = (): void => { server.off('error', onError); resolve(undefined); };
+      server.once('error', onError).once('listening', onListening);
+      server.listen(dedicated ? pick() : port === 'dedicated' ? 0 : port, host);
+    });
+    if (err === undefined) return;
+    if (!dedicated || (err.code !== 'EADDRINUSE' && err.code !== 'EACCES')) throw err;
   }
 }
