@@ -43,9 +43,14 @@ for (const workers of ['0', '2']) {
     // A round robin in the shadow keeps its own position, in step with the live one.
     assert.equal(rr!.agreement, 1);
     assert.deepEqual([rr!.p50Ms, rr!.p99Ms], [summary.live.p50Ms, summary.live.p99Ms]);
-    // Peak EWMA would have sent most requests to the fast backend: less agreement, lower predicted latency.
+    // Peak EWMA would have sent most requests to the fast backend: less agreement, lower predicted
+    // latency. At each decision it picks the lowest estimate, so none of its quantiles is above the
+    // live one's; and it never predicts the slowest backend's, which the live p99 is. (Its p50 can
+    // equal the live p50 on a busy machine: one stalled answer from the fast backend raises its
+    // estimate to the slow one's for the rest of this short run.)
     assert.ok(ewma!.agreement < 0.7, `peak-ewma agreed on ${ewma!.agreement}`);
-    assert.ok(ewma!.p50Ms < summary.live.p50Ms, `peak-ewma p50 ${ewma!.p50Ms} ms, live ${summary.live.p50Ms} ms`);
+    assert.ok(ewma!.p50Ms <= summary.live.p50Ms, `peak-ewma p50 ${ewma!.p50Ms} ms, live ${summary.live.p50Ms} ms`);
+    assert.ok(ewma!.p99Ms < summary.live.p99Ms, `peak-ewma p99 ${ewma!.p99Ms} ms, live ${summary.live.p99Ms} ms`);
     assert.ok(summary.live.p99Ms >= 50, `live p99 ${summary.live.p99Ms} ms includes the slowest backend`);
 
     const metrics = (await get(`${admin}/metrics`)).body;
