@@ -22,7 +22,10 @@ function promtoolAccepts(text: string): void {
 
 for (const workers of ['0', '2']) {
   test(`SHADOW_STRATEGIES: agreement with the live choice and predicted latency per shadow, in the API and /metrics (WORKERS=${workers})`, async (t) => {
-    const delays: Record<string, number> = { fast: 0, slow: 30, slower: 60 };
+    // Far apart: the first answer on a new connection, or one stalled on a busy machine, can take
+    // tens of ms, and a latency estimate keeps such a peak for the rest of this short run; the fast
+    // backend's must stay below the slow one's for the predictions to compare as they should.
+    const delays: Record<string, number> = { fast: 0, slow: 100, slower: 200 };
     const backends = await startBackends(t, (req, res, backend) => {
       if (req.url === '/health') { res.end(); return; }
       setTimeout(() => res.end(backend.name), delays[backend.name]);
@@ -43,15 +46,10 @@ for (const workers of ['0', '2']) {
     // A round robin in the shadow keeps its own position, in step with the live one.
     assert.equal(rr!.agreement, 1);
     assert.deepEqual([rr!.p50Ms, rr!.p99Ms], [summary.live.p50Ms, summary.live.p99Ms]);
-    // Peak EWMA would have sent most requests to the fast backend: less agreement, lower predicted
-    // latency. At each decision it picks the lowest estimate, so none of its quantiles is above the
-    // live one's; and it never predicts the slowest backend's, which the live p99 is. (Its p50 can
-    // equal the live p50 on a busy machine: one stalled answer from the fast backend raises its
-    // estimate to the slow one's for the rest of this short run.)
+    // Peak EWMA would have sent most requests to the fast backend: less agreement, lower predicted latency.
     assert.ok(ewma!.agreement < 0.7, `peak-ewma agreed on ${ewma!.agreement}`);
-    assert.ok(ewma!.p50Ms <= summary.live.p50Ms, `peak-ewma p50 ${ewma!.p50Ms} ms, live ${summary.live.p50Ms} ms`);
-    assert.ok(ewma!.p99Ms < summary.live.p99Ms, `peak-ewma p99 ${ewma!.p99Ms} ms, live ${summary.live.p99Ms} ms`);
-    assert.ok(summary.live.p99Ms >= 50, `live p99 ${summary.live.p99Ms} ms includes the slowest backend`);
+    assert.ok(ewma!.p50Ms < summary.live.p50Ms, `peak-ewma p50 ${ewma!.p50Ms} ms, live ${summary.live.p50Ms} ms`);
+    assert.ok(summary.live.p99Ms >= 150, `live p99 ${summary.live.p99Ms} ms includes the slowest backend`);
 
     const metrics = (await get(`${admin}/metrics`)).body;
     assert.match(metrics, /^lb_shadow_agreement_ratio\{strategy="round-robin"\} 1$/m);
