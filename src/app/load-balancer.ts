@@ -7,7 +7,7 @@ import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { countRequests, Metrics, ROW, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
-import { ExplainGate, Proxy, ProxyError, Upstreams } from '../proxy/index.js';
+import { ExplainGate, NodeTransport, Proxy, ProxyError, type Transport } from '../proxy/index.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
@@ -70,7 +70,8 @@ export class LoadBalancer {
   readonly #watch: readonly string[];
   #unwatchConfig: (() => void) | undefined;
   readonly #proxy: Proxy;
-  readonly #upstreams: Upstreams;
+  /** How requests reach backends: the fast engine, or node:http + undici. */
+  readonly #transport: Transport;
   readonly #outlier: OutlierDetector | undefined;
   readonly #slowStart: SlowStart;
   readonly #monitor: HealthMonitor | undefined;
@@ -108,11 +109,24 @@ export class LoadBalancer {
     this.#outlier = config.outlier.consecutiveFailures === 0 ? undefined
       : new OutlierDetector(this.pool, config.outlier, this.log.child({ component: 'outlier' }));
     this.#slowStart = new SlowStart(this.pool, config.backend.slowStart);
-    this.#proxy = new Proxy(this.director, {
+    const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
+    // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the transport.
+    this.#fast = config.engine === 'fast' && tls === undefined ? this.#fastEngine(config) : undefined;
+    this.#transport = this.#fast ?? new NodeTransport({
+      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
+      maxIdle: config.http.maxIdleConns,
+      idleTimeout: config.http.idleConnTimeout,
       timeout: config.proxy.timeout,
+      connectTimeout: config.proxy.connectTimeout,
+      maxBodySize: config.limits.maxBodySize,
+      tunnelIdleTimeout: config.websocket.idleTimeout,
+      tls: this.#backendTls,
+    });
+    this.#proxy = new Proxy(this.director, this.#transport, {
+      timeout: config.proxy.timeout,
+      requestTimeout: config.proxy.requestTimeout,
       bodyTimeout: config.limits.bodyTimeout,
       sendTimeout: config.limits.sendTimeout,
-      tunnelIdleTimeout: config.websocket.idleTimeout,
       retryAfter: Math.min(config.health.interval / 1000, 30),
       maxBodySize: config.limits.maxBodySize,
       retries: config.retry.retries,
@@ -121,29 +135,17 @@ export class LoadBalancer {
       queueSize: config.queue.size,
       queueTimeout: config.queue.timeout,
       outlier: this.#outlier,
-    });
-    if (config.shadowStrategies.length > 0) {
-      this.#proxy.shadows = new Shadows(config.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name);
-    }
-    this.#proxy.countFailure = (backend) => { (backend.tally ??= this.tally.row(backend.id))[ROW.failures]!++; };
-    // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
-    if (config.admin.token !== undefined) this.#proxy.explainGate = new ExplainGate(new AdminToken(config.admin.token));
-    this.#upstreams = new Upstreams({
-      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
-      maxIdle: config.http.maxIdleConns,
-      idleTimeout: config.http.idleConnTimeout,
-      timeout: config.proxy.timeout,
-      connectTimeout: config.proxy.connectTimeout,
-      tls: this.#backendTls,
+      shadows: config.shadowStrategies.length === 0 ? undefined
+        : new Shadows(config.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name),
+      onGatewayFailure: (backend) => { (backend.tally ??= this.tally.row(backend.id))[ROW.failures]!++; },
+      // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
+      explainGate: config.admin.token === undefined ? undefined : new ExplainGate(new AdminToken(config.admin.token)),
     });
     // A backend added at runtime gets its connections at once; a removed one (drained by then)
     // loses them. Any change may give a request waiting in the queue a backend with room.
     this.pool.on('change', ({ kind, backend }) => {
-      if (kind === 'added' && this.#state !== 'new') this.#upstreams.attach(backend);
-      else if (kind === 'removed') {
-        void this.#upstreams.detach(backend);
-        this.#fast?.detach(backend);
-      }
+      if (kind === 'added' && this.#state !== 'new') this.#transport.attach(backend);
+      else if (kind === 'removed') void this.#transport.detach(backend);
       this.#proxy.drainQueue();
     });
     this.pool.on('health', () => this.#proxy.drainQueue());
@@ -151,8 +153,6 @@ export class LoadBalancer {
       : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
     const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], this.#proxy.handle);
     this.events.watch(this.pool);
-    const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
-    this.#fast = config.engine === 'fast' ? this.#fastEngine(config) : undefined;
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
       ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits }, this.log)
@@ -182,6 +182,8 @@ export class LoadBalancer {
       maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
       connectTimeout: config.proxy.connectTimeout,
+      maxBodySize: config.limits.maxBodySize,
+      tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
     });
   }
@@ -318,10 +320,10 @@ export class LoadBalancer {
       changes.push(`strategy ${next.strategy}`);
     }
     this.#proxy.configure({
-      timeout: next.proxy.timeout, retries: next.retry.retries, retryOnStatus: next.retry.onStatus, retryBudget: next.retry.budget,
-      queueSize: next.queue.size, queueTimeout: next.queue.timeout,
+      timeout: next.proxy.timeout, requestTimeout: next.proxy.requestTimeout, retries: next.retry.retries, retryOnStatus: next.retry.onStatus,
+      retryBudget: next.retry.budget, queueSize: next.queue.size, queueTimeout: next.queue.timeout,
     });
-    this.#upstreams.setBodyTimeout(next.proxy.timeout, this.pool.backends);
+    this.#transport.setTimeout(next.proxy.timeout, this.pool.backends);
     this.#monitor?.configure(next.health);
     if (next.log.level !== before.log.level) this.log.level = next.log.level;
     // What is in effect: the new values, but the old ones of what needs a restart.
@@ -343,7 +345,7 @@ export class LoadBalancer {
     if (config.backendTls.insecure) {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
-    for (const backend of this.pool.backends) this.#upstreams.attach(backend);
+    for (const backend of this.pool.backends) this.#transport.attach(backend);
     if (this.#fast !== undefined) {
       const problem = await FastEngine.checkIo();
       if (problem !== undefined) this.log.warn({ problem }, 'ENGINE=fast: direct socket I/O does not work on this Node.js: what fails goes through net\'s streams');
@@ -378,7 +380,7 @@ export class LoadBalancer {
       await this.#monitor?.stop();
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
       await this.#admin?.close();
-      await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, err as Error)));
+      await Promise.all(this.pool.backends.map((b) => this.#transport.detach(b, err as Error)));
       throw err;
     }
   }
@@ -408,8 +410,8 @@ export class LoadBalancer {
     this.#outlier?.stop();
     this.#slowStart.stop();
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
-    await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b)));
-    this.#fast?.close();
+    await Promise.all(this.pool.backends.map((b) => this.#transport.detach(b)));
+    await this.#transport.close();
     await this.#admin?.close();
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
@@ -430,8 +432,7 @@ export class LoadBalancer {
     // Requests still waiting on a backend are answered 503 (or cut, once their response has
     // started), each with its access line; then every connection left is closed.
     if (cut > 0) {
-      this.#fast?.cut(SHUTDOWN_CUT);
-      await Promise.all(this.pool.backends.map((b) => this.#upstreams.detach(b, SHUTDOWN_CUT)));
+      this.#transport.cut(SHUTDOWN_CUT);
     }
     for (const listener of this.#listeners) listener.closeAll();
     // A destroyed socket says 'close' a turn of the event loop later: wait for those, so that

@@ -64,6 +64,8 @@ export interface Config {
   };
   readonly proxy: {
     readonly timeout: number;
+    /** Upper bound on all tries of one request together, until its response starts (0: none). */
+    readonly requestTimeout: number;
     /** Time allowed to open a connection to a backend. */
     readonly connectTimeout: number;
   };
@@ -390,6 +392,7 @@ export const SETTINGS: readonly Setting[] = [
   row('queue.size', 'QUEUE_SIZE', 'Requests that may wait when every backend is full (BACKEND_MAX_REQUESTS); beyond, 503 at once.', 1000, '1000', integer(0, 1_000_000)),
   durationRow('queue.timeout', 'QUEUE_TIMEOUT', 'Longest wait in the queue; then 503.', 10_000, 'positive'),
   durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response once the request has been sent (else 504); also the longest pause allowed within a response body, and for taking a request body.', 10_000, 'positive'),
+  durationRow('proxy.requestTimeout', 'REQUEST_TIMEOUT', 'Upper bound on the time all tries of one request may take together, queue included, until its response starts (else 504; Envoy\'s route timeout); 0 turns it off.', 0, 'zero'),
   row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for health checks.', undefined, 'the backend URL itself', urlPath),
   durationRow('health.interval', 'HEALTH_CHECK_INTERVAL', 'Time between health-check rounds (the first runs at start-up).', 30_000, 'positive'),
   durationRow('health.downInterval', 'HEALTH_CHECK_DOWN_INTERVAL', 'Time between checks of a backend that is down, or whose last check disagreed with its state (HAProxy\'s fastinter/downinter).', 2000, 'positive'),

@@ -9,11 +9,11 @@ function context(remoteAddress: string): RequestContext {
   return new RequestContext(req, new ContextResponse(req), pino({ level: 'silent' }), 'http');
 }
 
-test('abort() cancels the upstream exchange and aborts the request signal with the same reason', () => {
+test('abort() cancels the running attempt and aborts the request signal with the same reason', () => {
   const ctx = context('127.0.0.1');
   const signal = ctx.signal;
   const cancelled: Error[] = [];
-  ctx.upstream = { cancel: (reason) => cancelled.push(reason) };
+  ctx.attempt = { cancel: (reason) => cancelled.push(reason) };
   const reason = new Error('client closed');
   ctx.abort(reason);
   assert.deepEqual(cancelled, [reason]);

@@ -1,3 +1,4 @@
+import type { Deadline } from '../proxy/deadlines.js';
 import type { Explanation } from '../proxy/explain.js';
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -5,7 +6,11 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
-import type { Forwarder } from '../proxy/proxy.js';
+
+/** Something running for a request that can be stopped. */
+export interface Cancellable {
+  cancel(reason: Error): void;
+}
 
 /** A socket's peer address, IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) unwrapped. */
 export function clientAddress(socket: Socket): string {
@@ -67,7 +72,9 @@ export class RequestContext implements PickRequest {
   bytes = 0;
   /** Request body bytes sent to the backend (for a tunnel: every byte from the client). */
   bytesIn = 0;
-  /** An Upgrade request: the bytes that came after its head, to forward once the backend agrees. */
+  /** An Upgrade request (WebSocket): it may become a tunnel. */
+  upgrade = false;
+  /** An Upgrade request's bytes that came after its head, to forward once the backend agrees. */
   head: Buffer | undefined = undefined;
   /** True once the backend answered 101 and the connections became a tunnel. */
   tunnel = false;
@@ -82,10 +89,10 @@ export class RequestContext implements PickRequest {
   responseHeaders: string[] | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
   explain: Explanation | undefined = undefined;
-  /** How the proxy sends this request upstream, for engines other than node:http's. */
-  forwarder: Forwarder | undefined = undefined;
-  /** Set by the proxy while an upstream exchange is running. */
-  upstream: { cancel(reason: Error): void } | undefined = undefined;
+  /** What the proxy is doing for it now (an attempt on a backend, a wait in the queue): what a cancellation stops. */
+  attempt: Cancellable | undefined = undefined;
+  /** REQUEST_TIMEOUT's entry, until the response starts. */
+  deadline: Deadline | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;
@@ -139,7 +146,7 @@ export class RequestContext implements PickRequest {
   /** Cancels everything still running for this request. */
   abort(reason: Error): void {
     this.clientClosed = true;
-    this.upstream?.cancel(reason);
+    this.attempt?.cancel(reason);
     this.#abort?.abort(reason);
   }
 

@@ -6,7 +6,8 @@ import { overflowedInRequestLine } from '../server/http-server.js';
 import { writeRawError } from '../server/raw-response.js';
 import { readShared, SocketWriter } from './direct-io.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
-import { FastExchange } from './fast-exchange.js';
+import { Attempt } from '../proxy/attempt.js';
+import { FastStream } from './fast-stream.js';
 import { FastRequest } from './fast-request.js';
 import { FastResponse, type ResponseOwner } from './fast-response.js';
 import type { FastListener } from './fast-listener.js';
@@ -126,8 +127,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     }
     const res = new FastResponse(this, req.keepAlive, method === 'HEAD', versionMinor === 0);
     const ctx = new RequestContext(req, res, listener.log, 'http');
-    ctx.forwarder = listener.forwarder;
-    if (upgrade) ctx.head = Buffer.alloc(0);
+    ctx.upgrade = upgrade;
     this.#parsingCtx = ctx;
     listener.started();
     this.#queue.push(ctx);
@@ -260,8 +260,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
 
   /** The response of `ctx` may take more: its try reads its backend again. */
   #drained(ctx: RequestContext): void {
-    const upstream = ctx.upstream;
-    if (upstream instanceof FastExchange) upstream.clientDrained();
+    const attempt = ctx.attempt;
+    if (attempt instanceof Attempt && attempt.stream instanceof FastStream) attempt.stream.clientDrained();
   }
 
   readonly #onDrain = (): void => {

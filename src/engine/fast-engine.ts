@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
-import type { RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import type { Backend, BackendTls } from '../pool/index.js';
-import type { Attempt, Forwarder, Proxy } from '../proxy/index.js';
+import type { Attempt, ConnectionCounts, Transport } from '../proxy/index.js';
 import type { ClientLimits } from '../server/http-server.js';
-import { FastExchange, type ExchangeHost } from './fast-exchange.js';
+import { FastStream, type StreamHost } from './fast-stream.js';
 import { FastListener } from './fast-listener.js';
 import type { FastRequest } from './fast-request.js';
 import { FastUpstream } from './fast-upstream.js';
@@ -19,6 +18,10 @@ export interface FastEngineOptions {
   /** How long an idle backend connection is kept (HTTP_IDLE_CONN_TIMEOUT), ms. */
   readonly idleTimeout: number;
   readonly connectTimeout: number;
+  /** MAX_BODY_SIZE (0: unlimited), counted by the engine for chunked bodies. */
+  readonly maxBodySize: number;
+  /** Close a tunnel with no traffic for this long, ms (0: never). */
+  readonly tunnelIdleTimeout: number;
   readonly tls?: BackendTls;
 }
 
@@ -26,18 +29,24 @@ export interface FastEngineOptions {
 const IDLE_TICK_MS = 1000;
 
 /**
- * The fast HTTP/1.1 engine (ENGINE=fast): raw sockets parsed by llhttp on both sides, the
- * node:http engine's chain, proxy, strategies and rules. It makes the listeners for plain
- * HTTP/1.1 and sends their requests upstream over its own connections per backend.
+ * The fast HTTP/1.1 engine (ENGINE=fast): raw sockets parsed by llhttp on both sides, under the
+ * same chain, proxy, strategies and rules as the node engine. It makes the listeners for plain
+ * HTTP/1.1, and is the transport that sends their requests to backends over its own
+ * connections per backend.
  */
-export class FastEngine implements Forwarder, ExchangeHost {
+export class FastEngine implements Transport, StreamHost {
+  readonly name = 'fast';
   tick = 1;
+  readonly maxBody: number;
+  readonly tunnelIdleTimeout: number;
   readonly #options: FastEngineOptions;
-  readonly #upstreams = new Map<Backend, FastUpstream>();
+  readonly #upstreams = new Map<string, FastUpstream>();
   #timer: NodeJS.Timeout | undefined = undefined;
 
   constructor(options: FastEngineOptions) {
     this.#options = options;
+    this.maxBody = options.maxBodySize;
+    this.tunnelIdleTimeout = options.tunnelIdleTimeout;
   }
 
   /** Whether Node's parser behaves as the engine expects (undefined), or what differs. */
@@ -57,31 +66,45 @@ export class FastEngine implements Forwarder, ExchangeHost {
   listener(chain: Chain, options: { host: string; port: number; limits: ClientLimits }, log: Logger): FastListener {
     this.#timer ??= setInterval(this.#sweep, IDLE_TICK_MS);
     this.#timer.unref();
-    return new FastListener(chain, this, options, log);
+    return new FastListener(chain, options, log);
   }
 
-  forward(proxy: Proxy, ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {
-    const exchange = new FastExchange(proxy, this, ctx, backend, retryOf !== undefined);
-    exchange.dispatch((retryOf as FastExchange | undefined)?.head);
+  send(attempt: Attempt, retryOf: Attempt | undefined): void {
+    const stream = new FastStream(attempt, this, this.#upstreamOf(attempt.backend), (retryOf?.stream as FastStream | undefined)?.head);
+    attempt.stream = stream;
+    stream.dispatch();
   }
 
-  upstreamOf(backend: Backend): FastUpstream {
-    let upstream = this.#upstreams.get(backend);
+  #upstreamOf(backend: Backend): FastUpstream {
+    let upstream = this.#upstreams.get(backend.id);
     if (upstream === undefined) {
       upstream = new FastUpstream(backend, { maxIdle: this.#options.maxIdlePerBackend, connectTimeout: this.#options.connectTimeout, tls: this.#options.tls });
-      this.#upstreams.set(backend, upstream);
+      this.#upstreams.set(backend.id, upstream);
     }
     return upstream;
   }
+
+  /** Connections are opened on a backend's first request. */
+  attach(_backend: Backend): void {}
+
+  connections(backend: Backend): ConnectionCounts {
+    const stats = this.#upstreams.get(backend.id)?.stats;
+    return { busy: stats?.busy ?? 0, idle: stats?.idle ?? 0 };
+  }
+
+  /** Pauses within a response body are the attempt's sweep here: nothing to change. */
+  setTimeout(): void {}
 
   resumeClient(req: FastRequest): void {
     req.connection?.resume();
   }
 
   /** A backend left the pool (drained): its idle connections close, busy ones as their tries end. */
-  detach(backend: Backend): void {
-    this.#upstreams.get(backend)?.close();
-    this.#upstreams.delete(backend);
+  async detach(backend: Backend, cut?: Error): Promise<void> {
+    const upstream = this.#upstreams.get(backend.id);
+    this.#upstreams.delete(backend.id);
+    if (cut !== undefined) upstream?.cut(cut);
+    upstream?.close();
   }
 
   /** Fails every try in flight with `reason` (the shutdown timeout): each client is answered or cut. */
@@ -89,7 +112,7 @@ export class FastEngine implements Forwarder, ExchangeHost {
     for (const upstream of this.#upstreams.values()) upstream.cut(reason);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.#timer);
     for (const upstream of this.#upstreams.values()) upstream.close();
     this.#upstreams.clear();

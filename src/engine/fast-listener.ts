@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { isHeader } from '../proxy/headers.js';
-import type { Forwarder } from '../proxy/index.js';
 import { framingProblem } from '../server/framing.js';
 import { DEFAULT_LIMITS, listenOn, type ClientLimits, type Listener } from '../server/http-server.js';
 import { normalizeTarget } from '../server/request-target.js';
@@ -19,8 +18,8 @@ export interface FastListenerOptions {
 
 /**
  * The fast engine's plain HTTP/1.1 listener: raw `net` sockets parsed by llhttp (see
- * ClientConnection), the same chain, limits and refusals as the node:http listener, and its
- * requests sent upstream by `forwarder`. Head and idle timeouts are one sweep over the
+ * ClientConnection), the same chain, limits and refusals as the node:http listener; the chain's
+ * proxy sends its requests to backends through the fast transport. Head and idle timeouts are one sweep over the
  * connections, a tick at a time, not a timer per connection or per read.
  */
 export class FastListener implements Listener {
@@ -29,7 +28,6 @@ export class FastListener implements Listener {
   readonly server: Server;
   readonly log: Logger;
   readonly limits: ClientLimits;
-  readonly forwarder: Forwarder;
   /** The sweep's clock: ticks since start, `interval` ms each. */
   tick = 1;
   readonly interval: number;
@@ -46,9 +44,8 @@ export class FastListener implements Listener {
   #idle: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(chain: Chain, forwarder: Forwarder, options: FastListenerOptions, log: Logger) {
+  constructor(chain: Chain, options: FastListenerOptions, log: Logger) {
     this.#chain = chain;
-    this.forwarder = forwarder;
     this.#options = options;
     this.log = log;
     const limits = this.limits = options.limits ?? DEFAULT_LIMITS;

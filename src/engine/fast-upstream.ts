@@ -1,6 +1,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { isHeader } from '../proxy/headers.js';
+import { ProxyError } from '../proxy/errors.js';
 import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
 import { readDirect, SocketWriter } from './direct-io.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
@@ -31,9 +32,9 @@ export interface FastUpstreamOptions {
 /** Bytes a plain upstream socket reads at once (libuv's suggestion for a read). */
 const READ_BUFFER = 64 * 1024;
 
-/** A refused or failed connect that took too long, as classify() names it. */
+/** A connect that took longer than PROXY_CONNECT_TIMEOUT: nothing was sent. */
 function connectTimeout(): Error {
-  return Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
+  return new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', 'connect timeout');
 }
 
 /** A close with the response incomplete. */

@@ -63,6 +63,11 @@ export class OutlierDetector {
     this.#timers.set(backend, timer);
   }
 
+  /** A request `backend` answered (not 502-504): its run of gateway failures ends. */
+  success(backend: Backend): void {
+    backend.failures = 0;
+  }
+
   /** Stops the timers; ejected backends stay as they are. */
   stop(): void {
     for (const timer of this.#timers.values()) clearTimeout(timer);

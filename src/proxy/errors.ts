@@ -6,6 +6,7 @@ export type ProxyErrorCode =
   | 'LB_ERR_UPSTREAM_CONNECT'
   | 'LB_ERR_UPSTREAM_RESET'
   | 'LB_ERR_UPSTREAM_TIMEOUT'
+  | 'LB_ERR_REQUEST_TIMEOUT'
   | 'LB_ERR_UPSTREAM_PROTOCOL'
   | 'LB_ERR_UPSTREAM_STATUS'
   | 'LB_ERR_CLIENT_CLOSED'
@@ -24,6 +25,8 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_UPSTREAM_CONNECT: 502,
   LB_ERR_UPSTREAM_RESET: 502,
   LB_ERR_UPSTREAM_TIMEOUT: 504,
+  // REQUEST_TIMEOUT passed over all tries (and any wait in the queue) before a response started.
+  LB_ERR_REQUEST_TIMEOUT: 504,
   LB_ERR_UPSTREAM_PROTOCOL: 502,
   // The backend answered one of RETRY_ON_STATUS: retried elsewhere, so the client never sees it.
   LB_ERR_UPSTREAM_STATUS: 502,
@@ -50,14 +53,29 @@ export interface Stage {
 const NOTHING_SENT: Stage = { beforeRequest: true, beforeResponse: true };
 
 /**
+ * What a failure allows a retry to do, whatever the retry settings: repeat any request (nothing
+ * of it reached the backend), only an idempotent one without a body (it failed before any
+ * response), or nothing.
+ */
+export type Retry = 'any' | 'idempotent' | 'no';
+
+/**
  * A proxying failure: what failed (`code`), the HTTP status it maps to, the cause, and how far
- * the exchange had got (`beforeRequest`, `beforeResponse`), which says what a retry may do.
+ * the attempt had got (`beforeRequest`, `beforeResponse`). Whether it may be retried travels
+ * with it (Pingora's error `retry` flag): `retry`, and `sameBackend` for where.
  */
 export class ProxyError extends Error {
   override readonly name = 'ProxyError';
   readonly status: number;
   readonly beforeRequest: boolean;
   readonly beforeResponse: boolean;
+  readonly retry: Retry;
+  /**
+   * A retry may go back to the same backend (when it is the only one): not after a timeout. A
+   * backend that let a request time out is stuck, and a second wait there only doubles the
+   * client's (nginx's `proxy_next_upstream` moves a timed-out request only to another server).
+   */
+  readonly sameBackend: boolean;
 
   constructor(readonly code: ProxyErrorCode, message: string, options?: { cause?: unknown; stage?: Stage }) {
     super(message, options);
@@ -65,6 +83,8 @@ export class ProxyError extends Error {
     const stage = options?.stage ?? NOTHING_SENT;
     this.beforeRequest = stage.beforeRequest;
     this.beforeResponse = stage.beforeResponse;
+    this.retry = !isGatewayFailure(code) ? 'no' : this.beforeRequest ? 'any' : this.beforeResponse ? 'idempotent' : 'no';
+    this.sameBackend = code !== 'LB_ERR_UPSTREAM_TIMEOUT';
   }
 }
 

@@ -1,6 +1,8 @@
 export { Proxy } from './proxy.js';
-export type { Attempt, Forwarder } from './proxy.js';
+export { Attempt } from './attempt.js';
+export { NodeTransport } from './node-transport.js';
+export type { NodeTransportOptions } from './node-transport.js';
+export type { ConnectionCounts, Stream, Transport } from './transport.js';
 export { classify, CLIENT_CLOSED, ProxyError } from './errors.js';
 export type { ProxyErrorCode } from './errors.js';
-export { Upstreams } from './upstreams.js';
 export { ExplainGate, Explanation, EXPLAIN_HEADER } from './explain.js';

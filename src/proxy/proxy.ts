@@ -1,19 +1,15 @@
-import type { Shadows } from '../balancer/index.js';
-import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
-import { Transform, type Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import type { Director } from '../balancer/index.js';
+import { STATUS_CODES } from 'node:http';
+import type { Director, Shadows } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
 import type { OutlierDetector } from '../health/index.js';
 import type { Backend } from '../pool/index.js';
-import { DeadlineQueue } from './deadlines.js';
-import { CLIENT_CLOSED, isGatewayFailure, ProxyError } from './errors.js';
-import { Exchange } from './exchange.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { Attempt } from './attempt.js';
+import { DeadlineQueue, type Deadline } from './deadlines.js';
+import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
+import { ProxyError } from './errors.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
+import type { Transport } from './transport.js';
 
 export interface ProxyOptions {
   /**
@@ -39,26 +35,16 @@ export interface ProxyOptions {
   /** Requests that may wait for a backend with room, and for how long (ms). */
   readonly queueSize?: number;
   readonly queueTimeout?: number;
+  /** Upper bound, in ms, on all tries of one request together until its response starts (0: none): else 504. */
+  readonly requestTimeout?: number;
   /** Told of every gateway failure and good response. */
   readonly outlier?: OutlierDetector;
-}
-
-/** One try of a request on a backend, as the retry rules see it, whichever engine made it. */
-export interface Attempt {
-  readonly backend: Backend;
-  /** The request declares a body. */
-  readonly hasBody: boolean;
-  /** The try was sent on its way (a connection asked for); a request never sent is not retried. */
-  readonly dispatched: boolean;
-}
-
-/**
- * Sends requests upstream for the engine that received them: set on a request's context by an
- * engine other than node:http's (whose requests go through undici, in Exchange).
- */
-export interface Forwarder {
-  /** Starts a try of `ctx`'s request on `backend`; `retryOf` is the try it replaces, if any. */
-  forward(proxy: Proxy, ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void;
+  /** SHADOW_STRATEGIES, when set: told of every first pick. */
+  readonly shadows?: Shadows;
+  /** Set when ADMIN_TOKEN is: requests may then ask how they were routed. */
+  readonly explainGate?: ExplainGate;
+  /** Told of every gateway failure (the backend's tally row). */
+  readonly onGatewayFailure?: (backend: Backend) => void;
 }
 
 /** Envoy's `min_retry_concurrency`: this many retries in flight are allowed whatever the load. */
@@ -68,22 +54,47 @@ export const RETRY_BUDGET_FLOOR = 3;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Short plain-text bodies for the statuses we generate, made once. */
-const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
+const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504, 505].map((status) => [status, Buffer.from(`${status} ${STATUS_CODES[status]}\n`)]));
 
 const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no backend available');
 const QUEUE_FULL = new ProxyError('LB_ERR_QUEUE_FULL', 'every backend is full and so is the queue');
 const NO_NEW_TUNNEL = new ProxyError('LB_ERR_SHUTDOWN', 'shutting down: no new tunnels');
 
+/** REQUEST_TIMEOUT's entry for one request in the proxy's queue of request deadlines. */
+class RequestDeadline implements Deadline {
+  deadline: number;
+  prevDeadline: Deadline | undefined = undefined;
+  nextDeadline: Deadline | undefined = undefined;
+  queued = false;
+  readonly #ctx: RequestContext;
+  readonly #error: ProxyError;
+
+  constructor(ctx: RequestContext, timeout: number, error: ProxyError) {
+    this.#ctx = ctx;
+    this.#error = error;
+    this.deadline = ctx.startTime + timeout;
+  }
+
+  /** No response within REQUEST_TIMEOUT: whatever is running (an attempt, a wait in the queue) stops, 504. */
+  expire(): void {
+    const ctx = this.#ctx;
+    ctx.deadline = undefined;
+    ctx.attempt?.cancel(this.#error);
+  }
+}
+
 /**
- * Forwards a request to the backend the director picks, over that backend's keep-alive pool,
- * streaming both bodies with backpressure, and maps every failure to one status. A request the
- * backend never saw, or an idempotent one without a body that failed before any response, is
- * retried on another backend, within a budget. When every backend is full, requests wait in
- * one FIFO queue and go to whichever backend frees up first.
+ * Sends each request to the backend the director picks, through its transport, and maps every
+ * failure to one status. A request the backend never saw, or an idempotent one without a body
+ * that failed before any response, is retried on another backend (never on one where it timed
+ * out), within a budget and REQUEST_TIMEOUT. When every backend is full, requests wait in one
+ * FIFO queue and go to whichever backend frees up first. Each try is an Attempt, which keeps
+ * the counts below.
  */
 export class Proxy {
   /** Set during graceful shutdown: responses carry `Connection: close`. */
   draining = false;
+  readonly transport: Transport;
   readonly #director: Director;
   readonly #retryAfter: string;
   readonly #maxBody: number;
@@ -92,53 +103,60 @@ export class Proxy {
   /** CLIENT_BODY_TIMEOUT and CLIENT_SEND_TIMEOUT in milliseconds (0: none). */
   readonly bodyTimeout: number;
   readonly sendTimeout: number;
-  readonly tunnelIdleTimeout: number;
-  /** Every exchange waiting for its response head, in PROXY_TIMEOUT order. */
+  /** Every attempt waiting for its response head, in PROXY_TIMEOUT order. */
   readonly deadlines = new DeadlineQueue();
-  /** Exchanges sending a request body or stalled on a slow client. */
+  /** Attempts sending a request body, stalled on a slow client or receiving a body. */
   readonly sweep: Sweep;
   /** 1 at the statuses a response is retried on (RETRY_ON_STATUS), by status. */
   readonly retryStatus = new Uint8Array(600);
-  readonly outlier: OutlierDetector | undefined;
+  readonly #outlier: OutlierDetector | undefined;
+  readonly #shadows: Shadows | undefined;
+  readonly #explainGate: ExplainGate | undefined;
+  readonly #onGatewayFailure: ((backend: Backend) => void) | undefined;
   #retries: number;
   #budget: number;
   /** Requests waiting for a backend with room, oldest first; QUEUE_TIMEOUT is their deadline. */
   readonly #queue = new DeadlineQueue();
   #queueSize: number;
   #queueTimeout: number;
-  /** Exchanges in flight, and how many of them are retries (the budget's two numbers). */
+  /** REQUEST_TIMEOUT: one entry per request until its response starts. */
+  readonly #requestDeadlines = new DeadlineQueue();
+  #requestTimeout: number;
+  #requestTimeoutError: ProxyError;
+  /** Attempts in flight, and how many of them are retries (the budget's two numbers); written by Attempt. */
   active = 0;
   retrying = 0;
   /** Retries made, and refused for the budget, since start-up. */
   retried = 0;
   overBudget = 0;
-  /** Set when ADMIN_TOKEN is: requests may then ask how they were routed. */
-  explainGate: ExplainGate | undefined;
-  /** Counts a gateway failure in the backend's tally row (set by the balancer). */
-  countFailure: ((backend: Backend) => void) | undefined;
-  /** SHADOW_STRATEGIES, when set. */
-  shadows: Shadows | undefined;
 
-  constructor(director: Director, options: ProxyOptions) {
+  constructor(director: Director, transport: Transport, options: ProxyOptions) {
     this.#director = director;
+    this.transport = transport;
     this.#retryAfter = String(Math.max(1, Math.ceil(options.retryAfter)));
     this.#maxBody = options.maxBodySize ?? 0;
     this.timeout = options.timeout;
     this.bodyTimeout = options.bodyTimeout ?? 0;
     this.sendTimeout = options.sendTimeout ?? 0;
-    this.tunnelIdleTimeout = options.tunnelIdleTimeout ?? 0;
     this.sweep = new Sweep(sweepInterval(this.timeout, this.bodyTimeout, this.sendTimeout));
     this.#retries = options.retries ?? 0;
     for (const status of options.retryOnStatus ?? []) this.retryStatus[status] = 1;
     this.#budget = options.retryBudget ?? 0.2;
     this.#queueSize = options.queueSize ?? 0;
     this.#queueTimeout = options.queueTimeout ?? 10_000;
-    this.outlier = options.outlier;
+    this.#requestTimeout = options.requestTimeout ?? 0;
+    this.#requestTimeoutError = requestTimeoutError(this.#requestTimeout);
+    this.#outlier = options.outlier;
+    this.#shadows = options.shadows;
+    this.#explainGate = options.explainGate;
+    this.#onGatewayFailure = options.onGatewayFailure;
   }
 
-  /** New PROXY_TIMEOUT, retry settings, queue size and timeout, for requests from now on (a reload). */
-  configure(options: Pick<ProxyOptions, 'timeout' | 'retries' | 'retryOnStatus' | 'retryBudget' | 'queueSize' | 'queueTimeout'>): void {
+  /** New PROXY_TIMEOUT, REQUEST_TIMEOUT, retry settings, queue size and timeout, for requests from now on (a reload). */
+  configure(options: Pick<ProxyOptions, 'timeout' | 'requestTimeout' | 'retries' | 'retryOnStatus' | 'retryBudget' | 'queueSize' | 'queueTimeout'>): void {
     this.timeout = options.timeout;
+    this.#requestTimeout = options.requestTimeout ?? 0;
+    this.#requestTimeoutError = requestTimeoutError(this.#requestTimeout);
     this.#queueTimeout = options.queueTimeout ?? 10_000;
     this.#retries = options.retries ?? 0;
     this.retryStatus.fill(0);
@@ -157,6 +175,11 @@ export class Proxy {
     return this.#queue.size;
   }
 
+  /** SHADOW_STRATEGIES, when set. */
+  get shadows(): Shadows | undefined {
+    return this.#shadows;
+  }
+
   /** The final handler of the middleware chain. */
   readonly handle = (ctx: RequestContext): void => {
     const url = ctx.req.url ?? '/';
@@ -166,15 +189,16 @@ export class Proxy {
       return;
     }
     // A tunnel opened now would only be cut at the shutdown timeout.
-    if (this.draining && ctx.head !== undefined) {
+    if (this.draining && ctx.upgrade) {
       this.fail(ctx, NO_NEW_TUNNEL);
       return;
     }
-    if (this.explainGate !== undefined && this.explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool);
+    if (this.#requestTimeout > 0) this.#requestDeadlines.add(ctx.deadline = new RequestDeadline(ctx, this.#requestTimeout, this.#requestTimeoutError));
+    if (this.#explainGate !== undefined && this.#explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool);
     const backend = this.#director.pick(ctx);
     ctx.explain?.picked(ctx, backend, undefined, 'first');
-    if (this.shadows !== undefined && backend !== undefined) this.shadows.observe(this.#director.pool.available, ctx, backend);
-    if (backend !== undefined) this.#forward(ctx, backend);
+    if (this.#shadows !== undefined && backend !== undefined) this.#shadows.observe(this.#director.pool.available, ctx, backend);
+    if (backend !== undefined) this.#send(ctx, backend, undefined);
     else this.#wait(ctx);
   };
 
@@ -183,7 +207,8 @@ export class Proxy {
    * undefined. Safe: nothing of the request reached the backend (any method, its body
    * untouched), or an idempotent request without a body failed before any response. Allowed:
    * tries left, retries in flight within the budget, and another backend available (or this
-   * one, when it is the only one).
+   * one, when it is the only one and the failure was not a timeout: a backend that let a
+   * request time out is stuck, and a second wait there only doubles the client's).
    */
   planRetry(ctx: RequestContext, failed: Attempt, error: ProxyError): Backend | undefined {
     ctx.explain?.failed(failed.backend, error.code, error.message);
@@ -195,43 +220,42 @@ export class Proxy {
     }
     const excluded = (ctx.excluded ??= new Set<Backend>());
     excluded.add(failed.backend);
-    const next = this.#director.pick(ctx, excluded) ?? (this.#director.sole === failed.backend ? failed.backend : undefined);
+    const next = this.#director.pick(ctx, excluded)
+      ?? (error.sameBackend && this.#director.sole === failed.backend ? failed.backend : undefined);
     ctx.explain?.picked(ctx, next, excluded, 'retry');
     return next;
   }
 
   /**
-   * Sends the request that failed in `failed` to `next` (from `planRetry`). The new exchange
-   * counts from now (in flight, against the budget); it is dispatched once undici's callback that
-   * reported the failure has returned: undici's connections must not be given a request from
-   * inside their own callbacks (the failed one may be the one the retry would get).
+   * Sends the request that failed in `failed` to `next` (from `planRetry`). The new attempt
+   * counts from now (in flight, against the budget); it is sent once the transport's callback
+   * that reported the failure has returned (a connection must not be given a request from
+   * inside its own callbacks: the failed one may be the one the retry would get).
    */
   retryOn(ctx: RequestContext, failed: Attempt, next: Backend, error: ProxyError): void {
     ctx.tries++;
     this.retried++;
     ctx.log.warn({ backend: failed.backend.id, next: next.id, try: ctx.tries, code: error.code, reason: error.message }, 'retrying on another backend');
     ctx.backend = next;
-    if (ctx.forwarder !== undefined) {
-      ctx.forwarder.forward(this, ctx, next, failed);
-      return;
-    }
-    const previous = failed as unknown as Exchange; // the node engine's tries are Exchanges
-    const exchange = new Exchange(this, ctx, next, true);
-    exchange.hasBody = previous.hasBody;
-    exchange.host = previous.host;
-    const options = withPath(previous.options!, next, ctx.req.url ?? '/');
-    queueMicrotask(() => exchange.dispatch(options));
+    const attempt = new Attempt(this, ctx, next, true);
+    queueMicrotask(() => {
+      if (!attempt.ended) this.transport.send(attempt, failed);
+    });
   }
 
   /** Whether a failure of this kind, at this point, may be retried for this request (budget aside). */
   mayRetry(ctx: RequestContext, failed: Attempt, error: ProxyError): boolean {
-    if (ctx.tries > this.#retries || ctx.clientClosed || !failed.dispatched || !isGatewayFailure(error.code)) return false;
-    if (error.beforeRequest) return true;
-    return error.beforeResponse && !failed.hasBody && IDEMPOTENT.has(ctx.req.method ?? 'GET');
+    if (ctx.tries > this.#retries || ctx.clientClosed || !failed.dispatched) return false;
+    switch (error.retry) {
+      case 'any': return true;
+      case 'idempotent': return !failed.hasBody && IDEMPOTENT.has(ctx.req.method ?? 'GET');
+      default: return false;
+    }
   }
 
   /** Answers the client with the error's status (or cuts a response already started) and logs it. */
   fail(ctx: RequestContext, error: ProxyError): void {
+    this.responding(ctx);
     ctx.error = error;
     const res = ctx.res;
     if (error.code === 'LB_ERR_CLIENT_CLOSED' || ctx.clientClosed) {
@@ -261,10 +285,23 @@ export class Proxy {
     res.end(body);
   }
 
+  /** The request's answer has started (or it failed): REQUEST_TIMEOUT no longer applies. */
+  responding(ctx: RequestContext): void {
+    const deadline = ctx.deadline;
+    if (deadline === undefined) return;
+    ctx.deadline = undefined;
+    this.#requestDeadlines.remove(deadline);
+  }
+
   /** Counts a try that failed at the gateway (for outlier detection, and the backend's tally row). */
   gatewayFailure(backend: Backend, reason: string): void {
-    this.outlier?.failure(backend, reason);
-    this.countFailure?.(backend);
+    this.#outlier?.failure(backend, reason);
+    this.#onGatewayFailure?.(backend);
+  }
+
+  /** A try the backend answered (not 502-504): its run of gateway failures is over. */
+  succeeded(backend: Backend): void {
+    this.#outlier?.success(backend);
   }
 
   /** The explanation as the response header carries it; logged at debug level too. */
@@ -273,7 +310,7 @@ export class Proxy {
     return explain.header();
   }
 
-  /** Runs `drainQueue` once the current undici callback has returned (see `retryOn`). */
+  /** Runs `drainQueue` once the current transport callback has returned (see `retryOn`). */
   scheduleDrain(): void {
     if (this.#drainScheduled) return;
     this.#drainScheduled = true;
@@ -298,14 +335,14 @@ export class Proxy {
         if (this.#director.routable) return;
         // Nothing can take it any more (the pool emptied): those waiting are answered at once.
         this.#queue.remove(waiting);
-        waiting.ctx.upstream = undefined;
+        waiting.ctx.attempt = undefined;
         this.fail(waiting.ctx, NO_BACKEND);
         continue;
       }
       this.#queue.remove(waiting);
-      waiting.ctx.upstream = undefined;
+      waiting.ctx.attempt = undefined;
       waiting.ctx.explain?.picked(waiting.ctx, backend, undefined, 'queued');
-      this.#forward(waiting.ctx, backend);
+      this.#send(waiting.ctx, backend, undefined);
     }
   }
 
@@ -314,7 +351,7 @@ export class Proxy {
     if (!this.#director.routable) { this.fail(ctx, NO_BACKEND); return; }
     if (this.#queue.size >= this.#queueSize) { this.fail(ctx, QUEUE_FULL); return; }
     const waiting = new Waiting(this, ctx, this.#queueTimeout);
-    ctx.upstream = waiting;
+    ctx.attempt = waiting;
     this.#queue.add(waiting);
     ctx.log.debug({ queued: this.#queue.size }, 'request queued');
   }
@@ -324,43 +361,14 @@ export class Proxy {
     this.#queue.remove(waiting);
   }
 
-  #forward(ctx: RequestContext, backend: Backend): void {
+  #send(ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {
     ctx.backend = backend;
-    if (ctx.forwarder !== undefined) {
-      ctx.forwarder.forward(this, ctx, backend, undefined);
-      return;
-    }
-    const req = ctx.req as IncomingMessage;
-    const url = req.url ?? '/';
-    const exchange = new Exchange(this, ctx, backend, false);
-    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, exchange);
-    const h2 = req.httpVersionMajor === 2;
-    // HTTP/2 bodies need no Content-Length: the stream says whether one follows.
-    if (h2 && !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders) exchange.hasBody = true;
-    const chunked = exchange.hasBody && !h2 && req.headers['content-length'] === undefined;
-    const options: Dispatcher.DispatchOptions = {
-      path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url,
-      method: req.method ?? 'GET',
-      headers,
-      body: exchange.hasBody && !chunked ? req : null,
-    };
-    // An Upgrade (WebSocket): undici sends `Upgrade` and `Connection: upgrade` itself and hands
-    // the connection over on a 101; any other answer is relayed as a normal response.
-    if (ctx.head !== undefined) options.upgrade = req.headers.upgrade ?? 'websocket';
-    if (chunked) {
-      // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
-      // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
-      // a request is refused (400) before anything of it is sent upstream.
-      setImmediate(dispatchChecked, options, exchange, req, this.#maxBody);
-    } else {
-      exchange.dispatch(options);
-    }
+    this.transport.send(new Attempt(this, ctx, backend, false), retryOf);
   }
 }
 
-/** The same request for another backend: its own path prefix, the same headers and body. */
-function withPath(options: Dispatcher.DispatchOptions, backend: Backend, url: string): Dispatcher.DispatchOptions {
-  return { ...options, path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url };
+function requestTimeoutError(ms: number): ProxyError {
+  return new ProxyError('LB_ERR_REQUEST_TIMEOUT', `no response within REQUEST_TIMEOUT (${ms}ms)`);
 }
 
 /**
@@ -373,29 +381,4 @@ function answerOptions(ctx: RequestContext): void {
   res.setHeader('content-length', 0);
   if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
   res.end();
-}
-
-/** A chunked body passed through a byte counter that fails the exchange (413) past `max`. */
-function limitBody(req: Readable, max: number): Readable {
-  let seen = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length;
-      if (seen > max) done(new ProxyError('LB_ERR_BODY_TOO_LARGE', `request body larger than ${max} bytes`));
-      else done(null, chunk);
-    },
-  });
-  req.on('error', (err) => counter.destroy(err));
-  return req.pipe(counter);
-}
-
-/** Dispatches a chunked request unless its connection has been refused meanwhile; `maxBody` > 0 counts the body. */
-function dispatchChecked(options: Dispatcher.DispatchOptions, exchange: Exchange, req: IncomingMessage, maxBody: number): void {
-  const socket = req.socket as Socket | null;
-  if (socket === null || socket.destroyed || socket.writableEnded) {
-    exchange.onError(CLIENT_CLOSED);
-    return;
-  }
-  options.body = maxBody > 0 ? limitBody(req, maxBody) : req;
-  exchange.dispatch(options);
 }

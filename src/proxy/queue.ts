@@ -27,7 +27,7 @@ export class Waiting implements Deadline {
 
   /** QUEUE_TIMEOUT passed: 503 at once. */
   expire(): void {
-    this.ctx.upstream = undefined;
+    this.ctx.attempt = undefined;
     this.#proxy.fail(this.ctx, new ProxyError('LB_ERR_QUEUE_TIMEOUT', `no backend had room within ${this.#timeout}ms`));
   }
 
@@ -35,7 +35,7 @@ export class Waiting implements Deadline {
   cancel(reason: Error): void {
     if (!this.queued) return;
     this.#proxy.leaveQueue(this);
-    this.ctx.upstream = undefined;
+    this.ctx.attempt = undefined;
     this.#proxy.fail(this.ctx, reason instanceof ProxyError ? reason : CLIENT_CLOSED);
   }
 }

@@ -204,6 +204,7 @@ export class HttpListener implements Listener {
       res.assignSocket(socket);
       res.once('finish', () => socket.destroySoon());
       const ctx = start(req, res);
+      ctx.upgrade = true;
       ctx.head = head;
       run(ctx);
     });

@@ -1,0 +1,268 @@
+import type { RequestContext } from '../context/index.js';
+import type { Backend } from '../pool/index.js';
+import type { Attempt, Stream } from '../proxy/index.js';
+import { toProxyError } from '../proxy/errors.js';
+import { downstreamResponseLines, isHeader, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
+import { openTunnel } from '../proxy/tunnel.js';
+import type { BodySink, FastRequest } from './fast-request.js';
+import { Framing, type FastResponse } from './fast-response.js';
+import type { ConnectionUser, FastUpstream, UpstreamConnection } from './fast-upstream.js';
+
+/** What the response head's rewriting noticed; one for all: it is read right after being written. */
+const headInfo: ResponseHeadInfo = { date: false, length: false };
+
+/** The request's head towards backends, made once per request (a retry reuses it). */
+export interface UpstreamHead {
+  /** Header lines, each ending in CRLF, then the framing; without the request line. */
+  readonly lines: string;
+  readonly hasBody: boolean;
+  /** The client sent a chunked body: it is re-chunked to the backend. */
+  readonly chunked: boolean;
+}
+
+/** The engine's connections per backend, and its clock. */
+export interface StreamHost {
+  readonly tick: number;
+  /** The client connection's reading resumes (the backend took the body chunk). */
+  resumeClient(req: FastRequest): void;
+  /** MAX_BODY_SIZE (0: unlimited), counted here for chunked bodies. */
+  readonly maxBody: number;
+  readonly tunnelIdleTimeout: number;
+}
+
+/**
+ * One attempt's bytes in the fast engine: the request head written as one string, the body
+ * passed through as it is read (re-chunked when it came chunked), the response relayed as it
+ * comes. Policy (deadlines, retries, accounting) is the Attempt's; this only moves bytes and
+ * reports what happened.
+ */
+export class FastStream implements Stream, BodySink, ConnectionUser {
+  readonly head: UpstreamHead;
+  readonly #attempt: Attempt;
+  readonly #host: StreamHost;
+  readonly #ctx: RequestContext;
+  readonly #req: FastRequest;
+  readonly #res: FastResponse;
+  readonly #upstream: FastUpstream;
+  #connection: UpstreamConnection | undefined = undefined;
+  #responded = false;
+  #requestSent = false;
+  #upstreamPaused = false;
+
+  constructor(attempt: Attempt, host: StreamHost, upstream: FastUpstream, head: UpstreamHead | undefined) {
+    this.#attempt = attempt;
+    this.#host = host;
+    this.#ctx = attempt.ctx;
+    this.#req = attempt.ctx.req as FastRequest;
+    this.#res = attempt.ctx.res as FastResponse;
+    this.#upstream = upstream;
+    this.head = head ?? makeHead(this.#ctx, this.#req, attempt.backend);
+  }
+
+  get waitingOnClient(): boolean {
+    // The body is being read (the backend is taking what it gets).
+    return !this.#req.complete && this.#connection !== undefined && this.#connection.socket.writableLength === 0;
+  }
+
+  get unsent(): number {
+    return this.#res.writableLength;
+  }
+
+  /** Asks for a connection; the request is written once there is one. */
+  dispatch(): void {
+    const attempt = this.#attempt;
+    attempt.hasBody = this.head.hasBody;
+    attempt.dispatched = true;
+    if (attempt.hasBody) attempt.uploading();
+    // A chunked body may break in the packet that brought its head: dispatching on the next
+    // turn lets the parser refuse it (400) before anything of it goes upstream, as the node engine does.
+    if (this.head.chunked && !this.#req.complete) setImmediate(this.#acquire);
+    else this.#acquire();
+  }
+
+  readonly #acquire = (): void => {
+    if (!this.#attempt.ended) this.#upstream.acquire(this, this.#host.tick);
+  };
+
+  connected(connection: UpstreamConnection): void {
+    const attempt = this.#attempt;
+    if (attempt.ended) {
+      this.#upstream.release(connection, connection.open, this.#host.tick);
+      return;
+    }
+    this.#connection = connection;
+    attempt.writing();
+    const req = this.#req;
+    const head = this.head;
+    const path = attempt.backend.pathPrefix !== '' ? attempt.backend.pathPrefix + req.url : req.url;
+    const requestHead = `${req.method} ${path} HTTP/1.1\r\n${head.lines}`;
+    if (!head.hasBody) {
+      connection.writer.write(requestHead);
+      this.#sent();
+      return;
+    }
+    // The head and what is already here of the body in one write.
+    const socket = connection.socket;
+    socket.cork();
+    socket.write(requestHead, 'latin1');
+    const pending = req.pending;
+    if (pending !== undefined) {
+      req.pending = undefined;
+      req.pendingBytes = 0;
+      for (const chunk of pending) this.#writeBody(chunk);
+    }
+    if (!attempt.ended) {
+      req.sink = this;
+      if (req.complete) this.bodyEnd();
+      else this.#host.resumeClient(req);
+    }
+    socket.uncork();
+  }
+
+  body(chunk: Buffer): boolean {
+    return this.#writeBody(chunk);
+  }
+
+  bodyEnd(): void {
+    if (this.#attempt.ended || this.#connection === undefined) return;
+    if (this.head.chunked) this.#connection.socket.write('0\r\n\r\n', 'latin1');
+    this.#sent();
+  }
+
+  drained(): void {
+    if (!this.#attempt.ended && !this.#req.complete) this.#host.resumeClient(this.#req);
+  }
+
+  onHead(_minor: number, rawHeaders: string[], status: number, statusText: string, upgrade: boolean): boolean {
+    if (status < 200 && !(status === 101 && upgrade)) return false;
+    const attempt = this.#attempt;
+    if (!attempt.responded(status)) return true;
+    this.#responded = true;
+    if (status === 101) {
+      this.#tunnel(statusText, rawHeaders);
+      return true;
+    }
+    const ctx = this.#ctx;
+    const res = this.#res;
+    if (attempt.closing || ctx.upgrade) res.shouldKeepAlive = false;
+    let lines = downstreamResponseLines(rawHeaders, ctx.id, headInfo);
+    let date = headInfo.date;
+    const extra = ctx.responseHeaders;
+    if (extra !== undefined) {
+      for (let i = 0; i < extra.length; i += 2) {
+        lines += `${extra[i]}: ${extra[i + 1]}\r\n`;
+        if (isHeader(extra[i]!, 'date')) date = true;
+      }
+    }
+    const explain = attempt.explained();
+    if (explain !== undefined) lines += `x-lb-explain: ${explain}\r\n`;
+    res.writeHeadLines(status, lines, date, headInfo.length ? Framing.Given : Framing.Chunked);
+    attempt.receiving();
+    return this.#req.method === 'HEAD';
+  }
+
+  onBody(chunk: Buffer): void {
+    const attempt = this.#attempt;
+    if (attempt.ended) return;
+    attempt.received();
+    this.#ctx.bytes += chunk.length;
+    const connection = this.#connection!;
+    const more = this.#res.write(chunk);
+    // Written but not all sent: the client's socket holds on to the chunk, a slice of the connection's read buffer.
+    if (this.#res.writableLength > 0) connection.lend();
+    if (more) return;
+    connection.socket.pause();
+    this.#upstreamPaused = true;
+    attempt.stalled(this.#res.attached);
+  }
+
+  onMessageEnd(): void {
+    if (!this.#responded) return; // a 1xx
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (this.#req.sink === this) this.#req.sink = undefined;
+    if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended, this.#host.tick);
+    if (this.#attempt.completed()) this.#res.end();
+  }
+
+  /** The client took some of its response: the backend's socket is read again. */
+  clientDrained(): void {
+    this.#attempt.clientDrained();
+    if (this.#upstreamPaused && !this.#attempt.ended) {
+      this.#upstreamPaused = false;
+      this.#connection?.socket.resume();
+    }
+  }
+
+  upgraded(rest: Buffer): void {
+    if (rest.length > 0 && !this.#req.socket.destroyed) {
+      this.#ctx.bytes += rest.length;
+      this.#req.socket.write(rest);
+    }
+  }
+
+  lost(err: Error): void {
+    this.#close();
+    this.#attempt.failed(toProxyError(err, this.#attempt));
+  }
+
+  reset(_reason: Error): void {
+    this.#close();
+  }
+
+  /** Lets go of the connection, closed: what it carried is incomplete. */
+  #close(): void {
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (this.#req.sink === this) this.#req.sink = undefined;
+    if (connection !== undefined) this.#upstream.release(connection, false, this.#host.tick);
+  }
+
+  #writeBody(chunk: Buffer): boolean {
+    const attempt = this.#attempt;
+    if (attempt.ended) return true;
+    attempt.bodySent(chunk.length);
+    const socket = this.#connection!.socket;
+    if (!this.head.chunked) return socket.write(chunk);
+    const max = this.#host.maxBody;
+    if (max > 0 && this.#ctx.bytesIn > max) {
+      attempt.tooLarge(max);
+      return true;
+    }
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    return socket.write('\r\n', 'latin1');
+  }
+
+  /** The whole request is on the wire. */
+  #sent(): void {
+    this.#requestSent = true;
+    this.#attempt.requestSent();
+  }
+
+  #tunnel(statusText: string, rawHeaders: string[]): void {
+    const attempt = this.#attempt;
+    const ctx = this.#ctx;
+    const connection = this.#connection!;
+    const client = this.#req.socket;
+    this.#connection = undefined;
+    attempt.upgraded();
+    if (client.destroyed) {
+      connection.destroy();
+      attempt.tunnelClosed();
+      return;
+    }
+    // The connection lets go of its socket once the parser has returned (see UpstreamConnection).
+    openTunnel(ctx, client, connection.socket, statusText, rawHeaders, this.#host.tunnelIdleTimeout, () => attempt.tunnelClosed());
+  }
+}
+
+/** The request's head for backends: the node engine's header rewriting, as one string. */
+function makeHead(ctx: RequestContext, req: FastRequest, backend: Backend): UpstreamHead {
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  let lines = upstreamRequestLines(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, ctx.upgrade, req.connection ?? { forwardingHost: undefined, forwardingLines: '' });
+  if (info.host === undefined) lines += `host: ${new URL(backend.origin).host}\r\n`;
+  const chunked = info.hasBody && req.header('content-length') === undefined;
+  if (chunked) lines += 'transfer-encoding: chunked\r\n';
+  return { lines: `${lines}\r\n`, hasBody: info.hasBody, chunked };
+}

@@ -1,0 +1,296 @@
+import { performance } from 'node:perf_hooks';
+import type { RequestContext } from '../context/index.js';
+import type { Backend } from '../pool/index.js';
+import type { Deadline } from './deadlines.js';
+import { isGatewayFailure, ProxyError, type Stage } from './errors.js';
+import { Progress } from './progress.js';
+import type { Proxy } from './proxy.js';
+import type { Sweepable } from './sweep.js';
+import type { Stream } from './transport.js';
+
+/** What the sweep watches an attempt for: the request body, a slow client, a stalled response body. */
+const UPLOADING = 1;
+const STALLED = 2;
+const RECEIVING = 4;
+
+/**
+ * One try of a request on one backend, whichever transport carries it: the one owner of its
+ * life. It counts itself in flight (the proxy's active and retrying counts, the backend's
+ * in-flight count) from creation to end, holds its PROXY_TIMEOUT deadline and its place in the
+ * sweep, applies the status policy to the response head (outlier detection, RETRY_ON_STATUS),
+ * and turns a failure into a retry or the client's answer, in one place. The transport moves
+ * the bytes and reports to it; every report after the end is ignored.
+ */
+export class Attempt implements Deadline, Sweepable, Stage {
+  readonly backend: Backend;
+  readonly ctx: RequestContext;
+  /** A retry: counted against the retry budget while in flight. */
+  readonly retry: boolean;
+  /** The transport's stream for it, once it has one. */
+  stream: Stream | undefined = undefined;
+  /** The request declares a body (set by the transport as it prepares the request). */
+  hasBody = false;
+  /** Sent on its way (a connection asked for); an attempt never sent is not retried. */
+  dispatched = false;
+  deadline = 0;
+  prevDeadline: Deadline | undefined = undefined;
+  nextDeadline: Deadline | undefined = undefined;
+  queued = false;
+  swept = false;
+  prevSwept: Sweepable | undefined = undefined;
+  nextSwept: Sweepable | undefined = undefined;
+  readonly #proxy: Proxy;
+  #writing = false;
+  #responded = false;
+  #ended = false;
+  /** UPLOADING | STALLED | RECEIVING while the sweep watches it. */
+  #waiting = 0;
+  readonly #progress = new Progress();
+  /** RECEIVING: a response body chunk came since the last tick, and for how long none has. */
+  #received = false;
+  #silentFor = 0;
+  #paused = false;
+
+  constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, retry: boolean) {
+    this.#proxy = proxy;
+    this.ctx = ctx;
+    this.backend = backend;
+    this.retry = retry;
+    backend.startRequest();
+    proxy.active++;
+    if (retry) proxy.retrying++;
+    ctx.attempt = this;
+  }
+
+  /** Nothing of the request reached the backend yet. */
+  get beforeRequest(): boolean {
+    return !this.#writing;
+  }
+
+  /** No response head has been accepted yet. */
+  get beforeResponse(): boolean {
+    return !this.#responded;
+  }
+
+  /** Whether it has ended (answered, failed, retried elsewhere or turned into a tunnel). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The proxy is shutting down: the client's connection closes after this response. */
+  get closing(): boolean {
+    return this.#proxy.draining;
+  }
+
+  /** The X-LB-Explain header's value, when the request asked how it was routed. */
+  explained(): string | undefined {
+    const explain = this.ctx.explain;
+    return explain === undefined ? undefined : this.#proxy.explained(this.ctx, explain);
+  }
+
+  // ---- reports from the transport ----
+
+  /** The transport starts writing the request on a connection. */
+  writing(): void {
+    this.#writing = true;
+  }
+
+  /** The request has a body still to come from the client: the sweep watches it move. */
+  uploading(): void {
+    this.#watch(UPLOADING);
+  }
+
+  /** `bytes` of the request body went to the backend. */
+  bodySent(bytes: number): void {
+    this.#progress.bodyMoved = true;
+    this.ctx.bytesIn += bytes;
+  }
+
+  /** The whole request is on the wire: the backend's time to answer starts now. */
+  requestSent(): void {
+    this.#unwatch(UPLOADING);
+    if (this.#ended || this.#responded) return;
+    this.deadline = performance.now() + this.#proxy.timeout;
+    this.#proxy.deadlines.add(this);
+  }
+
+  /**
+   * The backend's final response head (or its 101): the status policy. Returns true when the
+   * transport is to relay it; false when the attempt has ended (before, or now, dropped for a
+   * retry on status: its stream is reset then, and the request goes elsewhere).
+   */
+  responded(status: number): boolean {
+    const proxy = this.#proxy;
+    proxy.deadlines.remove(this);
+    if (this.#ended) return false;
+    const backend = this.backend;
+    if (status >= 502 && status <= 504) proxy.gatewayFailure(backend, `status ${status}`);
+    else proxy.succeeded(backend);
+    if (proxy.retryStatus[status] === 1 && this.#retryOnStatus(status)) return false;
+    this.#responded = true;
+    const ctx = this.ctx;
+    proxy.responding(ctx);
+    const now = performance.now();
+    backend.observeLatency(now - ctx.startTime, now);
+    return true;
+  }
+
+  /** PROXY_TIMEOUT also bounds a pause within the response body (for transports without a timer of their own). */
+  receiving(): void {
+    if (this.#proxy.timeout > 0) this.#watch(RECEIVING);
+  }
+
+  /** A chunk of the response body came. */
+  received(): void {
+    this.#received = true;
+  }
+
+  /**
+   * The client takes no more for now (the transport paused reading the backend): CLIENT_SEND_TIMEOUT
+   * counts from here while `attached` (a pipelined response not yet at the socket is not the one stalled).
+   */
+  stalled(attached: boolean): void {
+    this.#paused = true;
+    if (this.#proxy.sendTimeout > 0 && attached) {
+      this.#progress.stalled(this.stream?.unsent ?? 0);
+      this.#watch(STALLED);
+    }
+  }
+
+  /** The client took some of its response. */
+  clientDrained(): void {
+    this.#paused = false;
+    this.#unwatch(STALLED);
+  }
+
+  /** The response is complete: the attempt ends; false when it had ended already. */
+  completed(): boolean {
+    return this.#end();
+  }
+
+  /**
+   * The backend switched protocols: the request becomes a tunnel, which leaves the proxy's
+   * counts now (it is no longer an attempt that could be retried or budgeted) and the backend's
+   * in-flight count when it closes (`tunnelClosed`). False when the attempt had ended.
+   */
+  upgraded(): boolean {
+    if (this.#ended) return false;
+    this.#ended = true;
+    this.#leave();
+    this.ctx.tunnel = true;
+    return true;
+  }
+
+  /** The tunnel this attempt became has closed. */
+  tunnelClosed(): void {
+    this.backend.endRequest();
+  }
+
+  /** The transport lost the request (connect failure, reset, bad response): retried, or the client answered. */
+  failed(error: ProxyError): void {
+    if (!this.#end()) return;
+    this.#decide(error);
+  }
+
+  // ---- from the proxy, the request context and the deadline queue ----
+
+  /** Stops the attempt with `reason` (the client left, a deadline, the shutdown): retried when allowed, else answered. */
+  cancel(reason: Error): void {
+    if (!this.#end()) return;
+    this.stream?.reset(reason);
+    this.#decide(reason instanceof ProxyError ? reason : new ProxyError('LB_ERR_INTERNAL', reason.message, { cause: reason, stage: this }));
+  }
+
+  /** PROXY_TIMEOUT passed without a response head. */
+  expire(): void {
+    this.cancel(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `no response from backend within ${this.#proxy.timeout}ms`, { stage: this }));
+  }
+
+  sweep(elapsed: number): void {
+    const proxy = this.#proxy;
+    let error: ProxyError | undefined;
+    if ((this.#waiting & UPLOADING) !== 0) {
+      error = this.#progress.checkUpload(elapsed, this.stream?.waitingOnClient ?? false, proxy.bodyTimeout, proxy.timeout, this);
+    }
+    if (error === undefined && (this.#waiting & STALLED) !== 0) {
+      error = this.#progress.checkStall(elapsed, this.stream?.unsent ?? 0, proxy.sendTimeout);
+    }
+    if (error === undefined && (this.#waiting & RECEIVING) !== 0) error = this.#checkReceive(elapsed);
+    if (error !== undefined) this.cancel(error);
+  }
+
+  /** A body larger than MAX_BODY_SIZE (counted by the transport as it streams a chunked one). */
+  tooLarge(max: number): void {
+    this.cancel(new ProxyError('LB_ERR_BODY_TOO_LARGE', `request body larger than ${max} bytes`, { stage: this }));
+  }
+
+  #checkReceive(elapsed: number): ProxyError | undefined {
+    if (this.#received || this.#paused) {
+      this.#received = false;
+      this.#silentFor = 0;
+      return undefined;
+    }
+    this.#silentFor += elapsed;
+    if (this.#silentFor < this.#proxy.timeout) return undefined;
+    return new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', `backend sent none of its response body for ${this.#proxy.timeout}ms`, { stage: this });
+  }
+
+  /** The one place a failed attempt becomes a retry or the client's answer. */
+  #decide(error: ProxyError): void {
+    const proxy = this.#proxy;
+    if (isGatewayFailure(error.code)) proxy.gatewayFailure(this.backend, error.message);
+    const next = proxy.planRetry(this.ctx, this, error);
+    if (next !== undefined) proxy.retryOn(this.ctx, this, next, error);
+    else proxy.fail(this.ctx, error);
+  }
+
+  /**
+   * A RETRY_ON_STATUS answer with another try allowed: the attempt ends, its stream is reset
+   * (nothing of the response has gone to the client) and the request goes elsewhere.
+   */
+  #retryOnStatus(status: number): boolean {
+    const error = new ProxyError('LB_ERR_UPSTREAM_STATUS', `backend answered ${status}`, { stage: this });
+    const proxy = this.#proxy;
+    const next = proxy.planRetry(this.ctx, this, error);
+    if (next === undefined) return false;
+    this.#end();
+    this.stream?.reset(error);
+    proxy.retryOn(this.ctx, this, next, error);
+    return true;
+  }
+
+  #watch(what: number): void {
+    if (this.#ended) return;
+    if (this.#waiting === 0) this.#proxy.sweep.add(this);
+    this.#waiting |= what;
+  }
+
+  #unwatch(what: number): void {
+    if ((this.#waiting & what) === 0) return;
+    this.#waiting &= ~what;
+    if (this.#waiting === 0) this.#proxy.sweep.delete(this);
+  }
+
+  /** Out of the deadline queue, the sweep and the proxy's counts; the request context lets go of it. */
+  #leave(): void {
+    const proxy = this.#proxy;
+    proxy.deadlines.remove(this);
+    if (this.#waiting !== 0) {
+      this.#waiting = 0;
+      proxy.sweep.delete(this);
+    }
+    if (this.ctx.attempt === this) this.ctx.attempt = undefined;
+    proxy.active--;
+    if (this.retry) proxy.retrying--;
+    if (proxy.queued > 0) proxy.scheduleDrain();
+  }
+
+  /** Ends the attempt once; false when it had ended. */
+  #end(): boolean {
+    if (this.#ended) return false;
+    this.#ended = true;
+    this.#leave();
+    this.backend.endRequest();
+    return true;
+  }
+}

@@ -1,0 +1,327 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Transform, type Duplex, type Readable } from 'node:stream';
+import type { Client, Dispatcher } from 'undici';
+import type { ContextResponse, RequestContext } from '../context/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
+import { Attempt } from './attempt.js';
+import { CLIENT_CLOSED, ProxyError, toProxyError } from './errors.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+import type { ConnectionCounts, Stream, Transport } from './transport.js';
+import { openTunnel } from './tunnel.js';
+import { IdleKeeper, UpstreamPool } from './upstream-pool.js';
+
+export interface NodeTransportOptions {
+  /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
+  readonly maxIdlePerBackend: number;
+  /** Idle connections kept over all backends (HTTP_MAX_IDLE_CONNS). */
+  readonly maxIdle: number;
+  /** How long an idle backend connection is kept (a shorter Keep-Alive hint wins). */
+  readonly idleTimeout: number;
+  /** The longest pause allowed within a response body (PROXY_TIMEOUT). */
+  readonly timeout: number;
+  /** Time allowed to open a connection (PROXY_CONNECT_TIMEOUT). */
+  readonly connectTimeout: number;
+  /** MAX_BODY_SIZE: enforced here for chunked bodies (0: unlimited). */
+  readonly maxBodySize: number;
+  /** CLOSE a tunnel with no traffic for this long, ms (0: never). */
+  readonly tunnelIdleTimeout: number;
+  /** How https:// backends are verified. */
+  readonly tls?: BackendTls;
+}
+
+/**
+ * The node transport: requests that node:http received go to backends through undici, one
+ * keep-alive pool of undici clients per backend (attached when the backend joins, closed when it
+ * has left and drained). Response-header time is the attempt's deadline; pauses within a
+ * response body are undici's `bodyTimeout`.
+ */
+export class NodeTransport implements Transport {
+  readonly name = 'node';
+  readonly #pools = new Map<string, UpstreamPool>();
+  readonly #keeper: IdleKeeper;
+  readonly #maxIdle: number;
+  readonly #client: Client.Options;
+  readonly #maxBody: number;
+  readonly #tunnelIdle: number;
+
+  constructor(options: NodeTransportOptions) {
+    this.#keeper = new IdleKeeper(options.maxIdle);
+    this.#maxIdle = options.maxIdlePerBackend;
+    this.#maxBody = options.maxBodySize;
+    this.#tunnelIdle = options.tunnelIdleTimeout;
+    this.#client = {
+      pipelining: 1,
+      keepAliveTimeout: options.idleTimeout,
+      keepAliveMaxTimeout: options.idleTimeout,
+      headersTimeout: 0,
+      bodyTimeout: options.timeout,
+      connect: { timeout: options.connectTimeout, ...tlsConnectOptions(options.tls) },
+      // A Content-Length mismatch is an error, not a warning.
+      strictContentLength: true,
+    };
+  }
+
+  attach(backend: Backend): void {
+    if (!this.#pools.has(backend.id)) {
+      this.#pools.set(backend.id, new UpstreamPool(backend.origin, { maxIdle: this.#maxIdle, keeper: this.#keeper, client: this.#client }));
+    }
+  }
+
+  async detach(backend: Backend, cut?: Error): Promise<void> {
+    const pool = this.#pools.get(backend.id);
+    this.#pools.delete(backend.id);
+    if (pool !== undefined) await (cut === undefined ? pool.close() : pool.destroy(cut));
+  }
+
+  cut(reason: Error): void {
+    for (const pool of this.#pools.values()) void pool.destroy(reason);
+    this.#pools.clear();
+  }
+
+  setTimeout(ms: number): void {
+    this.#client.bodyTimeout = ms;
+    for (const pool of this.#pools.values()) pool.setBodyTimeout(ms);
+  }
+
+  connections(backend: Backend): ConnectionCounts {
+    const stats = this.#pools.get(backend.id)?.stats;
+    return { busy: stats?.busy ?? 0, idle: stats?.idle ?? 0 };
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.close()));
+  }
+
+  send(attempt: Attempt, retryOf: Attempt | undefined): void {
+    // Every backend in the pool has its connections from the moment it is added until it has
+    // been removed and drained, which cannot happen while a request is in flight to it.
+    const pool = this.#pools.get(attempt.backend.id)!;
+    const previous = retryOf?.stream as NodeStream | undefined;
+    const stream = new NodeStream(attempt, pool, this.#tunnelIdle);
+    attempt.stream = stream;
+    if (previous !== undefined) {
+      attempt.hasBody = previous.options.body !== null || retryOf!.hasBody;
+      stream.dispatch(withPath(previous.options, attempt.backend, attempt.ctx.path));
+      return;
+    }
+    const ctx = attempt.ctx;
+    const req = ctx.req as IncomingMessage;
+    const url = req.url ?? '/';
+    const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info);
+    // An HTTP/2 stream needs no Content-Length: the stream says whether a body follows.
+    const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
+    if (stream2 !== undefined && !stream2.endAfterHeaders) info.hasBody = true;
+    attempt.hasBody = info.hasBody;
+    const chunked = info.hasBody && stream2 === undefined && req.headers['content-length'] === undefined;
+    const backend = attempt.backend;
+    const options: Dispatcher.DispatchOptions = {
+      path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url,
+      method: req.method ?? 'GET',
+      headers,
+      body: info.hasBody && !chunked ? req : null,
+    };
+    // An Upgrade (WebSocket): undici sends `Upgrade` and `Connection: upgrade` itself and hands
+    // the connection over on a 101; any other answer is relayed as a normal response.
+    if (ctx.upgrade) options.upgrade = req.headers.upgrade ?? 'websocket';
+    if (chunked) {
+      // node:http hands over a request as soon as its head is parsed; the rest of the packet (a
+      // broken first chunk, say) is parsed right after. Dispatching on the next tick means such
+      // a request is refused (400) before anything of it is sent upstream.
+      setImmediate(dispatchChecked, options, stream, req, this.#maxBody);
+    } else {
+      stream.dispatch(options);
+    }
+  }
+}
+
+/**
+ * One request through undici: its dispatch handler, on one connection taken from the backend's
+ * pool and handed back when it ends. It writes the response into node:http's response as it
+ * arrives and pauses undici while the client is slow.
+ */
+class NodeStream implements Dispatcher.DispatchHandler, Stream {
+  /** What was dispatched: a retry sends the same to another backend. */
+  options!: Dispatcher.DispatchOptions;
+  readonly #attempt: Attempt;
+  readonly #ctx: RequestContext;
+  readonly #res: ContextResponse;
+  readonly #pool: UpstreamPool;
+  readonly #tunnelIdle: number;
+  #connection: Dispatcher | undefined = undefined;
+  #abort: ((err: Error) => void) | undefined = undefined;
+  /** A reason to abort with as soon as undici hands over its abort function. */
+  #cancelled: Error | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  #done = false;
+
+  constructor(attempt: Attempt, pool: UpstreamPool, tunnelIdle: number) {
+    this.#attempt = attempt;
+    this.#ctx = attempt.ctx;
+    this.#res = attempt.ctx.res as ContextResponse;
+    this.#pool = pool;
+    this.#tunnelIdle = tunnelIdle;
+  }
+
+  get waitingOnClient(): boolean {
+    const req = this.#ctx.req as IncomingMessage;
+    return !req.complete && req.readableFlowing === true;
+  }
+
+  get unsent(): number {
+    return this.#res.writableLength;
+  }
+
+  /** Sends the request on a connection of the backend's pool. */
+  dispatch(options: Dispatcher.DispatchOptions): void {
+    this.options = options;
+    const attempt = this.#attempt;
+    if (attempt.ended) return;
+    attempt.dispatched = true;
+    if (attempt.hasBody) attempt.uploading();
+    const connection = this.#connection = this.#pool.acquire();
+    connection.dispatch(options, this);
+  }
+
+  reset(reason: Error): void {
+    const abort = this.#abort;
+    this.#abort = undefined;
+    if (abort !== undefined) abort(reason);
+    else if (!this.#done) this.#cancelled ??= reason;
+  }
+
+  /** The client took some of its response: undici may go on, once no parser is running. */
+  drained(): void {
+    this.#attempt.clientDrained();
+    // node:http can emit 'drain' synchronously while undici is inside another connection's
+    // parser (a pipelined response taking over the socket); undici's parsers must not be
+    // re-entered, so the resume waits until that call stack has unwound.
+    if (this.#resume !== undefined && !this.#done) queueMicrotask(this.#resume);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#cancelled !== undefined) {
+      abort(this.#cancelled);
+      return;
+    }
+    this.#abort = abort;
+    this.#attempt.writing();
+  }
+
+  /** undici 7 passes the chunk written (its typings say a size: either is counted). */
+  onBodySent(chunk: Buffer | string | number): void {
+    this.#attempt.bodySent(typeof chunk === 'number' ? chunk : chunk.length);
+  }
+
+  onRequestSent(): void {
+    this.#attempt.requestSent();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    const res = this.#res;
+    if (res.destroyed || !this.#attempt.responded(statusCode)) return false;
+    this.#resume = resume;
+    const ctx = this.#ctx;
+    if (this.#attempt.closing) res.shouldKeepAlive = false;
+    const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
+    if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
+    const explain = this.#attempt.explained();
+    if (explain !== undefined) headers.push('x-lb-explain', explain);
+    res.writeHead(statusCode, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.#res;
+    this.#ctx.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    res.once('drain', onClientDrain);
+    // A pipelined response queued behind another has no socket yet: the one in front is the
+    // one the client is (or is not) reading, and it is watched.
+    this.#attempt.stalled(res.socket !== null);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#release();
+    if (this.#attempt.completed()) this.#res.end();
+  }
+
+  /**
+   * The backend switched protocols: the client's connection and this one become a tunnel. The
+   * backend connection is the tunnel's now (undici lets go of it); the request ends when the
+   * tunnel closes, with its access line.
+   */
+  onUpgrade(_statusCode: number, rawHeaders: Buffer[], socket: Duplex): void {
+    this.#release();
+    const attempt = this.#attempt;
+    const res = this.#res;
+    const client = res.socket;
+    if (attempt.ended || client === null || client.destroyed || !attempt.responded(101)) {
+      socket.destroy();
+      attempt.failed(toProxyError(CLIENT_CLOSED, attempt)); // ignored when it had already ended (a timeout, say)
+      return;
+    }
+    attempt.upgraded();
+    // From here the client's socket is written raw: the response object lets go of it.
+    res.detachSocket(client);
+    openTunnel(this.#ctx, client, socket, 'Switching Protocols', rawHeaders, this.#tunnelIdle, () => {
+      attempt.tunnelClosed();
+      // The response never ends for a tunnel: its close is the request's end (one access line).
+      res.emit('close');
+    });
+  }
+
+  onError(err: Error): void {
+    this.#release();
+    this.#attempt.failed(toProxyError(err, this.#attempt));
+  }
+
+  /** Hands the connection back to the pool, once. */
+  #release(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#abort = undefined;
+    if (this.#connection !== undefined) this.#pool.release(this.#connection);
+  }
+}
+
+/** A response paused on can take more: shared by every stream, no closure each. */
+function onClientDrain(this: ContextResponse): void {
+  const attempt = this.context?.attempt;
+  if (attempt instanceof Attempt && attempt.stream instanceof NodeStream) attempt.stream.drained();
+}
+
+/** The same request for another backend: its own path prefix, the same headers and body. */
+function withPath(options: Dispatcher.DispatchOptions, backend: Backend, url: string): Dispatcher.DispatchOptions {
+  return { ...options, path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url };
+}
+
+/** A chunked body passed through a byte counter that fails the attempt (413) past `max`. */
+function limitBody(req: Readable, max: number): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) done(new ProxyError('LB_ERR_BODY_TOO_LARGE', `request body larger than ${max} bytes`));
+      else done(null, chunk);
+    },
+  });
+  req.on('error', (err) => counter.destroy(err));
+  return req.pipe(counter);
+}
+
+/** Dispatches a chunked request unless its connection has been refused meanwhile; `maxBody` > 0 counts the body. */
+function dispatchChecked(options: Dispatcher.DispatchOptions, stream: NodeStream, req: IncomingMessage, maxBody: number): void {
+  const socket = req.socket as Socket | null;
+  if (socket === null || socket.destroyed || socket.writableEnded) {
+    stream.onError(CLIENT_CLOSED);
+    return;
+  }
+  options.body = maxBody > 0 ? limitBody(req, maxBody) : req;
+  stream.dispatch(options);
+}

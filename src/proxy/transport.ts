@@ -1,0 +1,49 @@
+import type { Backend } from '../pool/index.js';
+import type { Attempt } from './attempt.js';
+
+/**
+ * How bytes reach a backend (Envoy's `GenericConnPool` + `GenericUpstream`, undici's per-protocol
+ * object): node:http + undici is one transport, llhttp on raw sockets another. A transport owns
+ * its connections per backend, moves the bytes of each attempt, and tells the attempt what
+ * happened (`Attempt.writing`, `requestSent`, `responded`, `upgraded`, `completed`, `failed`),
+ * its own errors mapped to our codes. Policy (retries, deadlines, accounting) stays in Attempt.
+ */
+export interface Transport {
+  /** `node` or `fast`: what the logs and the `listening` line call it. */
+  readonly name: string;
+  /**
+   * Starts `attempt`'s request on a connection to its backend. `retryOf` is the attempt it
+   * replaces, whose prepared request (head, body source) the transport may reuse.
+   */
+  send(attempt: Attempt, retryOf: Attempt | undefined): void;
+  /** A backend joins the pool: its connections may be made. */
+  attach(backend: Backend): void;
+  /** A backend left the pool and drained: its connections close (`cut`: in-flight ones are failed with it). */
+  detach(backend: Backend, cut?: Error): Promise<void>;
+  /** Fails every attempt in flight with `reason` (the shutdown timeout): each client is answered or cut. */
+  cut(reason: Error): void;
+  /** PROXY_TIMEOUT changed (a reload): for transports that enforce part of it themselves. */
+  setTimeout(ms: number, backends: readonly Backend[]): void;
+  /** Connections to `backend` now, busy (carrying an attempt or a tunnel) and idle. */
+  connections(backend: Backend): ConnectionCounts;
+  /** Closes every connection; the transport is not used again. */
+  close(): Promise<void>;
+}
+
+export interface ConnectionCounts {
+  readonly busy: number;
+  readonly idle: number;
+}
+
+/** One request on one connection, as the attempt that owns it sees it. */
+export interface Stream {
+  /**
+   * Stops the request at once and closes its connection (a timeout, the client gone, a retry on
+   * status). What the transport reports about it afterwards finds the attempt ended.
+   */
+  reset(reason: Error): void;
+  /** The client's request body is being read and the backend takes what it gets (for CLIENT_BODY_TIMEOUT). */
+  readonly waitingOnClient: boolean;
+  /** Bytes of the response written to the client that it has not taken yet (for CLIENT_SEND_TIMEOUT). */
+  readonly unsent: number;
+}
