@@ -56,7 +56,8 @@ export { ConfigError };
 export { parseDuration, SETTINGS } from './config/index.js';
 export type { Config, BackendSpec, BackendInput };
 export { Backend, Pool, InvalidBackend, available } from './pool/index.js';
-export type { AdminState, BackendState, ChangeKind, HealthChange, PoolChange, Snapshot, UpstreamStats } from './pool/index.js';
+export type { AdminState, BackendState, ChangeKind, HealthChange, PoolChange, Snapshot } from './pool/index.js';
+export type { ConnectionStats } from './proxy/index.js';
 export { ClusterPrimary, isWorker, runWorker } from './app/cluster.js';
 export {
   Director, createStrategy, registerStrategy, strategyNames, loadStrategyModule,

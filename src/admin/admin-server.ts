@@ -175,7 +175,10 @@ export class AdminServer {
       return send(res, 200, summarizeShadows(image));
     }
     if (resource === 'backends' && parts.length === 2) {
-      if (method === 'GET') return send(res, 200, { backends: pool.backends.map(describe) });
+      if (method === 'GET') {
+        const connections = (await target.counts()).process.backendConnections ?? {};
+        return send(res, 200, { backends: pool.backends.map((b) => ({ ...describe(b), connections: connectionsOf(connections[b.id]) })) });
+      }
       if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');
       const body = await readJson(req);
       const input = object(body, ['url', 'weight', 'id', 'canary']);
@@ -375,4 +378,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch (err) {
     throw new ApiError(400, 'invalid_json', `the body is not JSON: ${(err as Error).message}`);
   }
+}
+
+/** A backend's connections as the API shows them. */
+function connectionsOf(counts: [number, number] | undefined): { busy: number; idle: number } {
+  return { busy: counts?.[0] ?? 0, idle: counts?.[1] ?? 0 };
 }

@@ -7,7 +7,7 @@ import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../
 import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
-import { Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { addConnections, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { Pool, type PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
@@ -148,6 +148,7 @@ export class ClusterPrimary {
       process.queued += t.process.queued;
       process.connections += t.process.connections;
       process.logLinesDropped += t.process.logLinesDropped;
+      addConnections(process.backendConnections ??= {}, t.process.backendConnections);
       if (withDefaults && t.metrics !== undefined) workers.push(t.metrics);
     }
     // Shadow tallies of the workers alive now (those of a worker that died are lost with it).

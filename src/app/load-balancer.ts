@@ -6,8 +6,8 @@ import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { countRequests, Metrics, ROW, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
-import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
-import { ExplainGate, NodeTransport, Proxy, ProxyError, type Transport } from '../proxy/index.js';
+import { isDnsBackend, Pool, type Backend, type BackendSpec, type BackendTls } from '../pool/index.js';
+import { ExplainGate, NodeTransport, Proxy, ProxyError, type ConnectionStats, type Transport } from '../proxy/index.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
@@ -230,12 +230,26 @@ export class LoadBalancer {
       queued: this.#proxy.queued,
       connections: connections.reduce((a, b) => a + b, 0),
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+      backendConnections: Object.fromEntries(this.pool.backends.map((b) => {
+        const stats = this.#transport.connections(b);
+        return [b.id, [stats.busy, stats.idle]];
+      })),
     };
   }
 
   /** What a scrape of this process reads. */
   async counts(): Promise<Counts> {
     return { rows: [...this.tally.entries()], process: await this.processCounts() };
+  }
+
+  /** The connections to a backend now (this process's), busy and idle. */
+  connections(backend: Backend): ConnectionStats {
+    return this.#transport.connections(backend);
+  }
+
+  /** Attempts in flight now, and how many of them are retries: 0 and 0 when idle (tunnels are not attempts). */
+  get attempts(): { readonly active: number; readonly retrying: number } {
+    return { active: this.#proxy.active, retrying: this.#proxy.retrying };
   }
 
   /** Requests being proxied right now, open tunnels included. */

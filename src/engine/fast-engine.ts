@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Chain } from '../middleware/index.js';
-import type { Backend, BackendTls } from '../pool/index.js';
-import type { Attempt, ConnectionCounts, Transport } from '../proxy/index.js';
+import type { Backend } from '../pool/index.js';
+import { NO_CONNECTIONS, type Attempt, type ConnectionStats, type Transport, type TransportOptions } from '../proxy/index.js';
 import type { ClientLimits } from '../server/http-server.js';
 import { FastStream, type StreamHost } from './fast-stream.js';
 import { FastListener } from './fast-listener.js';
@@ -10,20 +10,8 @@ import { FastUpstream } from './fast-upstream.js';
 import { selfTest as directIoSelfTest } from './direct-io.js';
 import { selfTest } from './llhttp.js';
 
-export interface FastEngineOptions {
-  /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
-  readonly maxIdlePerBackend: number;
-  /** Idle connections kept over all backends (HTTP_MAX_IDLE_CONNS): the ones idle longest close first. */
-  readonly maxIdle: number;
-  /** How long an idle backend connection is kept (HTTP_IDLE_CONN_TIMEOUT), ms. */
-  readonly idleTimeout: number;
-  readonly connectTimeout: number;
-  /** MAX_BODY_SIZE (0: unlimited), counted by the engine for chunked bodies. */
-  readonly maxBodySize: number;
-  /** Close a tunnel with no traffic for this long, ms (0: never). */
-  readonly tunnelIdleTimeout: number;
-  readonly tls?: BackendTls;
-}
+/** The fast engine is built with what every transport is. */
+export type FastEngineOptions = TransportOptions;
 
 /** Ticks of the engine's clock for idle backend connections. */
 const IDLE_TICK_MS = 1000;
@@ -87,9 +75,9 @@ export class FastEngine implements Transport, StreamHost {
   /** Connections are opened on a backend's first request. */
   attach(_backend: Backend): void {}
 
-  connections(backend: Backend): ConnectionCounts {
+  connections(backend: Backend): ConnectionStats {
     const stats = this.#upstreams.get(backend.id)?.stats;
-    return { busy: stats?.busy ?? 0, idle: stats?.idle ?? 0 };
+    return stats ?? NO_CONNECTIONS;
   }
 
   /** Pauses within a response body are the attempt's sweep here: nothing to change. */

@@ -2,7 +2,8 @@ import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:
 import { connect as tlsConnect } from 'node:tls';
 import { isHeader } from '../proxy/headers.js';
 import { ProxyError } from '../proxy/errors.js';
-import { tlsConnectOptions, type Backend, type BackendTls, type UpstreamStats } from '../pool/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
+import type { ConnectionStats } from '../proxy/transport.js';
 import { readDirect, SocketWriter } from './direct-io.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 
@@ -275,7 +276,7 @@ export class FastUpstream {
     this.#options = options;
   }
 
-  get stats(): UpstreamStats {
+  get stats(): ConnectionStats {
     return { open: this.#open, busy: this.#open - this.#idle.length, idle: this.#idle.length };
   }
 

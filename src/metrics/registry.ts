@@ -119,6 +119,13 @@ export class Metrics {
       () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.state === 'up' ? 1 : 0 })));
     yield collected('lb_backend_in_flight', 'Requests being proxied to the backend now, open tunnels included.', 'gauge',
       () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: Math.max(0, b.inFlight) })));
+    yield collected('lb_upstream_connections', 'Connections to the backend now, by state: busy (carrying a request or a tunnel) or idle (kept alive).', 'gauge', () => {
+      const connections = proc().backendConnections ?? {};
+      return pool.backends.flatMap((b) => {
+        const [busy, idle] = connections[b.id] ?? [0, 0];
+        return [{ labels: { backend: b.id, state: 'busy' }, value: busy }, { labels: { backend: b.id, state: 'idle' }, value: idle }];
+      });
+    });
     yield collected('lb_backend_weight', 'The backend\'s configured weight.', 'gauge',
       () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.weight })));
     yield collected('lb_ejections_total', 'Times outlier detection ejected the backend (summed over workers).', 'counter',

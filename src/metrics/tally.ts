@@ -37,6 +37,18 @@ export interface ProcessCounts {
   logLinesDropped: number;
   /** Shadow strategies' tallies (SHADOW_STRATEGIES), when on. */
   shadow?: ShadowImage | undefined;
+  /** Connections to each backend now, by backend id: [busy, idle]. */
+  backendConnections?: Record<string, [number, number]>;
+}
+
+/** Adds `from`'s connection counts into `into` (a cluster sums its workers'). */
+export function addConnections(into: Record<string, [number, number]>, from: Record<string, [number, number]> | undefined): void {
+  if (from === undefined) return;
+  for (const id of Object.keys(from)) {
+    const sum = (into[id] ??= [0, 0]);
+    sum[0] += from[id]![0];
+    sum[1] += from[id]![1];
+  }
 }
 
 /** One process's counts, as a worker sends them: rows by backend id ('' for no backend). */

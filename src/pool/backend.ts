@@ -1,5 +1,4 @@
 import type { SecureContext } from 'node:tls';
-import type { Dispatcher } from 'undici';
 import type { BackendSpec } from './backend-spec.js';
 
 /** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
@@ -19,30 +18,6 @@ export function tlsConnectOptions(tls: BackendTls | undefined): { secureContext?
     ...(tls.servername === undefined ? {} : { servername: tls.servername }),
     rejectUnauthorized: tls.rejectUnauthorized,
   };
-}
-
-/** A backend's upstream connections right now. */
-export interface UpstreamStats {
-  /** Connections open or opening. */
-  readonly open: number;
-  /** Requests using one of them. */
-  readonly busy: number;
-  /** Kept alive, waiting for the next request. */
-  readonly idle: number;
-}
-
-/**
- * How the proxy reaches a backend: connections taken for one request each and handed back when
- * it ends. The pool knows only this much of it.
- */
-export interface Upstream {
-  acquire(): Dispatcher;
-  release(connection: Dispatcher): void;
-  readonly stats: UpstreamStats;
-  /** Closes idle connections now and the others when their request ends. */
-  close(): Promise<void>;
-  /** Closes every connection now, failing the requests on them with `reason`. */
-  destroy(reason?: Error): Promise<void>;
 }
 
 /** τ of the latency EWMA: 10 s, Finagle's and Linkerd's default. */
@@ -130,8 +105,6 @@ export class Backend {
   /** Active health checks since start-up that passed, and that failed. */
   checksPassed = 0;
   checksFailed = 0;
-  /** Its keep-alive connections, attached by the proxy. */
-  upstream: Upstream | undefined = undefined;
   #idle: (() => void)[] | undefined = undefined;
 
   constructor(spec: BackendSpec) {

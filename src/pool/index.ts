@@ -1,5 +1,5 @@
 export { Backend, latencyClock, tlsConnectOptions } from './backend.js';
-export type { AdminState, BackendState, BackendTls, HealthState, Upstream, UpstreamStats } from './backend.js';
+export type { AdminState, BackendState, BackendTls, HealthState } from './backend.js';
 export { InvalidBackend, parseBackendEntry, parseBackendText, parseConfiguredEntry, isDnsBackend, checkUnique, defaultId } from './backend-spec.js';
 export type { BackendEntry, BackendInput, BackendSpec, DnsBackend } from './backend-spec.js';
 export { Pool, available, hasRoom } from './pool.js';

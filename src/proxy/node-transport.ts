@@ -3,31 +3,17 @@ import type { Socket } from 'node:net';
 import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { Client, Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
-import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
+import { tlsConnectOptions, type Backend } from '../pool/index.js';
 import { Attempt } from './attempt.js';
 import { CLIENT_CLOSED, ProxyError, toProxyError } from './errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
-import type { ConnectionCounts, Stream, Transport } from './transport.js';
+import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';
 import { IdleKeeper, UpstreamPool } from './upstream-pool.js';
 
-export interface NodeTransportOptions {
-  /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
-  readonly maxIdlePerBackend: number;
-  /** Idle connections kept over all backends (HTTP_MAX_IDLE_CONNS). */
-  readonly maxIdle: number;
-  /** How long an idle backend connection is kept (a shorter Keep-Alive hint wins). */
-  readonly idleTimeout: number;
-  /** The longest pause allowed within a response body (PROXY_TIMEOUT). */
+export interface NodeTransportOptions extends TransportOptions {
+  /** The longest pause allowed within a response body (PROXY_TIMEOUT), undici's `bodyTimeout`. */
   readonly timeout: number;
-  /** Time allowed to open a connection (PROXY_CONNECT_TIMEOUT). */
-  readonly connectTimeout: number;
-  /** MAX_BODY_SIZE: enforced here for chunked bodies (0: unlimited). */
-  readonly maxBodySize: number;
-  /** CLOSE a tunnel with no traffic for this long, ms (0: never). */
-  readonly tunnelIdleTimeout: number;
-  /** How https:// backends are verified. */
-  readonly tls?: BackendTls;
 }
 
 /**
@@ -84,9 +70,9 @@ export class NodeTransport implements Transport {
     for (const pool of this.#pools.values()) pool.setBodyTimeout(ms);
   }
 
-  connections(backend: Backend): ConnectionCounts {
+  connections(backend: Backend): ConnectionStats {
     const stats = this.#pools.get(backend.id)?.stats;
-    return { busy: stats?.busy ?? 0, idle: stats?.idle ?? 0 };
+    return stats ?? NO_CONNECTIONS;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Backend } from '../pool/index.js';
+import type { Backend, BackendTls } from '../pool/index.js';
 import type { Attempt } from './attempt.js';
 
 /**
@@ -25,13 +25,18 @@ export interface Transport {
   /** PROXY_TIMEOUT changed (a reload): for transports that enforce part of it themselves. */
   setTimeout(ms: number, backends: readonly Backend[]): void;
   /** Connections to `backend` now, busy (carrying an attempt or a tunnel) and idle. */
-  connections(backend: Backend): ConnectionCounts;
+  connections(backend: Backend): ConnectionStats;
   /** Closes every connection; the transport is not used again. */
   close(): Promise<void>;
 }
 
-export interface ConnectionCounts {
+/** A backend's connections right now. */
+export interface ConnectionStats {
+  /** Connections open or opening. */
+  readonly open: number;
+  /** Carrying an attempt (or opening for one). */
   readonly busy: number;
+  /** Kept alive, waiting for the next request. */
   readonly idle: number;
 }
 
@@ -47,3 +52,24 @@ export interface Stream {
   /** Bytes of the response written to the client that it has not taken yet (for CLIENT_SEND_TIMEOUT). */
   readonly unsent: number;
 }
+
+/** What every transport is built with, from the configuration. */
+export interface TransportOptions {
+  /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
+  readonly maxIdlePerBackend: number;
+  /** Idle connections kept over all backends (HTTP_MAX_IDLE_CONNS): the ones idle longest close first. */
+  readonly maxIdle: number;
+  /** How long an idle backend connection is kept (HTTP_IDLE_CONN_TIMEOUT; a shorter Keep-Alive hint wins), ms. */
+  readonly idleTimeout: number;
+  /** Time allowed to open a connection (CONNECT_TIMEOUT), ms. */
+  readonly connectTimeout: number;
+  /** MAX_BODY_SIZE: counted by the transport for chunked bodies (0: unlimited). */
+  readonly maxBodySize: number;
+  /** Close a tunnel with no traffic either way for this long, ms (0: never). */
+  readonly tunnelIdleTimeout: number;
+  /** How https:// backends are verified. */
+  readonly tls?: BackendTls;
+}
+
+/** A backend without connections. */
+export const NO_CONNECTIONS: ConnectionStats = Object.freeze({ open: 0, busy: 0, idle: 0 });

@@ -1,5 +1,5 @@
 import { buildConnector, Client, type Dispatcher } from 'undici';
-import type { Upstream, UpstreamStats } from '../pool/index.js';
+import type { ConnectionStats } from './transport.js';
 
 /** How often idle connections beyond the caps are looked for. */
 const TRIM_INTERVAL_MS = 1000;
@@ -72,7 +72,7 @@ export interface UpstreamPoolOptions {
  * Each connection is an undici Client (one socket, pipelining 1, reconnecting on its own); all
  * of them share one connector, so TLS sessions are resumed across connections.
  */
-export class UpstreamPool implements Upstream {
+export class UpstreamPool {
   readonly #origin: string;
   #options: Client.Options;
   readonly #maxIdle: number;
@@ -99,7 +99,7 @@ export class UpstreamPool implements Upstream {
     this.#options = { ...this.#options, bodyTimeout: ms };
   }
 
-  get stats(): UpstreamStats {
+  get stats(): ConnectionStats {
     return { open: this.#all.size, busy: this.#busy, idle: this.#idle.length };
   }
 
