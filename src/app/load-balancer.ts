@@ -446,7 +446,7 @@ export class LoadBalancer {
     // Requests still waiting on a backend are answered 503 (or cut, once their response has
     // started), each with its access line; then every connection left is closed.
     if (cut > 0) {
-      this.#transport.cut(SHUTDOWN_CUT);
+      await this.#transport.cut(SHUTDOWN_CUT);
     }
     for (const listener of this.#listeners) listener.closeAll();
     // A destroyed socket says 'close' a turn of the event loop later: wait for those, so that

@@ -7,14 +7,12 @@ import { FastStream, type StreamHost } from './fast-stream.js';
 import { FastListener } from './fast-listener.js';
 import type { FastRequest } from './fast-request.js';
 import { FastUpstream } from './fast-upstream.js';
+import { IdleKeeper } from '../proxy/idle-pool.js';
 import { selfTest as directIoSelfTest } from './direct-io.js';
 import { selfTest } from './llhttp.js';
 
 /** The fast engine is built with what every transport is. */
 export type FastEngineOptions = TransportOptions;
-
-/** Ticks of the engine's clock for idle backend connections. */
-const IDLE_TICK_MS = 1000;
 
 /**
  * The fast HTTP/1.1 engine (ENGINE=fast): raw sockets parsed by llhttp on both sides, under the
@@ -24,15 +22,15 @@ const IDLE_TICK_MS = 1000;
  */
 export class FastEngine implements Transport, StreamHost {
   readonly name = 'fast';
-  tick = 1;
   readonly maxBody: number;
   readonly tunnelIdleTimeout: number;
   readonly #options: FastEngineOptions;
   readonly #upstreams = new Map<string, FastUpstream>();
-  #timer: NodeJS.Timeout | undefined = undefined;
+  readonly #keeper: IdleKeeper;
 
   constructor(options: FastEngineOptions) {
     this.#options = options;
+    this.#keeper = new IdleKeeper(options.maxIdle, options.idleTimeout);
     this.maxBody = options.maxBodySize;
     this.tunnelIdleTimeout = options.tunnelIdleTimeout;
   }
@@ -52,8 +50,6 @@ export class FastEngine implements Transport, StreamHost {
   }
 
   listener(chain: Chain, options: { host: string; port: number; limits: ClientLimits }, log: Logger): FastListener {
-    this.#timer ??= setInterval(this.#sweep, IDLE_TICK_MS);
-    this.#timer.unref();
     return new FastListener(chain, options, log);
   }
 
@@ -66,7 +62,7 @@ export class FastEngine implements Transport, StreamHost {
   #upstreamOf(backend: Backend): FastUpstream {
     let upstream = this.#upstreams.get(backend.id);
     if (upstream === undefined) {
-      upstream = new FastUpstream(backend, { maxIdle: this.#options.maxIdlePerBackend, connectTimeout: this.#options.connectTimeout, tls: this.#options.tls });
+      upstream = new FastUpstream(backend, { maxIdle: this.#options.maxIdlePerBackend, keeper: this.#keeper, connectTimeout: this.#options.connectTimeout, tls: this.#options.tls });
       this.#upstreams.set(backend.id, upstream);
     }
     return upstream;
@@ -96,34 +92,13 @@ export class FastEngine implements Transport, StreamHost {
   }
 
   /** Fails every try in flight with `reason` (the shutdown timeout): each client is answered or cut. */
-  cut(reason: Error): void {
+  async cut(reason: Error): Promise<void> {
     for (const upstream of this.#upstreams.values()) upstream.cut(reason);
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#keeper.stop();
     for (const upstream of this.#upstreams.values()) upstream.close();
     this.#upstreams.clear();
   }
-
-  readonly #sweep = (): void => {
-    const tick = ++this.tick;
-    const idleTicks = Math.max(1, Math.ceil(this.#options.idleTimeout / IDLE_TICK_MS));
-    let idle = 0;
-    for (const upstream of this.#upstreams.values()) {
-      upstream.closeIdleBefore(tick - idleTicks);
-      idle += upstream.trimToCap();
-    }
-    // Over the cap for all backends: the connections idle longest close, but only ones idle
-    // since before this tick (one released a moment ago is likely to be taken again at once).
-    while (idle > this.#options.maxIdle) {
-      let coldest: FastUpstream | undefined;
-      for (const upstream of this.#upstreams.values()) {
-        if (upstream.oldestIdleSince < tick - 1 && (coldest === undefined || upstream.oldestIdleSince < coldest.oldestIdleSince)) coldest = upstream;
-      }
-      if (coldest === undefined) break;
-      coldest.closeOldestIdle();
-      idle--;
-    }
-  };
 }

@@ -20,9 +20,8 @@ export interface UpstreamHead {
   readonly chunked: boolean;
 }
 
-/** The engine's connections per backend, and its clock. */
+/** What a stream needs of its engine. */
 export interface StreamHost {
-  readonly tick: number;
   /** The client connection's reading resumes (the backend took the body chunk). */
   resumeClient(req: FastRequest): void;
   /** MAX_BODY_SIZE (0: unlimited), counted here for chunked bodies. */
@@ -81,13 +80,13 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
   }
 
   readonly #acquire = (): void => {
-    if (!this.#attempt.ended) this.#upstream.acquire(this, this.#host.tick);
+    if (!this.#attempt.ended) this.#upstream.acquire(this);
   };
 
   connected(connection: UpstreamConnection): void {
     const attempt = this.#attempt;
     if (attempt.ended) {
-      this.#upstream.release(connection, connection.open, this.#host.tick);
+      this.#upstream.release(connection, connection.open);
       return;
     }
     this.#connection = connection;
@@ -181,7 +180,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     const connection = this.#connection;
     this.#connection = undefined;
     if (this.#req.sink === this) this.#req.sink = undefined;
-    if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended, this.#host.tick);
+    if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended);
     if (this.#attempt.completed()) this.#res.end();
   }
 
@@ -215,7 +214,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     const connection = this.#connection;
     this.#connection = undefined;
     if (this.#req.sink === this) this.#req.sink = undefined;
-    if (connection !== undefined) this.#upstream.release(connection, false, this.#host.tick);
+    if (connection !== undefined) this.#upstream.release(connection, false);
   }
 
   #writeBody(chunk: Buffer): boolean {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import type { Backend } from '../pool/index.js';
+import { IdleKeeper } from '../proxy/idle-pool.js';
 import { FastUpstream, type ConnectionUser, type UpstreamConnection } from './fast-upstream.js';
 
 /** A try that sends one GET and reports the end of its response. */
@@ -29,15 +30,16 @@ test('a connection released while paused (its try\'s client was slow) is read ag
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 1, connectTimeout: 5000 });
+  const keeper = new IdleKeeper(100, 60_000);
+  const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 1, keeper, connectTimeout: 5000 });
   let kept: UpstreamConnection | undefined;
-  t.after(() => { kept?.destroy(); upstream.close(); server.close(); });
-  const first = kept = await new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve), 1));
+  t.after(() => { kept?.destroy(); upstream.close(); keeper.stop(); server.close(); });
+  const first = kept = await new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve)));
   // As a try does when its client's socket is full: the backend's socket is paused; the response ends meanwhile.
   first.socket.pause();
-  upstream.release(first, true, 1);
+  upstream.release(first, true);
   assert.equal(first.socket.isPaused(), false, 'idle in the pool, it is read');
-  const second = await new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve), 1));
+  const second = await new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve)));
   assert.equal(second, first, 'the kept connection served the next request');
 });
 
@@ -50,19 +52,21 @@ test('connections beyond maxIdle stay open until they have been idle a whole int
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 1, connectTimeout: 5000 });
-  t.after(() => { upstream.close(); server.close(); });
-  const burst = (): Promise<UpstreamConnection[]> => Promise.all(Array.from({ length: 3 }, () => new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve), 1))));
+  const keeper = new IdleKeeper(100, 60_000);
+  const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 1, keeper, connectTimeout: 5000 });
+  t.after(() => { upstream.close(); keeper.stop(); server.close(); });
+  const burst = (): Promise<UpstreamConnection[]> => Promise.all(Array.from({ length: 3 }, () => new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve)))));
   const first = await burst();
-  for (const connection of first) upstream.release(connection, true, 1);
-  assert.equal(upstream.idleCount, 3, 'all three kept when they come back');
+  for (const connection of first) upstream.release(connection, true);
+  assert.equal(upstream.stats.idle, 3, 'all three kept when they come back');
   const second = await burst();
   assert.equal(accepted, 3, 'the second burst reused the first one\'s connections');
   assert.deepEqual(new Set(second), new Set(first));
-  for (const connection of second) upstream.release(connection, true, 1);
+  for (const connection of second) upstream.release(connection, true);
   // The interval in which they were busy: none was idle all along, none closes.
-  assert.equal(upstream.trimToCap(), 3);
+  keeper.trim();
+  assert.equal(upstream.stats.idle, 3);
   // A whole interval idle: all but maxIdle close.
-  assert.equal(upstream.trimToCap(), 1);
-  assert.equal(upstream.idleCount, 1);
+  keeper.trim();
+  assert.equal(upstream.stats.idle, 1);
 });

@@ -2,6 +2,7 @@ import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:
 import { connect as tlsConnect } from 'node:tls';
 import { isHeader } from '../proxy/headers.js';
 import { ProxyError } from '../proxy/errors.js';
+import { IdleList, type IdleKeeper, type Keepable } from '../proxy/idle-pool.js';
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 import type { ConnectionStats } from '../proxy/transport.js';
 import { readDirect, SocketWriter } from './direct-io.js';
@@ -25,6 +26,8 @@ export interface ConnectionUser {
 export interface FastUpstreamOptions {
   /** Idle connections kept per backend (HTTP_MAX_IDLE_CONNS_PER_HOST). */
   readonly maxIdle: number;
+  /** The engine's idle lists' keeper (HTTP_MAX_IDLE_CONNS, HTTP_IDLE_CONN_TIMEOUT, its clock). */
+  readonly keeper: IdleKeeper;
   /** PROXY_CONNECT_TIMEOUT, ms. */
   readonly connectTimeout: number;
   readonly tls?: BackendTls;
@@ -47,7 +50,7 @@ function closed(): Error {
  * One connection to a backend, with its own llhttp response parser; used by one try at a time
  * and kept alive between them when the backend allows.
  */
-export class UpstreamConnection implements ParserEvents {
+export class UpstreamConnection implements ParserEvents, Keepable {
   readonly socket: Socket;
   /** The socket's writes (direct to the handle for a plain one). */
   readonly writer: SocketWriter;
@@ -249,24 +252,20 @@ export class UpstreamConnection implements ParserEvents {
 }
 
 /**
- * A backend's connections for the fast engine: kept-alive idle ones reused last-in first-out,
- * new ones opened as needed (plain or TLS). As in the node engine's pool, `maxIdle` caps what is
- * kept, not what may be open, and is applied once a second (`trimToCap`) to connections that
- * stayed idle all that second: a burst of responses that ends many tries at once does not close
- * the connections the next burst of requests needs (closed at once, each would be opened again).
+ * A backend's connections for the fast engine: kept-alive idle ones in an IdleList (the node
+ * transport's shape: reused last-in first-out, `maxIdle` caps what is kept, not what may be
+ * open, once a connection has stayed idle a whole tick), new ones opened as needed (plain or TLS).
  */
 export class FastUpstream {
   readonly #host: string;
   readonly #port: number;
   readonly #secure: boolean;
   readonly #options: FastUpstreamOptions;
-  readonly #idle: UpstreamConnection[] = [];
+  readonly #idle: IdleList<UpstreamConnection>;
   /** Every open connection, idle or not. */
   readonly #all = new Set<UpstreamConnection>();
   #open = 0;
   #closing = false;
-  /** The fewest idle connections since the last trim: that many were needed at no moment. */
-  #lowWater = 0;
 
   constructor(backend: Backend, options: FastUpstreamOptions) {
     const url = new URL(backend.origin);
@@ -274,21 +273,17 @@ export class FastUpstream {
     this.#host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.#port = Number(url.port || (this.#secure ? 443 : 80));
     this.#options = options;
+    this.#idle = new IdleList(options.keeper, options.maxIdle, (connection) => connection.destroy());
   }
 
   get stats(): ConnectionStats {
-    return { open: this.#open, busy: this.#open - this.#idle.length, idle: this.#idle.length };
+    return { open: this.#open, busy: this.#open - this.#idle.size, idle: this.#idle.size };
   }
 
   /** A connection for `user`: an idle one at once, or a new one once it has connected. */
-  acquire(user: ConnectionUser, tick: number): void {
-    let idle = this.#idle.pop();
+  acquire(user: ConnectionUser): void {
     // The backend said how long it keeps a connection idle: one about to close is not used.
-    while (idle !== undefined && tick - idle.idleSince >= idle.idleTicks) {
-      idle.destroy();
-      idle = this.#idle.pop();
-    }
-    if (this.#idle.length < this.#lowWater) this.#lowWater = this.#idle.length;
+    const idle = this.#idle.take();
     if (idle !== undefined) {
       idle.user = user;
       user.connected(idle);
@@ -325,7 +320,7 @@ export class FastUpstream {
   }
 
   /** The try is done with `connection`: kept for the next one when `reusable`, else closed. */
-  release(connection: UpstreamConnection, reusable: boolean, tick: number): void {
+  release(connection: UpstreamConnection, reusable: boolean): void {
     connection.user = undefined;
     if (!reusable || this.#closing || !connection.open || connection.socket.destroyed) {
       connection.destroy();
@@ -334,49 +329,17 @@ export class FastUpstream {
     // Idle, it is read: a try paused it (its client was slow) and ended meanwhile. Left paused,
     // the next try's response would never be read, and the backend's close never noticed.
     if (connection.socket.isPaused()) connection.socket.resume();
-    connection.idleSince = tick;
-    this.#idle.push(connection);
+    this.#idle.put(connection);
   }
 
   /** A connection closed: forgotten. */
   gone(connection: UpstreamConnection): void {
-    const at = this.#idle.indexOf(connection);
-    if (at >= 0) this.#idle.splice(at, 1);
+    this.#idle.remove(connection);
     this.#all.delete(connection);
     if (!connection.forgotten) {
       connection.forgotten = true;
       this.#open--;
     }
-  }
-
-  get idleCount(): number {
-    return this.#idle.length;
-  }
-
-  /** The tick since which its longest-idle connection has been idle; infinity when none is. */
-  get oldestIdleSince(): number {
-    return this.#idle.length === 0 ? Number.POSITIVE_INFINITY : this.#idle[0]!.idleSince;
-  }
-
-  /** Closes the connection idle the longest (for the cap over all backends). */
-  closeOldestIdle(): void {
-    this.#idle.shift()?.destroy();
-  }
-
-  /**
-   * Closes idle connections beyond `maxIdle`, the longest idle first, but only as many as were
-   * idle all along since the last trim; returns how many stay idle. Starts the next interval.
-   */
-  trimToCap(): number {
-    let n = Math.min(this.#idle.length - this.#options.maxIdle, this.#lowWater);
-    for (; n > 0; n--) this.#idle.shift()!.destroy();
-    this.#lowWater = this.#idle.length;
-    return this.#idle.length;
-  }
-
-  /** Closes connections idle since before `tick` (HTTP_IDLE_CONN_TIMEOUT). */
-  closeIdleBefore(tick: number): void {
-    while (this.#idle.length > 0 && this.#idle[0]!.idleSince < tick) this.#idle.shift()!.destroy();
   }
 
   /** Fails the try on every busy connection with `reason`. */
@@ -392,7 +355,7 @@ export class FastUpstream {
   /** Idle connections close now, busy ones when their try ends. */
   close(): void {
     this.#closing = true;
-    for (const connection of this.#idle.splice(0)) connection.destroy();
+    this.#idle.close();
   }
 }
 

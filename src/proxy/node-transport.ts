@@ -9,7 +9,8 @@ import { CLIENT_CLOSED, ProxyError, toProxyError } from './errors.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';
-import { IdleKeeper, UpstreamPool } from './upstream-pool.js';
+import { IdleKeeper } from './idle-pool.js';
+import { UpstreamPool } from './upstream-pool.js';
 
 export interface NodeTransportOptions extends TransportOptions {
   /** The longest pause allowed within a response body (PROXY_TIMEOUT), undici's `bodyTimeout`. */
@@ -32,7 +33,7 @@ export class NodeTransport implements Transport {
   readonly #tunnelIdle: number;
 
   constructor(options: NodeTransportOptions) {
-    this.#keeper = new IdleKeeper(options.maxIdle);
+    this.#keeper = new IdleKeeper(options.maxIdle, options.idleTimeout);
     this.#maxIdle = options.maxIdlePerBackend;
     this.#maxBody = options.maxBodySize;
     this.#tunnelIdle = options.tunnelIdleTimeout;
@@ -60,9 +61,10 @@ export class NodeTransport implements Transport {
     if (pool !== undefined) await (cut === undefined ? pool.close() : pool.destroy(cut));
   }
 
-  cut(reason: Error): void {
-    for (const pool of this.#pools.values()) void pool.destroy(reason);
+  async cut(reason: Error): Promise<void> {
+    const pools = [...this.#pools.values()];
     this.#pools.clear();
+    await Promise.all(pools.map((p) => p.destroy(reason)));
   }
 
   setTimeout(ms: number): void {
@@ -78,6 +80,7 @@ export class NodeTransport implements Transport {
   async close(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    this.#keeper.stop();
     await Promise.all(pools.map((p) => p.close()));
   }
 

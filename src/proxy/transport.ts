@@ -20,8 +20,8 @@ export interface Transport {
   attach(backend: Backend): void;
   /** A backend left the pool and drained: its connections close (`cut`: in-flight ones are failed with it). */
   detach(backend: Backend, cut?: Error): Promise<void>;
-  /** Fails every attempt in flight with `reason` (the shutdown timeout): each client is answered or cut. */
-  cut(reason: Error): void;
+  /** Fails every attempt in flight with `reason` (the shutdown timeout): each client is answered or cut; resolves once they are. */
+  cut(reason: Error): Promise<void>;
   /** PROXY_TIMEOUT changed (a reload): for transports that enforce part of it themselves. */
   setTimeout(ms: number, backends: readonly Backend[]): void;
   /** Connections to `backend` now, busy (carrying an attempt or a tunnel) and idle. */

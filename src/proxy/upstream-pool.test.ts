@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { IdleKeeper, UpstreamPool } from './upstream-pool.js';
+import { IdleKeeper } from './idle-pool.js';
+import { UpstreamPool } from './upstream-pool.js';
 
 /** A real HTTP server on 127.0.0.1 that counts the connections it has open. */
 async function server(t: { after(fn: () => unknown): void }): Promise<{ origin: string; open: () => number; server: Server }> {
@@ -30,7 +31,7 @@ async function concurrent(p: UpstreamPool, n: number): Promise<void> {
 
 test('connections are opened as requests need them and handed back; none stays busy', async (t) => {
   const { origin, open } = await server(t);
-  const keeper = new IdleKeeper(100);
+  const keeper = new IdleKeeper(100, 60_000);
   const p = pool(origin, 3, keeper);
   t.after(() => p.destroy());
   await concurrent(p, 12);
@@ -40,7 +41,7 @@ test('connections are opened as requests need them and handed back; none stays b
 
 test('idle connections beyond the cap are closed only once they have stayed idle through a whole interval, coldest first', async (t) => {
   const { origin } = await server(t);
-  const keeper = new IdleKeeper(100);
+  const keeper = new IdleKeeper(100, 60_000);
   const p = pool(origin, 3, keeper);
   t.after(() => p.destroy());
   await concurrent(p, 12);
@@ -57,7 +58,7 @@ test('idle connections beyond the cap are closed only once they have stayed idle
 test('HTTP_MAX_IDLE_CONNS caps the idle connections of all backends together', async (t) => {
   const a = await server(t);
   const b = await server(t);
-  const keeper = new IdleKeeper(4);
+  const keeper = new IdleKeeper(4, 60_000);
   const pa = pool(a.origin, 10, keeper);
   const pb = pool(b.origin, 10, keeper);
   t.after(() => Promise.all([pa.destroy(), pb.destroy()]));
@@ -69,7 +70,7 @@ test('HTTP_MAX_IDLE_CONNS caps the idle connections of all backends together', a
 
 test('an idle connection the backend closes is dropped; close() waits for busy ones', async (t) => {
   const { origin, server: s } = await server(t);
-  const keeper = new IdleKeeper(100);
+  const keeper = new IdleKeeper(100, 60_000);
   const p = pool(origin, 10, keeper);
   await concurrent(p, 2);
   assert.equal(p.stats.idle, 2);
