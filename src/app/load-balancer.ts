@@ -236,6 +236,14 @@ export class LoadBalancer {
     return { rows: [...this.tally.entries()], process: await this.processCounts() };
   }
 
+  /**
+   * Tries in flight and how many of them are retries: the retry budget's two numbers, read by
+   * tests that check every kind of request gives them back (both 0 once the balancer is idle).
+   */
+  get exchanges(): { readonly active: number; readonly retrying: number } {
+    return { active: this.#proxy.active, retrying: this.#proxy.retrying };
+  }
+
   /** Requests being proxied right now, open tunnels included. */
   get inFlight(): number {
     return this.#listeners.reduce((n, l) => n + l.inFlight, 0);
