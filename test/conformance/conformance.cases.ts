@@ -3,6 +3,7 @@ import { connectionCases } from './cases/connections.js';
 import { failureCases } from './cases/failures.js';
 import { forwardingCases } from './cases/forwarding.js';
 import { retryCases } from './cases/retries.js';
+import { protocolCases } from './cases/protocol.js';
 import { streamingCases } from './cases/streaming.js';
 import { framingCases } from './cases/framing.js';
 
@@ -18,4 +19,5 @@ export function runConformance(engine: EngineName): void {
   retryCases(engine);
   connectionCases(engine);
   framingCases(engine);
+  protocolCases(engine);
 }
