@@ -5,7 +5,7 @@ import { get } from '../../helpers/http.js';
 import { firstAvailable, startBalancer, until, type EngineName } from '../../helpers/in-process.js';
 import { startRawBackend } from '../../helpers/raw-backend.js';
 import { RawClient } from '../../helpers/raw-client.js';
-import { hanging, holding, refusing } from './failures.js';
+import { hanging, holding, refusing } from '../backends.js';
 
 type Context = { after(fn: () => unknown): void };
 
