@@ -1,4 +1,5 @@
 import type { EngineName } from '../helpers/in-process.js';
+import { backendConnectionCases } from './cases/backend-connections.js';
 import { connectionCases } from './cases/connections.js';
 import { failureCases } from './cases/failures.js';
 import { forwardingCases } from './cases/forwarding.js';
@@ -20,4 +21,5 @@ export function runConformance(engine: EngineName): void {
   connectionCases(engine);
   framingCases(engine);
   protocolCases(engine);
+  backendConnectionCases(engine);
 }

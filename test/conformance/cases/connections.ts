@@ -5,7 +5,7 @@ import { startBackend } from '../../helpers/backend.js';
 import { whenClosed } from '../../helpers/http.js';
 import { startBalancer, until, type Balancer, type EngineName } from '../../helpers/in-process.js';
 import { startRawBackend, type RawBackend } from '../../helpers/raw-backend.js';
-import { RawClient } from '../../helpers/raw-client.js';
+import { RawClient, values } from '../../helpers/raw-client.js';
 
 type Context = { after(fn: () => unknown): void };
 
@@ -150,6 +150,19 @@ export function connectionCases(engine: EngineName): void {
       client.write(UPGRADE);
       const [response] = await client.responses(1);
       assert.deepEqual([response!.status, response!.body.toString()], [403, 'no']);
+    });
+
+    it('an Upgrade with no backend available gets 503 with Retry-After, as any request', async (t) => {
+      const backend = await tunnelBackend(t);
+      const { lb, port } = await startBalancer(t, engine, [backend.url]);
+      lb.pool.setHealth(lb.pool.backends[0]!, false, 'test');
+      const client = await RawClient.connect(port);
+      t.after(() => client.close());
+      client.write(UPGRADE);
+      const [response] = await client.responses(1);
+      assert.equal(response!.status, 503);
+      assert.match(values(response!.headers, 'retry-after')[0] ?? '', /^\d+$/);
+      assert.equal(backend.requests.length, 0);
     });
 
     it('tunnels leave the proxy\'s counts: 200 upgrades opened and closed, then nothing active, retrying or in flight', { todo: 'attempt core' }, async (t) => {
