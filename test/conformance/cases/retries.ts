@@ -153,6 +153,21 @@ export function retryCases(engine: EngineName): void {
     });
   });
 
+  describe(`slow start (${engine})`, () => {
+    it('SLOW_START: a backend that comes back up takes a small share at first (from 5%), not its half', async (t) => {
+      const a = await good(t, 'a');
+      const b = await good(t, 'b');
+      const { lb, url } = await startBalancer(t, engine, [a.url, b.url], { SLOW_START: '1h' });
+      const back = lb.pool.backends[1]!;
+      lb.pool.setHealth(back, false, 'test');
+      lb.pool.setHealth(back, true);
+      for (let i = 0; i < 200; i++) assert.equal((await get(url)).status, 200);
+      // Round robin would give it 100; at 5% it gets about 5 (40 or more has odds below 1e-20).
+      assert.ok(b.bodies.length < 40, `the warming backend got ${b.bodies.length} of 200`);
+      assert.equal(a.bodies.length + b.bodies.length, 200);
+    });
+  });
+
   describe(`queue (${engine})`, () => {
     it('BACKEND_MAX_REQUESTS and QUEUE_SIZE: a full backend makes requests wait, served in order as it frees up; beyond the queue, 503 at once', async (t) => {
       const backend = await holding(t);
