@@ -42,3 +42,16 @@ test('a ProxyError says how far its exchange had got: nothing sent, or sent with
   const late = toProxyError(reset, { beforeRequest: false, beforeResponse: true });
   assert.deepEqual([late.beforeRequest, late.beforeResponse], [false, true]);
 });
+
+test('whether a retry may follow travels with the error: any method before the request, idempotent ones before a response, never to the backend where it timed out', () => {
+  const stage = (beforeRequest: boolean, beforeResponse: boolean) => ({ beforeRequest, beforeResponse });
+  assert.equal(new ProxyError('LB_ERR_UPSTREAM_CONNECT', 'refused', { stage: stage(true, true) }).retry, 'any');
+  assert.equal(new ProxyError('LB_ERR_UPSTREAM_RESET', 'reset', { stage: stage(false, true) }).retry, 'idempotent');
+  assert.equal(new ProxyError('LB_ERR_UPSTREAM_RESET', 'reset', { stage: stage(false, false) }).retry, 'no');
+  assert.equal(new ProxyError('LB_ERR_CLIENT_BODY_TIMEOUT', 'slow client').retry, 'no', 'the client\'s fault is never retried');
+  assert.equal(new ProxyError('LB_ERR_REQUEST_TIMEOUT', 'REQUEST_TIMEOUT').retry, 'no');
+  assert.equal(new ProxyError('LB_ERR_UPSTREAM_TIMEOUT', 'timeout', { stage: stage(false, true) }).sameBackend, false);
+  assert.equal(new ProxyError('LB_ERR_UPSTREAM_RESET', 'reset', { stage: stage(false, true) }).sameBackend, true);
+  const parser = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), { name: 'HTTPParserError' });
+  assert.equal(classify(parser).code, 'LB_ERR_UPSTREAM_PROTOCOL', 'undici\'s parser error without a code is a bad response, not an internal error');
+});

@@ -127,7 +127,9 @@ export function classify(err: unknown): Failure {
     case 'UND_ERR_ABORTED': case 'ERR_STREAM_PREMATURE_CLOSE': case 'ECONNABORTED':
       return { code: 'LB_ERR_CLIENT_CLOSED', reason: 'client closed the request' };
     default:
-      if (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')) {
+      // undici's HTTPParserError carries no code when llhttp's own error has none to give.
+      if ((typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'))
+        || (err as Error | undefined)?.name === 'HTTPParserError') {
         return { code: 'LB_ERR_UPSTREAM_PROTOCOL', reason: `invalid HTTP response: ${message}` };
       }
       if ((typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT'))) || /certificate|SSL|TLS/i.test(message)) {

@@ -1,0 +1,3 @@
+import { runConformance } from './conformance.cases.js';
+
+runConformance('fast');
