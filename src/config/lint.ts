@@ -5,8 +5,31 @@ import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
 /** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
 const PREFIXES = ['DNS_', 'SHADOW', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
 
-/** Variables of other programs that look like ours: never reported. */
-const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'PROXY', 'LOG_LEVEL_NODE', 'HTTP_PROXY_REQUEST_FULLURI']);
+/**
+ * Variables of other programs that may look like ours (`SSL_CERT_FILE` is one edit from
+ * `TLS_CERT_FILE`): never reported, so that STRICT_ENV can stay on in any ordinary environment.
+ * Compared in upper case.
+ */
+const OTHERS = new Set([
+  // OpenSSL, and the curl/Go/Python tools that read its variables.
+  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'SSLKEYLOGFILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE',
+  // Proxies, in either case (curl and Go read both).
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'FTP_PROXY', 'PROXY', 'HTTP_PROXY_REQUEST_FULLURI', 'LOG_LEVEL_NODE',
+  // Locale and terminal.
+  'LANG', 'LANGUAGE', 'TZ', 'TERM', 'COLORTERM', 'NO_COLOR', 'FORCE_COLOR',
+  // Continuous integration.
+  'CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'BUILD_ID', 'BUILD_URL', 'JOB_NAME', 'JENKINS_URL', 'HUDSON_URL',
+  'TRAVIS', 'CIRCLECI', 'APPVEYOR', 'DRONE', 'TEAMCITY_VERSION', 'TF_BUILD',
+]);
+
+/** Prefixes of other programs' variable families, compared in upper case: Node's, npm's, OpenTelemetry's, locale, CI systems'. */
+const OTHER_PREFIXES = ['NODE_', 'NPM_', 'OTEL_', 'LC_', 'GITHUB_', 'RUNNER_', 'GITLAB_', 'CI_', 'BUILDKITE', 'CIRCLE_', 'TRAVIS_', 'DRONE_', 'BITBUCKET_', 'JENKINS_', 'TEAMCITY_', 'SYSTEM_', 'AGENT_', 'BUILD_', 'CODEBUILD_', 'VERCEL_', 'NETLIFY', 'KUBERNETES_', 'LB_'];
+
+/** True for a variable that belongs to another program (see OTHERS and OTHER_PREFIXES). */
+export function isOthersVariable(name: string): boolean {
+  const upper = name.toUpperCase();
+  return OTHERS.has(upper) || OTHER_PREFIXES.some((p) => upper.startsWith(p));
+}
 
 /** A variable that is not a setting but looks like one, with the setting it is probably meant to be. */
 export interface Misspelling {
@@ -25,7 +48,7 @@ export function misspelledEnv(env: Readonly<Record<string, string | undefined>>,
   const known = new Set(SETTINGS.map((s) => s.env));
   const found: Misspelling[] = [];
   for (const name of Object.keys(env)) {
-    if (known.has(name) || OTHERS.has(name.toUpperCase()) || name.startsWith('LB_') || name.startsWith('npm_')) continue;
+    if (known.has(name) || isOthersVariable(name)) continue;
     let best = '';
     let distance = Infinity;
     for (const setting of known) {
