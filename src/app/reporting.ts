@@ -13,6 +13,15 @@ export function describeConfig(config: Config): object {
 }
 
 /**
+ * True when requests would get 503 now: nothing is available, and no enabled backend is still
+ * waiting for its first health verdict (at start-up the first refusal comes before the others'
+ * answers, and saying the pool is empty then is false).
+ */
+function poolIsEmpty(pool: Pool): boolean {
+  return pool.available.length === 0 && pool.backends.length > 0 && pool.backends.every((b) => b.checked || b.admin !== 'enabled');
+}
+
+/**
  * Logs every health flip once (up at info, down at warn with the reason, an empty pool at
  * error) and every change an operator makes to the pool.
  */
@@ -20,7 +29,7 @@ export function logPoolEvents(pool: Pool, log: Logger): void {
   pool.on('health', ({ backend, healthy, reason }) => {
     if (healthy) log.info({ backend: backend.id, url: backend.url, healthy }, 'backend is up');
     else log.warn({ backend: backend.id, url: backend.url, healthy, reason }, 'backend is down');
-    if (!healthy && pool.available.length === 0) log.error('no backend available: answering 503');
+    if (!healthy && poolIsEmpty(pool)) log.error('no backend available: answering 503');
   });
   pool.on('change', ({ kind, backend }) => {
     // Ejections and returns are logged by outlier detection, with their reasons.
@@ -31,7 +40,7 @@ export function logPoolEvents(pool: Pool, log: Logger): void {
       return;
     }
     log.info({ backend: backend.id, url: backend.url, change: kind, state: backend.state, weight: backend.weight }, `backend ${kind}`);
-    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed')) {
+    if ((kind === 'admin' || kind === 'removed') && poolIsEmpty(pool)) {
       log.error('no backend available: answering 503');
     }
   });
