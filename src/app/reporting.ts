@@ -1,14 +1,12 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
+import { redact, redactConfig, type Config } from '../config/index.js';
 import { defaultId, isDnsBackend, type Pool } from '../pool/index.js';
 
-/** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
+/** The effective configuration as the start-up line and `/api/config` show it: backends as URLs, secrets redacted. */
 export function describeConfig(config: Config): object {
   return {
-    ...config,
-    backends: config.backends.map((b) => isDnsBackend(b) ? b.text : `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`),
-    sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
-    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '[redacted]' },
+    ...redactConfig(config),
+    backends: config.backends.map((b) => redact(isDnsBackend(b) ? b.text : `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`)),
   };
 }
 

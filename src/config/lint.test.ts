@@ -23,6 +23,7 @@ test('settings that do nothing in this combination are named', () => {
     /HEALTH_CHECK_TIMEOUT .* longer than HEALTH_CHECK_INTERVAL/, /HASH_KEY.*STRATEGY=round-robin/, /QUEUE_SIZE .*BACKEND_MAX_REQUESTS/]) {
     assert.ok(warnings.some((w) => pattern.test(w)), `${pattern} in ${JSON.stringify(warnings)}`);
   }
+  assert.ok(warnings.includes('HASH_KEY does nothing with STRATEGY=round-robin (only with consistent-hash)'), 'only the HASH_* setting given is named');
   const quiet = envLayer({ BACKENDS: 'http://127.0.0.1:1' });
   assert.deepEqual(ineffectiveSettings(resolveConfig([quiet], ['round-robin']), [quiet]), []);
 });
