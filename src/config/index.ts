@@ -1,6 +1,7 @@
 export { ConfigError } from './errors.js';
 export { parseDuration } from './duration.js';
-export { SECTIONS, SETTINGS, sectionOf } from './settings.js';
+export { SETTINGS } from './settings.js';
+export { SECTIONS, sectionOf } from './sections.js';
 export type { Config, LogLevel, LogFormat, Setting } from './settings.js';
 export { resolveConfig, envLayer, dotenvLayer, dotenvValues, flagLayer, fileLayer, objectLayer, isLoopback } from './load.js';
 export type { Layer } from './load.js';

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SECTIONS, SETTINGS, sectionOf } from './settings.js';
+import { SECTIONS, sectionOf } from './sections.js';
+import { SETTINGS } from './settings.js';
 
 // The README's configuration reference is the operators' manual: every setting, as the code knows it.
 test('the README configuration table has one row per setting, with its config key and flag, in the section --help puts it in', () => {
