@@ -8,7 +8,7 @@ import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
-import { ConfigError, dotenvLayer, dotenvValues, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SETTINGS, type Layer } from './config/index.js';
+import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Layer } from './config/index.js';
 
 const EXIT_USAGE = 2;
 
@@ -29,14 +29,34 @@ function usage(): string {
     `  ${'-h, --help'.padEnd(width)}show this help`,
     `  ${'-v, --version'.padEnd(width)}print the version`,
     '',
-    'Settings (flag / environment variable / config-file key):',
+    'Settings, by section (flag, environment variable / config-file key; then what it does and its default):',
   ];
-  for (const s of SETTINGS) {
-    const extra = s.key === 'strategy' ? ` One of: ${strategyNames().join(', ')}.` : '';
-    lines.push(`  --${s.flag} VALUE`, `      ${s.env} / ${s.key}`, `      ${s.help}${extra} Default: ${s.defaultText}.`);
+  for (const section of SECTIONS) {
+    lines.push('', `${section.title}:`);
+    for (const s of SETTINGS) {
+      if (sectionOf(s) !== section.title) continue;
+      const extra = s.key === 'strategy' ? ` One of: ${strategyNames().join(', ')}.` : '';
+      lines.push(`  ${`--${s.flag} VALUE`.padEnd(width)}${s.env} / ${s.key}`, `      ${s.help}${extra} Default: ${s.defaultText}.`);
+    }
   }
   lines.push('', 'Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.');
   return lines.join('\n');
+}
+
+/** `parseArgs`' complaint on one line, with the flag probably meant when an option is unknown. */
+function usageError(err: Error, flags: readonly string[]): ConfigError {
+  const first = err.message.split('\n')[0]!;
+  const unknown = /^Unknown option '--([^'=]+)'/.exec(first)?.[1];
+  const [, head] = /^(Unknown option '[^']+')/.exec(first) ?? [undefined, first.replace(/\. To specify a positional argument.*$/, '')];
+  if (unknown === undefined) return new ConfigError(`${head} (see lb --help)`);
+  let best = '';
+  let distance = Infinity;
+  for (const flag of flags) {
+    const d = flag.startsWith(unknown) || unknown.startsWith(flag) ? Math.abs(flag.length - unknown.length) : editDistance(unknown, flag);
+    if (d < distance) { distance = d; best = flag; }
+  }
+  const close = distance <= Math.max(1, Math.floor(unknown.length / 4));
+  return new ConfigError(`${head}${close ? `: did you mean --${best}?` : ''} (see lb --help)`);
 }
 
 function parse(argv: string[]): { help: boolean; version: boolean; check: boolean; layers: Layer[]; reread: () => Layer[]; files: string[] } {
@@ -51,7 +71,7 @@ function parse(argv: string[]): { help: boolean; version: boolean; check: boolea
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message.split('\n')[0]} (see lb --help)`);
+    throw usageError(err as Error, Object.keys(options));
   }
   const file = typeof values.config === 'string' ? values.config : undefined;
   // The environment and flags are the process's own: a reload reads the files again.

@@ -110,7 +110,7 @@ test('a bad strategy module, strategy name or strategy option exits 2 with a cle
     [{ HASH_LOAD_FACTOR: '0.5' }, [], /^lb: invalid HASH_LOAD_FACTOR "0.5": expected 0 \(no bound\) or a factor from 1 to 100/],
     [{ HASH_FALLBACK: 'consistent-hash' }, [], /^lb: invalid HASH_FALLBACK "consistent-hash": expected one of round-robin, weighted-round-robin/],
     [{ STICKY_COOKIE: 'bad cookie' }, [], /^lb: invalid STICKY_COOKIE "bad cookie": expected a cookie name/],
-    [{ STICKY_COOKIE: 'lb', STICKY_SECRET: 'short' }, [], /^lb: invalid STICKY_SECRET "short": expected a secret of at least 16 characters$/],
+    [{ STICKY_COOKIE: 'lb', STICKY_SECRET: 'short' }, [], /^lb: invalid STICKY_SECRET \[redacted\] \(5 characters\): expected a secret of at least 16 characters$/],
   ];
   await Promise.all(cases.map(async ([env, args, want]) => {
     const { code, stderr } = await runLb(env, args, dir);

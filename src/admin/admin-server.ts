@@ -1,15 +1,17 @@
-import { summarizeShadows } from '../balancer/index.js';
+import { summarizeShadows, weightsIgnored } from '../balancer/index.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/index.js';
 import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
+import { MAX_WEIGHT } from '../pool/backend-spec.js';
 import type { EventLog } from './events.js';
 import type { Counts } from '../metrics/index.js';
 import { Sampler } from './sampler.js';
 import { AdminToken } from './token.js';
 import { Canaries, type CanarySpec } from './canary.js';
 import { parseDuration } from '../config/duration.js';
+import { redact } from '../config/redact.js';
 import { serveAsset } from './assets.js';
 
 /** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
@@ -184,18 +186,18 @@ export class AdminServer {
       const input = object(body, ['url', 'weight', 'id', 'canary']);
       const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
       if (typeof input.url !== 'string') throw invalid('url', input.url, 'a backend URL such as "http://10.0.0.1:8080"');
-      if (input.weight !== undefined && typeof input.weight !== 'number') throw invalid('weight', input.weight, 'a number');
+      if (input.weight !== undefined) checkWeight(input.weight);
       if (input.id !== undefined && typeof input.id !== 'string') throw invalid('id', input.id, 'a string');
       let backend: Backend;
       try {
         backend = pool.add({ url: input.url, weight: input.weight as number | undefined, id: input.id as string | undefined });
       } catch (err) {
-        throw asApiError(err);
+        throw asApiError(err, err instanceof InvalidBackend && err.part !== undefined && err.part === input.id ? 'id' : 'url');
       }
       this.#log.info({ backend: backend.id, url: backend.url, weight: backend.weight }, 'admin: backend added');
       if (canary !== undefined) await this.#canaries.start(backend, canary, { kind: 'remove' });
       await this.#done();
-      return send(res, 201, describe(backend));
+      return send(res, 201, this.#withWarnings(describe(backend), input.weight !== undefined));
     }
     if (resource === 'backends' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'drain'))) {
       const id = decodeURIComponent(parts[2]!);
@@ -214,6 +216,7 @@ export class AdminServer {
         if (input.weight === undefined && input.state === undefined) throw invalid('body', input, 'at least one of "weight" and "state"');
         const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
         if (canary !== undefined && input.weight === undefined) throw invalid('canary', input.canary, 'a canary with a new "weight" (the change it guards)');
+        if (input.weight !== undefined) checkWeight(input.weight);
         const previous = backend.weight;
         const state = input.state;
         if (state !== undefined && state !== 'up' && state !== 'maintenance' && state !== 'enabled') {
@@ -222,13 +225,13 @@ export class AdminServer {
         try {
           if (input.weight !== undefined) pool.setWeight(id, input.weight as number);
         } catch (err) {
-          throw asApiError(err);
+          throw asApiError(err, 'weight');
         }
         if (state !== undefined) pool.setState(id, state === 'maintenance' ? 'maintenance' : 'enabled');
         this.#log.info({ backend: id, weight: input.weight, state }, 'admin: backend changed');
         if (canary !== undefined) await this.#canaries.start(backend, canary, { kind: 'weight', weight: previous });
         await this.#done();
-        return send(res, 200, describe(backend));
+        return send(res, 200, this.#withWarnings(describe(backend), input.weight !== undefined));
       }
       if (method === 'DELETE') {
         void pool.remove(id).then(() => this.#target.changed(), () => undefined);
@@ -289,9 +292,22 @@ export class AdminServer {
   }
 
   /** After a change: persist it, and answer only once every process has applied it. */
+  /** A backend's answer, with `warnings` when a weight was given that the strategy ignores. */
+  #withWarnings(body: object, weightGiven: boolean): object {
+    const ignored = weightGiven ? weightsIgnored(this.#target.info().strategy) : undefined;
+    return ignored === undefined ? body : { ...body, warnings: [ignored] };
+  }
+
   async #done(): Promise<void> {
     this.#target.changed();
     await this.#target.settled();
+  }
+}
+
+/** A weight in a request body: what the pool accepts, said with the field's name. */
+function checkWeight(value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_WEIGHT) {
+    throw invalid('weight', value, `an integer from 1 to ${MAX_WEIGHT}`);
   }
 }
 
@@ -324,13 +340,17 @@ function notAllowed(method: string, path: string, allowed: string): ApiError {
 }
 
 function invalid(field: string, value: unknown, expected: string): ApiError {
-  return new ApiError(400, 'invalid_value', `invalid ${field} ${JSON.stringify(value) ?? 'undefined'}: expected ${expected}`);
+  return new ApiError(400, 'invalid_value', `invalid ${field} ${JSON.stringify(redact(value)) ?? 'undefined'}: expected ${expected}`);
 }
 
-function asApiError(err: unknown): ApiError {
+/** The pool's refusal of `field`'s value, said with the field's name and the value redacted. */
+function asApiError(err: unknown, field: string): ApiError {
   if (err instanceof InvalidBackend) {
+    // The pool names the whole input when the URL is wrong; the field's own value says more.
+    const part = typeof err.part === 'object' && err.part !== null && field in err.part ? (err.part as Record<string, unknown>)[field] : err.part;
+    const message = `invalid ${field}${part === undefined ? '' : ` ${JSON.stringify(redact(part))}`}: expected ${err.expected}`;
     // A URL or id already in the pool is a conflict with its state, not a malformed request.
-    return err.expected.startsWith('each backend') ? new ApiError(409, 'conflict', err.message) : new ApiError(400, 'invalid_value', err.message);
+    return err.expected.startsWith('each backend') ? new ApiError(409, 'conflict', message) : new ApiError(400, 'invalid_value', message);
   }
   throw err;
 }

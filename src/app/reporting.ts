@@ -1,15 +1,22 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
+import { redact, redactConfig, type Config } from '../config/index.js';
 import { defaultId, isDnsBackend, type Pool } from '../pool/index.js';
 
-/** The effective configuration as the start-up line shows it: backends as URLs, secrets redacted. */
+/** The effective configuration as the start-up line and `/api/config` show it: backends as URLs, secrets redacted. */
 export function describeConfig(config: Config): object {
   return {
-    ...config,
-    backends: config.backends.map((b) => isDnsBackend(b) ? b.text : `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`),
-    sticky: { ...config.sticky, secret: config.sticky.secret === undefined ? undefined : '[redacted]' },
-    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '[redacted]' },
+    ...redactConfig(config),
+    backends: config.backends.map((b) => redact(isDnsBackend(b) ? b.text : `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`)),
   };
+}
+
+/**
+ * True when requests would get 503 now: nothing is available, and no enabled backend is still
+ * waiting for its first health verdict (at start-up the first refusal comes before the others'
+ * answers, and saying the pool is empty then is false).
+ */
+function poolIsEmpty(pool: Pool): boolean {
+  return pool.available.length === 0 && pool.backends.length > 0 && pool.backends.every((b) => b.checked || b.admin !== 'enabled');
 }
 
 /**
@@ -20,7 +27,7 @@ export function logPoolEvents(pool: Pool, log: Logger): void {
   pool.on('health', ({ backend, healthy, reason }) => {
     if (healthy) log.info({ backend: backend.id, url: backend.url, healthy }, 'backend is up');
     else log.warn({ backend: backend.id, url: backend.url, healthy, reason }, 'backend is down');
-    if (!healthy && pool.available.length === 0) log.error('no backend available: answering 503');
+    if (!healthy && poolIsEmpty(pool)) log.error('no backend available: answering 503');
   });
   pool.on('change', ({ kind, backend }) => {
     // Ejections and returns are logged by outlier detection, with their reasons.
@@ -31,7 +38,7 @@ export function logPoolEvents(pool: Pool, log: Logger): void {
       return;
     }
     log.info({ backend: backend.id, url: backend.url, change: kind, state: backend.state, weight: backend.weight }, `backend ${kind}`);
-    if (pool.available.length === 0 && pool.backends.length > 0 && (kind === 'admin' || kind === 'removed')) {
+    if ((kind === 'admin' || kind === 'removed') && poolIsEmpty(pool)) {
       log.error('no backend available: answering 503');
     }
   });

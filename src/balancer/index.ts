@@ -12,5 +12,6 @@ export { parseKeySource } from './hash-key.js';
 export { seededRandom } from './random.js';
 export { loadStrategyModule } from './module.js';
 export type { Exclusion, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './strategy.js';
+export { WEIGHT_BLIND_STRATEGIES, weightsIgnored } from './strategy.js';
 export { Shadows, mergeShadows, summarizeShadows } from './shadow.js';
 export type { ShadowImage, ShadowSummary } from './shadow.js';

@@ -61,3 +61,15 @@ export interface StrategyOptions {
 }
 
 export type StrategyFactory = (options: StrategyOptions) => Strategy;
+
+/**
+ * Built-in strategies that pick without regard to weights: Maglev gives each backend an equal
+ * share of its table. A weight given with one of them is reported.
+ */
+export const WEIGHT_BLIND_STRATEGIES: ReadonlySet<string> = new Set(['consistent-hash']);
+
+/** The warning for weights given with a strategy that ignores them; undefined when they count. */
+export function weightsIgnored(strategy: string): string | undefined {
+  if (!WEIGHT_BLIND_STRATEGIES.has(strategy)) return undefined;
+  return `weights do nothing with STRATEGY=${strategy} (it gives every backend an equal share of keys; requests without a key go to HASH_FALLBACK, which may weigh them): use round-robin, weighted-round-robin, least-connections, random, power-of-two-choices or peak-ewma to weigh backends`;
+}

@@ -1,3 +1,4 @@
+import { weightsIgnored } from '../balancer/strategy.js';
 import { isDnsBackend } from '../pool/index.js';
 import type { Layer } from './load.js';
 import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
@@ -5,8 +6,31 @@ import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
 /** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
 const PREFIXES = ['DNS_', 'SHADOW', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
 
-/** Variables of other programs that look like ours: never reported. */
-const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'PROXY', 'LOG_LEVEL_NODE', 'HTTP_PROXY_REQUEST_FULLURI']);
+/**
+ * Variables of other programs that may look like ours (`SSL_CERT_FILE` is one edit from
+ * `TLS_CERT_FILE`): never reported, so that STRICT_ENV can stay on in any ordinary environment.
+ * Compared in upper case.
+ */
+const OTHERS = new Set([
+  // OpenSSL, and the curl/Go/Python tools that read its variables.
+  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'SSLKEYLOGFILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE',
+  // Proxies, in either case (curl and Go read both).
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'FTP_PROXY', 'PROXY', 'HTTP_PROXY_REQUEST_FULLURI', 'LOG_LEVEL_NODE',
+  // Locale and terminal.
+  'LANG', 'LANGUAGE', 'TZ', 'TERM', 'COLORTERM', 'NO_COLOR', 'FORCE_COLOR',
+  // Continuous integration.
+  'CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'BUILD_ID', 'BUILD_URL', 'JOB_NAME', 'JENKINS_URL', 'HUDSON_URL',
+  'TRAVIS', 'CIRCLECI', 'APPVEYOR', 'DRONE', 'TEAMCITY_VERSION', 'TF_BUILD',
+]);
+
+/** Prefixes of other programs' variable families, compared in upper case: Node's, npm's, OpenTelemetry's, locale, CI systems'. */
+const OTHER_PREFIXES = ['NODE_', 'NPM_', 'OTEL_', 'LC_', 'GITHUB_', 'RUNNER_', 'GITLAB_', 'CI_', 'BUILDKITE', 'CIRCLE_', 'TRAVIS_', 'DRONE_', 'BITBUCKET_', 'JENKINS_', 'TEAMCITY_', 'SYSTEM_', 'AGENT_', 'BUILD_', 'CODEBUILD_', 'VERCEL_', 'NETLIFY', 'KUBERNETES_', 'LB_'];
+
+/** True for a variable that belongs to another program (see OTHERS and OTHER_PREFIXES). */
+export function isOthersVariable(name: string): boolean {
+  const upper = name.toUpperCase();
+  return OTHERS.has(upper) || OTHER_PREFIXES.some((p) => upper.startsWith(p));
+}
 
 /** A variable that is not a setting but looks like one, with the setting it is probably meant to be. */
 export interface Misspelling {
@@ -25,7 +49,7 @@ export function misspelledEnv(env: Readonly<Record<string, string | undefined>>,
   const known = new Set(SETTINGS.map((s) => s.env));
   const found: Misspelling[] = [];
   for (const name of Object.keys(env)) {
-    if (known.has(name) || OTHERS.has(name.toUpperCase()) || name.startsWith('LB_') || name.startsWith('npm_')) continue;
+    if (known.has(name) || isOthersVariable(name)) continue;
     let best = '';
     let distance = Infinity;
     for (const setting of known) {
@@ -58,6 +82,11 @@ export function editDistance(a: string, b: string): number {
 export function ineffectiveSettings(config: Config, layers: readonly Layer[]): string[] {
   const given = (key: string): boolean => layers.some((l) => l.values.has(key));
   const warnings: string[] = [];
+  // Names only the settings of the group that were given: HASH_KEY alone is warned about alone.
+  const idle = (keys: readonly string[], why: string): void => {
+    const names = SETTINGS.filter((s) => keys.includes(s.key) && given(s.key)).map((s) => s.env);
+    if (names.length > 0) warnings.push(`${list(names)} ${names.length === 1 ? 'does' : 'do'} nothing ${why}`);
+  };
   const tls = config.tls.cert !== undefined;
   if (!layers.some((l) => l.values.has('backends'))) {
     warnings.push(`no backend is configured (BACKENDS, backends: in a config file, --backends): using the origin's defaults ${DEFAULT_BACKENDS}`);
@@ -68,27 +97,25 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   if (config.health.timeout > config.health.interval) {
     warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);
   }
-  if (config.strategy !== 'consistent-hash' && (given('hash.key') || given('hash.loadFactor') || given('hash.fallback'))) {
-    warnings.push(`HASH_KEY, HASH_LOAD_FACTOR and HASH_FALLBACK do nothing with STRATEGY=${config.strategy} (only with consistent-hash)`);
-  }
+  if (config.strategy !== 'consistent-hash') idle(['hash.key', 'hash.loadFactor', 'hash.fallback'], `with STRATEGY=${config.strategy} (only with consistent-hash)`);
+  const blind = config.strategyModule === undefined ? weightsIgnored(config.strategy) : undefined;
+  const weighted = config.backends.filter((b) => b.weight !== 1).map((b) => (isDnsBackend(b) ? b.text : b.url));
+  if (blind !== undefined && weighted.length > 0) warnings.push(`${blind} (weighted: ${weighted.join(', ')})`);
   const https = config.backends.some((b) => (isDnsBackend(b) ? b.protocol === 'https:' : b.url.startsWith('https:')));
-  if (!https && (given('backendTls.ca') || given('backendTls.servername') || given('backendTls.insecure'))) {
-    warnings.push('BACKEND_CA_FILE, BACKEND_SERVERNAME and BACKEND_TLS_INSECURE do nothing without an https:// backend');
-  }
-  if (!config.backends.some(isDnsBackend) && (given('dns.refresh') || given('dns.servers'))) {
-    warnings.push('DNS_REFRESH and DNS_SERVERS do nothing without a dns+http:// (or dns+srv+http://) backend');
-  }
+  if (!https) idle(['backendTls.ca', 'backendTls.servername', 'backendTls.insecure'], 'without an https:// backend');
+  if (!config.backends.some(isDnsBackend)) idle(['dns.refresh', 'dns.servers'], 'without a dns+http:// (or dns+srv+http://) backend');
   if (config.backends.some((b) => isDnsBackend(b) && b.protocol === 'https:') && config.backendTls.servername === undefined) {
     warnings.push('dns+https:// backends are reached by address: set BACKEND_SERVERNAME to the name their certificates carry, or verification fails');
   }
-  if (config.backend.maxRequests === 0 && (given('queue.size') || given('queue.timeout'))) {
-    warnings.push('QUEUE_SIZE and QUEUE_TIMEOUT do nothing without BACKEND_MAX_REQUESTS (requests wait only for a full backend)');
-  }
-  if (config.admin.port === undefined && (given('admin.host') || given('admin.token'))) warnings.push('ADMIN_HOST and ADMIN_TOKEN do nothing without ADMIN_PORT');
+  if (config.backend.maxRequests === 0) idle(['queue.size', 'queue.timeout'], 'without BACKEND_MAX_REQUESTS (requests wait only for a full backend)');
+  if (config.admin.port === undefined) idle(['admin.host', 'admin.token'], 'without ADMIN_PORT');
   if (config.admin.port === undefined && given('stateFile')) warnings.push('STATE_FILE keeps changes made through the admin API, which is off without ADMIN_PORT');
-  if (config.retry.retries === 0 && (given('retry.onStatus') || given('retry.budget'))) warnings.push('RETRY_ON_STATUS and RETRY_BUDGET do nothing with RETRIES=0');
-  if (config.outlier.consecutiveFailures === 0 && (given('outlier.ejectionTime') || given('outlier.maxEjected'))) {
-    warnings.push('OUTLIER_EJECTION_TIME and OUTLIER_MAX_EJECTED do nothing with OUTLIER_CONSECUTIVE_FAILURES=0');
-  }
+  if (config.retry.retries === 0) idle(['retry.onStatus', 'retry.budget'], 'with RETRIES=0');
+  if (config.outlier.consecutiveFailures === 0) idle(['outlier.ejectionTime', 'outlier.maxEjected'], 'with OUTLIER_CONSECUTIVE_FAILURES=0');
   return warnings;
+}
+
+/** `A`, `A and B`, `A, B and C`. */
+function list(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }

@@ -3,6 +3,7 @@ import { extname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidValue, show } from './errors.js';
+import { redact, REDACTED as REDACTED_TEXT } from './redact.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Config, type Setting } from './settings.js';
 
 /** One source of values. Later layers override earlier ones. */
@@ -35,7 +36,7 @@ export function dotenvLayer(dir: string): Layer | undefined {
 export function dotenvValues(dir: string): Record<string, string> | undefined {
   const path = resolve(dir, '.env');
   if (!existsSync(path)) return undefined;
-  return parseDotenv(readFile(path));
+  return parseDotenv(readFile(path, '.env file', 'a readable file of NAME=value lines'));
 }
 
 /** Command-line flags, by flag name without dashes (`proxy-timeout`). */
@@ -58,15 +59,27 @@ export function objectLayer(data: unknown, source: string | undefined): Layer {
 
 /** Reads a YAML or JSON config file. */
 export function fileLayer(path: string): Layer {
-  const text = readFile(path);
+  const text = readFile(path, 'config file', 'a YAML or JSON file of settings (--config FILE)');
   let data: unknown;
+  const json = extname(path).toLowerCase() === '.json';
   try {
-    data = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    data = json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    const firstLine = String((err as Error).message).split('\n')[0];
-    throw new ConfigError(`config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${firstLine}`);
+    throw new ConfigError(`config file ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${json ? String((err as Error).message) : yamlProblem(err, text)}`);
   }
   return objectLayer(data ?? {}, path);
+}
+
+/**
+ * The YAML parser's message on one line: the problem, where it is, and the line it is on (its
+ * own message ends on a colon before a multi-line excerpt).
+ */
+function yamlProblem(err: unknown, text: string): string {
+  const message = String((err as Error).message).split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+  const pos = (err as { linePos?: readonly { line: number; col: number }[] }).linePos?.[0];
+  if (pos === undefined) return message;
+  const line = text.split(/\r?\n/)[pos.line - 1];
+  return `${message} at line ${pos.line}, column ${pos.col}${line === undefined || line.trim() === '' ? '' : ` (${JSON.stringify(line)})`}`;
 }
 
 /**
@@ -115,8 +128,10 @@ function parseValue(setting: Setting, value: unknown, text: boolean, label: stri
     return setting.parse(value, text);
   } catch (err) {
     if (!(err instanceof InvalidValue)) throw err;
-    const part = err.part !== undefined && err.part !== value ? ` (at ${show(err.part)})` : '';
-    throw new ConfigError(`invalid ${label} ${show(value)}${part}: expected ${err.expected}`);
+    const part = err.part !== undefined && err.part !== value ? ` (at ${show(redact(err.part))})` : '';
+    // A secret's length is what is usually wrong with it, and says nothing of its content.
+    const shown = setting.secret === true ? `${REDACTED_TEXT} (${typeof value === 'string' ? `${value.length} characters` : typeof value})` : show(redact(value));
+    throw new ConfigError(`invalid ${label} ${shown}${part}: expected ${err.expected}`);
   }
 }
 
@@ -146,10 +161,17 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
   node[parts[parts.length - 1]!] = value;
 }
 
-function readFile(path: string): string {
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory', ENOTDIR: 'a part of the path is not a directory',
+};
+
+/** Reads a file that `what` is (`config file`, `.env file`), failing with what it should have been. */
+function readFile(path: string, what: string, expected: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === undefined ? (err as Error).message : `${FILE_ERRORS[code] ?? 'cannot be read'} (${code})`;
+    throw new ConfigError(`cannot read ${what} ${path}${resolve(path) === path ? '' : ` (${resolve(path)})`}: ${why}; expected ${expected}`);
   }
 }

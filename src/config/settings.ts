@@ -24,6 +24,8 @@ export interface Setting {
    * string (lists are comma-separated). Throws InvalidValue.
    */
   readonly parse: (value: unknown, text: boolean) => unknown;
+  /** A secret (a token, a key): shown only as `[redacted]` in errors, logs, `--check` and the admin API (see redact.ts). */
+  readonly secret?: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -360,6 +362,11 @@ function row(key: string, env: string, help: string, defaultValue: unknown, defa
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
 
+/** A setting whose value is never shown. */
+function secretRow(key: string, env: string, help: string, defaultText: string): Setting {
+  return { ...row(key, env, help, undefined, defaultText, secret), secret: true };
+}
+
 function durationRow(key: string, env: string, help: string, ms: number, min: 'zero' | 'positive'): Setting {
   return row(key, env, help, ms, formatDuration(ms), duration(min));
 }
@@ -368,7 +375,7 @@ function durationRow(key: string, env: string, help: string, ms: number, min: 'z
 export const SETTINGS: readonly Setting[] = [
   row('port', 'PORT', 'Port to listen on (0 picks a free one).', 8080, '8080', integer(0, 65535)),
   row('host', 'HOST', 'Address to listen on.', '0.0.0.0', '0.0.0.0', host),
-  row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix and "|weight=N". dns+http://NAME:PORT stands for every address NAME resolves to (dns+srv+http://_SERVICE._tcp.NAME for SRV records).',
+  row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix, "|weight=N" (its share of traffic) and "|id=NAME" (its name in logs, metrics and the admin API; host:port by default), as in http://10.0.0.1:3000/api|weight=2|id=api-1. dns+http://NAME:PORT stands for every address NAME resolves to (dns+srv+http://_SERVICE._tcp.NAME for SRV records).',
     backends(DEFAULT_BACKENDS, true), DEFAULT_BACKENDS, backends),
   durationRow('dns.refresh', 'DNS_REFRESH', 'How often dns+ backends are looked up again (sooner when the records\' TTL is shorter).', 30_000, 'positive'),
   row('dns.servers', 'DNS_SERVERS', 'DNS servers that dns+ backends are looked up with, as comma-separated host:port pairs.', undefined, 'the system\'s resolvers', dnsServers),
@@ -379,7 +386,7 @@ export const SETTINGS: readonly Setting[] = [
   row('hash.loadFactor', 'HASH_LOAD_FACTOR', 'consistent-hash: bounded-load factor c; no backend takes more than c × the mean in-flight load (0: no bound).', 0, '0', loadFactor),
   row('hash.fallback', 'HASH_FALLBACK', 'consistent-hash: the strategy for requests without a key.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
   row('sticky.cookie', 'STICKY_COOKIE', 'Sticky sessions (around any strategy): the name of the signed cookie that pins a client to its backend.', undefined, 'none (off)', cookieName),
-  row('sticky.secret', 'STICKY_SECRET', 'Key that signs sticky cookies; set it so cookies survive restarts and are shared by workers.', undefined, 'random per start', secret),
+  secretRow('sticky.secret', 'STICKY_SECRET', 'Key that signs sticky cookies; set it so cookies survive restarts and are shared by workers.', 'random per start'),
   durationRow('proxy.connectTimeout', 'CONNECT_TIMEOUT', 'Time allowed to open a connection to a backend (else it counts as a connect failure, retried elsewhere).', 5000, 'positive'),
   row('retry.retries', 'RETRIES', 'Further tries on other backends when a backend could not be reached, or (idempotent requests without a body) reset or answered one of RETRY_ON_STATUS; 0 turns retries off.', 2, '2', integer(0, 10)),
   row('retry.onStatus', 'RETRY_ON_STATUS', 'Backend statuses an idempotent request without a body is retried on.', Object.freeze([502, 503, 504]), '502,503,504', statuses),
@@ -423,7 +430,7 @@ export const SETTINGS: readonly Setting[] = [
   row('workers', 'WORKERS', 'Worker processes sharing the port (node:cluster): auto (one per core) or N; 0 runs everything in one process.', 0, '0', workers),
   row('admin.port', 'ADMIN_PORT', 'Port of the admin listener (probes, /metrics, the admin API); never the traffic port. Off when not set.', undefined, 'none (off)', integer(0, 65535)),
   row('admin.host', 'ADMIN_HOST', 'Address of the admin listener; other than loopback, ADMIN_TOKEN is required.', '127.0.0.1', '127.0.0.1', host),
-  row('admin.token', 'ADMIN_TOKEN', 'Bearer token (at least 16 characters) the admin API requires; without it, the API only reads.', undefined, 'none', secret),
+  secretRow('admin.token', 'ADMIN_TOKEN', 'Bearer token (at least 16 characters) the admin API requires; without it, the API only reads.', 'none'),
   row('stateFile', 'STATE_FILE', 'JSON file where changes made through the admin API are kept (written atomically) and reapplied at start.', undefined, 'none', filePath),
   row('strict', 'STRICT_ENV', 'Exit (2) on an environment variable that looks like a misspelt setting, instead of warning.', false, 'false', bool),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),

@@ -30,3 +30,18 @@ test('power-of-two-choices keeps load balanced when requests never finish', () =
   const loads = pool.backends.map((b) => b.inFlight);
   assert.ok(Math.max(...loads) - Math.min(...loads) <= 4, `loads ${loads}`); // pure random: spread of ~±100
 });
+
+test('random honours weights that differ (seeded, so exact enough): 1,3 gives about a quarter and three quarters', () => {
+  const pool = healthyPool([1, 3]);
+  const r = new RandomChoice({ random: seededRandom(42) });
+  const counts = [0, 0];
+  for (let i = 0; i < 40_000; i++) counts[at(pool, r.pick(pool.available))]!++;
+  assert.ok(Math.abs(counts[0]! - 10_000) < 400 && Math.abs(counts[1]! - 30_000) < 400, `counts ${counts}`);
+  // A retry draws among the rest by weight too.
+  const three = healthyPool([1, 3, 6]);
+  const exclude = new Set([three.backends[2]!]);
+  const retries = [0, 0, 0];
+  for (let i = 0; i < 40_000; i++) retries[at(three, r.pick(three.available, undefined, exclude))]!++;
+  assert.equal(retries[2], 0);
+  assert.ok(Math.abs(retries[0]! - 10_000) < 400, `retries ${retries}`);
+});

@@ -1,20 +1,34 @@
 import type { Backend, Snapshot } from '../../pool/index.js';
 import type { Exclusion, Strategy, StrategyOptions } from '../strategy.js';
+import { WeightedRoundRobin } from './weighted-round-robin.js';
 
 /**
  * Round robin over the snapshot: the origin's `atomic.Add(&counter, 1) - 1` modulo the length.
  * JavaScript runs a pick to completion, so a plain counter is already race-free. With
  * exclusions (a retry), the next backend in the rotation that is not excluded.
+ *
+ * When the backends' weights differ, the rotation is weighted (smooth weighted round robin),
+ * as HAProxy's `roundrobin` is: a weight given in BACKENDS or through the admin API always
+ * counts. Whether they differ is decided once per snapshot, so a pick stays allocation-free.
  */
 export class RoundRobin implements Strategy {
   readonly name = 'round-robin';
   #next: number;
+  readonly #weighted: WeightedRoundRobin;
+  #snapshot: Snapshot | undefined;
+  #uniform = true;
 
   constructor(options: StrategyOptions = {}) {
     this.#next = Math.max(0, Math.trunc(options.offset ?? 0));
+    this.#weighted = new WeightedRoundRobin(options);
   }
 
-  pick(snapshot: Snapshot, _request?: unknown, exclude?: Exclusion): Backend | undefined {
+  pick(snapshot: Snapshot, request?: unknown, exclude?: Exclusion): Backend | undefined {
+    if (snapshot !== this.#snapshot) {
+      this.#snapshot = snapshot;
+      this.#uniform = uniformWeights(snapshot);
+    }
+    if (!this.#uniform) return this.#weighted.pick(snapshot, request, exclude);
     const n = this.#next;
     const length = snapshot.length;
     if (exclude === undefined) {
@@ -30,4 +44,10 @@ export class RoundRobin implements Strategy {
     }
     return undefined;
   }
+}
+
+/** True when every backend of the snapshot has the same weight (the plain rotation is then exact). */
+function uniformWeights(snapshot: Snapshot): boolean {
+  for (let i = 1; i < snapshot.length; i++) if (snapshot[i]!.effectiveWeight !== snapshot[0]!.effectiveWeight) return false;
+  return true;
 }
