@@ -171,6 +171,8 @@ interface Layout {
   pageWidth: number;
   tilesBottom: number;
   firstCardTop: number;
+  /** The backends as cards (where the table would not fit) rather than as a table. */
+  cards: boolean;
   /** Key parts of each backend (id, state, 5xx, p99, each action) that are cut off or hidden. */
   hidden: string[];
   strategy: { text: string; title: string; fits: boolean; lines: number };
@@ -209,6 +211,7 @@ function measure(page: Page): Promise<Layout> {
       pageWidth: document.documentElement.scrollWidth,
       tilesBottom: document.querySelector('.totals')!.getBoundingClientRect().bottom,
       firstCardTop: document.querySelector('#backends tbody tr')!.getBoundingClientRect().top,
+      cards: document.querySelector('.table-wrap')!.classList.contains('cards'),
       hidden,
       strategy: { text: strategy.textContent ?? '', title: strategy.title, fits: strategy.scrollWidth <= strategy.clientWidth, lines: lines(strategy) },
       timeLines: [...document.querySelectorAll('#events time')].map(lines),
@@ -238,6 +241,7 @@ test('the dashboard on a phone (390×844), light and dark: compact tiles, each b
     t.diagnostic(`${scheme}: tiles end at ${layout.tilesBottom}px, the first backend starts at ${layout.firstCardTop}px, marker contrast ${layout.markerContrast.toFixed(1)}:1`);
     assert.ok(layout.pageWidth <= layout.viewport, `${scheme}: no sideways scroll (page ${layout.pageWidth}px wide in ${layout.viewport}px)`);
     assert.deepEqual(layout.hidden, [], `${scheme}: every backend's id, state, 5xx, p99 and actions in view`);
+    assert.equal(layout.cards, true, `${scheme}: backends as cards`);
     assert.ok(layout.tilesBottom < 844 * 0.4, `${scheme}: the ten tiles take under 40% of the first screen (${layout.tilesBottom}px)`);
     assert.ok(layout.firstCardTop < 844 / 2, `${scheme}: the first backend in the first half of the screen`);
     assert.deepEqual(layout.strategy, { text: 'weighted-round-robin', title: 'weighted-round-robin', fits: true, lines: 1 }, `${scheme}: the strategy on one line`);
@@ -249,6 +253,7 @@ test('the dashboard on a phone (390×844), light and dark: compact tiles, each b
     const wide = await measure(page);
     assert.deepEqual(wide.strategy, layout.strategy, `${scheme}: the strategy whole on a desktop too`);
     assert.deepEqual(wide.hidden, []);
+    assert.equal(wide.cards, false, `${scheme}: a table where it fits`);
     assert.ok(wide.pageWidth <= wide.viewport);
     assert.deepEqual(problems, []);
     await page.close();

@@ -9,7 +9,7 @@
   const CLASS_COLOURS = ['#8c959f', '#1a7f37', '#0969da', '#9a6700', '#cf222e'];
   const $ = (id) => document.getElementById(id);
 
-  const state = { info: undefined, samples: [], events: [], windowSec: 60, charts: {}, chartKey: '', frame: 0, confirming: undefined };
+  const state = { info: undefined, samples: [], events: [], windowSec: 60, charts: {}, chartKey: '', frame: 0, confirming: undefined, rowCount: 0 };
 
   // ---- token --------------------------------------------------------------------------------
   const token = () => sessionStorage.getItem(TOKEN_KEY) ?? '';
@@ -197,7 +197,20 @@
       // An older balancer's samples have no admin state: its state names it but for ejection and health.
       renderActions(row, b.admin ?? (b.state === 'draining' || b.state === 'maintenance' ? b.state : 'enabled'));
     }
+    const changed = rows.size > 0 || body.rows.length !== state.rowCount;
     for (const row of rows.values()) row.remove();
+    state.rowCount = body.rows.length;
+    if (changed) fitTable();
+  }
+
+  /**
+   * Cards instead of the table where the table would scroll sideways (a phone, or long ids on a
+   * narrow window): measured as a table, at each resize and when backends come or go.
+   */
+  function fitTable() {
+    const wrap = document.querySelector('.table-wrap');
+    wrap.classList.remove('cards');
+    if ($('backends').scrollWidth > wrap.clientWidth) wrap.classList.add('cards');
   }
 
   function makeRow(id, body) {
@@ -460,6 +473,7 @@
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { state.chartKey = ''; if (state.samples.length > 0) render(); });
 
   window.addEventListener('resize', () => {
+    fitTable();
     for (const [name, chart] of Object.entries(state.charts)) {
       const el = $(`chart-${name}`);
       chart.setSize({ width: chartWidth(el), height: 180 });
