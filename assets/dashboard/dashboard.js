@@ -1,5 +1,6 @@
 // The load-balancer dashboard: live data over server-sent events from the admin listener
-// (/api/stream), charts with uPlot, actions through the admin API. No framework, no build step.
+// (/api/stream), charts with uPlot, actions through the admin API (actions.js). No framework, no
+// build step.
 'use strict';
 
 (() => {
@@ -30,6 +31,13 @@
       input.focus();
     });
   }
+
+  const clock = (time) => new Date(time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const actions = window.lbActions({
+    $, state, authHeaders, askToken, clock,
+    forgetToken: () => sessionStorage.removeItem(TOKEN_KEY),
+    needsToken: () => token() === '' && state.info?.tokenRequired !== false,
+  });
 
   // ---- the live stream ----------------------------------------------------------------------
   function setConnection(text, cls) {
@@ -106,12 +114,10 @@
   }
 
   // ---- rendering ----------------------------------------------------------------------------
-  const MAX_WEIGHT = 1_000_000;
   const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
   const pct = (n) => `${fmt(n * 100)}%`;
   /** A histogram bound as people write it: 2.5 ms, 250 ms, 1 s, 30 s. */
   const duration = (ms) => (ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`);
-  const clock = (time) => new Date(time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 
   /**
    * A percentile as the histogram knows it: the bound of the bucket that holds it ("≤ 10 ms"),
@@ -184,7 +190,7 @@
       const cells = row.cells;
       cells[0].firstChild.className = `badge ${cls}`;
       cells[0].firstChild.textContent = label;
-      updateWeight(row, b.weight);
+      actions.updateWeight(cells[2], row, b.weight);
       cells[3].textContent = String(b.inFlight);
       cells[4].textContent = fmt(b.rps);
       cells[5].textContent = pct(b.errorRate);
@@ -195,7 +201,7 @@
       const points = series.map((v, i) => `${(i / Math.max(1, series.length - 1)) * 120},${24 - (v / max) * 22 - 1}`).join(' ');
       cells[8].querySelector('polyline').setAttribute('points', points);
       // An older balancer's samples have no admin state: its state names it but for ejection and health.
-      renderActions(row, b.admin ?? (b.state === 'draining' || b.state === 'maintenance' ? b.state : 'enabled'));
+      actions.renderActions(cells[9], row, b.admin ?? (b.state === 'draining' || b.state === 'maintenance' ? b.state : 'enabled'));
     }
     const changed = rows.size > 0 || body.rows.length !== state.rowCount;
     for (const row of rows.values()) row.remove();
@@ -223,32 +229,7 @@
     }
     row.cells[0].innerHTML = '<span class="badge"></span>';
     row.cells[1].textContent = id;
-    row.cells[2].innerHTML = '<form class="weight-form" novalidate><input type="number" min="1" step="1" inputmode="numeric" required><button type="submit" disabled>Save</button></form>';
-    const form = row.cells[2].firstChild;
-    const input = form.elements[0];
-    const save = form.elements[1];
-    input.max = String(MAX_WEIGHT);
-    input.setAttribute('aria-label', `Weight of ${id}`);
-    save.setAttribute('aria-label', `Save the weight of ${id}`);
-    input.addEventListener('input', () => {
-      input.removeAttribute('aria-invalid');
-      save.disabled = input.value === row.dataset.weight;
-    });
-    input.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') { input.value = row.dataset.weight; input.dispatchEvent(new Event('input')); }
-    });
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const weight = Number(input.value);
-      if (input.value.trim() === '' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {
-        input.setAttribute('aria-invalid', 'true');
-        say(`the weight of ${id} must be a whole number from 1 to ${MAX_WEIGHT.toLocaleString('en')}`, true);
-        input.focus();
-        return;
-      }
-      void act({ method: 'PATCH', path: backendPath(id), body: { weight }, button: save, verb: `Set the weight of ${id}`,
-        done: () => `backend ${id}: weight ${weight}` });
-    });
+    actions.weightControl(row.cells[2], row);
     const svg = row.cells[8].appendChild(document.createElementNS('http://www.w3.org/2000/svg', 'svg'));
     svg.setAttribute('class', 'spark');
     svg.setAttribute('viewBox', '0 0 120 24');
@@ -257,140 +238,6 @@
     svg.appendChild(document.createElementNS('http://www.w3.org/2000/svg', 'polyline'));
     return row;
   }
-
-  /** Shows the balancer's weight, unless the operator is typing a new one. */
-  function updateWeight(row, weight) {
-    const input = row.cells[2].querySelector('input');
-    const shown = String(weight);
-    const edited = row.dataset.weight !== undefined && input.value !== row.dataset.weight;
-    row.dataset.weight = shown;
-    if (!edited) input.value = shown;
-    row.cells[2].querySelector('button').disabled = input.value === shown;
-  }
-
-  const backendPath = (id) => `/api/backends/${encodeURIComponent(id)}`;
-
-  /**
-   * The actions that apply to the admin state: an enabled backend can be drained, put in
-   * maintenance or removed; a draining one or one in maintenance can be enabled or removed.
-   * Removing asks first, in the row itself. Rebuilt only when the state or the question changes,
-   * so that focus stays where it was between samples.
-   */
-  function renderActions(row, admin) {
-    const id = row.dataset.id;
-    const asking = state.confirming === id;
-    const key = `${admin}|${asking}`;
-    if (row.dataset.actions === key) return;
-    const cell = row.cells[9];
-    const hadFocus = cell.contains(document.activeElement);
-    row.dataset.actions = key;
-    cell.textContent = '';
-    const button = (label, name, onClick, cls = '') => {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = label;
-      b.className = cls;
-      b.setAttribute('aria-label', name);
-      b.addEventListener('click', () => onClick(b));
-      cell.append(b);
-      return b;
-    };
-    if (asking) {
-      const question = document.createElement('span');
-      question.className = 'question';
-      question.textContent = `Remove ${id}?`;
-      cell.append(question);
-      button('Remove', `Yes, remove ${id}`, (b) => {
-        state.confirming = undefined;
-        void act({ method: 'DELETE', path: backendPath(id), button: b, verb: `Remove ${id}`,
-          done: () => `backend ${id} removing: it goes once its requests in flight finish` });
-      }, 'danger');
-      const keep = button('Cancel', `Keep ${id}`, () => { state.confirming = undefined; renderActions(row, admin); row.cells[9].querySelector('button')?.focus(); });
-      cell.addEventListener('keydown', function escape(e) {
-        if (e.key !== 'Escape' || state.confirming !== id) return;
-        cell.removeEventListener('keydown', escape);
-        keep.click();
-      });
-      keep.focus();
-      return;
-    }
-    if (admin === 'enabled') {
-      button('Drain', `Drain ${id}`, (b) => act({ method: 'POST', path: `${backendPath(id)}/drain`, button: b, verb: `Drain ${id}`,
-        done: () => `backend ${id} draining: no new requests; it goes to maintenance once idle` }));
-      button('Maintenance', `Maintenance ${id}`, (b) => act({ method: 'PATCH', path: backendPath(id), body: { state: 'maintenance' }, button: b,
-        verb: `Put ${id} in maintenance`, done: () => `backend ${id} in maintenance: no new requests` }));
-    } else {
-      button('Enable', `Enable ${id}`, (b) => act({ method: 'PATCH', path: backendPath(id), body: { state: 'up' }, button: b, verb: `Enable ${id}`,
-        done: () => `backend ${id} enabled: back in rotation once healthy` }));
-    }
-    const remove = button('Remove…', `Remove ${id}`, () => {
-      state.confirming = id;
-      renderActions(row, admin);
-    }, 'subtle');
-    if (hadFocus) remove.focus();
-  }
-
-  // ---- actions ------------------------------------------------------------------------------
-  /** Says how the last action went, in words, in the status line above the table. */
-  function say(message, error = false) {
-    const el = $('status');
-    el.className = error ? 'status error' : 'status ok';
-    el.textContent = '';
-    const time = document.createElement('time');
-    time.dateTime = new Date().toISOString();
-    time.textContent = clock(Date.now());
-    el.append(time, ` ${message}`);
-  }
-
-  /**
-   * Calls the admin API and says what came of it: `done(answer)` on success, the API's own
-   * error message otherwise.
-   */
-  async function act({ method, path, body, button, verb, done }) {
-    if (token() === '' && state.info?.tokenRequired !== false && !(await askToken())) return false;
-    if (button !== undefined) button.disabled = true;
-    try {
-      const response = await fetch(path, {
-        method,
-        headers: { ...authHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      let answer;
-      try { answer = await response.json(); } catch { answer = undefined; }
-      if (response.status === 401 || response.status === 403) sessionStorage.removeItem(TOKEN_KEY);
-      if (!response.ok) {
-        say(`${verb} failed: ${answer?.error?.message ?? `the balancer answered ${response.status}`}`, true);
-        return false;
-      }
-      say(done(answer));
-      return true;
-    } catch (err) {
-      say(`${verb} failed: the balancer did not answer (${err.message})`, true);
-      return false;
-    } finally {
-      if (button !== undefined && button.isConnected) button.disabled = false;
-    }
-  }
-
-  $('add').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const urlInput = $('add-url');
-    const weightInput = $('add-weight');
-    const url = urlInput.value.trim();
-    const weight = Number(weightInput.value);
-    for (const input of [urlInput, weightInput]) input.removeAttribute('aria-invalid');
-    if (!/^https?:\/\/\S+$/.test(url)) {
-      urlInput.setAttribute('aria-invalid', 'true');
-      return say('a new backend needs a URL such as http://10.0.0.7:3000', true);
-    }
-    if (!Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {
-      weightInput.setAttribute('aria-invalid', 'true');
-      return say(`the weight must be a whole number from 1 to ${MAX_WEIGHT.toLocaleString('en')}`, true);
-    }
-    const added = await act({ method: 'POST', path: '/api/backends', body: { url, weight }, button: e.submitter ?? undefined, verb: `Add ${url}`,
-      done: (b) => `backend ${b.id} added (${b.url}, weight ${b.weight}): traffic once a health check passes` });
-    if (added) urlInput.value = '';
-  });
 
   // ---- charts -------------------------------------------------------------------------------
   for (const input of document.querySelectorAll('input[name=window]')) {
