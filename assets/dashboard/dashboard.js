@@ -200,8 +200,8 @@
       const max = Math.max(1, ...series);
       const points = series.map((v, i) => `${(i / Math.max(1, series.length - 1)) * 120},${24 - (v / max) * 22 - 1}`).join(' ');
       cells[8].querySelector('polyline').setAttribute('points', points);
-      // An older balancer's samples have no admin state: its state names it but for ejection and health.
-      actions.renderActions(cells[9], row, b.admin ?? (b.state === 'draining' || b.state === 'maintenance' ? b.state : 'enabled'));
+      // The state names the admin state unless it is enabled (then it says up, down or ejected).
+      actions.renderActions(cells[9], row, b.state === 'draining' || b.state === 'maintenance' ? b.state : 'enabled');
     }
     const changed = rows.size > 0 || body.rows.length !== state.rowCount;
     for (const row of rows.values()) row.remove();

@@ -1,12 +1,11 @@
 import { DURATION_BUCKETS, ROW, type Counts } from '../metrics/index.js';
-import type { AdminState, Pool } from '../pool/index.js';
+import type { Pool } from '../pool/index.js';
 
 /** One backend over one sampled second. */
 export interface BackendSample {
   readonly id: string;
+  /** Its admin state when not enabled (`draining`, `maintenance`), else its health (`up`, `down`, `ejected`). */
   readonly state: string;
-  /** What its operator set: the dashboard offers the actions that apply to it. */
-  readonly admin: AdminState;
   readonly weight: number;
   /** Slow start: the share of its traffic it takes now, 0 to 1. */
   readonly warm: number;
@@ -148,7 +147,7 @@ export class Sampler {
         const d = delta(backend.id);
         const answered = d[0]! + d[1]! + d[2]! + d[3]! + d[4]!;
         backends.push({
-          id: backend.id, state: backend.state, admin: backend.admin, weight: backend.weight, warm: round(backend.weightFactor), inFlight: Math.max(0, backend.inFlight),
+          id: backend.id, state: backend.state, weight: backend.weight, warm: round(backend.weightFactor), inFlight: Math.max(0, backend.inFlight),
           rps: round(answered / seconds), errorRate: answered === 0 ? 0 : round(d[4]! / answered),
           p50: percentile(d, 0.5), p99: percentile(d, 0.99), p50Le: bucketBound(d, 0.5), p99Le: bucketBound(d, 0.99),
         });
