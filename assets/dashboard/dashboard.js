@@ -269,6 +269,7 @@
     },
   });
 
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
   function chartWidth(el) {
@@ -281,7 +282,9 @@
       plugins: [eventMarks()],
       scales: { x: { time: true } },
       axes: [0, 56].map((size) => ({
-        stroke: css('--muted'), grid: { stroke: css('--grid'), width: 1 }, ticks: { stroke: css('--grid'), width: 1 }, ...(size > 0 ? { size } : {}),
+        stroke: css('--muted'), grid: { stroke: css('--grid'), width: 1 }, ticks: { stroke: css('--grid'), width: 1 },
+        // Samples are a second apart: time ticks no finer than that (a young page showed ":21.200").
+        ...(size > 0 ? { size } : { incrs: TIME_STEPS }),
       })),
       series: [{}, ...series.map((s) => ({
         label: s.label, stroke: s.colour, width: 1.5, points: { show: false },
