@@ -1,5 +1,6 @@
 // The load-balancer dashboard: live data over server-sent events from the admin listener
-// (/api/stream), charts with uPlot, actions through the admin API. No framework, no build step.
+// (/api/stream), charts with uPlot, actions through the admin API (actions.js). No framework, no
+// build step.
 'use strict';
 
 (() => {
@@ -9,7 +10,7 @@
   const CLASS_COLOURS = ['#8c959f', '#1a7f37', '#0969da', '#9a6700', '#cf222e'];
   const $ = (id) => document.getElementById(id);
 
-  const state = { info: undefined, samples: [], events: [], windowSec: 60, charts: {}, chartKey: '', frame: 0 };
+  const state = { info: undefined, samples: [], events: [], windowSec: 60, charts: {}, chartKey: '', frame: 0, confirming: undefined, rowCount: 0 };
 
   // ---- token --------------------------------------------------------------------------------
   const token = () => sessionStorage.getItem(TOKEN_KEY) ?? '';
@@ -30,6 +31,13 @@
       input.focus();
     });
   }
+
+  const clock = (time) => new Date(time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const actions = window.lbActions({
+    $, state, authHeaders, askToken, clock,
+    forgetToken: () => sessionStorage.removeItem(TOKEN_KEY),
+    needsToken: () => token() === '' && state.info?.tokenRequired !== false,
+  });
 
   // ---- the live stream ----------------------------------------------------------------------
   function setConnection(text, cls) {
@@ -108,7 +116,23 @@
   // ---- rendering ----------------------------------------------------------------------------
   const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
   const pct = (n) => `${fmt(n * 100)}%`;
-  const ms = (n) => `${fmt(n, n < 10 ? 2 : 1)} ms`;
+  /** A histogram bound as people write it: 2.5 ms, 250 ms, 1 s, 30 s. */
+  const duration = (ms) => (ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`);
+
+  /**
+   * A percentile as the histogram knows it: the bound of the bucket that holds it ("≤ 10 ms"),
+   * not an interpolated figure's digits; the estimate within the bucket goes in the tooltip.
+   */
+  function latency(el, name, estimate, le, requests) {
+    if (requests === 0 || le === 0 || le === undefined) {
+      el.textContent = '–';
+      el.title = requests === 0 ? 'no requests in the last second' : '';
+      return;
+    }
+    el.textContent = le === null ? '> 30 s' : `≤ ${duration(le)}`;
+    el.title = le === null ? `${name} is past the histogram's last bucket (30 s)`
+      : `${name} is in the histogram bucket up to ${duration(le)}; about ${fmt(estimate, estimate < 10 ? 1 : 0)} ms if its requests are spread evenly in it`;
+  }
 
   function uptime(startedAt) {
     let s = Math.max(0, Math.floor((Date.now() - startedAt) / 1000));
@@ -118,19 +142,25 @@
     return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : `${m}m ${s}s`;
   }
 
+  function text(id, value) {
+    const el = $(id);
+    el.textContent = value;
+    el.title = value;
+  }
+
   function render() {
     const last = state.samples[state.samples.length - 1];
     if (state.info !== undefined) {
-      $('t-strategy').textContent = state.info.strategy;
-      $('t-version').textContent = state.info.version;
-      $('t-workers').textContent = state.info.workers === 0 ? '1 process' : String(state.info.workers);
+      text('t-strategy', state.info.strategy);
+      text('t-version', state.info.version);
+      text('t-workers', state.info.workers === 0 ? '1 process' : String(state.info.workers));
       $('t-uptime').textContent = uptime(state.info.startedAt);
     }
     if (last === undefined) return;
     $('t-rps').textContent = fmt(last.rps);
     $('t-err').textContent = pct(last.errorRate);
-    $('t-p50').textContent = ms(last.p50);
-    $('t-p99').textContent = ms(last.p99);
+    latency($('t-p50'), 'p50', last.p50, last.p50Le, last.rps);
+    latency($('t-p99'), 'p99', last.p99, last.p99Le, last.rps);
     $('t-conn').textContent = String(last.connections);
     $('t-queue').textContent = String(last.queued);
     renderBackends(last);
@@ -142,6 +172,12 @@
     return [b.state, b.state];
   }
 
+  // The cells of a row, by class: the phone layout places them by class too.
+  const CELLS = [
+    ['state', 'State'], ['id', 'Backend'], ['weight', 'Weight'], ['num inflight', 'In flight'], ['num rps', 'Req/s'],
+    ['num err', '5xx'], ['num p50', 'p50'], ['num p99', 'p99'], ['spark', 'Last 2 min'], ['actions', 'Actions'],
+  ];
+
   function renderBackends(last) {
     const body = $('backends').tBodies[0];
     const rows = new Map([...body.rows].map((r) => [r.dataset.id, r]));
@@ -150,80 +186,58 @@
       let row = rows.get(b.id);
       rows.delete(b.id);
       if (row === undefined) row = makeRow(b.id, body);
-      const [cls, text] = badge(b);
+      const [cls, label] = badge(b);
       const cells = row.cells;
       cells[0].firstChild.className = `badge ${cls}`;
-      cells[0].firstChild.textContent = text;
-      cells[2].textContent = String(b.weight);
+      cells[0].firstChild.textContent = label;
+      actions.updateWeight(cells[2], row, b.weight);
       cells[3].textContent = String(b.inFlight);
       cells[4].textContent = fmt(b.rps);
       cells[5].textContent = pct(b.errorRate);
-      cells[6].textContent = b.rps === 0 ? '–' : ms(b.p50);
-      cells[7].textContent = b.rps === 0 ? '–' : ms(b.p99);
+      latency(cells[6], 'p50', b.p50, b.p50Le, b.rps);
+      latency(cells[7], 'p99', b.p99, b.p99Le, b.rps);
       const series = recent.map((s) => s.backends.find((x) => x.id === b.id)?.rps ?? 0);
       const max = Math.max(1, ...series);
       const points = series.map((v, i) => `${(i / Math.max(1, series.length - 1)) * 120},${24 - (v / max) * 22 - 1}`).join(' ');
       cells[8].querySelector('polyline').setAttribute('points', points);
-      row.dataset.weight = String(b.weight);
+      // The state names the admin state unless it is enabled (then it says up, down or ejected).
+      actions.renderActions(cells[9], row, b.state === 'draining' || b.state === 'maintenance' ? b.state : 'enabled');
     }
+    const changed = rows.size > 0 || body.rows.length !== state.rowCount;
     for (const row of rows.values()) row.remove();
+    state.rowCount = body.rows.length;
+    if (changed) fitTable();
+  }
+
+  /**
+   * Cards instead of the table where the table would scroll sideways (a phone, or long ids on a
+   * narrow window): measured as a table, at each resize and when backends come or go.
+   */
+  function fitTable() {
+    const wrap = document.querySelector('.table-wrap');
+    wrap.classList.remove('cards');
+    if ($('backends').scrollWidth > wrap.clientWidth) wrap.classList.add('cards');
   }
 
   function makeRow(id, body) {
     const row = body.insertRow();
     row.dataset.id = id;
-    row.innerHTML = '<td><span class="badge"></span></td><td></td><td class="num"></td><td class="num"></td><td class="num"></td><td class="num"></td>'
-      + '<td class="num"></td><td class="num"></td><td><svg class="spark" viewBox="0 0 120 24" role="img"><polyline points=""></polyline></svg></td><td class="actions"></td>';
-    row.cells[1].textContent = id;
-    row.cells[8].querySelector('svg').setAttribute('aria-label', `requests per second of ${id} over the last two minutes`);
-    const actions = [
-      ['Drain', () => act(`Drain ${id}? It takes no new requests; those in flight finish.`, 'POST', `/api/backends/${encodeURIComponent(id)}/drain`)],
-      ['Maintenance', () => act(`Put ${id} in maintenance?`, 'PATCH', `/api/backends/${encodeURIComponent(id)}`, { state: 'maintenance' })],
-      ['Enable', () => act(`Enable ${id}?`, 'PATCH', `/api/backends/${encodeURIComponent(id)}`, { state: 'up' })],
-      ['Weight…', () => {
-        const value = prompt(`New weight for ${id}`, row.dataset.weight ?? '1');
-        if (value === null) return;
-        act(`Set the weight of ${id} to ${value}?`, 'PATCH', `/api/backends/${encodeURIComponent(id)}`, { weight: Number(value) });
-      }],
-    ];
-    for (const [label, fn] of actions) {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.textContent = label;
-      button.setAttribute('aria-label', `${label.replace('…', '')} ${id}`);
-      button.addEventListener('click', fn);
-      row.cells[9].append(button);
+    for (const [cls, label] of CELLS) {
+      const cell = row.insertCell();
+      cell.className = cls;
+      cell.dataset.label = label;
     }
+    row.cells[0].innerHTML = '<span class="badge"></span>';
+    row.cells[1].textContent = id;
+    actions.weightControl(row.cells[2], row);
+    const svg = row.cells[8].appendChild(document.createElementNS('http://www.w3.org/2000/svg', 'svg'));
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('viewBox', '0 0 120 24');
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', `requests per second of ${id} over the last two minutes`);
+    svg.appendChild(document.createElementNS('http://www.w3.org/2000/svg', 'polyline'));
     return row;
   }
-
-  // ---- actions ------------------------------------------------------------------------------
-  async function act(question, method, path, body) {
-    if (!confirm(question)) return;
-    if (token() === '' && state.info?.tokenRequired !== false && !(await askToken())) return;
-    const answer = $('answer');
-    try {
-      const response = await fetch(path, {
-        method,
-        headers: { ...authHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await response.text();
-      answer.className = response.ok ? '' : 'error';
-      answer.textContent = `${method} ${path} → ${response.status}\n${text}`;
-      if (response.status === 401 || response.status === 403) sessionStorage.removeItem(TOKEN_KEY);
-    } catch (err) {
-      answer.className = 'error';
-      answer.textContent = `${method} ${path} failed: ${err.message}`;
-    }
-  }
-
-  $('add').addEventListener('submit', (e) => {
-    e.preventDefault();
-    const url = $('add-url').value.trim();
-    const weight = Number($('add-weight').value);
-    void act(`Add ${url} with weight ${weight}? It gets traffic once a health check passes.`, 'POST', '/api/backends', { url, weight });
-  });
 
   // ---- charts -------------------------------------------------------------------------------
   for (const input of document.querySelectorAll('input[name=window]')) {
@@ -237,9 +251,10 @@
         const ctx = u.ctx;
         const [min, max] = [u.scales.x.min, u.scales.x.max];
         ctx.save();
-        ctx.strokeStyle = 'rgba(207, 34, 46, 0.6)';
-        ctx.setLineDash([4, 4]);
-        ctx.lineWidth = 1;
+        // The theme's own colour, at full strength: a translucent red vanished on the dark background.
+        ctx.strokeStyle = css('--marker');
+        ctx.setLineDash([4, 3]);
+        ctx.lineWidth = Math.max(1, Math.round(devicePixelRatio * 1.5));
         for (const e of state.events) {
           const x = e.time / 1000;
           if (x < min || x > max) continue;
@@ -254,6 +269,9 @@
     },
   });
 
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
   function chartWidth(el) {
     return Math.max(280, el.clientWidth);
   }
@@ -263,7 +281,11 @@
       width: chartWidth(el), height: 180,
       plugins: [eventMarks()],
       scales: { x: { time: true } },
-      axes: [{ stroke: getComputedStyle(document.body).color }, { stroke: getComputedStyle(document.body).color, size: 56 }],
+      axes: [0, 56].map((size) => ({
+        stroke: css('--muted'), grid: { stroke: css('--grid'), width: 1 }, ticks: { stroke: css('--grid'), width: 1 },
+        // Samples are a second apart: time ticks no finer than that (a young page showed ":21.200").
+        ...(size > 0 ? { size } : { incrs: TIME_STEPS }),
+      })),
       series: [{}, ...series.map((s) => ({
         label: s.label, stroke: s.colour, width: 1.5, points: { show: false },
         fill: stacked ? `${s.colour}55` : undefined,
@@ -297,7 +319,11 @@
     state.charts.status.setData([x, ...[0, 1, 2, 3, 4].map((c) => samples.map((s) => s.classes[c]))]);
   }
 
+  // A theme switch redraws the charts in the new theme's colours.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { state.chartKey = ''; if (state.samples.length > 0) render(); });
+
   window.addEventListener('resize', () => {
+    fitTable();
     for (const [name, chart] of Object.entries(state.charts)) {
       const el = $(`chart-${name}`);
       chart.setSize({ width: chartWidth(el), height: 180 });
@@ -312,7 +338,8 @@
       const item = document.createElement('li');
       const time = document.createElement('time');
       time.dateTime = new Date(e.time).toISOString();
-      time.textContent = new Date(e.time).toLocaleTimeString();
+      time.textContent = clock(e.time);
+      time.title = new Date(e.time).toLocaleString();
       const kind = document.createElement('span');
       kind.className = 'kind';
       kind.textContent = e.kind;

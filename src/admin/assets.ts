@@ -16,6 +16,7 @@ const DIR = new URL('../../../assets/dashboard/', import.meta.url);
 const FILES: Readonly<Record<string, { file: () => string; type: string }>> = {
   '/': { file: () => new URL('index.html', DIR).pathname, type: 'text/html; charset=utf-8' },
   '/dashboard.js': { file: () => new URL('dashboard.js', DIR).pathname, type: 'text/javascript; charset=utf-8' },
+  '/actions.js': { file: () => new URL('actions.js', DIR).pathname, type: 'text/javascript; charset=utf-8' },
   '/dashboard.css': { file: () => new URL('dashboard.css', DIR).pathname, type: 'text/css; charset=utf-8' },
   '/uplot.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/uplot.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },

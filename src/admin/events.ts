@@ -53,10 +53,11 @@ export class EventLog {
       kind: 'health', backend: backend.id, message: healthy ? 'up' : `down: ${reason ?? 'check failed'}`,
     }));
     // A canary's ramp changes its share every second: the canary records its own milestones.
-    pool.on('change', ({ kind, backend }) => kind !== 'canary' && this.add({
+    pool.on('change', ({ kind, backend, reason }) => kind !== 'canary' && this.add({
       kind, backend: backend.id,
       message: kind === 'weight' ? `weight ${backend.weight}` : kind === 'admin' ? `state ${backend.state}`
-        : kind === 'warning' ? (backend.warning === undefined ? 'no longer warns: full share' : `warns (${backend.warning}): ${Math.round(backend.healthFactor * 100)}% of its share`) : kind,
+        : kind === 'warning' ? (backend.warning === undefined ? 'no longer warns: full share' : `warns (${backend.warning}): ${Math.round(backend.healthFactor * 100)}% of its share`)
+          : reason === undefined ? kind : `${kind}: ${reason}`,
     }));
   }
 }

@@ -3,5 +3,5 @@ export type { AdminOptions, AdminTarget, ReloadOutcome } from './admin-server.js
 export { EventLog } from './events.js';
 export { AdminToken } from './token.js';
 export type { LbEvent } from './events.js';
-export { percentile, Sampler, SAMPLES_KEPT } from './sampler.js';
+export { bucketBound, percentile, Sampler, SAMPLES_KEPT } from './sampler.js';
 export type { BackendSample, Sample, SamplerHooks } from './sampler.js';

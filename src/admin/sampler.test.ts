@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DURATION_BUCKETS, ROW } from '../metrics/index.js';
-import { percentile } from './sampler.js';
+import { bucketBound, percentile } from './sampler.js';
 
 function rowWith(counts: Record<number, number>): Float64Array {
   const row = new Float64Array(ROW.length);
@@ -21,4 +21,18 @@ test('percentiles interpolate within the histogram bucket that holds the rank, i
   assert.equal(percentile(rowWith({}), 0.99), 0, 'no requests: 0');
   // Past the last bound: the last bound, not infinity.
   assert.equal(percentile(rowWith({ [DURATION_BUCKETS.length]: 5 }), 0.5), 30_000);
+});
+
+test('the bucket that holds a percentile: its upper bound in ms, null past the last bound', () => {
+  const five = DURATION_BUCKETS.indexOf(0.01); // (5 ms, 10 ms]
+  assert.equal(bucketBound(rowWith({ [five]: 100 }), 0.5), 10);
+  assert.equal(bucketBound(rowWith({ [five]: 100 }), 0.99), 10);
+  const fast = DURATION_BUCKETS.indexOf(0.001);
+  const slow = DURATION_BUCKETS.indexOf(1);
+  assert.equal(bucketBound(rowWith({ [fast]: 90, [slow]: 10 }), 0.5), 1);
+  assert.equal(bucketBound(rowWith({ [fast]: 90, [slow]: 10 }), 0.9), 1, 'the 90th of 100 is the last fast one');
+  assert.equal(bucketBound(rowWith({ [fast]: 90, [slow]: 10 }), 0.99), 1000);
+  assert.equal(bucketBound(rowWith({ [DURATION_BUCKETS.indexOf(0.0025)]: 4 }), 0.5), 2.5);
+  assert.equal(bucketBound(rowWith({}), 0.99), 0, 'no requests: 0');
+  assert.equal(bucketBound(rowWith({ [fast]: 1, [DURATION_BUCKETS.length]: 99 }), 0.5), null, 'past the last bound: unknown');
 });

@@ -4,6 +4,7 @@ import type { Pool } from '../pool/index.js';
 /** One backend over one sampled second. */
 export interface BackendSample {
   readonly id: string;
+  /** Its admin state when not enabled (`draining`, `maintenance`), else its health (`up`, `down`, `ejected`). */
   readonly state: string;
   readonly weight: number;
   /** Slow start: the share of its traffic it takes now, 0 to 1. */
@@ -12,9 +13,11 @@ export interface BackendSample {
   /** Requests per second it answered, and the share of them that were 5xx. */
   readonly rps: number;
   readonly errorRate: number;
-  /** Latency percentiles over the second, in ms (0 without requests). */
+  /** Latency percentiles over the second, in ms (0 without requests), and their buckets' bounds. */
   readonly p50: number;
   readonly p99: number;
+  readonly p50Le: number | null;
+  readonly p99Le: number | null;
 }
 
 /** The whole balancer over one sampled second. */
@@ -25,6 +28,12 @@ export interface Sample {
   readonly errorRate: number;
   readonly p50: number;
   readonly p99: number;
+  /**
+   * The upper bounds, in ms, of the histogram buckets that hold p50 and p99 (null past the last
+   * bound): all the histogram really knows; p50 and p99 are estimates within them.
+   */
+  readonly p50Le: number | null;
+  readonly p99Le: number | null;
   /** Responses per second by status class, 1xx to 5xx. */
   readonly classes: readonly number[];
   readonly connections: number;
@@ -140,7 +149,7 @@ export class Sampler {
         backends.push({
           id: backend.id, state: backend.state, weight: backend.weight, warm: round(backend.weightFactor), inFlight: Math.max(0, backend.inFlight),
           rps: round(answered / seconds), errorRate: answered === 0 ? 0 : round(d[4]! / answered),
-          p50: percentile(d, 0.5), p99: percentile(d, 0.99),
+          p50: percentile(d, 0.5), p99: percentile(d, 0.99), p50Le: bucketBound(d, 0.5), p99Le: bucketBound(d, 0.99),
         });
       }
       this.#previous = current;
@@ -153,6 +162,8 @@ export class Sampler {
         errorRate: answered === 0 ? 0 : round(total[4]! / answered),
         p50: percentile(total, 0.5),
         p99: percentile(total, 0.99),
+        p50Le: bucketBound(total, 0.5),
+        p99Le: bucketBound(total, 0.99),
         classes: [0, 1, 2, 3, 4].map((c) => round(total[c]! / seconds)),
         connections: counts.process.connections,
         queued: counts.process.queued,
@@ -200,4 +211,23 @@ export function percentile(row: ArrayLike<number>, q: number): number {
     seen += n;
   }
   return round(DURATION_BUCKETS[DURATION_BUCKETS.length - 1]! * 1000);
+}
+
+/**
+ * The upper bound, in ms, of the histogram bucket that holds the `q` quantile (as Prometheus's
+ * `le` label says it); null past the last bound, 0 without requests. The quantile is somewhere
+ * in that bucket: the dashboard shows "≤ bound" rather than an interpolated figure's digits.
+ */
+export function bucketBound(row: ArrayLike<number>, q: number): number | null {
+  let count = 0;
+  for (let i = 0; i <= DURATION_BUCKETS.length; i++) count += row[ROW.buckets + i]!;
+  if (count === 0) return 0;
+  const rank = q * count;
+  let seen = 0;
+  for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+    const n = row[ROW.buckets + i]!;
+    if (seen + n >= rank && n > 0) return round(DURATION_BUCKETS[i]! * 1000);
+    seen += n;
+  }
+  return null;
 }

@@ -56,7 +56,7 @@ export class OutlierDetector {
     }
     backend.ejections++;
     const ms = this.#options.ejectionTime * Math.min(backend.ejections, MAX_MULTIPLIER);
-    this.#pool.setEjected(backend, true);
+    this.#pool.setEjected(backend, true, `${backend.failures} gateway failures in a row (the last: ${reason}); out for ${seconds(ms)}`);
     this.#log.warn({ backend: backend.id, url: backend.url, failures: backend.failures, reason, ejections: backend.ejections, forMs: ms }, 'backend ejected');
     const timer = setTimeout(() => this.#return(backend, 'ejection time is up'), ms);
     timer.unref();
@@ -78,11 +78,16 @@ export class OutlierDetector {
     clearTimeout(this.#timers.get(backend));
     this.#timers.delete(backend);
     backend.failures = 0;
-    if (this.#pool.setEjected(backend, false)) this.#log.info({ backend: backend.id, url: backend.url, reason }, 'backend returned');
+    if (this.#pool.setEjected(backend, false, reason)) this.#log.info({ backend: backend.id, url: backend.url, reason }, 'backend returned');
   }
 
   #forget(backend: Backend): void {
     clearTimeout(this.#timers.get(backend));
     this.#timers.delete(backend);
   }
+}
+
+/** `30 s`, `1.5 s`, `5 min`: an ejection time as the timeline shows it. */
+function seconds(ms: number): string {
+  return ms >= 120_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
 }

@@ -17,6 +17,8 @@ export type ChangeKind = 'added' | 'removed' | 'weight' | 'admin' | 'ejected' | 
 export interface PoolChange {
   readonly kind: ChangeKind;
   readonly backend: Backend;
+  /** Why, when the one who changed it said (an ejection's failures, a return's cause). */
+  readonly reason?: string;
 }
 
 export interface PoolEvents {
@@ -181,12 +183,15 @@ export class Pool extends EventEmitter<PoolEvents> {
     return true;
   }
 
-  /** Takes a backend out of rotation for passive health (or returns it); true on a change. */
-  setEjected(backend: Backend, ejected: boolean): boolean {
+  /**
+   * Takes a backend out of rotation for passive health (or returns it); true on a change. The
+   * `reason` travels with the change event, so the timeline says why, not only that.
+   */
+  setEjected(backend: Backend, ejected: boolean, reason?: string): boolean {
     if (backend.ejected === ejected) return false;
     backend.ejected = ejected;
     if (this.#byId.get(backend.id) === backend) this.#publish();
-    this.emit('change', { kind: ejected ? 'ejected' : 'returned', backend });
+    this.emit('change', { kind: ejected ? 'ejected' : 'returned', backend, reason });
     return true;
   }
 
