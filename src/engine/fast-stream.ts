@@ -1,7 +1,7 @@
 import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Attempt, Stream } from '../proxy/index.js';
-import { toProxyError } from '../proxy/errors.js';
+import { toProxyError } from '../errors/index.js';
 import { downstreamResponseLines, isHeader, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import { openTunnel } from '../proxy/tunnel.js';
 import type { BodySink, FastRequest } from './fast-request.js';

@@ -1,7 +1,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { isHeader } from '../proxy/headers.js';
-import { ProxyError } from '../proxy/errors.js';
+import { ProxyError } from '../errors/index.js';
 import { IdleList, type IdleKeeper, type Keepable } from '../proxy/idle-pool.js';
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 import type { ConnectionStats } from '../proxy/transport.js';

@@ -1,5 +1,5 @@
 import { Agent, request } from 'undici';
-import { classify } from '../proxy/index.js';
+import { classify } from '../errors/index.js';
 
 /** The outcome of one health check. */
 export interface CheckResult {

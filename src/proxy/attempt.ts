@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Deadline } from './deadlines.js';
-import { isGatewayFailure, ProxyError, type Stage } from './errors.js';
+import { isGatewayFailure, ProxyError, type Stage } from '../errors/index.js';
 import { Progress } from './progress.js';
 import type { Proxy } from './proxy.js';
 import type { Sweepable } from './sweep.js';

@@ -5,7 +5,7 @@ import type { Client, Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
 import { tlsConnectOptions, type Backend } from '../pool/index.js';
 import { Attempt } from './attempt.js';
-import { CLIENT_CLOSED, ProxyError, toProxyError } from './errors.js';
+import { CLIENT_CLOSED, ProxyError, toProxyError } from '../errors/index.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';

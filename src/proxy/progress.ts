@@ -1,4 +1,4 @@
-import { ProxyError, type Stage } from './errors.js';
+import { ProxyError, type Stage } from '../errors/index.js';
 
 /**
  * The sweep's judgement of a transfer that may stall, shared by both engines' exchanges: a

@@ -6,7 +6,7 @@ import type { Backend } from '../pool/index.js';
 import { Attempt } from './attempt.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
-import { ProxyError } from './errors.js';
+import { ProxyError } from '../errors/index.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RequestContext } from '../context/index.js';
 import type { Deadline } from './deadlines.js';
-import { CLIENT_CLOSED, ProxyError } from './errors.js';
+import { CLIENT_CLOSED, ProxyError } from '../errors/index.js';
 import type { Proxy } from './proxy.js';
 
 /**

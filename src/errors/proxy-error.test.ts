@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classify, ProxyError, toProxyError } from './errors.js';
+import { classify, ProxyError, toProxyError } from './proxy-error.js';
 
 test('maps connection failures to 502, timeouts to 504, a gone client to 499', () => {
   const cases: [unknown, string, number][] = [
