@@ -69,7 +69,8 @@ export function poolWrites(): PoolWrites {
  *   `endRequest`, `observeLatency`), or a cluster primary summing its workers (`setInFlight`,
  *   `setRequests`);
  * - passive health counts: outlier detection (`countFailure`, `resetFailures`, `countEjection`);
- * - active health counts and hysteresis: the health monitor (`recordCheck`), slow start (`setSlowStart`);
+ * - active check counts and the rise/fall hysteresis: the health monitor (`recordCheck`);
+ * - slow start's ramp: SlowStart (`setSlowStart`);
  * - the metrics row: the Tally (`bindMetricsRow`, once).
  */
 export class Backend {
