@@ -18,7 +18,7 @@ if (gc === undefined) {
 
 const pool = new Pool(Array.from({ length: 10 }, (_, i) => ({ url: `http://10.0.0.${i + 1}:8080`, weight: (i % 3) + 1 })));
 for (const b of pool.backends) pool.setHealth(b, true);
-pool.backends.forEach((b, i) => { b.inFlight = i % 4; b.observeLatency(5 + i, 1); });
+pool.backends.forEach((b, i) => { b.setInFlight(i % 4); b.observeLatency(5 + i, 1); });
 
 const sticky = new Sticky(createStrategy('round-robin'), { cookie: 'lb', secret: 'benchmark-secret-0123' });
 const requests: PickRequest[] = Array.from({ length: 1024 }, (_, i) => ({

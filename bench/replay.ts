@@ -99,7 +99,7 @@ export function replay(trace: Trace, name: string, key: 'ip' | 'path' = 'ip', se
       busy[i]!--;
       const latency = now - job.arrival;
       latencies.push(latency);
-      job.backend.inFlight--;
+      job.backend.endRequest();
       job.backend.observeLatency(latency, now);
       const next = queues[i]!.shift();
       if (next !== undefined) serve(next);
@@ -109,7 +109,7 @@ export function replay(trace: Trace, name: string, key: 'ip' | 'path' = 'ip', se
     events.push(request.arrival, () => {
       const pick: PickRequest = { method: 'GET', path: request.path, headers: {}, clientIp: request.client };
       const backend = strategy.pick(pool.available, pick)!;
-      backend.inFlight++;
+      backend.startRequest();
       const i = index.get(backend)!;
       counts[i]!++;
       const job = { arrival: now, backend, request };

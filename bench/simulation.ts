@@ -122,7 +122,7 @@ export function simulate(named: NamedStrategy, options: SimulationOptions = DEFA
       busy[i]!--;
       const latency = now - job.arrival;
       latencies[done++] = latency;
-      job.backend.inFlight--;
+      job.backend.endRequest();
       job.backend.observeLatency(latency, now);
       const next = queues[i]!.shift();
       if (next !== undefined) startService(next);
@@ -134,7 +134,7 @@ export function simulate(named: NamedStrategy, options: SimulationOptions = DEFA
     const user = Math.floor(arrivalsRandom() * options.users);
     request.headers = userHeaders[user]!;
     const backend = strategy.pick(pool.available, request)!;
-    backend.inFlight++;
+    backend.startRequest();
     const i = position.get(backend)!;
     counts[i]!++;
     const job = { arrival: now, backend, user };

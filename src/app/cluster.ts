@@ -289,7 +289,7 @@ export class ClusterPrimary {
         const s = stats.get(backend.id);
         if (s !== undefined) { requests += s[0]; inFlight += s[1]; }
       }
-      backend.requests = requests;
+      backend.setRequests(requests);
       backend.setInFlight(inFlight);
     }
   }
@@ -309,7 +309,7 @@ export class ClusterPrimary {
           break;
         case 'outlier': {
           const backend = this.pool.get(message.id);
-          if (backend !== undefined && message.ejected) backend.ejections++;
+          if (backend !== undefined && message.ejected) backend.countEjection();
           if (message.ejected) this.log.warn({ worker: index, backend: message.id }, 'a worker ejected a backend');
           else this.log.info({ worker: index, backend: message.id }, 'a worker returned a backend');
           this.events.add({ kind: message.ejected ? 'ejected' : 'returned', backend: message.id, message: `${message.ejected ? 'ejected' : 'returned'} by worker ${index}` });

@@ -4,7 +4,7 @@ import { AdminServer, AdminToken, EventLog, type AdminTarget, type ReloadOutcome
 import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
-import { countRequests, Metrics, ROW, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import { isDnsBackend, Pool, type Backend, type BackendSpec, type BackendTls } from '../pool/index.js';
 import { ExplainGate, NodeTransport, Proxy, ProxyError, type ConnectionStats, type Transport } from '../proxy/index.js';
@@ -137,7 +137,7 @@ export class LoadBalancer {
       outlier: this.#outlier,
       shadows: config.shadowStrategies.length === 0 ? undefined
         : new Shadows(config.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name),
-      onGatewayFailure: (backend) => { (backend.tally ??= this.tally.row(backend.id))[ROW.failures]!++; },
+      onGatewayFailure: (backend) => this.tally.gatewayFailure(backend),
       // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
       explainGate: config.admin.token === undefined ? undefined : new ExplainGate(new AdminToken(config.admin.token)),
     });

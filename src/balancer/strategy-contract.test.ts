@@ -118,10 +118,9 @@ export function strategyContract(name: string, create: () => Strategy): void {
     });
 
     it('through the director, a full backend is passed over while another has room', () => {
-      const pool = new Pool(specs);
+      const pool = new Pool(specs, { maxRequests: 1 });
       const director = new Director(pool, create());
       for (const b of pool.backends) pool.setHealth(b, true);
-      for (const b of pool.backends) b.maxRequests = 1;
       for (const b of pool.backends.slice(0, 3)) b.startRequest();
       for (let i = 0; i < 200; i++) assert.equal(director.pick(fakeRequest(i)), pool.backends[3]);
       pool.backends[3]!.startRequest();

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { Pool, type HealthState } from '../pool/index.js';
-import { HealthMonitor, transition } from './monitor.js';
+import { Pool, transition, type HealthState } from '../pool/index.js';
+import { HealthMonitor } from './monitor.js';
 import type { CheckResult } from './check.js';
 
 test('the first result decides at once', () => {

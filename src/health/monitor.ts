@@ -1,6 +1,6 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { tlsConnectOptions, type Backend, type BackendTls, type HealthState, type Pool } from '../pool/index.js';
+import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { httpCheck, type CheckFn } from './check.js';
 
 export interface HealthOptions {
@@ -17,27 +17,6 @@ export interface HealthOptions {
   readonly fall: number;
   /** The share of its traffic a backend takes while its checks warn (`application/health+json`); 1 when absent. */
   readonly warnWeight?: number;
-}
-
-/**
- * The hysteresis transition (HAProxy's rise/fall): returns true only when the verdict flips.
- * The first result decides at once, so start-up does not wait `rise` rounds.
- */
-export function transition(state: HealthState, passed: boolean, rise: number, fall: number): boolean {
-  if (state.healthy === undefined) {
-    state.healthy = passed;
-    state.streak = 0;
-    return true;
-  }
-  if (passed === state.healthy) {
-    state.streak = 0;
-    return false;
-  }
-  state.streak++;
-  if (state.streak < (passed ? rise : fall)) return false;
-  state.healthy = passed;
-  state.streak = 0;
-  return true;
 }
 
 /**
@@ -140,13 +119,10 @@ export class HealthMonitor {
   async #verdict(backend: Backend): Promise<void> {
     const result = await this.#check(checkUrl(backend, this.#options.path), this.#options.timeout);
     if (this.#stopped || this.#pool.get(backend.id) !== backend) return;
-    if (result.ok) backend.checksPassed++;
-    else backend.checksFailed++;
-    const state = backend.hysteresis;
-    if (transition(state, result.ok, this.#options.rise, this.#options.fall)) {
+    if (backend.recordCheck(result.ok, this.#options.rise, this.#options.fall)) {
       this.#pool.setHealth(backend, result.ok, result.reason);
     } else if (!result.ok) {
-      this.#log.debug({ backend: backend.id, reason: result.reason, streak: state.streak }, 'health check failed');
+      this.#log.debug({ backend: backend.id, reason: result.reason, streak: backend.hysteresis.streak }, 'health check failed');
     }
     // A warning follows each passing check at once: it lowers the share, it takes nothing down.
     if (result.ok) this.#pool.setWarning(backend, result.warning, this.#options.warnWeight ?? 1);

@@ -39,23 +39,22 @@ export class OutlierDetector {
     // ejection of a backend whose /health passes while its answers fail, so only a flip counts).
     pool.on('health', ({ backend, healthy }) => {
       if (!healthy) return;
-      backend.failures = 0;
+      backend.resetFailures();
       if (backend.ejected) this.#return(backend, 'active check passed after down');
     });
   }
 
   /** A gateway failure of a request to `backend`. */
   failure(backend: Backend, reason: string): void {
-    backend.errors++;
+    const run = backend.countFailure();
     const threshold = this.#options.consecutiveFailures;
-    if (threshold === 0 || ++backend.failures < threshold || backend.ejected) return;
+    if (threshold === 0 || run < threshold || backend.ejected) return;
     const ejected = this.#pool.backends.reduce((n, b) => n + (b.ejected ? 1 : 0), 0);
     if (ejected + 1 > Math.floor(this.#pool.backends.length * this.#options.maxEjected)) {
       this.#log.debug({ backend: backend.id, failures: backend.failures, ejected }, 'not ejected: OUTLIER_MAX_EJECTED of the pool is out already');
       return;
     }
-    backend.ejections++;
-    const ms = this.#options.ejectionTime * Math.min(backend.ejections, MAX_MULTIPLIER);
+    const ms = this.#options.ejectionTime * Math.min(backend.countEjection(), MAX_MULTIPLIER);
     this.#pool.setEjected(backend, true, `${backend.failures} gateway failures in a row (the last: ${reason}); out for ${seconds(ms)}`);
     this.#log.warn({ backend: backend.id, url: backend.url, failures: backend.failures, reason, ejections: backend.ejections, forMs: ms }, 'backend ejected');
     const timer = setTimeout(() => this.#return(backend, 'ejection time is up'), ms);
@@ -65,7 +64,7 @@ export class OutlierDetector {
 
   /** A request `backend` answered (not 502-504): its run of gateway failures ends. */
   success(backend: Backend): void {
-    backend.failures = 0;
+    backend.resetFailures();
   }
 
   /** Stops the timers; ejected backends stay as they are. */
@@ -77,7 +76,7 @@ export class OutlierDetector {
   #return(backend: Backend, reason: string): void {
     clearTimeout(this.#timers.get(backend));
     this.#timers.delete(backend);
-    backend.failures = 0;
+    backend.resetFailures();
     if (this.#pool.setEjected(backend, false, reason)) this.#log.info({ backend: backend.id, url: backend.url, reason }, 'backend returned');
   }
 

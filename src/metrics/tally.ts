@@ -1,6 +1,7 @@
 import type { ShadowImage } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
 import type { Middleware } from '../middleware/index.js';
+import type { Backend } from '../pool/index.js';
 
 /**
  * Upper bounds of the request duration histogram, in seconds (Prometheus's `le`): from 1 ms to
@@ -75,6 +76,19 @@ export class Tally {
     return row;
   }
 
+  /**
+   * A backend's row: bound to the backend on first use, so later requests find it without a
+   * lookup. Rows are kept by id, so a backend removed and added again counts on.
+   */
+  rowOf(backend: Backend): Float64Array {
+    return backend.metricsRow ?? backend.bindMetricsRow(this.row(backend.id));
+  }
+
+  /** Counts a try on `backend` that failed at the gateway (retried ones included, which no status shows). */
+  gatewayFailure(backend: Backend): void {
+    this.rowOf(backend)[ROW.failures]!++;
+  }
+
   /** Counts one ended request: its status class and its duration in seconds. */
   record(row: Float64Array, status: number, seconds: number): void {
     const cls = (status / 100) | 0;
@@ -112,7 +126,7 @@ export function countRequests(tally: Tally): Middleware {
     name: 'metrics',
     onEnd(ctx: RequestContext) {
       const backend = ctx.backend;
-      const row = backend === undefined ? none : (backend.tally ??= tally.row(backend.id));
+      const row = backend === undefined ? none : tally.rowOf(backend);
       tally.record(row, ctx.status, ctx.duration / 1000);
     },
   };

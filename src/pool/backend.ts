@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { BackendSpec } from './backend-spec.js';
+import { transition, type HealthState } from './hysteresis.js';
 
 /** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
 export interface BackendTls {
@@ -35,16 +36,42 @@ export type AdminState = 'enabled' | 'draining' | 'maintenance';
 /** A backend's state as reported: the admin state first, then health and ejection. */
 export type BackendState = 'up' | 'down' | 'draining' | 'maintenance' | 'ejected';
 
-/** Hysteresis of the active checks: the current verdict and the streak of results against it. */
-export interface HealthState {
-  healthy: boolean | undefined;
-  streak: number;
+/**
+ * The pool's writes to a backend: what decides whether it is in the snapshot or how much it
+ * takes, so each is followed by a new snapshot or a change event. Only `pool.ts` imports this
+ * (the package's index does not export it); everyone else goes through the Pool.
+ */
+export interface PoolWrites {
+  admin(backend: Backend, admin: AdminState): void;
+  /** A health verdict: up or down, why, and that it has one now. */
+  health(backend: Backend, healthy: boolean, reason: string | undefined): void;
+  ejected(backend: Backend, ejected: boolean): void;
+  weight(backend: Backend, weight: number): void;
+  /** What a passing check warned of, and the share of traffic the backend takes meanwhile. */
+  warning(backend: Backend, warning: string | undefined, factor: number): void;
+  canary(backend: Backend, factor: number): void;
+}
+
+// Assigned by Backend's static block, which alone can reach its #private fields.
+let writes: PoolWrites | undefined;
+
+/** The pool's writer of backend state (see PoolWrites). */
+export function poolWrites(): PoolWrites {
+  return writes!;
 }
 
 /**
- * One upstream server and its live state, known by its `id` everywhere. The pool owns its
- * admin state, health and weight (changes go through the pool, which publishes a new
- * snapshot); the proxy keeps the load counters that load-aware strategies read.
+ * One upstream server and its live state, known by its `id` everywhere. Its identity is fixed;
+ * each kind of state has one writer, and everyone else reads it:
+ *
+ * - admin state, health verdict, ejection and weights: the Pool (which publishes a new snapshot);
+ * - load (in flight, requests, latency): the proxy's attempt accounting (`startRequest`,
+ *   `endRequest`, `observeLatency`), or a cluster primary summing its workers (`setInFlight`,
+ *   `setRequests`);
+ * - passive health counts: outlier detection (`countFailure`, `resetFailures`, `countEjection`);
+ * - active check counts and the rise/fall hysteresis: the health monitor (`recordCheck`);
+ * - slow start's ramp: SlowStart (`setSlowStart`);
+ * - the metrics row: the Tally (`bindMetricsRow`, once).
  */
 export class Backend {
   readonly id: string;
@@ -54,95 +81,171 @@ export class Backend {
   readonly origin: string;
   /** Prepended to each request path; empty when the URL has no path. */
   readonly pathPrefix: string;
-  /** The configured weight (set through `Pool.setWeight`). */
-  weight: number;
-  /**
-   * The share of its traffic a backend warming up (slow start) takes, from 0 to 1; 1 otherwise.
-   * The director admits a pick of it with this probability, whatever the strategy.
-   */
-  weightFactor = 1;
-  /** Slow start's part of `weightFactor`. */
-  slowStartFactor = 1;
-  /** The health checks' part of `weightFactor`: HEALTH_WARN_WEIGHT while the backend warns, else 1. */
-  healthFactor = 1;
-  /** A canary's part of `weightFactor` (the admin API's guarded changes): its share ramping up; 1 otherwise. */
-  canaryFactor = 1;
-  /** What the backend's last passing check warned of (`application/health+json` status `warn`). */
-  warning: string | undefined = undefined;
-  /** What weighted strategies balance by. */
-  effectiveWeight: number;
-  admin: AdminState = 'enabled';
-
-  /** Set by the pool on a health flip; read through the pool's snapshot, not directly, on the hot path. */
-  healthy = false;
-  /** False until the first health verdict. */
-  checked = false;
-  /** Why the last health check failed, or undefined while healthy. */
-  healthReason: string | undefined = undefined;
-  /** The active checks' rise/fall state; it lives here so that it follows the backend, not a position. */
-  readonly hysteresis: HealthState = { healthy: undefined, streak: 0 };
-  /** Taken out of rotation by passive health checks (outlier detection) until it is returned. */
-  ejected = false;
-  /** Gateway failures in a row (cannot connect, reset, timeout, 502/503/504); a good response resets it. */
-  failures = 0;
-  /** Gateway failures since start-up. */
-  errors = 0;
-  /** Times it has been ejected. */
-  ejections = 0;
   /** Most requests in flight at once; 0 is no limit. */
-  maxRequests = 0;
+  readonly maxRequests: number;
 
-  /** Requests currently being proxied to this backend, open tunnels included. */
-  inFlight = 0;
-  /** Requests proxied to this backend since start-up. */
-  requests = 0;
-  /** Peak-EWMA of time to response headers, in ms (0 until the first response). */
-  latency = 0;
-  /** When `latency` was last updated, in ms on the caller's monotonic clock. */
-  latencyStamp = 0;
-  /** Its row of request counters for the metrics, set on its first ended request. */
-  tally: Float64Array | undefined = undefined;
-  /** Active health checks since start-up that passed, and that failed. */
-  checksPassed = 0;
-  checksFailed = 0;
+  #weight: number;
+  #effectiveWeight: number;
+  #weightFactor = 1;
+  #slowStartFactor = 1;
+  #healthFactor = 1;
+  #canaryFactor = 1;
+  #warning: string | undefined = undefined;
+  #admin: AdminState = 'enabled';
+
+  #healthy = false;
+  #checked = false;
+  #healthReason: string | undefined = undefined;
+  readonly #hysteresis: HealthState = { healthy: undefined, streak: 0 };
+  #checksPassed = 0;
+  #checksFailed = 0;
+
+  #ejected = false;
+  #failures = 0;
+  #errors = 0;
+  #ejections = 0;
+
+  #inFlight = 0;
+  #requests = 0;
+  #latency = 0;
+  #latencyStamp = 0;
   #idle: (() => void)[] | undefined = undefined;
+  #metricsRow: Float64Array | undefined = undefined;
 
-  constructor(spec: BackendSpec) {
+  static {
+    writes = {
+      admin(b, admin) { b.#admin = admin; },
+      health(b, healthy, reason) {
+        b.#healthReason = healthy ? undefined : reason;
+        b.#healthy = healthy;
+        b.#checked = true;
+      },
+      ejected(b, ejected) { b.#ejected = ejected; },
+      weight(b, weight) {
+        b.#weight = weight;
+        b.#effectiveWeight = weight;
+      },
+      warning(b, warning, factor) {
+        b.#warning = warning;
+        b.#healthFactor = warning === undefined ? 1 : factor;
+        b.#updateWeightFactor();
+      },
+      canary(b, factor) {
+        b.#canaryFactor = factor;
+        b.#updateWeightFactor();
+      },
+    };
+  }
+
+  /** `maxRequests` is the pool's limit of requests in flight (0: none). */
+  constructor(spec: BackendSpec, maxRequests = 0) {
     this.id = spec.id;
     this.url = spec.url;
     this.origin = spec.origin;
     this.pathPrefix = spec.pathPrefix;
-    this.weight = spec.weight;
-    this.effectiveWeight = spec.weight;
+    this.maxRequests = maxRequests;
+    this.#weight = spec.weight;
+    this.#effectiveWeight = spec.weight;
+  }
+
+  /** The configured weight (set through `Pool.setWeight`). */
+  get weight(): number { return this.#weight; }
+  /** What weighted strategies balance by. */
+  get effectiveWeight(): number { return this.#effectiveWeight; }
+  /**
+   * The share of its traffic a backend warming up (slow start) takes, from 0 to 1; 1 otherwise.
+   * The director admits a pick of it with this probability, whatever the strategy.
+   */
+  get weightFactor(): number { return this.#weightFactor; }
+  /** Slow start's part of `weightFactor`. */
+  get slowStartFactor(): number { return this.#slowStartFactor; }
+  /** The health checks' part of `weightFactor`: HEALTH_WARN_WEIGHT while the backend warns, else 1. */
+  get healthFactor(): number { return this.#healthFactor; }
+  /** A canary's part of `weightFactor` (the admin API's guarded changes): its share ramping up; 1 otherwise. */
+  get canaryFactor(): number { return this.#canaryFactor; }
+  /** What the backend's last passing check warned of (`application/health+json` status `warn`). */
+  get warning(): string | undefined { return this.#warning; }
+  get admin(): AdminState { return this.#admin; }
+
+  /** Set by the pool on a health flip; read through the pool's snapshot, not directly, on the hot path. */
+  get healthy(): boolean { return this.#healthy; }
+  /** False until the first health verdict. */
+  get checked(): boolean { return this.#checked; }
+  /** Why the last health check failed, or undefined while healthy. */
+  get healthReason(): string | undefined { return this.#healthReason; }
+  /** The active checks' rise/fall state; it lives here so that it follows the backend, not a position. */
+  get hysteresis(): Readonly<HealthState> { return this.#hysteresis; }
+  /** Active health checks since start-up that passed. */
+  get checksPassed(): number { return this.#checksPassed; }
+  /** Active health checks since start-up that failed. */
+  get checksFailed(): number { return this.#checksFailed; }
+
+  /** Taken out of rotation by passive health checks (outlier detection) until it is returned. */
+  get ejected(): boolean { return this.#ejected; }
+  /** Gateway failures in a row (cannot connect, reset, timeout, 502/503/504); a good response resets it. */
+  get failures(): number { return this.#failures; }
+  /** Gateway failures since start-up. */
+  get errors(): number { return this.#errors; }
+  /** Times it has been ejected. */
+  get ejections(): number { return this.#ejections; }
+
+  /** Requests currently being proxied to this backend, open tunnels included. */
+  get inFlight(): number { return this.#inFlight; }
+  /** Requests proxied to this backend since start-up. */
+  get requests(): number { return this.#requests; }
+  /** Peak-EWMA of time to response headers, in ms (0 until the first response). */
+  get latency(): number { return this.#latency; }
+  /** Its row of request counters for the metrics, bound by the Tally on its first ended request. */
+  get metricsRow(): Float64Array | undefined { return this.#metricsRow; }
+
+  /** As reported to people and the admin API. */
+  get state(): BackendState {
+    if (this.#admin !== 'enabled') return this.#admin;
+    if (!this.#healthy) return 'down';
+    return this.#ejected ? 'ejected' : 'up';
   }
 
   /** Sets slow start's share of traffic (0 to 1). */
   setSlowStart(factor: number): void {
-    this.slowStartFactor = factor;
-    this.updateWeightFactor();
+    this.#slowStartFactor = factor;
+    this.#updateWeightFactor();
   }
 
-  /** `weightFactor` from its parts: slow start, health warnings, canary. */
-  updateWeightFactor(): void {
-    this.weightFactor = this.slowStartFactor * this.healthFactor * this.canaryFactor;
+  /**
+   * An active health check passed or failed: counts it and moves the rise/fall hysteresis.
+   * Returns true only when the verdict flips (the first one counts); the monitor then tells the pool.
+   */
+  recordCheck(passed: boolean, rise: number, fall: number): boolean {
+    if (passed) this.#checksPassed++;
+    else this.#checksFailed++;
+    return transition(this.#hysteresis, passed, rise, fall);
   }
 
-  /** As reported to people and the admin API. */
-  get state(): BackendState {
-    if (this.admin !== 'enabled') return this.admin;
-    if (!this.healthy) return 'down';
-    return this.ejected ? 'ejected' : 'up';
+  /** A gateway failure of a request to this backend (Caddy's `countFail`); returns the run of them so far. */
+  countFailure(): number {
+    this.#errors++;
+    return ++this.#failures;
+  }
+
+  /** A good answer, or a fresh start: the run of gateway failures ends. */
+  resetFailures(): void {
+    this.#failures = 0;
+  }
+
+  /** It has been ejected once more (here, or by a cluster worker); returns how many times in all. */
+  countEjection(): number {
+    return ++this.#ejections;
   }
 
   /** A request (or tunnel) to this backend begins. */
   startRequest(): void {
-    this.inFlight++;
-    this.requests++;
+    this.#inFlight++;
+    this.#requests++;
   }
 
   /** A request (or tunnel) to this backend has ended. */
   endRequest(): void {
-    if (--this.inFlight === 0 && this.#idle !== undefined) {
+    if (--this.#inFlight === 0 && this.#idle !== undefined) {
       const waiting = this.#idle;
       this.#idle = undefined;
       for (const resolve of waiting) resolve();
@@ -151,13 +254,18 @@ export class Backend {
 
   /** The in-flight count from elsewhere (a cluster primary sums its workers'), waking `whenIdle`. */
   setInFlight(n: number): void {
-    this.inFlight = n + 1;
+    this.#inFlight = n + 1;
     this.endRequest();
+  }
+
+  /** The request count from elsewhere (a cluster primary sums its workers'). */
+  setRequests(n: number): void {
+    this.#requests = n;
   }
 
   /** Resolves when nothing is in flight to this backend. */
   whenIdle(): Promise<void> {
-    if (this.inFlight <= 0) return Promise.resolve();
+    if (this.#inFlight <= 0) return Promise.resolve();
     return new Promise((resolve) => (this.#idle ??= []).push(resolve));
   }
 
@@ -166,24 +274,37 @@ export class Backend {
    * replaces the average at once; a faster one is blended in with weight 1 - e^(-Δt/τ).
    */
   observeLatency(ms: number, now: number): void {
-    const prev = this.latency;
+    const prev = this.#latency;
     if (ms > prev || prev === 0) {
-      this.latency = ms;
+      this.#latency = ms;
     } else {
-      const w = Math.exp(-Math.max(0, now - this.latencyStamp) / LATENCY_DECAY_MS);
-      this.latency = prev * w + ms * (1 - w);
+      const w = Math.exp(-Math.max(0, now - this.#latencyStamp) / LATENCY_DECAY_MS);
+      this.#latency = prev * w + ms * (1 - w);
     }
-    this.latencyStamp = now;
+    this.#latencyStamp = now;
     if (now > latencyClock[0]!) latencyClock[0] = now;
   }
 
   /** The latency estimate decayed towards zero for the time since the last sample, as Finagle does on read. */
   latencyAt(now: number): number {
-    if (this.latency === 0) return 0;
-    return this.latency * Math.exp(-Math.max(0, now - this.latencyStamp) / LATENCY_DECAY_MS);
+    if (this.#latency === 0) return 0;
+    return this.#latency * Math.exp(-Math.max(0, now - this.#latencyStamp) / LATENCY_DECAY_MS);
+  }
+
+  /**
+   * Keeps `row` as this backend's metrics row unless it has one already, and returns the row it
+   * keeps: bound once, so counting a request never looks it up again.
+   */
+  bindMetricsRow(row: Float64Array): Float64Array {
+    return (this.#metricsRow ??= row);
   }
 
   toJSON(): object {
     return { id: this.id, url: this.url, weight: this.weight, state: this.state, healthy: this.healthy, inFlight: this.inFlight, requests: this.requests };
+  }
+
+  /** `weightFactor` from its parts: slow start, health warnings, canary. */
+  #updateWeightFactor(): void {
+    this.#weightFactor = this.#slowStartFactor * this.#healthFactor * this.#canaryFactor;
   }
 }

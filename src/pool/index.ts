@@ -1,5 +1,7 @@
 export { Backend, latencyClock, tlsConnectOptions } from './backend.js';
-export type { AdminState, BackendState, BackendTls, HealthState } from './backend.js';
+export type { AdminState, BackendState, BackendTls } from './backend.js';
+export { transition } from './hysteresis.js';
+export type { HealthState } from './hysteresis.js';
 export { InvalidBackend, parseBackendEntry, parseBackendText, parseConfiguredEntry, isDnsBackend, checkUnique, defaultId } from './backend-spec.js';
 export type { BackendEntry, BackendInput, BackendSpec, DnsBackend } from './backend-spec.js';
 export { Pool, available, hasRoom } from './pool.js';

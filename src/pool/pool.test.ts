@@ -130,8 +130,8 @@ test('drain ends in maintenance; maintenance and enabled are immediate; weights 
 test('health and its hysteresis follow the backend, whatever the order of the others', async () => {
   const pool = new Pool(specs);
   const third = pool.backends[2]!;
+  third.recordCheck(true, 2, 2);
   pool.setHealth(third, true);
-  third.hysteresis.healthy = true;
   await pool.remove(pool.backends[0]!.id);
   pool.add('http://127.0.0.1:8000');
   assert.equal(pool.get('127.0.0.1:8003'), third);

@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { Backend, type AdminState } from './backend.js';
+import { Backend, poolWrites, type AdminState } from './backend.js';
 import { checkUnique, InvalidBackend, parseBackendEntry, parseWeight, type BackendInput, type BackendSpec } from './backend-spec.js';
+
+/** The pool alone writes a backend's admin state, health verdict, ejection and weights. */
+const write = poolWrites();
 
 /** A frozen array of the backends that may take traffic. Replaced, never mutated. */
 export type Snapshot = readonly Backend[];
@@ -145,17 +148,14 @@ export class Pool extends EventEmitter<PoolEvents> {
   setWarning(backend: Backend, warning: string | undefined, factor: number): void {
     if (backend.warning === warning && backend.healthFactor === (warning === undefined ? 1 : factor)) return;
     const flipped = (backend.warning === undefined) !== (warning === undefined);
-    backend.warning = warning;
-    backend.healthFactor = warning === undefined ? 1 : factor;
-    backend.updateWeightFactor();
+    write.warning(backend, warning, factor);
     if (flipped) this.emit('change', { kind: 'warning', backend });
   }
 
   /** A canary's current share of the backend's traffic (1: none, or the canary is over). */
   setCanary(backend: Backend, factor: number): void {
     if (backend.canaryFactor === factor) return;
-    backend.canaryFactor = factor;
-    backend.updateWeightFactor();
+    write.canary(backend, factor);
     this.emit('change', { kind: 'canary', backend });
   }
 
@@ -163,8 +163,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const backend = this.#require(id);
     const value = parseWeight(weight);
     if (backend.weight === value) return;
-    backend.weight = value;
-    backend.effectiveWeight = value;
+    write.weight(backend, value);
     this.#publish();
     this.emit('change', { kind: 'weight', backend });
   }
@@ -174,10 +173,9 @@ export class Pool extends EventEmitter<PoolEvents> {
    * counts as one); only a flip rebuilds the snapshot and emits `health`.
    */
   setHealth(backend: Backend, healthy: boolean, reason?: string): boolean {
-    backend.healthReason = healthy ? undefined : reason;
-    if (backend.healthy === healthy && backend.checked) return false;
-    backend.healthy = healthy;
-    backend.checked = true;
+    const flipped = backend.healthy !== healthy || !backend.checked;
+    write.health(backend, healthy, reason);
+    if (!flipped) return false;
     if (this.#byId.get(backend.id) === backend) this.#publish();
     this.emit('health', { backend, healthy, reason });
     return true;
@@ -189,21 +187,19 @@ export class Pool extends EventEmitter<PoolEvents> {
    */
   setEjected(backend: Backend, ejected: boolean, reason?: string): boolean {
     if (backend.ejected === ejected) return false;
-    backend.ejected = ejected;
+    write.ejected(backend, ejected);
     if (this.#byId.get(backend.id) === backend) this.#publish();
     this.emit('change', { kind: ejected ? 'ejected' : 'returned', backend, reason });
     return true;
   }
 
   #create(spec: BackendSpec): Backend {
-    const backend = new Backend(spec);
-    backend.maxRequests = this.#maxRequests;
-    return backend;
+    return new Backend(spec, this.#maxRequests);
   }
 
   #setAdmin(backend: Backend, admin: AdminState): void {
     if (backend.admin === admin) return;
-    backend.admin = admin;
+    write.admin(backend, admin);
     this.#publish();
     this.emit('change', { kind: 'admin', backend });
   }

@@ -49,7 +49,7 @@ test('bounded load keeps every backend at or under c × the mean, even when ever
   const ch = make({ loadFactor: c });
   const hot = req({ 'x-user': 'celebrity' });
   for (let i = 0; i < 1000; i++) {
-    ch.pick(pool.available, hot)!.inFlight++;
+    ch.pick(pool.available, hot)!.startRequest();
     const total = pool.backends.reduce((s, b) => s + b.inFlight, 0);
     const bound = Math.ceil((c * total) / pool.backends.length);
     for (const b of pool.backends) assert.ok(b.inFlight <= bound, `backend ${b.id}: ${b.inFlight} > ${bound}`);
@@ -57,7 +57,7 @@ test('bounded load keeps every backend at or under c × the mean, even when ever
   // Without the bound, they would all have gone to one backend.
   const plain = healthyPool(Array(5).fill(1));
   const unbounded = make();
-  for (let i = 0; i < 100; i++) unbounded.pick(plain.available, hot)!.inFlight++;
+  for (let i = 0; i < 100; i++) unbounded.pick(plain.available, hot)!.startRequest();
   assert.equal(Math.max(...plain.backends.map((b) => b.inFlight)), 100);
 });
 

@@ -9,10 +9,10 @@ test('new requests go away from a backend holding long requests', () => {
   const pool = healthyPool([1, 1, 1]);
   const lc = new LeastConnections();
   const [a, b, c] = pool.backends;
-  a!.inFlight = 10; // long requests pile up on a
+  a!.setInFlight(10); // long requests pile up on a
   const picks = Array.from({ length: 20 }, () => {
     const chosen = lc.pick(pool.available)!;
-    chosen.inFlight++;
+    chosen.startRequest();
     return chosen;
   });
   assert.equal(picks.filter((p) => p === a).length, 0);
@@ -32,7 +32,7 @@ test('weights count: in-flight / weight', () => {
   const counts = [0, 0];
   for (let i = 0; i < 400; i++) {
     const chosen = lc.pick(pool.available)!;
-    chosen.inFlight++; // none finish: the split follows the weights
+    chosen.startRequest(); // none finish: the split follows the weights
     counts[at(pool, chosen)]!++;
   }
   assert.deepEqual(counts, [300, 100]);

@@ -19,14 +19,14 @@ test('random spreads evenly (seeded, so exact)', () => {
 test('power-of-two-choices never picks the more loaded of its two candidates', () => {
   const pool = healthyPool([1, 1]);
   const p2c = new PowerOfTwoChoices({ random: seededRandom(7) });
-  pool.backends[0]!.inFlight = 5;
+  pool.backends[0]!.setInFlight(5);
   for (let i = 0; i < 100; i++) assert.equal(p2c.pick(pool.available), pool.backends[1]);
 });
 
 test('power-of-two-choices keeps load balanced when requests never finish', () => {
   const pool = healthyPool([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
   const p2c = new PowerOfTwoChoices({ random: seededRandom(3) });
-  for (let i = 0; i < 10_000; i++) p2c.pick(pool.available)!.inFlight++;
+  for (let i = 0; i < 10_000; i++) p2c.pick(pool.available)!.startRequest();
   const loads = pool.backends.map((b) => b.inFlight);
   assert.ok(Math.max(...loads) - Math.min(...loads) <= 4, `loads ${loads}`); // pure random: spread of ~±100
 });
