@@ -7,7 +7,7 @@ ARG NODE_VERSION=26.12.1
 FROM node:${NODE_VERSION}-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would build before the sources are here.
+# --ignore-scripts: no lifecycle script of the package or its dependencies runs here.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
