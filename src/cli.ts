@@ -26,7 +26,7 @@ function usage(): string {
     '',
     'Options:',
     `  ${'-c, --config FILE'.padEnd(width)}read settings from a YAML or JSON file`,
-    `  ${'--check'.padEnd(width)}check the configuration (and print its warnings), then exit: 0 valid, 2 not`,
+    `  ${'--check'.padEnd(width)}check the configuration (print its warnings and the listeners), then exit: 0 valid, 2 not`,
     `  ${'-h, --help'.padEnd(width)}show this help`,
     `  ${'-v, --version'.padEnd(width)}print the version`,
     '',
