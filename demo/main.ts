@@ -29,7 +29,8 @@ async function main(): Promise<void> {
     backends: urls,
     health: { path: '/health', interval: '5s', timeout: '1s' },
     admin: { port: adminPort, host: '127.0.0.1', token },
-    log: { level: (process.env.LOG_LEVEL ?? 'info'), format: process.env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
+    // Pretty even into a pipe (npm start | tee): the demo is read by people; LOG_FORMAT=json for machines.
+    log: { level: (process.env.LOG_LEVEL ?? 'info'), format: process.env.LOG_FORMAT ?? 'pretty' },
   });
   const address = await lb.start();
   const at = `localhost:${address.port}`;

@@ -8,7 +8,8 @@ import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
-import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Layer } from './config/index.js';
+import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Config, type Layer } from './config/index.js';
+import { environmentOverrides } from './config/overrides.js';
 
 const EXIT_USAGE = 2;
 
@@ -25,7 +26,7 @@ function usage(): string {
     '',
     'Options:',
     `  ${'-c, --config FILE'.padEnd(width)}read settings from a YAML or JSON file`,
-    `  ${'--check'.padEnd(width)}check the configuration (and print its warnings), then exit: 0 valid, 2 not`,
+    `  ${'--check'.padEnd(width)}check the configuration (print its warnings and the listeners), then exit: 0 valid, 2 not`,
     `  ${'-h, --help'.padEnd(width)}show this help`,
     `  ${'-v, --version'.padEnd(width)}print the version`,
     '',
@@ -89,6 +90,16 @@ function parse(argv: string[]): { help: boolean; version: boolean; check: boolea
   return { help: values.help === true, version: values.version === true, check: values.check === true, layers: reread(), reread, files };
 }
 
+/** Where the balancer will listen, as `lb --check` prints it: `http 0.0.0.0:8080, admin 127.0.0.1:9901`. */
+function listeners(config: Config): string {
+  const at = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const tls = config.tls.cert !== undefined;
+  const list = [`${tls ? 'https' : 'http'} ${at(config.host, config.port)}`];
+  if (tls && config.tls.httpPort !== undefined) list.push(`http ${at(config.host, config.tls.httpPort)}`);
+  list.push(config.admin.port === undefined ? 'admin off' : `admin ${at(config.admin.host, config.admin.port)}`);
+  return list.join(', ');
+}
+
 async function main(): Promise<void> {
   if (isWorker()) {
     await runWorker();
@@ -107,6 +118,7 @@ async function main(): Promise<void> {
     }
     const warnings = [
       ...misspelt.map((m) => `${m.name} in the ${m.source} is not a setting: did you mean ${m.suggestion}? (STRICT_ENV=true makes this an error)`),
+      ...environmentOverrides(args.layers),
       ...ineffectiveSettings(config, args.layers),
     ];
     let strategy: Strategy | undefined;
@@ -121,6 +133,7 @@ async function main(): Promise<void> {
     if (args.check) {
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
       process.stdout.write(`configuration OK: ${config.backends.length} backend entr${config.backends.length === 1 ? 'y' : 'ies'}, strategy ${strategy?.name ?? config.strategy}\n`);
+      process.stdout.write(`listeners: ${listeners(config)}\n`);
       return;
     }
     if (workerCount(config) > 0) {

@@ -4,13 +4,13 @@
  * ```ts
  * import { createLoadBalancer } from 'l7-balancer';
  * const lb = createLoadBalancer({ port: 8080, backends: ['http://10.0.0.1:3000', 'http://10.0.0.2:3000'] });
- * await lb.start();
+ * const { port } = await lb.start(); // the traffic listener's address: with port 0, the one picked
  * // ... later
  * await lb.stop();
  * ```
  */
 import { LoadBalancer, type LoadBalancerOptions } from './app/load-balancer.js';
-import { strategyNames, type Strategy } from './balancer/index.js';
+import { strategyNames, type Strategy, type StrategyName } from './balancer/index.js';
 import { isStrategy } from './balancer/module.js';
 import { ConfigError, objectLayer, resolveConfig, type Config } from './config/index.js';
 import type { BackendInput, BackendSpec } from './pool/index.js';
@@ -21,16 +21,26 @@ type InputValue<T> = T extends number ? number | string : T extends boolean ? bo
 /** The configuration's shape with every setting optional, section by section. */
 type Sections<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Sections<T[K]> : InputValue<T[K]> };
 
+/** Every setting but the backends and the strategy, with the config file's names. */
+export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule'> & {
+  backends?: string | readonly BackendInput[];
+};
+
+/**
+ * The strategy: a built-in strategy's name (a typo such as `'nope'` does not type-check), or a
+ * strategy object. Other names only with `strategyModule`, a module of your own whose default
+ * export makes the strategy (see STRATEGY_MODULE), which is then used instead of the name.
+ */
+export type StrategyInput =
+  | { strategy?: StrategyName | Strategy; strategyModule?: undefined }
+  | { strategyModule: string; strategy?: string | Strategy };
+
 /**
  * Settings with the config file's names, derived from the configuration (and so from the one
  * settings table): every key `lb --help` lists under its config-file name. Durations are Go-style
  * strings (`'10s'`) or milliseconds; anything left out takes its default.
  */
-export type LoadBalancerInput = Omit<Sections<Config>, 'backends' | 'strategy'> & {
-  backends?: string | readonly BackendInput[];
-  /** A registered strategy's name, or a strategy object. */
-  strategy?: string | Strategy;
-};
+export type LoadBalancerInput = LoadBalancerSettings & StrategyInput;
 
 /**
  * Validates `input` (throwing ConfigError with a message naming the setting) and returns a
@@ -43,7 +53,9 @@ export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadB
     if (!isStrategy(given)) throw new ConfigError('invalid strategy object: expected { name: string, pick(healthy, request) }');
     strategy = given;
   }
-  const config = resolveConfig([objectLayer(typeof given === 'string' ? input : settings, undefined)], strategyNames());
+  // With a module, the module's strategy is used and a name of its own is no registered one.
+  const named = typeof given === 'string' && (input.strategyModule === undefined || strategyNames().includes(given));
+  const config = resolveConfig([objectLayer(named ? input : settings, undefined)], strategyNames());
   return new LoadBalancer(strategy !== undefined ? { ...config, strategy: strategy.name } : config, { ...options, strategy });
 }
 
@@ -63,7 +75,7 @@ export {
   Director, createStrategy, registerStrategy, strategyNames, loadStrategyModule,
   RoundRobin, WeightedRoundRobin, LeastConnections, RandomChoice, PowerOfTwoChoices, PeakEwma, ConsistentHash, Sticky,
 } from './balancer/index.js';
-export type { Exclusion, PickRequest, Strategy, StrategyFactory, StrategyOptions } from './balancer/index.js';
+export type { Exclusion, PickRequest, Strategy, StrategyFactory, StrategyName, StrategyOptions } from './balancer/index.js';
 export { ProxyError } from './proxy/index.js';
 export type { ProxyErrorCode } from './proxy/index.js';
 export type { Middleware } from './middleware/index.js';

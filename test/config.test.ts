@@ -151,3 +151,20 @@ test('a misspelt setting in the environment or .env is reported at start-up with
     assert.ok(warnings.some((w) => pattern.test(w ?? '')), `${pattern} in ${JSON.stringify(warnings)}`);
   }
 });
+
+test('a config file\'s value the environment overrides is warned about with both values; --check prints the listeners that result', async () => {
+  const dir = dirWith({ 'portcfg.yaml': 'port: 7500\nhost: 127.0.0.1\nadmin:\n  port: 7590\nbackends:\n  - http://127.0.0.1:1\n' });
+  const overridden = await runLb({ PORT: '7501', ADMIN_PORT: '7591', HOST: '127.0.0.1' }, ['--config', 'portcfg.yaml', '--check'], dir);
+  assert.equal(overridden.code, 0, overridden.stderr);
+  assert.match(overridden.stderr, /^lb: warning: PORT=7501 in the environment overrides port: 7500 in portcfg\.yaml /m);
+  assert.match(overridden.stderr, /^lb: warning: ADMIN_PORT=7591 in the environment overrides admin\.port: 7590 in portcfg\.yaml /m);
+  assert.doesNotMatch(overridden.stderr, /HOST=/, 'the same value is no override');
+  assert.match(overridden.stdout, /^listeners: http 127\.0\.0\.1:7501, admin 127\.0\.0\.1:7591$/m);
+  // Unset (empty) in the environment, the file's ports apply.
+  const file = await runLb({ PORT: '', HOST: '' }, ['--config', 'portcfg.yaml', '--check'], dir);
+  assert.equal(file.code, 0, file.stderr);
+  assert.doesNotMatch(file.stderr, /overrides/);
+  assert.match(file.stdout, /^listeners: http 127\.0\.0\.1:7500, admin 127\.0\.0\.1:7590$/m);
+  const ipv6 = await runLb({ PORT: '8080', HOST: '::1' }, ['--check', '--backends', 'http://127.0.0.1:1']);
+  assert.match(ipv6.stdout, /^listeners: http \[::1\]:8080, admin off$/m);
+});

@@ -7,18 +7,19 @@ import { get } from './helpers/http.js';
 
 const DEMO = fileURLToPath(new URL('../demo/main.js', import.meta.url));
 
-test('the demo (npm start) prints where to curl, the admin API and its token, and they work', async (t) => {
+test('the demo (npm start) prints where to curl, the admin API and its token, and they work; its log is for people, even into a pipe', async (t) => {
   const proc = spawn(process.execPath, [DEMO], {
-    env: { PATH: process.env.PATH ?? '', DEMO_PORT: '0', DEMO_ADMIN_PORT: '0', DEMO_BACKEND_PORTS: '0,0,0', LOG_FORMAT: 'json', LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH ?? '', DEMO_PORT: '0', DEMO_ADMIN_PORT: '0', DEMO_BACKEND_PORTS: '0,0,0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => proc.kill('SIGKILL'));
   let out = '';
   proc.stdout!.setEncoding('utf8');
-  while (!/Ctrl-C/.test(out)) {
+  for (let i = 0; i < 1000 && !/Ctrl-C/.test(out); i++) {
     const [chunk] = await once(proc.stdout!, 'data') as [string];
     out += chunk;
   }
+  proc.stdout!.on('data', (chunk: string) => { out += chunk; });
   const lb = /Load balancer: (http:\/\/localhost:\d+)/.exec(out)?.[1];
   const admin = /Admin API: (http:\/\/localhost:\d+) \(token ([0-9a-f]+)\)/.exec(out);
   assert.ok(lb !== undefined && admin !== null, out);
@@ -30,4 +31,7 @@ test('the demo (npm start) prints where to curl, the admin API and its token, an
   assert.match((await get(`${admin[1]}/metrics`)).body, /^lb_requests_total\{backend="127\.0\.0\.1:\d+",code="2xx"\} 1$/m);
   proc.kill('SIGTERM');
   assert.equal((await once(proc, 'exit'))[0], 0);
+  // Standard output is a pipe here: the log is pretty anyway, one line per record.
+  assert.match(out, /^\[[\d:.]+\] INFO: starting: 3 backends: /m, out);
+  for (const line of out.split('\n')) assert.doesNotMatch(line, /^\{/, 'no JSON line');
 });

@@ -16,6 +16,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const PKG = JSON.parse(read('package.json')) as { bin: Record<string, string> };
 const SETTING_ENVS = new Set(SETTINGS.map((s) => s.env));
+const IMAGE = `l7-balancer:${(JSON.parse(read('package.json')) as { version: string }).version}`;
 
 interface Instruction { readonly op: string; readonly args: string }
 interface Stage { readonly from: string; readonly name: string | undefined; readonly steps: Instruction[] }
@@ -44,6 +45,19 @@ function step(stage: Stage, op: string): Instruction[] {
   return stage.steps.filter((s) => s.op === op);
 }
 
+/** The listeners' defaults. */
+const DEFAULT = Object.fromEntries(SETTINGS.map((s) => [s.key, s.default])) as { port: number; host: string };
+
+/** The runtime stage's CMD (its default arguments) and the config file it names, as the repository has it. */
+function imageConfig(run: Stage): { cmd: string[]; source: string; config: { port?: number; admin?: { port?: number } } } {
+  const cmd = JSON.parse(step(run, 'CMD').at(-1)!.args) as string[];
+  const file = cmd[cmd.indexOf('--config') + 1]!;
+  const copy = step(run, 'COPY').find((s) => !s.args.startsWith('--from') && s.args.split(/\s+/).at(-1)!.replace(/^\.\//, '') === file)!;
+  assert.ok(copy !== undefined, `the image's --config ${file} is copied in`);
+  const source = copy.args.split(/\s+/)[0]!;
+  return { cmd, source, config: parse(read(source)) as { port?: number; admin?: { port?: number } } };
+}
+
 test('the Dockerfile: pinned LTS slim base, two stages, production dependencies only, non-root, probes on /healthz, the CLI as entrypoint', () => {
   const { args, stages } = dockerfile();
   assert.equal(stages.length, 2, 'build and runtime stages');
@@ -64,8 +78,16 @@ test('the Dockerfile: pinned LTS slim base, two stages, production dependencies 
   assert.equal(step(run, 'STOPSIGNAL').at(-1)?.args, 'SIGTERM');
   const env = Object.fromEntries(step(run, 'ENV').flatMap((s) => s.args.split(/\s+/).map((kv) => kv.split('=') as [string, string])));
   for (const key of Object.keys(env)) assert.ok(key === 'NODE_ENV' || SETTING_ENVS.has(key), `ENV ${key} is a setting`);
+  // The environment wins over a config file: listeners set in the image would silently override
+  // the ports and address of any file given with --config (a Kubernetes ConfigMap).
+  for (const key of ['HOST', 'PORT', 'ADMIN_HOST', 'ADMIN_PORT']) assert.ok(!(key in env), `no ENV ${key} in the image`);
+  // The listeners come from the defaults and the image's default config file (its CMD).
+  const { config, source } = imageConfig(run);
+  assert.equal(config.port, undefined, 'the traffic port is the default');
+  assert.ok(config.admin?.port !== undefined, `${source} turns the admin listener on for HEALTHCHECK`);
   const exposed = step(run, 'EXPOSE').flatMap((s) => s.args.split(/\s+/));
-  assert.ok(exposed.includes(env.PORT!) && exposed.includes(env.ADMIN_PORT!), 'EXPOSE has PORT and ADMIN_PORT');
+  assert.ok(exposed.includes(String(DEFAULT.port)) && exposed.includes(String(config.admin!.port)), 'EXPOSE has the traffic and admin ports');
+  assert.equal(DEFAULT.host, '0.0.0.0', 'traffic on every interface in a container');
   assert.match(step(run, 'HEALTHCHECK').at(-1)?.args ?? '', /\/healthz/);
   assert.deepEqual(JSON.parse(step(run, 'ENTRYPOINT').at(-1)!.args), ['node', PKG.bin.lb]);
 
@@ -135,7 +157,8 @@ test('the image build steps pass on a clean copy; the entrypoint, as PID 1, prox
   assert.ok(!existsSync(join(app, 'node_modules', 'typescript')), 'no dev dependency in the runtime stage');
   assert.ok(!readdirSync(join(app, 'dist', 'src')).some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')));
 
-  const [entry, ...entryArgs] = JSON.parse(step(stages[1]!, 'ENTRYPOINT').at(-1)!.args) as string[];
+  const [entry, ...entrypointArgs] = JSON.parse(step(stages[1]!, 'ENTRYPOINT').at(-1)!.args) as string[];
+  const entryArgs = [...entrypointArgs, ...imageConfig(stages[1]!).cmd];
   const [a] = await startBackends(t, undefined, ['a']);
   const adminPort = await freePort();
   const runEnv = { ...env, PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: String(adminPort), BACKENDS: a!.url };
@@ -154,6 +177,8 @@ test('the image build steps pass on a clean copy; the entrypoint, as PID 1, prox
     proc.once('exit', (code) => reject(new Error(`exited (${code}): ${out}`)));
   });
   assert.match(out, /"pid":1,/, 'the balancer is PID 1');
+  // ADMIN_PORT given here overrides the image's config file, and says so.
+  assert.match(out, new RegExp(`"msg":"ADMIN_PORT=${adminPort} in the environment overrides admin\\.port: 9901 in lb\\.yaml `));
   assert.equal((await get(`http://127.0.0.1:${port}/`)).body, 'a');
   await new Promise<void>((resolve) => { const wait = (): void => { if (out.includes('"msg":"admin listening"')) resolve(); else setTimeout(wait, 20); }; wait(); });
 
@@ -168,27 +193,82 @@ test('the image build steps pass on a clean copy; the entrypoint, as PID 1, prox
   assert.match(out, /"msg":"shutting down"/);
 });
 
-test('compose.yaml: the origin\'s demo, three http-echo backends and the balancer on 1234 with the origin\'s settings', () => {
-  const compose = parse(read('compose.yaml')) as { services: Record<string, { image?: string; build?: unknown; command?: string[]; ports?: string[]; environment?: Record<string, string>; depends_on?: string[] }> };
-  const echo = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('hashicorp/http-echo:'));
-  assert.equal(echo.length, 3);
-  for (const [, s] of echo) assert.match(s.image!, /:\d+\.\d+\.\d+$/, 'pinned');
-  const lb = Object.values(compose.services).find((s) => s.build !== undefined)!;
-  assert.ok(lb.ports?.includes('1234:1234'));
+interface ComposeService { image?: string; build?: unknown; pull_policy?: string; entrypoint?: string[]; command?: string[]; ports?: string[]; environment?: Record<string, string>; depends_on?: string[] }
+
+test('compose.yaml: the demo (npm start) in containers, the demo\'s own backends from the image, the balancer on 1234 with the origin\'s settings and its dashboard', async (t) => {
+  const compose = parse(read('compose.yaml'), { merge: true }) as { services: Record<string, ComposeService> };
+  const services = Object.entries(compose.services);
+  for (const [name, s] of services) {
+    assert.equal(s.image, IMAGE, `${name}: the project's image, under its one tag`);
+    assert.ok(s.build !== undefined && s.pull_policy === 'build', `${name}: built here, never pulled`);
+  }
+  const backends = services.filter(([, s]) => s.entrypoint !== undefined);
+  assert.equal(backends.length, 3);
+  // The image holds the demo's backend (the Dockerfile copies dist/demo).
+  const { stages } = dockerfile();
+  assert.ok(step(stages[1]!, 'COPY').some((c) => c.args.startsWith('--from=build /app/dist/demo ')), 'the image has the demo');
+  const [lbName, lb] = services.find(([, s]) => s.entrypoint === undefined)!;
   const env = lb.environment!;
   for (const key of Object.keys(env)) assert.ok(SETTING_ENVS.has(key), `${key} is a setting`);
   for (const origin of ['PORT', 'BACKENDS', 'PROXY_TIMEOUT', 'HEALTH_CHECK_TIMEOUT', 'HEALTH_CHECK_INTERVAL', 'HTTP_MAX_IDLE_CONNS', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'HTTP_IDLE_CONN_TIMEOUT']) {
     assert.ok(origin in env, `the origin's ${origin}`);
   }
   assert.equal(env.PORT, '1234');
+  assert.equal(env.HEALTH_CHECK_PATH, '/health', 'health checks on the demo backends\' /health, as npm start does');
+  assert.deepEqual(lb.depends_on?.slice().sort(), backends.map(([name]) => name).sort(), `${lbName} starts after the backends`);
   const urls = env.BACKENDS!.split(',');
-  assert.deepEqual(urls.map((u) => new URL(u).hostname).sort(), echo.map(([name]) => name).sort(), 'BACKENDS names the echo services');
+  assert.deepEqual(urls.map((u) => new URL(u).hostname).sort(), backends.map(([name]) => name).sort(), 'BACKENDS names the backend services');
   for (const url of urls) {
-    const [, s] = echo.find(([name]) => name === new URL(url).hostname)!;
-    assert.ok(s.command!.includes(`-listen=:${new URL(url).port}`), `${url}: the service listens there`);
+    const [, s] = backends.find(([name]) => name === new URL(url).hostname)!;
+    assert.equal(s.command![1], new URL(url).port, `${url}: the service listens there`);
+    assert.ok(s.ports?.includes(`127.0.0.1:${s.command![1]}:${s.command![1]}`), `${url}: its /demo switches reachable from the host, as in npm start`);
   }
-  // The environment is a valid configuration.
-  assert.match(execFileSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), '--check'], { env: { ...env, PATH: process.env.PATH ?? '' }, encoding: 'utf8' }), /^configuration OK: 3 backend entries/);
+  // The environment (compose's default for ${ADMIN_TOKEN}) over the image's config file is valid;
+  // the admin listener (the dashboard) is reachable through its published port.
+  const resolved = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replace(/^\$\{\w+:-(.*)\}$/, '$1')]));
+  const { cmd } = imageConfig(stages[1]!);
+  const checked = execFileSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), ...cmd, '--check'], { cwd: join(ROOT, 'deploy/docker'), env: { ...resolved, PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
+  assert.match(checked, /^configuration OK: 3 backend entries/);
+  const adminPort = /admin 0\.0\.0\.0:(\d+)/.exec(checked)?.[1];
+  assert.ok(adminPort !== undefined, `the admin listener on the container's every interface: ${checked}`);
+  assert.match(checked, /^listeners: http 0\.0\.0\.0:1234, /m);
+  assert.ok(lb.ports?.includes('1234:1234') && lb.ports.includes(`127.0.0.1:${adminPort}:${adminPort}`), 'the traffic port and the dashboard are published');
+
+  // A backend service's command, run here: the demo backend with /echo and /demo/fail.
+  const [, first] = backends[0]!;
+  const [node, script] = first.entrypoint!;
+  assert.equal(node, 'node');
+  const proc = spawn(process.execPath, [join(ROOT, script!), first.command![0]!, '0', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => proc.kill('SIGKILL'));
+  let said = '';
+  proc.stdout!.setEncoding('utf8');
+  while (!/listening on 127\.0\.0\.1:\d+\n/.test(said)) said += (await once(proc.stdout!, 'data') as [string])[0];
+  const url = `http://127.0.0.1:${/:(\d+)\n/.exec(said)![1]}`;
+  assert.equal((await get(`${url}/`)).body, `${first.command![0]}\n`);
+  assert.equal(JSON.parse((await get(`${url}/echo`)).body).path, '/echo');
+  assert.equal((await get(`${url}/demo/fail`)).status, 200);
+  assert.equal((await get(`${url}/`)).status, 503);
+  proc.kill('SIGTERM');
+  assert.equal((await once(proc, 'exit'))[0], 0, 'it stops on SIGTERM as PID 1');
+});
+
+test('one image name and tag everywhere: the README, the Dockerfile, compose.yaml and the Deployment', () => {
+  const files = ['README.md', 'Dockerfile', 'compose.yaml', ...readdirSync(join(ROOT, 'deploy/kubernetes')).map((f) => `deploy/kubernetes/${f}`)];
+  let count = 0;
+  for (const file of files) {
+    for (const line of read(file).split('\n')) {
+      if (!/^\s*(#\s*)?(docker|kind|kubectl|image:)/.test(line.replace(/^\s*-\s*/, ''))) continue;
+      for (const word of line.split(/[\s"'=]+/)) {
+        if (!/^l7-balancer(:|$)/.test(word)) continue;
+        count++;
+        assert.equal(word, IMAGE, `${file}: ${line.trim()}`);
+      }
+    }
+  }
+  assert.ok(count >= 6, `image references found: ${count}`);
+  const readme = read('README.md');
+  assert.match(readme, new RegExp(`^kind load docker-image ${IMAGE}\\s`, 'm'), 'the README loads the image into kind');
+  assert.match(readme, /^docker push /m, 'the README pushes it to a registry');
 });
 
 test('deploy/kubernetes: probes on the admin port\'s /readyz and /healthz, a grace period longer than SHUTDOWN_TIMEOUT plus preStop, a config the balancer accepts', () => {
@@ -233,6 +313,8 @@ test('deploy/kubernetes: probes on the admin port\'s /readyz and /healthz, a gra
   // The backends come from DNS over a headless Service.
   const headless = kind('Service').find((s) => s.spec.clusterIP === 'None')!;
   const dns = new URL(config.backends[0]!.replace(/^dns\+/, ''));
-  assert.equal(dns.hostname.split('.')[0], headless.metadata.name);
+  assert.equal(dns.hostname, headless.metadata.name, 'the Service\'s short name: the pod\'s namespace (kubectl -n) applies');
+  for (const doc of docs) assert.equal(doc.metadata?.namespace, undefined, `${doc.kind} ${doc.metadata?.name}: no namespace of its own`);
+  assert.doesNotMatch(file, /\.svc\.cluster\.local|\bdefault\b/, 'no namespace in the configuration');
   assert.equal(Number(dns.port), headless.spec.ports[0].port);
 });

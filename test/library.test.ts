@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { ConfigError, createLoadBalancer, type Strategy } from '../src/index.js';
 import { get } from './helpers/http.js';
@@ -41,4 +42,17 @@ test('createLoadBalancer rejects bad options with a ConfigError naming the setti
     (err: unknown) => err instanceof ConfigError && err.message === 'invalid proxy.timeout "soon": expected a positive duration such as 250ms, 10s or 1m30s');
   assert.throws(() => createLoadBalancer({ backends: [] }, { logger: silent }), /invalid backends \[\]: expected at least one backend/);
   assert.throws(() => createLoadBalancer({ nonsense: true } as never, { logger: silent }), /unknown setting "nonsense"/);
+});
+
+test('createLoadBalancer with strategyModule: the module\'s strategy is used, under a name of its own', async (t) => {
+  const backend = await startBackend('x');
+  t.after(() => backend.close());
+  const module = fileURLToPath(new URL('../../examples/fewest-requests-strategy.js', import.meta.url));
+  const lb = createLoadBalancer({ host: '127.0.0.1', port: 0, backends: [backend.url], strategyModule: module, strategy: 'fewest-requests' }, { logger: silent });
+  const { port } = await lb.start();
+  t.after(() => lb.stop());
+  assert.equal(lb.director.strategy.name, 'fewest-requests');
+  assert.equal((await get(`http://127.0.0.1:${port}/`)).body, 'x');
+  // Without a module, a name must be a registered strategy's (the type says so too).
+  assert.throws(() => createLoadBalancer({ strategy: 'fewest-requests' as 'round-robin' }, { logger: silent }), ConfigError);
 });

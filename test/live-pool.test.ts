@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import pino from 'pino';
-import { createLoadBalancer, type LoadBalancer } from '../src/index.js';
+import { createLoadBalancer, type LoadBalancer, type StrategyName } from '../src/index.js';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type TestBackend } from './helpers/backend.js';
 
 const silent = pino({ level: 'silent' });
 
-async function start(t: { after(fn: () => unknown): void }, backends: readonly TestBackend[], strategy = 'round-robin'): Promise<{ lb: LoadBalancer; url: string }> {
+async function start(t: { after(fn: () => unknown): void }, backends: readonly TestBackend[], strategy: StrategyName = 'round-robin'): Promise<{ lb: LoadBalancer; url: string }> {
   const lb = createLoadBalancer({
     host: '127.0.0.1', port: 0, strategy, backends: backends.map((b) => b.url), health: { path: '/health', interval: '1h' },
   }, { logger: silent });

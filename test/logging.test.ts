@@ -53,15 +53,40 @@ test('LOG_LEVEL is respected', async (t) => {
   assert.equal(lb.logs.filter((l) => (l.level as number) < 40).length, 0, 'nothing below warn');
 });
 
-test('LOG_FORMAT=pretty is for people: one readable line per event, not JSON', async (t) => {
+test('LOG_FORMAT=pretty is for people: a start-up summary of a few lines, then one access line per request (method path status duration backend id)', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
   const port = await freePort();
   const lb = await startLb({ BACKENDS: backend.url, LOG_FORMAT: 'pretty', PORT: String(port) }, { waitListening: false });
   t.after(() => lb.stop());
-  while (!lb.stdout().includes('listening')) await new Promise((r) => lb.proc.stdout!.once('data', r));
-  const text = lb.stdout();
-  assert.match(text, /INFO.*listening/);
-  assert.match(text, /backend is up/);
-  assert.throws(() => JSON.parse(text.split('\n')[0]!));
+  const lines = (): string[] => lb.stdout().split('\n').filter((l) => l !== '');
+  // Until the output says enough, or the balancer exits; at most 500 chunks.
+  const waitFor = async (enough: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !enough(); i++) {
+      await new Promise<void>((resolve, reject) => {
+        const exited = (): void => reject(new Error(`lb exited:\n${lb.stdout()}`));
+        lb.proc.once('exit', exited);
+        lb.proc.stdout!.once('data', () => { lb.proc.off('exit', exited); resolve(); });
+      });
+    }
+    assert.ok(enough(), lb.stdout());
+  };
+  await waitFor(() => lines().some((l) => /INFO: listening\b/.test(l)));
+  const startup = lines();
+  assert.ok(startup.length <= 5, `a short start-up summary:\n${startup.join('\n')}`);
+  for (const line of startup) assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN): \S/, 'one line per record');
+  assert.throws(() => JSON.parse(startup[0]!));
+  assert.ok(startup.some((l) => l.includes(`starting: 1 backend: ${backend.url}; strategy round-robin;`)), startup.join('\n'));
+  assert.ok(startup.some((l) => l.includes(`backend is up: 127.0.0.1:${backend.port}`)), startup.join('\n'));
+  assert.ok(startup.some((l) => l.includes(`listening on http://127.0.0.1:${port} `)), startup.join('\n'));
+
+  const ids: string[] = [];
+  for (const path of ['/a', '/b?q=1', '/c']) ids.push(String((await get(`http://127.0.0.1:${port}${path}`)).headers['x-request-id']));
+  await waitFor(() => lines().length >= startup.length + 3);
+  const access = lines().slice(startup.length);
+  assert.equal(access.length, 3, `one line per request:\n${access.join('\n')}`);
+  for (const [i, path] of ['/a', '/b?q=1', '/c'].entries()) {
+    const want = new RegExp(`^\\[[\\d:.]+\\] INFO: GET ${path.replace('?', '\\?')} 200 [\\d.]+ms 127\\.0\\.0\\.1:${backend.port} ${ids[i]}$`);
+    assert.match(access[i]!, want);
+  }
 });

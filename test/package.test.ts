@@ -12,9 +12,26 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
+test('the package builds when packed, not when installed; it ships its MIT licence', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { license: string; scripts: Record<string, string> };
+  // A `prepare` script ships in the package and npm 11 warns about it on install; `prepack` runs
+  // only where the tarball is made (npm pack, npm publish).
+  assert.equal(pkg.scripts.prepare, undefined, 'no prepare script');
+  assert.match(pkg.scripts.prepack ?? '', /npm run build/, 'npm pack builds first');
+  // A fresh clone's `npm install && npm start` and `npm test` build on their own.
+  for (const script of ['start', 'test']) assert.match(pkg.scripts[script] ?? '', /^npm run build\b/, `npm ${script} builds first`);
+  assert.equal(pkg.license, 'MIT');
+  const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8');
+  assert.match(license, /^MIT License\n\nCopyright \(c\) 2026 load-balancer contributors\n/);
+  assert.match(license, /THE SOFTWARE IS PROVIDED "AS IS"/);
+  const packed = JSON.parse(execFileSync(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' })) as { files: { path: string }[] }[];
+  assert.ok(packed[0]!.files.some((f) => f.path === 'LICENSE'), 'LICENSE ships');
+  assert.match(readFileSync(join(ROOT, '.gitignore'), 'utf8'), /^\*\.tgz$/m, 'packed tarballs are not committed');
+});
+
 test('the package a user installs: only what is meant to ship; lb runs and proxies; it imports from ESM and type-checks from TypeScript', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lb-package-'));
-  // --ignore-scripts: the build is the test command's (prepare would rebuild dist under the running tests).
+  // --ignore-scripts: the build is the test command's (prepack would rebuild dist under the running tests).
   const packed = JSON.parse(execFileSync(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' })) as
     { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
   const { filename, size, files } = packed[0]!;

@@ -345,7 +345,12 @@ export class LoadBalancer {
     return reloaded(this, changes, needRestart);
   }
 
-  /** Checks every backend once, then listens. Rejects (and cleans up) when the port cannot be bound. */
+  /**
+   * Checks every backend once, then listens. Resolves with the traffic listener's address
+   * (`address`, `family`, `port`; with `port: 0`, the port the system picked; with TLS, the HTTPS
+   * listener's); the admin listener's is `adminAddress`. Rejects (and cleans up) when a port
+   * cannot be bound.
+   */
   async start(): Promise<AddressInfo> {
     if (this.#state !== 'new') throw new Error(`cannot start a load balancer that is ${this.#state}`);
     this.#state = 'starting';

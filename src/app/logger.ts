@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { LogFormat, LogLevel } from '../config/index.js';
 import type { LineSink } from '../middleware/index.js';
 import { LogDestination } from './log-destination.js';
+import { prettyMessage } from './pretty-format.js';
 
 export interface LoggerOptions {
   readonly level: LogLevel;
@@ -23,7 +24,7 @@ export interface Logging {
 /**
  * JSON lines by default, written in batches (see LogDestination; a line is out within
  * 100 ms), with the sink the access log writes its lines into directly; `pretty` for a person
- * at a terminal (no sink: access lines go through pino). Call `flushLogger` before exiting.
+ * at a terminal, one line per record (no sink: access lines go through pino). Call `flushLogger` before exiting.
  */
 export function createLogging(options: LoggerOptions): Logging {
   const dest = options.destination ?? 1;
@@ -37,6 +38,10 @@ export function createLogging(options: LoggerOptions): Logging {
         colorize: dest === 1 && process.stdout.isTTY === true,
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname',
+        // One line per record (see pretty-format.ts): an access line per request, a summary of
+        // the configuration at start, `key=value` fields, instead of indented objects.
+        messageFormat: (log, messageKey) => prettyMessage(log, messageKey),
+        hideObject: true,
         sync: true,
       })),
       lines: undefined,

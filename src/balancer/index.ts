@@ -1,5 +1,6 @@
 export { Director } from './director.js';
 export { createStrategy, registerStrategy, strategyNames } from './registry.js';
+export type { StrategyName } from './registry.js';
 export { RoundRobin } from './strategies/round-robin.js';
 export { WeightedRoundRobin } from './strategies/weighted-round-robin.js';
 export { LeastConnections } from './strategies/least-connections.js';

@@ -7,15 +7,21 @@ import { RoundRobin } from './strategies/round-robin.js';
 import { WeightedRoundRobin } from './strategies/weighted-round-robin.js';
 import type { Strategy, StrategyFactory, StrategyOptions } from './strategy.js';
 
-const factories = new Map<string, StrategyFactory>([
-  ['round-robin', (options) => new RoundRobin(options)],
-  ['weighted-round-robin', (options) => new WeightedRoundRobin(options)],
-  ['least-connections', (options) => new LeastConnections(options)],
-  ['random', (options) => new RandomChoice(options)],
-  ['power-of-two-choices', (options) => new PowerOfTwoChoices(options)],
-  ['peak-ewma', (options) => new PeakEwma(options)],
-  ['consistent-hash', (options) => new ConsistentHash({ ...options, fallbackStrategy: createStrategy(options.fallback ?? 'round-robin', options) })],
-]);
+/** The built-in strategies, in registration order. */
+const BUILT_IN = {
+  'round-robin': (options) => new RoundRobin(options),
+  'weighted-round-robin': (options) => new WeightedRoundRobin(options),
+  'least-connections': (options) => new LeastConnections(options),
+  'random': (options) => new RandomChoice(options),
+  'power-of-two-choices': (options) => new PowerOfTwoChoices(options),
+  'peak-ewma': (options) => new PeakEwma(options),
+  'consistent-hash': (options) => new ConsistentHash({ ...options, fallbackStrategy: createStrategy(options.fallback ?? 'round-robin', options) }),
+} satisfies Record<string, StrategyFactory>;
+
+/** The name of a built-in strategy: what `STRATEGY` and the library's `strategy` accept (besides names given to registerStrategy). */
+export type StrategyName = keyof typeof BUILT_IN;
+
+const factories = new Map<string, StrategyFactory>(Object.entries(BUILT_IN));
 
 /** Names accepted by `STRATEGY`, in registration order. */
 export function strategyNames(): string[] {

@@ -2,7 +2,7 @@ import { Agent, request } from 'node:http';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { LbEvent } from '../admin/index.js';
-import { createLoadBalancer, type LoadBalancer, type LoadBalancerInput } from '../index.js';
+import { createLoadBalancer, type LoadBalancer, type LoadBalancerSettings, type StrategyInput } from '../index.js';
 import { FakeBackend, type Behaviour, type FakeBackendOptions } from './fake-backend.js';
 
 export interface ScenarioOptions {
@@ -12,7 +12,7 @@ export interface ScenarioOptions {
    * Settings for the balancer, as `createLoadBalancer` takes them (backends, host and port are
    * the scenario's). Health checks default to `/health` every 1 s (200 ms while down).
    */
-  readonly settings?: Omit<LoadBalancerInput, 'backends' | 'host' | 'port'>;
+  readonly settings?: Omit<LoadBalancerSettings, 'backends' | 'host' | 'port'> & StrategyInput;
   /** Where the balancer logs; silent by default. */
   readonly logger?: Logger;
 }

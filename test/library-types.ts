@@ -1,0 +1,33 @@
+/**
+ * Type-level tests of the library's API, checked by the build (`tsc -p tsconfig.json`): each
+ * `@ts-expect-error` fails the build when the line below it type-checks after all. Nothing here
+ * runs (the file is not a `*.test.ts`).
+ */
+import type { AddressInfo } from 'node:net';
+import { createLoadBalancer, type BackendState, type LoadBalancerInput, type Strategy, type StrategyName } from '../src/index.js';
+
+export const named: LoadBalancerInput = { strategy: 'least-connections' };
+export const every: StrategyName[] = ['round-robin', 'weighted-round-robin', 'least-connections', 'random', 'power-of-two-choices', 'peak-ewma', 'consistent-hash'];
+// @ts-expect-error -- not a strategy's name
+export const typo: LoadBalancerInput = { strategy: 'nope' };
+// @ts-expect-error -- no name outside the union without a module
+export const unnamed: StrategyName = 'round_robin';
+// A name of its own only with the module that makes the strategy.
+export const custom: LoadBalancerInput = { strategyModule: './my-strategy.js', strategy: 'my-strategy' };
+const first: Strategy = { name: 'first', pick: (snapshot) => snapshot[0] };
+export const object: LoadBalancerInput = { strategy: first };
+
+export async function documented(): Promise<number> {
+  const lb = createLoadBalancer({ backends: ['http://127.0.0.1:1'], strategy: 'round-robin' });
+  // start() resolves with the traffic listener's address.
+  const address: AddressInfo = await lb.start();
+  // The README's snippet: backends' state through the pool.
+  const states: BackendState[] = lb.pool.backends.map((b) => b.state);
+  for (const backend of lb.pool.backends) {
+    console.log(backend.id, backend.url, backend.state, backend.weight); // state: up, down, ejected, draining or maintenance
+  }
+  // @ts-expect-error -- a string is not a strategy name
+  createLoadBalancer({ strategy: String('round-robin') });
+  await lb.stop();
+  return address.port + states.length;
+}
