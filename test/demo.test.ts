@@ -1,3 +1,4 @@
+// @engine-independent: it runs the demo (npm start), which chooses its own engine, not the CLI under TEST_ENGINE.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -1,3 +1,4 @@
+// @engine-independent: it checks the Dockerfile and compose files and runs the image's entry point as they configure it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
