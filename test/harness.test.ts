@@ -8,6 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { completeResponses } from './helpers/http.js';
 import { startLb } from './helpers/lb.js';
 import { listen } from './helpers/ports.js';
 import { isRunning } from './helpers/process.js';
@@ -81,7 +82,11 @@ test('a spawned process and its child die with the test process that started the
   const both = new Promise<void>((resolve) => { connected = resolve; });
   const server = createServer((socket) => {
     let pid = '';
-    held.push(new Promise((resolve) => socket.setEncoding('latin1').on('data', (c: string) => { pid += c; }).once('end', () => resolve(Number(pid)))));
+    // The PID ends with a newline; the connection stays open as long as its process lives.
+    held.push(new Promise((resolve) => socket.setEncoding('latin1').on('data', (c: string) => {
+      pid += c;
+      if (pid.endsWith('\n')) resolve(Number(pid));
+    })));
     gone.push(new Promise((resolve) => socket.on('error', () => undefined).once('close', () => resolve())));
     if (held.length === 2) connected();
   });
@@ -102,4 +107,24 @@ test('a spawned process and its child die with the test process that started the
   // The kernel closes a process's connections as it dies: both closed, both are gone.
   await Promise.all(gone);
   for (const pid of pids) assert.equal(isRunning(pid), false, `${pid} is gone`);
+});
+
+test('a raw exchange ends on the framing of the responses, not on a pause', () => {
+  const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+  const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n';
+  const cases: [string, number][] = [
+    ['', 0],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no', 0],
+    [ok, 1],
+    [ok + ok, 2],
+    [chunked, 1],
+    [chunked.slice(0, -2), 0],
+    ['HTTP/1.1 100 Continue\r\n\r\n', 0],
+    [`HTTP/1.1 100 Continue\r\n\r\n${ok}`, 1],
+    ['HTTP/1.1 204 No Content\r\n\r\n', 1],
+    ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00', 1],
+    ['HTTP/1.0 200 OK\r\n\r\nuntil the close', 0],
+    [`${ok}HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n`, 1],
+  ];
+  for (const [data, count] of cases) assert.equal(completeResponses(data), count, JSON.stringify(data));
 });

@@ -28,21 +28,86 @@ export async function rawConnect(port: number): Promise<Socket> {
 }
 
 /**
- * Sends raw bytes and resolves with everything the server sends until it closes the
- * connection or `idleMs` pass without data (for a kept-alive connection).
+ * Sends raw bytes and resolves with what the server sends, up to the end of the `responses`-th
+ * complete response (Content-Length, chunked framing, or no body by status) or the server's
+ * close, whichever comes first. A response framed only by the close (HTTP/1.0, no length) is
+ * read to the close. A response to HEAD cannot be framed from its head alone: not for HEAD.
  */
-export async function rawExchange(port: number, bytes: string | Buffer, idleMs = 500): Promise<string> {
+export async function rawExchange(port: number, bytes: string | Buffer, responses = 1): Promise<string> {
   const socket = await rawConnect(port);
   socket.setEncoding('latin1');
   let data = '';
   return new Promise((resolve) => {
-    let timer = setTimeout(done, idleMs);
-    function done(): void { socket.destroy(); resolve(data); }
-    socket.on('data', (chunk: string) => { data += chunk; clearTimeout(timer); timer = setTimeout(done, idleMs); });
-    socket.on('close', () => { clearTimeout(timer); resolve(data); });
+    const done = (): void => { socket.destroy(); resolve(data); };
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      if (completeResponses(data) >= responses) done();
+    });
+    socket.on('close', () => resolve(data));
     socket.on('error', () => undefined);
     socket.write(bytes);
   });
+}
+
+/**
+ * How many complete HTTP/1.x responses `data` holds from its start (interim 1xx responses not
+ * counted; a 101 counts, and what follows it is no longer HTTP). Stops at the first response
+ * that is incomplete or ends only with the connection.
+ */
+export function completeResponses(data: string): number {
+  let count = 0;
+  let at = 0;
+  for (;;) {
+    const headEnd = data.indexOf('\r\n\r\n', at);
+    if (headEnd < 0) return count;
+    const lines = data.slice(at, headEnd).split('\r\n');
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1]);
+    if (Number.isNaN(status)) return count;
+    const bodyStart = headEnd + 4;
+    if (status === 101) return count + 1;
+    if (status >= 100 && status < 200) { at = bodyStart; continue; }
+    const header = (name: string): string | undefined => {
+      const line = lines.find((l) => l.slice(0, l.indexOf(':')).trim().toLowerCase() === name);
+      return line?.slice(line.indexOf(':') + 1).trim().toLowerCase();
+    };
+    let end: number;
+    if (status === 204 || status === 304) end = bodyStart;
+    else if (header('transfer-encoding')?.endsWith('chunked') === true) {
+      const last = chunkedEnd(data, bodyStart);
+      if (last < 0) return count;
+      end = last;
+    } else if (header('content-length') !== undefined) {
+      end = bodyStart + Number(header('content-length'));
+      if (data.length < end) return count;
+    } else {
+      return count;
+    }
+    count++;
+    at = end;
+  }
+}
+
+/** Where a chunked body that starts at `from` ends (after its trailers), or -1 while incomplete. */
+function chunkedEnd(data: string, from: number): number {
+  let at = from;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    if (lineEnd < 0) return -1;
+    const size = Number.parseInt(data.slice(at, lineEnd), 16);
+    if (Number.isNaN(size)) return -1;
+    if (size === 0) {
+      // Trailer fields, then an empty line.
+      let t = lineEnd + 2;
+      for (;;) {
+        const next = data.indexOf('\r\n', t);
+        if (next < 0) return -1;
+        if (next === t) return next + 2;
+        t = next + 2;
+      }
+    }
+    at = lineEnd + 2 + size + 2;
+    if (data.length < at) return -1;
+  }
 }
 
 /**

@@ -94,9 +94,9 @@ export async function startLb(env: Record<string, string>, options: StartOptions
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk; });
   // Closed, not just exited: standard output may still hold the last lines when the process exits.
   const exited = owned.closed;
-  const printed = (): string => `stdout:\n${out}\nstderr:\n${err}`;
 
-  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = SAFETY_TIMEOUT_MS, signal?: AbortSignal): Promise<LogLine> => {
+  /** Rejects with the bare reason; callers add what the process printed. */
+  const waitFor = (match: (l: LogLine) => boolean, timeoutMs = SAFETY_TIMEOUT_MS, signal?: AbortSignal): Promise<LogLine> => {
     const found = logs.find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
@@ -106,7 +106,7 @@ export async function startLb(env: Record<string, string>, options: StartOptions
         const i = watchers.indexOf(w);
         if (i >= 0) watchers.splice(i, 1);
       };
-      const fail = (why: string): void => { if (watchers.includes(w)) { settle(); reject(new Error(`${why}; ${printed()}`)); } };
+      const fail = (why: string): void => { if (watchers.includes(w)) { settle(); reject(new Error(why)); } };
       const aborted = (): void => fail('the wait was aborted');
       const timer = setTimeout(() => fail(`no matching log line within ${timeoutMs} ms`), timeoutMs);
       const w = { match, resolve: (l: LogLine) => { settle(); resolve(l); } };
@@ -116,15 +116,17 @@ export async function startLb(env: Record<string, string>, options: StartOptions
       void exited.then((code) => fail(`lb exited (${code}) first`));
     });
   };
+  const withOutput = (error: Error): Error => new Error(`${error.message}; stdout:\n${out}\nstderr:\n${err}`);
 
   let port = Number(env.PORT ?? 0);
   if (options.waitListening !== false) {
     try {
-      const line = await waitForLog((l) => l.msg === 'listening', options.startTimeoutMs, options.signal);
+      const line = await waitFor((l) => l.msg === 'listening', options.startTimeoutMs, options.signal);
       port = line.port as number;
     } catch (error) {
+      // Killed first, so that the error shows all it printed up to its end.
       await owned.kill();
-      throw error;
+      throw withOutput(error as Error);
     }
   }
   return {
@@ -134,7 +136,7 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     logs,
     stdout: () => out,
     stderr: () => err,
-    waitForLog: (match, timeoutMs) => waitForLog(match, timeoutMs),
+    waitForLog: (match, timeoutMs) => waitFor(match, timeoutMs).catch((error: Error) => { throw withOutput(error); }),
     exited,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);

@@ -66,11 +66,19 @@ function killGroup(proc: ChildProcess): void {
   try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* already gone */ }
 }
 
-/** Whether a process is still running: a zombie (exited, not yet reaped) counts as gone. */
+/** The kernel's flag for a task that has begun to exit (include/linux/sched.h). */
+const PF_EXITING = 0x4;
+
+/**
+ * Whether a process is still running. One that has begun to exit counts as gone: its descriptors
+ * close (which is what a test can wait for) before it turns into a zombie, and a zombie is gone
+ * too, only not yet reaped by its parent.
+ */
 export function isRunning(pid: number): boolean {
   let stat: string;
   try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return false; }
-  // The state follows the command name, which is in parentheses and may hold either itself.
-  const state = stat.charAt(stat.lastIndexOf(')') + 2);
-  return state !== 'Z';
+  // The fields after the command name, which is in parentheses and may hold either itself:
+  // state, ppid, pgrp, session, tty_nr, tpgid, flags, …
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] !== 'Z' && fields[0] !== 'X' && (Number(fields[6]) & PF_EXITING) === 0;
 }
