@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
+import { untilPrinted } from './helpers/process.js';
 
 const DEMO = fileURLToPath(new URL('../demo/main.js', import.meta.url));
 
@@ -14,12 +15,8 @@ test('the demo (npm start) prints where to curl, the admin API and its token, an
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => proc.kill('SIGKILL'));
-  let out = '';
   proc.stdout!.setEncoding('utf8');
-  while (!/Ctrl-C/.test(out)) {
-    const [chunk] = await once(proc.stdout!, 'data') as [string];
-    out += chunk;
-  }
+  const out = await untilPrinted(proc, (text) => /Ctrl-C/.test(text));
   const lb = /Load balancer: (http:\/\/localhost:\d+)/.exec(out)?.[1];
   const admin = /Admin API: (http:\/\/localhost:\d+) \(token ([0-9a-f]+)\)/.exec(out);
   assert.ok(lb !== undefined && admin !== null, out);

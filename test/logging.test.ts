@@ -59,7 +59,7 @@ test('LOG_FORMAT=pretty is for people: one readable line per event, not JSON', a
   const port = await freePort();
   const lb = await startLb({ BACKENDS: backend.url, LOG_FORMAT: 'pretty', PORT: String(port) }, { waitListening: false });
   t.after(() => lb.stop());
-  while (!lb.stdout().includes('listening')) await new Promise((r) => lb.proc.stdout!.once('data', r));
+  await lb.waitForText('listening');
   const text = lb.stdout();
   assert.match(text, /INFO.*listening/);
   assert.match(text, /backend is up/);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listen } from './ports.js';
-import { spawnNode } from './process.js';
+import { spawnNode, untilPrinted } from './process.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -26,6 +26,8 @@ export interface RunningLb {
    * process printed, when it exits first (or, as a last resort, after `timeoutMs`).
    */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Resolves once standard output so far holds `text` (any format, pretty logs too); rejects when the process exits first. */
+  waitForText(text: string): Promise<void>;
   /** Sends a signal and resolves with the exit code once the process has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   readonly exited: Promise<number | null>;
@@ -138,6 +140,10 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     stderr: () => err,
     waitForLog: (match, timeoutMs) => waitFor(match, timeoutMs).catch((error: Error) => { throw withOutput(error); }),
     exited,
+    async waitForText(text) {
+      if (out.includes(text)) return;
+      await untilPrinted(proc, () => out.includes(text)).catch((error: Error) => { throw withOutput(error); });
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;

@@ -82,3 +82,22 @@ export function isRunning(pid: number): boolean {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return fields[0] !== 'Z' && fields[0] !== 'X' && (Number(fields[6]) & PF_EXITING) === 0;
 }
+
+/**
+ * Resolves with all `proc` has printed on standard output (from now on) once `done` holds for
+ * it; rejects, with what it printed, when the process exits first. No timeout: a wait for a line
+ * ends on the line or on the exit, and the test's own timeout is the last resort.
+ */
+export function untilPrinted(proc: ChildProcess, done: (text: string) => boolean): Promise<string> {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer | string): void => {
+      text += chunk.toString();
+      if (done(text)) { settle(); resolve(text); }
+    };
+    const onClose = (code: number | null): void => { settle(); reject(new Error(`the process exited (${code}) first; stdout:\n${text}`)); };
+    const settle = (): void => { proc.stdout!.off('data', onData); proc.off('close', onClose); };
+    proc.stdout!.on('data', onData);
+    proc.once('close', onClose);
+  });
+}
