@@ -26,10 +26,13 @@ const MARKER = /^\/\/ @engine-independent\b/m;
 
 /** Every *.test.js under a folder of the build, sorted. */
 function testFiles(dir) {
-  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.test.js'))
-    .map((f) => join(dir, f))
-    .sort();
+  const found = [];
+  for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...testFiles(path));
+    else if (entry.name.endsWith('.test.js')) found.push(path);
+  }
+  return found.sort();
 }
 
 /** Whether the file's header (its leading comment lines) declares it engine-independent. */
