@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { completeResponses } from './helpers/http.js';
+import { responsesIn } from './helpers/http.js';
 import { startLb } from './helpers/lb.js';
 import { listen } from './helpers/ports.js';
 import { isRunning } from './helpers/process.js';
@@ -112,19 +112,23 @@ test('a spawned process and its child die with the test process that started the
 test('a raw exchange ends on the framing of the responses, not on a pause', () => {
   const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n';
-  const cases: [string, number][] = [
-    ['', 0],
-    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no', 0],
-    [ok, 1],
-    [ok + ok, 2],
-    [chunked, 1],
-    [chunked.slice(0, -2), 0],
-    ['HTTP/1.1 100 Continue\r\n\r\n', 0],
-    [`HTTP/1.1 100 Continue\r\n\r\n${ok}`, 1],
-    ['HTTP/1.1 204 No Content\r\n\r\n', 1],
-    ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00', 1],
-    ['HTTP/1.0 200 OK\r\n\r\nuntil the close', 0],
-    [`${ok}HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n`, 1],
+  const refused = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+  const cases: [string, number, boolean][] = [
+    ['', 0, false],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no', 0, false],
+    [ok, 1, false],
+    [ok + ok, 2, false],
+    [chunked, 1, false],
+    [chunked.slice(0, -2), 0, false],
+    ['HTTP/1.1 100 Continue\r\n\r\n', 0, false],
+    [`HTTP/1.1 100 Continue\r\n\r\n${ok}`, 1, false],
+    ['HTTP/1.1 204 No Content\r\n\r\n', 1, false],
+    ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00', 1, false],
+    ['HTTP/1.0 200 OK\r\n\r\nuntil the close', 0, false],
+    ['HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok', 1, true],
+    ['HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok', 1, false],
+    [refused, 1, true],
+    [`${ok}HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n`, 1, false],
   ];
-  for (const [data, count] of cases) assert.equal(completeResponses(data), count, JSON.stringify(data));
+  for (const [data, complete, closes] of cases) assert.deepEqual(responsesIn(data), { complete, closes }, JSON.stringify(data));
 });

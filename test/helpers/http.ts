@@ -30,18 +30,21 @@ export async function rawConnect(port: number): Promise<Socket> {
 /**
  * Sends raw bytes and resolves with what the server sends, up to the end of the `responses`-th
  * complete response (Content-Length, chunked framing, or no body by status) or the server's
- * close, whichever comes first. A response framed only by the close (HTTP/1.0, no length) is
- * read to the close. A response to HEAD cannot be framed from its head alone: not for HEAD.
+ * close, whichever comes first. When that response announces the close (`Connection: close`,
+ * HTTP/1.0), the read goes on to the close: whatever else the server sent before it, such as a
+ * response to a smuggled request, is in the result. A response framed only by the close
+ * (HTTP/1.0, no length) is read to the close. Not for HEAD: its response cannot be framed from
+ * its head alone.
  */
 export async function rawExchange(port: number, bytes: string | Buffer, responses = 1): Promise<string> {
   const socket = await rawConnect(port);
   socket.setEncoding('latin1');
   let data = '';
   return new Promise((resolve) => {
-    const done = (): void => { socket.destroy(); resolve(data); };
     socket.on('data', (chunk: string) => {
       data += chunk;
-      if (completeResponses(data) >= responses) done();
+      const framed = responsesIn(data);
+      if (framed.complete >= responses && !framed.closes) { socket.destroy(); resolve(data); }
     });
     socket.on('close', () => resolve(data));
     socket.on('error', () => undefined);
@@ -51,21 +54,24 @@ export async function rawExchange(port: number, bytes: string | Buffer, response
 
 /**
  * How many complete HTTP/1.x responses `data` holds from its start (interim 1xx responses not
- * counted; a 101 counts, and what follows it is no longer HTTP). Stops at the first response
- * that is incomplete or ends only with the connection.
+ * counted; a 101 counts, and what follows it is no longer HTTP), and whether the last of them
+ * announces that the server closes the connection after it. Stops at the first response that is
+ * incomplete or ends only with the connection.
  */
-export function completeResponses(data: string): number {
-  let count = 0;
+export function responsesIn(data: string): { complete: number; closes: boolean } {
+  let complete = 0;
+  let closes = false;
   let at = 0;
   for (;;) {
     const headEnd = data.indexOf('\r\n\r\n', at);
-    if (headEnd < 0) return count;
+    if (headEnd < 0) return { complete, closes };
     const lines = data.slice(at, headEnd).split('\r\n');
-    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1]);
-    if (Number.isNaN(status)) return count;
+    const start = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]!);
+    if (start === null) return { complete, closes };
+    const status = Number(start[2]);
     const bodyStart = headEnd + 4;
-    if (status === 101) return count + 1;
-    if (status >= 100 && status < 200) { at = bodyStart; continue; }
+    if (status === 101) return { complete: complete + 1, closes: false };
+    if (status < 200) { at = bodyStart; continue; }
     const header = (name: string): string | undefined => {
       const line = lines.find((l) => l.slice(0, l.indexOf(':')).trim().toLowerCase() === name);
       return line?.slice(line.indexOf(':') + 1).trim().toLowerCase();
@@ -73,16 +79,17 @@ export function completeResponses(data: string): number {
     let end: number;
     if (status === 204 || status === 304) end = bodyStart;
     else if (header('transfer-encoding')?.endsWith('chunked') === true) {
-      const last = chunkedEnd(data, bodyStart);
-      if (last < 0) return count;
-      end = last;
+      end = chunkedEnd(data, bodyStart);
+      if (end < 0) return { complete, closes };
     } else if (header('content-length') !== undefined) {
       end = bodyStart + Number(header('content-length'));
-      if (data.length < end) return count;
+      if (data.length < end) return { complete, closes };
     } else {
-      return count;
+      return { complete, closes };
     }
-    count++;
+    const connection = header('connection')?.split(',').map((t) => t.trim()) ?? [];
+    closes = connection.includes('close') || (start[1] === '0' && !connection.includes('keep-alive'));
+    complete++;
     at = end;
   }
 }
