@@ -53,11 +53,13 @@ function count(tap, name) {
   return all.length === 0 ? undefined : Number(all.at(-1)[1]);
 }
 
+// Interrupted: the running pass gets the signal, no further pass starts, the summary still prints.
 let current;
+let interrupted;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
+    interrupted = signal;
     current?.kill(signal);
-    process.exit(1);
   });
 }
 
@@ -103,6 +105,7 @@ const dir = mkdtempSync(join(tmpdir(), 'lb-test-run-'));
 const results = [];
 try {
   for (const [name, pass] of Object.entries(PASSES)) {
+    if (interrupted !== undefined) break;
     if (wanted.length === 0 || wanted.includes(name)) results.push(await run(name, pass, dir));
   }
 } finally {
@@ -116,6 +119,10 @@ for (const r of results) {
   const counts = r.counted ? `${r.passed} passed, ${r.failed} failed${r.cancelled > 0 ? ` (${r.cancelled} cancelled)` : ''}` : 'no summary (the runner did not finish)';
   console.log(`${r.title}: ${counts}, ${status}`);
   if (r.code !== 0 || r.failed > 0 || !r.counted) ok = false;
+}
+if (interrupted !== undefined) {
+  console.log(`interrupted by ${interrupted}: the passes after it did not run`);
+  ok = false;
 }
 const total = (key) => results.reduce((sum, r) => sum + r[key], 0);
 console.log(`${total('passed')} passed, ${total('failed')} failed`);

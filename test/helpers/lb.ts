@@ -142,7 +142,7 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     exited,
     async waitForText(text) {
       if (out.includes(text)) return;
-      await untilPrinted(proc, () => out.includes(text)).catch((error: Error) => { throw withOutput(error); });
+      await untilPrinted(proc, () => out.includes(text)).catch(async () => { throw withOutput(new Error(`lb exited (${await exited}) first`)); });
     },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
