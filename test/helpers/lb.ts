@@ -48,6 +48,15 @@ export interface StartOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A start that failed: the process (`pid`) was killed, with its group, before this was thrown. */
+export class StartError extends Error {
+  readonly code = 'LB_TEST_START_FAILED';
+  constructor(message: string, readonly pid: number | undefined) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
 /**
  * The last-resort bound on a wait for a log line. Start-up waits end on the line or on the
  * process's exit, whichever comes first; this only turns a process that hangs silently into an
@@ -128,7 +137,7 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     } catch (error) {
       // Killed first, so that the error shows all it printed up to its end.
       await owned.kill();
-      throw withOutput(error as Error);
+      throw new StartError(withOutput(error as Error).message, proc.pid);
     }
   }
   return {
