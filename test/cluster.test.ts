@@ -104,7 +104,7 @@ async function controlled(t: { after(fn: () => unknown): void }, backends: reado
     const n = sent++;
     lb.proc.stdin!.write(`${JSON.stringify(command)}\n`);
     const done = (): LogLine[] => lb.logs.filter((l) => l.msg === 'control done');
-    return lb.waitForLog(() => done().length > n, 30_000).then(() => done()[n]!);
+    return lb.waitForLog(() => done().length > n).then(() => done()[n]!);
   };
   return { lb, control };
 }

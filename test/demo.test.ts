@@ -1,9 +1,11 @@
+// @engine-independent: it runs the demo (npm start), which chooses its own engine, not the CLI under TEST_ENGINE.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
+import { untilPrinted } from './helpers/process.js';
 
 const DEMO = fileURLToPath(new URL('../demo/main.js', import.meta.url));
 
@@ -13,12 +15,8 @@ test('the demo (npm start) prints where to curl, the admin API and its token, an
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => proc.kill('SIGKILL'));
-  let out = '';
   proc.stdout!.setEncoding('utf8');
-  for (let i = 0; i < 1000 && !/Ctrl-C/.test(out); i++) {
-    const [chunk] = await once(proc.stdout!, 'data') as [string];
-    out += chunk;
-  }
+  let out = await untilPrinted(proc, (text) => /Ctrl-C/.test(text));
   proc.stdout!.on('data', (chunk: string) => { out += chunk; });
   const lb = /Load balancer: (http:\/\/localhost:\d+)/.exec(out)?.[1];
   const admin = /Admin API: (http:\/\/localhost:\d+) \(token ([0-9a-f]+)\)/.exec(out);

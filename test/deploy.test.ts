@@ -1,3 +1,4 @@
+// @engine-independent: it checks the Dockerfile and compose files and runs the image's entry point as they configure it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { SETTINGS } from '../src/index.js';
 import { startBackends } from './helpers/backend.js';
+import { untilPrinted } from './helpers/process.js';
 import { get } from './helpers/http.js';
 import { freePort } from './helpers/lb.js';
 
@@ -164,10 +166,13 @@ test('the image build steps pass on a clean copy; the entrypoint, as PID 1, prox
   const runEnv = { ...env, PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: String(adminPort), BACKENDS: a!.url };
   // A PID namespace of its own makes the balancer PID 1, as in a container: PID 1 gets no default
   // signal handling, so SIGTERM works only because the balancer handles it itself.
-  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', entry === 'node' ? process.execPath : entry!, ...entryArgs], { cwd: app, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // --kill-child: the balancer goes with unshare when the test kills it.
+  const proc = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', entry === 'node' ? process.execPath : entry!, ...entryArgs], { cwd: app, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => proc.kill('SIGKILL'));
   let out = '';
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => { out += c; });
+  const adminUp = untilPrinted(proc, (text) => text.includes('"msg":"admin listening"'));
+  adminUp.catch(() => undefined); // awaited below, once the first wait has passed
   const port = await new Promise<number>((resolve, reject) => {
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
@@ -180,7 +185,7 @@ test('the image build steps pass on a clean copy; the entrypoint, as PID 1, prox
   // ADMIN_PORT given here overrides the image's config file, and says so.
   assert.match(out, new RegExp(`"msg":"ADMIN_PORT=${adminPort} in the environment overrides admin\\.port: 9901 in lb\\.yaml `));
   assert.equal((await get(`http://127.0.0.1:${port}/`)).body, 'a');
-  await new Promise<void>((resolve) => { const wait = (): void => { if (out.includes('"msg":"admin listening"')) resolve(); else setTimeout(wait, 20); }; wait(); });
+  await adminUp;
 
   // The HEALTHCHECK command, exactly as the Dockerfile has it.
   const check = JSON.parse(/CMD\s+(\[.*\])\s*$/.exec(step(stages[1]!, 'HEALTHCHECK').at(-1)!.args)![1]!) as string[];

@@ -51,7 +51,7 @@ test('ENGINE=fast: pipelined requests run at once and are answered in order, whi
   const lb = await startLb({ BACKENDS: backend.url, ENGINE: 'fast' });
   t.after(() => lb.stop());
   const fastSeen = backend.nextRequest();
-  const response = rawExchange(lb.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+  const response = rawExchange(lb.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 2);
   assert.equal((await fastSeen).url, '/slow');
   const text = await response;
   const bodies = [...text.matchAll(/\r\n\r\n(\/slow|\/fast)/g)].map((m) => m[1]);

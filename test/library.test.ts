@@ -1,3 +1,4 @@
+// @engine-independent: it embeds the library and runs each engine itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';

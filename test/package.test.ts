@@ -1,3 +1,4 @@
+// @engine-independent: it packs and installs the package and runs the installed command as a user would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';

@@ -1,3 +1,4 @@
+// @engine-independent: it checks how the suite picks test ports; no balancer process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

@@ -8,6 +8,7 @@ import { Agent, request as undiciRequest } from 'undici';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type Handler, type TestBackend } from './helpers/backend.js';
 import { startLb, type LogLine } from './helpers/lb.js';
+import { untilPrinted } from './helpers/process.js';
 
 const served = (b: TestBackend): number => b.requests.filter((r) => r.url !== '/health').length;
 
@@ -314,7 +315,7 @@ test('CONNECT_TIMEOUT: a backend that does not accept connections in time is a c
     });
   `], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => blackhole.kill('SIGKILL'));
-  await once(blackhole.stdout!, 'data');
+  await untilPrinted(blackhole, (text) => text.includes('ready'));
   const fillers = Array.from({ length: 4 }, () => connect(stuck.port, '127.0.0.1').on('error', () => undefined));
   t.after(() => { for (const f of fillers) f.destroy(); });
   const res = await get(lb.url, { headers: { 'x-request-id': 'slow-connect' } });

@@ -1,3 +1,4 @@
+// @engine-independent: an in-process simulation of the strategies; no balancer process, no engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

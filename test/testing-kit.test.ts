@@ -1,3 +1,4 @@
+// @engine-independent: the testing kit's example, run as a user's test would run it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

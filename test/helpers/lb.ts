@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listen } from './ports.js';
+import { spawnNode, untilPrinted } from './process.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -20,8 +21,13 @@ export interface RunningLb {
   /** Raw standard output so far. */
   stdout(): string;
   stderr(): string;
-  /** Resolves with the first log line (past or future) that matches. */
+  /**
+   * Resolves with the first log line (past or future) that matches; rejects, with what the
+   * process printed, when it exits first (or, as a last resort, after `timeoutMs`).
+   */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Resolves once standard output so far holds `text` (any format, pretty logs too); rejects when the process exits first. */
+  waitForText(text: string): Promise<void>;
   /** Sends a signal and resolves with the exit code once the process has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   readonly exited: Promise<number | null>;
@@ -36,25 +42,47 @@ export interface StartOptions {
   readonly waitListening?: boolean;
   /** Another entry point than the `lb` CLI (a test fixture built on the library); its stdin is then a pipe. */
   readonly script?: string;
+  /** The last-resort bound on the wait for 'listening' (default: two minutes). */
+  readonly startTimeoutMs?: number;
+  /** Ends the wait for 'listening' early: the process is then killed and the start rejects. */
+  readonly signal?: AbortSignal;
 }
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
+/** A start that failed: the process (`pid`) was killed, with its group, before this was thrown. */
+export class StartError extends Error {
+  readonly code = 'LB_TEST_START_FAILED';
+  constructor(message: string, readonly pid: number | undefined) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
 
 /**
- * The engine the suite runs the CLI with: TEST_ENGINE=fast runs every integration test against
- * the fast engine (a test that sets ENGINE itself keeps its own).
+ * The last-resort bound on a wait for a log line. Start-up waits end on the line or on the
+ * process's exit, whichever comes first; this only turns a process that hangs silently into an
+ * error that shows what it printed, well before the test's own timeout.
  */
-const ENGINE = process.env.TEST_ENGINE === undefined ? {} : { ENGINE: process.env.TEST_ENGINE };
+const SAFETY_TIMEOUT_MS = 120_000;
 
-/** Spawns the real `lb` CLI listening on 127.0.0.1 with an ephemeral port. */
+/**
+ * The engine the suite runs the CLI with: TEST_ENGINE=node runs every integration test against
+ * the node engine, TEST_ENGINE=fast against the fast one (the default); a test that sets ENGINE
+ * itself keeps its own.
+ */
+const ENGINE: Record<string, string> = process.env.TEST_ENGINE === undefined ? {} : { ENGINE: process.env.TEST_ENGINE };
+
+/**
+ * Spawns the real `lb` CLI listening on 127.0.0.1 with an ephemeral port. If it does not come up
+ * (it exits first, the wait is aborted, or the safety timeout passes), it is killed with its
+ * whole process group before this rejects: nothing is left for the caller to clean up.
+ */
 export async function startLb(env: Record<string, string>, options: StartOptions = {}): Promise<RunningLb> {
-  const proc = spawn(process.execPath, [options.script ?? CLI, ...(options.args ?? [])], {
+  const owned = spawnNode([options.script ?? CLI, ...(options.args ?? [])], {
     cwd: options.cwd ?? mkdtempSync(join(tmpdir(), 'lb-test-')),
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...ENGINE, ...env },
-    stdio: [options.script === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    stdin: options.script === undefined ? 'ignore' : 'pipe',
   });
-  running.add(proc);
+  const { proc } = owned;
   const logs: LogLine[] = [];
   const watchers: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let out = '';
@@ -76,26 +104,42 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     }
   });
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk; });
-  // 'close', not 'exit': standard output may still hold the last lines when the process exits.
-  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => { running.delete(proc); resolve(code); }));
+  // Closed, not just exited: standard output may still hold the last lines when the process exits.
+  const exited = owned.closed;
 
-  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+  /** Rejects with the bare reason; callers add what the process printed. */
+  const waitFor = (match: (l: LogLine) => boolean, timeoutMs = SAFETY_TIMEOUT_MS, signal?: AbortSignal): Promise<LogLine> => {
     const found = logs.find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs}ms; stdout:\n${out}\nstderr:\n${err}`)), timeoutMs);
-      const w = { match, resolve: (l: LogLine) => { clearTimeout(timer); resolve(l); } };
+      const settle = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        const i = watchers.indexOf(w);
+        if (i >= 0) watchers.splice(i, 1);
+      };
+      const fail = (why: string): void => { if (watchers.includes(w)) { settle(); reject(new Error(why)); } };
+      const aborted = (): void => fail('the wait was aborted');
+      const timer = setTimeout(() => fail(`no matching log line within ${timeoutMs} ms`), timeoutMs);
+      const w = { match, resolve: (l: LogLine) => { settle(); resolve(l); } };
       watchers.push(w);
-      void exited.then((code) => {
-        if (watchers.includes(w)) { clearTimeout(timer); reject(new Error(`lb exited (${code}) first; stdout:\n${out}\nstderr:\n${err}`)); }
-      });
+      signal?.addEventListener('abort', aborted, { once: true });
+      if (signal?.aborted === true) aborted();
+      void exited.then((code) => fail(`lb exited (${code}) first`));
     });
   };
+  const withOutput = (error: Error): Error => new Error(`${error.message}; stdout:\n${out}\nstderr:\n${err}`);
 
   let port = Number(env.PORT ?? 0);
   if (options.waitListening !== false) {
-    const line = await waitForLog((l) => l.msg === 'listening');
-    port = line.port as number;
+    try {
+      const line = await waitFor((l) => l.msg === 'listening', options.startTimeoutMs, options.signal);
+      port = line.port as number;
+    } catch (error) {
+      // Killed first, so that the error shows all it printed up to its end.
+      await owned.kill();
+      throw new StartError(withOutput(error as Error).message, proc.pid);
+    }
   }
   return {
     proc,
@@ -104,8 +148,12 @@ export async function startLb(env: Record<string, string>, options: StartOptions
     logs,
     stdout: () => out,
     stderr: () => err,
-    waitForLog,
+    waitForLog: (match, timeoutMs) => waitFor(match, timeoutMs).catch((error: Error) => { throw withOutput(error); }),
     exited,
+    async waitForText(text) {
+      if (out.includes(text)) return;
+      await untilPrinted(proc, () => out.includes(text)).catch(async () => { throw withOutput(new Error(`lb exited (${await exited}) first`)); });
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
@@ -120,18 +168,15 @@ export async function startLb(env: Record<string, string>, options: StartOptions
 
 /** Runs the CLI to completion (for config errors, --help, --version). */
 export async function runLb(env: Record<string, string>, args: readonly string[] = [], cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI, ...args], {
+  const { proc, closed } = spawnNode([CLI, ...args], {
     cwd: cwd ?? mkdtempSync(join(tmpdir(), 'lb-test-')),
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-  proc.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const [code] = await once(proc, 'close') as [number | null];
-  running.delete(proc);
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const code = await closed;
   return { code, stdout, stderr };
 }
 
