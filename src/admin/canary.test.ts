@@ -6,40 +6,9 @@ import { seededRandom } from '../balancer/random.js';
 import { WeightedRoundRobin } from '../balancer/strategies/weighted-round-robin.js';
 import { Tally, type Counts } from '../metrics/index.js';
 import { Pool, type Backend } from '../pool/index.js';
-import { Canaries, type CanaryClock } from './canary.js';
+import { Canaries } from './canary.js';
+import { ManualClock } from './manual-clock.test.js';
 import { EventLog } from './events.js';
-
-/** A clock that moves only when told, running the ticks that fall due on the way (and awaiting each). */
-class ManualClock implements CanaryClock {
-  time = 0;
-  readonly #timers = new Set<{ tick: () => Promise<void>; ms: number; due: number }>();
-
-  now(): number {
-    return this.time;
-  }
-
-  every(tick: () => Promise<void>, ms: number): () => void {
-    const timer = { tick, ms, due: this.time + ms };
-    this.#timers.add(timer);
-    return () => this.#timers.delete(timer);
-  }
-
-  get ticking(): boolean {
-    return this.#timers.size > 0;
-  }
-
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (let guard = 0; guard < 100_000; guard++) {
-      const next = [...this.#timers].filter((t) => t.due <= end).sort((a, b) => a.due - b.due)[0];
-      if (next === undefined) break;
-      this.time = next.due;
-      next.due += next.ms;
-      await next.tick();
-    }
-    this.time = end;
-  }
-}
 
 /** Two healthy backends, `a` and `b`, with a Canaries watching them on a manual clock, counting into a Tally. */
 function setUp(strategyWeights: readonly number[] = [1, 1]) {

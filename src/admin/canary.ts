@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ROW, STATUS_CLASSES, type Counts } from '../metrics/index.js';
 import type { Backend, Pool } from '../pool/index.js';
+import { realClock, type Clock } from './clock.js';
 import type { EventLog } from './events.js';
 import { percentile } from './sampler.js';
 
@@ -54,25 +55,6 @@ interface Figures {
 const TICK_MS = 1000;
 
 /**
- * Where canaries read the time and what wakes them: by default `performance.now()` and a 1 s
- * timer. A test passes its own, so that a window's end and each judgement come when it says.
- */
-export interface CanaryClock {
-  now(): number;
-  /** Calls `tick` every `ms` until the function returned is called. */
-  every(tick: () => Promise<void>, ms: number): () => void;
-}
-
-const REAL_CLOCK: CanaryClock = {
-  now: () => performance.now(),
-  every(tick, ms) {
-    const timer = setInterval(() => void tick(), ms);
-    timer.unref();
-    return () => clearInterval(timer);
-  },
-};
-
-/**
  * Canaries: backends added or re-weighted through the admin API with `"canary": { share,
  * duration }`. Each takes `share` of the traffic at first, ramping to its full share over the
  * duration (through the director's admission, so every strategy honours it), while its error
@@ -89,11 +71,12 @@ export class Canaries {
   readonly #running = new Map<string, Canary>();
   /** The latest outcome per backend id, for the API. */
   readonly #ended = new Map<string, Canary>();
-  readonly #clock: CanaryClock;
+  /** `performance.now()` and a 1 s timer, unless a test passes its own. */
+  readonly #clock: Clock;
   #stopTicking: (() => void) | undefined;
   #ticking = false;
 
-  constructor(pool: Pool, counts: () => Promise<Counts>, events: EventLog, log: Logger, changed: () => void, clock: CanaryClock = REAL_CLOCK) {
+  constructor(pool: Pool, counts: () => Promise<Counts>, events: EventLog, log: Logger, changed: () => void, clock: Clock = realClock(() => performance.now())) {
     this.#clock = clock;
     this.#pool = pool;
     this.#counts = counts;
