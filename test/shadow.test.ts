@@ -5,6 +5,10 @@ import { startBackends } from './helpers/backend.js';
 import { get } from './helpers/http.js';
 import { runLb, startLb } from './helpers/lb.js';
 
+// The smoke layer: SHADOW_STRATEGIES wired end to end through the real CLI. What a shadow decides
+// and predicts from given latencies is unit-tested with observations and a clock
+// (src/balancer/shadow.test.ts); nothing here depends on how fast the backends answer.
+
 interface Summary {
   live: { strategy: string; decisions: number; p50Ms: number; p99Ms: number };
   shadows: { strategy: string; decisions: number; agreement: number; p50Ms: number; p99Ms: number }[];
@@ -21,15 +25,8 @@ function promtoolAccepts(text: string): void {
 }
 
 for (const workers of ['0', '2']) {
-  test(`SHADOW_STRATEGIES: agreement with the live choice and predicted latency per shadow, in the API and /metrics (WORKERS=${workers})`, async (t) => {
-    // Far apart: the first answer on a new connection, or one stalled on a busy machine, can take
-    // tens of ms, and a latency estimate keeps such a peak for the rest of this short run; the fast
-    // backend's must stay below the slow one's for the predictions to compare as they should.
-    const delays: Record<string, number> = { fast: 0, slow: 100, slower: 200 };
-    const backends = await startBackends(t, (req, res, backend) => {
-      if (req.url === '/health') { res.end(); return; }
-      setTimeout(() => res.end(backend.name), delays[backend.name]);
-    }, ['fast', 'slow', 'slower']);
+  test(`SHADOW_STRATEGIES: every request is placed by each shadow, in the API and /metrics (WORKERS=${workers})`, async (t) => {
+    const backends = await startBackends(t, undefined, ['a', 'b', 'c']);
     const lb = await startLb({
       BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'round-robin', SHADOW_STRATEGIES: 'peak-ewma,round-robin',
       ADMIN_PORT: '0', WORKERS: workers,
@@ -40,20 +37,17 @@ for (const workers of ['0', '2']) {
     const summary = JSON.parse((await get(`${admin}/api/shadow`)).body) as Summary;
     assert.equal(summary.live.strategy, 'round-robin');
     assert.equal(summary.live.decisions, 60);
-    const [ewma, rr] = summary.shadows;
-    assert.deepEqual([ewma!.strategy, rr!.strategy], ['peak-ewma', 'round-robin']);
-    assert.equal(ewma!.decisions, 60);
-    // A round robin in the shadow keeps its own position, in step with the live one.
-    assert.equal(rr!.agreement, 1);
-    assert.deepEqual([rr!.p50Ms, rr!.p99Ms], [summary.live.p50Ms, summary.live.p99Ms]);
-    // Peak EWMA would have sent most requests to the fast backend: less agreement, lower predicted latency.
-    assert.ok(ewma!.agreement < 0.7, `peak-ewma agreed on ${ewma!.agreement}`);
-    assert.ok(ewma!.p50Ms < summary.live.p50Ms, `peak-ewma p50 ${ewma!.p50Ms} ms, live ${summary.live.p50Ms} ms`);
-    assert.ok(summary.live.p99Ms >= 150, `live p99 ${summary.live.p99Ms} ms includes the slowest backend`);
+    assert.deepEqual(summary.shadows.map((s) => [s.strategy, s.decisions]), [['peak-ewma', 60], ['round-robin', 60]]);
+    // Whatever the latencies: a shadow round robin, at each worker's offset, picks what the live one does.
+    const rr = summary.shadows[1]!;
+    assert.equal(rr.agreement, 1);
+    assert.deepEqual([rr.p50Ms, rr.p99Ms], [summary.live.p50Ms, summary.live.p99Ms]);
 
     const metrics = (await get(`${admin}/metrics`)).body;
     assert.match(metrics, /^lb_shadow_agreement_ratio\{strategy="round-robin"\} 1$/m);
+    assert.match(metrics, /^lb_shadow_agreement_ratio\{strategy="peak-ewma"\} [\d.]+$/m);
     assert.match(metrics, /^lb_shadow_decisions_total\{strategy="peak-ewma"\} 60$/m);
+    assert.match(metrics, /^lb_shadow_predicted_latency_p50_seconds\{strategy="peak-ewma",role="shadow"\} /m);
     assert.match(metrics, /^lb_shadow_predicted_latency_p99_seconds\{strategy="round-robin",role="live"\} /m);
     promtoolAccepts(metrics);
   });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ROW, STATUS_CLASSES, type Counts } from '../metrics/index.js';
 import type { Backend, Pool } from '../pool/index.js';
+import { realClock, type Clock } from './clock.js';
 import type { EventLog } from './events.js';
 import { percentile } from './sampler.js';
 
@@ -70,10 +71,13 @@ export class Canaries {
   readonly #running = new Map<string, Canary>();
   /** The latest outcome per backend id, for the API. */
   readonly #ended = new Map<string, Canary>();
-  #timer: NodeJS.Timeout | undefined;
+  /** `performance.now()` and a 1 s timer, unless a test passes its own. */
+  readonly #clock: Clock;
+  #stopTicking: (() => void) | undefined;
   #ticking = false;
 
-  constructor(pool: Pool, counts: () => Promise<Counts>, events: EventLog, log: Logger, changed: () => void) {
+  constructor(pool: Pool, counts: () => Promise<Counts>, events: EventLog, log: Logger, changed: () => void, clock: Clock = realClock(() => performance.now())) {
+    this.#clock = clock;
     this.#pool = pool;
     this.#counts = counts;
     this.#events = events;
@@ -84,19 +88,18 @@ export class Canaries {
   /** Starts watching `backend` (just added, or just re-weighted from `undo.weight`). */
   async start(backend: Backend, spec: CanarySpec, undo: Undo): Promise<void> {
     const baseline = new Map((await this.#counts()).rows.map(([id, row]) => [id, Array.from(row)]));
-    const canary: Canary = { backend, spec, undo, started: performance.now(), baseline, quarter: 0, outcome: 'running' };
+    const canary: Canary = { backend, spec, undo, started: this.#clock.now(), baseline, quarter: 0, outcome: 'running' };
     this.#running.set(backend.id, canary);
     this.#ended.delete(backend.id);
     this.#ramp(canary, 0);
     this.#events.add({ kind: 'canary', backend: backend.id, message: `canary started: ${percent(spec.share)} of traffic, full share in ${Math.round(spec.duration / 1000)} s` });
     this.#log.info({ backend: backend.id, share: spec.share, duration: spec.duration }, 'canary started');
-    this.#timer ??= setInterval(() => void this.#tick(), TICK_MS);
-    this.#timer.unref();
+    this.#stopTicking ??= this.#clock.every(() => this.#tick(), TICK_MS);
   }
 
   /** Running and ended canaries, for `GET /api/canaries`. */
   list(): object[] {
-    const now = performance.now();
+    const now = this.#clock.now();
     return [...this.#running.values(), ...this.#ended.values()].map((c) => ({
       backend: c.backend.id, outcome: c.outcome, share: c.spec.share, durationMs: c.spec.duration,
       progress: c.outcome === 'running' ? Math.min(1, (now - c.started) / c.spec.duration) : 1,
@@ -105,8 +108,8 @@ export class Canaries {
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTicking?.();
+    this.#stopTicking = undefined;
   }
 
   async #tick(): Promise<void> {
@@ -129,7 +132,7 @@ export class Canaries {
       this.#end(canary, 'rolled back', 'the backend left the pool');
       return;
     }
-    const progress = Math.min(1, (performance.now() - canary.started) / spec.duration);
+    const progress = Math.min(1, (this.#clock.now() - canary.started) / spec.duration);
     const figures = this.#figures(canary, counts);
     canary.figures = figures;
     const c = figures.canary;

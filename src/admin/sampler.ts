@@ -1,5 +1,6 @@
 import { DURATION_BUCKETS, ROW, type Counts } from '../metrics/index.js';
 import type { Pool } from '../pool/index.js';
+import { realClock, type Clock } from './clock.js';
 
 /** One backend over one sampled second. */
 export interface BackendSample {
@@ -71,16 +72,19 @@ export class Sampler {
   #previous = new Map<string, Float64Array>();
   #previousRetries = 0;
   #previousTime = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #stopTicking: (() => void) | undefined;
   readonly #listeners = new Set<(sample: Sample) => void>();
   #busy = false;
 
   readonly #hooks: SamplerHooks;
+  /** `Date.now()` (samples carry wall-clock times) and a 1 s timer, unless a test passes its own. */
+  readonly #clock: Clock;
   #lastSpike = 0;
   /** Seconds that could not be sampled (a worker that did not answer, say). */
   failures = 0;
 
-  constructor(pool: Pool, counts: () => Promise<Counts>, hooks: SamplerHooks = {}) {
+  constructor(pool: Pool, counts: () => Promise<Counts>, hooks: SamplerHooks = {}, clock: Clock = realClock(Date.now)) {
+    this.#clock = clock;
     this.#pool = pool;
     this.#counts = counts;
     this.#hooks = hooks;
@@ -88,15 +92,14 @@ export class Sampler {
 
   /** Starts sampling (once a second). */
   start(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#stopTicking !== undefined) return;
     void this.#sample();
-    this.#timer = setInterval(() => void this.#sample(), 1000);
-    this.#timer.unref();
+    this.#stopTicking = this.#clock.every(() => this.#sample(), 1000);
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTicking?.();
+    this.#stopTicking = undefined;
   }
 
   /** The kept samples, oldest first. */
@@ -117,7 +120,7 @@ export class Sampler {
     this.#busy = true;
     try {
       const counts = await this.#counts();
-      const now = Date.now();
+      const now = this.#clock.now();
       const seconds = this.#previousTime === 0 ? 1 : Math.max(0.001, (now - this.#previousTime) / 1000);
       const first = this.#previousTime === 0;
       this.#previousTime = now;
