@@ -20,7 +20,9 @@ test('the package builds when packed, not when installed; it ships its MIT licen
   assert.equal(pkg.scripts.prepare, undefined, 'no prepare script');
   assert.match(pkg.scripts.prepack ?? '', /npm run build/, 'npm pack builds first');
   // A fresh clone's `npm install && npm start` and `npm test` build on their own.
-  for (const script of ['start', 'test']) assert.match(pkg.scripts[script] ?? '', /^npm run build\b/, `npm ${script} builds first`);
+  assert.match(pkg.scripts.start ?? '', /^npm run build\b/, 'npm start builds first');
+  assert.equal(pkg.scripts.test, 'node scripts/test.mjs');
+  assert.match(readFileSync(join(ROOT, 'scripts/test.mjs'), 'utf8'), /spawnSync\('npm', \['run', 'build'/, 'npm test builds first');
   assert.equal(pkg.license, 'MIT');
   const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8');
   assert.match(license, /^MIT License\n\nCopyright \(c\) 2026 load-balancer contributors\n/);
