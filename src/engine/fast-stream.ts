@@ -251,6 +251,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
       attempt.tunnelClosed();
       return;
     }
+    ctx.tunnel = true;
     // The connection lets go of its socket once the parser has returned (see UpstreamConnection).
     openTunnel(ctx, client, connection.socket, statusText, rawHeaders, this.#host.tunnelIdleTimeout, () => attempt.tunnelClosed());
   }

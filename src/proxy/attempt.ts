@@ -177,7 +177,6 @@ export class Attempt implements Deadline, Sweepable, Stage {
     if (this.#ended) return false;
     this.#ended = true;
     this.#leave();
-    this.ctx.tunnel = true;
     return true;
   }
 

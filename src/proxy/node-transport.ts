@@ -256,6 +256,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
       return;
     }
     attempt.upgraded();
+    this.#ctx.tunnel = true;
     // From here the client's socket is written raw: the response object lets go of it.
     res.detachSocket(client);
     openTunnel(this.#ctx, client, socket, 'Switching Protocols', rawHeaders, this.#tunnelIdle, () => {
