@@ -3,14 +3,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rawConnect, whenClosed } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 test('a client that disconnects aborts the upstream request: the backend sees its connection close within 100 ms', async (t) => {
   const backend = await startBackend('slow', (req, res) => { if (req.url === '/health') res.end(); });
   t.after(() => backend.close());
   // No deadline can close the upstream request: only the client leaving can.
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '1h', CLIENT_BODY_TIMEOUT: '0' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '1h', CLIENT_BODY_TIMEOUT: '0' }, t);
 
   for (const [name, request] of [
     ['waiting for headers', 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n'],
@@ -39,8 +38,7 @@ test('a client that disconnects mid-response stops the upstream transfer', async
     pump();
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' }, t);
 
   const client = await rawConnect(lb.port);
   client.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');

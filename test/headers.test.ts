@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { rawExchange } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 test('request: hop-by-hop headers go, forwarding headers are set or appended, the rest arrives intact', async (t) => {
   const echo = await startBackend('echo', (req, res) => {
@@ -13,8 +13,7 @@ test('request: hop-by-hop headers go, forwarding headers are set or appended, th
     res.end(JSON.stringify({ url: req.url, rawHeaders: req.rawHeaders }));
   });
   t.after(() => echo.close());
-  const lb = await startLb({ BACKENDS: echo.url });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: echo.url }, t);
 
   const target = '/a%20b/c;p=1/%2F..%2f?x=1&y=%2F&z=%C3%A9&&empty=#';
   const response = await rawExchange(lb.port, [
@@ -84,8 +83,7 @@ test('response: hop-by-hop headers go; repeated Set-Cookie, order and case survi
   }).listen(0, '127.0.0.1');
   await once(raw, 'listening');
   t.after(() => { for (const s of sockets) s.destroy(); raw.close(); });
-  const lb = await startLb({ BACKENDS: `http://127.0.0.1:${(raw.address() as { port: number }).port}` });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `http://127.0.0.1:${(raw.address() as { port: number }).port}` }, t);
 
   const response = await rawExchange(lb.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   const head = response.slice(0, response.indexOf('\r\n\r\n')).split('\r\n').slice(1);

@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Agent, request } from 'undici';
 import { startBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 test('500 sequential requests reuse a handful of upstream connections', async (t) => {
   const backend = await startBackend('one');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '4' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '4' }, t);
   const healthConnections = backend.connections;
 
   // A fresh client connection per request, so client keep-alive cannot hide anything.
@@ -36,8 +35,7 @@ test('HTTP_MAX_IDLE_CONNS_PER_HOST caps what is kept idle, not what may be open:
     void gate.then(() => res.end('one'));
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '3', PROXY_TIMEOUT: '1h' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '3', PROXY_TIMEOUT: '1h' }, t);
   const healthSockets = backend.sockets.size;
   const agent = new Agent({ connections: 20 });
   t.after(() => agent.close());

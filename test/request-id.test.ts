@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -11,8 +11,7 @@ test('X-Request-Id: kept when sane, generated otherwise, sent upstream, returned
     res.end(JSON.stringify({ id: req.headers['x-request-id'], traceparent: req.headers.traceparent }));
   });
   t.after(() => echo.close());
-  const lb = await startLb({ BACKENDS: echo.url });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: echo.url }, t);
 
   const kept = await get(lb.url, { headers: { 'x-request-id': 'abc-123_XYZ.7', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
   assert.equal(kept.headers['x-request-id'], 'abc-123_XYZ.7');
@@ -34,8 +33,7 @@ test('X-Request-Id: kept when sane, generated otherwise, sent upstream, returned
 test('every log line about a failed request carries its id', async (t) => {
   const broken = await startBackend('broken', (req, res) => { if (req.url === '/health') res.end(); else req.socket.destroy(); });
   t.after(() => broken.close());
-  const lb = await startLb({ BACKENDS: broken.url, HEALTH_CHECK_PATH: '/health' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: broken.url, HEALTH_CHECK_PATH: '/health' }, t);
   const res = await get(lb.url, { headers: { 'x-request-id': 'trace-me' } });
   assert.equal(res.status, 502);
   await lb.waitForLog((l) => l.msg === 'request' && l.reqId === 'trace-me');

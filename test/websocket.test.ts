@@ -5,7 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { get, whenClosed } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
-import { openSockets, startLb, type RunningLb } from './helpers/lb.js';
+import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
+import { until } from './helpers/in-process.js';
 
 interface WsBackend { backend: TestBackend; wss: WebSocketServer; handshakes: IncomingMessage[] }
 
@@ -35,15 +36,14 @@ async function wsBackend(t: { after(fn: () => unknown): void }, name = 'ws'): Pr
   return { backend, wss, handshakes };
 }
 
-function connect(lb: RunningLb, path = '/', protocols?: string[], options: ConstructorParameters<typeof WebSocket>[2] = {}): WebSocket {
+function connect(lb: InProcessLb, path = '/', protocols?: string[], options: ConstructorParameters<typeof WebSocket>[2] = {}): WebSocket {
   return new WebSocket(`ws://127.0.0.1:${lb.port}${path}`, protocols, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, ...options });
 }
 
 
 async function echoSetup(t: { after(fn: () => unknown): void }, env: Record<string, string> = {}) {
   const ws = await wsBackend(t);
-  const lb = await startLb({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', ...env });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', ...env }, t);
   return { ...ws, lb };
 }
 
@@ -120,7 +120,6 @@ test('a backend that refuses the upgrade with 403 is relayed as 403', async (t) 
 
 test('200 connect/close cycles leave no socket open on either side', async (t) => {
   const { lb, backend } = await echoSetup(t);
-  const baseline = openSockets(lb.proc.pid!);
   const backendBefore = new Set(backend.sockets); // the health checker's kept-alive connection
   for (let i = 0; i < 200; i++) {
     const client = connect(lb);
@@ -133,7 +132,11 @@ test('200 connect/close cycles leave no socket open on either side', async (t) =
   await Promise.all([...backend.sockets].filter((s) => !backendBefore.has(s)).map(whenClosed));
   await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request' && l.status === 101).length >= 200);
   assert.equal([...backend.sockets].filter((s) => !backendBefore.has(s)).length, 0);
-  assert.ok(openSockets(lb.proc.pid!) <= baseline, `balancer sockets: ${baseline} before, ${openSockets(lb.proc.pid!)} after`);
+  // The balancer's own counts: no client connection left open, nothing in flight, no busy backend connection.
+  const left = async () => ({ clients: (await lb.lb.processCounts()).connections, inFlight: lb.lb.inFlight, busy: lb.lb.connections(lb.lb.pool.backends[0]!).busy });
+  const none = { clients: 0, inFlight: 0, busy: 0 };
+  await until(async () => JSON.stringify(await left()) === JSON.stringify(none), 'the tunnels counted out', 400).catch(() => undefined);
+  assert.deepEqual(await left(), none);
   assert.equal((await get(`${lb.url}/health`)).status, 200, 'still serving');
 });
 
@@ -149,24 +152,23 @@ test('an idle tunnel is closed after TUNNEL_IDLE_TIMEOUT', async (t) => {
 
 test('open tunnels count as in flight: they get SHUTDOWN_TIMEOUT, then are closed and counted', async (t) => {
   const ws = await wsBackend(t);
-  const lb = await startLb({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', SHUTDOWN_TIMEOUT: '400ms' });
+  const lb = await startInProcess({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', SHUTDOWN_TIMEOUT: '400ms' }, t);
   const client = connect(lb);
   await once(client, 'open');
-  lb.proc.kill('SIGTERM');
+  const stopped = lb.stop(); // the graceful stop SIGTERM starts in the CLI
   await lb.waitForLog((l) => l.msg === 'shutting down');
   client.send('still here');
   const [echo] = await once(client, 'message') as [Buffer];
   assert.equal(echo.toString(), 'still here', 'the tunnel keeps working while draining');
   await once(client, 'close');
-  assert.equal(await lb.exited, 0);
+  assert.equal(await stopped, 0);
   assert.equal((await lb.waitForLog((l) => l.msg === 'shutdown timeout reached: requests cut')).cut, 1);
 });
 
 test('least-connections counts open tunnels', async (t) => {
   const a = await wsBackend(t, 'a');
   const b = await wsBackend(t, 'b');
-  const lb = await startLb({ BACKENDS: `${a.backend.url},${b.backend.url}`, HEALTH_CHECK_PATH: '/health', STRATEGY: 'least-connections' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${a.backend.url},${b.backend.url}`, HEALTH_CHECK_PATH: '/health', STRATEGY: 'least-connections' }, t);
   const client = connect(lb);
   await once(client, 'open');
   const busy = a.handshakes.length === 1 ? 'a' : 'b';
@@ -179,8 +181,7 @@ test('WebSockets work through the TLS listener too (wss://)', async (t) => {
   const ca = createCa();
   const pair = ca.issue('wss', ['localhost']);
   const ws = await wsBackend(t);
-  const lb = await startLb({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', TLS_CERT_FILE: pair.certFile, TLS_KEY_FILE: pair.keyFile });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: ws.backend.url, HEALTH_CHECK_PATH: '/health', TLS_CERT_FILE: pair.certFile, TLS_KEY_FILE: pair.keyFile }, t);
   const client = new WebSocket(`wss://localhost:${lb.port}/`, { ca: ca.cert });
   await once(client, 'open');
   client.send('over tls');
@@ -193,8 +194,7 @@ test('WebSockets work through the TLS listener too (wss://)', async (t) => {
 
 test('an upgrade goes through the same chain and proxy: path prefix, request id, counters, access line with bytes each way', async (t) => {
   const ws = await wsBackend(t);
-  const lb = await startLb({ BACKENDS: `${ws.backend.url}/api`, HEALTH_CHECK_PATH: '/health' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${ws.backend.url}/api`, HEALTH_CHECK_PATH: '/health' }, t);
   const client = connect(lb, '/chat', undefined, { headers: { 'x-request-id': 'tunnel-1' } });
   await once(client, 'open');
   assert.equal(ws.handshakes[0]!.url, '/api/chat', 'the backend path prefix applies');
@@ -213,8 +213,7 @@ test('an upgrade goes through the same chain and proxy: path prefix, request id,
 test('an upgrade with no backend available gets the same 503, Retry-After and access line as any request', async (t) => {
   const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   await dead.close();
-  const lb = await startLb({ BACKENDS: dead.url, HEALTH_CHECK_INTERVAL: '7s' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: dead.url, HEALTH_CHECK_INTERVAL: '7s' }, t);
   const plain = await get(lb.url);
   assert.equal(plain.status, 503);
   const client = connect(lb, '/', undefined, { headers: { 'x-request-id': 'no-backend' } });
