@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 import { startLb, type LogLine } from './helpers/lb.js';
 
 const downFor = (b: TestBackend) => (l: LogLine) => l.msg === 'backend is down' && l.url === b.url;
@@ -20,12 +21,11 @@ test('the first check runs at start-up, concurrently, and names each failure', a
   await refused.close();
   t.after(() => Promise.all([ok, failing, ...hanging].map((b) => b.close())));
 
-  const lb = await startLb({
+  const lb = await startInProcess({
     BACKENDS: [ok, failing, refused, ...hanging].map((b) => b.url).join(','),
     HEALTH_CHECK_PATH: '/health',
     HEALTH_CHECK_TIMEOUT: '400ms',
-  });
-  t.after(() => lb.stop());
+  }, t);
 
   // Every verdict is in before the listener opens.
   const listening = lb.logs.findIndex((l) => l.msg === 'listening');
@@ -52,12 +52,11 @@ test('an unhealthy backend gets no traffic until it recovers; each flip is logge
   });
   const steady = await startBackend('steady');
   t.after(() => Promise.all([flappy.close(), steady.close()]));
-  const lb = await startLb({
+  const lb = await startInProcess({
     BACKENDS: `${flappy.url},${steady.url}`,
     HEALTH_CHECK_PATH: '/health',
     HEALTH_CHECK_INTERVAL: '50ms',
-  });
-  t.after(() => lb.stop());
+  }, t);
 
   const healthChecks = () => flappy.requests.filter((r) => r.url === '/health').length;
   const roundsPass = async (n: number) => {
@@ -95,10 +94,12 @@ for (const workers of ['0', '2']) test(`application/health+json: "fail" takes a 
   const failing = await startBackend('failing', (req, res) => json({ status: 'fail', output: 'database unreachable' })(req, res, 'failing'));
   const plain = await startBackend('plain', (req, res) => { res.setHeader('content-type', 'text/plain'); res.end(req.url === '/health' ? '{"status":"fail"}' : 'plain'); });
   t.after(() => Promise.all([semantic, failing, plain].map((b) => b.close())));
-  const lb = await startLb({
+  const env = {
     BACKENDS: [semantic, failing, plain].map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health',
-    HEALTH_CHECK_DOWN_INTERVAL: '50ms', HEALTH_CHECK_INTERVAL: '100ms', HEALTH_WARN_WEIGHT: '0.25', ADMIN_PORT: '0', WORKERS: workers,
-  });
+    HEALTH_CHECK_DOWN_INTERVAL: '50ms', HEALTH_CHECK_INTERVAL: '100ms', HEALTH_WARN_WEIGHT: '0.25', ADMIN_PORT: '0',
+  };
+  // Without workers the balancer runs in this process; the cluster (the primary's health+json view) needs the CLI.
+  const lb = workers === '0' ? await startInProcess(env) : await startLb({ ...env, WORKERS: workers });
   t.after(() => lb.stop());
   assert.equal((await lb.waitForLog(downFor(failing))).reason, 'health status fail: database unreachable');
   await lb.waitForLog(upFor(semantic));

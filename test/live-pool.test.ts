@@ -2,20 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
-import pino from 'pino';
-import { createLoadBalancer, type LoadBalancer, type StrategyName } from '../src/index.js';
+import type { LoadBalancer, StrategyName } from '../src/index.js';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type TestBackend } from './helpers/backend.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
-const silent = pino({ level: 'silent' });
-
+/** A balancer in this process on the engine the suite runs (TEST_ENGINE), its pool driven through `lb.pool`. */
 async function start(t: { after(fn: () => unknown): void }, backends: readonly TestBackend[], strategy: StrategyName = 'round-robin'): Promise<{ lb: LoadBalancer; url: string }> {
-  const lb = createLoadBalancer({
-    host: '127.0.0.1', port: 0, strategy, backends: backends.map((b) => b.url), health: { path: '/health', interval: '1h' },
-  }, { logger: silent });
-  const { port } = await lb.start();
-  t.after(() => lb.stop());
-  return { lb, url: `http://127.0.0.1:${port}` };
+  const { lb, url } = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: strategy, HEALTH_CHECK_PATH: '/health' }, t);
+  return { lb, url };
 }
 
 async function bodies(url: string, n: number): Promise<Record<string, number>> {

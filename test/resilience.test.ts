@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type Handler, type TestBackend } from './helpers/backend.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 import { startLb, type LogLine } from './helpers/lb.js';
 import { untilPrinted } from './helpers/process.js';
 
@@ -30,8 +31,7 @@ async function statuses(url: string, n: number, options: Parameters<typeof get>[
 
 test('a backend that closed its listener but answers on old connections: the next check marks it down, and no client sees a 502 meanwhile', async (t) => {
   const backends = await startBackends(t, undefined, undefined, { port: 'dedicated' });
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '300ms', HEALTH_CHECK_FALL: '1' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '300ms', HEALTH_CHECK_FALL: '1' }, t);
   assert.deepEqual(await statuses(lb.url, 30), { 200: 30 }, 'warm: every backend has kept-alive connections now');
   const closing = backends[1]!;
   closing.server.close(); // stops accepting; the connections it has keep answering (as a stopping server does)
@@ -52,8 +52,7 @@ test('RETRIES: a connection refused is retried on another backend for any method
     req.on('end', () => res.end(`${req.method} ${body}`));
   }, ['alive']);
   const dead = await startBackend('dead', undefined, { port: 'dedicated' });
-  const lb = await startLb({ BACKENDS: `${dead.url},${alive!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${dead.url},${alive!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' }, t);
   await dead.close(); // up at the start-up check, gone now
   const res = await get(lb.url, { method: 'POST', body: 'payload', headers: { 'x-request-id': 'retried-post', 'content-type': 'text/plain' } });
   assert.deepEqual([res.status, res.body], [200, 'POST payload'], 'nothing reached the dead backend: even a POST goes elsewhere, its body intact');
@@ -71,8 +70,7 @@ test('a POST that reached a backend is never retried; an idempotent request rese
   });
   t.after(() => resetter.close());
   const [good] = await startBackends(t, (req, res) => { req.resume(); req.on('end', () => res.end('good')); }, ['good']);
-  const lb = await startLb({ BACKENDS: `${resetter.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0', STRATEGY: 'round-robin' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${resetter.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0', STRATEGY: 'round-robin' }, t);
   // Round robin: the first request of each pair goes to the resetter.
   const post = await get(lb.url, { method: 'POST', body: 'x', headers: { 'x-request-id': 'post-once' } });
   assert.equal(post.status, 502);
@@ -89,8 +87,7 @@ test('RETRY_ON_STATUS: a 503 to an idempotent request is retried on another back
   const sick = await startBackend('sick', sickHandler);
   t.after(() => sick.close());
   const [good] = await startBackends(t, undefined, ['good']);
-  const lb = await startLb({ BACKENDS: `${sick.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${sick.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' }, t);
   assert.deepEqual(await statuses(lb.url, 20), { 200: 20 });
   assert.equal(served(sick), 10, 'every other request went to it first');
   const posts = await statuses(lb.url, 4, { method: 'POST', body: 'x' });
@@ -99,8 +96,7 @@ test('RETRY_ON_STATUS: a 503 to an idempotent request is retried on another back
 
 test('RETRY_BUDGET: with every backend failing, the backends see about 1.2× the requests, not 3×', async (t) => {
   const backends = await startBackends(t, sickHandler);
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', OUTLIER_CONSECUTIVE_FAILURES: '0' }, t);
   const agent = new Agent({ connections: 40 });
   t.after(() => agent.close());
   const clients = 40;
@@ -124,8 +120,7 @@ test('outlier ejection: a backend that answers 503 to everything but its health 
   const sick = await startBackend('sick', sickHandler);
   t.after(() => sick.close());
   const good = await startBackends(t, undefined, ['a', 'b']);
-  const lb = await startLb({ BACKENDS: [sick, ...good].map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: [sick, ...good].map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health' }, t);
   assert.deepEqual(await statuses(lb.url, 100), { 200: 100 });
   assert.equal(served(sick), 5, 'OUTLIER_CONSECUTIVE_FAILURES, then no more');
   const ejected = lb.logs.filter((l) => l.msg === 'backend ejected');
@@ -145,11 +140,10 @@ test('an ejected backend returns when its time is up, and is ejected for longer 
   const sick2 = await startBackend('sick2', switchable);
   t.after(() => Promise.all([sick.close(), sick2.close()]));
   const [good] = await startBackends(t, undefined, ['good']);
-  const lb = await startLb({
+  const lb = await startInProcess({
     BACKENDS: `${sick.url}|id=sick,${sick2.url}|id=sick2,${good!.url}|id=good`, HEALTH_CHECK_PATH: '/health',
     OUTLIER_EJECTION_TIME: '300ms', OUTLIER_CONSECUTIVE_FAILURES: '2', OUTLIER_MAX_EJECTED: '50%',
-  });
-  t.after(() => lb.stop());
+  }, t);
   // Three backends, 50%: one ejected at a time, whichever fails first.
   assert.deepEqual(await statuses(lb.url, 30), { 200: 30 });
   const first = await lb.waitForLog((l) => l.msg === 'backend ejected');
@@ -198,8 +192,7 @@ async function holdingBackend(t: { after(fn: () => unknown): void }, name = 'hel
 
 test('BACKEND_MAX_REQUESTS: a full backend makes requests wait in a FIFO queue, served in order as it frees up; a full queue is 503 at once', async (t) => {
   const { backend, held, arrived } = await holdingBackend(t);
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', BACKEND_MAX_REQUESTS: '1', QUEUE_SIZE: '2', QUEUE_TIMEOUT: '1h', LOG_LEVEL: 'debug' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', BACKEND_MAX_REQUESTS: '1', QUEUE_SIZE: '2', QUEUE_TIMEOUT: '1h', LOG_LEVEL: 'debug' }, t);
   const first = get(`${lb.url}/1`);
   await arrived(1);
   const queued = [get(`${lb.url}/2`), get(`${lb.url}/3`)];
@@ -222,8 +215,7 @@ test('BACKEND_MAX_REQUESTS: a full backend makes requests wait in a FIFO queue, 
 
 test('QUEUE_TIMEOUT: a request that waits too long for a backend with room gets 503; one whose client leaves is dropped from the queue', async (t) => {
   const { backend, held, arrived } = await holdingBackend(t);
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', BACKEND_MAX_REQUESTS: '1', QUEUE_TIMEOUT: '300ms' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', BACKEND_MAX_REQUESTS: '1', QUEUE_TIMEOUT: '300ms' }, t);
   const first = get(`${lb.url}/1`);
   await arrived(1);
   const waited = await get(`${lb.url}/2`);
@@ -245,8 +237,7 @@ test('recovery in seconds: a backend not yet listening at start-up is taken in o
     res.end(b.name);
   });
   t.after(() => flaky.close());
-  const lb = await startLb({ BACKENDS: `http://127.0.0.1:${port},${flaky.url}`, HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '200ms', HEALTH_CHECK_DOWN_INTERVAL: '100ms' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `http://127.0.0.1:${port},${flaky.url}`, HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '200ms', HEALTH_CHECK_DOWN_INTERVAL: '100ms' }, t);
   assert.equal((await lb.waitForLog((l) => l.msg === 'backend is down' && l.url === `http://127.0.0.1:${port}`)).reason, 'connection refused');
   // It comes up two seconds... or two hundred milliseconds later: rechecked every 100 ms, up after HEALTH_CHECK_RISE (2) passes.
   const revived = createServer((_req, res) => res.end('late'));
@@ -267,8 +258,7 @@ test('recovery in seconds: a backend not yet listening at start-up is taken in o
 test('a rolling restart costs no client an error: a backend killed and started again on its port 2 s later', async (t) => {
   const backends = await startBackends(t, undefined, undefined, { port: 'dedicated' });
   const victim = backends[1]!;
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '200ms', SLOW_START: '1s' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_INTERVAL: '200ms', SLOW_START: '1s' }, t);
   const agent = new Agent({ connections: 4 });
   t.after(() => agent.close());
   const failures: string[] = [];
@@ -304,8 +294,7 @@ test('a rolling restart costs no client an error: a backend killed and started a
 test('CONNECT_TIMEOUT: a backend that does not accept connections in time is a connect failure, retried elsewhere', async (t) => {
   const [good] = await startBackends(t, undefined, ['good']);
   const stuck = await startBackend('stuck', undefined, { port: 'dedicated' });
-  const lb = await startLb({ BACKENDS: `${stuck.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', CONNECT_TIMEOUT: '300ms', PROXY_TIMEOUT: '1h', OUTLIER_CONSECUTIVE_FAILURES: '0' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${stuck.url},${good!.url}`, HEALTH_CHECK_PATH: '/health', CONNECT_TIMEOUT: '300ms', PROXY_TIMEOUT: '1h', OUTLIER_CONSECUTIVE_FAILURES: '0' }, t);
   await stuck.close();
   // Its port taken again by a process that never accepts, its queue of pending connections full: a connect hangs.
   const blackhole = spawn(process.execPath, ['-e', `
