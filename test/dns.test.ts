@@ -5,7 +5,8 @@ import { createLoadBalancer } from '../src/index.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
 import { TestDnsServer } from './helpers/dns-server.js';
 import { get } from './helpers/http.js';
-import { runLb, startLb, type LogLine, type RunningLb } from './helpers/lb.js';
+import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
+import { runLb, startLb, type LogLine } from './helpers/lb.js';
 
 type After = { after(fn: () => unknown): void };
 
@@ -31,7 +32,7 @@ async function startDns(t: After): Promise<TestDnsServer> {
   return dns;
 }
 
-async function adminBackends(lb: RunningLb): Promise<{ id: string; requests: number; healthy: boolean; weight: number }[]> {
+async function adminBackends(lb: InProcessLb): Promise<{ id: string; requests: number; healthy: boolean; weight: number }[]> {
   const admin = (await lb.waitForLog((l) => l.msg === 'admin listening')).port as number;
   return JSON.parse((await get(`http://127.0.0.1:${admin}/api/backends`)).body).backends;
 }
@@ -53,11 +54,10 @@ test('dns+http:// follows the A records: addresses that appear are checked and j
   const { port } = await startFleet(t, ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
   dns.ttl = 1; // shorter than DNS_REFRESH: the TTL sets the pace
   dns.zone.set('api.test', { a: ['127.0.0.2', '127.0.0.3'] });
-  const lb = await startLb({
+  const lb = await startInProcess({
     BACKENDS: `dns+http://api.test:${port}`, DNS_SERVERS: dns.address, DNS_REFRESH: '1h',
     HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_DOWN_INTERVAL: '100ms', HEALTH_CHECK_RISE: '1', ADMIN_PORT: '0',
-  });
-  t.after(() => lb.stop());
+  }, t);
   const [b, c, d] = [`127.0.0.2:${port}`, `127.0.0.3:${port}`, `127.0.0.4:${port}`];
   assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).available, 2, 'the first answer is in the pool before the balancer listens');
   assert.deepEqual(await bodies(lb.url, 10), { '127.0.0.2': 5, '127.0.0.3': 5 });
@@ -125,8 +125,7 @@ test('two balancers resolving one name with consistent-hash send 1,000 keys to t
   };
   // One learns .3 and .4 first and .2 later; the other sees all three at once.
   dns.zone.set('api.test', { a: ['127.0.0.4', '127.0.0.3'] });
-  const one = await startLb(env);
-  t.after(() => one.stop());
+  const one = await startInProcess(env, t);
   dns.zone.set('api.test', { a: ['127.0.0.2', '127.0.0.3', '127.0.0.4'] });
   const ids = [`127.0.0.2:${port}`, `127.0.0.3:${port}`, `127.0.0.4:${port}`];
   await one.waitForLog(changedTo(ids));
@@ -136,12 +135,12 @@ test('two balancers resolving one name with consistent-hash send 1,000 keys to t
   await two.waitForLog((l) => l.msg === 'listening' && l.available === 3);
 
   const keys = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
-  const route = async (lb: RunningLb): Promise<string[]> => {
+  const route = async (url: string): Promise<string[]> => {
     const out: string[] = [];
-    for (const key of keys) out.push((await get(lb.url, { headers: { 'x-key': key } })).body);
+    for (const key of keys) out.push((await get(url, { headers: { 'x-key': key } })).body);
     return out;
   };
-  const [a, b] = [await route(one), await route(two)];
+  const [a, b] = [await route(one.url), await route(two.url)];
   const differ = a.filter((backend, i) => backend !== b[i]).length;
   assert.equal(differ, 0, `${differ} of 1000 keys went to different backends`);
   const share = a.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});

@@ -2,18 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get, whenClosed } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
-import { openSockets, startLb, type RunningLb } from './helpers/lb.js';
+import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
 
-
-function assertLoggedWithId(lb: RunningLb, id: string | string[] | undefined, msg: RegExp) {
+function assertLoggedWithId(lb: InProcessLb, id: string | string[] | undefined, msg: RegExp) {
   return lb.waitForLog((l) => l.reqId === id && typeof l.msg === 'string' && msg.test(l.msg));
 }
 
 test('no healthy backend: 503 with Retry-After and a short plain-text body', async (t) => {
   const dead = await startBackend('dead', undefined, { port: 'dedicated' });
   await dead.close();
-  const lb = await startLb({ BACKENDS: dead.url });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: dead.url }, t);
   const res = await get(lb.url);
   assert.equal(res.status, 503);
   assert.match(String(res.headers['retry-after']), /^\d+$/);
@@ -29,8 +27,7 @@ test('with retries off: connection refused → 502, reset before a response → 
     else req.socket.destroy();
   });
   t.after(() => resetter.close());
-  const lb = await startLb({ BACKENDS: `${gone.url},${resetter.url}`, HEALTH_CHECK_PATH: '/health', RETRIES: '0', OUTLIER_CONSECUTIVE_FAILURES: '0' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: `${gone.url},${resetter.url}`, HEALTH_CHECK_PATH: '/health', RETRIES: '0', OUTLIER_CONSECUTIVE_FAILURES: '0' }, t);
   await gone.close(); // healthy at start-up, dead now: the next pick finds the port closed
 
   const refused = await get(lb.url);
@@ -43,19 +40,24 @@ test('with retries off: connection refused → 502, reset before a response → 
   assert.equal(reset.status, 502);
   await assertLoggedWithId(lb, reset.headers['x-request-id'], /reset/);
 
-  // Neither crashed nor leaked: 100 more failures leave the socket count where it was.
-  const baseline = openSockets(lb.proc.pid!);
+  // Nothing leaked: 100 more failures leave the client connections where they were, and no
+  // request, attempt or backend connection behind.
+  const baseline = (await lb.lb.processCounts()).connections;
   for (let i = 0; i < 100; i++) assert.equal((await get(lb.url)).status, 502);
   await new Promise((r) => setImmediate(r));
-  assert.ok(openSockets(lb.proc.pid!) <= baseline + 2, `sockets: ${baseline} before, ${openSockets(lb.proc.pid!)} after`);
-  assert.equal(lb.proc.exitCode, null);
+  const after = (await lb.lb.processCounts()).connections;
+  assert.ok(after <= baseline + 2, `client connections: ${baseline} before, ${after} after`);
+  assert.equal(lb.lb.inFlight, 0);
+  assert.deepEqual({ ...lb.lb.attempts }, { active: 0, retrying: 0 });
+  const upstream = lb.lb.pool.backends.map((b) => lb.lb.connections(b));
+  assert.ok(upstream.every((c) => c.busy === 0), `backend connections left busy: ${JSON.stringify(upstream)}`);
+  assert.ok(upstream.reduce((n, c) => n + c.open, 0) <= 2, `backend connections left open: ${JSON.stringify(upstream)}`);
 });
 
 test('no response headers within PROXY_TIMEOUT → 504 within that time, and the upstream is closed', async (t) => {
   const silent = await startBackend('silent', (req, res) => { if (req.url === '/health') res.end('ok'); });
   t.after(() => silent.close());
-  const lb = await startLb({ BACKENDS: silent.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '300ms' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: silent.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '300ms' }, t);
 
   const started = performance.now();
   const pending = get(lb.url);

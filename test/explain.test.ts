@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, startBackends } from './helpers/backend.js';
 import { get } from './helpers/http.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 const TOKEN = 'explain-token-0123456789';
 
@@ -22,11 +22,10 @@ test('X-LB-Explain with the admin token: every backend with its figures or why i
   await dead.close(); // its first check is refused: down
   const down = await startBackend('down', (req, res) => { res.statusCode = req.url === '/health' ? 503 : 200; res.end('down'); });
   t.after(() => down.close());
-  const lb = await startLb({
+  const lb = await startInProcess({
     BACKENDS: `${a!.url}|weight=3,${dead.url},${b!.url},${down.url}`, STRATEGY: 'round-robin', HEALTH_CHECK_PATH: '/health',
     ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0',
-  });
-  t.after(() => lb.stop());
+  }, t);
   const seen = new Map<string, Explained>();
   for (let i = 0; i < 6; i++) {
     const res = await get(lb.url, { headers: { 'x-lb-explain': TOKEN } });
@@ -55,11 +54,10 @@ test('X-LB-Explain with the admin token: every backend with its figures or why i
 test('X-LB-Explain shows a retry after a refused connection, and a consistent-hash key and slot', async (t) => {
   const [a] = await startBackends(t, undefined, ['a']);
   const gone = await startBackend('gone', undefined, { port: 'dedicated' });
-  const lb = await startLb({
+  const lb = await startInProcess({
     BACKENDS: `${gone.url},${a!.url}`, STRATEGY: 'consistent-hash', HASH_KEY: 'header:x-user',
     ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0',
-  });
-  t.after(() => lb.stop());
+  }, t);
   await gone.close(); // up by its first check, refusing from now on
   let retried: Explained | undefined;
   for (let i = 0; i < 40 && retried === undefined; i++) {
@@ -82,8 +80,7 @@ test('X-LB-Explain shows a retry after a refused connection, and a consistent-ha
 
 test('without ADMIN_TOKEN, X-LB-Explain is ignored and stripped', async (t) => {
   const [a] = await startBackends(t, undefined, ['a']);
-  const lb = await startLb({ BACKENDS: a!.url });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: a!.url }, t);
   const res = await get(lb.url, { headers: { 'x-lb-explain': TOKEN } });
   assert.equal(res.body, 'a');
   assert.equal(res.headers['x-lb-explain'], undefined);

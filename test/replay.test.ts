@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBackends } from './helpers/backend.js';
 import { get } from './helpers/http.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 const SIMULATE = fileURLToPath(new URL('../bench/simulate.js', import.meta.url));
 
@@ -18,30 +18,30 @@ interface Replayed {
   results: { strategy: string; p50: number; p99: number; maxQueue: number; share: number[] }[];
 }
 
+/**
+ * The wiring only: a log the balancer wrote is read by `npm run simulate -- --replay`, replayed
+ * through the strategies named, charted and tabled. That peak-EWMA beats round robin on a log
+ * with a slow backend depends on the latencies logged, which a busy machine blurs: it is shown on
+ * a written trace in replay-strategies.test.ts.
+ */
 test('npm run simulate -- --replay: a log the balancer wrote is replayed through the strategies, with a table and an SVG chart', async (t) => {
-  const delays: Record<string, number> = { fast: 2, slow: 40 };
-  const backends = await startBackends(t, (req, res, backend) => {
-    if (req.url === '/health') { res.end(); return; }
-    setTimeout(() => res.end(backend.name), delays[backend.name]);
-  }, ['fast', 'slow']);
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'round-robin' });
-  // Four clients at a time, 80 requests: round robin gives the slow backend half of them.
+  const backends = await startBackends(t, undefined, ['fast', 'slow']);
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'round-robin' }, t);
+  // Four clients at a time, 80 requests: round robin gives each backend half of them.
   for (let round = 0; round < 20; round++) await Promise.all([0, 1, 2, 3].map((i) => get(`${lb.url}/item/${round * 4 + i}`)));
   await lb.stop();
   const dir = mkdtempSync(join(tmpdir(), 'lb-replay-'));
   const log = join(dir, 'access.log');
-  writeFileSync(log, lb.stdout());
+  writeFileSync(log, lb.logs.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const svg = join(dir, 'replay.svg');
 
   const out = JSON.parse(execFileSync(process.execPath, [SIMULATE, '--replay', log, '--strategies', 'round-robin,peak-ewma,consistent-hash', '--key', 'path', '--chart', svg, '--json'], { encoding: 'utf8' })) as Replayed;
   assert.equal(out.requests, 80);
-  assert.equal(out.backends.length, 2);
+  assert.deepEqual([...out.backends].sort(), backends.map((b) => `127.0.0.1:${b.port}`).sort());
+  assert.deepEqual(out.results.map((r) => r.strategy), ['round-robin', 'peak-ewma', 'consistent-hash']);
   const [rr, ewma, hash] = out.results;
   assert.deepEqual(rr!.share, [0.5, 0.5]);
-  const slow = out.backends.indexOf(`127.0.0.1:${backends[1]!.port}`);
-  assert.ok(ewma!.share[slow]! < 0.5, `peak-ewma sends the slow backend less: ${ewma!.share}`);
-  assert.ok(ewma!.p50 < rr!.p50, `peak-ewma p50 ${ewma!.p50} < round-robin ${rr!.p50}`);
-  assert.equal(hash!.share.reduce((a, b) => a + b, 0), 1);
+  for (const r of [ewma!, hash!]) assert.equal(r.share.reduce((a, b) => a + b, 0), 1, r.strategy);
   // Deterministic: the same log gives the same figures.
   const again = JSON.parse(execFileSync(process.execPath, [SIMULATE, '--replay', log, '--strategies', 'round-robin,peak-ewma,consistent-hash', '--key', 'path', '--json'], { encoding: 'utf8' })) as Replayed;
   assert.deepEqual(again.results, out.results);

@@ -2,15 +2,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startBackend, type TestBackend } from './helpers/backend.js';
-import { startLb, type RunningLb } from './helpers/lb.js';
+import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
 
 let backends: TestBackend[];
-let lb: RunningLb;
+let lb: InProcessLb;
 const agent = new Agent({ connections: 8 });
 
 before(async () => {
   backends = await Promise.all(['b1', 'b2', 'b3'].map((n) => startBackend(n)));
-  lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health' });
+  lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), HEALTH_CHECK_PATH: '/health' });
 });
 
 after(async () => {

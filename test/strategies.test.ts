@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
 import { startBackends } from './helpers/backend.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 import { runLb, startLb } from './helpers/lb.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/fewest-requests-strategy.js', import.meta.url));
@@ -32,8 +33,7 @@ test('least-connections sends new requests away from a backend holding long requ
     res.end(backend.name);
   });
   t.after(() => { for (const r of releases) r(); });
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'least-connections', HEALTH_CHECK_PATH: '/health' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'least-connections', HEALTH_CHECK_PATH: '/health' }, t);
   // Two long requests: the first lands on a, the second on the next idle backend (b).
   const long = [get(`${lb.url}/long`), get(`${lb.url}/long`)];
   await backends[0]!.nextRequest();
@@ -45,8 +45,7 @@ test('least-connections sends new requests away from a backend holding long requ
 
 test('consistent-hash on a header keeps each user on one backend', async (t) => {
   const backends = await startBackends(t);
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'consistent-hash', HASH_KEY: 'header:X-User-Id' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), STRATEGY: 'consistent-hash', HASH_KEY: 'header:X-User-Id' }, t);
   const seen = new Map<string, Set<string>>();
   for (let round = 0; round < 3; round++) {
     for (let u = 0; u < 30; u++) {
@@ -65,8 +64,7 @@ test('consistent-hash on a header keeps each user on one backend', async (t) => 
 
 test('sticky sessions: a signed cookie pins a client to its backend, end to end', async (t) => {
   const backends = await startBackends(t);
-  const lb = await startLb({ BACKENDS: backends.map((b) => b.url).join(','), STICKY_COOKIE: 'lb_sticky', STICKY_SECRET: 'correct-horse-battery-staple' });
-  t.after(() => lb.stop());
+  const lb = await startInProcess({ BACKENDS: backends.map((b) => b.url).join(','), STICKY_COOKIE: 'lb_sticky', STICKY_SECRET: 'correct-horse-battery-staple' }, t);
   const first = await get(lb.url);
   const setCookie = first.headers['set-cookie'];
   assert.ok(setCookie !== undefined && setCookie.length === 1);
