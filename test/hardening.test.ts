@@ -5,7 +5,7 @@ import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { get, rawConnect, rawExchange, whenClosed } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 const MiB = 1024 * 1024;
 /** Long enough that a request waiting for a connection would hang the test instead of getting 504. */
@@ -92,7 +92,7 @@ test('1,000 requests in forms undici cannot send leave no connection busy: norma
   const backend = await startBackend('b');
   t.after(() => backend.close());
   // One idle connection per backend and no deadline worth the name: a leaked connection would hang the last GET.
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '1', PROXY_TIMEOUT: NEVER });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '1', PROXY_TIMEOUT: NEVER });
   t.after(() => lb.stop());
   const forms: [string, RegExp][] = [
     ['OPTIONS * HTTP/1.1', /^HTTP\/1\.1 200 /],
@@ -125,7 +125,7 @@ test('an absolute-form target is forwarded in origin-form, with Host taken from 
     res.end(JSON.stringify({ url: req.url, host: req.headers.host, xfh: req.headers['x-forwarded-host'], fwd: req.headers.forwarded }));
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url });
+  const lb = await startInProcess({ BACKENDS: backend.url });
   t.after(() => lb.stop());
   for (const [target, path, host] of [
     ['http://example.test:1234/abs?x=y', '/abs?x=y', 'example.test:1234'],
@@ -145,7 +145,7 @@ test('an absolute-form target is forwarded in origin-form, with Host taken from 
 test('OPTIONS * is answered by the balancer itself, with an access line, and never takes a backend connection', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
   t.after(() => lb.stop());
   const response = await rawExchange(lb.port, 'OPTIONS * HTTP/1.1\r\nHost: a\r\nX-Request-Id: opt-1\r\nConnection: close\r\n\r\n');
   assert.match(response, /^HTTP\/1\.1 200 OK\r\n/);
@@ -160,7 +160,7 @@ test('OPTIONS * is answered by the balancer itself, with an access line, and nev
 
 test('slow readers do not starve other clients of upstream connections', { timeout: 120_000 }, async (t) => {
   const { backend, started } = await bigAndSmall(t);
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '1', PROXY_TIMEOUT: NEVER });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', HTTP_MAX_IDLE_CONNS_PER_HOST: '1', PROXY_TIMEOUT: NEVER });
   t.after(() => lb.stop());
   // Five clients hold a 64 MiB response each and read none of it: each pins its upstream connection.
   const readers = await Promise.all(Array.from({ length: 5 }, () => nonReader(lb.port, '/big')));
@@ -171,7 +171,7 @@ test('slow readers do not starve other clients of upstream connections', { timeo
 
 test('CLIENT_SEND_TIMEOUT: a client that takes none of its response is cut, and so is its upstream request', { timeout: 120_000 }, async (t) => {
   const { backend, ended, started } = await bigAndSmall(t);
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '500ms' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '500ms' });
   t.after(() => lb.stop());
   const reader = await nonReader(lb.port, '/big');
   await started('/big', 1);
@@ -189,7 +189,7 @@ test('CLIENT_SEND_TIMEOUT: a client that takes none of its response is cut, and 
 
 test('a pipelined response that takes over a paused connection never re-enters undici (was a 500)', { timeout: 120_000 }, async (t) => {
   const { backend, ended } = await bigAndSmall(t);
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '0' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '0' });
   t.after(() => lb.stop());
   const socket = await rawConnect(lb.port);
   socket.pause();
@@ -209,7 +209,7 @@ test('a pipelined response that takes over a paused connection never re-enters u
 
 test('CLIENT_SEND_TIMEOUT judges a pipelined client by the response it is reading, not by the one queued behind it', { timeout: 120_000 }, async (t) => {
   const { backend } = await bigAndSmall(t);
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '300ms' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_SEND_TIMEOUT: '300ms' });
   t.after(() => lb.stop());
   const socket = await rawConnect(lb.port);
   socket.on('error', () => undefined);
@@ -257,7 +257,7 @@ test('PROXY_TIMEOUT starts once the request is sent: a slow upload the backend w
     req.on('end', () => res.end(String(bytes)));
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, PROXY_TIMEOUT: '1s', CLIENT_BODY_TIMEOUT: '10s' });
+  const lb = await startInProcess({ BACKENDS: backend.url, PROXY_TIMEOUT: '1s', CLIENT_BODY_TIMEOUT: '10s' });
   t.after(() => lb.stop());
   // 30 KiB in 30 pieces 100 ms apart: three times PROXY_TIMEOUT in all, never a long pause.
   const chunks = Array.from({ length: 30 }, () => Buffer.alloc(1024, 97));
@@ -276,7 +276,7 @@ test('CLIENT_BODY_TIMEOUT: a client that stops sending its body gets 408, and it
     res.on('close', () => upstream(!res.writableFinished));
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_BODY_TIMEOUT: '500ms', PROXY_TIMEOUT: NEVER });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', CLIENT_BODY_TIMEOUT: '500ms', PROXY_TIMEOUT: NEVER });
   t.after(() => lb.stop());
   const response = await trickle(lb.port, 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n', [Buffer.from('only ten b')], 0);
   assert.match(response, /^HTTP\/1\.1 408 /);
@@ -292,7 +292,7 @@ test('a backend that takes none of a request body and never answers gets 504 aft
     else req.pause(); // reads nothing, answers nothing
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '500ms', CLIENT_BODY_TIMEOUT: NEVER });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', PROXY_TIMEOUT: '500ms', CLIENT_BODY_TIMEOUT: NEVER });
   t.after(() => lb.stop());
   const req = request(`${lb.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': 256 * MiB } });
   req.on('error', () => undefined);
@@ -316,7 +316,7 @@ test('pipelined requests cut by the client\'s FIN each end with one access line,
     if (req.url === '/health') res.end();
   });
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
   t.after(() => lb.stop());
   const socket = await rawConnect(lb.port);
   socket.on('error', () => undefined);
@@ -325,7 +325,7 @@ test('pipelined requests cut by the client\'s FIN each end with one access line,
   // node:http never closes the queued second response when the connection goes: it used to stay in flight for good.
   const lines = await Promise.all(['/first', '/queued'].map((path) => lb.waitForLog((l) => l.msg === 'request' && l.path === path)));
   assert.deepEqual(lines.map((l) => l.status), [499, 499]);
-  lb.proc.kill('SIGTERM');
+  await lb.stop();
   const stopped = await lb.waitForLog((l) => l.msg === 'stopped');
   assert.equal(stopped.cut, 0, 'nothing was left in flight to cut at shutdown');
 });

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { get, rawConnect, rawExchange, whenClosed } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
 import { startLb } from './helpers/lb.js';
+import { startInProcess } from './helpers/in-process-lb.js';
 
 function head(headers: string[]): string {
   return ['GET / HTTP/1.1', 'Host: x', 'Connection: close', ...headers, '', ''].join('\r\n');
@@ -14,7 +15,7 @@ function head(headers: string[]): string {
 test('MAX_HEADER_SIZE and MAX_HEADERS: over the limit is 431 and never forwarded', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', MAX_HEADER_SIZE: '4KiB', MAX_HEADERS: '10' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', MAX_HEADER_SIZE: '4KiB', MAX_HEADERS: '10' });
   t.after(() => lb.stop());
   const forwarded = () => backend.requests.filter((r) => r.url !== '/health').length;
   assert.match(await rawExchange(lb.port, head([`X-Big: ${'a'.repeat(5000)}`])), /^HTTP\/1\.1 431 /);
@@ -27,7 +28,7 @@ test('MAX_HEADER_SIZE and MAX_HEADERS: over the limit is 431 and never forwarded
 test('MAX_BODY_SIZE: a larger Content-Length is 413 at once; a larger chunked body is cut with 413', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', MAX_BODY_SIZE: '1KiB' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', MAX_BODY_SIZE: '1KiB' });
   t.after(() => lb.stop());
   const declared = await rawExchange(lb.port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n${'a'.repeat(2048)}`);
   assert.match(declared, /^HTTP\/1\.1 413 /);
@@ -42,7 +43,7 @@ test('MAX_BODY_SIZE: a larger Content-Length is 413 at once; a larger chunked bo
 test('HEADER_TIMEOUT: a request head that does not arrive in time gets 408 and the connection closes', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEADER_TIMEOUT: '1s' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEADER_TIMEOUT: '1s' });
   t.after(() => lb.stop());
   const socket = await rawConnect(lb.port);
   socket.setEncoding('latin1');
@@ -59,7 +60,7 @@ test('HEADER_TIMEOUT: a request head that does not arrive in time gets 408 and t
 test('CLIENT_IDLE_TIMEOUT closes idle keep-alive connections', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, CLIENT_IDLE_TIMEOUT: '300ms' });
+  const lb = await startInProcess({ BACKENDS: backend.url, CLIENT_IDLE_TIMEOUT: '300ms' });
   t.after(() => lb.stop());
   const socket = await rawConnect(lb.port);
   socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -72,7 +73,7 @@ test('CLIENT_IDLE_TIMEOUT closes idle keep-alive connections', async (t) => {
 test('MAX_CONNECTIONS: connections beyond it are closed at once while the others keep being served', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, MAX_CONNECTIONS: '5' });
+  const lb = await startInProcess({ BACKENDS: backend.url, MAX_CONNECTIONS: '5' });
   t.after(() => lb.stop());
   const held: Socket[] = [];
   for (let i = 0; i < 5; i++) {
@@ -107,7 +108,7 @@ test('MAX_CONNECTIONS: connections beyond it are closed at once while the others
 test('slowloris: 500 connections trickling headers do not stop a normal client, and are closed at the header timeout', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
-  const lb = await startLb({ BACKENDS: backend.url, HEADER_TIMEOUT: '3s' });
+  const lb = await startInProcess({ BACKENDS: backend.url, HEADER_TIMEOUT: '3s' });
   t.after(() => lb.stop());
   const slow: Socket[] = [];
   for (let i = 0; i < 500; i++) {
@@ -144,6 +145,7 @@ test('slowloris: 500 connections trickling headers do not stop a normal client, 
   assert.ok(all >= 2500, `closed after ${all.toFixed(0)} ms, not before HEADER_TIMEOUT`);
 });
 
+// Stays on the CLI: its peak RSS (the balancer's own, apart from the test's) is what the diagnostic reports.
 test('a slow reader of a 100 MiB response is not buffered for, and other clients are served meanwhile', async (t) => {
   const MiB = 1024 * 1024;
   /** What the backend has managed to write: backpressure from the paused client holds it back. */

@@ -2,14 +2,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get, rawExchange } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
-import { startLb, type RunningLb } from './helpers/lb.js';
+import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
 
 let backend: TestBackend;
-let lb: RunningLb;
+let lb: InProcessLb;
 
 before(async () => {
   backend = await startBackend('b');
-  lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
+  lb = await startInProcess({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health' });
 });
 after(async () => {
   await lb.stop();
@@ -80,7 +80,7 @@ test('what is forwarded is re-framed: a chunked body with extensions reaches the
     req.on('end', () => res.end(JSON.stringify({ te: req.headers['transfer-encoding'], cl: req.headers['content-length'], body })));
   });
   t.after(() => echo.close());
-  const other = await startLb({ BACKENDS: echo.url });
+  const other = await startInProcess({ BACKENDS: echo.url });
   t.after(() => other.stop());
   const response = await rawExchange(other.port, 'POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n');
   const seen = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { te?: string; cl?: string; body: string };
