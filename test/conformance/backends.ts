@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startRawBackend, type RawBackend } from '../helpers/raw-backend.js';
@@ -36,4 +37,30 @@ export async function holding(t: Context): Promise<TestBackend & { release(): vo
       for (const res of held.splice(0)) res.end(res.req.url);
     },
   });
+}
+
+/**
+ * A backend that answers every request with `total` bytes, written as fast as its socket takes
+ * them; `cutEarly()` resolves, once a response has closed, with whether it closed before all of
+ * it was written (the balancer stopped the transfer).
+ */
+export async function big(t: Context, total: number): Promise<TestBackend & { cutEarly(): Promise<boolean> }> {
+  let closed: Promise<boolean> | undefined;
+  const chunk = Buffer.alloc(64 * 1024, 120);
+  const backend = await startBackend('big', (req, res) => {
+    req.resume();
+    res.setHeader('content-length', total);
+    let written = 0;
+    const pump = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        if (!res.write(chunk)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    closed = once(res, 'close').then(() => !res.writableFinished);
+    pump();
+  });
+  t.after(() => backend.close());
+  return Object.assign(backend, { cutEarly: () => closed ?? Promise.reject(new Error('no request reached the backend')) });
 }

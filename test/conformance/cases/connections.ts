@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { startBackend } from '../../helpers/backend.js';
+import { big } from '../backends.js';
 import { whenClosed } from '../../helpers/http.js';
 import { startBalancer, until, type Balancer, type EngineName } from '../../helpers/in-process.js';
 import { startRawBackend, type RawBackend } from '../../helpers/raw-backend.js';
@@ -46,30 +46,13 @@ export function connectionCases(engine: EngineName): void {
     });
 
     it('a client that leaves in the middle of a response stops the backend\'s transfer', async (t) => {
-      const total = 256 * 1024 * 1024;
-      let cut: Promise<boolean> | undefined;
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const backend = await startBackend('big', (req, res) => {
-        req.resume();
-        res.setHeader('content-length', total);
-        let written = 0;
-        const pump = (): void => {
-          while (written < total) {
-            written += chunk.length;
-            if (!res.write(chunk)) { res.once('drain', pump); return; }
-          }
-          res.end();
-        };
-        cut = once(res, 'close').then(() => !res.writableFinished);
-        pump();
-      });
-      t.after(() => backend.close());
+      const backend = await big(t, 256 * 1024 * 1024);
       const balancer = await startBalancer(t, engine, [backend.url]);
       const client = await RawClient.connect(balancer.port);
       client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
       await client.until((b) => b.length > 1024 * 1024);
       client.close();
-      assert.equal(await cut, true, 'the backend\'s response was cut before it was all written');
+      assert.equal(await backend.cutEarly(), true, 'the backend\'s response was cut before it was all written');
       await until(() => idle(balancer), 'the balancer idle');
     });
   });

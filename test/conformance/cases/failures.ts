@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { startBackend } from '../../helpers/backend.js';
@@ -8,7 +7,7 @@ import { startBalancer, until, type EngineName } from '../../helpers/in-process.
 import { startRawBackend } from '../../helpers/raw-backend.js';
 import { RawClient } from '../../helpers/raw-client.js';
 
-import { hanging, holding, refusing } from '../backends.js';
+import { big, hanging, holding, refusing } from '../backends.js';
 
 export function failureCases(engine: EngineName): void {
   describe(`timeouts (${engine})`, () => {
@@ -34,24 +33,7 @@ export function failureCases(engine: EngineName): void {
     });
 
     it('CLIENT_SEND_TIMEOUT: a client that takes none of its response is cut, and so is the backend\'s transfer', async (t) => {
-      const total = 256 * 1024 * 1024;
-      let closedEarly: Promise<boolean> | undefined;
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const backend = await startBackend('big', (req, res) => {
-        req.resume();
-        res.setHeader('content-length', total);
-        let written = 0;
-        const pump = (): void => {
-          while (written < total) {
-            written += chunk.length;
-            if (!res.write(chunk)) { res.once('drain', pump); return; }
-          }
-          res.end();
-        };
-        closedEarly = once(res, 'close').then(() => !res.writableFinished);
-        pump();
-      });
-      t.after(() => backend.close());
+      const backend = await big(t, 256 * 1024 * 1024);
       const { port } = await startBalancer(t, engine, [backend.url], { CLIENT_SEND_TIMEOUT: '200ms' });
       const client = connect(port, '127.0.0.1');
       client.on('error', () => undefined);
@@ -59,7 +41,7 @@ export function failureCases(engine: EngineName): void {
       client.pause();
       client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
       await backend.nextRequest();
-      assert.equal(await closedEarly, true, 'the backend\'s response was cut before it was all written');
+      assert.equal(await backend.cutEarly(), true, 'the backend\'s response was cut before it was all written');
       await whenClosed(client);
     });
 
