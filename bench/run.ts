@@ -110,10 +110,10 @@ const targets: Target[] = [
     },
     scrape: values.admin,
   },
-  // The same build on the fast HTTP/1.1 engine (raw sockets and llhttp), unless the settings pick an engine.
+  // The same build on the node engine (node:http and undici; the default is the fast one), unless the settings pick an engine.
   ...(lbEnv.ENGINE !== undefined ? [] : [{
-    name: 'load-balancer (fast)', command: [targetNode, cli], port: PROXY_PORT,
-    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(','), ...lbEnv, ENGINE: 'fast' },
+    name: 'load-balancer (node)', command: [targetNode, cli], port: PROXY_PORT,
+    env: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, BACKENDS: BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`).join(','), ...lbEnv, ENGINE: 'node' },
   }]),
   ...(values.peers ? peerTargets() : []),
   ...(values.against === undefined ? [] : [{
@@ -362,13 +362,13 @@ try {
         return (pick(l) / pick(b)).toFixed(2);
       }).join(' ');
       process.stdout.write(`\nload-balancer × baseline, round by round: CPU-µs/req ${perRound((x) => x.cpuUsPerReq)}; p99 ${perRound((x) => x.p99)}\n`);
-      if (targets.some((t) => t.name === 'load-balancer (fast)')) {
+      if (targets.some((t) => t.name === 'load-balancer (node)')) {
         const fast = (pick: (x: Result) => number): string => rounds.map((round) => {
           const b = round.find((x) => x.target === base.target)!;
-          const f = round.find((x) => x.target === 'load-balancer (fast)')!;
+          const f = round.find((x) => x.target === 'load-balancer (node)')!;
           return (pick(f) / pick(b)).toFixed(2);
         }).join(' ');
-        process.stdout.write(`load-balancer (fast) × baseline, round by round: CPU-µs/req ${fast((x) => x.cpuUsPerReq)}; p99 ${fast((x) => x.p99)}\n`);
+        process.stdout.write(`load-balancer (node) × baseline, round by round: CPU-µs/req ${fast((x) => x.cpuUsPerReq)}; p99 ${fast((x) => x.p99)}\n`);
       }
       if (values.against !== undefined) {
         const vs = (pick: (x: Result) => number): string => rounds.map((round) => {
