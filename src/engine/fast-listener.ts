@@ -5,6 +5,7 @@ import type { Chain } from '../middleware/index.js';
 import { isHeader } from '../proxy/headers.js';
 import type { Forwarder } from '../proxy/index.js';
 import { framingProblem } from '../server/framing.js';
+import { VERSION_NOT_SUPPORTED, versionProblem } from '../server/http-version.js';
 import { DEFAULT_LIMITS, listenOn, type ClientLimits, type Listener } from '../server/http-server.js';
 import { normalizeTarget } from '../server/request-target.js';
 import { ClientConnection } from './fast-connection.js';
@@ -105,6 +106,8 @@ export class FastListener implements Listener {
 
   /** The 4xx for a request that must not be forwarded, if any (the node:http listener's rules). */
   refusal(req: FastRequest): { status: number; reason: string } | undefined {
+    // First: a request line that is not HTTP/1.0 or 1.1 is not read any further (see versionProblem).
+    if (req.httpVersionMajor !== 1) return { status: VERSION_NOT_SUPPORTED, reason: versionProblem(req.httpVersionMajor, req.httpVersionMinor)! };
     const raw = req.rawHeaders;
     if (raw.length > this.limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.limits.maxHeaders} headers` };
     if (req.method === 'CONNECT') return { status: 400, reason: 'CONNECT is not supported' };

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import { createSecureServer, type Http2Session } from 'node:http2';
+import { createSecureServer, Http2ServerRequest, type Http2Session } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -10,6 +10,8 @@ import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import { framingProblem } from './framing.js';
+import { VERSION_NOT_SUPPORTED, versionProblem } from './http-version.js';
+import { parseErrorStatus } from './parse-error.js';
 import { writeRawError } from './raw-response.js';
 import { normalizeTarget } from './request-target.js';
 
@@ -211,14 +213,16 @@ export class HttpListener implements Listener {
     // A reverse proxy does not tunnel CONNECT (authority-form targets): answer instead of
     // dropping the connection, as node:http does when nobody listens.
     this.server.on('connect', (req: IncomingMessage, socketOrResponse: Duplex | ContextResponse) => {
-      this.#log.info({ status: 400, reason: 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
+      const version = req instanceof Http2ServerRequest ? undefined : versionProblem(req.httpVersionMajor, req.httpVersionMinor);
+      const status = version === undefined ? 400 : VERSION_NOT_SUPPORTED;
+      this.#log.info({ status, reason: version ?? 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
       // HTTP/2 hands over the stream's response (RFC 9113 §8.5), HTTP/1.1 the raw socket.
-      if (req.httpVersionMajor === 2) {
+      if (req instanceof Http2ServerRequest) {
         (socketOrResponse as ContextResponse).writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('400 Bad Request\n');
         return;
       }
       socketOrResponse.on('error', () => undefined);
-      writeRawError(socketOrResponse as Duplex, 400);
+      writeRawError(socketOrResponse as Duplex, status);
     });
     if (options.tls !== undefined) {
       this.server.on('tlsClientError', (err: Error, socket: Socket) => {
@@ -278,6 +282,11 @@ export class HttpListener implements Listener {
    * brought to origin-form here, so everything after the listener sees a path.
    */
   #refusal(req: IncomingMessage): { status: number; reason: string } | undefined {
+    // An HTTP/2 stream (ALPN h2) says 2.0 and is one; an HTTP/1 request line that says it is not.
+    if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest)) {
+      const version = versionProblem(req.httpVersionMajor, req.httpVersionMinor);
+      if (version !== undefined) return { status: VERSION_NOT_SUPPORTED, reason: version };
+    }
     const raw = req.rawHeaders;
     if (raw.length > this.#limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.#limits.maxHeaders} headers` };
     const problem = framingProblem(raw) ?? normalizeTarget(req);
@@ -305,21 +314,65 @@ export class HttpListener implements Listener {
     if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  /** Malformed or oversized requests: answer 400/431/408 and close, as HAProxy does. */
+  /**
+   * Malformed or oversized requests: answer 400/414/431/408/505 and close, as HAProxy does. Bytes
+   * that break after complete requests (pipelined garbage) do not cost those requests their
+   * answers: the error's response follows theirs, as the fast engine's does.
+   */
   #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const code = err.code ?? '';
-    // node:http's own rule: never write over a response that has started.
-    const current = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
-    if (code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
+    const failing = socket as FailingSocket;
+    // node:http reports the error again on every read and at the client's FIN: answered once.
+    if (failing[REFUSING] !== undefined) return;
+    const current = failing._httpMessage;
+    if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const status = code === 'HPE_HEADER_OVERFLOW' ? (overflowedInRequestLine(err) ? 414 : 431) : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = parseErrorStatus(err);
+    const parsing = failing.parser?.incoming;
+    if (current != null && (parsing == null || parsing.complete)) {
+      // Every request read so far is whole and being answered: the error's response waits for
+      // theirs. No more reading meanwhile: a FIN would make node:http abort them.
+      failing[REFUSING] = status;
+      socket.pause();
+      this.#log.info({ code, status, client: socket.remoteAddress }, 'rejected malformed request');
+      this.#refuseAfter(current, failing);
+      return;
+    }
+    // node:http's own rule: never write over a response that has started (the request whose body broke).
+    if (current?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
     this.#log.info({ code, status, client: socket.remoteAddress }, 'rejected malformed request');
     writeRawError(socket, status);
     socket.destroySoon?.();
   }
+
+  /** Sends a parse error's response once `response`, and the pipelined ones node:http queued behind it, have gone. */
+  #refuseAfter(response: NodeJS.EventEmitter, socket: FailingSocket): void {
+    response.once('finish', () => {
+      // node:http has handed the socket to the next response, if any, before this runs.
+      const next = socket._httpMessage;
+      if (next != null) this.#refuseAfter(next, socket);
+      else if (socket.writable) {
+        writeRawError(socket, socket[REFUSING]!);
+        socket.destroySoon();
+      }
+    });
+  }
 }
+
+/** Marks a connection whose parse error is answered once its requests are: the status to send. */
+const REFUSING = Symbol('refusing');
+
+/** What node:http keeps on a client socket: the response that owns it, and its parser's current request. */
+type FailingSocket = Socket & {
+  [REFUSING]?: number;
+  _httpMessage?: (NodeJS.EventEmitter & { headersSent: boolean }) | null;
+  parser?: { incoming?: { complete: boolean } | null } | null;
+};
 
 /** Listens on `host:port`; resolves with the address, or rejects with the listening error (a port taken). */
 export function listenOn(server: NetServer, host: string, port: number): Promise<AddressInfo> {
@@ -331,24 +384,6 @@ export function listenOn(server: NetServer, host: string, port: number): Promise
       resolve(server.address() as AddressInfo);
     });
   });
-}
-
-/** The request line, then a header line, as their first bytes look. */
-const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
-
-/**
- * Whether a head that grew past MAX_HEADER_SIZE did so in its request line (414 URI Too Long,
- * RFC 9112 §3) rather than in its headers (431). llhttp stops right after the token that
- * crossed the limit: the target if " HTTP/" follows it, or if the line it is on starts as a
- * request line does (a method and a space; a header line has a colon first).
- */
-export function overflowedInRequestLine(err: NodeJS.ErrnoException): boolean {
-  const { rawPacket: packet, bytesParsed } = err as NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
-  if (!Buffer.isBuffer(packet)) return false;
-  const at = Math.min(bytesParsed ?? packet.length, packet.length);
-  if (packet.subarray(at, at + 6).toString('latin1') === ' HTTP/') return true;
-  const lineStart = at === 0 ? 0 : packet.lastIndexOf(10, at - 1) + 1;
-  return REQUEST_LINE_START.test(packet.subarray(lineStart, Math.min(at, lineStart + 32)).toString('latin1'));
 }
 
 /** An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, then gone if it lingers. */
