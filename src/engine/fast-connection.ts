@@ -158,11 +158,15 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     this.#parsing = undefined;
     this.#parsingCtx = undefined;
     req?.bodyEnd();
+    // Reading paused for this body (held until a try took it, or a backend slower than the
+    // client) has no more reason to be: the body is whole. Left paused, the connection would
+    // never read the client's next request, nor its FIN (CLOSE-WAIT until the idle timeout).
+    this.resume();
   }
 
-  /** The try writing the body can take more: read the client again. */
+  /** The try writing the body can take more, or the body is whole: read the client again. */
   resume(): void {
-    if (!this.#paused || this.#closed || this.#refusal !== 0) return;
+    if (!this.#paused || this.#closed || this.#stopped || this.#refusal !== 0) return;
     this.#paused = false;
     this.socket.resume();
   }
