@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import { createSecureServer, Http2ServerRequest, type Http2Session } from 'node:http2';
+import { constants as h2, createSecureServer, Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -122,7 +122,7 @@ export class HttpListener implements Listener {
         // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
         // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
         // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.
-        session.setTimeout(limits.idleTimeout, () => closeIdleSession(session));
+        session.setTimeout(limits.idleTimeout, () => closeIdleSession(session, limits.idleTimeout));
         if (this.#draining) session.close();
       });
       this.server = secure as unknown as AnyServer;
@@ -167,6 +167,9 @@ export class HttpListener implements Listener {
         return;
       }
       const ctx = start(req, res);
+      // A request line saying 2.0 was refused above: this is an HTTP/2 stream.
+      // Its stream's 'finish', not the response's: node:http2's compatibility layer says 'finish' only once the stream has closed.
+      if (req.httpVersionMajor === 2) (res as unknown as Http2ServerResponse).stream.once('finish', resetUnfinishedStream);
       // A pipelined request's response waits for the ones before it. If the connection dies
       // first, node:http aborts the request but never closes that response: end it here.
       if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
@@ -386,8 +389,31 @@ export function listenOn(server: NetServer, host: string, port: number): Promise
   });
 }
 
-/** An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, then gone if it lingers. */
-function closeIdleSession(session: Http2Session): void {
-  if (session.closed) session.destroy();
-  else session.close();
+/**
+ * An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, so that its streams may end;
+ * destroyed if it is still there after another CLIENT_IDLE_TIMEOUT. A stream whose client
+ * neither reads its response (flow control holds it) nor resets it would otherwise keep the
+ * session, its socket and its request in flight for good: no frame moves, so the session's
+ * own timeout does not come again.
+ */
+function closeIdleSession(session: Http2Session, idleTimeout: number): void {
+  if (session.closed) {
+    session.destroy();
+    return;
+  }
+  session.close();
+  const timer = setTimeout(() => session.destroy(), idleTimeout);
+  timer.unref();
+  session.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Ends an HTTP/2 stream whose response has been sent whole while its request has not, with RST_STREAM
+ * (NO_ERROR), as RFC 9113 §8.1 lets a server ask a client to stop sending a body no longer
+ * needed. node:http2 keeps such a stream open until the client ends its body: one that never
+ * does (it went away without a word, or sent GOAWAY and waits on its streams) would keep the
+ * stream, and its request counted in flight, until shutdown cut it.
+ */
+function resetUnfinishedStream(this: ServerHttp2Stream): void {
+  if (!this.closed && !this.destroyed && this.state.remoteClose === 0) this.close(h2.NGHTTP2_NO_ERROR);
 }
