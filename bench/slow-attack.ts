@@ -9,7 +9,7 @@
  * be told apart: a heap still full, Buffers still referenced, or the allocator keeping what was
  * freed. The last line is the balancer two minutes (`--after`) after the attack.
  *
- *   npm run bench:slow-attack -- --connections 1000 --attack 20 --after 120 [--engine fast] [--cli path/to/cli.js]
+ *   [MALLOC_ARENA_MAX=2] npm run bench:slow-attack -- --connections 1000 --attack 20 --after 120 [--engine fast] [--cli path/to/cli.js]
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -50,6 +50,8 @@ const lb = spawn(process.execPath, ['--expose-gc', '--import', probe, values.cli
   env: {
     PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', BACKENDS: `http://127.0.0.1:${backendPort}`, HEALTH_CHECK_PATH: '/health',
     ENGINE: values.engine!, HEADER_TIMEOUT: '10m', CLIENT_BODY_TIMEOUT: '10m', CLIENT_SEND_TIMEOUT: '10m',
+    // glibc's allocator settings (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, ...), to compare what it keeps.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('MALLOC_'))),
   },
   stdio: ['ignore', 'pipe', 'pipe'],
 });

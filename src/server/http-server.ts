@@ -1,30 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import { constants as h2, createSecureServer, Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
-import { framingProblem } from './framing.js';
-import { VERSION_NOT_SUPPORTED, versionProblem } from './http-version.js';
-import { parseErrorStatus } from './parse-error.js';
-import { writeRawError } from './raw-response.js';
-import { normalizeTarget } from './request-target.js';
+import {
+  DEFAULT_LIMITS, headRefusal, listenOn, parseErrorStatus, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
+  type ClientLimits, type Listener, type Refusal,
+} from '../http1/index.js';
 
-/**
- * Limits against slow and hostile clients (MAX_HEADER_SIZE, MAX_HEADERS, HEADER_TIMEOUT,
- * CLIENT_IDLE_TIMEOUT, MAX_BODY_SIZE, MAX_CONNECTIONS): sizes in bytes, times in ms, 0 unlimited.
- */
-export type ClientLimits = Config['limits'];
-
-export const DEFAULT_LIMITS: ClientLimits = {
-  maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, bodyTimeout: 60_000, sendTimeout: 60_000,
-  maxBodySize: 0, maxConnections: 0,
-};
+/** Still imported from here by the fast engine's factory (engine/fast-engine.ts); its home is http1/. */
+export type { ClientLimits };
 
 export interface ListenerOptions {
   readonly host: string;
@@ -34,26 +24,6 @@ export interface ListenerOptions {
   readonly tls?: SecureContextOptions;
   /** Answer every request with a 308 to https on the port this returns instead of proxying it. */
   readonly redirectToPort?: () => number;
-}
-
-/** A client-facing listener, whichever engine parses its requests. */
-export interface Listener {
-  readonly proto: 'http' | 'https';
-  /** What parses its HTTP/1.1: node:http, or the fast engine. */
-  readonly engine: 'node' | 'fast';
-  readonly server: { readonly listening: boolean; close(): unknown };
-  /** Requests whose response has not ended yet. */
-  readonly inFlight: number;
-  readonly address: AddressInfo;
-  connections(): Promise<number>;
-  setSecureContext(tls: SecureContextOptions): void;
-  listen(): Promise<AddressInfo>;
-  /** Stops accepting and closes idle keep-alive connections at once. */
-  stopAccepting(): Promise<void>;
-  /** Resolves when no request is in flight. */
-  whenIdle(): Promise<void>;
-  /** Closes every connection now (the shutdown timeout has passed). */
-  closeAll(): void;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -284,22 +254,13 @@ export class HttpListener implements Listener {
    * The 4xx for a request that must not be forwarded, if any. An absolute-form target is
    * brought to origin-form here, so everything after the listener sees a path.
    */
-  #refusal(req: IncomingMessage): { status: number; reason: string } | undefined {
+  #refusal(req: IncomingMessage): Refusal | undefined {
     // An HTTP/2 stream (ALPN h2) says 2.0 and is one; an HTTP/1 request line that says it is not.
     if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest)) {
       const version = versionProblem(req.httpVersionMajor, req.httpVersionMinor);
       if (version !== undefined) return { status: VERSION_NOT_SUPPORTED, reason: version };
     }
-    const raw = req.rawHeaders;
-    if (raw.length > this.#limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.#limits.maxHeaders} headers` };
-    const problem = framingProblem(raw) ?? normalizeTarget(req);
-    if (problem !== undefined) return { status: 400, reason: problem };
-    const max = this.#limits.maxBodySize;
-    if (max > 0) {
-      const length = req.headers['content-length'];
-      if (length !== undefined && Number(length) > max) return { status: 413, reason: `body larger than ${max} bytes` };
-    }
-    return undefined;
+    return headRefusal(req, this.#limits, contentLength);
   }
 
   #redirect(req: IncomingMessage, res: ContextResponse, port: number): void {
@@ -367,6 +328,10 @@ export class HttpListener implements Listener {
   }
 }
 
+function contentLength(req: IncomingMessage): string | undefined {
+  return req.headers['content-length'];
+}
+
 /** Marks a connection whose parse error is answered once its requests are: the status to send. */
 const REFUSING = Symbol('refusing');
 
@@ -376,18 +341,6 @@ type FailingSocket = Socket & {
   _httpMessage?: (NodeJS.EventEmitter & { headersSent: boolean }) | null;
   parser?: { incoming?: { complete: boolean } | null } | null;
 };
-
-/** Listens on `host:port`; resolves with the address, or rejects with the listening error (a port taken). */
-export function listenOn(server: NetServer, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen({ host, port }, () => {
-      server.off('error', onError);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
 
 /**
  * An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, so that its streams may end;
