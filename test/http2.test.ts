@@ -196,3 +196,85 @@ test('HTTP/2: CONNECT gets 400 and OPTIONS * is answered by the balancer; neithe
   assert.equal(options.body.length, 0);
   assert.equal(backend.requests.filter((r) => r.url !== '/health').length, 0);
 });
+
+/** An HTTP/2 session over a TLS socket the test holds, so that it can end the socket its own way. */
+async function h2WithSocket(lb: RunningLb, t: { after(fn: () => unknown): void }): Promise<{ session: ClientHttp2Session; socket: import('node:tls').TLSSocket }> {
+  let socket: import('node:tls').TLSSocket | undefined;
+  const session = connect(`https://localhost:${lb.port}`, {
+    ca: ca.cert,
+    createConnection: () => (socket = tlsConnect({ host: '127.0.0.1', port: lb.port, ca: ca.cert, servername: 'localhost', ALPNProtocols: ['h2'] })),
+  });
+  session.on('error', () => undefined);
+  t.after(() => session.destroy());
+  await once(session, 'connect');
+  return { session, socket: socket! };
+}
+
+/** SIGTERM, then the exit: whether shutdown had requests to cut. */
+async function stopAndCut(lb: RunningLb): Promise<{ cut: unknown; timeoutLines: number }> {
+  await lb.stop('SIGTERM');
+  return { cut: lb.logs.find((l) => l.msg === 'stopped')?.cut, timeoutLines: lb.logs.filter((l) => l.msg === 'shutdown timeout reached: requests cut').length };
+}
+
+test('HTTP/2 streams a client abandons end: answered whole before their request body, reset, or their socket gone; nothing stays in flight', async (t) => {
+  const big = 1 << 20;
+  const { lb } = await setup(t, (req, res) => {
+    req.resume();
+    if (req.url === '/health') { res.end(); return; }
+    // Answers at once, whatever remains of the request body.
+    res.end(req.url!.startsWith('/big') ? Buffer.alloc(big, 97) : 'early');
+  });
+  const ended: Promise<unknown>[] = [];
+  const request = (session: ClientHttp2Session, path: string, endStream: boolean): import('node:http2').ClientHttp2Stream => {
+    const stream = session.request({ ':method': endStream ? 'GET' : 'POST', ':path': path }, { endStream });
+    stream.on('error', () => undefined);
+    if (!endStream) stream.write('part of a body that never ends');
+    return stream;
+  };
+  // 1. Bodies never ended, responses complete: read whole, then the client does nothing more,
+  //    on one session, and sends GOAWAY on another.
+  for (const goaway of [false, true]) {
+    const { session } = await h2WithSocket(lb, t);
+    const responses: Promise<unknown>[] = [];
+    for (const path of ['/early', '/big']) {
+      const stream = request(session, `${path}-${goaway ? 'goaway' : 'hold'}`, false);
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      responses.push(once(stream, 'response'));
+      ended.push(once(stream, 'end').then(() => {
+        assert.equal(Buffer.concat(chunks).length, path === '/big' ? big : 5, `${path}: the response whole`);
+      }));
+    }
+    // GOAWAY once the streams are under way (before, the client would refuse them itself).
+    if (goaway) { await Promise.all(responses); session.close(); }
+  }
+  await Promise.all(ended);
+  // 2. Streams reset by the client, and a session whose socket the client destroys, a body half sent.
+  const slow = await setup(t, (req) => { req.resume(); if (req.url === '/health') req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'); });
+  const reset = await h2WithSocket(slow.lb, t);
+  const gone = await h2WithSocket(slow.lb, t);
+  for (const [i, stream] of [request(reset.session, '/reset-get', true), request(reset.session, '/reset-post', false), request(gone.session, '/gone-get', true), request(gone.session, '/gone-post', false)].entries()) {
+    await slow.backend.nextRequest();
+    if (i < 2) stream.close(constants.NGHTTP2_CANCEL);
+  }
+  gone.socket.destroy();
+  // SIGTERM now: shutdown waits for what is in flight, by event, up to SHUTDOWN_TIMEOUT (then cuts it).
+  for (const balancer of [lb, slow.lb]) assert.deepEqual(await stopAndCut(balancer), { cut: 0, timeoutLines: 0 }, 'nothing left in flight to cut');
+  const paths = (balancer: RunningLb) => balancer.logs.filter((l) => l.msg === 'request').map((l) => l.path as string).sort();
+  assert.deepEqual(paths(lb), ['/big-goaway', '/big-hold', '/early-goaway', '/early-hold'], 'one access line each');
+  assert.deepEqual(paths(slow.lb), ['/gone-get', '/gone-post', '/reset-get', '/reset-post'], 'one access line each');
+});
+
+test('HTTP/2: a session whose client stops reading is closed after CLIENT_IDLE_TIMEOUT (GOAWAY), then destroyed; its request is not left in flight', async (t) => {
+  const { lb } = await setup(t, (req, res) => {
+    req.resume();
+    res.end(req.url === '/health' ? '' : Buffer.alloc(4 << 20, 97));
+  }, { CLIENT_IDLE_TIMEOUT: '500ms' });
+  const { session } = await h2WithSocket(lb, t);
+  const stream = session.request({ ':method': 'GET', ':path': '/unread' });
+  stream.on('error', () => undefined);
+  stream.pause(); // flow control stops the response: no frame moves either way
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.path === '/unread', 60_000);
+  assert.equal(line.error, 'LB_ERR_CLIENT_CLOSED');
+  assert.deepEqual(await stopAndCut(lb), { cut: 0, timeoutLines: 0 }, 'nothing left in flight to cut');
+});

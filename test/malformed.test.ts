@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { get, rawExchange } from './helpers/http.js';
+import { get, rawConnect, rawExchange, whenClosed } from './helpers/http.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
 import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
 
@@ -28,6 +28,16 @@ const MALFORMED: [string, string, number][] = [
   ['CONNECT', 'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n', 400],
   ['garbage', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n', 400],
   ['a bad request line', 'GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  // One answer for every version but 1.0 and 1.1 on an HTTP/1 connection (RFC 9110 §15.6.6): a
+  // request line saying 2.0 is not an HTTP/2 stream (it was a 500 on the node engine, a 200 on the fast one).
+  ['a request line saying HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
+  ['a request line saying HTTP/2.0, with a body', 'POST / HTTP/2.0\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi', 505],
+  ['an Upgrade saying HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n', 505],
+  ['CONNECT saying HTTP/2.0', 'CONNECT example.test:443 HTTP/2.0\r\nHost: example.test:443\r\n\r\n', 505],
+  ['a request line saying HTTP/0.9', 'GET / HTTP/0.9\r\nHost: x\r\n\r\n', 505],
+  ['a request line saying HTTP/1.2', 'GET / HTTP/1.2\r\nHost: x\r\n\r\n', 505],
+  ['a request line saying HTTP/3.0', 'GET / HTTP/3.0\r\nHost: x\r\n\r\n', 505],
+  ['a version that is not digit.digit', 'GET / HTTP/1.x\r\nHost: x\r\n\r\n', 400],
 ];
 
 /** Every ambiguous framing is refused with 400, never forwarded (RFC 9112 sections 3.2, 5, 6, 7). */
@@ -70,6 +80,27 @@ for (const [name, bytes, status] of CASES) {
     assert.match(response, /\r\nConnection: close\r\n/i);
     assert.equal(forwarded(), before, 'nothing reached the backend');
     assert.equal((await get(lb.url)).status, 200);
+  });
+}
+
+for (const fin of [false, true]) {
+  test(`a complete request followed by malformed bytes${fin ? ' and FIN' : ''} gets its response, then 400`, async () => {
+    const firsts = () => backend.requests.filter((r) => r.url === '/first').length;
+    const before = firsts();
+    const bytes = 'POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGARBAGE\r\n\r\n';
+    const socket = await rawConnect(lb.port);
+    socket.setEncoding('latin1');
+    let response = '';
+    socket.on('data', (chunk: string) => { response += chunk; });
+    if (fin) socket.end(bytes);
+    else socket.write(bytes);
+    // The balancer closes the connection after its 400.
+    await whenClosed(socket);
+    const statuses = [...response.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [200, 400], JSON.stringify(response));
+    assert.match(response, /\r\n\r\nbHTTP\/1\.1 400 /, 'the backend\'s answer whole, then the 400');
+    assert.match(response.slice(response.lastIndexOf('HTTP/1.1 400')), /\r\nConnection: close\r\n/i);
+    assert.equal(firsts(), before + 1, 'the backend got the request once');
   });
 }
 

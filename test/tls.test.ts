@@ -172,3 +172,53 @@ test('TLS configuration errors exit 2', async () => {
     assert.match(stderr.trimEnd(), want);
   }
 });
+
+/** Sends raw bytes over TLS with ALPN http/1.1 and resolves with all the balancer sends until it closes. */
+async function tlsRawExchange(port: number, bytes: string, fin: boolean): Promise<string> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, ca: ca.cert, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+  socket.on('error', () => undefined);
+  await once(socket, 'secureConnect');
+  socket.setEncoding('latin1');
+  let data = '';
+  socket.on('data', (chunk: string) => { data += chunk; });
+  if (fin) socket.end(bytes);
+  else socket.write(bytes);
+  await new Promise((resolve) => socket.once('close', resolve));
+  return data;
+}
+
+test('TLS: an HTTP/1 request line saying HTTP/2.0 gets 505 and is not taken for an HTTP/2 stream (was a 500); ALPN h2 streams still work', async (t) => {
+  const backend = await startBackend('b');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', TLS_CERT_FILE: server1.certFile, TLS_KEY_FILE: server1.keyFile });
+  t.after(() => lb.stop());
+  const forwarded = () => backend.requests.filter((r) => r.url !== '/health').length;
+  for (const line of ['GET / HTTP/2.0', 'GET / HTTP/0.9', 'GET / HTTP/1.2', 'CONNECT example.test:443 HTTP/2.0']) {
+    const response = await tlsRawExchange(lb.port, `${line}\r\nHost: x\r\n\r\n`, false);
+    assert.match(response, /^HTTP\/1\.1 505 /, `${line}: ${JSON.stringify(response.slice(0, 80))}`);
+    assert.match(response, /\r\nConnection: close\r\n/i);
+  }
+  assert.equal(forwarded(), 0, 'nothing reached the backend');
+  const { connect: h2Connect } = await import('node:http2');
+  const session = h2Connect(`https://localhost:${lb.port}`, { ca: ca.cert });
+  t.after(() => session.destroy());
+  const stream = session.request({ ':method': 'GET', ':path': '/h2' });
+  const [headers] = await once(stream, 'response') as [Record<string, unknown>];
+  stream.resume();
+  await once(stream, 'end');
+  assert.equal(headers[':status'], 200);
+  assert.equal((await httpsGet(lb, '/h1')).status, 200);
+});
+
+test('TLS: a complete request followed by malformed bytes gets its response, then 400', async (t) => {
+  const backend = await startBackend('b');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, HEALTH_CHECK_PATH: '/health', TLS_CERT_FILE: server1.certFile, TLS_KEY_FILE: server1.keyFile });
+  t.after(() => lb.stop());
+  // Without the client's close_notify and FIN: a TLS connection is not half-open, so over TLS
+  // those end the connection, and cancel its requests, whatever follows them.
+  const response = await tlsRawExchange(lb.port, 'POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGARBAGE\r\n\r\n', false);
+  const statuses = [...response.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+  assert.deepEqual(statuses, [200, 400], JSON.stringify(response));
+  assert.equal(backend.requests.filter((r) => r.url === '/first').length, 1, 'the backend got the request once');
+});

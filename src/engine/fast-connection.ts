@@ -2,8 +2,7 @@ import type { Socket } from 'node:net';
 import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import type { ForwardingCache } from '../proxy/headers.js';
-import { overflowedInRequestLine } from '../server/http-server.js';
-import { writeRawError } from '../server/raw-response.js';
+import { parseErrorStatus, writeRawError } from '../http1/index.js';
 import { readShared, SocketWriter } from './direct-io.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { Attempt } from '../proxy/attempt.js';
@@ -107,7 +106,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, _status: number, _text: string, upgrade: boolean, keepAlive: boolean): HeadResult {
     this.headStartTick = 0;
     const listener = this.#listener;
-    const req = new FastRequest(this.socket, method, url, versionMinor, rawHeaders, keepAlive && !upgrade, upgrade);
+    const req = new FastRequest(this.socket, method, url, this.#parser.versionMajor, versionMinor, rawHeaders, keepAlive && !upgrade, upgrade);
     req.connection = this;
     this.#parsing = req;
     const refusal = this.#refusal === 0 ? listener.refusal(req) : undefined;
@@ -158,11 +157,15 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     this.#parsing = undefined;
     this.#parsingCtx = undefined;
     req?.bodyEnd();
+    // Reading paused for this body (held until a try took it, or a backend slower than the
+    // client) has no more reason to be: the body is whole. Left paused, the connection would
+    // never read the client's next request, nor its FIN (CLOSE-WAIT until the idle timeout).
+    this.resume();
   }
 
-  /** The try writing the body can take more: read the client again. */
+  /** The try writing the body can take more, or the body is whole: read the client again. */
   resume(): void {
-    if (!this.#paused || this.#closed || this.#refusal !== 0) return;
+    if (!this.#paused || this.#closed || this.#stopped || this.#refusal !== 0) return;
     this.#paused = false;
     this.socket.resume();
   }
@@ -224,8 +227,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   #parseError(err: NativeParseError, chunk: Buffer): void {
     this.#parsing = undefined;
     const code = err.code;
-    const status = code === 'HPE_HEADER_OVERFLOW'
-      ? (overflowedInRequestLine(Object.assign(err, { rawPacket: chunk })) ? 414 : 431) : 400;
+    const status = parseErrorStatus(code === 'HPE_HEADER_OVERFLOW' ? Object.assign(err, { rawPacket: chunk }) : err);
     this.#listener.log.info({ code, status, client: this.socket.remoteAddress }, 'rejected malformed request');
     const ctx = this.#parsingCtx;
     this.#parsingCtx = undefined;

@@ -1,11 +1,9 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
+import { DEFAULT_LIMITS, headRefusal, listenOn, VERSION_NOT_SUPPORTED, versionProblem, type ClientLimits, type Listener, type Refusal } from '../http1/index.js';
 import type { Chain } from '../middleware/index.js';
 import { isHeader } from '../proxy/headers.js';
-import { framingProblem } from '../server/framing.js';
-import { DEFAULT_LIMITS, listenOn, type ClientLimits, type Listener } from '../server/http-server.js';
-import { normalizeTarget } from '../server/request-target.js';
 import { ClientConnection } from './fast-connection.js';
 import type { FastRequest } from './fast-request.js';
 import type { FastResponse } from './fast-response.js';
@@ -100,20 +98,14 @@ export class FastListener implements Listener {
     for (const connection of this.#connections) connection.destroy();
   }
 
-  /** The 4xx for a request that must not be forwarded, if any (the node:http listener's rules). */
-  refusal(req: FastRequest): { status: number; reason: string } | undefined {
-    const raw = req.rawHeaders;
-    if (raw.length > this.limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.limits.maxHeaders} headers` };
+  /** The 4xx (or 505) for a request that must not be forwarded, if any (the node:http listener's rules). */
+  refusal(req: FastRequest): Refusal | undefined {
+    // First: a request line that is not HTTP/1.0 or 1.1 is not read any further (see versionProblem).
+    if (req.httpVersionMajor !== 1) return { status: VERSION_NOT_SUPPORTED, reason: versionProblem(req.httpVersionMajor, req.httpVersionMinor)! };
+    // What node:http's parser refuses itself.
     if (req.method === 'CONNECT') return { status: 400, reason: 'CONNECT is not supported' };
-    if (req.httpVersionMinor === 1 && !hasHost(raw)) return { status: 400, reason: 'no Host header' };
-    const problem = framingProblem(raw) ?? normalizeTarget(req);
-    if (problem !== undefined) return { status: 400, reason: problem };
-    const max = this.limits.maxBodySize;
-    if (max > 0) {
-      const length = req.header('content-length');
-      if (length !== undefined && Number(length) > max) return { status: 413, reason: `body larger than ${max} bytes` };
-    }
-    return undefined;
+    if (req.httpVersionMinor === 1 && !hasHost(req.rawHeaders)) return { status: 400, reason: 'no Host header' };
+    return headRefusal(req, this.limits, contentLength);
   }
 
   /** A request's context was made: it counts as in flight until `finish`. */
@@ -170,6 +162,10 @@ function flat(s: string): string {
 
 function dateLine(): string {
   return flat(`Date: ${new Date().toUTCString()}\r\n`);
+}
+
+function contentLength(req: FastRequest): string | undefined {
+  return req.header('content-length');
 }
 
 function hasHost(raw: readonly string[]): boolean {

@@ -24,7 +24,8 @@ export class FastRequest implements ClientRequest {
   method: string;
   url: string;
   readonly rawHeaders: string[];
-  readonly httpVersionMajor = 1;
+  /** 1, or what a request line claiming another version said (the listener refuses it). */
+  readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;
   readonly socket: Socket;
   /** llhttp's verdict: the client wants the connection kept after this exchange. */
@@ -40,10 +41,11 @@ export class FastRequest implements ClientRequest {
   connection: (ForwardingCache & { resume(): void }) | undefined = undefined;
   #headers: IncomingHttpHeaders | undefined = undefined;
 
-  constructor(socket: Socket, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
+  constructor(socket: Socket, method: string, url: string, versionMajor: number, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
     this.socket = socket;
     this.method = method;
     this.url = url;
+    this.httpVersionMajor = versionMajor;
     this.httpVersionMinor = versionMinor;
     this.rawHeaders = rawHeaders;
     this.keepAlive = keepAlive;

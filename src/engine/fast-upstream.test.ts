@@ -70,3 +70,21 @@ test('connections beyond maxIdle stay open until they have been idle a whole int
   keeper.trim();
   assert.equal(upstream.stats.idle, 1);
 });
+
+test('a connection the engine closes itself (trimmed, timed out, cancelled) frees its parser, and with it the connection and its read buffer', async (t) => {
+  const server = createServer((socket: Socket) => {
+    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const keeper = new IdleKeeper(100, 60_000);
+  const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 0, keeper, connectTimeout: 5000 });
+  t.after(() => { upstream.close(); keeper.stop(); server.close(); });
+  const connection = await new Promise<UpstreamConnection>((resolve) => upstream.acquire(user(resolve)));
+  upstream.release(connection, true);
+  keeper.trim();
+  keeper.trim(); // idle a whole tick beyond maxIdle 0: closed by the engine
+  await once(connection.socket, 'close');
+  assert.equal(connection.parserClosed, true);
+});

@@ -167,6 +167,11 @@ export class UpstreamConnection implements ParserEvents, Keepable {
     return from + take;
   }
 
+  /** Its parser has been freed (the connection closed). */
+  get parserClosed(): boolean {
+    return this.#parser.closed;
+  }
+
   /** Gone for good: out of the pool, no more events. */
   destroy(): void {
     this.#dead = true;
@@ -236,7 +241,12 @@ export class UpstreamConnection implements ParserEvents, Keepable {
 
   readonly #onClose = (): void => {
     this.#pool.gone(this);
-    if (this.#dead) return;
+    // Closed by us (trimmed, timed out, its attempt cancelled): the native parser still holds
+    // this connection and its read buffer until it is freed.
+    if (this.#dead) {
+      this.#parser.close();
+      return;
+    }
     this.#dead = true;
     // A response delimited by the close is complete now; any other is cut.
     const user = this.user;

@@ -76,6 +76,8 @@ export class Parser {
   readonly #parser: BindingParser;
   #headers: string[] | undefined = undefined;
   #url = '';
+  /** The major version of the last head (`onHead` gives the minor): 1, or 2 or 0 for a request line that says so. */
+  versionMajor = 1;
   /** Whether llhttp's end callback is set (see `endsCanBeTakenOff`). */
   #reportingEnd = true;
   /** The next end llhttp reports is the one right after a RAW head: not reported. */
@@ -97,7 +99,7 @@ export class Parser {
       else this.#headers.push(...headers);
       this.#url += url;
     };
-    parser[HTTPParser.kOnHeadersComplete] = (_major: number, minor: number, headers: string[] | undefined, method: number | undefined,
+    parser[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number | undefined,
       url: string | undefined, status: number | undefined, statusText: string | undefined, upgrade: boolean, keepAlive: boolean) => {
       if (headers === undefined) {
         headers = this.#headers ?? [];
@@ -105,6 +107,7 @@ export class Parser {
       }
       this.#headers = undefined;
       this.#url = '';
+      this.versionMajor = major;
       const result = events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
       // The end llhttp reports right after a RAW head is not the body's: it is not reported.
       // Where the binding lets its callback be taken off for a message, ends llhttp would
@@ -142,9 +145,18 @@ export class Parser {
     return this.#parser.finish();
   }
 
+  /** Frees the native parser (and what it holds: its callbacks, the connection they reach); once. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#parser.close();
   }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #closed = false;
 }
 
 let toggles: boolean | undefined;

@@ -1,28 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import { createSecureServer, type Http2Session } from 'node:http2';
+import { constants as h2, createSecureServer, Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
-import { framingProblem } from './framing.js';
-import { writeRawError } from './raw-response.js';
-import { normalizeTarget } from './request-target.js';
+import {
+  DEFAULT_LIMITS, headRefusal, listenOn, parseErrorStatus, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
+  type ClientLimits, type Listener, type Refusal,
+} from '../http1/index.js';
 
-/**
- * Limits against slow and hostile clients (MAX_HEADER_SIZE, MAX_HEADERS, HEADER_TIMEOUT,
- * CLIENT_IDLE_TIMEOUT, MAX_BODY_SIZE, MAX_CONNECTIONS): sizes in bytes, times in ms, 0 unlimited.
- */
-export type ClientLimits = Config['limits'];
-
-export const DEFAULT_LIMITS: ClientLimits = {
-  maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, bodyTimeout: 60_000, sendTimeout: 60_000,
-  maxBodySize: 0, maxConnections: 0,
-};
+/** Still imported from here by the fast engine's factory (engine/fast-engine.ts); its home is http1/. */
+export type { ClientLimits };
 
 export interface ListenerOptions {
   readonly host: string;
@@ -32,26 +24,6 @@ export interface ListenerOptions {
   readonly tls?: SecureContextOptions;
   /** Answer every request with a 308 to https on the port this returns instead of proxying it. */
   readonly redirectToPort?: () => number;
-}
-
-/** A client-facing listener, whichever engine parses its requests. */
-export interface Listener {
-  readonly proto: 'http' | 'https';
-  /** What parses its HTTP/1.1: node:http, or the fast engine. */
-  readonly engine: 'node' | 'fast';
-  readonly server: { readonly listening: boolean; close(): unknown };
-  /** Requests whose response has not ended yet. */
-  readonly inFlight: number;
-  readonly address: AddressInfo;
-  connections(): Promise<number>;
-  setSecureContext(tls: SecureContextOptions): void;
-  listen(): Promise<AddressInfo>;
-  /** Stops accepting and closes idle keep-alive connections at once. */
-  stopAccepting(): Promise<void>;
-  /** Resolves when no request is in flight. */
-  whenIdle(): Promise<void>;
-  /** Closes every connection now (the shutdown timeout has passed). */
-  closeAll(): void;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -120,7 +92,7 @@ export class HttpListener implements Listener {
         // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
         // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
         // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.
-        session.setTimeout(limits.idleTimeout, () => closeIdleSession(session));
+        session.setTimeout(limits.idleTimeout, () => closeIdleSession(session, limits.idleTimeout));
         if (this.#draining) session.close();
       });
       this.server = secure as unknown as AnyServer;
@@ -165,6 +137,9 @@ export class HttpListener implements Listener {
         return;
       }
       const ctx = start(req, res);
+      // A request line saying 2.0 was refused above: this is an HTTP/2 stream.
+      // Its stream's 'finish', not the response's: node:http2's compatibility layer says 'finish' only once the stream has closed.
+      if (req.httpVersionMajor === 2) (res as unknown as Http2ServerResponse).stream.once('finish', resetUnfinishedStream);
       // A pipelined request's response waits for the ones before it. If the connection dies
       // first, node:http aborts the request but never closes that response: end it here.
       if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
@@ -212,14 +187,16 @@ export class HttpListener implements Listener {
     // A reverse proxy does not tunnel CONNECT (authority-form targets): answer instead of
     // dropping the connection, as node:http does when nobody listens.
     this.server.on('connect', (req: IncomingMessage, socketOrResponse: Duplex | ContextResponse) => {
-      this.#log.info({ status: 400, reason: 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
+      const version = req instanceof Http2ServerRequest ? undefined : versionProblem(req.httpVersionMajor, req.httpVersionMinor);
+      const status = version === undefined ? 400 : VERSION_NOT_SUPPORTED;
+      this.#log.info({ status, reason: version ?? 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
       // HTTP/2 hands over the stream's response (RFC 9113 §8.5), HTTP/1.1 the raw socket.
-      if (req.httpVersionMajor === 2) {
+      if (req instanceof Http2ServerRequest) {
         (socketOrResponse as ContextResponse).writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('400 Bad Request\n');
         return;
       }
       socketOrResponse.on('error', () => undefined);
-      writeRawError(socketOrResponse as Duplex, 400);
+      writeRawError(socketOrResponse as Duplex, status);
     });
     if (options.tls !== undefined) {
       this.server.on('tlsClientError', (err: Error, socket: Socket) => {
@@ -278,17 +255,13 @@ export class HttpListener implements Listener {
    * The 4xx for a request that must not be forwarded, if any. An absolute-form target is
    * brought to origin-form here, so everything after the listener sees a path.
    */
-  #refusal(req: IncomingMessage): { status: number; reason: string } | undefined {
-    const raw = req.rawHeaders;
-    if (raw.length > this.#limits.maxHeaders * 2) return { status: 431, reason: `more than ${this.#limits.maxHeaders} headers` };
-    const problem = framingProblem(raw) ?? normalizeTarget(req);
-    if (problem !== undefined) return { status: 400, reason: problem };
-    const max = this.#limits.maxBodySize;
-    if (max > 0) {
-      const length = req.headers['content-length'];
-      if (length !== undefined && Number(length) > max) return { status: 413, reason: `body larger than ${max} bytes` };
+  #refusal(req: IncomingMessage): Refusal | undefined {
+    // An HTTP/2 stream (ALPN h2) says 2.0 and is one; an HTTP/1 request line that says it is not.
+    if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest)) {
+      const version = versionProblem(req.httpVersionMajor, req.httpVersionMinor);
+      if (version !== undefined) return { status: VERSION_NOT_SUPPORTED, reason: version };
     }
-    return undefined;
+    return headRefusal(req, this.#limits, contentLength);
   }
 
   #redirect(req: IncomingMessage, res: ContextResponse, port: number): void {
@@ -306,54 +279,95 @@ export class HttpListener implements Listener {
     if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  /** Malformed or oversized requests: answer 400/431/408 and close, as HAProxy does. */
+  /**
+   * Malformed or oversized requests: answer 400/414/431/408/505 and close, as HAProxy does. Bytes
+   * that break after complete requests (pipelined garbage) do not cost those requests their
+   * answers: the error's response follows theirs, as the fast engine's does.
+   */
   #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const code = err.code ?? '';
-    // node:http's own rule: never write over a response that has started.
-    const current = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
-    if (code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
+    const failing = socket as FailingSocket;
+    // node:http reports the error again on every read and at the client's FIN: answered once.
+    if (failing[REFUSING] !== undefined) return;
+    const current = failing._httpMessage;
+    if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const status = code === 'HPE_HEADER_OVERFLOW' ? (overflowedInRequestLine(err) ? 414 : 431) : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = parseErrorStatus(err);
+    const parsing = failing.parser?.incoming;
+    if (current != null && (parsing == null || parsing.complete)) {
+      // Every request read so far is whole and being answered: the error's response waits for
+      // theirs. No more reading meanwhile: a FIN would make node:http abort them.
+      failing[REFUSING] = status;
+      socket.pause();
+      this.#log.info({ code, status, client: socket.remoteAddress }, 'rejected malformed request');
+      this.#refuseAfter(current, failing);
+      return;
+    }
+    // node:http's own rule: never write over a response that has started (the request whose body broke).
+    if (current?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
     this.#log.info({ code, status, client: socket.remoteAddress }, 'rejected malformed request');
     writeRawError(socket, status);
     socket.destroySoon?.();
   }
-}
 
-/** Listens on `host:port`; resolves with the address, or rejects with the listening error (a port taken). */
-export function listenOn(server: NetServer, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen({ host, port }, () => {
-      server.off('error', onError);
-      resolve(server.address() as AddressInfo);
+  /** Sends a parse error's response once `response`, and the pipelined ones node:http queued behind it, have gone. */
+  #refuseAfter(response: NodeJS.EventEmitter, socket: FailingSocket): void {
+    response.once('finish', () => {
+      // node:http has handed the socket to the next response, if any, before this runs.
+      const next = socket._httpMessage;
+      if (next != null) this.#refuseAfter(next, socket);
+      else if (socket.writable) {
+        writeRawError(socket, socket[REFUSING]!);
+        socket.destroySoon();
+      }
     });
-  });
+  }
 }
 
-/** The request line, then a header line, as their first bytes look. */
-const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
+function contentLength(req: IncomingMessage): string | undefined {
+  return req.headers['content-length'];
+}
+
+/** Marks a connection whose parse error is answered once its requests are: the status to send. */
+const REFUSING = Symbol('refusing');
+
+/** What node:http keeps on a client socket: the response that owns it, and its parser's current request. */
+type FailingSocket = Socket & {
+  [REFUSING]?: number;
+  _httpMessage?: (NodeJS.EventEmitter & { headersSent: boolean }) | null;
+  parser?: { incoming?: { complete: boolean } | null } | null;
+};
 
 /**
- * Whether a head that grew past MAX_HEADER_SIZE did so in its request line (414 URI Too Long,
- * RFC 9112 §3) rather than in its headers (431). llhttp stops right after the token that
- * crossed the limit: the target if " HTTP/" follows it, or if the line it is on starts as a
- * request line does (a method and a space; a header line has a colon first).
+ * An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, so that its streams may end;
+ * destroyed if it is still there after another CLIENT_IDLE_TIMEOUT. A stream whose client
+ * neither reads its response (flow control holds it) nor resets it would otherwise keep the
+ * session, its socket and its request in flight for good: no frame moves, so the session's
+ * own timeout does not come again.
  */
-export function overflowedInRequestLine(err: NodeJS.ErrnoException): boolean {
-  const { rawPacket: packet, bytesParsed } = err as NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
-  if (!Buffer.isBuffer(packet)) return false;
-  const at = Math.min(bytesParsed ?? packet.length, packet.length);
-  if (packet.subarray(at, at + 6).toString('latin1') === ' HTTP/') return true;
-  const lineStart = at === 0 ? 0 : packet.lastIndexOf(10, at - 1) + 1;
-  return REQUEST_LINE_START.test(packet.subarray(lineStart, Math.min(at, lineStart + 32)).toString('latin1'));
+function closeIdleSession(session: Http2Session, idleTimeout: number): void {
+  if (session.closed) {
+    session.destroy();
+    return;
+  }
+  session.close();
+  const timer = setTimeout(() => session.destroy(), idleTimeout);
+  timer.unref();
+  session.once('close', () => clearTimeout(timer));
 }
 
-/** An HTTP/2 session idle past CLIENT_IDLE_TIMEOUT: GOAWAY first, then gone if it lingers. */
-function closeIdleSession(session: Http2Session): void {
-  if (session.closed) session.destroy();
-  else session.close();
+/**
+ * Ends an HTTP/2 stream whose response has been sent whole while its request has not, with RST_STREAM
+ * (NO_ERROR), as RFC 9113 §8.1 lets a server ask a client to stop sending a body no longer
+ * needed. node:http2 keeps such a stream open until the client ends its body: one that never
+ * does (it went away without a word, or sent GOAWAY and waits on its streams) would keep the
+ * stream, and its request counted in flight, until shutdown cut it.
+ */
+function resetUnfinishedStream(this: ServerHttp2Stream): void {
+  if (!this.closed && !this.destroyed && this.state.remoteClose === 0) this.close(h2.NGHTTP2_NO_ERROR);
 }

@@ -1,2 +1,2 @@
 export { HttpListener } from './http-server.js';
-export type { Listener } from './http-server.js';
+export type { Listener } from '../http1/index.js';

@@ -195,3 +195,23 @@ export function openSockets(pid: number): number {
   const dir = `/proc/${pid}/fd`;
   return readdirSync(dir).filter((fd) => { try { return readlinkSync(`${dir}/${fd}`).startsWith('socket:'); } catch { return false; } }).length;
 }
+
+/**
+ * The balancer's accepted connections on its listening `port` that still hold a socket:
+ * ESTABLISHED, or CLOSE-WAIT (the client closed, the balancer has not yet) (Linux /proc).
+ */
+export function acceptedSockets(port: number): { established: number; closeWait: number } {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const counts = { established: 0, closeWait: 0 };
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (!fields[1]?.endsWith(hex)) continue;
+      if (fields[3] === '01') counts.established++;
+      else if (fields[3] === '08') counts.closeWait++;
+    }
+  }
+  return counts;
+}
