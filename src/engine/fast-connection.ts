@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import type { ForwardingCache } from '../proxy/headers.js';
-import { parseErrorStatus, writeRawError } from '../http1/index.js';
+import { MAX_PIPELINED, parseErrorStatus, writeRawError } from '../http1/index.js';
 import { readShared, SocketWriter } from './direct-io.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { Attempt } from '../proxy/attempt.js';
@@ -12,6 +12,7 @@ import { FastResponse, type ResponseOwner } from './fast-response.js';
 import type { FastListener } from './fast-listener.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
 
 /**
  * One client connection of the fast engine: llhttp parses what the socket reads, each request
@@ -32,6 +33,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   #parsingCtx: RequestContext | undefined = undefined;
   /** Requests whose responses have not gone out yet, in order: the first owns the socket. */
   readonly #queue: RequestContext[] = [];
+  /** Pipelined requests beyond MAX_PIPELINED, parsed but not yet run; reading waits meanwhile. */
+  readonly #waiting: RequestContext[] = [];
   /** Listener tick when the current head began (0: not in a head), and of the last read. */
   headStartTick = 0;
   lastReadTick: number;
@@ -76,7 +79,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
 
   /** Nothing being answered or parsed: safe to close. */
   get idle(): boolean {
-    return this.#queue.length === 0 && this.#parsing === undefined && this.headStartTick === 0;
+    return this.#queue.length === 0 && this.#waiting.length === 0 && this.#parsing === undefined && this.headStartTick === 0;
   }
 
   /** A read into the shared buffer: parsed at once, or, once piped, a copy for the tunnel. */
@@ -128,6 +131,20 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     const ctx = new RequestContext(req, res, listener.log, 'http');
     ctx.upgrade = upgrade;
     this.#parsingCtx = ctx;
+    if (this.#queue.length >= MAX_PIPELINED) {
+      this.#waiting.push(ctx);
+      this.#pause();
+    } else {
+      this.#admit(ctx);
+    }
+    return BODY;
+  }
+
+  /** A request's turn to run: it counts as in flight, and its response queues behind those before it. */
+  #admit(ctx: RequestContext): void {
+    const listener = this.#listener;
+    const req = ctx.req as FastRequest;
+    const res = ctx.res as FastResponse;
     listener.started();
     this.#queue.push(ctx);
     const first = this.#queue.length === 1;
@@ -138,12 +155,11 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
         res.shouldKeepAlive = false;
         res.statusCode = 417;
         res.end(Buffer.from('417 Expectation Failed\n'));
-        return BODY;
+        return;
       }
       if (first) this.socket.write(CONTINUE, 'latin1');
     }
     listener.run(ctx);
-    return BODY;
   }
 
   onBody(chunk: Buffer): void {
@@ -165,7 +181,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
 
   /** The try writing the body can take more, or the body is whole: read the client again. */
   resume(): void {
-    if (!this.#paused || this.#closed || this.#stopped || this.#refusal !== 0) return;
+    if (!this.#paused || this.#closed || this.#stopped || this.#refusal !== 0 || this.#waiting.length > 0) return;
     this.#paused = false;
     this.socket.resume();
   }
@@ -189,9 +205,16 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
         return;
       }
       this.#drained(next);
+    }
+    // One fewer being answered: a request waiting behind MAX_PIPELINED runs, and once none
+    // waits, reading goes on.
+    const waiting = this.#waiting.shift();
+    if (waiting !== undefined) {
+      if (this.#waiting.length === 0) this.resume();
+      this.#admit(waiting);
       return;
     }
-    if (this.#refusal !== 0) this.#sendRefusal();
+    if (next === undefined && this.#refusal !== 0) this.#sendRefusal();
   }
 
   /** Closes the connection now (shutdown timeout, or a listener closing idle connections). */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Chain } from '../middleware/index.js';
 import type { Backend } from '../pool/index.js';
 import { NO_CONNECTIONS, type Attempt, type ConnectionStats, type Transport, type TransportOptions } from '../proxy/index.js';
-import type { ClientLimits } from '../server/http-server.js';
+import type { ClientLimits } from '../http1/index.js';
 import { FastStream, type StreamHost } from './fast-stream.js';
 import { FastListener } from './fast-listener.js';
 import type { FastRequest } from './fast-request.js';

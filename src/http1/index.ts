@@ -12,3 +12,4 @@ export { overflowedInRequestLine, parseErrorStatus, type ParseError } from './pa
 export { writeRawError } from './raw-response.js';
 export { headRefusal, type Refusal } from './refusal.js';
 export { normalizeTarget } from './request-target.js';
+export { MAX_PIPELINED, PipelineGate } from './pipelining.js';

@@ -9,12 +9,10 @@ import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import {
-  DEFAULT_LIMITS, headRefusal, listenOn, parseErrorStatus, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
+  DEFAULT_LIMITS, headRefusal, listenOn, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
 } from '../http1/index.js';
 
-/** Still imported from here by the fast engine's factory (engine/fast-engine.ts); its home is http1/. */
-export type { ClientLimits };
 
 export interface ListenerOptions {
   readonly host: string;
@@ -113,6 +111,11 @@ export class HttpListener implements Listener {
       if (this.ended) return;
       this.ended = true;
       const ctx = this.context!;
+      const gate = gateOf(ctx.req.socket);
+      if (gate !== undefined && !gate.drop(ctx)) {
+        const next = gate.ended();
+        if (next !== undefined) run(next);
+      }
       // writableEnded, not writableFinished: HTTP/2 responses report a reset stream as finished.
       // A tunnel's response never ends: its close is the tunnel's.
       if (!this.writableEnded && !ctx.tunnel) ctx.abort(CLIENT_CLOSED);
@@ -143,6 +146,8 @@ export class HttpListener implements Listener {
       // A pipelined request's response waits for the ones before it. If the connection dies
       // first, node:http aborts the request but never closes that response: end it here.
       if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
+      // HTTP/1.1 pipelining: at most MAX_PIPELINED of a connection's requests run at once.
+      if (req.httpVersionMajor !== 2 && !gateFor(req.socket).admit(ctx)) return;
       run(ctx);
     });
     const start = (req: IncomingMessage, res: ContextResponse): RequestContext => {
@@ -370,4 +375,16 @@ function closeIdleSession(session: Http2Session, idleTimeout: number): void {
  */
 function resetUnfinishedStream(this: ServerHttp2Stream): void {
   if (!this.closed && !this.destroyed && this.state.remoteClose === 0) this.close(h2.NGHTTP2_NO_ERROR);
+}
+
+const GATE = Symbol('pipeline gate');
+
+/** The pipelining gate of an HTTP/1.1 connection, made with its first request. */
+function gateFor(socket: Socket): PipelineGate<RequestContext> {
+  const holder = socket as Socket & { [GATE]?: PipelineGate<RequestContext> };
+  return (holder[GATE] ??= new PipelineGate());
+}
+
+function gateOf(socket: Socket | null): PipelineGate<RequestContext> | undefined {
+  return (socket as (Socket & { [GATE]?: PipelineGate<RequestContext> }) | null)?.[GATE];
 }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ServerResponse } from 'node:http';
+import { MAX_PIPELINED } from '../../../src/http1/index.js';
 import { startBackend } from '../../helpers/backend.js';
 import { big } from '../backends.js';
 import { whenClosed } from '../../helpers/http.js';
-import { startBalancer, until, type Balancer, type EngineName } from '../../helpers/in-process.js';
+import { settled, startBalancer, until, type Balancer, type EngineName } from '../../helpers/in-process.js';
 import { startRawBackend, type RawBackend } from '../../helpers/raw-backend.js';
 import { RawClient, values } from '../../helpers/raw-client.js';
 
@@ -85,6 +87,32 @@ export function connectionCases(engine: EngineName): void {
       assert.deepEqual(responses.map((r) => r.body.toString().split(':').slice(0, 2).join(':')), ['/1:', '/2:abc', '/3:']);
       assert.deepEqual(responses.map((r) => r.body.length), [100_000, 7, 1000]);
       t.diagnostic(`the backend saw ${arrived.join(' ')}: ${concurrent ? 'the later requests were sent on while /1 waited' : 'one request at a time'}`);
+    });
+
+    it(`at most ${MAX_PIPELINED} of a connection's pipelined requests run at once; the rest wait their turn and are answered in order`, async (t) => {
+      const held: ServerResponse[] = [];
+      let holding = true;
+      let most = 0;
+      const backend = await startBackend('held', (req, res) => {
+        req.resume();
+        if (!holding) { res.end(req.url); return; }
+        held.push(res);
+        most = Math.max(most, held.length);
+      });
+      t.after(() => backend.close());
+      const balancer = await startBalancer(t, engine, [backend.url]);
+      const client = await RawClient.connect(balancer.port);
+      t.after(() => client.close());
+      const count = 3 * MAX_PIPELINED;
+      client.write(Array.from({ length: count }, (_, i) => `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+      await until(() => held.length === MAX_PIPELINED, `${MAX_PIPELINED} requests held by the backend`);
+      assert.equal(await settled(() => held.length), MAX_PIPELINED, 'the others wait in the balancer, not at the backend');
+      holding = false;
+      for (const res of held.splice(0)) res.end(res.req.url);
+      const responses = await client.responses(count);
+      assert.deepEqual(responses.map((r) => r.body.toString()), Array.from({ length: count }, (_, i) => `/${i}`));
+      assert.equal(most, MAX_PIPELINED);
+      await until(() => idle(balancer), 'the balancer idle');
     });
   });
 
