@@ -1,3 +1,4 @@
+// @engine-independent: the admin listener (API, probes, metrics, state file); the proxy rules are the conformance suite's
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

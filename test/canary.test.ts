@@ -1,3 +1,4 @@
+// @engine-independent: the admin API's canary wiring; its decisions are unit-tested on a clock
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, startBackends } from './helpers/backend.js';

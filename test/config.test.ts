@@ -1,3 +1,4 @@
+// @engine-independent: configuration loading and its errors, before any listener exists
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';

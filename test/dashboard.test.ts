@@ -1,3 +1,4 @@
+// @engine-independent: the admin listener's page in Chromium; the traffic engine is not what it tests
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 import { test, type TestContext } from 'node:test';

@@ -1,3 +1,4 @@
+// @engine-independent: messages, warnings and the admin API's answers, whatever engine carries traffic
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

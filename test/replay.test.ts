@@ -1,3 +1,4 @@
+// @engine-independent: the replay of an access log through the simulator
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

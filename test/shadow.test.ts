@@ -1,3 +1,4 @@
+// @engine-independent: the admin API's shadow wiring; its figures are unit-tested on observations
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -1,3 +1,4 @@
+// @engine-independent: what is logged at start-up, before any request
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, startBackends, type Handler } from './helpers/backend.js';
