@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
-import { DEFAULT_LIMITS, headRefusal, listenOn, VERSION_NOT_SUPPORTED, versionProblem, type ClientLimits, type Listener, type Refusal } from '../http1/index.js';
+import { InFlight, DEFAULT_LIMITS, headRefusal, listenOn, VERSION_NOT_SUPPORTED, versionProblem, type ClientLimits, type Listener, type Refusal, stopListening } from '../http1/index.js';
 import type { Chain } from '../middleware/index.js';
 import { isHeader } from '../proxy/headers.js';
 import { ClientConnection } from './fast-connection.js';
@@ -38,8 +38,7 @@ export class FastListener implements Listener {
   readonly #chain: Chain;
   readonly #options: FastListenerOptions;
   readonly #connections = new Set<ClientConnection>();
-  #inFlight = 0;
-  #idle: (() => void)[] = [];
+  readonly #inFlight = new InFlight();
   #timer: NodeJS.Timeout | undefined = undefined;
 
   constructor(chain: Chain, options: FastListenerOptions, log: Logger) {
@@ -59,7 +58,7 @@ export class FastListener implements Listener {
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#inFlight.count;
   }
 
   connections(): Promise<number> {
@@ -84,14 +83,13 @@ export class FastListener implements Listener {
 
   stopAccepting(): Promise<void> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = stopListening(this.server);
     for (const connection of this.#connections) if (connection.idle) connection.destroy();
     return closed;
   }
 
   whenIdle(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => { this.#idle.push(resolve); });
+    return this.#inFlight.whenIdle();
   }
 
   closeAll(): void {
@@ -110,7 +108,7 @@ export class FastListener implements Listener {
 
   /** A request's context was made: it counts as in flight until `finish`. */
   started(): void {
-    this.#inFlight++;
+    this.#inFlight.started();
   }
 
   /** Runs the chain for a request whose turn has come. */
@@ -132,8 +130,7 @@ export class FastListener implements Listener {
     } catch (err) {
       this.log.error({ err, reqId: ctx.id }, 'request end hook failed');
     }
-    this.#inFlight--;
-    if (this.draining && this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    this.#inFlight.ended();
   }
 
   forget(connection: ClientConnection): void {

@@ -7,9 +7,10 @@
 export { framingProblem } from './framing.js';
 export { VERSION_NOT_SUPPORTED, versionProblem } from './http-version.js';
 export { DEFAULT_LIMITS, type ClientLimits } from './limits.js';
-export { listenOn, type Listener } from './listener.js';
+export { listenOn, stopListening, type Listener } from './listener.js';
 export { overflowedInRequestLine, parseErrorStatus, type ParseError } from './parse-error.js';
 export { writeRawError } from './raw-response.js';
 export { headRefusal, type Refusal } from './refusal.js';
 export { normalizeTarget } from './request-target.js';
 export { MAX_PIPELINED, PipelineGate } from './pipelining.js';
+export { InFlight } from './in-flight.js';

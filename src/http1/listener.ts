@@ -32,3 +32,8 @@ export function listenOn(server: NetServer, host: string, port: number): Promise
     });
   });
 }
+
+/** Stops accepting connections; resolves once the server has closed (its open connections with it). */
+export function stopListening(server: { close(callback: () => void): unknown }): Promise<void> {
+  return new Promise<void>((resolve) => { server.close(() => resolve()); });
+}

@@ -9,7 +9,7 @@ import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import {
-  DEFAULT_LIMITS, headRefusal, listenOn, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
+  DEFAULT_LIMITS, headRefusal, InFlight, listenOn, stopListening, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
 } from '../http1/index.js';
 
@@ -39,13 +39,12 @@ export class HttpListener implements Listener {
   readonly #options: ListenerOptions;
   readonly #log: Logger;
   readonly #limits: ClientLimits;
-  #inFlight = 0;
+  readonly #inFlight = new InFlight();
   #draining = false;
   /** Connections handed over by an Upgrade: node:http no longer tracks them, so this does. */
   readonly #upgraded = new Set<Socket>();
   /** Open HTTP/2 sessions: told to finish (GOAWAY) on drain, destroyed at the timeout. */
   readonly #sessions = new Set<Http2Session>();
-  #idle: (() => void)[] = [];
 
   constructor(chain: Chain, options: ListenerOptions, log: Logger) {
     this.#options = options;
@@ -153,7 +152,7 @@ export class HttpListener implements Listener {
     const start = (req: IncomingMessage, res: ContextResponse): RequestContext => {
       const ctx = new RequestContext(req, res, log, proto);
       res.context = ctx;
-      this.#inFlight++;
+      this.#inFlight.started();
       res.on('close', onClose); // emitted once; `on` avoids once()'s wrapper per request
       return ctx;
     };
@@ -212,7 +211,7 @@ export class HttpListener implements Listener {
 
   /** Requests whose response has not ended yet. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#inFlight.count;
   }
 
   /** Open client connections (upgraded ones included, until they close). */
@@ -236,7 +235,7 @@ export class HttpListener implements Listener {
   /** Stops accepting and closes idle keep-alive connections at once. */
   stopAccepting(): Promise<void> {
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = stopListening(this.server);
     this.server.closeIdleConnections();
     for (const session of this.#sessions) session.close();
     return closed;
@@ -244,8 +243,7 @@ export class HttpListener implements Listener {
 
   /** Resolves when no request is in flight. */
   whenIdle(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => { this.#idle.push(resolve); });
+    return this.#inFlight.whenIdle();
   }
 
   /** Closes every connection now (the shutdown timeout has passed). */
@@ -277,11 +275,9 @@ export class HttpListener implements Listener {
   }
 
   #requestEnded(): void {
-    this.#inFlight--;
-    if (!this.#draining) return;
+    this.#inFlight.ended();
     // Sockets become idle once node has finished this response; close them then.
-    setImmediate(() => this.server.closeIdleConnections());
-    if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    if (this.#draining) setImmediate(() => this.server.closeIdleConnections());
   }
 
   /**
