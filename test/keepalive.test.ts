@@ -101,13 +101,14 @@ test('a chunked request body leaves the connection reading: the next request is 
     assert.match(await exchangeOn(socket, sized), /POST hello$/);
     assert.match(await exchangeOn(socket, 'GET /g HTTP/1.1\r\nHost: x\r\n\r\n'), /GET $/);
   }
-  assert.equal(acceptedSockets(lb.port).established, 5, 'five connections open, kept alive');
+  const peers = clients.map((socket) => socket.localPort!);
+  assert.equal(acceptedSockets(lb.port, peers).established, 5, 'five connections open, kept alive');
   for (const socket of clients) socket.end();
   // The balancer closes its side once it reads each FIN: poll the kernel's table, 200 × 100 ms at most.
-  let left = acceptedSockets(lb.port);
+  let left = acceptedSockets(lb.port, peers);
   for (let i = 0; i < 200 && left.established + left.closeWait > 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    left = acceptedSockets(lb.port);
+    left = acceptedSockets(lb.port, peers);
   }
   assert.deepEqual(left, { established: 0, closeWait: 0 }, 'no client socket left open');
   await Promise.all(clients.map(whenClosed));

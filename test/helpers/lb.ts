@@ -200,18 +200,21 @@ export function openSockets(pid: number): number {
  * The balancer's accepted connections on its listening `port` that still hold a socket:
  * ESTABLISHED, or CLOSE-WAIT (the client closed, the balancer has not yet) (Linux /proc).
  */
-export function acceptedSockets(port: number): { established: number; closeWait: number } {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+export function acceptedSockets(port: number, peers?: readonly number[]): { established: number; closeWait: number } {
+  // The balancer's side only: 127.0.0.1:port as the local address (a server of another test on
+  // ::1 or another address may have the same port number); given `peers`, only connections from
+  // those client ports (sockets of an earlier listener on the same port may linger).
+  const hex = (n: number): string => `0100007F:${n.toString(16).toUpperCase().padStart(4, '0')}`;
+  const local = hex(port);
+  const remotes = peers === undefined ? undefined : new Set(peers.map(hex));
   const counts = { established: 0, closeWait: 0 };
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try { text = readFileSync(table, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (!fields[1]?.endsWith(hex)) continue;
-      if (fields[3] === '01') counts.established++;
-      else if (fields[3] === '08') counts.closeWait++;
-    }
+  let text = '';
+  try { text = readFileSync('/proc/net/tcp', 'utf8'); } catch { return counts; }
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] !== local || (remotes !== undefined && !remotes.has(fields[2]!))) continue;
+    if (fields[3] === '01') counts.established++;
+    else if (fields[3] === '08') counts.closeWait++;
   }
   return counts;
 }
