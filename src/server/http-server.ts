@@ -370,7 +370,10 @@ function closeIdleSession(session: Http2Session, idleTimeout: number): void {
  * stream, and its request counted in flight, until shutdown cut it.
  */
 function resetUnfinishedStream(this: ServerHttp2Stream): void {
-  if (!this.closed && !this.destroyed && this.state.remoteClose === 0) this.close(h2.NGHTTP2_NO_ERROR);
+  // A request that ended with its headers (OPTIONS *, a GET) has no body to stop; on Node 26
+  // resetting such a stream here cost the client its response.
+  if (this.endAfterHeaders || this.closed || this.destroyed || this.state.remoteClose !== 0) return;
+  this.close(h2.NGHTTP2_NO_ERROR);
 }
 
 const GATE = Symbol('pipeline gate');
