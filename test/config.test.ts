@@ -44,6 +44,8 @@ const BAD: { env?: Record<string, string>; args?: string[]; files?: Record<strin
   { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'strategy: nope\n' }, want: /^lb: invalid strategy in lb.yaml "nope": expected one of round-robin/ },
   { args: ['--config', 'lb.json'], files: { 'lb.json': '{"backends": []}' }, want: /^lb: invalid backends in lb.json \[\]: expected at least one backend/ },
   { args: ['--config', 'lb.json'], files: { 'lb.json': '{"port": 80,' }, want: /^lb: config file lb.json is not valid JSON/ },
+  // A file caught half-written on a reload is empty: read as "no settings", it put the defaults' backends in the pool.
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': '\n' }, want: /^lb: config file lb.yaml is empty: expected a YAML or JSON file of settings$/ },
   { args: ['--config', 'missing.yaml'], want: /^lb: cannot read config file missing.yaml \(\/.*\/missing.yaml\): no such file \(ENOENT\); expected a YAML or JSON file of settings/ },
   { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'a: b: c\n' }, want: /^lb: config file lb.yaml is not valid YAML: Nested mappings are not allowed in compact mappings at line 1, column 4 \("a: b: c"\)$/ },
   { args: ['--backend', 'http://127.0.0.1:1'], want: /^lb: Unknown option '--backend': did you mean --backends\? \(see lb --help\)$/ },

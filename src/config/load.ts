@@ -60,6 +60,9 @@ export function objectLayer(data: unknown, source: string | undefined): Layer {
 /** Reads a YAML or JSON config file. */
 export function fileLayer(path: string): Layer {
   const text = readFile(path, 'config file', 'a YAML or JSON file of settings (--config FILE)');
+  // An empty file is a mistake, or a file caught half-written (an editor or a deploy truncates,
+  // then writes): read as "no settings", a reload would replace the pool with the defaults.
+  if (text.trim() === '') throw new ConfigError(`config file ${path} is empty: expected a YAML or JSON file of settings`);
   let data: unknown;
   const json = extname(path).toLowerCase() === '.json';
   try {
