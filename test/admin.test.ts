@@ -3,10 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
+import { adminApi, type ApiResponse } from './helpers/admin-api.js';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type TestBackend } from './helpers/backend.js';
 import { runLb, startLb, type RunningLb } from './helpers/lb.js';
@@ -14,19 +13,10 @@ import { runLb, startLb, type RunningLb } from './helpers/lb.js';
 const TOKEN = 'test-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-interface ApiResponse { status: number; body: any; text: string; headers: IncomingMessage['headers'] }
 
 /** One call to the admin API on a fresh connection, JSON in and out. */
-async function api(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = AUTH): Promise<ApiResponse> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  const req = httpRequest(`${base}${path}`, { method, agent: false, headers: { ...headers, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) } });
-  req.end(payload);
-  const [res] = await once(req, 'response') as [IncomingMessage];
-  let text = '';
-  for await (const chunk of res) text += chunk;
-  let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
-  return { status: res.statusCode!, body: parsed, text, headers: res.headers };
+function api(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = AUTH): Promise<ApiResponse> {
+  return adminApi(base, method, path, body, headers);
 }
 
 async function startWithAdmin(env: Record<string, string>): Promise<RunningLb & { admin: string }> {

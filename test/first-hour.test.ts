@@ -1,11 +1,10 @@
 // @engine-independent: messages, warnings and the admin API's answers, whatever engine carries traffic
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { adminApi, type ApiResponse } from './helpers/admin-api.js';
 import { get } from './helpers/http.js';
 import { startBackends } from './helpers/backend.js';
 import { runLb, startLb, type RunningLb } from './helpers/lb.js';
@@ -18,16 +17,8 @@ function dirWith(files: Record<string, string>): string {
   return dir;
 }
 
-async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const req = httpRequest(`${base}${path}`, { method, agent: false, headers: { authorization: `Bearer ${TOKEN}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) } });
-  req.end(payload);
-  const [res] = await once(req, 'response') as [IncomingMessage];
-  let text = '';
-  for await (const chunk of res) text += chunk;
-  let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
-  return { status: res.statusCode!, body: parsed, text };
+function api(base: string, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  return adminApi(base, method, path, body, { authorization: `Bearer ${TOKEN}` });
 }
 
 async function startWithAdmin(env: Record<string, string>): Promise<RunningLb & { admin: string }> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Backend } from '../pool/index.js';
 import { IdleKeeper } from '../proxy/idle-pool.js';
 import { FastUpstream, type ConnectionUser, type UpstreamConnection } from './fast-upstream.js';
@@ -23,13 +23,18 @@ function user(done: (connection: UpstreamConnection) => void): ConnectionUser {
   };
 }
 
-test('a connection released while paused (its try\'s client was slow) is read again in the pool, and its next response arrives', async (t) => {
+/** A backend that answers every request on a connection with a 2-byte 200. */
+async function okBackend(): Promise<{ server: Server; origin: string }> {
   const server = createServer((socket: Socket) => {
     socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return { server, origin: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+}
+
+test('a connection released while paused (its try\'s client was slow) is read again in the pool, and its next response arrives', async (t) => {
+  const { server, origin } = await okBackend();
   const keeper = new IdleKeeper(100, 60_000);
   const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 1, keeper, connectTimeout: 5000 });
   let kept: UpstreamConnection | undefined;
@@ -72,12 +77,7 @@ test('connections beyond maxIdle stay open until they have been idle a whole int
 });
 
 test('a connection the engine closes itself (trimmed, timed out, cancelled) frees its parser, and with it the connection and its read buffer', async (t) => {
-  const server = createServer((socket: Socket) => {
-    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { server, origin } = await okBackend();
   const keeper = new IdleKeeper(100, 60_000);
   const upstream = new FastUpstream({ origin } as Backend, { maxIdle: 0, keeper, connectTimeout: 5000 });
   t.after(() => { upstream.close(); keeper.stop(); server.close(); });
