@@ -75,13 +75,14 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     if (attempt.hasBody) attempt.uploading();
     // A chunked body may break in the packet that brought its head: dispatching on the next
     // turn lets the parser refuse it (400) before anything of it goes upstream, as the node engine does.
-    if (this.head.chunked && !this.#req.complete) setImmediate(this.#acquire);
-    else this.#acquire();
+    if (this.head.chunked && !this.#req.complete) setImmediate(acquireLater, this);
+    else this.acquire();
   }
 
-  readonly #acquire = (): void => {
+  /** Asks the backend's connections for one (see `dispatch`); nothing once the attempt has ended. */
+  acquire(): void {
     if (!this.#attempt.ended) this.#upstream.acquire(this);
-  };
+  }
 
   connected(connection: UpstreamConnection): void {
     const attempt = this.#attempt;
@@ -255,6 +256,11 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     // The connection lets go of its socket once the parser has returned (see UpstreamConnection).
     openTunnel(ctx, client, connection.socket, statusText, rawHeaders, this.#host.tunnelIdleTimeout, () => attempt.tunnelClosed());
   }
+}
+
+/** `setImmediate`'s callback for a chunked body's dispatch: no closure per request. */
+function acquireLater(stream: FastStream): void {
+  stream.acquire();
 }
 
 /** The request's head for backends: the node engine's header rewriting, as one string. */
