@@ -89,7 +89,7 @@ export class ClusterPrimary {
     this.log = log;
     this.#count = workerCount(config);
     this.#options = options;
-    this.#keeper = new PoolKeeper(config, log);
+    this.#keeper = new PoolKeeper(config, config.stateFile, log);
     this.pool = new Pool(this.#keeper.specs);
     this.#keeper.restore(this.pool);
     logPoolEvents(this.pool, log);

@@ -1,21 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AdminServer, AdminToken, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
-import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
+import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
-import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
 import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
-import { isDnsBackend, Pool, type Backend, type BackendSpec, type BackendTls } from '../pool/index.js';
-import { ExplainGate, NodeTransport, Proxy, ProxyError, type ConnectionStats, type Transport } from '../proxy/index.js';
+import type { Next } from '../middleware/chain.js';
+import type { Backend, BackendTls, Pool } from '../pool/index.js';
+import { ExplainGate, NodeTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
+import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
+import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
-import { PoolKeeper } from './pool-keeper.js';
 import { keeping, reloaded, reloadFailed, restartOnly, strategyChanged } from './reload.js';
-import { describeConfig, logPoolEvents } from './reporting.js';
+import { describeConfig } from './reporting.js';
+import { Service, type ServiceShared } from './service.js';
 import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
 
 export interface LoadBalancerOptions {
@@ -52,9 +54,7 @@ export interface StopResult {
  */
 export class LoadBalancer {
   #config: Config;
-  readonly pool: Pool;
   readonly log: Logger;
-  readonly director: Director;
   /** Request counters behind the metrics. */
   readonly tally = new Tally();
   /** Health flips, ejections, changes and reloads, the newest last. */
@@ -64,24 +64,26 @@ export class LoadBalancer {
   #metrics: Metrics | undefined;
   #admin: AdminServer | undefined;
   readonly #logDestination: LogDestination | undefined;
-  /** The configured backends and the admin API's changes (STATE_FILE); not in a cluster worker. */
-  readonly #keeper: PoolKeeper | undefined;
   readonly #loadConfig: (() => Config) | undefined;
   readonly #watch: readonly string[];
   #unwatchConfig: (() => void) | undefined;
-  readonly #proxy: Proxy;
+  /** Each configured pool with its strategy, proxy policy and health, by name (`default` first when there is one). */
+  readonly #services = new Map<string, Service>();
+  /** What every pool shares (the transport, the logger, global limits). */
+  readonly #shared: ServiceShared;
+  /** With routes: the table that picks a pool per request. */
+  #router: Router | undefined;
+  /** The chain's last step: the router, or the default pool's proxy when there are no routes. */
+  #final: Next;
+  readonly #mirrors: Mirrors;
   /** How requests reach backends: the fast engine, or node:http + undici. */
   readonly #transport: Transport;
-  readonly #outlier: OutlierDetector | undefined;
-  readonly #slowStart: SlowStart;
-  readonly #monitor: HealthMonitor | undefined;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: Listener[];
   /** ENGINE=fast (and its self-test passed): the plain HTTP/1.1 listeners' engine. */
   readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
-  readonly #strategyOptions: StrategyOptions;
-  readonly #customStrategy: boolean;
+  readonly #customStrategy: Strategy | undefined;
   readonly #backendTls: BackendTls;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopping: Promise<StopResult> | undefined;
@@ -93,22 +95,8 @@ export class LoadBalancer {
     this.#logDestination = logging.lines?.destination instanceof LogDestination ? logging.lines.destination : undefined;
     this.#loadConfig = options.loadConfig;
     this.#watch = options.watch ?? [];
-    this.#keeper = options.externalHealth === true ? undefined : new PoolKeeper(config, this.log);
-    this.pool = new Pool(this.#keeper?.specs ?? config.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: config.backend.maxRequests });
-    this.#keeper?.restore(this.pool);
-    this.#strategyOptions = {
-      offset: options.strategyOffset ?? 0,
-      hashKey: config.hash.key,
-      loadFactor: config.hash.loadFactor,
-      fallback: config.hash.fallback,
-    };
-    this.#customStrategy = options.strategy !== undefined;
+    this.#customStrategy = options.strategy;
     this.#backendTls = backendTls(config);
-    this.director = new Director(this.pool, this.#withSticky(options.strategy ?? createStrategy(config.strategy, this.#strategyOptions)));
-    // Passive health and slow start run in every process (each cluster worker sees its own traffic).
-    this.#outlier = config.outlier.consecutiveFailures === 0 ? undefined
-      : new OutlierDetector(this.pool, config.outlier, this.log.child({ component: 'outlier' }));
-    this.#slowStart = new SlowStart(this.pool, config.backend.slowStart);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
     // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the transport.
     this.#fast = config.engine === 'fast' && tls === undefined ? this.#fastEngine(config) : undefined;
@@ -122,37 +110,23 @@ export class LoadBalancer {
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
     });
-    this.#proxy = new Proxy(this.director, this.#transport, {
-      timeout: config.proxy.timeout,
-      requestTimeout: config.proxy.requestTimeout,
-      bodyTimeout: config.limits.bodyTimeout,
-      sendTimeout: config.limits.sendTimeout,
-      retryAfter: Math.min(config.health.interval / 1000, 30),
-      maxBodySize: config.limits.maxBodySize,
-      retries: config.retry.retries,
-      retryOnStatus: config.retry.onStatus,
-      retryBudget: config.retry.budget,
-      queueSize: config.queue.size,
-      queueTimeout: config.queue.timeout,
-      outlier: this.#outlier,
-      shadows: config.shadowStrategies.length === 0 ? undefined
-        : new Shadows(config.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name),
-      onGatewayFailure: (backend) => this.tally.gatewayFailure(backend),
+    this.#shared = {
+      log: this.log,
+      transport: this.#transport,
+      backendTls: this.#backendTls,
       // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
       explainGate: config.admin.token === undefined ? undefined : new ExplainGate(new AdminToken(config.admin.token)),
-    });
-    // A backend added at runtime gets its connections at once; a removed one (drained by then)
-    // loses them. Any change may give a request waiting in the queue a backend with room.
-    this.pool.on('change', ({ kind, backend }) => {
-      if (kind === 'added' && this.#state !== 'new') this.#transport.attach(backend);
-      else if (kind === 'removed') void this.#transport.detach(backend);
-      this.#proxy.drainQueue();
-    });
-    this.pool.on('health', () => this.#proxy.drainQueue());
-    this.#monitor = options.externalHealth === true ? undefined
-      : new HealthMonitor(this.pool, config.health, this.log.child({ component: 'health' }), undefined, this.#backendTls);
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], this.#proxy.handle);
-    this.events.watch(this.pool);
+      stateFile: config.stateFile,
+      limits: config.limits,
+      externalHealth: options.externalHealth === true,
+      strategyOffset: options.strategyOffset ?? 0,
+      onGatewayFailure: (backend) => this.tally.gatewayFailure(backend),
+      started: () => this.#state !== 'new',
+    };
+    for (const pool of config.pools) this.#addService(pool);
+    this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
+    this.#final = this.#route(config);
+    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], (ctx) => this.#final(ctx));
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
       ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits }, this.log)
@@ -165,10 +139,62 @@ export class LoadBalancer {
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
         }, this.log));
     }
-    if (this.#monitor !== undefined) logPoolEvents(this.pool, this.log);
-    else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.id, healthy }, 'health update applied'));
   }
 
+  #addService(settings: PoolConfig): Service {
+    const isDefault = settings.name === DEFAULT_POOL;
+    const service = new Service(settings, this.#shared, isDefault ? { strategy: this.#customStrategy, strategyModule: this.#config.strategyModule } : {});
+    this.events.watch(service.pool);
+    this.#services.set(settings.name, service);
+    return service;
+  }
+
+  /** The chain's last step for `config`: its routes, or straight to the default pool without any. */
+  #route(config: Config): Next {
+    if (config.routes.length === 0) {
+      this.#router = undefined;
+      const only = this.#services.get(DEFAULT_POOL) ?? this.#services.values().next().value!;
+      return only.proxy.handle;
+    }
+    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
+    else this.#router.replace(config.routes, this.#services);
+    return this.#router.handle;
+  }
+
+  /** The default pool, or the first configured when routes leave none (what `pool` and `director` are). */
+  get #main(): Service {
+    return this.#services.get(DEFAULT_POOL) ?? this.#services.values().next().value!;
+  }
+
+  /** The default pool (BACKENDS), or the first pool when there is none. */
+  get pool(): Pool {
+    return this.#main.pool;
+  }
+
+  /** The default pool's director. */
+  get director(): Director {
+    return this.#main.director;
+  }
+
+  /** Every pool by name: the live pool API of each (`pools.get('api')?.add(...)`). */
+  get pools(): ReadonlyMap<string, Pool> {
+    return new Map([...this.#services].map(([name, s]) => [name, s.pool]));
+  }
+
+  /** Every pool with its strategy, proxy policy and health, by name. */
+  get services(): ReadonlyMap<string, Service> {
+    return this.#services;
+  }
+
+  /** The routing table in effect, when routes are configured. */
+  get routes(): RouteTable | undefined {
+    return this.#router?.table;
+  }
+
+  /** Copies sent by RequestMirror filters, by outcome. */
+  get mirrored(): MirrorCounts {
+    return this.#mirrors.counts;
+  }
 
   /** The fast engine, unless its self-test finds Node's parser other than it expects (then node:http, with a warning). */
   #fastEngine(config: Config): FastEngine | undefined {
@@ -191,13 +217,6 @@ export class LoadBalancer {
   /** The configuration in effect (a reload replaces it). */
   get config(): Config {
     return this.#config;
-  }
-
-  #withSticky(strategy: Strategy): Strategy {
-    const { cookie, secret } = this.config.sticky;
-    if (cookie === undefined) return strategy;
-    if (secret === undefined) this.log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
-    return new Sticky(strategy, { cookie, secret });
   }
 
   /** The listening address, once started. */
@@ -225,12 +244,12 @@ export class LoadBalancer {
   async processCounts(): Promise<ProcessCounts> {
     const connections = await Promise.all(this.#listeners.map((l) => l.connections()));
     return {
-      shadow: this.#proxy.shadows?.image(),
-      retries: this.#proxy.retried,
-      queued: this.#proxy.queued,
+      shadow: this.#main.proxy.shadows?.image(),
+      retries: this.#sum((p) => p.retried),
+      queued: this.#sum((p) => p.queued),
       connections: connections.reduce((a, b) => a + b, 0),
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
-      backendConnections: Object.fromEntries(this.pool.backends.map((b) => {
+      backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends).map((b) => {
         const stats = this.#transport.connections(b);
         return [b.id, [stats.busy, stats.idle]];
       })),
@@ -249,7 +268,14 @@ export class LoadBalancer {
 
   /** Attempts in flight now, and how many of them are retries: 0 and 0 when idle (tunnels are not attempts). */
   get attempts(): { readonly active: number; readonly retrying: number } {
-    return { active: this.#proxy.active, retrying: this.#proxy.retrying };
+    return { active: this.#sum((p) => p.active), retrying: this.#sum((p) => p.retrying) };
+  }
+
+  /** A count over every pool's proxy. */
+  #sum(count: (proxy: Proxy) => number): number {
+    let n = 0;
+    for (const service of this.#services.values()) n += count(service.proxy);
+    return n;
   }
 
   /** Requests being proxied right now, open tunnels included. */
@@ -286,7 +312,7 @@ export class LoadBalancer {
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
       settled: () => Promise.resolve(),
-      changed: () => this.#keeper?.changed(this.pool),
+      changed: () => this.#main.keeper?.changed(this.pool),
       reload: () => Promise.resolve(this.reload()),
     };
   }
@@ -318,31 +344,62 @@ export class LoadBalancer {
     const before = this.#config;
     const restart = restartOnly(before, next);
     const needRestart = restart.map((s) => s.env);
-    let strategy: Strategy | undefined;
+    const changes: string[] = [];
+    const added: Service[] = [];
+    const leaving: Service[] = [];
     try {
-      if (!this.#customStrategy && next.strategyModule === undefined && strategyChanged(before, next)) {
-        Object.assign(this.#strategyOptions, { hashKey: next.hash.key, loadFactor: next.hash.loadFactor, fallback: next.hash.fallback });
-        strategy = createStrategy(next.strategy, this.#strategyOptions);
+      // A strategy that cannot be made fails the reload before anything changes.
+      if (!this.#customStrategy && next.strategyModule === undefined) {
+        for (const pool of next.pools) if (strategyChanged(this.#services.get(pool.name)?.settings ?? pool, pool)) createStrategy(pool.strategy, { hashKey: pool.hash.key, loadFactor: pool.hash.loadFactor, fallback: pool.hash.fallback });
       }
+      RouteTable.compile(next.routes);
     } catch (err) {
       return reloadFailed(this, err as Error);
     }
-    const changes = this.#keeper?.reconcile(this.pool, next) ?? [];
-    if (strategy !== undefined) {
-      this.#config = next; // #withSticky reads the new sticky settings
-      this.director.strategy = this.#withSticky(strategy);
-      changes.push(`strategy ${next.strategy}`);
+    for (const pool of next.pools) {
+      const service = this.#services.get(pool.name);
+      if (service !== undefined) {
+        changes.push(...service.configure(pool, pool.name === DEFAULT_POOL ? next.strategyModule : undefined));
+      } else {
+        added.push(this.#addService(pool));
+        changes.push(`added pool ${pool.name}`);
+      }
     }
-    this.#proxy.configure({
-      timeout: next.proxy.timeout, requestTimeout: next.proxy.requestTimeout, retries: next.retry.retries, retryOnStatus: next.retry.onStatus,
-      retryBudget: next.retry.budget, queueSize: next.queue.size, queueTimeout: next.queue.timeout,
-    });
-    this.#transport.setTimeout(next.proxy.timeout, this.pool.backends);
-    this.#monitor?.configure(next.health);
+    const wanted = new Set(next.pools.map((p) => p.name));
+    for (const [name, service] of this.#services) {
+      if (wanted.has(name)) continue;
+      this.#services.delete(name);
+      leaving.push(service);
+      changes.push(`removed pool ${name}`);
+    }
+    // New pools are checked before routes send them traffic; the table changes in one step.
+    void Promise.all(added.map((s) => this.#startService(s))).then(() => {
+      this.#config = keeping(next, before, restart.map((s) => s.key));
+      this.#final = this.#route(this.#config);
+      for (const service of leaving) void this.#retire(service);
+    }, (err: Error) => this.log.error({ err: err.message }, 'a new pool could not start'));
+    if (JSON.stringify(before.routes) !== JSON.stringify(next.routes)) changes.push(`routes (${next.routes.length})`);
     if (next.log.level !== before.log.level) this.log.level = next.log.level;
     // What is in effect: the new values, but the old ones of what needs a restart.
     this.#config = keeping(next, before, restart.map((s) => s.key));
+    if (added.length === 0) {
+      this.#final = this.#route(this.#config);
+      for (const service of leaving) void this.#retire(service);
+    }
     return reloaded(this, changes, needRestart);
+  }
+
+  /** A pool added by a reload: attached and checked, then routed to. */
+  async #startService(service: Service): Promise<void> {
+    await service.start();
+    service.armSlowStart();
+  }
+
+  /** A pool a reload removed: no new requests reach it; those in flight finish, then its connections close. */
+  async #retire(service: Service): Promise<void> {
+    await service.stopChecks();
+    await Promise.all(service.pool.backends.map((b) => b.whenIdle()));
+    await service.close();
   }
 
   /**
@@ -355,31 +412,27 @@ export class LoadBalancer {
     if (this.#state !== 'new') throw new Error(`cannot start a load balancer that is ${this.#state}`);
     this.#state = 'starting';
     const { config } = this;
-    if (config.strategyModule !== undefined && !this.#customStrategy) {
-      this.director.strategy = this.#withSticky(await loadStrategyModule(config.strategyModule, this.#strategyOptions));
-    }
     // A cluster worker's configuration is the primary's, which the primary logs.
-    if (this.#monitor === undefined) this.log.debug({ config: describeConfig(config) }, 'starting');
+    if (this.#shared.externalHealth) this.log.debug({ config: describeConfig(config) }, 'starting');
     else this.log.info({ config: describeConfig(config) }, 'starting');
     if (config.backendTls.insecure) {
       this.log.warn('BACKEND_TLS_INSECURE is set: https:// backends are NOT verified; anyone on the path can impersonate them');
     }
-    for (const backend of this.pool.backends) this.#transport.attach(backend);
     if (this.#fast !== undefined) {
       const problem = await FastEngine.checkIo();
       if (problem !== undefined) this.log.warn({ problem }, 'ENGINE=fast: direct socket I/O does not work on this Node.js: what fails goes through net\'s streams');
     }
     try {
-      await this.#keeper?.start(this.pool);
-      await this.#monitor?.start();
+      await Promise.all([...this.#services.values()].map((s) => s.start()));
       // Backends found up by the first checks are as warm as they will get; later ones ramp up.
-      this.#slowStart.arm();
+      for (const service of this.#services.values()) service.armSlowStart();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, engine: listener.engine, strategy: this.director.strategy.name,
-          available: this.pool.available.length, backends: this.pool.backends.length }, this.#monitor === undefined ? 'worker listening' : 'listening');
+          available: this.pool.available.length, backends: this.pool.backends.length, pools: this.#services.size, routes: config.routes.length },
+          this.#shared.externalHealth ? 'worker listening' : 'listening');
       }
-      if (config.admin.port !== undefined && this.#keeper !== undefined) {
+      if (config.admin.port !== undefined && !this.#shared.externalHealth) {
         this.#admin = new AdminServer(this.#adminTarget(), { ...config.admin, port: config.admin.port }, this.log.child({ component: 'admin' }));
         const admin = await this.#admin.listen();
         this.log.info({ address: admin.address, port: admin.port, token: config.admin.token !== undefined }, 'admin listening');
@@ -395,11 +448,11 @@ export class LoadBalancer {
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
-      this.#keeper?.stop();
-      await this.#monitor?.stop();
+      await Promise.all([...this.#services.values()].map((s) => s.stopChecks()));
       for (const listener of this.#listeners) if (listener.server.listening) listener.server.close();
       await this.#admin?.close();
-      await Promise.all(this.pool.backends.map((b) => this.#transport.detach(b, err as Error)));
+      await Promise.all([...this.#services.values()].map((s) => s.close(err as Error)));
+      await this.#mirrors.close();
       throw err;
     }
   }
@@ -418,18 +471,16 @@ export class LoadBalancer {
     this.#state = 'stopping';
     const timeout = this.config.shutdown.timeout;
     this.log.info({ inFlight: this.inFlight, timeout }, 'shutting down');
-    this.#proxy.draining = true;
+    for (const service of this.#services.values()) service.proxy.draining = true;
     this.#unwatchTls?.();
     this.#unwatchConfig?.();
-    this.#keeper?.stop();
     const [cut] = await Promise.all([
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
-      this.#monitor?.stop(),
+      ...[...this.#services.values()].map((s) => s.stopChecks()),
     ]);
-    this.#outlier?.stop();
-    this.#slowStart.stop();
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
-    await Promise.all(this.pool.backends.map((b) => this.#transport.detach(b)));
+    await Promise.all([...this.#services.values()].map((s) => s.close()));
+    await this.#mirrors.close();
     await this.#transport.close();
     await this.#admin?.close();
     this.#state = 'stopped';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { applyState, captureState, EMPTY_STATE, StateFile, type PoolState } from '../admin/state-file.js';
-import type { Config } from '../config/index.js';
+import type { PoolSettings } from '../config/pools.js';
 import { DnsDiscovery, isDnsBackend, type Backend, type BackendEntry, type BackendSpec, type DnsBackend, type Pool } from '../pool/index.js';
 
 /**
@@ -23,13 +23,13 @@ export class PoolKeeper {
   readonly #leaving = new Set<string>();
 
   /** Reads STATE_FILE (a corrupt one is a ConfigError). */
-  constructor(config: Config, log: Logger) {
+  constructor(config: PoolSettings, stateFile: string | undefined, log: Logger) {
     this.#log = log;
     this.#static = staticBackends(config.backends);
     this.#checkTimeout = checkTimeout(config);
     const dns = config.backends.filter(isDnsBackend);
     if (dns.length > 0) this.#discovery = this.#discover(dns, config);
-    this.#file = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
+    this.#file = stateFile === undefined ? undefined : new StateFile(stateFile);
     this.#state = this.#file?.load() ?? EMPTY_STATE;
   }
 
@@ -59,7 +59,7 @@ export class PoolKeeper {
     this.#pool = undefined;
   }
 
-  #discover(entries: readonly DnsBackend[], config: Config): DnsDiscovery {
+  #discover(entries: readonly DnsBackend[], config: PoolSettings): DnsDiscovery {
     return new DnsDiscovery(entries, config.dns, () => this.#follow(), this.#log.child({ component: 'dns' }));
   }
 
@@ -92,7 +92,7 @@ export class PoolKeeper {
    * drain, new ones are health-checked before they get traffic, unchanged ones keep their
    * health, counters and connections. Returns what changed, for the log.
    */
-  reconcile(pool: Pool, next: Config): string[] {
+  reconcile(pool: Pool, next: PoolSettings): string[] {
     this.#static = staticBackends(next.backends);
     this.#checkTimeout = checkTimeout(next);
     const dns = next.backends.filter(isDnsBackend);
@@ -151,7 +151,7 @@ function staticBackends(entries: readonly BackendEntry[]): BackendSpec[] {
 }
 
 /** How long a reload waits for new backends' first verdict before the old ones leave. */
-function checkTimeout(config: Config): number {
+function checkTimeout(config: PoolSettings): number {
   return config.health.timeout * 2 + 1000;
 }
 

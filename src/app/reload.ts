@@ -47,7 +47,7 @@ export function keeping(next: Config, before: Config, keys: readonly string[]): 
   return config as unknown as Config;
 }
 
-export function strategyChanged(before: Config, next: Config): boolean {
+export function strategyChanged(before: Pick<Config, 'strategy' | 'hash'>, next: Pick<Config, 'strategy' | 'hash'>): boolean {
   return before.strategy !== next.strategy || JSON.stringify(before.hash) !== JSON.stringify(next.hash);
 }
 

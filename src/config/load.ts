@@ -4,6 +4,8 @@ import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidValue, show } from './errors.js';
 import { redact, REDACTED as REDACTED_TEXT } from './redact.js';
+import { parseRoutes } from '../routing/route-spec.js';
+import { DEFAULT_POOL, poolEntries, poolSettings, POOL_SETTINGS, type PoolConfig } from './pools.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Config, type Setting } from './settings.js';
 
 /** One source of values. Later layers override earlier ones. */
@@ -13,6 +15,11 @@ export interface Layer {
   /** True when values are strings to parse (environment, flags). */
   readonly text: boolean;
   readonly values: ReadonlyMap<string, unknown>;
+  /** A config file's (or library input's) `pools:` and `routes:` sections, as given: checked by `resolveConfig`. */
+  readonly pools?: unknown;
+  readonly routes?: unknown;
+  /** Where `pools`/`routes` came from, for errors: ` in lb.yaml`, or ''. */
+  readonly where?: string;
 }
 
 /** Environment variables (`BACKENDS`, `PROXY_TIMEOUT`, ...); an empty value counts as unset. */
@@ -53,8 +60,13 @@ export function flagLayer(flags: Readonly<Record<string, unknown>>): Layer {
 export function objectLayer(data: unknown, source: string | undefined): Layer {
   const values = new Map<string, unknown>();
   const where = source === undefined ? '' : ` in ${source}`;
-  flatten(data, '', values, where);
-  return { label: (s) => `${s.key}${where}`, text: false, values };
+  let pools: unknown;
+  let routes: unknown;
+  if (data !== null && typeof data === 'object' && !Array.isArray(data) && ('pools' in data || 'routes' in data)) {
+    ({ pools, routes, ...data } = data as Record<string, unknown>);
+  }
+  flatten(data, '', values, where, SETTINGS);
+  return { label: (s) => `${s.key}${where}`, text: false, values, pools, routes, where };
 }
 
 /** Reads a YAML or JSON config file. */
@@ -96,13 +108,7 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     for (const layer of layers) {
       if (!layer.values.has(setting.key)) continue;
       value = parseValue(setting, layer.values.get(setting.key), layer.text, layer.label(setting));
-      const allowed = setting.key === 'strategy' ? strategyNames
-        : setting.key === 'hash.fallback' ? strategyNames.filter((n) => n !== 'consistent-hash') : undefined;
-      if (allowed !== undefined && !allowed.includes(value as string)) {
-        throw new ConfigError(`invalid ${layer.label(setting)} ${show(value)}: expected one of ${allowed.join(', ')}`);
-      }
-      const unknown = setting.key === 'shadowStrategies' ? (value as string[]).find((n) => !strategyNames.includes(n)) : undefined;
-      if (unknown !== undefined) throw new ConfigError(`invalid ${layer.label(setting)} ${show(unknown)}: expected strategy names among ${strategyNames.join(', ')}`);
+      checkStrategy(setting, value, strategyNames, layer.label(setting));
     }
     setPath(config, setting.key, value);
   }
@@ -118,6 +124,10 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
   if (admin.port !== undefined && admin.token === undefined && !isLoopback(admin.host)) {
     throw new ConfigError(`invalid ADMIN_HOST (admin.host) ${show(admin.host)} without ADMIN_TOKEN: expected a loopback address (127.0.0.1, ::1, localhost), or set ADMIN_TOKEN so that the admin API is not open to the network`);
   }
+  const pools = resolvePools(config as unknown as Config, layers, strategyNames);
+  const routeSource = layers.findLast((l) => l.routes !== undefined);
+  config.pools = pools;
+  config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where ?? '');
   return config as unknown as Config;
 }
 
@@ -138,7 +148,7 @@ function parseValue(setting: Setting, value: unknown, text: boolean, label: stri
   }
 }
 
-function flatten(data: unknown, prefix: string, out: Map<string, unknown>, where: string): void {
+function flatten(data: unknown, prefix: string, out: Map<string, unknown>, where: string, settings: readonly Setting[]): void {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     const what = prefix === '' ? 'the configuration' : `section ${prefix}`;
     throw new ConfigError(`invalid ${what}${where} ${show(data)}: expected an object of settings`);
@@ -146,15 +156,53 @@ function flatten(data: unknown, prefix: string, out: Map<string, unknown>, where
   for (const [name, value] of Object.entries(data)) {
     const key = prefix === '' ? name : `${prefix}.${name}`;
     if (value === undefined) continue;
-    if (SETTINGS_BY_KEY.has(key)) {
+    if (settings.some((s) => s.key === key)) {
       out.set(key, value);
-    } else if (SETTINGS.some((s) => s.key.startsWith(`${key}.`))) {
-      flatten(value, key, out, where);
+    } else if (settings.some((s) => s.key.startsWith(`${key}.`))) {
+      flatten(value, key, out, where, settings);
     } else {
-      const siblings = SETTINGS.filter((s) => s.key.startsWith(prefix)).map((s) => s.key);
-      throw new ConfigError(`unknown setting ${show(key)}${where}: expected one of ${siblings.join(', ')}`);
+      const siblings = settings.filter((s) => s.key.startsWith(prefix)).map((s) => s.key);
+      const extra = prefix === '' && settings === SETTINGS ? ', pools, routes' : '';
+      throw new ConfigError(`unknown setting ${show(key)}${where}: expected one of ${siblings.join(', ')}${extra}`);
     }
   }
+}
+
+/**
+ * The pools of a configuration: `default` (BACKENDS and the top-level settings) unless pools
+ * are configured and BACKENDS is not, then each of `pools:`, its settings over the global ones.
+ */
+function resolvePools(config: Config, layers: readonly Layer[], strategyNames: readonly string[]): PoolConfig[] {
+  const source = layers.findLast((l) => l.pools !== undefined);
+  const pools: PoolConfig[] = [];
+  if (source === undefined || layers.some((l) => l.values.has('backends'))) pools.push(poolSettings(config, DEFAULT_POOL));
+  if (source === undefined) return pools;
+  const where = source.where ?? '';
+  for (const [name, data] of poolEntries(source.pools, where)) {
+    const values = new Map<string, unknown>();
+    const label = (s: Setting): string => `${s.key} of pool ${show(name)}${where}`;
+    flatten(data, '', values, ` of pool ${show(name)}${where}`, POOL_SETTINGS);
+    const pool = structuredClone(poolSettings(config, name)) as unknown as Record<string, unknown>;
+    for (const [key, raw] of values) {
+      const setting = SETTINGS_BY_KEY.get(key)!;
+      const value = parseValue(setting, raw, false, label(setting));
+      checkStrategy(setting, value, strategyNames, label(setting));
+      setPath(pool, key, value);
+    }
+    pools.push(pool as unknown as PoolConfig);
+  }
+  return pools;
+}
+
+/** A strategy's name against the registry (STRATEGY, HASH_FALLBACK, SHADOW_STRATEGIES). */
+function checkStrategy(setting: Setting, value: unknown, strategyNames: readonly string[], label: string): void {
+  const allowed = setting.key === 'strategy' ? strategyNames
+    : setting.key === 'hash.fallback' ? strategyNames.filter((n) => n !== 'consistent-hash') : undefined;
+  if (allowed !== undefined && !allowed.includes(value as string)) {
+    throw new ConfigError(`invalid ${label} ${show(value)}: expected one of ${allowed.join(', ')}`);
+  }
+  const unknown = setting.key === 'shadowStrategies' ? (value as string[]).find((n) => !strategyNames.includes(n)) : undefined;
+  if (unknown !== undefined) throw new ConfigError(`invalid ${label} ${show(unknown)}: expected strategy names among ${strategyNames.join(', ')}`);
 }
 
 function setPath(target: Record<string, unknown>, key: string, value: unknown): void {

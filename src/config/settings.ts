@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
 import { parseKeySource } from '../balancer/hash-key.js';
 import { checkUnique, InvalidBackend, isDnsBackend, parseConfiguredEntry, type BackendEntry, type BackendSpec } from '../pool/index.js';
+import type { RouteSpec } from '../routing/route-spec.js';
 import { formatDuration, parseDuration } from './duration.js';
+import type { PoolConfig } from './pools.js';
 import { InvalidValue } from './errors.js';
 
 /**
@@ -164,6 +166,10 @@ export interface Config {
     /** Close a tunnel idle this long, in ms; 0 never. */
     readonly idleTimeout: number;
   };
+  /** The pools: `default` first when there is one (BACKENDS), then the config file's `pools:`. */
+  readonly pools: readonly PoolConfig[];
+  /** The config file's `routes:`, validated; none routes every request to the default pool. */
+  readonly routes: readonly RouteSpec[];
 }
 
 export const DEFAULT_BACKENDS = 'http://localhost:8081,http://localhost:8082,http://localhost:8083';

@@ -7,6 +7,11 @@ import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
 
+/** Edits a flat header list ([name, value, …]): a route's header modifier, compiled. */
+export interface HeaderEdit {
+  apply(headers: readonly string[]): string[];
+}
+
 /** Something running for a request that can be stopped. */
 export interface Cancellable {
   cancel(reason: Error): void;
@@ -33,7 +38,8 @@ export interface ClientRequest {
   method?: string;
   url?: string;
   readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: string[];
+  /** Replaced (never edited in place) by a route's header modifier or rewrite. */
+  rawHeaders: string[];
   readonly httpVersionMajor: number;
   /** The whole request, body included, has been read. */
   readonly complete: boolean;
@@ -87,6 +93,11 @@ export class RequestContext implements PickRequest {
   clientClosed = false;
   /** Headers to add to the response (a sticky cookie, say); undefined when there are none. */
   responseHeaders: string[] | undefined = undefined;
+  /** The route that matched ('' without routes, or when none matched) and the pool it went to. */
+  route = '';
+  pool = 'default';
+  /** A route's ResponseHeaderModifier: applied to the backend's response head. */
+  responseModifier: HeaderEdit | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
   explain: Explanation | undefined = undefined;
   /** What the proxy is doing for it now (an attempt on a backend, a wait in the queue): what a cancellation stops. */

@@ -1,6 +1,8 @@
 /** Stable codes for everything that can go wrong while proxying one request. */
 export type ProxyErrorCode =
   | 'LB_ERR_NO_BACKEND'
+  | 'LB_ERR_NO_ROUTE'
+  | 'LB_ERR_NO_WEIGHT'
   | 'LB_ERR_QUEUE_FULL'
   | 'LB_ERR_QUEUE_TIMEOUT'
   | 'LB_ERR_UPSTREAM_CONNECT'
@@ -19,6 +21,10 @@ export type ProxyErrorCode =
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_BACKEND: 503,
+  // No route matched and there is no default pool.
+  LB_ERR_NO_ROUTE: 404,
+  // The route matched, but every one of its backendRefs weighs 0 (Gateway API: 500).
+  LB_ERR_NO_WEIGHT: 500,
   // Every backend full (BACKEND_MAX_REQUESTS) and the queue full, or the wait too long.
   LB_ERR_QUEUE_FULL: 503,
   LB_ERR_QUEUE_TIMEOUT: 503,

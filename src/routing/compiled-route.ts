@@ -1,0 +1,128 @@
+import type { RequestContext } from '../context/index.js';
+import { ProxyError } from '../errors/index.js';
+import type { Next } from '../middleware/chain.js';
+import type { Pool } from '../pool/index.js';
+import { HeaderModifier, requestHost, withHost } from './header-edit.js';
+import type { Mirrors } from './mirror.js';
+import { editPath } from './path-edit.js';
+import type { FilterSpec, PathModifier, RouteSpec } from './route-spec.js';
+import { Split } from './split.js';
+
+/** A pool as routes see it: where a request goes, and what a mirror picks from. */
+export interface RouteTarget {
+  readonly name: string;
+  readonly pool: Pool;
+  readonly proxy: { readonly handle: Next; readonly timeout: number };
+}
+
+type Redirect = Extract<FilterSpec, { type: 'RequestRedirect' }>['requestRedirect'];
+type Direct = Extract<FilterSpec, { type: 'DirectResponse' }>['directResponse'];
+
+/**
+ * One route, compiled once per table: its filters as objects, its backendRefs as a split over
+ * the pools. `handle` runs its filters on a request that matched one of its rules and sends it
+ * on; without filters it only picks the pool.
+ */
+export class CompiledRoute {
+  readonly name: string;
+  readonly #requestHeaders: HeaderModifier | undefined;
+  readonly #responseHeaders: HeaderModifier | undefined;
+  readonly #rewriteHost: string | undefined;
+  readonly #rewritePath: PathModifier | undefined;
+  readonly #redirect: Redirect | undefined;
+  readonly #direct: { readonly spec: Direct; readonly body: Buffer } | undefined;
+  readonly #mirrors: readonly { readonly target: RouteTarget; readonly percent: number }[];
+  readonly #split: Split<RouteTarget>;
+  readonly #mirror: Mirrors;
+
+  constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors) {
+    this.name = spec.name;
+    this.#mirror = mirror;
+    const mirrors: { target: RouteTarget; percent: number }[] = [];
+    let requestHeaders: HeaderModifier | undefined;
+    let responseHeaders: HeaderModifier | undefined;
+    let rewriteHost: string | undefined;
+    let rewritePath: PathModifier | undefined;
+    let redirect: Redirect | undefined;
+    let direct: { spec: Direct; body: Buffer } | undefined;
+    for (const filter of spec.filters) {
+      switch (filter.type) {
+        case 'RequestHeaderModifier': requestHeaders = new HeaderModifier(filter.requestHeaderModifier); break;
+        case 'ResponseHeaderModifier': responseHeaders = new HeaderModifier(filter.responseHeaderModifier); break;
+        case 'URLRewrite': rewriteHost = filter.urlRewrite.hostname; rewritePath = filter.urlRewrite.path; break;
+        case 'RequestRedirect': redirect = filter.requestRedirect; break;
+        case 'DirectResponse': direct = { spec: filter.directResponse, body: Buffer.from(filter.directResponse.body) }; break;
+        case 'RequestMirror': mirrors.push({ target: targets.get(filter.requestMirror.backendRef.name)!, percent: filter.requestMirror.percent }); break;
+      }
+    }
+    this.#requestHeaders = requestHeaders;
+    this.#responseHeaders = responseHeaders;
+    this.#rewriteHost = rewriteHost;
+    this.#rewritePath = rewritePath;
+    this.#redirect = redirect;
+    this.#direct = direct;
+    this.#mirrors = mirrors;
+    this.#split = new Split(spec.backendRefs.map((ref) => ({ target: targets.get(ref.name)!, weight: ref.weight })));
+  }
+
+  /** Runs the route's filters on a request that matched (with `prefix` when by PathPrefix), then sends it to a pool. */
+  handle(ctx: RequestContext, prefix: string | undefined): void {
+    ctx.route = this.name;
+    if (this.#redirect !== undefined) { this.#answerRedirect(ctx, this.#redirect, prefix); return; }
+    if (this.#direct !== undefined) { answer(ctx, this.#direct.spec.statusCode, this.#direct.body, this.#direct.spec); return; }
+    const req = ctx.req;
+    if (this.#requestHeaders !== undefined) req.rawHeaders = this.#requestHeaders.apply(req.rawHeaders);
+    if (this.#rewriteHost !== undefined) req.rawHeaders = withHost(req.rawHeaders, this.#rewriteHost);
+    if (this.#rewritePath !== undefined) req.url = editPath(req.url ?? '/', this.#rewritePath, prefix);
+    if (this.#responseHeaders !== undefined) ctx.responseModifier = this.#responseHeaders;
+    for (const { target, percent } of this.#mirrors) this.#mirror.send(ctx, target.pool, target.proxy.timeout, percent);
+    const target = this.#split.next();
+    if (target === undefined) {
+      // Gateway API: a rule whose backendRefs all weigh 0 answers 500.
+      ctx.error = NO_WEIGHT;
+      answer(ctx, 500, NO_WEIGHT_BODY, undefined);
+      return;
+    }
+    ctx.pool = target.name;
+    target.proxy.handle(ctx);
+  }
+
+  #answerRedirect(ctx: RequestContext, redirect: Redirect, prefix: string | undefined): void {
+    const host = requestHost(ctx.req.rawHeaders) ?? '';
+    const colon = host.lastIndexOf(':');
+    const bare = colon > host.lastIndexOf(']') ? host.slice(0, colon) : host;
+    const scheme = redirect.scheme ?? ctx.proto;
+    // No port given: the scheme's own when the redirect changes the scheme, else the request's.
+    const port = redirect.port !== undefined ? `:${redirect.port}`
+      : redirect.scheme !== undefined && redirect.scheme !== ctx.proto ? '' : colon > host.lastIndexOf(']') ? host.slice(colon) : '';
+    const wellKnown = (scheme === 'http' && port === ':80') || (scheme === 'https' && port === ':443');
+    const url = ctx.req.url ?? '/';
+    const target = redirect.path === undefined ? url : editPath(url, redirect.path, prefix);
+    ctx.res.setHeader('location', `${scheme}://${redirect.hostname ?? bare}${wellKnown ? '' : port}${target}`);
+    answer(ctx, redirect.statusCode, EMPTY, undefined);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const NO_WEIGHT = new ProxyError('LB_ERR_NO_WEIGHT', 'every backendRef of the route weighs 0');
+const NO_WEIGHT_BODY = Buffer.from('500 Internal Server Error\n');
+
+/** Answers a request at the balancer (a redirect, a direct response, no weight left). */
+function answer(ctx: RequestContext, status: number, body: Buffer, direct: Direct | undefined): void {
+  const res = ctx.res;
+  res.statusCode = status;
+  if (direct !== undefined) {
+    for (const h of direct.headers) res.setHeader(h.name, h.value);
+    if (body.length > 0) res.setHeader('content-type', direct.contentType);
+  } else if (body.length > 0) {
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+  }
+  res.setHeader('content-length', body.length);
+  if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
+  const extra = ctx.responseHeaders;
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) res.appendHeader(extra[i]!, extra[i + 1]!);
+  // An unread request body would otherwise be read and thrown away before the next request.
+  if (!ctx.req.complete) res.shouldKeepAlive = false;
+  ctx.bytes = body.length;
+  res.end(ctx.req.method === 'HEAD' ? undefined : body);
+}

@@ -1,0 +1,8 @@
+export { parseRoutes } from './route-spec.js';
+export type { BackendRef, FilterSpec, HeaderMatch, MatchSpec, PathMatch, QueryMatch, RouteSpec } from './route-spec.js';
+export { RouteTable } from './route-table.js';
+export type { Rule } from './route-table.js';
+export { Router } from './router.js';
+export { CompiledRoute, type RouteTarget } from './compiled-route.js';
+export { Mirrors, MIRROR_MAX_IN_FLIGHT, type MirrorCounts } from './mirror.js';
+export { HeaderModifier, requestHost } from './header-edit.js';

@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { RequestContext } from '../context/index.js';
+import { ProxyError } from '../errors/index.js';
+import { CompiledRoute, type RouteTarget } from './compiled-route.js';
+import { requestHost } from './header-edit.js';
+import type { Mirrors } from './mirror.js';
+import type { RouteSpec } from './route-spec.js';
+import { RouteTable } from './route-table.js';
+
+/** One routing table, compiled: swapped whole by a reload, so a request sees one table. */
+interface Compiled {
+  readonly table: RouteTable;
+  readonly routes: readonly CompiledRoute[];
+  /** Where a request no route matches goes: the default pool, when there is one. */
+  readonly fallback: RouteTarget | undefined;
+}
+
+const NO_ROUTE = new ProxyError('LB_ERR_NO_ROUTE', 'no route matches the request and there is no default pool');
+const NO_ROUTE_BODY = Buffer.from('404 Not Found\n');
+
+/**
+ * The final handler of the middleware chain when routes are configured: finds the route the
+ * request matches (HTTPRoute's precedence, see RouteTable), runs its filters and hands it to the
+ * pool its backendRefs pick. A reload swaps the compiled table at once: requests already routed
+ * finish where they went.
+ */
+export class Router {
+  #compiled: Compiled;
+  readonly #mirrors: Mirrors;
+  readonly #log: Logger;
+
+  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger) {
+    this.#mirrors = mirrors;
+    this.#log = log;
+    this.#compiled = this.#compile(routes, targets);
+  }
+
+  /** Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid one. */
+  replace(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): void {
+    this.#compiled = this.#compile(routes, targets);
+  }
+
+  /** The compiled table in effect. */
+  get table(): RouteTable {
+    return this.#compiled.table;
+  }
+
+  #compile(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): Compiled {
+    const table = RouteTable.compile(routes);
+    for (const warning of table.unreachable) this.#log.warn({ routes: routes.length }, warning);
+    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors)), fallback: targets.get('default') };
+  }
+
+  readonly handle = (ctx: RequestContext): void => {
+    const { table, routes, fallback } = this.#compiled;
+    const req = ctx.req;
+    const url = req.url ?? '/';
+    // `OPTIONS *` is the balancer's to answer, whatever the routes.
+    const rule = url.charCodeAt(0) === 47 /* / */ ? table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders) : undefined;
+    if (rule !== undefined) {
+      routes[rule.routeIndex]!.handle(ctx, rule.match.path.type === 'PathPrefix' ? rule.match.path.value : undefined);
+      return;
+    }
+    if (fallback !== undefined) {
+      fallback.proxy.handle(ctx);
+      return;
+    }
+    notFound(ctx);
+  };
+}
+
+function notFound(ctx: RequestContext): void {
+  ctx.error = NO_ROUTE;
+  ctx.log.info({ code: NO_ROUTE.code, host: requestHost(ctx.req.rawHeaders), path: ctx.req.url }, NO_ROUTE.message);
+  const res = ctx.res;
+  res.statusCode = 404;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', NO_ROUTE_BODY.length);
+  res.setHeader('cache-control', 'no-store');
+  if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
+  if (!ctx.req.complete) res.shouldKeepAlive = false;
+  ctx.bytes = NO_ROUTE_BODY.length;
+  res.end(ctx.req.method === 'HEAD' ? undefined : NO_ROUTE_BODY);
+}
