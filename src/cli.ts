@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
 import { VERSION } from './version.js';
+import { DEFAULT_POOL } from './config/pools.js';
+import { RouteTable } from './routing/index.js';
 import { createLogger } from './app/logger.js';
 import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
       ...misspelt.map((m) => `${m.name} in the ${m.source} is not a setting: did you mean ${m.suggestion}? (STRICT_ENV=true makes this an error)`),
       ...environmentOverrides(args.layers),
       ...ineffectiveSettings(config, args.layers),
+      ...RouteTable.compile(config.routes).unreachable,
     ];
     let strategy: Strategy | undefined;
     if (config.strategyModule !== undefined) {
@@ -133,6 +136,13 @@ async function main(): Promise<void> {
     if (args.check) {
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
       process.stdout.write(`configuration OK: ${config.backends.length} backend entr${config.backends.length === 1 ? 'y' : 'ies'}, strategy ${strategy?.name ?? config.strategy}\n`);
+      if (config.pools.length > 1 || config.pools[0]?.name !== DEFAULT_POOL) {
+        process.stdout.write(`pools: ${config.pools.map((p) => `${p.name} (${p.backends.length} backend entr${p.backends.length === 1 ? 'y' : 'ies'}, ${p.strategy})`).join(', ')}\n`);
+      }
+      if (config.routes.length > 0) {
+        const table = RouteTable.compile(config.routes);
+        process.stdout.write(`routes (${config.routes.length}, in the order they are tried; unmatched requests: ${config.pools.some((p) => p.name === DEFAULT_POOL) ? 'the default pool' : '404'}):\n${table.describe()}\n`);
+      }
       process.stdout.write(`listeners: ${listeners(config)}\n`);
       return;
     }

@@ -4,7 +4,8 @@ import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidValue, show } from './errors.js';
 import { redact, REDACTED as REDACTED_TEXT } from './redact.js';
-import { parseRoutes } from '../routing/route-spec.js';
+import { parseRoutes, type RouteSpec } from '../routing/route-spec.js';
+import { RouteTable } from '../routing/route-table.js';
 import { DEFAULT_POOL, poolEntries, poolSettings, POOL_SETTINGS, type PoolConfig } from './pools.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Config, type Setting } from './settings.js';
 
@@ -128,6 +129,10 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
   config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where ?? '');
+  if (config.strict === true) {
+    const unreachable = RouteTable.compile(config.routes as RouteSpec[]).unreachable;
+    if (unreachable.length > 0) throw new ConfigError(`${unreachable[0]} (STRICT_ENV is on: a route that can never match is an error)`);
+  }
   return config as unknown as Config;
 }
 

@@ -145,7 +145,8 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     const ctx = this.#ctx;
     const res = this.#res;
     if (attempt.closing || ctx.upgrade) res.shouldKeepAlive = false;
-    let lines = downstreamResponseLines(rawHeaders, ctx.id, headInfo);
+    // A route's ResponseHeaderModifier edits the backend's fields (X-Request-Id is ours, added after).
+    let lines = downstreamResponseLines(ctx.responseModifier === undefined ? rawHeaders : ctx.responseModifier.apply(rawHeaders), ctx.id, headInfo);
     let date = headInfo.date;
     const extra = ctx.responseHeaders;
     if (extra !== undefined) {

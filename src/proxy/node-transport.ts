@@ -216,7 +216,8 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
     this.#resume = resume;
     const ctx = this.#ctx;
     if (this.#attempt.closing) res.shouldKeepAlive = false;
-    const headers = downstreamResponseHeaders(rawHeaders, ctx.id);
+    let headers = downstreamResponseHeaders(rawHeaders, ctx.id);
+    if (ctx.responseModifier !== undefined) headers = ctx.responseModifier.apply(headers);
     if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
     const explain = this.#attempt.explained();
     if (explain !== undefined) headers.push('x-lb-explain', explain);
