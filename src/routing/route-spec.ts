@@ -1,7 +1,7 @@
 import { ConfigError, show } from '../config/errors.js';
 import { parseFilters } from './parse-filters.js';
 import { MATCH_ALL, parseMatch } from './parse-match.js';
-import { at, dnsName, integer, list, record, text, Where } from './spec-fields.js';
+import { at, integer, isDnsName, list, record, text, Where } from './spec-fields.js';
 
 export type PathType = 'Exact' | 'PathPrefix' | 'RegularExpression';
 export type ValueType = 'Exact' | 'RegularExpression';
@@ -81,8 +81,8 @@ function parseHostnames(w: Where, value: unknown): string[] {
   const out: string[] = [];
   for (const [i, item] of list(w, 'hostnames', value, 'hostnames').entries()) {
     const field = `hostnames[${i}]`;
-    const wildcard = typeof item === 'string' && item.startsWith('*.');
-    const name = wildcard ? `*.${dnsName(w, field, (item as string).slice(2), WILDCARD_EXPECTED)}` : dnsName(w, field, item, WILDCARD_EXPECTED);
+    const name = text(w, field, item, WILDCARD_EXPECTED).toLowerCase();
+    if (!isDnsName(name.startsWith('*.') ? name.slice(2) : name)) w.fail(field, item, WILDCARD_EXPECTED);
     if (out.includes(name)) w.fail(field, item, 'each hostname once');
     out.push(name);
   }

@@ -82,8 +82,13 @@ export const HOSTNAME_EXPECTED = 'a DNS name (letters, digits, - and ., no IP ad
 /** A lowercased DNS name, no IP address, no port (RFC 1123 subdomain, as Gateway API's Hostname). */
 export function dnsName(w: Where, field: string, value: unknown, expected = HOSTNAME_EXPECTED): string {
   const name = text(w, field, value, expected).toLowerCase();
-  if (name.length > 253 || !DNS_NAME.test(name) || ALL_DIGITS.test(name)) w.fail(field, value, expected);
+  if (!isDnsName(name)) w.fail(field, value, expected);
   return name;
+}
+
+/** Whether a lowercase name is a DNS name and not an IPv4 address. */
+export function isDnsName(name: string): boolean {
+  return name.length <= 253 && DNS_NAME.test(name) && !ALL_DIGITS.test(name);
 }
 
 /** RFC 9110 token: a header or query parameter name. */
