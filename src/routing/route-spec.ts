@@ -37,6 +37,12 @@ const WILDCARD_EXPECTED = 'a DNS name or *. and a DNS name (letters, digits, - a
 /**
  * Parses and validates the `routes:` section (a list; absent is no routes), following Gateway
  * API v1 HTTPRoute where it speaks. `pools` are the names backendRefs may use.
+ *
+ * Where we differ from HTTPRoute: a route is one HTTPRoute rule with its hostnames (several rules
+ * are several routes, in order); two conditions on one header or query name are an error (HTTPRoute
+ * keeps the first); ReplacePrefixMatch needs every match to be a PathPrefix (HTTPRoute: exactly one
+ * match), since the matched rule tells which prefix to replace; DirectResponse is ours (Envoy
+ * Gateway has one in its own filter), and may not be combined with RequestRedirect or backendRefs.
  * Throws ConfigError naming the route (by name, or index when unnamed), the field path, the value and what was expected.
  */
 export function parseRoutes(data: unknown, pools: ReadonlySet<string>, source: string | undefined): RouteSpec[] {
