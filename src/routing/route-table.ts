@@ -1,9 +1,138 @@
-// PLACEHOLDER until the router branch merges.
-import type { MatchSpec, RouteSpec } from './route-spec.js';
-export interface Rule { readonly route: RouteSpec; readonly routeIndex: number; readonly match: MatchSpec; readonly matchIndex: number }
+import type { RouteSpec } from './route-spec.js';
+import { byPrecedence, compileRule, ruleMatches, type Rule } from './rule.js';
+import { findUnreachable, type Tier } from './unreachable.js';
+
+export type { Rule } from './rule.js';
+
+/** Distinct Host values remembered before the cache starts over (bounds memory against junk hosts). */
+const HOST_CACHE_LIMIT = 1024;
+
+/**
+ * The routes compiled for matching, with HTTPRoute's precedence. Hosts come first: the routes
+ * listing the exact host, then those whose wildcard matches (longest suffix first), then those
+ * without hostnames; a request matching nothing in one tier falls through to the next. Within a
+ * tier: Exact paths, then RegularExpression (longer pattern first; the spec leaves their place to
+ * the implementation, we follow Envoy Gateway), then PathPrefix (longest first); ties go to a
+ * method match, more header matches, more query matches, then config order.
+ */
 export class RouteTable {
-  static compile(routes: readonly RouteSpec[]): RouteTable { void routes; return new RouteTable(); }
-  match(host: string | undefined, method: string, url: string, raw: readonly string[]): Rule | undefined { void host; void method; void url; void raw; return undefined; }
-  readonly unreachable: readonly string[] = [];
-  describe(): string { return ''; }
+  readonly #exact: ReadonlyMap<string, Tier>;
+  /** Wildcard tiers, longest suffix first; `suffix` is `.example.com` for `*.example.com`. */
+  readonly #wildcards: readonly { readonly suffix: string; readonly tier: Tier }[];
+  readonly #all: readonly Tier[];
+  readonly #cache = new Map<string, readonly Tier[]>();
+  readonly #unreachableRules: ReadonlySet<Rule>;
+  /** Rules that can never match (an earlier or more specific rule always wins): messages naming both routes. */
+  readonly unreachable: readonly string[];
+
+  private constructor(exact: Map<string, Tier>, wildcards: { suffix: string; tier: Tier }[], all: Tier | undefined) {
+    this.#exact = exact;
+    this.#wildcards = wildcards;
+    this.#all = all === undefined ? [] : [all];
+    const found = findUnreachable(this.#tiers());
+    this.#unreachableRules = found.rules;
+    this.unreachable = found.messages;
+  }
+
+  static compile(routes: readonly RouteSpec[]): RouteTable {
+    const exact = new Map<string, Rule[]>();
+    const wildcard = new Map<string, Rule[]>();
+    const all: Rule[] = [];
+    const add = (map: Map<string, Rule[]>, key: string, rules: readonly Rule[]) => {
+      const list = map.get(key);
+      if (list === undefined) map.set(key, [...rules]);
+      else list.push(...rules);
+    };
+    for (const [routeIndex, route] of routes.entries()) {
+      const rules = route.matches.map((match, matchIndex) => compileRule(route, routeIndex, match, matchIndex));
+      if (route.hostnames.length === 0) all.push(...rules);
+      for (const host of route.hostnames) {
+        if (host.startsWith('*.')) add(wildcard, host.slice(1), rules);
+        else add(exact, host, rules);
+      }
+    }
+    const tier = (label: string, rules: Rule[]): Tier => ({ label, rules: Object.freeze(rules.sort(byPrecedence)) });
+    const exactTiers = new Map([...exact].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([host, rules]) => [host, tier(host, rules)]));
+    const wildcards = [...wildcard]
+      .sort(([a], [b]) => b.length - a.length || (a < b ? -1 : 1))
+      .map(([suffix, rules]) => ({ suffix, tier: tier(`*${suffix}`, rules) }));
+    return new RouteTable(exactTiers, wildcards, all.length === 0 ? undefined : tier('all hostnames', all));
+  }
+
+  /**
+   * The rule that wins for this request, or undefined. host: the Host header value as received
+   * (may carry :port, any case, may be undefined); url: the request target in origin form (path +
+   * optional ?query); raw: the raw header list [name, value, name, value, …] (names any case).
+   */
+  match(host: string | undefined, method: string, url: string, raw: readonly string[]): Rule | undefined {
+    const tiers = host === undefined ? this.#all : this.#tiersFor(host);
+    const q = url.indexOf('?');
+    const pathEnd = q < 0 ? url.length : q;
+    for (let t = 0; t < tiers.length; t++) {
+      const rules = tiers[t]!.rules;
+      for (let i = 0; i < rules.length; i++) {
+        const rule = rules[i]!;
+        if (ruleMatches(rule, method, url, pathEnd, raw)) return rule;
+      }
+    }
+    return undefined;
+  }
+
+  /** The compiled table, for `lb --check`: one line per rule in precedence order, grouped by hostname. */
+  describe(): string {
+    const lines: string[] = [];
+    for (const tier of this.#tiers()) {
+      lines.push(`${tier.label}:`);
+      for (const [i, rule] of tier.rules.entries()) {
+        const never = this.#unreachableRules.has(rule) ? '  (never matches)' : '';
+        lines.push(`  ${i + 1}. ${conditions(rule)} -> route "${rule.route.name}" matches[${rule.matchIndex}]${never}`);
+      }
+    }
+    return lines.length === 0 ? 'no routes' : lines.join('\n');
+  }
+
+  /** Every tier: exact hosts (alphabetical), wildcards (longest first), then all hostnames. */
+  #tiers(): Tier[] {
+    return [...this.#exact.values(), ...this.#wildcards.map((w) => w.tier), ...this.#all];
+  }
+
+  /** The tiers for a Host value as received; cached so a known host costs one map lookup. */
+  #tiersFor(host: string): readonly Tier[] {
+    let tiers = this.#cache.get(host);
+    if (tiers === undefined) {
+      if (this.#cache.size >= HOST_CACHE_LIMIT) this.#cache.clear();
+      tiers = this.#resolve(normalizeHost(host));
+      this.#cache.set(host, tiers);
+    }
+    return tiers;
+  }
+
+  #resolve(host: string): readonly Tier[] {
+    const tiers: Tier[] = [];
+    const exact = this.#exact.get(host);
+    if (exact !== undefined) tiers.push(exact);
+    // *.example.com covers a.example.com and a.b.example.com, never example.com itself.
+    for (const w of this.#wildcards) if (host.length > w.suffix.length && host.endsWith(w.suffix)) tiers.push(w.tier);
+    tiers.push(...this.#all);
+    return Object.freeze(tiers);
+  }
+}
+
+/** Lowercase, without `:port` and without the trailing dot of a fully qualified name. */
+function normalizeHost(host: string): string {
+  let h = host.toLowerCase();
+  const close = h.lastIndexOf(']');
+  const colon = h.lastIndexOf(':');
+  if (colon > close) h = h.slice(0, colon);
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  return h;
+}
+
+function conditions(rule: Rule): string {
+  const m = rule.match;
+  const parts = [`${m.path.type} ${m.path.value}`];
+  if (m.method !== undefined) parts.push(`method ${m.method}`);
+  for (const h of m.headers) parts.push(`header ${h.name}${h.type === 'Exact' ? '=' : '~'}${h.value}`);
+  for (const q of m.queryParams) parts.push(`query ${q.name}${q.type === 'Exact' ? '=' : '~'}${q.value}`);
+  return parts.join(' ');
 }

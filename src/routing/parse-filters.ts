@@ -1,0 +1,134 @@
+import type { FilterSpec, HeaderModifierSpec, MatchSpec, PathModifier } from './route-spec.js';
+import { poolName } from './route-spec.js';
+import { at, dnsName, headerValue, integer, list, oneOf, record, text, token, type Where } from './spec-fields.js';
+
+const FILTER_KEYS = {
+  RequestHeaderModifier: 'requestHeaderModifier',
+  ResponseHeaderModifier: 'responseHeaderModifier',
+  URLRewrite: 'urlRewrite',
+  RequestRedirect: 'requestRedirect',
+  RequestMirror: 'requestMirror',
+  DirectResponse: 'directResponse',
+} as const;
+type FilterType = keyof typeof FILTER_KEYS;
+const FILTER_TYPES = Object.keys(FILTER_KEYS) as FilterType[];
+const STATUS_REDIRECT = [301, 302, 303, 307, 308] as const;
+const PATH_MODIFIERS = ['ReplaceFullPath', 'ReplacePrefixMatch'] as const;
+const SCHEMES = ['http', 'https'] as const;
+const PATH_EXPECTED = 'an absolute path starting with /';
+
+/**
+ * The `filters` of a route, then the rules HTTPRoute sets between them, the matches and the
+ * backendRefs (checked by the caller): one of each type but RequestMirror; RequestRedirect not
+ * with URLRewrite nor DirectResponse; ReplacePrefixMatch only when every match is a PathPrefix.
+ */
+export function parseFilters(w: Where, value: unknown, matches: readonly MatchSpec[], pools: ReadonlySet<string>): FilterSpec[] {
+  const filters: FilterSpec[] = [];
+  const seen = new Map<FilterType, number>();
+  for (const [i, item] of list(w, 'filters', value, `filters ({ type: ${FILTER_TYPES.join(' | ')}, … })`).entries()) {
+    const field = `filters[${i}]`;
+    const type = oneOf(w, at(field, 'type'), (item as { type?: unknown } | null)?.type, FILTER_TYPES, undefined);
+    const key = FILTER_KEYS[type];
+    const f = record(w, field, item, ['type', key]);
+    if (f[key] === undefined) w.missing(at(field, key), `the settings of the ${type} filter`);
+    const earlier = seen.get(type);
+    if (earlier !== undefined && type !== 'RequestMirror') w.fail(at(field, 'type'), type, `at most one ${type} filter per route (filters[${earlier}] is one)`);
+    seen.set(type, i);
+    filters.push(parseFilter(w, at(field, key), type, f[key], pools));
+    const path = pathModifierOf(filters[filters.length - 1]!);
+    if (path?.type === 'ReplacePrefixMatch') {
+      const bad = matches.findIndex((m) => m.path.type !== 'PathPrefix');
+      if (bad >= 0) w.fail(`matches[${bad}].path.type`, matches[bad]!.path.type, `PathPrefix: ${field} replaces the matched prefix, so every match needs one`);
+    }
+  }
+  const redirect = seen.get('RequestRedirect');
+  if (redirect !== undefined) {
+    for (const other of ['URLRewrite', 'DirectResponse'] as const) {
+      const j = seen.get(other);
+      if (j !== undefined) w.fail(`filters[${Math.max(j, redirect)}].type`, j > redirect ? other : 'RequestRedirect', `either RequestRedirect or ${other}, not both`);
+    }
+  }
+  return filters;
+}
+
+function parseFilter(w: Where, field: string, type: FilterType, value: unknown, pools: ReadonlySet<string>): FilterSpec {
+  switch (type) {
+    case 'RequestHeaderModifier':
+      return { type, requestHeaderModifier: parseHeaderModifier(w, field, value) };
+    case 'ResponseHeaderModifier':
+      return { type, responseHeaderModifier: parseHeaderModifier(w, field, value) };
+    case 'URLRewrite': {
+      const v = record(w, field, value, ['hostname', 'path']);
+      if (v.hostname === undefined && v.path === undefined) w.missing(at(field, 'hostname'), 'a hostname or a path (or both) to rewrite');
+      return { type, urlRewrite: { ...optionalHostname(w, field, v.hostname), ...optionalPath(w, field, v.path) } };
+    }
+    case 'RequestRedirect': {
+      const v = record(w, field, value, ['scheme', 'hostname', 'port', 'path', 'statusCode']);
+      const scheme = v.scheme === undefined ? {} : { scheme: oneOf(w, at(field, 'scheme'), v.scheme, SCHEMES, undefined) };
+      const port = v.port === undefined ? {} : { port: integer(w, at(field, 'port'), v.port, 1, 65535, undefined) };
+      const statusCode = oneOf(w, at(field, 'statusCode'), v.statusCode, STATUS_REDIRECT, 302);
+      return { type, requestRedirect: { ...scheme, ...optionalHostname(w, field, v.hostname), ...port, ...optionalPath(w, field, v.path), statusCode } };
+    }
+    case 'RequestMirror': {
+      const v = record(w, field, value, ['backendRef', 'percent']);
+      if (v.backendRef === undefined) w.missing(at(field, 'backendRef'), 'the pool to mirror to ({ name: POOL })');
+      const ref = record(w, at(field, 'backendRef'), v.backendRef, ['name']);
+      const name = poolName(w, at(field, 'backendRef.name'), ref.name, pools);
+      return { type, requestMirror: { backendRef: { name }, percent: integer(w, at(field, 'percent'), v.percent, 0, 100, 100) } };
+    }
+    case 'DirectResponse': {
+      const v = record(w, field, value, ['statusCode', 'body', 'contentType', 'headers']);
+      const statusCode = integer(w, at(field, 'statusCode'), v.statusCode, 200, 599, undefined);
+      const body = v.body === undefined ? '' : v.body;
+      if (typeof body !== 'string') w.fail(at(field, 'body'), body, 'a string');
+      const contentType = v.contentType === undefined ? 'text/plain; charset=utf-8' : headerValue(w, at(field, 'contentType'), v.contentType, false);
+      return { type, directResponse: { statusCode, body, contentType, headers: parsePairs(w, at(field, 'headers'), v.headers) } };
+    }
+  }
+}
+
+function parseHeaderModifier(w: Where, field: string, value: unknown): HeaderModifierSpec {
+  const v = record(w, field, value, ['set', 'add', 'remove']);
+  const remove: string[] = [];
+  for (const [i, name] of list(w, at(field, 'remove'), v.remove, 'header names').entries()) {
+    const f = `${at(field, 'remove')}[${i}]`;
+    const checked = token(w, f, name);
+    if (remove.some((n) => n.toLowerCase() === checked.toLowerCase())) w.fail(f, name, 'each header name once (case-insensitive)');
+    remove.push(checked);
+  }
+  return { set: parsePairs(w, at(field, 'set'), v.set), add: parsePairs(w, at(field, 'add'), v.add), remove };
+}
+
+/** `{ name, value }` header pairs, each name once (case-insensitive). */
+function parsePairs(w: Where, field: string, value: unknown): { name: string; value: string }[] {
+  const out: { name: string; value: string }[] = [];
+  for (const [i, item] of list(w, field, value, 'headers ({ name, value })').entries()) {
+    const f = `${field}[${i}]`;
+    const p = record(w, f, item, ['name', 'value']);
+    const name = token(w, at(f, 'name'), p.name);
+    if (out.some((o) => o.name.toLowerCase() === name.toLowerCase())) w.fail(at(f, 'name'), name, 'each header name once (case-insensitive)');
+    out.push({ name, value: headerValue(w, at(f, 'value'), p.value, true) });
+  }
+  return out;
+}
+
+function optionalHostname(w: Where, field: string, value: unknown): { hostname?: string } {
+  return value === undefined ? {} : { hostname: dnsName(w, at(field, 'hostname'), value) };
+}
+
+function optionalPath(w: Where, field: string, value: unknown): { path?: PathModifier } {
+  if (value === undefined) return {};
+  const f = at(field, 'path');
+  const type = oneOf(w, at(f, 'type'), (value as { type?: unknown } | null)?.type, PATH_MODIFIERS, undefined);
+  const key = type === 'ReplaceFullPath' ? 'replaceFullPath' : 'replacePrefixMatch';
+  const v = record(w, f, value, ['type', key]);
+  const path = text(w, at(f, key), v[key], PATH_EXPECTED);
+  if (!path.startsWith('/') || /[\s#?]/.test(path)) w.fail(at(f, key), path, `${PATH_EXPECTED}, without spaces, ? or #`);
+  return { path: type === 'ReplaceFullPath' ? { type, replaceFullPath: path } : { type, replacePrefixMatch: path } };
+}
+
+function pathModifierOf(f: FilterSpec): PathModifier | undefined {
+  if (f.type === 'URLRewrite') return f.urlRewrite.path;
+  if (f.type === 'RequestRedirect') return f.requestRedirect.path;
+  return undefined;
+}
