@@ -135,7 +135,8 @@ async function main(): Promise<void> {
     }
     if (args.check) {
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
-      process.stdout.write(`configuration OK: ${config.backends.length} backend entr${config.backends.length === 1 ? 'y' : 'ies'}, strategy ${strategy?.name ?? config.strategy}\n`);
+      const entries = config.pools.reduce((n, p) => n + p.backends.length, 0);
+      process.stdout.write(`configuration OK: ${entries} backend entr${entries === 1 ? 'y' : 'ies'}${config.pools.length === 1 ? `, strategy ${strategy?.name ?? config.pools[0]!.strategy}` : ''}\n`);
       if (config.pools.length > 1 || config.pools[0]?.name !== DEFAULT_POOL) {
         process.stdout.write(`pools: ${config.pools.map((p) => `${p.name} (${p.backends.length} backend entr${p.backends.length === 1 ? 'y' : 'ies'}, ${p.strategy})`).join(', ')}\n`);
       }

@@ -4,10 +4,21 @@ import { defaultId, isDnsBackend, type Pool } from '../pool/index.js';
 
 /** The effective configuration as the start-up line and `/api/config` show it: backends as URLs, secrets redacted. */
 export function describeConfig(config: Config): object {
+  const hasDefault = config.pools.some((p) => p.name === 'default');
+  const { pools, routes, ...rest } = redactConfig(config) as Record<string, unknown>;
+  void pools; void routes;
   return {
-    ...redactConfig(config),
-    backends: config.backends.map((b) => redact(isDnsBackend(b) ? b.text : `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`)),
+    ...rest,
+    backends: hasDefault ? backendTexts(config.backends) : [],
+    ...(config.pools.length === 1 && hasDefault ? {} : {
+      pools: Object.fromEntries(config.pools.filter((p) => p.name !== 'default').map((p) => [p.name, { ...redactConfig(p), name: undefined, backends: backendTexts(p.backends) }])),
+    }),
+    ...(config.routes.length === 0 ? {} : { routes: config.routes.map((r) => r.name) }),
   };
+}
+
+function backendTexts(backends: Config['backends']): unknown[] {
+  return backends.map((b) => redact(isDnsBackend(b) ? b.text : `${b.url}${b.id === defaultId(b.origin) ? '' : `|id=${b.id}`}${b.weight === 1 ? '' : `|weight=${b.weight}`}`));
 }
 
 /**

@@ -88,8 +88,16 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
     if (names.length > 0) warnings.push(`${list(names)} ${names.length === 1 ? 'does' : 'do'} nothing ${why}`);
   };
   const tls = config.tls.cert !== undefined;
-  if (!layers.some((l) => l.values.has('backends'))) {
+  if (!layers.some((l) => l.values.has('backends') || l.pools !== undefined)) {
     warnings.push(`no backend is configured (BACKENDS, backends: in a config file, --backends): using the origin's defaults ${DEFAULT_BACKENDS}`);
+  }
+  const hasDefault = config.pools.some((p) => p.name === 'default');
+  if (!hasDefault && config.routes.length === 0) warnings.push('pools are configured without routes and without BACKENDS: every request gets 404 (add routes:, or BACKENDS for a default pool)');
+  for (const pool of config.pools) {
+    if (pool.name !== 'default' && !config.routes.some((r) => r.backendRefs.some((b) => b.name === pool.name && b.weight > 0)
+      || r.filters.some((f) => f.type === 'RequestMirror' && f.requestMirror.backendRef.name === pool.name))) {
+      warnings.push(`pool "${pool.name}" is not used by any route: it is health-checked but gets no traffic`);
+    }
   }
   if (given('tls.httpPort') && !tls) warnings.push('HTTP_PORT does nothing without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP already)');
   if (given('tls.redirect') && config.tls.httpPort === undefined) warnings.push('HTTP_REDIRECT does nothing without HTTP_PORT');

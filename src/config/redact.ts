@@ -1,4 +1,5 @@
 import { SETTINGS, type Config, type Setting } from './settings.js';
+import type { PoolConfig } from './pools.js';
 
 /** What a secret is shown as, everywhere. */
 export const REDACTED = '[redacted]';
@@ -24,15 +25,16 @@ export function redact(value: unknown, setting?: Setting): unknown {
 }
 
 /** The configuration with every secret setting redacted (a copy; `config` is left alone). */
-export function redactConfig(config: Config): Record<string, unknown> {
+export function redactConfig(config: Config | PoolConfig): Record<string, unknown> {
   const copy = structuredClone(config) as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
     if (setting.secret !== true) continue;
     const parts = setting.key.split('.');
     let node = copy;
-    for (const part of parts.slice(0, -1)) node = node[part] as Record<string, unknown>;
+    // A pool's settings hold only some sections.
+    for (const part of parts.slice(0, -1)) node = (node?.[part] as Record<string, unknown> | undefined)!;
     const last = parts[parts.length - 1]!;
-    if (node[last] !== undefined) node[last] = REDACTED;
+    if (node?.[last] !== undefined) node[last] = REDACTED;
   }
   return copy;
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
 import { strategyNames } from '../../src/balancer/index.js';
-import { envLayer, resolveConfig, type Config } from '../../src/config/index.js';
+import { envLayer, objectLayer, resolveConfig, type Config } from '../../src/config/index.js';
 import { LoadBalancer } from '../../src/index.js';
 import type { LogLine } from './lb.js';
 
@@ -34,9 +34,10 @@ const SAFETY_TIMEOUT_MS = 60_000;
  * behaviour: no process to spawn, and nothing left running if the test fails. Tests of the
  * process itself (signals, exit codes, workers, the CLI's output) keep `startLb`.
  */
-export async function startInProcess(env: Record<string, string>, t?: { after(fn: () => unknown): void }): Promise<InProcessLb> {
+export async function startInProcess(env: Record<string, string>, t?: { after(fn: () => unknown): void }, file?: () => unknown): Promise<InProcessLb> {
   const layer = { HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...ENGINE, ...env };
-  const load = (): Config => resolveConfig([envLayer(layer)], strategyNames());
+  // `file` stands for a config file's content (pools:, routes:, settings), read again on each reload.
+  const load = (): Config => resolveConfig([...(file === undefined ? [] : [objectLayer(file(), 'lb.yaml')]), envLayer(layer)], strategyNames());
   const config = load();
   const logs: LogLine[] = [];
   const watchers: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
