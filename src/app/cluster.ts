@@ -44,14 +44,7 @@ function signedAlike(config: Config, secret: string): Config {
   return { ...sign(config), pools: config.pools.map((p) => sign<PoolConfig>(p)) };
 }
 
-/**
- * The primary of a multi-process balancer, and the one owner of every pool: it runs each pool's
- * health checks, DNS lookups and runtime changes (STATE_FILE), and every change to a pool
- * (health, backends added or removed, weights, drains, maintenance) goes to every worker by pool
- * name and backend id; a worker that starts or restarts gets every pool whole first. It starts the workers (each with its own rotation offset, so the rotation
- * stays even across them), replaces one that dies, sums their counters (those of workers that
- * died included) and drains them all on `stop()`.
- */
+/** Where a primary reads its configuration again, and what it watches. */
 export interface ClusterOptions {
   /** Reads the configuration again, for reloads (SIGHUP, the admin API, a changed file). */
   readonly loadConfig?: () => Config;
@@ -59,6 +52,15 @@ export interface ClusterOptions {
   readonly watch?: readonly string[];
 }
 
+/**
+ * The primary of a multi-process balancer, and the one owner of every pool: it runs each pool's
+ * health checks, DNS lookups and runtime changes (STATE_FILE), and every change to a pool
+ * (health, backends added or removed, weights, drains, maintenance) goes to every worker by pool
+ * name and backend id; a worker that starts or restarts gets every pool whole first. It starts
+ * the workers (each with its own rotation offset, so the rotation stays even across them),
+ * replaces one that dies, sums their counters (those of workers that died included) and drains
+ * them all on `stop()`.
+ */
 export class ClusterPrimary {
   config: Config;
   readonly log: Logger;
