@@ -246,7 +246,7 @@ test('STATE_FILE: changes made through the API survive a restart; a corrupt file
   await api(first.admin, 'PATCH', '/api/backends/a', { weight: 5 });
   await api(first.admin, 'PATCH', '/api/backends/b', { state: 'maintenance' });
   const saved = JSON.parse(readFileSync(stateFile, 'utf8'));
-  assert.deepEqual(saved, { version: 1, added: [{ id: 'c', url: c.url, weight: 2 }], removed: [], weights: { a: 5 }, maintenance: ['b'] });
+  assert.deepEqual(saved, { version: 2, pools: { default: { added: [{ id: 'c', url: c.url, weight: 2 }], removed: [], weights: { a: 5 }, maintenance: ['b'] } } });
   await api(first.admin, 'DELETE', '/api/backends/b');
   await first.waitForLog((l) => l.msg === 'backend removed');
   await first.stop();

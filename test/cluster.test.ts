@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
 import { startBackends, type TestBackend } from './helpers/backend.js';
@@ -186,4 +189,46 @@ test('WORKERS=2: a sticky cookie from one worker is honoured by the other withou
     assert.equal(res.headers['set-cookie'], undefined, 'the cookie was accepted, not replaced');
   }
   await lb.waitForLog(() => new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.pid)).size === 2);
+});
+
+test('WORKERS=2 with two pools: the primary checks each pool and every worker applies each verdict to the pool it names; a reload adds and removes pools in the primary and in every worker', async (t) => {
+  let otherDown = false;
+  const backends = await startBackends(t, (req, res, backend) => {
+    res.statusCode = req.url === '/health' && backend.name === 'x' && otherDown ? 503 : 200;
+    res.end(backend.name);
+  }, ['a', 'b', 'x', 'y']);
+  const [a, b, x, y] = backends;
+  const dir = mkdtempSync(join(tmpdir(), 'lb-cluster-pools-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'lb.json');
+  const pools = (entries: Record<string, string>): string => JSON.stringify({ pools: Object.fromEntries(Object.entries(entries).map(([name, url]) => [name, { backends: [url], health: { path: '/health', interval: '100ms' } }])) });
+  writeFileSync(file, pools({ other: `${x!.url}|id=x` }));
+  const lb = await startLb({ BACKENDS: `${a!.url}|id=a,${b!.url}|id=b`, HEALTH_CHECK_PATH: '/health', WORKERS: '2', LOG_LEVEL: 'debug' }, { args: ['--config', file] });
+  t.after(() => lb.stop());
+  const listening = await lb.waitForLog((l) => l.msg === 'listening' && l.workers === 2);
+  assert.equal(listening.pools, 2);
+  const primary = listening.pid;
+  const appliedBy = (pool: string, backend: string, healthy: boolean) => (): boolean =>
+    new Set(lb.logs.filter((l) => l.msg === 'health update applied' && l.pool === pool && l.backend === backend && l.healthy === healthy).map((l) => l.pid)).size === 2;
+  await lb.waitForLog(appliedBy('other', 'x', true));
+
+  otherDown = true;
+  const down = await lb.waitForLog((l) => l.msg === 'backend is down' && l.backend === 'x');
+  assert.deepEqual([down.pool, down.pid], ['other', primary], 'checked by the primary, logged with its pool');
+  await lb.waitForLog(appliedBy('other', 'x', false));
+  // The default pool is untouched: its backends stay up, and (no route matching yet) it serves.
+  assert.equal(lb.logs.filter((l) => l.msg === 'backend is down' && l.pool === undefined).length, 0);
+  assert.deepEqual(Object.keys(await spread(lb.url, 10)).sort(), ['a', 'b']);
+
+  // Pool other goes, pool third comes: each worker knows third before its health arrives.
+  writeFileSync(file, pools({ third: `${y!.url}|id=y` }));
+  lb.proc.kill('SIGHUP');
+  const reloaded = await lb.waitForLog((l) => l.msg === 'configuration reloaded' && l.pid === primary && (l.changes as string[]).length > 0);
+  assert.deepEqual([...(reloaded.changes as string[])].sort(), ['added pool third', 'removed pool other']);
+  await lb.waitForLog(() => new Set(lb.logs.filter((l) => l.msg === 'configuration reloaded' && l.pid !== primary && (l.changes as string[]).includes('added pool third')).map((l) => l.pid)).size === 2);
+  const up = await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === 'y');
+  assert.deepEqual([up.pool, up.pid], ['third', primary]);
+  await lb.waitForLog(appliedBy('third', 'y', true));
+  assert.equal(lb.logs.filter((l) => l.msg === 'cannot apply a change from the primary').length, 0);
+  assert.deepEqual(Object.keys(await spread(lb.url, 10)).sort(), ['a', 'b']);
 });

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { createLoadBalancer } from '../src/index.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
@@ -191,4 +194,35 @@ test('a reload that renames a dns+ entry keeps the old addresses serving until t
     check();
   });
   assert.equal((await get(url)).body, 'y');
+});
+
+test('a pool other than the default follows its own dns+ entry with its own DNS settings, in a cluster\'s primary, and its log lines name it', async (t) => {
+  const dns = await startDns(t);
+  const { port } = await startFleet(t, ['127.0.0.2', '127.0.0.3']);
+  const plain = await startBackend('plain');
+  t.after(() => plain.close());
+  dns.ttl = 1;
+  dns.zone.set('api.test', { a: ['127.0.0.2'] });
+  const dir = mkdtempSync(join(tmpdir(), 'lb-dns-pool-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'lb.json');
+  // Only the pool has DNS_SERVERS: the default pool has no dns+ entry, and the system's resolvers know no api.test.
+  writeFileSync(file, JSON.stringify({ pools: { api: { backends: [`dns+http://api.test:${port}`], dns: { servers: dns.address, refresh: '1h' }, health: { path: '/health' } } } }));
+  const lb = await startLb({ BACKENDS: plain.url, HEALTH_CHECK_DOWN_INTERVAL: '100ms', HEALTH_CHECK_RISE: '1', WORKERS: '2', LOG_LEVEL: 'debug' }, { args: ['--config', file] });
+  t.after(() => lb.stop());
+  const listening = await lb.waitForLog((l) => l.msg === 'listening' && l.workers === 2);
+  assert.equal(listening.pools, 2);
+  const [b, c] = [`127.0.0.2:${port}`, `127.0.0.3:${port}`];
+  const first = await lb.waitForLog(changedTo([b]));
+  assert.equal(first.pool, 'api');
+  const up = await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === b);
+  assert.deepEqual([up.pool, up.pid], ['api', listening.pid], 'checked by the primary, logged with its pool');
+
+  dns.zone.set('api.test', { a: ['127.0.0.2', '127.0.0.3'] });
+  assert.equal((await lb.waitForLog(changedTo([b, c]))).pool, 'api');
+  assert.equal((await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === c)).pool, 'api');
+  // Both workers have the new backend in their pool api, and its health.
+  await lb.waitForLog(() => new Set(lb.logs.filter((l) => l.msg === 'health update applied' && l.backend === c && l.pool === 'api').map((l) => l.pid)).size === 2);
+  assert.equal(lb.logs.filter((l) => l.msg === 'backend is up' && l.pool === undefined).length, 1, 'the default pool\'s one backend, without a pool field');
+  assert.deepEqual(await bodies(lb.url, 4), { plain: 4 }, 'no route: the default pool serves');
 });

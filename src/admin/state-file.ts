@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.js';
+import { DEFAULT_POOL } from '../config/pools.js';
 import { checkUnique, parseBackendEntry, type BackendSpec, type Pool } from '../pool/index.js';
 
 /**
@@ -51,39 +52,86 @@ export function applyState(configured: readonly BackendSpec[], state: PoolState)
   return specs;
 }
 
+/** One pool's part of STATE_FILE: what a PoolKeeper reads at start and writes after each change. */
+export interface StatePart {
+  readonly path: string;
+  load(): PoolState;
+  save(state: PoolState): void;
+}
+
 /**
- * STATE_FILE: the pool's runtime changes, rewritten after each one (a whole new file renamed
- * over the old, so a crash leaves the old or the new, never half of one) and read at start.
+ * STATE_FILE: every pool's runtime changes, `{ "version": 2, "pools": { "default": …, "api": … } }`,
+ * rewritten after each change (a whole new file renamed over the old, so a crash leaves the old
+ * or the new, never half of one) and read at start. One object per balancer is shared by every
+ * pool's keeper, so that a pool writing its part keeps the others'. A file of the single-pool
+ * format (a bare state, `"version": 1`) is read as the default pool's part.
  */
 export class StateFile {
+  /** Every pool's part as last read or written; read on first use. */
+  #pools: Map<string, PoolState> | undefined;
+
   constructor(readonly path: string) {}
 
-  /** The saved state; none when the file does not exist. A corrupt file is a ConfigError. */
-  load(): PoolState {
+  /** The part of the pool named `pool`, to load and save. */
+  part(pool: string): StatePart {
+    return { path: this.path, load: () => this.load(pool), save: (state) => this.save(pool, state) };
+  }
+
+  /** The pool's saved state; none when the file or the pool's part does not exist. A corrupt file is a ConfigError. */
+  load(pool: string): PoolState {
+    this.#pools ??= this.#read();
+    return this.#pools.get(pool) ?? EMPTY_STATE;
+  }
+
+  /** Replaces the pool's part, and writes the file with every other pool's part as it was. */
+  save(pool: string, state: PoolState): void {
+    const pools = new Map(this.#pools ?? this.#read());
+    if (isEmpty(state)) pools.delete(pool); else pools.set(pool, state);
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ version: 2, pools: Object.fromEntries(pools) }, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.path);
+    this.#pools = pools;
+  }
+
+  #read(): Map<string, PoolState> {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_STATE;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
       throw new ConfigError(`invalid STATE_FILE ${JSON.stringify(this.path)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
     try {
-      return validate(JSON.parse(text));
+      return parseStateFile(JSON.parse(text));
     } catch (err) {
       throw new ConfigError(`invalid STATE_FILE ${JSON.stringify(this.path)}: expected the JSON the balancer writes there (${(err as Error).message}); fix or delete the file`);
     }
   }
+}
 
-  save(state: PoolState): void {
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ version: 1, ...state }, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path);
-  }
+function isEmpty(state: PoolState): boolean {
+  return state.added.length === 0 && state.removed.length === 0 && state.maintenance.length === 0 && Object.keys(state.weights).length === 0;
+}
+
+/** Each pool's state: `version: 2` holds them by pool name, `version: 1` (one pool) is the default pool's. */
+function parseStateFile(data: unknown): Map<string, PoolState> {
+  const o = data as { version?: unknown; pools?: unknown };
+  if (typeof o !== 'object' || o === null) throw new Error('not an object');
+  if (o.version === 1) return new Map([[DEFAULT_POOL, validate(o)]]);
+  if (o.version !== 2) throw new Error('no "version": 2');
+  if (typeof o.pools !== 'object' || o.pools === null || Array.isArray(o.pools)) throw new Error('"pools" is not an object of pools by name');
+  return new Map(Object.entries(o.pools).map(([name, state]) => {
+    try {
+      return [name, validate(state)];
+    } catch (err) {
+      throw new Error(`pool ${JSON.stringify(name)}: ${(err as Error).message}`);
+    }
+  }));
 }
 
 function validate(data: unknown): PoolState {
-  const o = data as Partial<PoolState> & { version?: unknown };
-  if (typeof o !== 'object' || o === null || o.version !== 1) throw new Error('no "version": 1');
+  const o = data as Partial<PoolState>;
+  if (typeof o !== 'object' || o === null) throw new Error('not an object');
   const strings = (v: unknown, name: string): string[] => {
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`"${name}" is not a list of ids`);
     return v as string[];

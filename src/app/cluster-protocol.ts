@@ -17,6 +17,18 @@ export interface BackendImage {
   readonly canaryFactor: number;
 }
 
+/** One pool's backends, as a worker gets them whole. */
+export interface PoolImage {
+  readonly pool: string;
+  readonly backends: BackendImage[];
+}
+
+/** One pool's counters in a worker: per backend, id, requests since the worker started, requests in flight. */
+export interface PoolStats {
+  readonly pool: string;
+  readonly backends: [string, number, number][];
+}
+
 /** A change to the pool, keyed by backend id; `seq` is acknowledged by each worker once applied. */
 export type Change =
   | { op: 'add'; backend: BackendImage }
@@ -26,14 +38,20 @@ export type Change =
   | { op: 'warning'; id: string; warning: string | undefined; factor: number }
   | { op: 'canary'; id: string; factor: number };
 
-/** Messages between the primary and its workers (node:cluster IPC). */
+/**
+ * Messages between the primary and its workers (node:cluster IPC). Each about backends names its
+ * pool (`pool`, as the configuration names it: `default` for BACKENDS'); a worker knows the pools
+ * of the configuration it was started with or last given (`config`), and the primary sends a
+ * pool's messages only after the configuration that has it.
+ */
 export type ToWorker =
-  | { type: 'pool'; backends: BackendImage[] }
-  | { type: 'health'; id: string; healthy: boolean; reason: string | undefined }
-  | ({ type: 'change'; seq: number } & Change)
+  /** Pools' whole backends: every pool when the worker says hello (it listens once it has them), a new one after a reload. */
+  | { type: 'pools'; pools: PoolImage[] }
+  | { type: 'health'; pool: string; id: string; healthy: boolean; reason: string | undefined }
+  | ({ type: 'change'; pool: string; seq: number } & Change)
   /** Send your counters now, with this seq (and your default metrics, for a scrape). */
   | { type: 'report'; seq: number; metrics?: boolean }
-  /** A reloaded configuration: apply what can change live (the pool comes as changes). */
+  /** A reloaded configuration: apply what can change live, pools added and removed included (their backends come as changes and images). */
   | { type: 'config'; config: Config }
   | { type: 'shutdown' };
 export type ToPrimary =
@@ -42,12 +60,12 @@ export type ToPrimary =
   | { type: 'failed'; code: string | undefined; message: string }
   | { type: 'ack'; seq: number }
   /** The worker's outlier detection ejected a backend, or let it return (ejection is per worker). */
-  | { type: 'outlier'; id: string; ejected: boolean }
+  | { type: 'outlier'; pool: string; id: string; ejected: boolean }
   /**
-   * Per backend: id, requests since the worker started, requests in flight; the request tally and
-   * process counts; the default metrics when asked for; `seq` when asked for.
+   * Per pool, per backend: id, requests since the worker started, requests in flight; the request
+   * tally and process counts; the default metrics when asked for; `seq` when asked for.
    */
-  | { type: 'stats'; backends: [string, number, number][]; tally: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; seq?: number };
+  | { type: 'stats'; pools: PoolStats[]; tally: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; seq?: number };
 
 export const CONFIG_ENV = 'LB_WORKER_CONFIG';
 export const INDEX_ENV = 'LB_WORKER_INDEX';

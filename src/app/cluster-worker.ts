@@ -42,9 +42,10 @@ function applyChange(pool: Pool, change: Change): void {
 }
 
 /**
- * A worker: a full LoadBalancer whose pool is the primary's. It waits for the pool before it
- * listens, applies every change the primary sends (and says so), reports its counters by
- * backend id, and drains on the primary's word (or its own signal, or when the primary is gone).
+ * A worker: a full LoadBalancer whose pools are the primary's. It waits for them before it
+ * listens, applies every change the primary sends to the pool it names (and says so), reports
+ * its counters by pool and backend id, and drains on the primary's word (or its own signal, or
+ * when the primary is gone).
  */
 export async function runWorker(): Promise<LoadBalancer> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as Config;
@@ -57,26 +58,48 @@ export async function runWorker(): Promise<LoadBalancer> {
     const defaults = metrics ? await lb.metrics.defaultsJson() : undefined;
     if (!process.connected) return;
     process.send!({
-      type: 'stats', backends: lb.pool.backends.map((b) => [b.id, b.requests, b.inFlight]),
+      type: 'stats', pools: [...lb.pools].map(([pool, p]) => ({ pool, backends: p.backends.map((b) => [b.id, b.requests, b.inFlight]) })),
       tally: lb.tally.image(), process: counts, metrics: defaults, seq,
     } satisfies ToPrimary);
   };
+  // Ejection is this worker's own (it sees only its own traffic); the primary is told of each.
+  const watched = new WeakSet<Pool>();
+  const watchOutliers = (): void => {
+    for (const [name, pool] of lb.pools) {
+      if (watched.has(pool)) continue;
+      watched.add(pool);
+      pool.on('change', ({ kind, backend }) => {
+        if ((kind === 'ejected' || kind === 'returned') && process.connected) {
+          process.send!({ type: 'outlier', pool: name, id: backend.id, ejected: kind === 'ejected' } satisfies ToPrimary);
+        }
+      });
+    }
+  };
+  watchOutliers();
+  // A message for a pool this worker does not have (one a reload removed) has nothing to apply to.
+  const pool = (name: string): Pool | undefined => lb.services.get(name)?.pool;
   const ready = new Promise<void>((resolve) => {
     process.on('message', (message: ToWorker) => {
       try {
-        if (message.type === 'pool') {
-          applyPool(lb.pool, message.backends);
+        if (message.type === 'pools') {
+          for (const image of message.pools) {
+            const target = pool(image.pool);
+            if (target !== undefined) applyPool(target, image.backends);
+          }
           resolve();
         } else if (message.type === 'health') {
-          const backend = lb.pool.get(message.id);
-          if (backend !== undefined) lb.pool.setHealth(backend, message.healthy, message.reason);
+          const target = pool(message.pool);
+          const backend = target?.get(message.id);
+          if (backend !== undefined) target!.setHealth(backend, message.healthy, message.reason);
         } else if (message.type === 'change') {
-          applyChange(lb.pool, message);
+          const target = pool(message.pool);
+          if (target !== undefined) applyChange(target, message);
           process.send?.({ type: 'ack', seq: message.seq } satisfies ToPrimary);
         } else if (message.type === 'report') {
           void report(message.seq, message.metrics === true);
         } else if (message.type === 'config') {
           lb.applyConfig(message.config);
+          watchOutliers();
         } else if (message.type === 'shutdown') {
           stop('SIGTERM');
         }
@@ -84,12 +107,6 @@ export async function runWorker(): Promise<LoadBalancer> {
         log.error({ err, message }, 'cannot apply a change from the primary');
       }
     });
-  });
-  // Ejection is this worker's own (it sees only its own traffic); the primary is told of each.
-  lb.pool.on('change', ({ kind, backend }) => {
-    if ((kind === 'ejected' || kind === 'returned') && process.connected) {
-      process.send!({ type: 'outlier', id: backend.id, ejected: kind === 'ejected' } satisfies ToPrimary);
-    }
   });
   // The primary is gone: nobody will tell this worker about the pool any more.
   process.on('disconnect', () => stop('SIGTERM'));

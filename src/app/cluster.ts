@@ -6,15 +6,16 @@ import type { Logger } from 'pino';
 import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
-import { HealthMonitor } from '../health/index.js';
+import { StateFile } from '../admin/state-file.js';
+import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { addConnections, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
-import { Pool, type PoolChange } from '../pool/index.js';
-import { CONFIG_ENV, image, INDEX_ENV, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
+import type { Pool, PoolChange } from '../pool/index.js';
+import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
-import { describeConfig, logPoolEvents } from './reporting.js';
+import { describeConfig } from './reporting.js';
 import { backendTls, watchFiles } from './tls-files.js';
 import { flushLogger } from './logger.js';
-import { PoolKeeper } from './pool-keeper.js';
+import { ManagedPool, poolChanges } from './managed-pool.js';
 import { exitCannotStart } from './signals.js';
 
 /**
@@ -32,14 +33,18 @@ export function workerCount(config: Config): number {
 }
 
 
-/**
- * The primary of a multi-process balancer, and the one owner of the pool: it runs the health
- * checks, and every change to its `pool` (health, backends added or removed, weights, drains,
- * maintenance) goes to every worker by backend id; a worker that starts or restarts gets the
- * whole pool first. It starts the workers (each with its own rotation offset, so the rotation
- * stays even across them), replaces one that dies, sums their counters (those of workers that
- * died included) and drains them all on `stop()`.
- */
+/** Whether some sticky cookie of `config` (global or a pool's) has no STICKY_SECRET. */
+function unsigned(config: Config): boolean {
+  return [config, ...config.pools].some((s) => s.sticky.cookie !== undefined && s.sticky.secret === undefined);
+}
+
+/** `config` with `secret` for every sticky cookie that has none: workers must sign alike, or a cookie from one is refused by the other. */
+function signedAlike(config: Config, secret: string): Config {
+  const sign = <T extends Pick<Config, 'sticky'>>(s: T): T => (s.sticky.cookie !== undefined && s.sticky.secret === undefined ? { ...s, sticky: { ...s.sticky, secret } } : s);
+  return { ...sign(config), pools: config.pools.map((p) => sign<PoolConfig>(p)) };
+}
+
+/** Where a primary reads its configuration again, and what it watches. */
 export interface ClusterOptions {
   /** Reads the configuration again, for reloads (SIGHUP, the admin API, a changed file). */
   readonly loadConfig?: () => Config;
@@ -47,14 +52,27 @@ export interface ClusterOptions {
   readonly watch?: readonly string[];
 }
 
+/**
+ * The primary of a multi-process balancer, and the one owner of every pool: it runs each pool's
+ * health checks, DNS lookups and runtime changes (STATE_FILE), and every change to a pool
+ * (health, backends added or removed, weights, drains, maintenance) goes to every worker by pool
+ * name and backend id; a worker that starts or restarts gets every pool whole first. It starts
+ * the workers (each with its own rotation offset, so the rotation stays even across them),
+ * replaces one that dies, sums their counters (those of workers that died included) and drains
+ * them all on `stop()`.
+ */
 export class ClusterPrimary {
-  readonly pool: Pool;
   config: Config;
   readonly log: Logger;
   /** Health flips, ejections, changes, reloads and worker restarts, the newest last. */
   readonly events = new EventLog();
   readonly reloads = { succeeded: 0, failed: 0 };
-  readonly #keeper: PoolKeeper;
+  /** Every configured pool with its keeper and health checks, by name (`default` first when there is one). */
+  readonly #pools = new Map<string, ManagedPool>();
+  /** STATE_FILE, shared by every pool's keeper. */
+  readonly #stateFile: StateFile | undefined;
+  /** What signs sticky cookies that have no STICKY_SECRET, in every worker alike. */
+  readonly #stickySecret = randomBytes(32).toString('hex');
   readonly #options: ClusterOptions;
   #metrics: Metrics | undefined;
   #admin: AdminServer | undefined;
@@ -65,11 +83,11 @@ export class ClusterPrimary {
   readonly #retiredTally = new Tally();
   readonly #retiredCounts = { retries: 0, logLinesDropped: 0 };
   readonly #count: number;
-  readonly #monitor: HealthMonitor;
   readonly #workers = new Map<number, Worker>();
-  readonly #stats = new Map<number, Map<string, [number, number]>>();
-  /** Requests counted by workers that have died, per backend id. */
-  readonly #retired = new Map<string, number>();
+  /** Each worker's last counters: per pool, per backend id, requests and in flight. */
+  readonly #stats = new Map<number, Map<string, Map<string, [number, number]>>>();
+  /** Requests counted by workers that have died, per pool and backend id. */
+  readonly #retired = new Map<string, Map<string, number>>();
   readonly #listening = new Set<number>();
   /** Changes (and requests for counters) sent and not yet answered by every worker: seq → workers still to answer. */
   readonly #pending = new Map<number, { waiting: Set<number>; done: Promise<void>; resolve: () => void }>();
@@ -81,29 +99,55 @@ export class ClusterPrimary {
   #started!: { resolve: (port: number) => void; reject: (err: Error) => void };
 
   constructor(config: Config, log: Logger, options: ClusterOptions = {}) {
-    // Workers must sign sticky cookies alike, or a cookie from one is refused by the other.
-    this.config = config.sticky.cookie !== undefined && config.sticky.secret === undefined
-      ? { ...config, sticky: { ...config.sticky, secret: randomBytes(32).toString('hex') } }
-      : config;
-    if (this.config !== config) log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
+    if (unsigned(config)) log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
+    this.config = signedAlike(config, this.#stickySecret);
     this.log = log;
     this.#count = workerCount(config);
     this.#options = options;
-    this.#keeper = new PoolKeeper(config, config.stateFile, log);
-    this.pool = new Pool(this.#keeper.specs);
-    this.#keeper.restore(this.pool);
-    logPoolEvents(this.pool, log);
-    this.events.watch(this.pool);
-    this.#monitor = new HealthMonitor(this.pool, config.health, log.child({ component: 'health' }), undefined, backendTls(config));
-    this.pool.on('health', ({ backend, healthy, reason }) => this.#broadcast({ type: 'health', id: backend.id, healthy, reason }));
-    this.pool.on('change', (change) => this.#onChange(change));
+    this.#stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
+    for (const settings of this.config.pools) this.#addPool(settings);
+  }
+
+  /** A pool owned here: its health and changes go to every worker, named. */
+  #addPool(settings: PoolConfig): ManagedPool {
+    const managed = new ManagedPool(settings, { log: this.log, stateFile: this.#stateFile, backendTls: backendTls(this.config), external: false });
+    const pool = settings.name;
+    this.events.watch(managed.pool);
+    managed.pool.on('health', ({ backend, healthy, reason }) => this.#broadcast({ type: 'health', pool, id: backend.id, healthy, reason }));
+    managed.pool.on('change', (change) => this.#onChange(pool, change));
+    this.#pools.set(pool, managed);
+    return managed;
+  }
+
+  /** The default pool (BACKENDS), or the first pool when there is none: what the admin API and metrics show. */
+  get #main(): ManagedPool {
+    return this.#pools.get(DEFAULT_POOL) ?? this.#pools.values().next().value!;
+  }
+
+  /** The default pool (BACKENDS), or the first pool when there is none. */
+  get pool(): Pool {
+    return this.#main.pool;
+  }
+
+  /** Every pool by name: changes made to one reach every worker. */
+  get pools(): ReadonlyMap<string, Pool> {
+    return new Map([...this.#pools].map(([name, p]) => [name, p.pool]));
+  }
+
+  /** After a change to a pool through the library (as the admin API does for the default pool): records it in STATE_FILE. */
+  changed(pool: string = DEFAULT_POOL): void {
+    this.#pools.get(pool)?.changed();
+  }
+
+  /** Each pool's whole backends, as a worker gets them. */
+  #images(pools: Iterable<ManagedPool>): PoolImage[] {
+    return [...pools].map((p) => ({ pool: p.name, backends: p.pool.backends.map(image) }));
   }
 
   /** Checks every backend once, then starts the workers; resolves with the port once all listen. */
   async start(): Promise<number> {
     this.log.info({ config: describeConfig(this.config), workers: this.#count }, 'starting');
-    await this.#keeper.start(this.pool);
-    await this.#monitor.start();
+    await Promise.all([...this.#pools.values()].map((p) => p.start()));
     const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
     for (let i = 0; i < this.#count; i++) this.#fork(i);
     const port = await listening;
@@ -157,8 +201,10 @@ export class ClusterPrimary {
   }
 
   /**
-   * Reads the configuration again: the pool is brought to the new backends here (and so in
-   * every worker, as changes), and the workers apply the rest; see LoadBalancer.reload.
+   * Reads the configuration again: each pool is brought to its new backends here (and so in
+   * every worker, as changes), and the workers apply the rest; see LoadBalancer.reload. A new
+   * pool reaches the workers in this order: the configuration that has it, its backends, then
+   * (once it starts here) its DNS changes and health.
    */
   reload(): ReloadOutcome {
     const load = this.#options.loadConfig;
@@ -169,14 +215,41 @@ export class ClusterPrimary {
     } catch (err) {
       return reloadFailed(this, err as Error);
     }
-    if (next.sticky.cookie !== undefined && next.sticky.secret === undefined) next = { ...next, sticky: { ...next.sticky, secret: this.config.sticky.secret } };
+    next = signedAlike(next, this.#stickySecret);
     const restart = restartOnly(this.config, next);
     const needRestart = restart.map((s) => s.env);
     // What is in effect (and what a restarted worker gets): the old values of what needs a restart.
     next = keeping(next, this.config, restart.map((s) => s.key));
-    const changes = this.#keeper.reconcile(this.pool, next);
-    this.#monitor.configure(next.health);
+    const changes: string[] = [];
+    const added: ManagedPool[] = [];
+    try {
+      for (const settings of next.pools) {
+        const managed = this.#pools.get(settings.name);
+        if (managed !== undefined) {
+          changes.push(...poolChanges(settings.name, managed.configure(settings)));
+        } else {
+          added.push(this.#addPool(settings));
+          changes.push(`added pool ${settings.name}`);
+        }
+      }
+    } catch (err) {
+      // A new pool that cannot be made (its part of STATE_FILE): the others' changes stand.
+      for (const managed of added) this.#pools.delete(managed.name);
+      return reloadFailed(this, err as Error);
+    }
+    const wanted = new Set(next.pools.map((p) => p.name));
+    for (const [name, managed] of this.#pools) {
+      if (wanted.has(name)) continue;
+      this.#pools.delete(name);
+      void managed.stop();
+      changes.push(`removed pool ${name}`);
+    }
+    if (JSON.stringify(this.config.routes) !== JSON.stringify(next.routes)) changes.push(`routes (${next.routes.length})`);
     this.#broadcast({ type: 'config', config: next });
+    if (added.length > 0) this.#broadcast({ type: 'pools', pools: this.#images(added) });
+    for (const managed of added) {
+      managed.start().catch((err: Error) => managed.log.error({ err: err.message }, 'a new pool could not start'));
+    }
     this.config = next;
     return reloaded(this, changes, needRestart);
   }
@@ -193,7 +266,7 @@ export class ClusterPrimary {
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),
       settled: () => this.settled(),
-      changed: () => this.#keeper.changed(this.pool),
+      changed: () => this.#main.changed(),
       reload: () => Promise.resolve(this.reload()).then(async (outcome) => { await this.settled(); return outcome; }),
     };
   }
@@ -233,8 +306,7 @@ export class ClusterPrimary {
     this.#stopping = true;
     this.log.info({ workers: this.#workers.size }, 'shutting down');
     this.#unwatch?.();
-    this.#keeper.stop();
-    await this.#monitor.stop();
+    await Promise.all([...this.#pools.values()].map((p) => p.stop()));
     const exited = [...this.#workers.values()].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) resolve(); else w.once('exit', () => resolve());
     }));
@@ -253,7 +325,7 @@ export class ClusterPrimary {
     for (const worker of this.#workers.values()) worker.process.kill('SIGKILL');
   }
 
-  #onChange({ kind, backend }: PoolChange): void {
+  #onChange(pool: string, { kind, backend }: PoolChange): void {
     let change: Change;
     switch (kind) {
       case 'added': change = { op: 'add', backend: image(backend) }; break;
@@ -264,7 +336,7 @@ export class ClusterPrimary {
       case 'canary': change = { op: 'canary', id: backend.id, factor: backend.canaryFactor }; break;
       default: return;
     }
-    this.#broadcast({ type: 'change', seq: this.#expect().seq, ...change });
+    this.#broadcast({ type: 'change', pool, seq: this.#expect().seq, ...change });
   }
 
   #acknowledge(worker: number, seq: number): void {
@@ -280,17 +352,20 @@ export class ClusterPrimary {
     for (const worker of this.#workers.values()) if (worker.isConnected()) worker.send(message);
   }
 
-  /** Sums the workers' counters into the primary's backends; a backend whose drain ends is told so. */
+  /** Sums the workers' counters into the primary's backends, pool by pool; a backend whose drain ends is told so. */
   #sumStats(): void {
-    for (const backend of this.pool.backends) {
-      let requests = this.#retired.get(backend.id) ?? 0;
-      let inFlight = 0;
-      for (const stats of this.#stats.values()) {
-        const s = stats.get(backend.id);
-        if (s !== undefined) { requests += s[0]; inFlight += s[1]; }
+    for (const [name, managed] of this.#pools) {
+      const retired = this.#retired.get(name);
+      for (const backend of managed.pool.backends) {
+        let requests = retired?.get(backend.id) ?? 0;
+        let inFlight = 0;
+        for (const stats of this.#stats.values()) {
+          const s = stats.get(name)?.get(backend.id);
+          if (s !== undefined) { requests += s[0]; inFlight += s[1]; }
+        }
+        backend.setRequests(requests);
+        backend.setInFlight(inFlight);
       }
-      backend.setRequests(requests);
-      backend.setInFlight(inFlight);
     }
   }
 
@@ -301,22 +376,24 @@ export class ClusterPrimary {
     worker.on('message', (message: ToPrimary) => {
       switch (message.type) {
         case 'hello':
-          // The worker listens for messages now (one sent earlier could have been lost): send the pool.
-          worker.send({ type: 'pool', backends: this.pool.backends.map(image) } satisfies ToWorker);
+          // The worker listens for messages now (one sent earlier could have been lost): send every pool.
+          worker.send({ type: 'pools', pools: this.#images(this.#pools.values()) } satisfies ToWorker);
           break;
         case 'ack':
           this.#acknowledge(index, message.seq);
           break;
         case 'outlier': {
-          const backend = this.pool.get(message.id);
+          const managed = this.#pools.get(message.pool);
+          const backend = managed?.pool.get(message.id);
           if (backend !== undefined && message.ejected) backend.countEjection();
-          if (message.ejected) this.log.warn({ worker: index, backend: message.id }, 'a worker ejected a backend');
-          else this.log.info({ worker: index, backend: message.id }, 'a worker returned a backend');
+          const log = managed?.log ?? this.log;
+          if (message.ejected) log.warn({ worker: index, backend: message.id }, 'a worker ejected a backend');
+          else log.info({ worker: index, backend: message.id }, 'a worker returned a backend');
           this.events.add({ kind: message.ejected ? 'ejected' : 'returned', backend: message.id, message: `${message.ejected ? 'ejected' : 'returned'} by worker ${index}` });
           break;
         }
         case 'stats':
-          this.#stats.set(index, new Map(message.backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]])));
+          this.#stats.set(index, new Map(message.pools.map(({ pool, backends }) => [pool, new Map(backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]]))])));
           this.#tallies.set(index, { rows: message.tally, process: message.process, metrics: message.metrics ?? this.#tallies.get(index)?.metrics });
           this.#sumStats();
           if (message.seq !== undefined) this.#acknowledge(index, message.seq);
@@ -339,7 +416,11 @@ export class ClusterPrimary {
       this.#workers.delete(index);
       this.#listening.delete(index);
       // Its counters stay in the totals.
-      for (const [id, [requests]] of this.#stats.get(index) ?? []) this.#retired.set(id, (this.#retired.get(id) ?? 0) + requests);
+      for (const [pool, stats] of this.#stats.get(index) ?? []) {
+        let retired = this.#retired.get(pool);
+        if (retired === undefined) this.#retired.set(pool, retired = new Map());
+        for (const [id, [requests]] of stats) retired.set(id, (retired.get(id) ?? 0) + requests);
+      }
       this.#stats.delete(index);
       this.#sumStats();
       const last = this.#tallies.get(index);
@@ -365,8 +446,7 @@ export class ClusterPrimary {
     if (this.#stopping) return;
     this.#stopping = true;
     this.kill(); // none has listened: nothing to drain
-    this.#keeper.stop();
-    void this.#monitor.stop().then(() => {
+    void Promise.all([...this.#pools.values()].map((p) => p.stop())).then(() => {
       const err = Object.assign(new Error(failure.message), { code: failure.code });
       this.#started.reject(err);
     });
@@ -406,7 +486,7 @@ export async function runPrimary(config: Config, log: Logger, options: ClusterOp
     exitCannotStart(log, err as NodeJS.ErrnoException);
   }
   log.info({ address: config.host, port, workers: workerCount(config), strategy: config.strategy,
-    available: primary.pool.available.length, backends: primary.pool.backends.length }, 'listening');
+    available: primary.pool.available.length, backends: primary.pool.backends.length, pools: primary.pools.size, routes: primary.config.routes.length }, 'listening');
 }
 
 export { isWorker } from './cluster-protocol.js';

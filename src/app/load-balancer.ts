@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AdminServer, AdminToken, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { StateFile } from '../admin/state-file.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
@@ -116,7 +117,7 @@ export class LoadBalancer {
       backendTls: this.#backendTls,
       // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
       explainGate: config.admin.token === undefined ? undefined : new ExplainGate(new AdminToken(config.admin.token)),
-      stateFile: config.stateFile,
+      stateFile: config.stateFile === undefined ? undefined : new StateFile(config.stateFile),
       limits: config.limits,
       externalHealth: options.externalHealth === true,
       strategyOffset: options.strategyOffset ?? 0,
@@ -312,7 +313,7 @@ export class LoadBalancer {
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
       settled: () => Promise.resolve(),
-      changed: () => this.#main.keeper?.changed(this.pool),
+      changed: () => this.#main.changed(),
       reload: () => Promise.resolve(this.reload()),
     };
   }

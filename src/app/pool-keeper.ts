@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { applyState, captureState, EMPTY_STATE, StateFile, type PoolState } from '../admin/state-file.js';
+import { applyState, captureState, EMPTY_STATE, type PoolState, type StatePart } from '../admin/state-file.js';
 import type { PoolSettings } from '../config/pools.js';
 import { DnsDiscovery, isDnsBackend, type Backend, type BackendEntry, type BackendSpec, type DnsBackend, type Pool } from '../pool/index.js';
 
@@ -11,7 +11,8 @@ import { DnsDiscovery, isDnsBackend, type Backend, type BackendEntry, type Backe
  * backends include those that `dns+` entries resolve to: the pool follows DNS the same way.
  */
 export class PoolKeeper {
-  readonly #file: StateFile | undefined;
+  /** This pool's part of STATE_FILE (shared with the other pools' keepers). */
+  readonly #file: StatePart | undefined;
   readonly #log: Logger;
   /** The backends configured by address. */
   #static: readonly BackendSpec[];
@@ -22,14 +23,14 @@ export class PoolKeeper {
   /** Backends a reload is removing: they drain in the pool, but are no runtime change. */
   readonly #leaving = new Set<string>();
 
-  /** Reads STATE_FILE (a corrupt one is a ConfigError). */
-  constructor(config: PoolSettings, stateFile: string | undefined, log: Logger) {
+  /** Reads the pool's part of STATE_FILE (a corrupt file is a ConfigError). */
+  constructor(config: PoolSettings, stateFile: StatePart | undefined, log: Logger) {
     this.#log = log;
     this.#static = staticBackends(config.backends);
     this.#checkTimeout = checkTimeout(config);
     const dns = config.backends.filter(isDnsBackend);
     if (dns.length > 0) this.#discovery = this.#discover(dns, config);
-    this.#file = stateFile === undefined ? undefined : new StateFile(stateFile);
+    this.#file = stateFile;
     this.#state = this.#file?.load() ?? EMPTY_STATE;
   }
 

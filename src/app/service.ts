@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { PoolConfig } from '../config/pools.js';
-import { HealthMonitor, OutlierDetector, SlowStart } from '../health/index.js';
-import { isDnsBackend, Pool, type Backend, type BackendSpec, type BackendTls } from '../pool/index.js';
+import type { StateFile } from '../admin/state-file.js';
+import { OutlierDetector, SlowStart, type HealthMonitor } from '../health/index.js';
+import type { Backend, BackendTls, Pool } from '../pool/index.js';
 import { Proxy, type ExplainGate, type Transport } from '../proxy/index.js';
-import { PoolKeeper } from './pool-keeper.js';
+import { ManagedPool, poolChanges } from './managed-pool.js';
+import type { PoolKeeper } from './pool-keeper.js';
 import { strategyChanged } from './reload.js';
-import { logPoolEvents } from './reporting.js';
 
 /** What every pool of a balancer shares. */
 export interface ServiceShared {
@@ -14,8 +15,8 @@ export interface ServiceShared {
   readonly transport: Transport;
   readonly backendTls: BackendTls;
   readonly explainGate: ExplainGate | undefined;
-  /** Global settings that are not per pool. */
-  readonly stateFile: string | undefined;
+  /** STATE_FILE: one file, each pool's keeper reads and writes its own part. */
+  readonly stateFile: StateFile | undefined;
   readonly limits: { readonly bodyTimeout: number; readonly sendTimeout: number; readonly maxBodySize: number };
   /** Health comes from a cluster primary: no checks here, no keeper. */
   readonly externalHealth: boolean;
@@ -39,11 +40,10 @@ export class Service {
   readonly log: Logger;
   #settings: PoolConfig;
   readonly #shared: ServiceShared;
-  /** The configured backends and the admin API's changes; not in a cluster worker. */
-  readonly keeper: PoolKeeper | undefined;
+  /** The pool with its keeper and health checks (none of either in a cluster worker). */
+  readonly #managed: ManagedPool;
   readonly #outlier: OutlierDetector | undefined;
   readonly #slowStart: SlowStart;
-  readonly monitor: HealthMonitor | undefined;
   readonly #strategyOptions: StrategyOptions;
   readonly #customStrategy: boolean;
   /** STRATEGY_MODULE, loaded at start (the default pool only). */
@@ -53,10 +53,9 @@ export class Service {
     this.name = settings.name;
     this.#settings = settings;
     this.#shared = shared;
-    this.log = settings.name === 'default' ? shared.log : shared.log.child({ pool: settings.name });
-    this.keeper = shared.externalHealth ? undefined : new PoolKeeper(settings, settings.name === 'default' ? shared.stateFile : undefined, this.log);
-    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests });
-    this.keeper?.restore(this.pool);
+    this.#managed = new ManagedPool(settings, { log: shared.log, stateFile: shared.stateFile, backendTls: shared.backendTls, external: shared.externalHealth });
+    this.log = this.#managed.log;
+    this.pool = this.#managed.pool;
     this.#strategyOptions = {
       offset: shared.strategyOffset,
       hashKey: settings.hash.key,
@@ -96,10 +95,22 @@ export class Service {
       this.proxy.drainQueue();
     });
     this.pool.on('health', () => this.proxy.drainQueue());
-    this.monitor = shared.externalHealth ? undefined
-      : new HealthMonitor(this.pool, settings.health, this.log.child({ component: 'health' }), undefined, shared.backendTls);
-    if (this.monitor !== undefined) logPoolEvents(this.pool, this.log);
-    else this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.id, healthy }, 'health update applied'));
+    if (this.monitor === undefined) this.pool.on('health', ({ backend, healthy }) => this.log.debug({ backend: backend.id, healthy }, 'health update applied'));
+  }
+
+  /** The configured backends, DNS and the admin API's changes (STATE_FILE); not in a cluster worker. */
+  get keeper(): PoolKeeper | undefined {
+    return this.#managed.keeper;
+  }
+
+  /** The active health checks; not in a cluster worker. */
+  get monitor(): HealthMonitor | undefined {
+    return this.#managed.monitor;
+  }
+
+  /** After a change to the pool through the admin API (or the library): records it in STATE_FILE. */
+  changed(): void {
+    this.#managed.changed();
   }
 
   /** The pool's settings in effect. */
@@ -120,8 +131,7 @@ export class Service {
       this.director.strategy = this.#withSticky(await loadStrategyModule(this.#strategyModule, this.#strategyOptions));
     }
     for (const backend of this.pool.backends) this.#shared.transport.attach(backend);
-    await this.keeper?.start(this.pool);
-    await this.monitor?.start();
+    await this.#managed.start();
   }
 
   /** Backends found up by the first checks are as warm as they will get; later ones ramp up. */
@@ -141,7 +151,7 @@ export class Service {
       Object.assign(this.#strategyOptions, { hashKey: next.hash.key, loadFactor: next.hash.loadFactor, fallback: next.hash.fallback });
       strategy = createStrategy(next.strategy, this.#strategyOptions);
     }
-    const changes = this.keeper?.reconcile(this.pool, next) ?? [];
+    const changes = this.#managed.configure(next);
     this.#settings = next;
     if (strategy !== undefined) {
       this.director.strategy = this.#withSticky(strategy);
@@ -152,14 +162,12 @@ export class Service {
       retryBudget: next.retry.budget, queueSize: next.queue.size, queueTimeout: next.queue.timeout,
     });
     this.#shared.transport.setTimeout(next.proxy.timeout, this.pool.backends);
-    this.monitor?.configure(next.health);
-    return this.name === 'default' ? changes : changes.map((c) => `pool ${this.name}: ${c}`);
+    return poolChanges(this.name, changes);
   }
 
   /** Stops health checks and DNS lookups (the balancer drains its listeners meanwhile). */
   async stopChecks(): Promise<void> {
-    this.keeper?.stop();
-    await this.monitor?.stop();
+    await this.#managed.stop();
   }
 
   /** Stops passive health and slow start, and closes the backends' connections. */
