@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
 import { startBackend, type Handler, type TestBackend } from './helpers/backend.js';
 import { get } from './helpers/http.js';
@@ -171,24 +170,30 @@ test('backendRefs weights split traffic smoothly: 90/10 over 1,000 requests, wei
   await lb.waitForLog((l) => l.error === 'LB_ERR_NO_WEIGHT');
 });
 
-test('a mirror pool that is down, or never answers, does not affect the client', async (t) => {
+test('mirrors: copies reach the mirror pool (small bodies too); a mirror that hangs, resets or is down does not affect the client', async (t) => {
   const b = await backends(t, ['api', 'shadow']);
-  const silent: Server = createServer(() => undefined); // accepts, never answers
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  t.after(() => { silent.close(); });
-  const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+  const bodies: string[] = [];
+  const shadowBodies = await startBackend('shadow-bodies', (req, res) => {
+    let body = '';
+    req.setEncoding('latin1');
+    req.on('data', (c: string) => { body += c; });
+    req.on('end', () => { if (req.url !== '/health') bodies.push(body); res.end('ok'); });
+  });
+  // Healthy to the checks, but the copies they get hang, or have their connection reset.
+  const hanging = await startBackend('hanging', (req, res) => { req.resume(); if (req.url === '/health') res.end('ok'); });
+  const resetting = await startBackend('resetting', (req, res) => { req.resume(); if (req.url === '/health') res.end('ok'); else req.socket.destroy(); });
   const refusing = await startBackend('refusing');
   const refusingUrl = refusing.url;
   await refusing.close();
-  const lb = await startInProcess({ PROXY_TIMEOUT: '30s' }, t, () => ({
-    pools: { api: { backends: [b.api!.url] }, shadow: { backends: [b.shadow!.url] }, slow: { backends: [silentUrl] }, down: { backends: [refusingUrl] } },
+  for (const backend of [shadowBodies, hanging, resetting]) t.after(() => backend.close());
+  const lb = await startInProcess({ PROXY_TIMEOUT: '30s', HEALTH_CHECK_PATH: '/health' }, t, () => ({
+    pools: {
+      api: { backends: [b.api!.url] }, shadow: { backends: [b.shadow!.url] }, bodies: { backends: [shadowBodies.url] },
+      hanging: { backends: [hanging.url] }, resetting: { backends: [resetting.url] }, down: { backends: [refusingUrl] },
+    },
     routes: [{
       name: 'api', matches: [{ path: { type: 'PathPrefix', value: '/' } }],
-      filters: [
-        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow' } } },
-        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'slow' } } },
-        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'down' } } },
-      ],
+      filters: ['shadow', 'bodies', 'hanging', 'resetting', 'down'].map((name) => ({ type: 'RequestMirror', requestMirror: { backendRef: { name } } })),
       backendRefs: [{ name: 'api' }],
     }],
   }));
@@ -197,16 +202,21 @@ test('a mirror pool that is down, or never answers, does not affect the client',
     assert.equal(res.status, 200);
     assert.equal(res.echo?.name, 'api');
   }
-  // The shadow pool sees a copy of each (bodiless) request; the silent one holds its copies.
   await until(() => b.shadow!.requests.filter((r) => r.url?.startsWith('/get/') === true).length === 20, 'the shadow pool got every copy');
-  const post = await new Promise<number>((resolve, reject) => {
-    const req = httpRequest({ port: lb.port, host: '127.0.0.1', path: '/post', method: 'POST', headers: { host: 'x.test' } }, (res) => { res.resume(); resolve(res.statusCode!); });
+  await until(() => hanging.requests.filter((r) => r.url?.startsWith('/get/') === true).length === 20, 'the hanging pool got every copy');
+  const post = async (body: string, headers: Record<string, string> = {}): Promise<number> => new Promise<number>((resolve, reject) => {
+    const req = httpRequest({ port: lb.port, host: '127.0.0.1', path: '/post', method: 'POST', headers: { host: 'x.test', ...headers } }, (res) => { res.resume(); resolve(res.statusCode!); });
     req.on('error', reject);
-    req.end('payload');
+    req.end(body);
   });
-  assert.equal(post, 200);
-  assert.equal(lb.lb.mirrored.skippedBody, 3);
-  assert.ok(lb.lb.mirrored.sent >= 20);
+  const payload = 'payload-'.repeat(1000);
+  assert.equal(await post(payload), 200);
+  await until(() => bodies.includes(payload), 'the small body mirrored whole');
+  // A chunked body has no length to hold it to: not mirrored.
+  assert.equal(await post('chunked', { 'transfer-encoding': 'chunked' }), 200);
+  assert.equal(lb.lb.mirrored.skippedBody, 5);
+  assert.equal(lb.lb.mirrored.skippedNoBackend, 21);
+  assert.ok(lb.lb.mirrored.sent >= 84);
 });
 
 test('pools are health-checked apart: one with no healthy backend answers 503 on its routes, the others keep 200', async (t) => {

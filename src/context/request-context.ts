@@ -96,6 +96,8 @@ export class RequestContext implements PickRequest {
   /** The route that matched ('' without routes, or when none matched) and the pool it went to. */
   route = '';
   pool = 'default';
+  /** Told of each request body chunk as it goes to the backend: a RequestMirror keeping a copy of a small body. */
+  bodyTap: ((chunk: Buffer | string) => void) | undefined = undefined;
   /** A route's ResponseHeaderModifier: applied to the backend's response head. */
   responseModifier: HeaderEdit | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */

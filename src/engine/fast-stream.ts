@@ -222,7 +222,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
   #writeBody(chunk: Buffer): boolean {
     const attempt = this.#attempt;
     if (attempt.ended) return true;
-    attempt.bodySent(chunk.length);
+    attempt.bodySent(chunk.length, chunk);
     const socket = this.#connection!.socket;
     if (!this.head.chunked) return socket.write(chunk);
     const max = this.#host.maxBody;

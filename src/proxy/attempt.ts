@@ -101,9 +101,11 @@ export class Attempt implements Deadline, Sweepable, Stage {
   }
 
   /** `bytes` of the request body went to the backend. */
-  bodySent(bytes: number): void {
+  bodySent(bytes: number, chunk?: Buffer | string): void {
     this.#progress.bodyMoved = true;
     this.ctx.bytesIn += bytes;
+    // A mirror (RequestMirror) keeping a copy of a small body.
+    if (chunk !== undefined) this.ctx.bodyTap?.(chunk);
   }
 
   /** The whole request is on the wire: the backend's time to answer starts now. */

@@ -202,7 +202,8 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
 
   /** undici 7 passes the chunk written (its typings say a size: either is counted). */
   onBodySent(chunk: Buffer | string | number): void {
-    this.#attempt.bodySent(typeof chunk === 'number' ? chunk : chunk.length);
+    if (typeof chunk === 'number') this.#attempt.bodySent(chunk);
+    else this.#attempt.bodySent(chunk.length, chunk);
   }
 
   onRequestSent(): void {
