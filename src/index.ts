@@ -14,6 +14,8 @@ import { strategyNames, type Strategy, type StrategyName } from './balancer/inde
 import { isStrategy } from './balancer/module.js';
 import { ConfigError, objectLayer, resolveConfig, type Config } from './config/index.js';
 import type { BackendInput, BackendSpec } from './pool/index.js';
+import type { PoolSettings } from './config/pools.js';
+import type { RouteSpec } from './routing/index.js';
 
 /** A setting as a user may give it: numbers (durations, sizes, counts) also as text such as `'10s'` or `'16KiB'`, any string where a value is one of a list (checked at run time). */
 type InputValue<T> = T extends number ? number | string : T extends boolean ? boolean | string : T extends string ? string : T;
@@ -22,9 +24,25 @@ type InputValue<T> = T extends number ? number | string : T extends boolean ? bo
 type Sections<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Sections<T[K]> : InputValue<T[K]> };
 
 /** Every setting but the backends and the strategy, with the config file's names. */
-export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule'> & {
+export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes'> & {
   backends?: string | readonly BackendInput[];
+  /** Pools by name, each with its own backends and any of the per-pool settings (the global ones otherwise). */
+  pools?: Readonly<Record<string, PoolInput>>;
+  /** Routes in Gateway API HTTPRoute's shape, tried by HTTPRoute's precedence (see docs/routing.md). */
+  routes?: readonly RouteInput[];
 };
+
+/** A pool's settings: its backends, and any per-pool setting (strategy, health, retry, ...) with the config file's names. */
+export type PoolInput = Omit<Sections<PoolSettings>, 'backends' | 'strategy'> & {
+  backends: string | readonly BackendInput[];
+  strategy?: StrategyName;
+};
+
+/** Optional wherever a config file may leave a field out (defaults are filled in by validation). */
+type Loose<T> = T extends readonly (infer U)[] ? readonly Loose<U>[] : T extends object ? { readonly [K in keyof T]?: Loose<T[K]> } : T;
+
+/** A route as given: RouteSpec's shape, every field but the name optional. */
+export type RouteInput = Loose<RouteSpec> & { readonly name: string };
 
 /**
  * The strategy: a built-in strategy's name (a typo such as `'nope'` does not type-check), or a
@@ -60,6 +78,10 @@ export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadB
 }
 
 export { LoadBalancer };
+export type { Service } from './app/service.js';
+export type { PoolConfig, PoolSettings } from './config/pools.js';
+export { RouteTable } from './routing/index.js';
+export type { RouteSpec, MatchSpec, FilterSpec, BackendRef, Rule, MirrorCounts } from './routing/index.js';
 export type { LoadBalancerOptions, StopResult } from './app/load-balancer.js';
 export { createLogger, createLogging } from './app/logger.js';
 export type { Logging, LoggerOptions } from './app/logger.js';

@@ -31,3 +31,27 @@ export async function documented(): Promise<number> {
   await lb.stop();
   return address.port + states.length;
 }
+
+/** Pools and routes in the library input, typed from the same schema as the config file. */
+export const routed: LoadBalancerInput = {
+  pools: {
+    api: { backends: ['http://127.0.0.1:1'], strategy: 'least-connections', health: { path: '/health' }, retry: { retries: 1 } },
+    web: { backends: 'http://127.0.0.1:2' },
+  },
+  routes: [
+    { name: 'api', hostnames: ['api.example.com'], matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'api' }] },
+    { name: 'web', backendRefs: [{ name: 'web', weight: 9 }, { name: 'api', weight: 1 }] },
+  ],
+};
+// @ts-expect-error -- a pool needs its backends
+export const poolWithout: LoadBalancerInput = { pools: { api: { strategy: 'random' } } };
+// @ts-expect-error -- not a path match type
+export const badMatch: LoadBalancerInput = { routes: [{ name: 'x', matches: [{ path: { type: 'Prefix' } }] }] };
+// @ts-expect-error -- not a per-pool setting
+export const globalOnly: LoadBalancerInput = { pools: { api: { backends: 'http://127.0.0.1:1', port: 8080 } } };
+
+export function livePools(): number {
+  const lb = createLoadBalancer(routed);
+  // Each pool's live API, as `lb.pool` is the default pool's.
+  return lb.pools.get('api')!.backends.length + (lb.routes === undefined ? 0 : 1);
+}
