@@ -96,6 +96,11 @@ export class RequestContext implements PickRequest {
   /** The route that matched ('' without routes, or when none matched) and the pool it went to. */
   route = '';
   pool = 'default';
+  /**
+   * Why the route matched (`match=PathPrefix:/v1 host=api.example.com`), or why no route did:
+   * a string the router made when it compiled the table, so setting it costs nothing.
+   */
+  routeReason = '';
   /** A route's ResponseHeaderModifier: applied to the backend's response head. */
   responseModifier: HeaderEdit | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
