@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { HealthMonitor } from '../health/index.js';
@@ -183,8 +183,17 @@ export class ClusterPrimary {
 
   #adminTarget(): AdminTarget {
     const primary = this;
+    // One pool here, the default, until the primary owns every pool.
+    const only: AdminPool = {
+      pool: this.pool,
+      strategy: () => this.config.strategy,
+      settings: () => poolSettingsSummary(this.config),
+      changed: () => this.#keeper.changed(this.pool),
+    };
     return {
       pool: this.pool,
+      pools: () => new Map([['default', only]]),
+      routes: () => ({ routes: this.config.routes, table: undefined }),
       get metrics() { return primary.metrics; },
       events: this.events,
       // Sampling needs the counts only, not the workers' default metrics.

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { AdminServer, AdminToken, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, AdminToken, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
 import { backendKey, countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
@@ -310,8 +310,24 @@ export class LoadBalancer {
   /** What the admin API acts on in a single process. */
   #adminTarget(): AdminTarget {
     const lb = this;
+    const views = new WeakMap<Service, AdminPool>();
+    // A view per service, made once: a reload may add or remove pools, so the map is read each time.
+    const view = (service: Service): AdminPool => {
+      let v = views.get(service);
+      if (v === undefined) {
+        views.set(service, v = {
+          pool: service.pool,
+          strategy: () => service.director.strategy.name,
+          settings: () => poolSettingsSummary(service.settings),
+          changed: () => service.keeper?.changed(service.pool),
+        });
+      }
+      return v;
+    };
     return {
-      pool: this.pool,
+      get pool() { return lb.pool; },
+      pools: () => new Map([...this.#services].map(([name, service]) => [name, view(service)])),
+      routes: () => ({ routes: this.config.routes, table: this.routes?.describe() }),
       get metrics() { return lb.metrics; },
       events: this.events,
       counts: () => this.counts(),
