@@ -86,12 +86,12 @@ export function backendOf(key: string, pool: string): string | undefined {
 
 /**
  * Rows summed by backend id for `pool` (every route's together); rows of other pools are kept
- * under their own keys, which never equal an id of `pool`'s.
+ * apart under their key after a tab, which no backend id of `pool` can equal.
  */
 export function foldRows(rows: Iterable<readonly [string, ArrayLike<number>]>, pool: string): Map<string, Float64Array> {
   const out = new Map<string, Float64Array>();
   for (const [key, row] of rows) {
-    const id = backendOf(key, pool) ?? key;
+    const id = backendOf(key, pool) ?? `\t${key}`;
     let into = out.get(id);
     if (into === undefined) out.set(id, into = new Float64Array(ROW.length));
     for (let i = 0; i < ROW.length; i++) into[i]! += row[i] ?? 0;
