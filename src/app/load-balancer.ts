@@ -155,7 +155,10 @@ export class LoadBalancer {
     if (config.routes.length === 0) {
       this.#router = undefined;
       const only = this.#services.get(DEFAULT_POOL) ?? this.#services.values().next().value!;
-      return only.proxy.handle;
+      if (only.name === DEFAULT_POOL) return only.proxy.handle;
+      // Pools without BACKENDS or routes: every request goes to the first, and is counted and logged as its.
+      const { name, proxy } = only;
+      return (ctx) => { ctx.pool = name; proxy.handle(ctx); };
     }
     if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
     else this.#router.replace(config.routes, this.#services);
