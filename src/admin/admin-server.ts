@@ -339,7 +339,13 @@ export class AdminServer {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.socket?.setNoDelay(true);
     const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
-    send('snapshot', { info: target.info(), samples: this.#sampler.history(), events: target.events.recent() });
+    const main = target.pool;
+    send('snapshot', {
+      info: target.info(), samples: this.#sampler.history(), events: target.events.recent(),
+      // For the dashboard's pools and routes section.
+      pools: [...target.pools()].map(([name, p]) => describePool(name, p, p.pool === main)),
+      routes: target.routes().routes.map(describeRoute),
+    });
     const offSample = this.#sampler.subscribe((sample) => send('sample', sample));
     const offEvent = target.events.subscribe((event) => send('event', event));
     this.#streams.add(res);
