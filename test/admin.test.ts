@@ -194,18 +194,18 @@ test('/metrics: counts match the requests sent, by backend and status class; the
   for (let i = 0; i < 4; i++) await get(`${lb.url}/missing`);
   assert.equal((await get(lb.url, { method: 'OPTIONS', path: '*' })).status, 200); // answered by the balancer itself
   const text = (await api(lb.admin, 'GET', '/metrics', undefined, {})).text;
-  const ok = (metric(text, 'lb_requests_total{backend="a",code="2xx"}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="2xx"}') ?? 0);
-  const notFound = (metric(text, 'lb_requests_total{backend="a",code="4xx"}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="4xx"}') ?? 0);
+  const ok = (metric(text, 'lb_requests_total{backend="a",code="2xx",pool="default",route=""}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="2xx",pool="default",route=""}') ?? 0);
+  const notFound = (metric(text, 'lb_requests_total{backend="a",code="4xx",pool="default",route=""}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="4xx",pool="default",route=""}') ?? 0);
   assert.deepEqual([ok, notFound], [10, 4]);
-  assert.equal(metric(text, 'lb_requests_total{backend="none",code="2xx"}'), 1);
-  assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="a"}')! + metric(text, 'lb_request_duration_seconds_count{backend="b"}')!, 14);
-  assert.equal(metric(text, 'lb_request_duration_seconds_bucket{backend="a",le="+Inf"}'), metric(text, 'lb_request_duration_seconds_count{backend="a"}'));
-  assert.equal(metric(text, 'lb_backend_up{backend="a"}'), 1);
-  assert.equal(metric(text, 'lb_backend_weight{backend="b"}'), 2);
-  assert.equal(metric(text, 'lb_backend_in_flight{backend="a"}'), 0);
-  assert.equal(metric(text, 'lb_health_checks_total{backend="a",result="passed"}'), 1);
+  assert.equal(metric(text, 'lb_requests_total{backend="none",code="2xx",pool="default",route=""}'), 1);
+  assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="a",pool="default",route=""}')! + metric(text, 'lb_request_duration_seconds_count{backend="b",pool="default",route=""}')!, 14);
+  assert.equal(metric(text, 'lb_request_duration_seconds_bucket{backend="a",pool="default",route="",le="+Inf"}'), metric(text, 'lb_request_duration_seconds_count{backend="a",pool="default",route=""}'));
+  assert.equal(metric(text, 'lb_backend_up{backend="a",pool="default"}'), 1);
+  assert.equal(metric(text, 'lb_backend_weight{backend="b",pool="default"}'), 2);
+  assert.equal(metric(text, 'lb_backend_in_flight{backend="a",pool="default"}'), 0);
+  assert.equal(metric(text, 'lb_health_checks_total{backend="a",pool="default",result="passed"}'), 1);
   for (const name of ['lb_retries_total', 'lb_queue_length', 'lb_client_connections', 'lb_log_lines_dropped_total', 'lb_config_reloads_total{result="success"}',
-    'lb_ejections_total{backend="a"}', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
+    'lb_ejections_total{backend="a",pool="default"}', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
     assert.notEqual(metric(text, name), undefined, name);
   }
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
@@ -374,9 +374,9 @@ test('WORKERS=2: the admin listener is the primary\'s; a change reaches every wo
     assert.equal((await api(lb.admin, 'PATCH', `/api/backends/${off}`, { state: 'up' })).status, 200);
   }
   const text = (await api(lb.admin, 'GET', '/metrics', undefined, {})).text;
-  const total = (metric(text, 'lb_requests_total{backend="a",code="2xx"}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="2xx"}') ?? 0);
+  const total = (metric(text, 'lb_requests_total{backend="a",code="2xx",pool="default",route=""}') ?? 0) + (metric(text, 'lb_requests_total{backend="b",code="2xx",pool="default",route=""}') ?? 0);
   assert.equal(total, 30, 'both workers\' requests, summed');
-  assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="a"}')! + metric(text, 'lb_request_duration_seconds_count{backend="b"}')!, 30);
+  assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="a",pool="default",route=""}')! + metric(text, 'lb_request_duration_seconds_count{backend="b",pool="default",route=""}')!, 30);
   // Each worker served some: the access lines carry the worker's number (written a little after the answers).
   await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 30);
   const workers = new Set(lb.logs.filter((l) => l.msg === 'request').map((l) => l.worker));

@@ -3,7 +3,9 @@
 /// <reference lib="dom.iterable" />
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { get } from './helpers/http.js';
@@ -212,7 +214,7 @@ function measure(page: Page): Promise<Layout> {
       pageWidth: document.documentElement.scrollWidth,
       tilesBottom: document.querySelector('.totals')!.getBoundingClientRect().bottom,
       firstCardTop: document.querySelector('#backends tbody tr')!.getBoundingClientRect().top,
-      cards: document.querySelector('.table-wrap')!.classList.contains('cards'),
+      cards: document.getElementById('backends')!.parentElement!.classList.contains('cards'),
       hidden,
       strategy: { text: strategy.textContent ?? '', title: strategy.title, fits: strategy.scrollWidth <= strategy.clientWidth, lines: lines(strategy) },
       timeLines: [...document.querySelectorAll('#events time')].map(lines),
@@ -261,4 +263,44 @@ test('the dashboard on a phone (390×844), light and dark: compact tiles, each b
     assert.deepEqual(problems, []);
     await page.close();
   }
+});
+
+test('the dashboard with pools and routes: a pools section (name, available/total, strategy) and a routes table; without them, none', async (t) => {
+  const browser = await launch(t);
+  if (browser === undefined) return;
+  const [a, b, c] = await startBackends(t, undefined, ['a', 'b', 'c']);
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-dashboard-')), 'lb.json');
+  writeFileSync(file, JSON.stringify({
+    pools: { api: { backends: [`${b!.url}|id=b`, `${c!.url}|id=c`], strategy: 'least-connections' } },
+    routes: [{
+      name: 'api-v1', hostnames: ['api.example.com'], filters: [],
+      matches: [{ path: { type: 'PathPrefix', value: '/v1' }, headers: [], queryParams: [] }],
+      backendRefs: [{ name: 'api', weight: 9 }, { name: 'default', weight: 1 }],
+    }],
+  }));
+  const lb = await startLb({ BACKENDS: `${a!.url}|id=a`, ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, HEALTH_CHECK_PATH: '/health' }, { args: ['--config', file] });
+  t.after(() => lb.stop());
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const { page, problems } = await open(browser, admin, { width: 1280, height: 900 });
+  await page.waitForFunction(() => document.getElementById('routing')?.hidden === false);
+  const rows = (table: string) => page.evaluate((table) => [...document.querySelectorAll(`#${table} tbody tr`)].map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)), table);
+  assert.deepEqual(await rows('pools'), [['default', '1/1', 'round-robin'], ['api', '2/2', 'least-connections']]);
+  assert.deepEqual(await rows('routes'), [['api-v1', 'api.example.com', 'PathPrefix /v1', 'api (9), default (1)']]);
+  assert.equal(await page.locator('#backends-title').textContent(), 'Backends of pool default');
+  await page.waitForFunction(() => document.querySelectorAll('#backends tbody tr').length === 1);
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}dashboard-pools.png`, fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+
+  // One pool and no routes: the page as it always was.
+  const [d] = await startBackends(t, undefined, ['d']);
+  const plain = await startLb({ BACKENDS: `${d!.url}|id=d`, ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN });
+  t.after(() => plain.stop());
+  const plainAdmin = `http://127.0.0.1:${(await plain.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const other = await open(browser, plainAdmin, { width: 1280, height: 900 });
+  await other.page.waitForFunction(() => document.querySelectorAll('#backends tbody tr').length === 1);
+  assert.equal(await other.page.evaluate(() => document.getElementById('routing')?.hidden), true);
+  assert.equal(await other.page.locator('#backends-title').textContent(), 'Backends');
+  await other.page.close();
 });

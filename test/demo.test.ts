@@ -26,7 +26,7 @@ test('the demo (npm start) prints where to curl, the admin API and its token, an
   assert.equal(bodies.size, 3, `three backends in turn: ${[...bodies].join(' | ')}`);
   const backends = JSON.parse((await get(`${admin[1]}/api/backends`, { headers: { authorization: `Bearer ${admin[2]}` } })).body);
   assert.equal(backends.backends.length, 3);
-  assert.match((await get(`${admin[1]}/metrics`)).body, /^lb_requests_total\{backend="127\.0\.0\.1:\d+",code="2xx"\} 1$/m);
+  assert.match((await get(`${admin[1]}/metrics`)).body, /^lb_requests_total\{backend="127\.0\.0\.1:\d+",code="2xx",pool="default",route=""\} 1$/m);
   proc.kill('SIGTERM');
   assert.equal((await once(proc, 'exit'))[0], 0);
   // Standard output is a pipe here: the log is pretty anyway, one line per record.

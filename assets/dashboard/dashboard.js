@@ -10,7 +10,7 @@
   const CLASS_COLOURS = ['#8c959f', '#1a7f37', '#0969da', '#9a6700', '#cf222e'];
   const $ = (id) => document.getElementById(id);
 
-  const state = { info: undefined, samples: [], events: [], windowSec: 60, charts: {}, chartKey: '', frame: 0, confirming: undefined, rowCount: 0 };
+  const state = { info: undefined, samples: [], events: [], windowSec: 60, charts: {}, chartKey: '', frame: 0, confirming: undefined, rowCount: 0, pools: [], routes: [], poolTimer: 0 };
 
   // ---- token --------------------------------------------------------------------------------
   const token = () => sessionStorage.getItem(TOKEN_KEY) ?? '';
@@ -96,7 +96,10 @@
       state.info = payload.info;
       state.samples = payload.samples;
       state.events = payload.events;
+      state.pools = payload.pools ?? [];
+      state.routes = payload.routes ?? [];
       renderEvents();
+      renderRouting();
     } else if (event === 'sample') {
       state.samples.push(payload);
       if (state.samples.length > KEEP) state.samples.splice(0, state.samples.length - KEEP);
@@ -214,7 +217,7 @@
    * narrow window): measured as a table, at each resize and when backends come or go.
    */
   function fitTable() {
-    const wrap = document.querySelector('.table-wrap');
+    const wrap = $('backends').parentElement;
     wrap.classList.remove('cards');
     if ($('backends').scrollWidth > wrap.clientWidth) wrap.classList.add('cards');
   }
@@ -331,6 +334,66 @@
   });
 
   // ---- events -------------------------------------------------------------------------------
+  // ---- pools and routes (shown when there is more than one pool, or any route) -------------
+  const routed = () => state.pools.length > 1 || state.routes.length > 0;
+
+  function cell(row, value, cls) {
+    const td = row.insertCell();
+    td.textContent = value;
+    if (cls !== undefined) td.className = cls;
+    return td;
+  }
+
+  /** A route's match as a config file says it: `PathPrefix /v1`, then method, headers and query. */
+  function describeMatch(m) {
+    const parts = [m.path === undefined ? 'PathPrefix /' : `${m.path.type} ${m.path.value}`];
+    if (m.method) parts.push(m.method);
+    for (const h of m.headers ?? []) parts.push(`${h.name}: ${h.value}`);
+    for (const q of m.queryParams ?? []) parts.push(`?${q.name}=${q.value}`);
+    return parts.join(' ');
+  }
+
+  function renderRouting() {
+    const section = $('routing');
+    section.hidden = !routed();
+    if (section.hidden) return;
+    const main = state.pools.find((p) => p.default);
+    $('backends-title').textContent = main === undefined ? 'Backends' : `Backends of pool ${main.name}`;
+    const pools = $('pools').tBodies[0];
+    pools.replaceChildren();
+    for (const p of state.pools) {
+      const row = pools.insertRow();
+      row.dataset.pool = p.name;
+      cell(row, p.name, 'id');
+      cell(row, `${p.available}/${p.backends}`, `num${p.available === 0 ? ' down' : ''}`);
+      cell(row, p.strategy);
+    }
+    $('routes-wrap').hidden = state.routes.length === 0;
+    const routes = $('routes').tBodies[0];
+    routes.replaceChildren();
+    for (const r of state.routes) {
+      const row = routes.insertRow();
+      row.dataset.route = r.name;
+      cell(row, r.name, 'id');
+      cell(row, r.hostnames.length === 0 ? 'any' : r.hostnames.join(', '));
+      cell(row, r.matches.length === 0 ? 'PathPrefix /' : r.matches.map(describeMatch).join('; '));
+      cell(row, r.backendRefs.map((b) => `${b.name} (${b.weight})`).join(', '));
+    }
+    // Availability changes with health: read again every few seconds while the section shows.
+    if (state.poolTimer === 0) state.poolTimer = setInterval(refreshPools, 3000);
+  }
+
+  async function refreshPools() {
+    try {
+      const response = await fetch('/api/pools', { headers: authHeaders(), cache: 'no-store' });
+      if (!response.ok) return;
+      state.pools = (await response.json()).pools;
+      renderRouting();
+    } catch {
+      // the stream's reconnection says the balancer is gone
+    }
+  }
+
   function renderEvents() {
     const list = $('events');
     list.textContent = '';

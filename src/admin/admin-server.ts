@@ -4,19 +4,23 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/index.js';
 import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
-import { MAX_WEIGHT } from '../pool/backend-spec.js';
 import type { EventLog } from './events.js';
-import type { Counts } from '../metrics/index.js';
+import { backendKey, foldRows, type Counts } from '../metrics/index.js';
 import { Sampler } from './sampler.js';
 import { AdminToken } from './token.js';
-import { Canaries, type CanarySpec } from './canary.js';
-import { parseDuration } from '../config/duration.js';
-import { redact } from '../config/redact.js';
+import { Canaries } from './canary.js';
 import { serveAsset } from './assets.js';
+import { ApiError, asApiError, canarySpec, checkWeight, invalid, notAllowed, object, readJson, send } from './api-input.js';
+import { describePool, describeRoute, type AdminPool, type RoutesView } from './pools-api.js';
 
 /** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
 export interface AdminTarget {
+  /** The default pool (the first when there is none): what `/api/backends` and `/readyz` act on. */
   readonly pool: Pool;
+  /** Every pool by name, `pool` among them (`/api/pools/NAME/...`). */
+  pools(): ReadonlyMap<string, AdminPool>;
+  /** The routes as configured, and the compiled table's description (`/api/routes`). */
+  routes(): RoutesView;
   readonly metrics: Metrics;
   readonly events: EventLog;
   /** Fresh request counts of every process, sampled each second for the dashboard. */
@@ -29,7 +33,7 @@ export interface AdminTarget {
   describeConfig(): object;
   /** Resolves once every process has applied the changes made so far (at once in one process). */
   settled(): Promise<void>;
-  /** Called after each change made through the API (the state file is written here). */
+  /** Called after each change made through the API to `pool` (the state file is written here). */
   changed(): void;
   /** Reloads the configuration (as SIGHUP does); resolves with what happened. */
   reload(): Promise<ReloadOutcome>;
@@ -49,15 +53,6 @@ export interface AdminOptions {
   readonly token: string | undefined;
 }
 
-/** Largest request body the admin API reads. */
-export const MAX_ADMIN_BODY = 64 * 1024;
-
-class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
-
 const NO_TOKEN = 'changes need a token: start the balancer with ADMIN_TOKEN set (at least 16 characters), then send it as "Authorization: Bearer <token>"';
 
 /**
@@ -75,19 +70,18 @@ export class AdminServer {
   readonly #streams = new Set<ServerResponse>();
   /** Per-second samples for the dashboard, from the listener's start. */
   readonly #sampler: Sampler;
-  /** Guarded pool changes (`"canary"` on POST and PATCH). */
-  readonly #canaries: Canaries;
+  /** Guarded pool changes (`"canary"` on POST and PATCH), one per pool, by pool name. */
+  readonly #canaries = new Map<string, Canaries>();
 
   constructor(target: AdminTarget, options: AdminOptions, log: Logger) {
     this.#target = target;
     this.#options = options;
     this.#log = log;
     this.#token = options.token === undefined ? undefined : new AdminToken(options.token);
-    this.#sampler = new Sampler(target.pool, () => target.counts(), {
+    this.#sampler = new Sampler(target.pool, this.#countsOf(this.#mainName()), {
       spike: (retries, rps) => target.events.retrySpike(retries, rps),
       error: (err) => log.warn({ err: err.message }, 'dashboard sampling failed'),
     });
-    this.#canaries = new Canaries(target.pool, () => target.counts(), target.events, log.child({ component: 'canary' }), () => target.changed());
     this.server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.#handle(req, res));
   }
 
@@ -105,7 +99,7 @@ export class AdminServer {
 
   close(): Promise<void> {
     this.#sampler.stop();
-    this.#canaries.stop();
+    for (const canaries of this.#canaries.values()) canaries.stop();
     for (const stream of this.#streams) stream.end();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -166,7 +160,6 @@ export class AdminServer {
 
   async #api(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: URL): Promise<void> {
     const target = this.#target;
-    const pool = target.pool;
     const parts = path.split('/').filter((p) => p !== '');
     if (parts[0] !== 'api') throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
     const resource = parts[1];
@@ -176,74 +169,34 @@ export class AdminServer {
       if (image === undefined) throw new ApiError(404, 'shadow_off', 'no shadow strategies: set SHADOW_STRATEGIES, such as peak-ewma,least-connections');
       return send(res, 200, summarizeShadows(image));
     }
-    if (resource === 'backends' && parts.length === 2) {
-      if (method === 'GET') {
-        const connections = (await target.counts()).process.backendConnections ?? {};
-        return send(res, 200, { backends: pool.backends.map((b) => ({ ...describe(b), connections: connectionsOf(connections[b.id]) })) });
-      }
-      if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');
-      const body = await readJson(req);
-      const input = object(body, ['url', 'weight', 'id', 'canary']);
-      const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
-      if (typeof input.url !== 'string') throw invalid('url', input.url, 'a backend URL such as "http://10.0.0.1:8080"');
-      if (input.weight !== undefined) checkWeight(input.weight);
-      if (input.id !== undefined && typeof input.id !== 'string') throw invalid('id', input.id, 'a string');
-      let backend: Backend;
-      try {
-        backend = pool.add({ url: input.url, weight: input.weight as number | undefined, id: input.id as string | undefined });
-      } catch (err) {
-        throw asApiError(err, err instanceof InvalidBackend && err.part !== undefined && err.part === input.id ? 'id' : 'url');
-      }
-      this.#log.info({ backend: backend.id, url: backend.url, weight: backend.weight }, 'admin: backend added');
-      if (canary !== undefined) await this.#canaries.start(backend, canary, { kind: 'remove' });
-      await this.#done();
-      return send(res, 201, this.#withWarnings(describe(backend), input.weight !== undefined));
+    if (resource === 'backends') {
+      const name = this.#mainName();
+      return this.#backends(req, res, method, path, parts.slice(2), name, this.#scope(name));
     }
-    if (resource === 'backends' && (parts.length === 3 || (parts.length === 4 && parts[3] === 'drain'))) {
-      const id = decodeURIComponent(parts[2]!);
-      const backend = pool.get(id);
-      if (backend === undefined) throw new ApiError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`);
-      if (parts.length === 4) {
-        if (method !== 'POST') throw notAllowed(method, path, 'POST');
-        void pool.drain(id).then(() => this.#target.changed(), () => undefined);
-        this.#log.info({ backend: id }, 'admin: backend draining');
-        await this.#done();
-        return send(res, 202, describe(backend));
+    if (resource === 'pools') {
+      if (parts.length === 2) {
+        if (method !== 'GET') throw notAllowed(method, path, 'GET');
+        const main = target.pool;
+        return send(res, 200, { pools: [...target.pools()].map(([name, p]) => describePool(name, p, p.pool === main)) });
       }
-      if (method === 'GET') return send(res, 200, describe(backend));
-      if (method === 'PATCH') {
-        const input = object(await readJson(req), ['weight', 'state', 'canary']);
-        if (input.weight === undefined && input.state === undefined) throw invalid('body', input, 'at least one of "weight" and "state"');
-        const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
-        if (canary !== undefined && input.weight === undefined) throw invalid('canary', input.canary, 'a canary with a new "weight" (the change it guards)');
-        if (input.weight !== undefined) checkWeight(input.weight);
-        const previous = backend.weight;
-        const state = input.state;
-        if (state !== undefined && state !== 'up' && state !== 'maintenance' && state !== 'enabled') {
-          throw invalid('state', state, '"maintenance" or "up"');
-        }
-        try {
-          if (input.weight !== undefined) pool.setWeight(id, input.weight as number);
-        } catch (err) {
-          throw asApiError(err, 'weight');
-        }
-        if (state !== undefined) pool.setState(id, state === 'maintenance' ? 'maintenance' : 'enabled');
-        this.#log.info({ backend: id, weight: input.weight, state }, 'admin: backend changed');
-        if (canary !== undefined) await this.#canaries.start(backend, canary, { kind: 'weight', weight: previous });
-        await this.#done();
-        return send(res, 200, this.#withWarnings(describe(backend), input.weight !== undefined));
+      const name = decodeURIComponent(parts[2]!);
+      const scope = this.#scope(name);
+      if (parts.length === 3) {
+        if (method !== 'GET') throw notAllowed(method, path, 'GET');
+        return send(res, 200, describePool(name, scope, scope.pool === target.pool));
       }
-      if (method === 'DELETE') {
-        void pool.remove(id).then(() => this.#target.changed(), () => undefined);
-        this.#log.info({ backend: id }, 'admin: backend removing');
-        await this.#done();
-        return send(res, 202, describe(backend));
-      }
-      throw notAllowed(method, path, 'GET, PATCH, DELETE');
+      if (parts[3] === 'backends') return this.#backends(req, res, method, path, parts.slice(4), name, scope);
+      throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
+    }
+    if (resource === 'routes' && parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, path, 'GET');
+      const { routes, table } = target.routes();
+      return send(res, 200, { routes: routes.map(describeRoute), table: table ?? null });
     }
     if (resource === 'canaries' && parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, path, 'GET');
-      return send(res, 200, { canaries: this.#canaries.list() });
+      const main = this.#mainName();
+      return send(res, 200, { canaries: [...this.#canaries].flatMap(([name, c]) => c.list().map((entry) => (name === main ? entry : { ...entry, pool: name }))) });
     }
     if (resource === 'stream' && parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, path, 'GET');
@@ -271,6 +224,113 @@ export class AdminServer {
   }
 
   /**
+   * `/api/backends/...` on the default pool, `/api/pools/NAME/backends/...` on NAME: `rest` is
+   * what follows `backends`. Every change is told to that pool's `changed()`.
+   */
+  async #backends(req: IncomingMessage, res: ServerResponse, method: string, path: string, rest: readonly string[], name: string, scope: AdminPool): Promise<void> {
+    const pool = scope.pool;
+    const changed = (): void => scope.changed();
+    if (rest.length === 0) {
+      if (method === 'GET') {
+        const connections = (await this.#target.counts()).process.backendConnections ?? {};
+        return send(res, 200, { backends: pool.backends.map((b) => ({ ...describe(b), connections: connectionsOf(connections[backendKey(name, b.id)]) })) });
+      }
+      if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');
+      const body = await readJson(req);
+      const input = object(body, ['url', 'weight', 'id', 'canary']);
+      const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
+      if (typeof input.url !== 'string') throw invalid('url', input.url, 'a backend URL such as "http://10.0.0.1:8080"');
+      if (input.weight !== undefined) checkWeight(input.weight);
+      if (input.id !== undefined && typeof input.id !== 'string') throw invalid('id', input.id, 'a string');
+      let backend: Backend;
+      try {
+        backend = pool.add({ url: input.url, weight: input.weight as number | undefined, id: input.id as string | undefined });
+      } catch (err) {
+        throw asApiError(err, err instanceof InvalidBackend && err.part !== undefined && err.part === input.id ? 'id' : 'url');
+      }
+      this.#log.info({ pool: name, backend: backend.id, url: backend.url, weight: backend.weight }, 'admin: backend added');
+      if (canary !== undefined) await this.#canariesOf(name, scope).start(backend, canary, { kind: 'remove' });
+      await this.#done(changed);
+      return send(res, 201, this.#withWarnings(describe(backend), input.weight !== undefined, scope));
+    }
+    if (rest.length > 2 || (rest.length === 2 && rest[1] !== 'drain')) throw new ApiError(404, 'not_found', `no such endpoint: ${path}`);
+    const id = decodeURIComponent(rest[0]!);
+    const backend = pool.get(id);
+    if (backend === undefined) throw new ApiError(404, 'not_found', `no backend with id ${JSON.stringify(id)}${name === this.#mainName() ? '' : ` in pool ${JSON.stringify(name)}`}`);
+    if (rest.length === 2) {
+      if (method !== 'POST') throw notAllowed(method, path, 'POST');
+      void pool.drain(id).then(changed, () => undefined);
+      this.#log.info({ pool: name, backend: id }, 'admin: backend draining');
+      await this.#done(changed);
+      return send(res, 202, describe(backend));
+    }
+    if (method === 'GET') return send(res, 200, describe(backend));
+    if (method === 'PATCH') {
+      const input = object(await readJson(req), ['weight', 'state', 'canary']);
+      if (input.weight === undefined && input.state === undefined) throw invalid('body', input, 'at least one of "weight" and "state"');
+      const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
+      if (canary !== undefined && input.weight === undefined) throw invalid('canary', input.canary, 'a canary with a new "weight" (the change it guards)');
+      if (input.weight !== undefined) checkWeight(input.weight);
+      const previous = backend.weight;
+      const state = input.state;
+      if (state !== undefined && state !== 'up' && state !== 'maintenance' && state !== 'enabled') {
+        throw invalid('state', state, '"maintenance" or "up"');
+      }
+      try {
+        if (input.weight !== undefined) pool.setWeight(id, input.weight as number);
+      } catch (err) {
+        throw asApiError(err, 'weight');
+      }
+      if (state !== undefined) pool.setState(id, state === 'maintenance' ? 'maintenance' : 'enabled');
+      this.#log.info({ pool: name, backend: id, weight: input.weight, state }, 'admin: backend changed');
+      if (canary !== undefined) await this.#canariesOf(name, scope).start(backend, canary, { kind: 'weight', weight: previous });
+      await this.#done(changed);
+      return send(res, 200, this.#withWarnings(describe(backend), input.weight !== undefined, scope));
+    }
+    if (method === 'DELETE') {
+      void pool.remove(id).then(changed, () => undefined);
+      this.#log.info({ pool: name, backend: id }, 'admin: backend removing');
+      await this.#done(changed);
+      return send(res, 202, describe(backend));
+    }
+    throw notAllowed(method, path, 'GET, PATCH, DELETE');
+  }
+
+  /** The name of the default pool (`pool`): 'default', or the first pool's when there is none. */
+  #mainName(): string {
+    for (const [name, p] of this.#target.pools()) if (p.pool === this.#target.pool) return name;
+    return 'default';
+  }
+
+  /** The pool named `name`; 404 when there is none. */
+  #scope(name: string): AdminPool {
+    const scope = this.#target.pools().get(name);
+    if (scope === undefined) {
+      throw new ApiError(404, 'no_such_pool', `no pool named ${JSON.stringify(name)}: expected one of ${[...this.#target.pools().keys()].join(', ')}`);
+    }
+    return scope;
+  }
+
+  /** The counts with `name`'s rows summed by backend id (every route's together), as the sampler and canaries read them. */
+  #countsOf(name: string): () => Promise<Counts> {
+    return async () => {
+      const counts = await this.#target.counts();
+      return { ...counts, rows: [...foldRows(counts.rows, name)] };
+    };
+  }
+
+  /** A pool's canaries, made on its first one. */
+  #canariesOf(name: string, scope: AdminPool): Canaries {
+    let canaries = this.#canaries.get(name);
+    if (canaries === undefined) {
+      const log = this.#log.child({ component: 'canary', ...(name === this.#mainName() ? {} : { pool: name }) });
+      canaries = new Canaries(scope.pool, this.#countsOf(name), this.#target.events, log, () => scope.changed());
+      this.#canaries.set(name, canaries);
+    }
+    return canaries;
+  }
+
+  /**
    * Server-sent events for the dashboard: a `snapshot` first (the kept samples and events), then
    * a `sample` each second and each `event` as it happens, until the client goes.
    */
@@ -279,7 +339,13 @@ export class AdminServer {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.socket?.setNoDelay(true);
     const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
-    send('snapshot', { info: target.info(), samples: this.#sampler.history(), events: target.events.recent() });
+    const main = target.pool;
+    send('snapshot', {
+      info: target.info(), samples: this.#sampler.history(), events: target.events.recent(),
+      // For the dashboard's pools and routes section.
+      pools: [...target.pools()].map(([name, p]) => describePool(name, p, p.pool === main)),
+      routes: target.routes().routes.map(describeRoute),
+    });
     const offSample = this.#sampler.subscribe((sample) => send('sample', sample));
     const offEvent = target.events.subscribe((event) => send('event', event));
     this.#streams.add(res);
@@ -291,23 +357,16 @@ export class AdminServer {
     req.resume();
   }
 
-  /** After a change: persist it, and answer only once every process has applied it. */
-  /** A backend's answer, with `warnings` when a weight was given that the strategy ignores. */
-  #withWarnings(body: object, weightGiven: boolean): object {
-    const ignored = weightGiven ? weightsIgnored(this.#target.info().strategy) : undefined;
+  /** A backend's answer, with `warnings` when a weight was given that the pool's strategy ignores. */
+  #withWarnings(body: object, weightGiven: boolean, scope: AdminPool): object {
+    const ignored = weightGiven ? weightsIgnored(scope.strategy()) : undefined;
     return ignored === undefined ? body : { ...body, warnings: [ignored] };
   }
 
-  async #done(): Promise<void> {
-    this.#target.changed();
+  /** After a change: persist it, and answer only once every process has applied it. */
+  async #done(changed: () => void): Promise<void> {
+    changed();
     await this.#target.settled();
-  }
-}
-
-/** A weight in a request body: what the pool accepts, said with the field's name. */
-function checkWeight(value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_WEIGHT) {
-    throw invalid('weight', value, `an integer from 1 to ${MAX_WEIGHT}`);
   }
 }
 
@@ -327,77 +386,6 @@ export function describe(b: Backend): object {
     healthReason: b.healthReason,
     warning: b.warning,
   };
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function notAllowed(method: string, path: string, allowed: string): ApiError {
-  return new ApiError(405, 'method_not_allowed', `${method} ${path}: use ${allowed}`);
-}
-
-function invalid(field: string, value: unknown, expected: string): ApiError {
-  return new ApiError(400, 'invalid_value', `invalid ${field} ${JSON.stringify(redact(value)) ?? 'undefined'}: expected ${expected}`);
-}
-
-/** The pool's refusal of `field`'s value, said with the field's name and the value redacted. */
-function asApiError(err: unknown, field: string): ApiError {
-  if (err instanceof InvalidBackend) {
-    // The pool names the whole input when the URL is wrong; the field's own value says more.
-    const part = typeof err.part === 'object' && err.part !== null && field in err.part ? (err.part as Record<string, unknown>)[field] : err.part;
-    const message = `invalid ${field}${part === undefined ? '' : ` ${JSON.stringify(redact(part))}`}: expected ${err.expected}`;
-    // A URL or id already in the pool is a conflict with its state, not a malformed request.
-    return err.expected.startsWith('each backend') ? new ApiError(409, 'conflict', message) : new ApiError(400, 'invalid_value', message);
-  }
-  throw err;
-}
-
-/** The fields of a JSON object body, refusing any other. */
-/** `{ "share": 0.05 | "5%", "duration": "5m" }`. */
-function canarySpec(value: unknown): CanarySpec {
-  const expected = 'an object { "share": 0.05 or "5%", "duration": "5m" }';
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('canary', value, expected);
-  const { share, duration, ...rest } = value as Record<string, unknown>;
-  if (Object.keys(rest).length > 0) throw invalid('canary', value, expected);
-  const fraction = typeof share === 'number' ? share : typeof share === 'string' && /^\d+(\.\d+)?%$/.test(share.trim()) ? Number(share.trim().slice(0, -1)) / 100 : NaN;
-  if (!(fraction > 0 && fraction <= 1)) throw invalid('canary.share', share, 'a share of traffic above 0 and at most 1 (or 100%)');
-  let ms: number;
-  try {
-    ms = typeof duration === 'string' ? parseDuration(duration) ?? NaN : NaN;
-  } catch {
-    ms = NaN;
-  }
-  if (!(ms > 0)) throw invalid('canary.duration', duration, 'a positive duration such as "5m" or "30s"');
-  return { share: fraction, duration: ms };
-}
-
-function object(body: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', body, 'a JSON object');
-  for (const key of Object.keys(body)) {
-    if (!allowed.includes(key)) throw new ApiError(400, 'unknown_field', `unknown field ${JSON.stringify(key)}: expected one of ${allowed.join(', ')}`);
-  }
-  return body as Record<string, unknown>;
-}
-
-/** The body as JSON, whatever Content-Type says (`curl -d` sends a form type by default). */
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_ADMIN_BODY) throw new ApiError(413, 'body_too_large', `the body is larger than ${MAX_ADMIN_BODY} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_ADMIN_BODY) throw new ApiError(413, 'body_too_large', `the body is larger than ${MAX_ADMIN_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new ApiError(400, 'invalid_json', `the body is not JSON: ${(err as Error).message}`);
-  }
 }
 
 /** A backend's connections as the API shows them. */

@@ -1,4 +1,7 @@
-export { AdminServer, describe, MAX_ADMIN_BODY } from './admin-server.js';
+export { AdminServer, describe } from './admin-server.js';
+export { MAX_ADMIN_BODY } from './api-input.js';
+export { poolSettingsSummary } from './pools-api.js';
+export type { AdminPool, RoutesView } from './pools-api.js';
 export type { AdminOptions, AdminTarget, ReloadOutcome } from './admin-server.js';
 export { EventLog } from './events.js';
 export { AdminToken } from './token.js';

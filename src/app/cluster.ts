@@ -3,11 +3,12 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
+import { RouteTable } from '../routing/index.js';
 import { addConnections, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import type { Pool, PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
@@ -175,7 +176,7 @@ export class ClusterPrimary {
 
   /** The Prometheus metrics of the whole cluster: the workers' counts summed. */
   get metrics(): Metrics {
-    this.#metrics ??= new Metrics({ pool: this.pool, counts: () => this.counts(), reloads: this.reloads });
+    this.#metrics ??= new Metrics({ pool: this.pool, pools: () => this.pools, counts: () => this.counts(), reloads: this.reloads });
     return this.#metrics;
   }
 
@@ -256,8 +257,15 @@ export class ClusterPrimary {
 
   #adminTarget(): AdminTarget {
     const primary = this;
+    // The primary owns every pool: the admin API acts on them here, and workers follow.
+    const pools = (): ReadonlyMap<string, AdminPool> => new Map([...this.#pools].map(([name, managed]) => {
+      const settings = (): PoolConfig => this.config.pools.find((p) => p.name === name) ?? this.config.pools[0]!;
+      return [name, { pool: managed.pool, strategy: () => settings().strategy, settings: () => poolSettingsSummary(settings()), changed: () => managed.changed() }];
+    }));
     return {
       pool: this.pool,
+      pools,
+      routes: () => ({ routes: this.config.routes, table: this.config.routes.length === 0 ? undefined : RouteTable.compile(this.config.routes).describe() }),
       get metrics() { return primary.metrics; },
       events: this.events,
       // Sampling needs the counts only, not the workers' default metrics.

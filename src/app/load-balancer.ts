@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { AdminServer, AdminToken, EventLog, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, AdminToken, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
-import { countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { backendKey, countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import type { Next } from '../middleware/chain.js';
 import type { Backend, BackendTls, Pool } from '../pool/index.js';
@@ -121,7 +121,8 @@ export class LoadBalancer {
       limits: config.limits,
       externalHealth: options.externalHealth === true,
       strategyOffset: options.strategyOffset ?? 0,
-      onGatewayFailure: (backend) => this.tally.gatewayFailure(backend),
+      // The pool is looked for only until the backend's row is bound (its first count).
+      onGatewayFailure: (backend) => this.tally.gatewayFailure(backend, backend.metricsRow === undefined ? this.#poolOf(backend) : DEFAULT_POOL),
       started: () => this.#state !== 'new',
     };
     for (const pool of config.pools) this.#addService(pool);
@@ -155,11 +156,20 @@ export class LoadBalancer {
     if (config.routes.length === 0) {
       this.#router = undefined;
       const only = this.#services.get(DEFAULT_POOL) ?? this.#services.values().next().value!;
-      return only.proxy.handle;
+      if (only.name === DEFAULT_POOL) return only.proxy.handle;
+      // Pools without BACKENDS or routes: every request goes to the first, and is counted and logged as its.
+      const { name, proxy } = only;
+      return (ctx) => { ctx.pool = name; proxy.handle(ctx); };
     }
     if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
+  }
+
+  /** The name of the pool `backend` belongs to (the default when it is in none now). */
+  #poolOf(backend: Backend): string {
+    for (const [name, service] of this.#services) if (service.pool.get(backend.id) === backend) return name;
+    return DEFAULT_POOL;
   }
 
   /** The default pool, or the first configured when routes leave none (what `pool` and `director` are). */
@@ -232,7 +242,7 @@ export class LoadBalancer {
 
   /** The Prometheus metrics of this balancer (made on first use). */
   get metrics(): Metrics {
-    this.#metrics ??= new Metrics({ pool: this.pool, counts: () => this.counts(), reloads: this.reloads });
+    this.#metrics ??= new Metrics({ pool: this.pool, pools: () => this.pools, counts: () => this.counts(), reloads: this.reloads });
     return this.#metrics;
   }
 
@@ -250,10 +260,10 @@ export class LoadBalancer {
       queued: this.#sum((p) => p.queued),
       connections: connections.reduce((a, b) => a + b, 0),
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
-      backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends).map((b) => {
+      backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
-        return [b.id, [stats.busy, stats.idle]];
-      })),
+        return [backendKey(s.name, b.id), [stats.busy, stats.idle]];
+      }))),
     };
   }
 
@@ -304,8 +314,24 @@ export class LoadBalancer {
   /** What the admin API acts on in a single process. */
   #adminTarget(): AdminTarget {
     const lb = this;
+    const views = new WeakMap<Service, AdminPool>();
+    // A view per service, made once: a reload may add or remove pools, so the map is read each time.
+    const view = (service: Service): AdminPool => {
+      let v = views.get(service);
+      if (v === undefined) {
+        views.set(service, v = {
+          pool: service.pool,
+          strategy: () => service.director.strategy.name,
+          settings: () => poolSettingsSummary(service.settings),
+          changed: () => service.keeper?.changed(service.pool),
+        });
+      }
+      return v;
+    };
     return {
-      pool: this.pool,
+      get pool() { return lb.pool; },
+      pools: () => new Map([...this.#services].map(([name, service]) => [name, view(service)])),
+      routes: () => ({ routes: this.config.routes, table: this.routes?.describe() }),
       get metrics() { return lb.metrics; },
       events: this.events,
       counts: () => this.counts(),

@@ -98,6 +98,11 @@ export class RequestContext implements PickRequest {
   pool = 'default';
   /** Told of each request body chunk as it goes to the backend: a RequestMirror keeping a copy of a small body. */
   bodyTap: ((chunk: Buffer | string) => void) | undefined = undefined;
+  /**
+   * Why the route matched (`match=PathPrefix:/v1 host=api.example.com`), or why no route did:
+   * a string the router made when it compiled the table, so setting it costs nothing.
+   */
+  routeReason = '';
   /** A route's ResponseHeaderModifier: applied to the backend's response head. */
   responseModifier: HeaderEdit | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */

@@ -1,4 +1,4 @@
-export { addConnections, countRequests, DURATION_BUCKETS, ROW, STATUS_CLASSES, Tally } from './tally.js';
+export { addConnections, backendKey, backendOf, countRequests, foldRows, parseRowKey, rowKey, DURATION_BUCKETS, ROW, STATUS_CLASSES, Tally } from './tally.js';
 export type { ProcessCounts, TallyImage } from './tally.js';
 export { Metrics } from './registry.js';
 export type { Counts, MetricsSource } from './registry.js';

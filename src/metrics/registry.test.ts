@@ -35,7 +35,7 @@ test('lb_upstream_connections: each backend\'s busy and idle connections, 0 for 
   const pool = new Pool([{ url: 'http://127.0.0.1:1', id: 'a' }, { url: 'http://127.0.0.1:2', id: 'b' }]);
   const process: ProcessCounts = { retries: 0, queued: 0, connections: 0, logLinesDropped: 0, backendConnections: { a: [2, 5] } };
   const text = await new Metrics({ pool, counts: () => Promise.resolve({ rows: [], process }), reloads: { succeeded: 0, failed: 0 } }).text();
-  assert.match(text, /^lb_upstream_connections\{backend="a",state="busy"\} 2$/m);
-  assert.match(text, /^lb_upstream_connections\{backend="a",state="idle"\} 5$/m);
-  assert.match(text, /^lb_upstream_connections\{backend="b",state="idle"\} 0$/m);
+  assert.match(text, /^lb_upstream_connections\{backend="a",pool="default",state="busy"\} 2$/m);
+  assert.match(text, /^lb_upstream_connections\{backend="a",pool="default",state="idle"\} 5$/m);
+  assert.match(text, /^lb_upstream_connections\{backend="b",pool="default",state="idle"\} 0$/m);
 });

@@ -1,11 +1,11 @@
 import { summarizeShadows } from '../balancer/index.js';
 import client from 'prom-client';
-import type { Pool } from '../pool/index.js';
-import { DURATION_BUCKETS, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
+import type { Backend, Pool } from '../pool/index.js';
+import { backendKey, DURATION_BUCKETS, parseRowKey, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
 
 /** What one scrape reads: every process's counts, summed (collect-on-scrape). */
 export interface Counts {
-  /** Request counters by backend id ('' for requests that reached no backend). */
+  /** Request counters by row key (see `rowKey`: backend id, pool and route; '' for requests that reached no backend). */
   readonly rows: readonly (readonly [string, ArrayLike<number>])[];
   readonly process: ProcessCounts;
   /** Cluster workers' default metrics (`registry.getMetricsAsJSON()`), merged into the primary's. */
@@ -13,8 +13,10 @@ export interface Counts {
 }
 
 export interface MetricsSource {
-  /** The pool whose backends are reported (the primary's in a cluster). */
+  /** The pool whose backends are reported (the primary's in a cluster), as the `default` pool when `pools` is not given. */
   readonly pool: Pool;
+  /** Every pool by name, when there are several: their backends are reported with a `pool` label. */
+  readonly pools?: () => ReadonlyMap<string, Pool>;
   /** Gathers fresh counts (from every worker in a cluster). */
   counts(): Promise<Counts>;
   /** Configuration reloads since start-up, by outcome. */
@@ -84,55 +86,73 @@ export class Metrics {
   }
 
   *#metrics(): Iterable<Collected> {
-    const pool = this.#source.pool;
+    const source = this.#source;
+    const pools = (): Iterable<[string, Pool]> => source.pools?.() ?? [['default', source.pool]];
+    /** One value per backend of every pool, labelled with its id and pool. */
+    const perBackend = (value: (b: Backend, labels: Record<string, string>) => Value[] | Value): () => Value[] => () => {
+      const values: Value[] = [];
+      for (const [name, pool] of pools()) {
+        for (const b of pool.backends) {
+          const v = value(b, { backend: b.id, pool: name });
+          if (Array.isArray(v)) values.push(...v);
+          else values.push(v);
+        }
+      }
+      return values;
+    };
     const rows = (): Iterable<readonly [string, ArrayLike<number>]> => this.#counts?.rows ?? [];
     const proc = (): ProcessCounts => this.#counts?.process ?? { retries: 0, queued: 0, connections: 0, logLinesDropped: 0 };
-    const label = (id: string): string => (id === '' ? 'none' : id);
+    // Rows are keyed by backend, pool and route: all from config or the pools, so the label sets stay bounded.
+    const labels = (key: string): { backend: string; pool: string; route: string } => {
+      const { backend, pool, route } = parseRowKey(key);
+      return { backend: backend === '' ? 'none' : backend, pool, route };
+    };
 
-    yield collected('lb_requests_total', 'Requests answered, by backend (none: no backend answered) and status class.', 'counter', () => {
+    yield collected('lb_requests_total', 'Requests answered, by backend (none: no backend answered), pool, route (empty: none) and status class.', 'counter', () => {
       const values: Value[] = [];
-      for (const [id, row] of rows()) {
+      for (const [key, row] of rows()) {
+        const { backend, pool, route } = labels(key);
         for (let c = 0; c < STATUS_CLASSES.length; c++) {
-          if (row[c]! > 0) values.push({ labels: { backend: label(id), code: STATUS_CLASSES[c]! }, value: row[c]! });
+          if (row[c]! > 0) values.push({ labels: { backend, code: STATUS_CLASSES[c]!, pool, route }, value: row[c]! });
         }
       }
       return values;
     });
-    yield collected('lb_request_duration_seconds', 'Time from the request head to the end of the response, by backend.', 'histogram', () => {
+    yield collected('lb_request_duration_seconds', 'Time from the request head to the end of the response, by backend, pool and route.', 'histogram', () => {
       const values: Value[] = [];
-      for (const [id, row] of rows()) {
-        const backend = label(id);
+      for (const [key, row] of rows()) {
+        const { backend, pool, route } = labels(key);
         let cumulative = 0;
         for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
           cumulative += row[ROW.buckets + i]!;
           const le = i < DURATION_BUCKETS.length ? String(DURATION_BUCKETS[i]) : '+Inf';
-          values.push({ metricName: 'lb_request_duration_seconds_bucket', labels: { backend, le }, value: cumulative });
+          values.push({ metricName: 'lb_request_duration_seconds_bucket', labels: { backend, pool, route, le }, value: cumulative });
         }
-        values.push({ metricName: 'lb_request_duration_seconds_sum', labels: { backend }, value: row[ROW.sum]! });
-        values.push({ metricName: 'lb_request_duration_seconds_count', labels: { backend }, value: cumulative });
+        values.push({ metricName: 'lb_request_duration_seconds_sum', labels: { backend, pool, route }, value: row[ROW.sum]! });
+        values.push({ metricName: 'lb_request_duration_seconds_count', labels: { backend, pool, route }, value: cumulative });
       }
       return values;
     });
     yield collected('lb_backend_up', 'Whether the backend passes its active health checks (1) or not (0).', 'gauge',
-      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.healthy ? 1 : 0 })));
+      perBackend((b, l) => ({ labels: l, value: b.healthy ? 1 : 0 })));
     yield collected('lb_backend_available', 'Whether the backend takes new requests: enabled, healthy and not ejected (1) or not (0).', 'gauge',
-      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.state === 'up' ? 1 : 0 })));
+      perBackend((b, l) => ({ labels: l, value: b.state === 'up' ? 1 : 0 })));
     yield collected('lb_backend_in_flight', 'Requests being proxied to the backend now, open tunnels included.', 'gauge',
-      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: Math.max(0, b.inFlight) })));
+      perBackend((b, l) => ({ labels: l, value: Math.max(0, b.inFlight) })));
     yield collected('lb_upstream_connections', 'Connections to the backend now, by state: busy (carrying a request or a tunnel) or idle (kept alive).', 'gauge', () => {
       const connections = proc().backendConnections ?? {};
-      return pool.backends.flatMap((b) => {
-        const [busy, idle] = connections[b.id] ?? [0, 0];
-        return [{ labels: { backend: b.id, state: 'busy' }, value: busy }, { labels: { backend: b.id, state: 'idle' }, value: idle }];
-      });
+      return perBackend((b, l) => {
+        const [busy, idle] = connections[backendKey(l.pool!, b.id)] ?? [0, 0];
+        return [{ labels: { ...l, state: 'busy' }, value: busy }, { labels: { ...l, state: 'idle' }, value: idle }];
+      })();
     });
     yield collected('lb_backend_weight', 'The backend\'s configured weight.', 'gauge',
-      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.weight })));
+      perBackend((b, l) => ({ labels: l, value: b.weight })));
     yield collected('lb_ejections_total', 'Times outlier detection ejected the backend (summed over workers).', 'counter',
-      () => pool.backends.map((b) => ({ labels: { backend: b.id }, value: b.ejections })));
-    yield collected('lb_health_checks_total', 'Active health checks run, by backend and result.', 'counter', () => pool.backends.flatMap((b) => [
-      { labels: { backend: b.id, result: 'passed' }, value: b.checksPassed },
-      { labels: { backend: b.id, result: 'failed' }, value: b.checksFailed },
+      perBackend((b, l) => ({ labels: l, value: b.ejections })));
+    yield collected('lb_health_checks_total', 'Active health checks run, by backend, pool and result.', 'counter', perBackend((b, l) => [
+      { labels: { ...l, result: 'passed' }, value: b.checksPassed },
+      { labels: { ...l, result: 'failed' }, value: b.checksFailed },
     ]));
     yield collected('lb_retries_total', 'Requests tried again on another backend.', 'counter', () => [{ labels: {}, value: proc().retries }]);
     yield collected('lb_queue_length', 'Requests waiting for a backend with room (BACKEND_MAX_REQUESTS).', 'gauge', () => [{ labels: {}, value: proc().queued }]);

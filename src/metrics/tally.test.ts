@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from '../pool/index.js';
-import { ROW, Tally } from './tally.js';
+import { foldRows, parseRowKey, ROW, rowKey, Tally } from './tally.js';
 
 test("a backend's row is looked up once and bound to it; a gateway failure counts in it", () => {
   const tally = new Tally();
@@ -24,4 +24,25 @@ test('a backend removed and added again under its id counts on in the same row',
   const again = pool.add('http://127.0.0.1:8001|id=a');
   tally.gatewayFailure(again);
   assert.equal(tally.row('a')[ROW.failures], 2);
+});
+
+test('rows by route and pool: the backend id alone without either; a routed request in its route\'s row; the keys say backend, pool and route', () => {
+  const tally = new Tally();
+  const a = new Pool(['http://127.0.0.1:8001|id=a']).backends[0]!;
+  const apiA = new Pool(['http://127.0.0.1:8002|id=a']).backends[0]!;
+  tally.record(tally.rowOf(a), 200, 0.001);
+  tally.record(tally.rowOf(apiA, 'api'), 200, 0.001);
+  tally.record(tally.routeRow('v1', 'api', apiA), 200, 0.001);
+  assert.equal(tally.routeRow('v1', 'api', apiA), tally.routeRow('v1', 'api', apiA), 'found again, not made');
+  tally.record(tally.routeRow('v1', 'api', undefined), 503, 0.001);
+  const keys = [...tally.entries()].map(([key]) => key);
+  assert.deepEqual(keys, ['a', rowKey('', 'api', 'a'), rowKey('v1', 'api', 'a'), rowKey('v1', 'api', '')]);
+  assert.deepEqual(keys.map(parseRowKey), [
+    { backend: 'a', pool: 'default', route: '' }, { backend: 'a', pool: 'api', route: '' },
+    { backend: 'a', pool: 'api', route: 'v1' }, { backend: '', pool: 'api', route: 'v1' },
+  ]);
+  const api = foldRows(tally.entries(), 'api');
+  assert.equal(api.get('a')![ROW.status + 1], 2, 'both of pool api\'s rows of a, every route');
+  assert.equal(api.get(`\t${rowKey('', 'default', 'a')}`)![ROW.status + 1], 1, 'the default pool\'s a kept apart');
+  assert.equal(foldRows(tally.entries(), 'default').get('a')![ROW.status + 1], 1);
 });

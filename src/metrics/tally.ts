@@ -2,6 +2,7 @@ import type { ShadowImage } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
 import type { Middleware } from '../middleware/index.js';
 import type { Backend } from '../pool/index.js';
+import { DEFAULT_POOL } from '../config/pools.js';
 
 /**
  * Upper bounds of the request duration histogram, in seconds (Prometheus's `le`): from 1 ms to
@@ -52,7 +53,53 @@ export function addConnections(into: Record<string, [number, number]>, from: Rec
   }
 }
 
-/** One process's counts, as a worker sends them: rows by backend id ('' for no backend). */
+/**
+ * The key of a backend in one pool: its id in the default pool (as before pools existed), else
+ * `id<TAB>pool`, since ids are unique within a pool only. Connection counts are kept by it.
+ */
+export function backendKey(pool: string, id: string): string {
+  return pool === DEFAULT_POOL ? id : `${id}\t${pool}`;
+}
+
+/**
+ * The key of a tally row: the backend ('' for none) in its pool, and the route that sent the
+ * request there ('' for none). Without routes and pools it is the backend id alone, so a
+ * single-pool balancer (and a cluster's primary) reads the rows it always did.
+ */
+export function rowKey(route: string, pool: string, id: string): string {
+  return route === '' ? backendKey(pool, id) : `${id}\t${pool}\t${route}`;
+}
+
+/** A row key's parts. */
+export function parseRowKey(key: string): { readonly backend: string; readonly pool: string; readonly route: string } {
+  const tab = key.indexOf('\t');
+  if (tab < 0) return { backend: key, pool: DEFAULT_POOL, route: '' };
+  const [backend = '', pool = DEFAULT_POOL, route = ''] = key.split('\t');
+  return { backend, pool, route };
+}
+
+/** The backend id of a row key when the row is of `pool` (any route), else undefined. */
+export function backendOf(key: string, pool: string): string | undefined {
+  const parts = parseRowKey(key);
+  return parts.pool === pool ? parts.backend : undefined;
+}
+
+/**
+ * Rows summed by backend id for `pool` (every route's together); rows of other pools are kept
+ * apart under their key after a tab, which no backend id of `pool` can equal.
+ */
+export function foldRows(rows: Iterable<readonly [string, ArrayLike<number>]>, pool: string): Map<string, Float64Array> {
+  const out = new Map<string, Float64Array>();
+  for (const [key, row] of rows) {
+    const id = backendOf(key, pool) ?? `\t${key}`;
+    let into = out.get(id);
+    if (into === undefined) out.set(id, into = new Float64Array(ROW.length));
+    for (let i = 0; i < ROW.length; i++) into[i]! += row[i] ?? 0;
+  }
+  return out;
+}
+
+/** One process's counts, as a worker sends them: rows by row key (see `rowKey`). */
 export interface TallyImage {
   readonly rows: [string, number[]][];
   readonly process: ProcessCounts;
@@ -65,8 +112,10 @@ export interface TallyImage {
  */
 export class Tally {
   readonly #rows = new Map<string, Float64Array>();
+  /** Rows of routed requests, by route, then backend (or pool name, for no backend): two lookups, no key built. */
+  readonly #routed = new Map<string, { readonly backends: WeakMap<Backend, Float64Array>; readonly none: Map<string, Float64Array> }>();
 
-  /** The row of a backend id ('' for requests that reached no backend), made on first use. */
+  /** The row of a row key (see `rowKey`; a backend id, '' for requests that reached no backend), made on first use. */
   row(id: string): Float64Array {
     let row = this.#rows.get(id);
     if (row === undefined) {
@@ -80,13 +129,29 @@ export class Tally {
    * A backend's row: bound to the backend on first use, so later requests find it without a
    * lookup. Rows are kept by id, so a backend removed and added again counts on.
    */
-  rowOf(backend: Backend): Float64Array {
-    return backend.metricsRow ?? backend.bindMetricsRow(this.row(backend.id));
+  rowOf(backend: Backend, pool: string = DEFAULT_POOL): Float64Array {
+    return backend.metricsRow ?? backend.bindMetricsRow(this.row(backendKey(pool, backend.id)));
   }
 
-  /** Counts a try on `backend` that failed at the gateway (retried ones included, which no status shows). */
-  gatewayFailure(backend: Backend): void {
-    this.rowOf(backend)[ROW.failures]!++;
+  /** The row of a request `route` sent to `pool` (and `backend` there, when it reached one). */
+  routeRow(route: string, pool: string, backend: Backend | undefined): Float64Array {
+    let rows = this.#routed.get(route);
+    if (rows === undefined) this.#routed.set(route, rows = { backends: new WeakMap(), none: new Map() });
+    let row = backend === undefined ? rows.none.get(pool) : rows.backends.get(backend);
+    if (row === undefined) {
+      row = this.row(rowKey(route, pool, backend?.id ?? ''));
+      if (backend === undefined) rows.none.set(pool, row);
+      else rows.backends.set(backend, row);
+    }
+    return row;
+  }
+
+  /**
+   * Counts a try on `backend` (of `pool`) that failed at the gateway, retried ones included,
+   * which no status shows; in the backend's route-less row, as the failure knows no route.
+   */
+  gatewayFailure(backend: Backend, pool: string = DEFAULT_POOL): void {
+    this.rowOf(backend, pool)[ROW.failures]!++;
   }
 
   /** Counts one ended request: its status class and its duration in seconds. */
@@ -118,7 +183,8 @@ export class Tally {
 
 /**
  * The middleware that counts each request as it ends, into its backend's row (found once per
- * backend and kept on it), or the row for requests that reached no backend.
+ * backend and kept on it), or the row for requests that reached no backend; a routed request
+ * into its route's row of the backend (labels: route, pool, backend, all from config or the pool).
  */
 export function countRequests(tally: Tally): Middleware {
   const none = tally.row('');
@@ -126,7 +192,9 @@ export function countRequests(tally: Tally): Middleware {
     name: 'metrics',
     onEnd(ctx: RequestContext) {
       const backend = ctx.backend;
-      const row = backend === undefined ? none : tally.rowOf(backend);
+      const row = ctx.route !== '' ? tally.routeRow(ctx.route, ctx.pool, backend)
+        : backend !== undefined ? tally.rowOf(backend, ctx.pool)
+          : ctx.pool === DEFAULT_POOL ? none : tally.routeRow('', ctx.pool, undefined);
       tally.record(row, ctx.status, ctx.duration / 1000);
     },
   };

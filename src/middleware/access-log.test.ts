@@ -130,3 +130,34 @@ test('recorded lines keep their order with the logger\'s other lines, and a quie
   assert.deepEqual(written.map((l) => l.path ?? l.msg), sequence);
   dest.end();
 });
+
+test('route and pool: named for a routed request or another pool, left out for the default pool without a route; the same in every writer', () => {
+  const cases: [string, string, Record<string, string>][] = [['', 'default', {}], ['api-v1', 'api', { route: 'api-v1', pool: 'api' }],
+    ['web', 'default', { route: 'web', pool: 'default' }], ['', 'api', { pool: 'api' }]];
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const binaryLog = pino({ base: { pid: 1, hostname: 'h' } }, dest);
+  const direct = capture();
+  const viaPino = capture();
+  const stringLog = pino({ base: { pid: 1, hostname: 'h' } }, direct.stream);
+  const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
+  for (const [route, pool] of cases) {
+    for (const [log, sink] of [[binaryLog, { destination: dest, bindings: ',"pid":1,"hostname":"h"' }], [stringLog, { destination: direct.stream, bindings: ',"pid":1,"hostname":"h"' }], [slowLog, undefined]] as const) {
+      const ctx = context('/x', log);
+      ctx.route = route;
+      ctx.pool = pool;
+      accessLog(log, sink).onEnd!(ctx);
+    }
+  }
+  dest.end();
+  const binary = readFileSync(file, 'utf8').trimEnd().split('\n');
+  for (const lines of [binary, direct.lines, viaPino.lines]) {
+    assert.equal(lines.length, cases.length);
+    lines.forEach((text, i) => {
+      const line = JSON.parse(text) as Record<string, unknown>;
+      assert.deepEqual({ route: line.route, pool: line.pool }, { route: cases[i]![2].route, pool: cases[i]![2].pool }, text);
+    });
+  }
+  // Field order is pino's: after backend, before client.
+  assert.deepEqual(Object.keys(JSON.parse(binary[1]!) as object), Object.keys(JSON.parse(viaPino.lines[1]!) as object));
+});

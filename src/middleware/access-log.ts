@@ -26,7 +26,9 @@ export interface LineSink {
 }
 
 /**
- * One line per request when it ends: id, method, path, status, bytes, duration, backend.
+ * One line per request when it ends: id, method, path, status, bytes, duration, backend, and
+ * for a routed request its route and pool. `route` is written when a route matched; `pool` when
+ * a route matched or the pool is not `default`: a balancer without routes writes what it always did.
  *
  * With a LineSink, the line is assembled here, in pino's exact format, instead of through
  * `log.info(object)`: that serialises a fresh object per request and was the largest single
@@ -71,6 +73,9 @@ class StringLine {
   readonly #bindings: string;
   readonly #stream: LineWriter;
   readonly #backendField = new Map<string, string>();
+  /** `,"route":…` and `,"pool":…` by name: names come from config, so these stay few. */
+  readonly #routeField = new Map<string, string>();
+  readonly #poolField = new Map<string, string>();
   // The line's start changes once a millisecond: made then, not per request.
   #lastTime = -1;
   #timeField = '';
@@ -87,6 +92,10 @@ class StringLine {
       backendJson = this.#backendField.get(backend.id) ?? '';
       if (backendJson === '') this.#backendField.set(backend.id, backendJson = `,"backend":${JSON.stringify(backend.id)}`);
     }
+    let routing = '';
+    if (routed(ctx)) {
+      routing = `${ctx.route === '' ? '' : field(this.#routeField, 'route', ctx.route)}${field(this.#poolField, 'pool', ctx.pool)}`;
+    }
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
     const tries = ctx.tries === 1 ? '' : `,"tries":${ctx.tries}`;
@@ -95,8 +104,23 @@ class StringLine {
       this.#lastTime = now;
       this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
     }
-    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson},"client":${JSON.stringify(ctx.clientIp)}${tries}${error},"msg":"request"}\n`);
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${tries}${error},"msg":"request"}\n`);
   }
+}
+
+/** The pool every request goes to when there are no routes: not written, to keep the line as it was. */
+const DEFAULT_POOL = 'default';
+
+/** `,"name":"value"`, made once per value. */
+function field(cache: Map<string, string>, name: string, value: string): string {
+  let text = cache.get(value);
+  if (text === undefined) cache.set(value, text = `,"${name}":${JSON.stringify(value)}`);
+  return text;
+}
+
+/** Whether a request's line names its route and pool. */
+function routed(ctx: RequestContext): boolean {
+  return ctx.route !== '' || ctx.pool !== DEFAULT_POOL;
 }
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -130,6 +154,9 @@ class BinaryLine {
   readonly #bindings: string;
   readonly #dest: LineBuffer;
   readonly #backendField = new Map<string, Buffer>();
+  /** `,"route":…` and `,"pool":…` as bytes, by name. */
+  readonly #routeField = new Map<string, Buffer>();
+  readonly #poolField = new Map<string, Buffer>();
   #lastTime = -1;
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
   #timeField: Buffer = Buffer.alloc(0);
@@ -143,6 +170,9 @@ class BinaryLine {
   /** Backend ids and error codes; '' for none. */
   readonly #backends: string[] = new Array<string>(BATCH).fill('');
   readonly #errors: string[] = new Array<string>(BATCH).fill('');
+  /** Route and pool names; '' when the line leaves them out. */
+  readonly #routes: string[] = new Array<string>(BATCH).fill('');
+  readonly #pools: string[] = new Array<string>(BATCH).fill('');
 
   constructor(bindings: string, dest: LineBuffer) {
     this.#bindings = bindings;
@@ -166,6 +196,9 @@ class BinaryLine {
     this.#clients[i] = ctx.clientIp;
     this.#backends[i] = ctx.backend?.id ?? '';
     this.#errors[i] = ctx.error?.code ?? '';
+    const named = routed(ctx);
+    this.#routes[i] = named ? ctx.route : '';
+    this.#pools[i] = named ? ctx.pool : '';
     this.#count = i + 1;
     if (i + 1 === BATCH) this.drain();
   }
@@ -192,13 +225,17 @@ class BinaryLine {
       backendField = this.#backendField.get(backend);
       if (backendField === undefined) this.#backendField.set(backend, backendField = bytes(`,"backend":${JSON.stringify(backend)}`));
     }
+    const route = this.#routes[i]!;
+    const pool = this.#pools[i]!;
+    const routeField = route === '' ? undefined : bytesField(this.#routeField, 'route', route);
+    const poolField = pool === '' ? undefined : bytesField(this.#poolField, 'pool', pool);
     const id = this.#ids[i]!;
     const method = this.#methods[i]!;
     const path = this.#paths[i]!;
     const client = this.#clients[i]!;
     const error = this.#errors[i]!;
     // A JSON string takes at most 6 bytes per UTF-16 unit (`\u001f`); UTF-8 at most 3.
-    const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0)
+    const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0) + (routeField?.length ?? 0) + (poolField?.length ?? 0)
       + 6 * (id.length + method.length + path.length + client.length + error.length);
     const dest = this.#dest;
     let at = dest.reserve(max);
@@ -222,6 +259,8 @@ class BinaryLine {
     at = copy(MS, buf, at);
     at = microseconds(numbers[n + 3]!, buf, at);
     if (backendField !== undefined) at = copy(backendField, buf, at);
+    if (routeField !== undefined) at = copy(routeField, buf, at);
+    if (poolField !== undefined) at = copy(poolField, buf, at);
     at = copy(CLIENT, buf, at);
     at = jsonString(client, buf, at);
     if (numbers[n + 5] !== 1) {
@@ -234,6 +273,13 @@ class BinaryLine {
     }
     dest.commit(copy(END, buf, at));
   }
+}
+
+/** `,"name":"value"` as bytes, made once per value. */
+function bytesField(cache: Map<string, Buffer>, name: string, value: string): Buffer {
+  let b = cache.get(value);
+  if (b === undefined) cache.set(value, b = bytes(`,"${name}":${JSON.stringify(value)}`));
+  return b;
 }
 
 /** Short copies by hand: cheaper than a call into `Buffer#copy` for a dozen bytes. */
@@ -301,6 +347,8 @@ function fields(ctx: RequestContext): object {
     bytesIn: ctx.bytesIn === 0 ? undefined : ctx.bytesIn,
     ms: Math.round(ctx.duration * 1000) / 1000,
     backend: ctx.backend?.id,
+    route: ctx.route === '' ? undefined : ctx.route,
+    pool: routed(ctx) ? ctx.pool : undefined,
     client: ctx.clientIp,
     tries: ctx.tries === 1 ? undefined : ctx.tries,
     error: ctx.error?.code,

@@ -1,5 +1,6 @@
 import type { AdminToken } from '../admin/token.js';
 import type { PickRequest, Strategy } from '../balancer/index.js';
+import type { RequestContext } from '../context/index.js';
 import { hasRoom, type Backend, type Pool } from '../pool/index.js';
 import { isHeader } from './headers.js';
 
@@ -54,16 +55,20 @@ interface Decision {
  * The record of how one request was routed: for each pick, every backend with its figures
  * (requests in flight, latency EWMA, weight and current factor) or why it was skipped, what the
  * strategy itself says of the request (a hash key and slot), and the choice; each retry with
- * the failure that caused it. Sent back as JSON in `X-LB-Explain`, bounded in size.
+ * the failure that caused it; first, the route that sent it here and why (`route`, `why`,
+ * `pool`). Sent back as JSON in `X-LB-Explain`, bounded in size.
  */
 export class Explanation {
   readonly #strategy: Strategy;
   readonly #pool: Pool;
   readonly #decisions: Decision[] = [];
+  /** How the request got to this pool: the route (null for none), why it matched, and the pool's name. */
+  readonly #routing: { readonly route: string | null; readonly why: string; readonly pool: string };
 
-  constructor(strategy: Strategy, pool: Pool) {
+  constructor(strategy: Strategy, pool: Pool, ctx: Pick<RequestContext, 'route' | 'routeReason' | 'pool'>) {
     this.#strategy = strategy;
     this.#pool = pool;
+    this.#routing = { route: ctx.route === '' ? null : ctx.route, why: ctx.routeReason, pool: ctx.pool };
   }
 
   /** Records a pick (`chosen` undefined: none could be made), made before the request starts on it. */
@@ -88,7 +93,7 @@ export class Explanation {
   }
 
   toJSON(): object {
-    return { strategy: this.#strategy.name, decisions: this.#decisions, chosen: this.#decisions.at(-1)?.chosen ?? null };
+    return { ...this.#routing, strategy: this.#strategy.name, decisions: this.#decisions, chosen: this.#decisions.at(-1)?.chosen ?? null };
   }
 
   /** The JSON for the response header, at most EXPLAIN_MAX_BYTES (candidates dropped from the end, and counted). */
@@ -104,7 +109,7 @@ export class Explanation {
       if (drop < 0) break;
       fullest.candidates.splice(drop, 1);
       omitted++;
-      text = JSON.stringify({ strategy: this.#strategy.name, decisions, chosen: decisions.at(-1)?.chosen ?? null, omittedCandidates: omitted });
+      text = JSON.stringify({ ...this.#routing, strategy: this.#strategy.name, decisions, chosen: decisions.at(-1)?.chosen ?? null, omittedCandidates: omitted });
     }
     return text;
   }

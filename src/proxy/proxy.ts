@@ -194,7 +194,7 @@ export class Proxy {
       return;
     }
     if (this.#requestTimeout > 0) this.#requestDeadlines.add(ctx.deadline = new RequestDeadline(ctx, this.#requestTimeout, this.#requestTimeoutError));
-    if (this.#explainGate !== undefined && this.#explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool);
+    if (this.#explainGate !== undefined && this.#explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool, ctx);
     const backend = this.#director.pick(ctx);
     ctx.explain?.picked(ctx, backend, undefined, 'first');
     if (this.#shadows !== undefined && backend !== undefined) this.#shadows.observe(this.#director.pool.available, ctx, backend);

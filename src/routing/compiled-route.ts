@@ -5,7 +5,8 @@ import type { Pool } from '../pool/index.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
 import { editPath } from './path-edit.js';
-import type { FilterSpec, PathModifier, RouteSpec } from './route-spec.js';
+import type { FilterSpec, MatchSpec, PathModifier, RouteSpec } from './route-spec.js';
+import type { Rule } from './route-table.js';
 import { Split } from './split.js';
 
 /** A pool as routes see it: where a request goes, and what a mirror picks from. */
@@ -34,9 +35,12 @@ export class CompiledRoute {
   readonly #mirrors: readonly { readonly target: RouteTarget; readonly percent: number }[];
   readonly #split: Split<RouteTarget>;
   readonly #mirror: Mirrors;
+  /** Why each of its matches matched, by match index (X-LB-Explain): made here, not per request. */
+  readonly #reasons: readonly string[];
 
   constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors) {
     this.name = spec.name;
+    this.#reasons = (spec.matches.length === 0 ? [undefined] : spec.matches).map((m) => matchReason(m, spec.hostnames));
     this.#mirror = mirror;
     const mirrors: { target: RouteTarget; percent: number }[] = [];
     let requestHeaders: HeaderModifier | undefined;
@@ -65,9 +69,11 @@ export class CompiledRoute {
     this.#split = new Split(spec.backendRefs.map((ref) => ({ target: targets.get(ref.name)!, weight: ref.weight })));
   }
 
-  /** Runs the route's filters on a request that matched (with `prefix` when by PathPrefix), then sends it to a pool. */
-  handle(ctx: RequestContext, prefix: string | undefined): void {
+  /** Runs the route's filters on a request that matched `rule` (one of this route's), then sends it to a pool. */
+  handle(ctx: RequestContext, rule: Rule): void {
     ctx.route = this.name;
+    ctx.routeReason = this.#reasons[rule.matchIndex] ?? '';
+    const prefix = rule.match.path.type === 'PathPrefix' ? rule.match.path.value : undefined;
     if (this.#redirect !== undefined) { this.#answerRedirect(ctx, this.#redirect, prefix); return; }
     if (this.#direct !== undefined) { answer(ctx, this.#direct.spec.statusCode, this.#direct.body, this.#direct.spec); return; }
     const req = ctx.req;
@@ -101,6 +107,19 @@ export class CompiledRoute {
     ctx.res.setHeader('location', `${scheme}://${redirect.hostname ?? bare}${wellKnown ? '' : port}${target}`);
     answer(ctx, redirect.statusCode, EMPTY, undefined);
   }
+}
+
+/**
+ * What a match asked for, as X-LB-Explain says it: `match=PathPrefix:/v1 method=GET
+ * header=x-env:Exact:canary query=v:Exact:2 host=api.example.com` (hosts as configured).
+ */
+export function matchReason(match: MatchSpec | undefined, hostnames: readonly string[]): string {
+  const parts = [match === undefined ? 'match=PathPrefix:/' : `match=${match.path.type}:${match.path.value}`];
+  if (match?.method !== undefined) parts.push(`method=${match.method}`);
+  for (const h of match?.headers ?? []) parts.push(`header=${h.name}:${h.type}:${h.value}`);
+  for (const q of match?.queryParams ?? []) parts.push(`query=${q.name}:${q.type}:${q.value}`);
+  if (hostnames.length > 0) parts.push(`host=${hostnames.join(',')}`);
+  return parts.join(' ');
 }
 
 const EMPTY = Buffer.alloc(0);

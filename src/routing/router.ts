@@ -17,6 +17,8 @@ interface Compiled {
 
 const NO_ROUTE = new ProxyError('LB_ERR_NO_ROUTE', 'no route matches the request and there is no default pool');
 const NO_ROUTE_BODY = Buffer.from('404 Not Found\n');
+/** X-LB-Explain's reason for a request no route matched, sent to the default pool. */
+const NO_MATCH = 'no route matched: the default pool';
 
 /**
  * The final handler of the middleware chain when routes are configured: finds the route the
@@ -58,10 +60,11 @@ export class Router {
     // `OPTIONS *` is the balancer's to answer, whatever the routes.
     const rule = url.charCodeAt(0) === 47 /* / */ ? table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders) : undefined;
     if (rule !== undefined) {
-      routes[rule.routeIndex]!.handle(ctx, rule.match.path.type === 'PathPrefix' ? rule.match.path.value : undefined);
+      routes[rule.routeIndex]!.handle(ctx, rule);
       return;
     }
     if (fallback !== undefined) {
+      ctx.routeReason = NO_MATCH;
       fallback.proxy.handle(ctx);
       return;
     }

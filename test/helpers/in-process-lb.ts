@@ -32,7 +32,8 @@ const SAFETY_TIMEOUT_MS = 60_000;
  * the CLI (127.0.0.1, an ephemeral port, health checks once an hour unless the test says
  * otherwise), with its log lines (JSON, the CLI's fields) captured. For tests of the proxy's
  * behaviour: no process to spawn, and nothing left running if the test fails. Tests of the
- * process itself (signals, exit codes, workers, the CLI's output) keep `startLb`.
+ * process itself (signals, exit codes, workers, the CLI's output) keep `startLb`. `file` is
+ * what a config file would say (its `pools:` and `routes:` too), under the environment.
  */
 export async function startInProcess(env: Record<string, string>, t?: { after(fn: () => unknown): void }, file?: () => unknown): Promise<InProcessLb> {
   const layer = { HOST: '127.0.0.1', PORT: '0', HEALTH_CHECK_INTERVAL: '1h', ...ENGINE, ...env };
