@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { startBackend, type Handler, type TestBackend } from './helpers/backend.js';
-import { get } from './helpers/http.js';
+import { get, rawExchange } from './helpers/http.js';
 import { startInProcess } from './helpers/in-process-lb.js';
 import { until } from './helpers/in-process.js';
 import { runLb } from './helpers/lb.js';
@@ -90,6 +90,9 @@ test('a request no route matches gets 404 with LB_ERR_NO_ROUTE when there is no 
   assert.equal(res.body, '404 Not Found\n');
   assert.ok(res.headers['x-request-id']);
   await lb.waitForLog((l) => l.error === 'LB_ERR_NO_ROUTE' && l.status === 404);
+  // `OPTIONS *` asks about the server, not a route: the balancer answers it whatever the routes.
+  const options = await rawExchange(lb.port, 'OPTIONS * HTTP/1.1\r\nHost: x.test\r\nConnection: close\r\n\r\n');
+  assert.match(options, /^HTTP\/1\.1 200 /);
 });
 
 test('filters: header modifiers, URL rewrites, redirects and direct responses', async (t) => {

@@ -28,6 +28,8 @@ const NO_MATCH = 'no route matched: the default pool';
  */
 export class Router {
   #compiled: Compiled;
+  /** A pool to hand what is not routed to (`OPTIONS *`, which every proxy answers itself). */
+  #any: RouteTarget;
   readonly #mirrors: Mirrors;
   readonly #log: Logger;
 
@@ -35,11 +37,13 @@ export class Router {
     this.#mirrors = mirrors;
     this.#log = log;
     this.#compiled = this.#compile(routes, targets);
+    this.#any = targets.values().next().value!;
   }
 
   /** Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid one. */
   replace(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): void {
     this.#compiled = this.#compile(routes, targets);
+    this.#any = targets.values().next().value!;
   }
 
   /** The compiled table in effect. */
@@ -57,8 +61,12 @@ export class Router {
     const { table, routes, fallback } = this.#compiled;
     const req = ctx.req;
     const url = req.url ?? '/';
-    // `OPTIONS *` is the balancer's to answer, whatever the routes.
-    const rule = url.charCodeAt(0) === 47 /* / */ ? table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders) : undefined;
+    // `OPTIONS *` is the balancer's to answer (any pool's proxy does), whatever the routes.
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      this.#any.proxy.handle(ctx);
+      return;
+    }
+    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
     if (rule !== undefined) {
       routes[rule.routeIndex]!.handle(ctx, rule);
       return;
