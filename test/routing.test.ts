@@ -115,6 +115,7 @@ test('filters: header modifiers, URL rewrites, redirects and direct responses', 
         backendRefs: [{ name: 'api' }],
       },
       { name: 'old-docs', matches: [{ path: { type: 'PathPrefix', value: '/docs' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', hostname: 'docs.example.com', statusCode: 301 } }] },
+      { name: 'same-scheme', matches: [{ path: { type: 'PathPrefix', value: '/same' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'http', statusCode: 308 } }] },
       { name: 'moved', matches: [{ path: { type: 'PathPrefix', value: '/old' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' } } }] },
       { name: 'health', matches: [{ path: { type: 'Exact', value: '/healthz' } }], filters: [{ type: 'DirectResponse', directResponse: { statusCode: 200, body: 'ok\n', headers: [{ name: 'cache-control', value: 'no-store' }] } }] },
     ],
@@ -135,6 +136,10 @@ test('filters: header modifiers, URL rewrites, redirects and direct responses', 
   const redirect = await ask(lb.port, 'www.example.com:8080', '/docs/intro?x=1');
   assert.equal(redirect.status, 301);
   assert.equal(redirect.headers.location, 'https://docs.example.com/docs/intro?x=1');
+  // HTTPRoute: a scheme given and no port, the scheme's well-known port (left out).
+  const same = await ask(lb.port, 'www.example.com:8080', '/same/x');
+  assert.equal(same.status, 308);
+  assert.equal(same.headers.location, 'http://www.example.com/same/x');
   const moved = await ask(lb.port, 'www.example.com:8080', '/old/page');
   assert.equal(moved.status, 302);
   assert.equal(moved.headers.location, 'http://www.example.com:8080/new/page');
@@ -144,6 +149,16 @@ test('filters: header modifiers, URL rewrites, redirects and direct responses', 
   assert.equal(direct.body, 'ok\n');
   assert.equal(direct.headers['content-type'], 'text/plain; charset=utf-8');
   assert.equal(direct.headers['cache-control'], 'no-store');
+  // Answers made here keep the connection open: two on one connection, the second answered.
+  const two = await rawExchange(lb.port, 'GET /healthz HTTP/1.1\r\nHost: a.test\r\n\r\nGET /docs/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n', 2);
+  assert.match(two, /^HTTP\/1\.1 200 [^]*\r\n\r\nok\nHTTP\/1\.1 301 /);
+  assert.doesNotMatch(two.slice(0, two.indexOf('ok\n')), /connection: close/i);
+  // HTTP/1.0 without a Host: a Location relative to the request, never `http:///`.
+  const noHost = await rawExchange(lb.port, 'GET /old/a HTTP/1.0\r\n\r\n');
+  assert.match(noHost, /\r\nlocation: \/new\/a\r\n/i);
+  // Answered here, by no pool: the access line names the route and no pool.
+  const line = await lb.waitForLog((l) => l.route === 'health' && l.status === 200);
+  assert.equal(line.pool, undefined);
   // Nothing of these reached the backend.
   assert.equal(b.api!.requests.filter((r) => r.url === '/healthz' || r.url?.startsWith('/docs') === true).length, 0);
 });
@@ -314,6 +329,12 @@ test('lb --check prints the pools and the compiled routing table; a bad route ex
   const refused = await runLb({}, ['--check', '--config', bad]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /route "api" matches\[0\]\.path\.type "Prefix".*expected one of Exact, PathPrefix, RegularExpression/);
+  assert.doesNotMatch(refused.stderr, /in\s+in/);
+  const useless = join(dir, 'useless.yaml');
+  writeFileSync(useless, 'routes:\n  - name: r\n    filters: [{ type: DirectResponse, directResponse: { statusCode: 200 } }, { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: a, value: b }] } }]\n');
+  const ignored = await runLb({}, ['--check', '--config', useless]);
+  assert.equal(ignored.code, 2);
+  assert.match(ignored.stderr, /route "r" filters\[1\]\.type "RequestHeaderModifier".*answers the request itself/);
   const unknownPool = join(dir, 'pool.yaml');
   writeFileSync(unknownPool, 'routes:\n  - name: api\n    backendRefs: [{ name: nope }]\n');
   const missing = await runLb({}, ['--check', '--config', unknownPool]);

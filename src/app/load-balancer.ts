@@ -153,14 +153,12 @@ export class LoadBalancer {
 
   /** The chain's last step for `config`: its routes, or straight to the default pool without any. */
   #route(config: Config): Next {
-    if (config.routes.length === 0) {
+    const fallback = this.#services.get(DEFAULT_POOL);
+    if (config.routes.length === 0 && fallback !== undefined) {
       this.#router = undefined;
-      const only = this.#services.get(DEFAULT_POOL) ?? this.#services.values().next().value!;
-      if (only.name === DEFAULT_POOL) return only.proxy.handle;
-      // Pools without BACKENDS or routes: every request goes to the first, and is counted and logged as its.
-      const { name, proxy } = only;
-      return (ctx) => { ctx.pool = name; proxy.handle(ctx); };
+      return fallback.proxy.handle;
     }
+    // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
     if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
@@ -400,11 +398,13 @@ export class LoadBalancer {
       changes.push(`removed pool ${name}`);
     }
     // New pools are checked before routes send them traffic; the table changes in one step.
-    void Promise.all(added.map((s) => this.#startService(s))).then(() => {
+    // A new pool that cannot start (its DNS lookups or first checks failed) is routed to all the
+    // same: its backends are not available, so its routes answer 503 as any pool without one does.
+    void Promise.all(added.map((s) => this.#startService(s).catch((err: Error) => s.log.error({ err: err.message }, 'a new pool could not start')))).then(() => {
       this.#config = keeping(next, before, restart.map((s) => s.key));
       this.#final = this.#route(this.#config);
       for (const service of leaving) void this.#retire(service);
-    }, (err: Error) => this.log.error({ err: err.message }, 'a new pool could not start'));
+    });
     if (JSON.stringify(before.routes) !== JSON.stringify(next.routes)) changes.push(`routes (${next.routes.length})`);
     if (next.log.level !== before.log.level) this.log.level = next.log.level;
     // What is in effect: the new values, but the old ones of what needs a restart.

@@ -128,7 +128,7 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
   const pools = resolvePools(config as unknown as Config, layers, strategyNames);
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
-  config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where ?? '');
+  config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where?.replace(/^ in /, '') || undefined);
   if (config.strict === true) {
     const unreachable = RouteTable.compile(config.routes as RouteSpec[]).unreachable;
     if (unreachable.length > 0) throw new ConfigError(`${unreachable[0]} (STRICT_ENV is on: a route that can never match is an error)`);

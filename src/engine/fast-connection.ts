@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { RequestContext } from '../context/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
 import type { ForwardingCache } from '../proxy/headers.js';
-import { MAX_PIPELINED, parseErrorStatus, writeRawError } from '../http1/index.js';
+import { declaresBody, MAX_PIPELINED, parseErrorStatus, writeRawError } from '../http1/index.js';
 import { readShared, SocketWriter } from './direct-io.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { Attempt } from '../proxy/attempt.js';
@@ -30,6 +30,8 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   readonly #parser: Parser;
   /** The request whose head or body is being parsed. */
   #parsing: FastRequest | undefined = undefined;
+  /** A response that ended while its bodiless request was still being parsed (see `ended`). */
+  #endOnMessage: FastResponse | undefined = undefined;
   #parsingCtx: RequestContext | undefined = undefined;
   /** Requests whose responses have not gone out yet, in order: the first owns the socket. */
   readonly #queue: RequestContext[] = [];
@@ -173,6 +175,11 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     this.#parsing = undefined;
     this.#parsingCtx = undefined;
     req?.bodyEnd();
+    const ended = this.#endOnMessage;
+    if (ended !== undefined) {
+      this.#endOnMessage = undefined;
+      this.ended(ended);
+    }
     // Reading paused for this body (held until a try took it, or a backend slower than the
     // client) has no more reason to be: the body is whole. Left paused, the connection would
     // never read the client's next request, nor its FIN (CLOSE-WAIT until the idle timeout).
@@ -188,6 +195,13 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
 
   /** The response that owns the socket has ended: the next one's turn, or the connection closes. */
   ended(res: FastResponse): void {
+    // A request without a body answered from its handler (an answer the balancer makes itself)
+    // ends before the parser has marked it complete: its turn ends once it has (onMessageEnd).
+    const parsing = this.#parsing;
+    if (parsing !== undefined && this.#queue[0]?.req === parsing && !parsing.complete && res.shouldKeepAlive && !declaresBody(parsing.rawHeaders)) {
+      this.#endOnMessage = res;
+      return;
+    }
     const ctx = this.#queue.shift()!;
     res.finished = true;
     this.#listener.finish(ctx);

@@ -23,7 +23,8 @@ const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-t
 export class FastRequest implements ClientRequest {
   method: string;
   url: string;
-  readonly rawHeaders: string[];
+  /** Replaced (never edited in place) by a route's header modifier or rewrite. */
+  rawHeaders: string[];
   /** 1, or what a request line claiming another version said (the listener refuses it). */
   readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;

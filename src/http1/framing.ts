@@ -20,3 +20,29 @@ export function framingProblem(raw: readonly string[]): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Whether a request's body has not all been read: an answer sent now must close the connection
+ * (else the rest would be read as the next request). A request without a body counts as read,
+ * though both engines mark it complete only after its handler has run.
+ */
+export function unreadBody(req: { readonly complete: boolean; readonly rawHeaders: readonly string[] }): boolean {
+  return !req.complete && declaresBody(req.rawHeaders);
+}
+
+/**
+ * Whether a request's head declares a body (a Content-Length other than 0, or a
+ * Transfer-Encoding). A request that does not is complete once its head is parsed, though both
+ * engines mark it so only after its handler has run.
+ */
+export function declaresBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (raw[i + 1]!.trim() !== '0') return true;
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      return true;
+    }
+  }
+  return false;
+}

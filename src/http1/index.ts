@@ -4,7 +4,7 @@
  * error, raw error responses, and how a listener listens. Header-name comparison (`isHeader`)
  * is shared too, from `proxy/headers.ts`, which the forwarding rules also use.
  */
-export { framingProblem } from './framing.js';
+export { declaresBody, framingProblem, unreadBody } from './framing.js';
 export { VERSION_NOT_SUPPORTED, versionProblem } from './http-version.js';
 export { DEFAULT_LIMITS, type ClientLimits } from './limits.js';
 export { listenOn, stopListening, type Listener } from './listener.js';

@@ -94,7 +94,7 @@ class StringLine {
     }
     let routing = '';
     if (routed(ctx)) {
-      routing = `${ctx.route === '' ? '' : field(this.#routeField, 'route', ctx.route)}${field(this.#poolField, 'pool', ctx.pool)}`;
+      routing = `${ctx.route === '' ? '' : field(this.#routeField, 'route', ctx.route)}${ctx.pool === '' ? '' : field(this.#poolField, 'pool', ctx.pool)}`;
     }
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
@@ -348,7 +348,7 @@ function fields(ctx: RequestContext): object {
     ms: Math.round(ctx.duration * 1000) / 1000,
     backend: ctx.backend?.id,
     route: ctx.route === '' ? undefined : ctx.route,
-    pool: routed(ctx) ? ctx.pool : undefined,
+    pool: routed(ctx) && ctx.pool !== '' ? ctx.pool : undefined,
     client: ctx.clientIp,
     tries: ctx.tries === 1 ? undefined : ctx.tries,
     error: ctx.error?.code,

@@ -7,6 +7,7 @@ import { Attempt } from './attempt.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
 import { ProxyError } from '../errors/index.js';
+import { unreadBody } from '../http1/index.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';
@@ -280,7 +281,7 @@ export class Proxy {
     if (error.status === 503) res.setHeader('retry-after', this.#retryAfter);
     if (ctx.explain !== undefined) res.setHeader(EXPLAIN_HEADER, this.explained(ctx, ctx.explain));
     // An unread request body would otherwise be read and thrown away before the next request.
-    if (this.draining || !ctx.req.complete) res.shouldKeepAlive = false;
+    if (this.draining || unreadBody(ctx.req)) res.shouldKeepAlive = false;
     ctx.bytes = body.length;
     res.end(body);
   }

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../context/index.js';
 import { ProxyError } from '../errors/index.js';
+import { unreadBody } from '../http1/index.js';
 import type { Next } from '../middleware/chain.js';
 import type { Pool } from '../pool/index.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
@@ -98,13 +99,15 @@ export class CompiledRoute {
     const colon = host.lastIndexOf(':');
     const bare = colon > host.lastIndexOf(']') ? host.slice(0, colon) : host;
     const scheme = redirect.scheme ?? ctx.proto;
-    // No port given: the scheme's own when the redirect changes the scheme, else the request's.
+    // HTTPRoute: no port given, the scheme's well-known one when a scheme is, else the port the client used.
     const port = redirect.port !== undefined ? `:${redirect.port}`
-      : redirect.scheme !== undefined && redirect.scheme !== ctx.proto ? '' : colon > host.lastIndexOf(']') ? host.slice(colon) : '';
+      : redirect.scheme !== undefined ? '' : colon > host.lastIndexOf(']') ? host.slice(colon) : '';
     const wellKnown = (scheme === 'http' && port === ':80') || (scheme === 'https' && port === ':443');
     const url = ctx.req.url ?? '/';
     const target = redirect.path === undefined ? url : editPath(url, redirect.path, prefix);
-    ctx.res.setHeader('location', `${scheme}://${redirect.hostname ?? bare}${wellKnown ? '' : port}${target}`);
+    const hostname = redirect.hostname ?? bare;
+    // A request without a Host (HTTP/1.0) gets a reference relative to what it asked (RFC 9110 section 10.2.2).
+    ctx.res.setHeader('location', hostname === '' ? target : `${scheme}://${hostname}${wellKnown ? '' : port}${target}`);
     answer(ctx, redirect.statusCode, EMPTY, undefined);
   }
 }
@@ -123,6 +126,8 @@ export function matchReason(match: MatchSpec | undefined, hostnames: readonly st
 }
 
 const EMPTY = Buffer.alloc(0);
+
+
 const NO_WEIGHT = new ProxyError('LB_ERR_NO_WEIGHT', 'every backendRef of the route weighs 0');
 const NO_WEIGHT_BODY = Buffer.from('500 Internal Server Error\n');
 
@@ -141,7 +146,9 @@ function answer(ctx: RequestContext, status: number, body: Buffer, direct: Direc
   const extra = ctx.responseHeaders;
   if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) res.appendHeader(extra[i]!, extra[i + 1]!);
   // An unread request body would otherwise be read and thrown away before the next request.
-  if (!ctx.req.complete) res.shouldKeepAlive = false;
+  if (unreadBody(ctx.req)) res.shouldKeepAlive = false;
+  // Answered here: no pool took it.
+  ctx.pool = '';
   ctx.bytes = body.length;
   res.end(ctx.req.method === 'HEAD' ? undefined : body);
 }

@@ -80,8 +80,9 @@ export class Mirrors {
     // The body is copied as it goes to the real backend; the copy leaves once it is whole.
     const chunks: Buffer[] = [];
     let held = 0;
+    let abandoned = false;
     const keep = (chunk: Buffer | string): void => {
-      if (held >= length) return;
+      if (held >= length || abandoned) return;
       const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
       chunks.push(Buffer.from(buffer));
       held += buffer.length;
@@ -91,7 +92,7 @@ export class Mirrors {
     ctx.bodyTap = before === undefined ? keep : (chunk) => { before(chunk); keep(chunk); };
     // A body that never arrives whole (the client left, the request failed) frees its place.
     const give = setTimeout(() => {
-      if (held < length) { this.#inFlight--; this.counts.skippedBody++; }
+      if (held < length) { abandoned = true; this.#inFlight--; this.counts.skippedBody++; }
     }, timeout);
     give.unref();
   }

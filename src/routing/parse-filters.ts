@@ -41,6 +41,14 @@ export function parseFilters(w: Where, value: unknown, matches: readonly MatchSp
       if (bad >= 0) w.fail(`matches[${bad}].path.type`, matches[bad]!.path.type, `PathPrefix: ${field} replaces the matched prefix, so every match needs one`);
     }
   }
+  // A route that answers the request itself sends nothing on: a filter acting on what is sent would do nothing.
+  const answering = seen.get('RequestRedirect') ?? seen.get('DirectResponse');
+  if (answering !== undefined) {
+    for (const other of ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const) {
+      const j = seen.get(other);
+      if (j !== undefined) w.fail(`filters[${j}].type`, other, `no ${other} beside ${filters[answering]!.type}, which answers the request itself (the filter would do nothing)`);
+    }
+  }
   const redirect = seen.get('RequestRedirect');
   if (redirect !== undefined) {
     for (const other of ['URLRewrite', 'DirectResponse'] as const) {

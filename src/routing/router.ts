@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import { ProxyError } from '../errors/index.js';
+import { unreadBody } from '../http1/index.js';
 import { CompiledRoute, type RouteTarget } from './compiled-route.js';
 import { requestHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
@@ -44,6 +45,8 @@ export class Router {
   replace(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): void {
     this.#compiled = this.#compile(routes, targets);
     this.#any = targets.values().next().value!;
+    // At start the CLI has printed them; a reload's new table is told here.
+    for (const warning of this.#compiled.table.unreachable) this.#log.warn(warning);
   }
 
   /** The compiled table in effect. */
@@ -53,7 +56,6 @@ export class Router {
 
   #compile(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): Compiled {
     const table = RouteTable.compile(routes);
-    for (const warning of table.unreachable) this.#log.warn({ routes: routes.length }, warning);
     return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors)), fallback: targets.get('default') };
   }
 
@@ -89,7 +91,8 @@ function notFound(ctx: RequestContext): void {
   res.setHeader('content-length', NO_ROUTE_BODY.length);
   res.setHeader('cache-control', 'no-store');
   if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
-  if (!ctx.req.complete) res.shouldKeepAlive = false;
+  if (unreadBody(ctx.req)) res.shouldKeepAlive = false;
+  ctx.pool = '';
   ctx.bytes = NO_ROUTE_BODY.length;
   res.end(ctx.req.method === 'HEAD' ? undefined : NO_ROUTE_BODY);
 }

@@ -116,6 +116,22 @@ export function connectionCases(engine: EngineName): void {
     });
   });
 
+  describe(`answers the balancer makes (${engine})`, () => {
+    it('a request answered at once (503: no backend available) keeps its connection: the next requests on it are answered too, sent apart or pipelined', async (t) => {
+      const balancer = await startBalancer(t, engine, ['http://127.0.0.1:9']);
+      for (const backend of balancer.lb.pool.backends) balancer.lb.pool.setHealth(backend, false);
+      const client = await RawClient.connect(balancer.port);
+      t.after(() => client.close());
+      client.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      const [first] = await client.responses(1);
+      assert.equal(first!.status, 503);
+      client.write('GET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n');
+      const all = await client.responses(3);
+      assert.deepEqual(all.map((r) => r.status), [503, 503, 503]);
+      assert.doesNotMatch(client.received.toString('latin1'), /connection: close/i);
+    });
+  });
+
   describe(`tunnels (${engine})`, () => {
     it('an Upgrade answered 101 becomes a tunnel: the 101 head, then bytes both ways, bytes sent with the request included', async (t) => {
       const backend = await tunnelBackend(t);
