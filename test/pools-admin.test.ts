@@ -95,23 +95,18 @@ test('/api/pools lists every pool; /api/pools/NAME/backends/... changes that poo
   assert.equal(typeof routes.body.table, 'string', 'the compiled table\'s description');
 });
 
-test('without routes or BACKENDS, requests go to the first pool: access lines, metrics and X-LB-Explain say which; backend gauges per pool, the same id in two', async (t) => {
+test('without routes or BACKENDS, nothing routes a request (404, no pool in its line); backend gauges per pool, the same id in two', async (t) => {
   const [a, b] = await startBackends(t, undefined, ['a', 'b']);
   const lb = await startInProcess({ ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN }, t, () => ({
     pools: { api: { backends: [`${a!.url}|id=x`] }, web: { backends: [`${b!.url}|id=x|weight=4`] } },
   }));
-  for (let i = 0; i < 3; i++) assert.equal((await get(lb.url)).body, 'a');
-  const explained = await get(lb.url, { headers: { 'x-lb-explain': TOKEN } });
-  const explain = JSON.parse(explained.headers['x-lb-explain'] as string) as { route: string | null; why: string; pool: string; chosen: string };
-  assert.deepEqual([explain.route, explain.why, explain.pool, explain.chosen], [null, '', 'api', 'x']);
-  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 4);
+  for (let i = 0; i < 3; i++) assert.equal((await get(lb.url)).status, 404);
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'request').length >= 3);
   const lines = lb.logs.filter((l) => l.msg === 'request');
-  assert.deepEqual(lines.map((l) => [l.pool, l.route, l.backend]), Array(4).fill(['api', undefined, 'x']));
+  assert.deepEqual(lines.map((l) => [l.pool, l.route, l.backend, l.error]), Array(3).fill([undefined, undefined, undefined, 'LB_ERR_NO_ROUTE']));
 
   const text = (await api(lb, 'GET', '/metrics')).text;
-  assert.equal(metric(text, 'lb_requests_total{backend="x",code="2xx",pool="api",route=""}'), 4);
-  assert.equal(metric(text, 'lb_request_duration_seconds_count{backend="x",pool="api",route=""}'), 4);
-  assert.equal(metric(text, 'lb_requests_total{backend="x",code="2xx",pool="web",route=""}'), undefined);
+  assert.equal(metric(text, 'lb_requests_total{backend="x",code="2xx",pool="api",route=""}'), undefined);
   assert.equal(metric(text, 'lb_backend_up{backend="x",pool="api"}'), 1);
   assert.equal(metric(text, 'lb_backend_up{backend="x",pool="web"}'), 1);
   assert.equal(metric(text, 'lb_backend_weight{backend="x",pool="web"}'), 4);

@@ -235,6 +235,9 @@ test('mirrors: copies reach the mirror pool (small bodies too); a mirror that ha
   assert.equal(lb.lb.mirrored.skippedBody, 5);
   assert.equal(lb.lb.mirrored.skippedNoBackend, 21);
   assert.ok(lb.lb.mirrored.sent >= 84);
+  const metrics = await lb.lb.metrics.text();
+  assert.match(metrics, /^lb_mirror_requests_total\{outcome="skipped_body"\} 5$/m);
+  assert.match(metrics, /^lb_mirror_requests_total\{outcome="skipped_no_backend"\} 21$/m);
 });
 
 test('pools are health-checked apart: one with no healthy backend answers 503 on its routes, the others keep 200', async (t) => {

@@ -194,6 +194,10 @@ export class ClusterPrimary {
       process.connections += t.process.connections;
       process.logLinesDropped += t.process.logLinesDropped;
       addConnections(process.backendConnections ??= {}, t.process.backendConnections);
+      if (t.process.mirrored !== undefined) {
+        const sum = (process.mirrored ??= {});
+        for (const [outcome, n] of Object.entries(t.process.mirrored)) sum[outcome] = (sum[outcome] ?? 0) + n;
+      }
       if (withDefaults && t.metrics !== undefined) workers.push(t.metrics);
     }
     // Shadow tallies of the workers alive now (those of a worker that died are lost with it).

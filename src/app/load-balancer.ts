@@ -257,6 +257,7 @@ export class LoadBalancer {
       retries: this.#sum((p) => p.retried),
       queued: this.#sum((p) => p.queued),
       connections: connections.reduce((a, b) => a + b, 0),
+      mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
@@ -537,6 +538,11 @@ export class LoadBalancer {
     await Promise.all([...closed, ...this.#listeners.map((l) => l.whenIdle())]);
     return cut;
   }
+}
+
+/** Mirror counts by the outcome label `lb_mirror_requests_total` gives them. */
+function mirrorOutcomes(c: MirrorCounts): Record<string, number> {
+  return { sent: c.sent, answered: c.answered, failed: c.failed, skipped_busy: c.skippedBusy, skipped_no_backend: c.skippedNoBackend, skipped_body: c.skippedBody };
 }
 
 const SHUTDOWN_CUT = new ProxyError('LB_ERR_SHUTDOWN', 'still running at the shutdown timeout');

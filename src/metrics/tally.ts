@@ -39,6 +39,8 @@ export interface ProcessCounts {
   logLinesDropped: number;
   /** Shadow strategies' tallies (SHADOW_STRATEGIES), when on. */
   shadow?: ShadowImage | undefined;
+  /** RequestMirror copies by outcome (sent, answered, failed, skipped_…), when a route mirrors. */
+  mirrored?: Record<string, number> | undefined;
   /** Connections to each backend now, by backend id: [busy, idle]. */
   backendConnections?: Record<string, [number, number]>;
 }

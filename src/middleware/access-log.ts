@@ -94,7 +94,7 @@ class StringLine {
     }
     let routing = '';
     if (routed(ctx)) {
-      routing = `${ctx.route === '' ? '' : field(this.#routeField, 'route', ctx.route)}${ctx.pool === '' ? '' : field(this.#poolField, 'pool', ctx.pool)}`;
+      routing = `${!ctx.route ? '' : field(this.#routeField, 'route', ctx.route)}${!ctx.pool ? '' : field(this.#poolField, 'pool', ctx.pool)}`;
     }
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
@@ -120,7 +120,8 @@ function field(cache: Map<string, string>, name: string, value: string): string 
 
 /** Whether a request's line names its route and pool. */
 function routed(ctx: RequestContext): boolean {
-  return ctx.route !== '' || ctx.pool !== DEFAULT_POOL;
+  // A context made by hand (the middleware used on its own) may have neither.
+  return (ctx.route !== '' && ctx.route !== undefined) || (ctx.pool !== DEFAULT_POOL && ctx.pool !== undefined);
 }
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -197,8 +198,8 @@ class BinaryLine {
     this.#backends[i] = ctx.backend?.id ?? '';
     this.#errors[i] = ctx.error?.code ?? '';
     const named = routed(ctx);
-    this.#routes[i] = named ? ctx.route : '';
-    this.#pools[i] = named ? ctx.pool : '';
+    this.#routes[i] = named ? ctx.route ?? '' : '';
+    this.#pools[i] = named ? ctx.pool ?? '' : '';
     this.#count = i + 1;
     if (i + 1 === BATCH) this.drain();
   }
