@@ -24,7 +24,9 @@ test('the first check runs at start-up, concurrently, and names each failure', a
   const lb = await startInProcess({
     BACKENDS: [ok, failing, refused, ...hanging].map((b) => b.url).join(','),
     HEALTH_CHECK_PATH: '/health',
-    HEALTH_CHECK_TIMEOUT: '400ms',
+    // Long enough that a backend answering at once is never timed out on a busy machine (seen at
+    // 400ms with two suites side by side); the hanging ones take this long, together.
+    HEALTH_CHECK_TIMEOUT: '2s',
   }, t);
 
   // Every verdict is in before the listener opens.
@@ -34,10 +36,10 @@ test('the first check runs at start-up, concurrently, and names each failure', a
   assert.equal((await lb.waitForLog(upFor(ok))).healthy, true);
   assert.equal((await lb.waitForLog(downFor(failing))).reason, 'status 500');
   assert.equal((await lb.waitForLog(downFor(refused))).reason, 'connection refused');
-  for (const h of hanging) assert.equal((await lb.waitForLog(downFor(h))).reason, 'timeout after 400ms');
+  for (const h of hanging) assert.equal((await lb.waitForLog(downFor(h))).reason, 'timeout after 2000ms');
 
   // Checked one after another, the second would only be asked once the first had timed out.
-  const firstTimeout = Math.min(...lb.logs.filter((l) => l.reason === 'timeout after 400ms').map((l) => l.time as number));
+  const firstTimeout = Math.min(...lb.logs.filter((l) => l.reason === 'timeout after 2000ms').map((l) => l.time as number));
   assert.equal(checkedAt.length, 3);
   assert.ok(checkedAt.every((t) => t <= firstTimeout), 'all three were being checked before any check timed out');
 
