@@ -310,9 +310,10 @@ async function measure(target: Target): Promise<Result> {
   let proc: ChildProcess | undefined;
   if (target.command.length > 0) {
     proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`), target.peer === true);
-    await waitForPort(target.port);
   }
   try {
+    // A busy machine can take seconds to start one (1,000 routes to compile); a target that never opens is still stopped.
+    if (proc !== undefined) await waitForPort(target.port, 30_000);
     if (target.floorClient === true) {
       // The undici client alone, on the proxy's core, against a backend: its own CPU per request.
       await load(target.port, Number(values.warmup), proxyCpu);
