@@ -32,6 +32,11 @@ export function routeRequests(): string[] {
   return Array.from({ length: HOSTS }, (_, h) => `svc${h}.example.com/p${h % PREFIXES}/x`);
 }
 
+/** wrk's one request (it cannot send a mix): a host and a prefix in the middle of the table. */
+export function middleRequest(): string {
+  return `svc${HOSTS / 2 + PREFIXES / 2}.example.com/p${PREFIXES / 2}/x`;
+}
+
 interface Measured { readonly target: string; readonly cpuUsPerReq: number }
 
 /** One engine's routed target against its single-pool target. */

@@ -42,7 +42,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeChecks, routedChecks, routeRequests, writeRoutes } from './routes.js';
+import { describeChecks, middleRequest, routedChecks, routeRequests, writeRoutes } from './routes.js';
 
 const { values } = parseArgs({
   options: {
@@ -268,7 +268,7 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
   const url = `http://127.0.0.1:${port}/`;
   if (useWrk && nodeClientOnCpu === undefined) {
     // wrk sends one request over and over: with routes, the one in the middle of the mix.
-    const one = mix?.[Math.floor(mix.length / 2)];
+    const one = mix === undefined ? undefined : middleRequest();
     const shape = one === undefined ? [url] : ['-H', `Host: ${one.slice(0, one.indexOf('/'))}`, `http://127.0.0.1:${port}${one.slice(one.indexOf('/'))}`];
     const [file, ...args] = pinned(loadCpus, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...shape]);
     const wrk = spawn(file!, args);
