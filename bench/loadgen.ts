@@ -9,7 +9,8 @@
  * schedule is kept by a 1 ms timer, so a request starts up to 1 ms late: the same for every
  * target, and counted. Prints one JSON line: requests, errors, seconds, latency
  * percentiles in ms and its own CPU time in µs. Bounded in time and count.
- * Args: URL SECONDS CONNECTIONS [RATE].
+ * Args: URL SECONDS CONNECTIONS [RATE] [REQUESTS]: REQUESTS, when given, is a comma-separated
+ * list of `host/path` sent in turn (Host header and path), instead of URL's path with its host.
  */
 import { Pool } from 'undici';
 
@@ -19,7 +20,13 @@ const connections = Number(connectionsText);
 const rate = Number(rateText);
 const MAX_SAMPLES = 5_000_000;
 const pool = new Pool(new URL(url).origin, { connections, pipelining: 1 });
-const path = new URL(url).pathname;
+/** What each request asks for, in turn: one Host and path, or a mix (bench/run.ts's routed targets). */
+const shapes = (process.argv[6] ?? '').split(',').filter(Boolean).map((entry) => {
+  const slash = entry.indexOf('/');
+  return { path: entry.slice(slash), headers: { host: entry.slice(0, slash) } as Record<string, string> | undefined };
+});
+if (shapes.length === 0) shapes.push({ path: new URL(url).pathname, headers: undefined });
+let turn = 0;
 const latencies = new Float64Array(MAX_SAMPLES);
 let count = 0;
 let completed = 0;
@@ -31,7 +38,9 @@ const deadline = started + seconds * 1000;
 
 async function once(scheduled: number): Promise<void> {
   try {
-    const res = await pool.request({ path, method: 'GET' });
+    const shape = shapes[turn]!;
+    turn = turn + 1 === shapes.length ? 0 : turn + 1;
+    const res = await pool.request({ path: shape.path, method: 'GET', headers: shape.headers });
     await res.body.dump();
     if (res.statusCode !== 200) errors++;
   } catch {

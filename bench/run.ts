@@ -25,6 +25,13 @@
  * `--against PATH` adds another build of the balancer (its `dist/src/cli.js`) as a further
  * target in the same rounds: two versions compared side by side, under the same noise.
  *
+ * Routed targets (on unless `--no-routed`): each engine again, with 1,000 HTTPRoutes (100
+ * hostnames × 10 path prefixes, bench/routes.ts) in front of the same default pool, judged
+ * against the same engine without routes (the target: within 5% of its CPU per request). Every
+ * target then gets the same requests, spread over the 100 hosts and the 10 prefixes.
+ *
+ * `--only REGEX` measures only the targets whose name matches (the baseline is always kept).
+ *
  *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 5 --json
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -35,6 +42,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { describeChecks, middleRequest, routedChecks, routeRequests, writeRoutes } from './routes.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +62,8 @@ const { values } = parseArgs({
     peers: { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
     'against-env': { type: 'string', multiple: true, default: [] },
+    routed: { type: 'boolean', default: true },
+    only: { type: 'string' },
   },
   allowNegative: true,
 });
@@ -94,11 +104,15 @@ const targetNode = values.node ?? process.env.BENCH_NODE ?? process.execPath;
 const targetNodeVersion = spawnSync(targetNode, ['--version'], { encoding: 'utf8' }).stdout?.trim();
 if (!targetNodeVersion) throw new Error(`--node: ${targetNode} is not a Node.js binary that runs here`);
 
+/** The routed targets' routes, and the requests every target gets when they run (else `/`). */
+const routesFile = values.routed ? writeRoutes(workDir) : undefined;
+const mix = values.routed ? routeRequests() : undefined;
+
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
 
 interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean; scrape?: boolean | undefined; peer?: boolean }
 
-const targets: Target[] = [
+let targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
   { name: 'baseline (undici)', command: [targetNode, join(here, 'baseline.js')], env: { BENCH_PORT: String(PROXY_PORT), BENCH_BACKENDS: BACKEND_PORTS.map((p) => `127.0.0.1:${p}`).join(',') }, port: PROXY_PORT },
   {
@@ -128,6 +142,26 @@ const targets: Target[] = [
     { name: 'floor: net server', command: [targetNode, join(here, 'floor-net.js')], env: { BENCH_PORT: String(PROXY_PORT) }, port: PROXY_PORT, floor: true },
   ] : []),
 ];
+
+if (routesFile !== undefined) {
+  const after = Math.max(...['load-balancer', 'load-balancer (node)'].map((name) => targets.findIndex((t) => t.name === name))) + 1;
+  targets.splice(after, 0, ...routedTargets(routesFile));
+}
+if (values.only !== undefined) {
+  const only = new RegExp(values.only);
+  targets = targets.filter((t) => only.test(t.name) || t.name.startsWith('baseline'));
+}
+
+/**
+ * Each engine's target again, with the same settings and the same default pool, plus the routes:
+ * the pool, its connections and its health checks are those of the single-pool target, so the
+ * difference is the router alone.
+ */
+function routedTargets(file: string): Target[] {
+  return targets.filter((t) => t.name === 'load-balancer' || t.name === 'load-balancer (node)').map((t) => ({
+    ...t, name: t.name === 'load-balancer' ? 'load-balancer (routed)' : 'load-balancer (node, routed)', command: [...t.command, '--config', file],
+  }));
+}
 
 /**
  * nginx, HAProxy and Caddy as a user would run them in front of the same backends: round robin,
@@ -233,7 +267,10 @@ interface LoadResult { requests: number; errors: number; p50: number; p99: numbe
 async function load(port: number, seconds: number, nodeClientOnCpu?: string): Promise<LoadResult> {
   const url = `http://127.0.0.1:${port}/`;
   if (useWrk && nodeClientOnCpu === undefined) {
-    const [file, ...args] = pinned(loadCpus, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url]);
+    // wrk sends one request over and over: with routes, the one in the middle of the mix.
+    const one = mix === undefined ? undefined : middleRequest();
+    const shape = one === undefined ? [url] : ['-H', `Host: ${one.slice(0, one.indexOf('/'))}`, `http://127.0.0.1:${port}${one.slice(one.indexOf('/'))}`];
+    const [file, ...args] = pinned(loadCpus, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...shape]);
     const wrk = spawn(file!, args);
     let out = '';
     wrk.stdout!.on('data', (c) => { out += c; });
@@ -250,7 +287,9 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
     return { requests, errors, p50: ms('50'), p99: ms('99'), seconds };
   }
   const fixed = nodeClientOnCpu === undefined ? rate : 0; // the client floor is always measured flat out
-  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [nodeClientOnCpu === undefined ? process.execPath : targetNode, join(here, 'loadgen.js'), url, String(seconds), String(connections), String(fixed)]);
+  const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [nodeClientOnCpu === undefined ? process.execPath : targetNode, join(here, 'loadgen.js'), url, String(seconds), String(connections), String(fixed),
+    // The floors stay on their own plain request.
+    ...(mix !== undefined && nodeClientOnCpu === undefined ? [mix.join(',')] : [])]);
   const gen = spawn(file!, args);
   let out = '';
   gen.stdout!.on('data', (c) => { out += c; });
@@ -271,9 +310,10 @@ async function measure(target: Target): Promise<Result> {
   let proc: ChildProcess | undefined;
   if (target.command.length > 0) {
     proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`), target.peer === true);
-    await waitForPort(target.port);
   }
   try {
+    // A busy machine can take seconds to start one (1,000 routes to compile); a target that never opens is still stopped.
+    if (proc !== undefined) await waitForPort(target.port, 30_000);
     if (target.floorClient === true) {
       // The undici client alone, on the proxy's core, against a backend: its own CPU per request.
       await load(target.port, Number(values.warmup), proxyCpu);
@@ -344,15 +384,17 @@ try {
       cpuUsPerReq: median(rs.map((x) => x.cpuUsPerReq)), peakRssMiB: median(rs.map((x) => x.peakRssMiB)), errors: rs.reduce((n, x) => n + x.errors, 0) };
   });
   const base = summary.find((s) => s.target.startsWith('baseline'))!;
-  const meta = { node: targetNodeVersion, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds) };
+  const checks = routedChecks(summary, rounds);
+  const meta = { node: targetNodeVersion, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds),
+    requests: mix === undefined ? '/' : `${mix.length} hosts, /p0/x … /p9/x` };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds, routed: checks }, null, 2)}\n`);
   } else {
     process.stdout.write(`${JSON.stringify(meta)}\n\n`);
-    process.stdout.write(`${'target'.padEnd(24)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU-µs/req'.padStart(12)}${'× base'.padStart(8)}${'p99 × base'.padStart(12)}${'peak RSS'.padStart(10)}${'errors'.padStart(8)}\n`);
+    process.stdout.write(`${'target'.padEnd(30)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU-µs/req'.padStart(12)}${'× base'.padStart(8)}${'p99 × base'.padStart(12)}${'peak RSS'.padStart(10)}${'errors'.padStart(8)}\n`);
     for (const s of summary) {
       const ratio = s.cpuUsPerReq > 0 ? (s.cpuUsPerReq / base.cpuUsPerReq).toFixed(2) : '-';
-      process.stdout.write(`${s.target.padEnd(24)}${s.rps.toFixed(0).padStart(10)}${s.p50.toFixed(2).padStart(9)}${s.p99.toFixed(2).padStart(9)}${(s.cpuUsPerReq > 0 ? s.cpuUsPerReq.toFixed(1) : '-').padStart(12)}${ratio.padStart(8)}${(s.p99 / base.p99).toFixed(2).padStart(12)}${(s.peakRssMiB > 0 ? `${s.peakRssMiB.toFixed(0)} MiB` : '-').padStart(10)}${String(s.errors).padStart(8)}\n`);
+      process.stdout.write(`${s.target.padEnd(30)}${s.rps.toFixed(0).padStart(10)}${s.p50.toFixed(2).padStart(9)}${s.p99.toFixed(2).padStart(9)}${(s.cpuUsPerReq > 0 ? s.cpuUsPerReq.toFixed(1) : '-').padStart(12)}${ratio.padStart(8)}${(s.p99 / base.p99).toFixed(2).padStart(12)}${(s.peakRssMiB > 0 ? `${s.peakRssMiB.toFixed(0)} MiB` : '-').padStart(10)}${String(s.errors).padStart(8)}\n`);
     }
     if (rounds.length > 1) {
       // Medians above; the round-by-round ratios show how much of a difference is noise.
@@ -361,7 +403,7 @@ try {
         const l = round.find((x) => x.target === 'load-balancer')!;
         return (pick(l) / pick(b)).toFixed(2);
       }).join(' ');
-      process.stdout.write(`\nload-balancer × baseline, round by round: CPU-µs/req ${perRound((x) => x.cpuUsPerReq)}; p99 ${perRound((x) => x.p99)}\n`);
+      if (targets.some((t) => t.name === 'load-balancer')) process.stdout.write(`\nload-balancer × baseline, round by round: CPU-µs/req ${perRound((x) => x.cpuUsPerReq)}; p99 ${perRound((x) => x.p99)}\n`);
       if (targets.some((t) => t.name === 'load-balancer (node)')) {
         const fast = (pick: (x: Result) => number): string => rounds.map((round) => {
           const b = round.find((x) => x.target === base.target)!;
@@ -370,7 +412,7 @@ try {
         }).join(' ');
         process.stdout.write(`load-balancer (node) × baseline, round by round: CPU-µs/req ${fast((x) => x.cpuUsPerReq)}; p99 ${fast((x) => x.p99)}\n`);
       }
-      if (values.against !== undefined) {
+      if (values.against !== undefined && targets.some((t) => t.name === 'load-balancer')) {
         const vs = (pick: (x: Result) => number): string => rounds.map((round) => {
           const a = round.find((x) => x.target === 'load-balancer (against)')!;
           const l = round.find((x) => x.target === 'load-balancer')!;
@@ -379,6 +421,7 @@ try {
         process.stdout.write(`load-balancer × against, round by round: CPU-µs/req ${vs((x) => x.cpuUsPerReq)}; p99 ${vs((x) => x.p99)}\n`);
       }
     }
+    if (checks.length > 0) process.stdout.write(`\n${describeChecks(checks)}\n`);
   }
 } finally {
   finished = true;
