@@ -38,6 +38,8 @@ export class CompiledRoute {
   readonly #mirror: Mirrors;
   /** Why each of its matches matched, by match index (X-LB-Explain): made here, not per request. */
   readonly #reasons: readonly string[];
+  /** The one pool of a route without filters: sent there without looking at the rest. */
+  readonly #only: RouteTarget | undefined;
 
   constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors) {
     this.name = spec.name;
@@ -68,12 +70,21 @@ export class CompiledRoute {
     this.#direct = direct;
     this.#mirrors = mirrors;
     this.#split = new Split(spec.backendRefs.map((ref) => ({ target: targets.get(ref.name)!, weight: ref.weight })));
+    const on = spec.backendRefs.filter((ref) => ref.weight > 0);
+    this.#only = spec.filters.length === 0 && on.length === 1 ? targets.get(on[0]!.name) : undefined;
   }
 
   /** Runs the route's filters on a request that matched `rule` (one of this route's), then sends it to a pool. */
   handle(ctx: RequestContext, rule: Rule): void {
     ctx.route = this.name;
     ctx.routeReason = this.#reasons[rule.matchIndex] ?? '';
+    // The common route: no filter, one pool.
+    const only = this.#only;
+    if (only !== undefined) {
+      ctx.pool = only.name;
+      only.proxy.handle(ctx);
+      return;
+    }
     const prefix = rule.match.path.type === 'PathPrefix' ? rule.match.path.value : undefined;
     if (this.#redirect !== undefined) { this.#answerRedirect(ctx, this.#redirect, prefix); return; }
     if (this.#direct !== undefined) { answer(ctx, this.#direct.spec.statusCode, this.#direct.body, this.#direct.spec); return; }
