@@ -1,0 +1,140 @@
+// @engine-independent: HTTP/2 backends are served through the node engine whatever ENGINE says
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { get } from '../helpers/http.js';
+import { echoName, startH2Backend } from '../helpers/h2-backend.js';
+import { firstAvailable, startBalancer, until } from '../helpers/in-process.js';
+import { refusing } from './backends.js';
+
+/**
+ * The proxy's rules over the h2 transport: HTTP/1.1 clients to h2c backends (prior knowledge),
+ * every stream an attempt of its own. The shared `runConformance` cases script HTTP/1.1
+ * backends byte by byte, so this file holds the cases that apply, with HTTP/2 backends.
+ */
+describe('h2 transport: forwarding', () => {
+  it('forwards method, path, body and headers; pseudo-headers from the request line, Host as :authority, connection headers dropped', async (t) => {
+    const backend = await startH2Backend(t, 'a');
+    const { url } = await startBalancer(t, 'node', [backend.entry]);
+    const res = await get(`${url}/p?q=1`, {
+      method: 'POST', body: 'hello',
+      headers: { host: 'example.test', 'content-type': 'text/plain', connection: 'keep-alive, x-hop', 'x-hop': '1', 'keep-alive': 'timeout=5', te: 'trailers, deflate', cookie: 'a=1' },
+    });
+    assert.deepEqual([res.status, res.body, res.headers['x-backend']], [200, 'ahello', 'a']);
+    assert.ok(res.headers['x-request-id'], 'our request id');
+    const seen = backend.streams[0]!.headers;
+    assert.deepEqual([seen[':method'], seen[':path'], seen[':authority'], seen[':scheme']], ['POST', '/p?q=1', 'example.test', 'http']);
+    assert.equal(seen.host, undefined, 'Host travels as :authority');
+    assert.equal(seen['x-hop'], undefined, 'a header named in Connection is dropped');
+    assert.equal(seen['keep-alive'], undefined);
+    assert.equal(seen.te, 'trailers', 'TE is kept as trailers only');
+    assert.equal(seen.cookie, 'a=1');
+    assert.equal(seen['x-forwarded-host'], 'example.test');
+    assert.match(String(seen.forwarded), /for=127\.0\.0\.1;host="example.test";proto=http/);
+  });
+
+  it('multiplexes: sequential and concurrent requests share one session; each is a request to the strategy', async (t) => {
+    const a = await startH2Backend(t, 'a');
+    const b = await startH2Backend(t, 'b');
+    const { url, lb } = await startBalancer(t, 'node', [a.entry, b.entry]);
+    const bodies = await Promise.all(Array.from({ length: 10 }, () => get(url).then((r) => r.body)));
+    assert.equal(bodies.filter((x) => x === 'a').length, 5, 'round robin per request');
+    assert.equal(bodies.filter((x) => x === 'b').length, 5);
+    assert.equal(a.sessions.length, 1, 'one connection to a carries its five streams');
+    assert.equal(b.sessions.length, 1);
+    assert.deepEqual(lb.connections(lb.pool.backends[0]!), { open: 1, busy: 0, idle: 1 });
+    await until(() => lb.pool.backends.every((x) => x.inFlight === 0), 'nothing in flight');
+  });
+
+  it('opens another session when one is at the backend\'s SETTINGS_MAX_CONCURRENT_STREAMS', async (t) => {
+    const held: (() => void)[] = [];
+    const backend = await startH2Backend(t, 'a', (stream, headers, self) => {
+      held.push(() => echoName(stream, headers, self));
+    }, { maxConcurrentStreams: 2 });
+    const { url } = await startBalancer(t, 'node', [backend.entry]);
+    // One request first, so that the session has the backend's SETTINGS before the others come.
+    const first = get(url);
+    await until(() => held.length === 1, 'the first stream reached the backend');
+    const rest = [get(url), get(url), get(url)];
+    await until(() => held.length === 4, 'every stream reached the backend');
+    assert.equal(backend.sessions.length, 2, 'two streams a session');
+    for (const release of held) release();
+    assert.deepEqual((await Promise.all([first, ...rest])).map((r) => r.status), [200, 200, 200, 200]);
+  });
+});
+
+describe('h2 transport: failures and retries', () => {
+  it('a backend that refuses connections: 502, and retried elsewhere for any method, body included', async (t) => {
+    const down = `${await refusing()}|proto=h2c`;
+    const ok = await startH2Backend(t, 'ok');
+    const alone = await startBalancer(t, 'node', [down]);
+    assert.equal((await get(alone.url)).status, 502);
+    const { url } = await startBalancer(t, 'node', [down, ok.entry], { RETRIES: '1' }, firstAvailable);
+    const post = await get(url, { method: 'POST', body: 'payload' });
+    assert.deepEqual([post.status, post.body], [200, 'okpayload']);
+  });
+
+  it('a stream reset by the backend after the request is 502; an idempotent request without a body is retried', async (t) => {
+    const resetting = await startH2Backend(t, 'r', (stream) => { stream.resume(); stream.on('end', () => stream.close(2)); });
+    const ok = await startH2Backend(t, 'ok');
+    const alone = await startBalancer(t, 'node', [resetting.entry]);
+    assert.equal((await get(alone.url)).status, 502);
+    const { url } = await startBalancer(t, 'node', [resetting.entry, ok.entry], { RETRIES: '1' }, firstAvailable);
+    assert.deepEqual([(await get(url)).body], ['ok']);
+    assert.equal((await get(url, { method: 'POST', body: 'x' })).status, 502, 'a POST that reached the backend is not repeated');
+  });
+
+  it('a stream refused unprocessed (REFUSED_STREAM) is retried for any method', async (t) => {
+    const refusingStreams = await startH2Backend(t, 'r', (stream) => stream.close(7 /* REFUSED_STREAM */));
+    const ok = await startH2Backend(t, 'ok');
+    const { url } = await startBalancer(t, 'node', [refusingStreams.entry, ok.entry], { RETRIES: '1' }, firstAvailable);
+    const post = await get(url, { method: 'POST' });
+    assert.deepEqual([post.status, post.body], [200, 'ok']);
+  });
+
+  it('GOAWAY: a stream above its last stream id is retried on another backend for any method; the session takes no new stream', async (t) => {
+    let streams = 0;
+    const going = await startH2Backend(t, 'g', (stream, headers, self) => {
+      // Going away on the second stream: the first was processed, this one (above it) was not.
+      if (++streams === 2) stream.session!.goaway(0, stream.id! - 2);
+      else echoName(stream, headers, self);
+    });
+    const ok = await startH2Backend(t, 'ok');
+    const { url, lb } = await startBalancer(t, 'node', [going.entry, ok.entry], { RETRIES: '1' }, firstAvailable);
+    assert.equal((await get(url)).body, 'g');
+    const post = await get(url, { method: 'POST' });
+    assert.deepEqual([post.status, post.body], [200, 'ok'], 'retried on ok');
+    assert.equal(lb.pool.get('g')!.inFlight, 0);
+    assert.equal((await get(url)).body, 'g', 'g again, on a new session');
+    assert.equal(going.sessions.length, 2);
+  });
+
+  it('no response head within PROXY_TIMEOUT: 504, the stream cancelled', async (t) => {
+    let closed = 0;
+    const slow = await startH2Backend(t, 's', (stream) => { stream.resume(); stream.on('close', () => { closed++; }); });
+    const { url } = await startBalancer(t, 'node', [slow.entry], { PROXY_TIMEOUT: '200ms' });
+    assert.equal((await get(url)).status, 504);
+    await until(() => closed === 1, 'the backend saw its stream closed');
+  });
+});
+
+describe('h2 transport: trailers', () => {
+  it('an HTTP/1.1 client that sent TE: trailers gets the backend\'s trailers on a chunked response; one that did not, none', async (t) => {
+    const backend = await startH2Backend(t, 'a', (stream) => {
+      stream.respond({ ':status': 200 }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'abc' }));
+      stream.end('body');
+    });
+    const { port } = await startBalancer(t, 'node', [backend.entry]);
+    const { request } = await import('node:http');
+    const trailersOf = (te: boolean) => new Promise<Record<string, string | undefined>>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', agent: false, headers: te ? { te: 'trailers' } : {} }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.trailers));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(await trailersOf(true), { 'x-checksum': 'abc' });
+    assert.deepEqual(await trailersOf(false), {});
+  });
+});
