@@ -74,7 +74,8 @@ export class H2Stream implements Stream {
     const hasBody = attempt.hasBody;
     let stream: ClientHttp2Stream;
     try {
-      stream = this.#stream = session.request(this.#headers, { endStream: !hasBody });
+      // With a body, the stream ends with the client's trailers (an empty set ends it with an empty DATA frame).
+      stream = this.#stream = session.request(this.#headers, { endStream: !hasBody, waitForTrailers: hasBody });
     } catch (err) {
       // A header node:http2 refuses to send (a bad value, say): the request is at fault, not the backend.
       this.#fail(new ProxyError('LB_ERR_BAD_REQUEST', (err as Error).message, { cause: err, stage: UNPROCESSED }));
@@ -91,6 +92,7 @@ export class H2Stream implements Stream {
       return;
     }
     const req = this.#req;
+    stream.on('wantTrailers', this.#onWantTrailers);
     if (req.readableEnded) {
       // An empty body, read by an attempt before this one (a retry).
       this.#onBodyEnd();
@@ -142,6 +144,13 @@ export class H2Stream implements Stream {
     if (this.#done) return;
     this.#stream!.end();
     this.#attempt.requestSent();
+  };
+
+  /** The request body is sent: the client's trailers follow it (HTTP/1.1 chunked ones, or an HTTP/2 client's). */
+  readonly #onWantTrailers = (): void => {
+    const stream = this.#stream!;
+    if (stream.destroyed || stream.closed) return;
+    stream.sendTrailers(relayedTrailers(this.#req.trailers as H2Headers));
   };
 
   readonly #onResponse = (headers: IncomingHttpHeaders, flags: number): void => {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Backend } from '../pool/index.js';
 import type { Attempt } from './attempt.js';
 import { ProxyError } from '../errors/index.js';
-import { h2RequestHeaders, isHeader, type RequestHeaderInfo } from './headers.js';
+import { acceptsTrailers, h2RequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { H2Session, type H2SessionOptions, type SessionOwner } from './h2-session.js';
 import { H2Stream } from './h2-stream.js';
 import { NO_CONNECTIONS, type ConnectionStats, type Transport, type TransportOptions } from './transport.js';
@@ -144,16 +144,8 @@ export class H2Transport implements Transport {
     attempt.hasBody = stream2 !== undefined ? !stream2.endAfterHeaders : info.hasBody;
     if (attempt.hasBody) attempt.uploading();
     const session = sessions.take();
-    const stream = new H2Stream(attempt, session, headers, this.#maxBody, trailersWanted(req));
+    const stream = new H2Stream(attempt, session, headers, this.#maxBody, acceptsTrailers(req.rawHeaders, req.httpVersionMajor));
     attempt.stream = stream;
     session.add(stream);
   }
-}
-
-/** Whether the client can take trailers: it speaks HTTP/2, or said `TE: trailers` (RFC 9110 section 10.1.4). */
-function trailersWanted(req: IncomingMessage): boolean {
-  if (req.httpVersionMajor === 2) return true;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if (isHeader(raw[i]!, 'te') && /(^|,)\s*trailers\s*(;|,|$)/i.test(raw[i + 1]!)) return true;
-  return false;
 }

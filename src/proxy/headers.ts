@@ -350,7 +350,7 @@ export function h2RequestHeaders(
 ): H2Headers {
   let trailers = false;
   for (let i = 0; i < raw.length; i += 2) {
-    if (isHeader(raw[i]!, 'te') && /(^|,)\s*trailers\s*(;|,|$)/i.test(raw[i + 1]!)) trailers = true;
+    if (isHeader(raw[i]!, 'te') && TE_TRAILERS.test(raw[i + 1]!)) trailers = true;
   }
   const list = upstreamRequestHeaders(raw, clientIp, proto, requestId, info);
   const out: H2Headers = { ':method': method, ':scheme': scheme, ':path': path, ':authority': info.host ?? authority };
@@ -389,6 +389,22 @@ export function relayedTrailers(trailers: H2Headers, into: Record<string, string
     else if (value !== undefined) into[lower] = String(value);
   }
   return into;
+}
+
+/** Whether a client can take trailers: it speaks HTTP/2, or said `TE: trailers` (RFC 9110 section 10.1.4). */
+export function acceptsTrailers(raw: readonly string[], httpVersionMajor: number): boolean {
+  if (httpVersionMajor === 2) return true;
+  for (let i = 0; i < raw.length; i += 2) if (isHeader(raw[i]!, 'te') && TE_TRAILERS.test(raw[i + 1]!)) return true;
+  return false;
+}
+
+const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
+
+/** Raw trailers as undici gives them (name, value, … as latin1 bytes), as `addTrailers` takes them. */
+export function rawTrailers(raw: readonly (Buffer | string)[]): Record<string, string | string[]> {
+  const trailers: H2Headers = {};
+  for (let i = 0; i < raw.length; i += 2) addHeader(trailers, raw[i]!.toString('latin1').toLowerCase(), raw[i + 1]!.toString('latin1'));
+  return relayedTrailers(trailers);
 }
 
 function addHeader(out: H2Headers, name: string, value: string): void {
