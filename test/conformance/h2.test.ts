@@ -1,9 +1,13 @@
 // @engine-independent: HTTP/2 backends are served through the node engine whatever ENGINE says
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { get } from '../helpers/http.js';
 import { echoName, startH2Backend } from '../helpers/h2-backend.js';
-import { firstAvailable, startBalancer, until } from '../helpers/in-process.js';
+import { firstAvailable, settled, startBalancer, until } from '../helpers/in-process.js';
 import { refusing } from './backends.js';
 
 /**
@@ -136,5 +140,94 @@ describe('h2 transport: trailers', () => {
     });
     assert.deepEqual(await trailersOf(true), { 'x-checksum': 'abc' });
     assert.deepEqual(await trailersOf(false), {});
+  });
+});
+
+const MiB = 1024 * 1024;
+const PATTERN = randomBytes(4 * MiB);
+const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Writes `total` bytes of PATTERN, honouring backpressure; `written` counts what each write callback confirmed. */
+function pump(out: NodeJS.WritableStream & { write(chunk: Buffer, cb: (err?: Error | null) => void): boolean }, total: number, progress: { written: number }): void {
+  let queued = 0;
+  const next = (): void => {
+    while (queued < total) {
+      const size = Math.min(64 * 1024, total - queued);
+      const chunk = PATTERN.subarray(queued % PATTERN.length, (queued % PATTERN.length) + size);
+      queued += size;
+      const ok = out.write(chunk, (err) => { if (err == null) progress.written += size; });
+      if (!ok) { out.once('drain', next); return; }
+    }
+    out.end();
+  };
+  next();
+}
+
+describe('h2 transport: streaming and flow control', () => {
+  it('a 16 MiB request body and a 16 MiB response body arrive byte for byte', async (t) => {
+    const body = Buffer.concat([PATTERN, PATTERN, PATTERN, PATTERN]);
+    const backend = await startH2Backend(t, 'big', (stream) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      stream.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
+      stream.on('end', () => {
+        stream.respond({ ':status': 200, 'x-got': `${length} ${hash.digest('hex')}`, 'content-length': body.length });
+        stream.end(body);
+      });
+    });
+    const { port } = await startBalancer(t, 'node', [backend.entry]);
+    const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/up', agent: false, headers: { 'content-length': body.length } });
+    req.end(body);
+    const [res] = await once(req, 'response') as [IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const got = Buffer.concat(chunks);
+    assert.equal(res.headers['x-got'], `${body.length} ${sha(body)}`, 'the backend got the request body whole');
+    assert.equal(sha(got), sha(body), 'the client got the response body whole');
+  });
+
+  it('backpressure down: a client that reads nothing holds the backend\'s stream back (HTTP/2 flow control)', async (t) => {
+    const total = 64 * MiB;
+    const progress = { written: 0 };
+    let started = false;
+    const backend = await startH2Backend(t, 'big', (stream) => {
+      started = true;
+      stream.respond({ ':status': 200, 'content-length': total });
+      pump(stream, total, progress);
+    });
+    const { port } = await startBalancer(t, 'node', [backend.entry]);
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    t.after(() => client.destroy());
+    client.pause();
+    client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => started, 'the backend got the request');
+    const held = await settled(() => progress.written);
+    assert.ok(held < total / 4, `the backend wrote ${(held / MiB).toFixed(1)} MiB of 64 while the client read nothing`);
+    let read = 0;
+    client.on('data', (c: Buffer) => { read += c.length; });
+    client.resume();
+    await new Promise<void>((resolve) => client.on('data', () => { if (read > total) resolve(); }));
+    assert.ok(read > total, 'and once the client reads, all of it arrives');
+  });
+
+  it('backpressure up: a backend that reads nothing holds the client\'s upload back', async (t) => {
+    const total = 64 * MiB;
+    const progress = { written: 0 };
+    let seen: import('node:http2').ServerHttp2Stream | undefined;
+    const backend = await startH2Backend(t, 'sink', (stream) => { stream.pause(); seen = stream; });
+    const { port } = await startBalancer(t, 'node', [backend.entry]);
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/up', agent: false, headers: { 'content-length': total } });
+    req.on('error', () => undefined);
+    t.after(() => req.destroy());
+    pump(req, total, progress);
+    await until(() => seen !== undefined, 'the backend got the request');
+    const held = await settled(() => progress.written);
+    assert.ok(held < total / 4, `the client wrote ${(held / MiB).toFixed(1)} MiB of 64 while the backend read nothing`);
+    let read = 0;
+    seen!.on('data', (c: Buffer) => { read += c.length; });
+    seen!.resume();
+    await once(seen!, 'end');
+    assert.equal(read, total, 'and once the backend reads, all of it arrives');
   });
 });
