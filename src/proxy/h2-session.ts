@@ -167,11 +167,15 @@ export class H2Session {
     this.#timer.unref();
   };
 
-  /** Out of use for new streams, and out of its backend's list. */
+  /** Out of use for new streams, and out of its backend's list (once). */
   #retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
     this.closing = true;
     this.#owner.forget(this);
   }
+
+  #retired = false;
 
   #failPending(err: Error): void {
     const pending = this.#pending;
