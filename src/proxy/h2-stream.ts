@@ -2,7 +2,7 @@ import { constants, type ClientHttp2Session, type ClientHttp2Stream, type Incomi
 import type { IncomingMessage } from 'node:http';
 import type { ContextResponse, RequestContext } from '../context/index.js';
 import type { Attempt } from './attempt.js';
-import { classify, isGatewayFailure, ProxyError } from '../errors/index.js';
+import { classify, CLIENT_CLOSED, isGatewayFailure, ProxyError } from '../errors/index.js';
 import { h2ResponseHeaders, relayedTrailers, type H2Headers } from './headers.js';
 import type { H2Session } from './h2-session.js';
 import type { Stream } from './transport.js';
@@ -158,8 +158,15 @@ export class H2Stream implements Stream {
     const res = this.#res;
     const status = Number(headers[':status']);
     if (this.#done) return;
-    if (res.destroyed || !attempt.responded(status)) {
-      this.reset(new ProxyError('LB_ERR_CLIENT_CLOSED', 'response not relayed'));
+    if (res.destroyed) {
+      // The client is gone: the attempt ends here, without a verdict on the backend.
+      this.#stream?.close(constants.NGHTTP2_CANCEL);
+      this.#fail(CLIENT_CLOSED);
+      return;
+    }
+    if (!attempt.responded(status)) {
+      // Ended before (a timeout, say) or now (retried on this status): the stream has no reader.
+      this.reset(CLIENT_CLOSED);
       return;
     }
     const ctx = this.#ctx;

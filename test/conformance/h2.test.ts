@@ -112,6 +112,40 @@ describe('h2 transport: failures and retries', () => {
     assert.equal(going.sessions.length, 2);
   });
 
+  it('RETRY_ON_STATUS: a 503 for a GET is retried on another backend, and the refused answer\'s stream is cancelled', async (t) => {
+    let closedCode: number | undefined;
+    const busy = await startH2Backend(t, 'busy', (stream) => {
+      stream.on('close', () => { closedCode = stream.rstCode; });
+      stream.respond({ ':status': 503 });
+      stream.write('busy');
+    });
+    const ok = await startH2Backend(t, 'ok');
+    const { url } = await startBalancer(t, 'node', [busy.entry, ok.entry], { RETRIES: '1', RETRY_ON_STATUS: '503' }, firstAvailable);
+    const res = await get(url);
+    assert.deepEqual([res.status, res.body], [200, 'ok']);
+    await until(() => closedCode !== undefined, 'the 503 stream closed');
+    assert.equal(closedCode, 8 /* CANCEL */);
+  });
+
+  it('a client that leaves mid-response: the backend\'s stream is cancelled and nothing stays in flight', async (t) => {
+    let closedCode: number | undefined;
+    const backend = await startH2Backend(t, 'slow', (stream) => {
+      stream.on('close', () => { closedCode = stream.rstCode; });
+      stream.respond({ ':status': 200 });
+      stream.write('first part');
+    });
+    const { port, lb } = await startBalancer(t, 'node', [backend.entry]);
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false });
+    req.on('error', () => undefined);
+    req.end();
+    const [res] = await once(req, 'response') as [IncomingMessage];
+    await once(res, 'data');
+    req.destroy();
+    await until(() => closedCode !== undefined, 'the backend saw its stream closed');
+    assert.equal(closedCode, 8 /* CANCEL */);
+    await until(() => lb.pool.backends[0]!.inFlight === 0, 'nothing in flight');
+  });
+
   it('no response head within PROXY_TIMEOUT: 504, the stream cancelled', async (t) => {
     let closed = 0;
     const slow = await startH2Backend(t, 's', (stream) => { stream.resume(); stream.on('close', () => { closed++; }); });
