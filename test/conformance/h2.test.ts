@@ -4,7 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
+import { createSecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { createCa } from '../helpers/certs.js';
 import { get } from '../helpers/http.js';
 import { echoName, startH2Backend } from '../helpers/h2-backend.js';
 import { firstAvailable, settled, startBalancer, until } from '../helpers/in-process.js';
@@ -63,6 +66,31 @@ describe('h2 transport: forwarding', () => {
     assert.equal(backend.sessions.length, 2, 'two streams a session');
     for (const release of held) release();
     assert.deepEqual((await Promise.all([first, ...rest])).map((r) => r.status), [200, 200, 200, 200]);
+  });
+});
+
+describe('h2 transport: HTTP/2 over TLS (proto=h2)', () => {
+  it('speaks h2 by ALPN to an https:// backend, verified against BACKEND_CA_FILE; an unknown CA is a 502', async (t) => {
+    const ca = createCa();
+    const cert = ca.issue('h2-backend', ['127.0.0.1']);
+    const server = createSecureServer({ cert: cert.cert, key: cert.key });
+    server.on('stream', (stream, headers) => {
+      stream.respond({ ':status': 200 });
+      stream.end(`tls ${String(headers[':scheme'])} ${stream.session!.alpnProtocol}`);
+    });
+    const sessions: import('node:http2').Http2Session[] = [];
+    server.on('session', (session) => sessions.push(session));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      for (const session of sessions) session.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    const entry = `https://127.0.0.1:${(server.address() as AddressInfo).port}|proto=h2`;
+    const { url } = await startBalancer(t, 'node', [entry], { BACKEND_CA_FILE: ca.certFile });
+    assert.deepEqual([(await get(url)).body], ['tls https h2']);
+    const untrusted = await startBalancer(t, 'node', [entry], { BACKEND_CA_FILE: createCa().certFile });
+    assert.equal((await get(untrusted.url)).status, 502);
   });
 });
 
