@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { createCa } from '../helpers/certs.js';
 import { get } from '../helpers/http.js';
+import { startBackend } from '../helpers/backend.js';
 import { echoName, startH2Backend } from '../helpers/h2-backend.js';
 import { firstAvailable, settled, startBalancer, until } from '../helpers/in-process.js';
 import { refusing } from './backends.js';
@@ -50,6 +51,21 @@ describe('h2 transport: forwarding', () => {
     assert.equal(b.sessions.length, 1);
     assert.deepEqual(lb.connections(lb.pool.backends[0]!), { open: 1, busy: 0, idle: 1 });
     await until(() => lb.pool.backends.every((x) => x.inFlight === 0), 'nothing in flight');
+  });
+
+  it('one pool, both protocols: HTTP/1.1 and h2c backends take turns, and a retry crosses from one transport to the other', async (t) => {
+    const h2 = await startH2Backend(t, 'h2');
+    const h1 = await startBackend('h1');
+    t.after(() => h1.close());
+    const { url, lb } = await startBalancer(t, 'node', [h2.entry, `${h1.url}|id=h1`]);
+    const bodies = [];
+    for (let i = 0; i < 4; i++) bodies.push((await get(url)).body);
+    assert.deepEqual(bodies, ['h2', 'h1', 'h2', 'h1']);
+    assert.deepEqual(lb.pool.backends.map((b) => b.proto), ['h2c', 'http1']);
+    const down = `${await refusing()}|proto=h2c`;
+    const mixed = await startBalancer(t, 'node', [down, `${h1.url}|id=h1`], { RETRIES: '1' }, firstAvailable);
+    const post = await get(mixed.url, { method: 'POST', body: 'x' });
+    assert.deepEqual([post.status, post.body], [200, 'h1']);
   });
 
   it('opens another session when one is at the backend\'s SETTINGS_MAX_CONCURRENT_STREAMS', async (t) => {
