@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { adminApi, type ApiResponse } from './helpers/admin-api.js';
 import { get } from './helpers/http.js';
 import { startBackend, startBackends, type TestBackend } from './helpers/backend.js';
+import { startH2Backend } from './helpers/h2-backend.js';
 import { runLb, startLb, type RunningLb } from './helpers/lb.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -119,6 +120,31 @@ test('/api/backends: list, add (checked before it gets traffic), reweight, maint
   }
   const bad = await api(lb.admin, 'PATCH', '/api/backends/b', { state: 'sleeping' });
   assert.match(bad.body.error.message, /state "sleeping": expected "maintenance" or "up"/);
+});
+
+test('/api/backends takes a proto: an h2c backend is checked and proxied over HTTP/2; a proto that does not fit the URL is refused', async (t) => {
+  const [a] = await startBackends(t, undefined, ['a']);
+  const h2 = await startH2Backend(t, 'h2');
+  // HTTP/2 backends take the node engine's requests only; none is configured at start, so the engine is said.
+  const lb = await startWithAdmin({ BACKENDS: a!.url, ADMIN_TOKEN: TOKEN, ENGINE: 'node' });
+  t.after(() => lb.stop());
+  const added = await api(lb.admin, 'POST', '/api/backends', { url: `http://127.0.0.1:${h2.port}`, id: 'h2', proto: 'h2c' });
+  assert.deepEqual([added.status, added.body.proto], [201, 'h2c']);
+  assert.equal((await api(lb.admin, 'GET', '/api/backends')).body.backends[0].proto, 'http1', 'an http:// backend without one is HTTP/1.1');
+  await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === 'h2');
+  const bodies = new Set<string>();
+  for (let i = 0; i < 4; i++) bodies.add((await get(lb.url)).body);
+  assert.ok(bodies.has('h2'), `the h2c backend answered (${[...bodies].join(', ')})`);
+  assert.ok(h2.streams.some((s) => s.headers[':path'] === '/' && s.headers['user-agent'] !== 'load-balancer-health-check'), 'a proxied stream');
+  for (const [body, pattern] of [
+    [{ url: 'http://127.0.0.1:9', proto: 'h2' }, /h2 \(HTTP\/2 over TLS\) with an https:\/\/ URL/],
+    [{ url: 'http://127.0.0.1:9', proto: 'spdy' }, /auto, http1, h2/],
+    [{ url: 'http://127.0.0.1:9', proto: 2 }, /proto/],
+  ] as const) {
+    const res = await api(lb.admin, 'POST', '/api/backends', body);
+    assert.deepEqual([res.status, res.body.error.code], [400, 'invalid_value'], JSON.stringify(body));
+    assert.match(res.body.error.message, pattern);
+  }
 });
 
 test('drain and delete: no new requests, the one in flight finishes, then maintenance (drain) or gone (delete)', async (t) => {

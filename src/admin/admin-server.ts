@@ -237,14 +237,15 @@ export class AdminServer {
       }
       if (method !== 'POST') throw notAllowed(method, path, 'GET, POST');
       const body = await readJson(req);
-      const input = object(body, ['url', 'weight', 'id', 'canary']);
+      const input = object(body, ['url', 'weight', 'id', 'proto', 'canary']);
       const canary = input.canary === undefined ? undefined : canarySpec(input.canary);
       if (typeof input.url !== 'string') throw invalid('url', input.url, 'a backend URL such as "http://10.0.0.1:8080"');
       if (input.weight !== undefined) checkWeight(input.weight);
       if (input.id !== undefined && typeof input.id !== 'string') throw invalid('id', input.id, 'a string');
+      if (input.proto !== undefined && typeof input.proto !== 'string') throw invalid('proto', input.proto, 'one of auto, http1, h2, h2c');
       let backend: Backend;
       try {
-        backend = pool.add({ url: input.url, weight: input.weight as number | undefined, id: input.id as string | undefined });
+        backend = pool.add({ url: input.url, weight: input.weight as number | undefined, id: input.id as string | undefined, proto: input.proto as string | undefined });
       } catch (err) {
         throw asApiError(err, err instanceof InvalidBackend && err.part !== undefined && err.part === input.id ? 'id' : 'url');
       }
@@ -376,6 +377,7 @@ export function describe(b: Backend): object {
     id: b.id,
     url: b.url,
     weight: b.weight,
+    proto: b.proto,
     state: b.state,
     healthy: b.healthy,
     ejected: b.ejected,

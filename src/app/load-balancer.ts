@@ -7,8 +7,8 @@ import type { Config } from '../config/index.js';
 import { backendKey, countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import type { Next } from '../middleware/chain.js';
-import type { Backend, BackendTls, Pool } from '../pool/index.js';
-import { ExplainGate, NodeTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
+import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
+import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
 import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
@@ -99,9 +99,12 @@ export class LoadBalancer {
     this.#customStrategy = options.strategy;
     this.#backendTls = backendTls(config);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
-    // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the transport.
-    this.#fast = config.engine === 'fast' && tls === undefined ? this.#fastEngine(config) : undefined;
-    this.#transport = this.#fast ?? new NodeTransport({
+    // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
+    // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
+    const h2 = usesH2(config);
+    if (config.engine === 'fast' && tls === undefined && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
+    this.#fast = config.engine === 'fast' && tls === undefined && !h2 ? this.#fastEngine(config) : undefined;
+    const http1 = this.#fast ?? new NodeTransport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
@@ -111,6 +114,16 @@ export class LoadBalancer {
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
     });
+    // Backends that speak HTTP/2 (proto h2c or h2) go through the h2 transport, the others through the engine's.
+    this.#transport = new ProtoTransport(http1, new H2Transport({
+      maxIdlePerBackend: config.http.maxIdleConnsPerHost,
+      maxIdle: config.http.maxIdleConns,
+      idleTimeout: config.http.idleConnTimeout,
+      connectTimeout: config.proxy.connectTimeout,
+      maxBodySize: config.limits.maxBodySize,
+      tunnelIdleTimeout: config.websocket.idleTimeout,
+      tls: this.#backendTls,
+    }));
     this.#shared = {
       log: this.log,
       transport: this.#transport,
@@ -546,3 +559,9 @@ function mirrorOutcomes(c: MirrorCounts): Record<string, number> {
 }
 
 const SHUTDOWN_CUT = new ProxyError('LB_ERR_SHUTDOWN', 'still running at the shutdown timeout');
+
+/** Whether any pool speaks HTTP/2 to some of its backends (its `proto:`, or an entry's own). */
+function usesH2(config: Config): boolean {
+  const h2 = (proto: string | undefined): boolean => proto === 'h2' || proto === 'h2c';
+  return config.pools.some((pool) => h2(pool.proto) || pool.backends.some((b) => !isDnsBackend(b) && h2(b.proto)));
+}

@@ -35,7 +35,7 @@ export class ManagedPool {
     this.name = settings.name;
     this.log = settings.name === DEFAULT_POOL ? options.log : options.log.child({ pool: settings.name });
     this.keeper = options.external ? undefined : new PoolKeeper(settings, options.stateFile?.part(settings.name), this.log);
-    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests });
+    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests, proto: settings.proto });
     this.keeper?.restore(this.pool);
     this.monitor = options.external ? undefined
       : new HealthMonitor(this.pool, settings.health, this.log.child({ component: 'health' }), undefined, options.backendTls);

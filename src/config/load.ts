@@ -8,6 +8,7 @@ import { parseRoutes, type RouteSpec } from '../routing/route-spec.js';
 import { RouteTable } from '../routing/route-table.js';
 import { DEFAULT_POOL, poolEntries, poolSettings, POOL_SETTINGS, type PoolConfig } from './pools.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Config, type Setting } from './settings.js';
+import { InvalidBackend, isDnsBackend, parseProto, resolveProto } from '../pool/index.js';
 
 /** One source of values. Later layers override earlier ones. */
 export interface Layer {
@@ -126,6 +127,7 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     throw new ConfigError(`invalid ADMIN_HOST (admin.host) ${show(admin.host)} without ADMIN_TOKEN: expected a loopback address (127.0.0.1, ::1, localhost), or set ADMIN_TOKEN so that the admin API is not open to the network`);
   }
   const pools = resolvePools(config as unknown as Config, layers, strategyNames);
+  for (const pool of pools) checkProto(pool, pool.name === DEFAULT_POOL ? '' : ` of pool ${show(pool.name)}`);
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
   config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where?.replace(/^ in /, '') || undefined);
@@ -197,6 +199,22 @@ function resolvePools(config: Config, layers: readonly Layer[], strategyNames: r
     pools.push(pool as unknown as PoolConfig);
   }
   return pools;
+}
+
+/** A pool's `proto:` against its backends' schemes: h2c is for http:// ones, h2 for https:// ones. */
+function checkProto(pool: PoolConfig, where: string): void {
+  for (const entry of pool.backends) {
+    try {
+      if (isDnsBackend(entry)) {
+        if (pool.proto === 'h2c' || pool.proto === 'h2') parseProto(pool.proto, entry.protocol, entry.text);
+      } else {
+        resolveProto(entry, pool.proto);
+      }
+    } catch (err) {
+      if (err instanceof InvalidBackend) throw new ConfigError(`invalid BACKEND_PROTO (proto)${where} ${show(pool.proto)} for backend ${show(err.part)}: expected ${err.expected}`);
+      throw err;
+    }
+  }
 }
 
 /** A strategy's name against the registry (STRATEGY, HASH_FALLBACK, SHADOW_STRATEGIES). */

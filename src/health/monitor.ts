@@ -2,6 +2,7 @@ import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { httpCheck, type CheckFn } from './check.js';
+import { h2Check } from './h2-check.js';
 
 export interface HealthOptions {
   /** Path on each backend's origin; undefined checks the backend URL itself. */
@@ -35,6 +36,8 @@ export class HealthMonitor {
   #downInterval: number;
   readonly #log: Logger;
   readonly #check: CheckFn;
+  /** For backends spoken to over HTTP/2 (`proto` h2c or h2); the injected check when one is. */
+  readonly #h2Check: CheckFn;
   readonly #agent: Agent | undefined;
   readonly #timers = new Map<Backend, NodeJS.Timeout>();
   readonly #running = new Set<Promise<void>>();
@@ -46,6 +49,7 @@ export class HealthMonitor {
     this.#options = options;
     this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
     this.#log = log;
+    this.#h2Check = check ?? h2Check(tls);
     if (check === undefined) {
       this.#agent = new Agent({ connect: { timeout: options.timeout, ...tlsConnectOptions(tls) } });
       check = httpCheck(this.#agent);
@@ -117,7 +121,8 @@ export class HealthMonitor {
   }
 
   async #verdict(backend: Backend): Promise<void> {
-    const result = await this.#check(checkUrl(backend, this.#options.path), this.#options.timeout);
+    const check = backend.proto === 'h2' || backend.proto === 'h2c' ? this.#h2Check : this.#check;
+    const result = await check(checkUrl(backend, this.#options.path), this.#options.timeout);
     if (this.#stopped || this.#pool.get(backend.id) !== backend) return;
     if (backend.recordCheck(result.ok, this.#options.rise, this.#options.fall)) {
       this.#pool.setHealth(backend, result.ok, result.reason);

@@ -15,10 +15,21 @@ export interface BackendSpec {
   /** Prepended to every request path; empty when the URL has none. */
   readonly pathPrefix: string;
   readonly weight: number;
+  /** The protocol spoken to it, when the entry names one (`|proto=h2c`); else the pool's. */
+  readonly proto?: BackendProto;
 }
 
-/** A backend as a user writes it: `http://host:port/prefix|weight=5|id=api-1`, or an object. */
-export type BackendInput = string | { readonly url: string; readonly weight?: number | string; readonly id?: string };
+/**
+ * How a backend is spoken to: HTTP/1.1, HTTP/2 over TLS (`h2`), cleartext HTTP/2 with prior
+ * knowledge (`h2c`, RFC 9113 section 3.3), or `auto`: whatever an https:// backend's ALPN picks
+ * (HTTP/1.1 for an http:// one).
+ */
+export type BackendProto = 'auto' | 'http1' | 'h2' | 'h2c';
+
+export const BACKEND_PROTOS: readonly BackendProto[] = ['auto', 'http1', 'h2', 'h2c'];
+
+/** A backend as a user writes it: `http://host:port/prefix|weight=5|id=api-1|proto=h2c`, or an object. */
+export type BackendInput = string | { readonly url: string; readonly weight?: number | string; readonly id?: string; readonly proto?: string };
 
 /** Why a backend was refused: what was expected, and the offending part when it is not the whole. */
 export class InvalidBackend extends Error {
@@ -28,37 +39,63 @@ export class InvalidBackend extends Error {
   }
 }
 
-const EXPECTED_URL = 'an http:// or https:// URL such as http://10.0.0.1:8080 (optionally with a path prefix, "|weight=N" and "|id=NAME")';
+const EXPECTED_URL = 'an http:// or https:// URL such as http://10.0.0.1:8080 (optionally with a path prefix, "|weight=N", "|id=NAME" and "|proto=auto|http1|h2|h2c")';
+const EXPECTED_PROTO = 'a protocol that is auto, http1, h2 (HTTP/2 over TLS: https:// only) or h2c (cleartext HTTP/2: http:// only)';
 export const MAX_WEIGHT = 1_000_000;
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 const EXPECTED_ID = 'an id of 1 to 64 letters, digits and . _ : - (starting with a letter or digit)';
 
-/** Parses `http://host:port/prefix|weight=5|id=NAME`. */
+/** Parses `http://host:port/prefix|weight=5|id=NAME|proto=h2c`. */
 export function parseBackendText(text: string): BackendSpec {
   const [urlText = '', ...options] = text.trim().split('|');
   let weight: unknown = 1;
   let id: unknown;
+  let proto: unknown;
   for (const option of options) {
     const eq = option.indexOf('=');
     const key = eq < 0 ? option.trim() : option.slice(0, eq).trim();
     const value = option.slice(eq + 1).trim();
     if (key === 'weight' && eq >= 0) weight = value;
     else if (key === 'id' && eq >= 0) id = value;
-    else throw new InvalidBackend(`${EXPECTED_URL}; the options are "weight=N" and "id=NAME"`, text);
+    else if (key === 'proto' && eq >= 0) proto = value;
+    else throw new InvalidBackend(`${EXPECTED_URL}; the options are "weight=N", "id=NAME" and "proto=P"`, text);
   }
-  return backendSpec(urlText, weight, id, text);
+  return backendSpec(urlText, weight, id, text, proto);
 }
 
-/** Parses a config-file or API entry: a URL string, or `{ url, weight?, id? }`. */
+/** Parses a config-file or API entry: a URL string, or `{ url, weight?, id?, proto? }`. */
 export function parseBackendEntry(entry: unknown): BackendSpec {
   if (typeof entry === 'string') return parseBackendText(entry);
   if (entry !== null && typeof entry === 'object' && !Array.isArray(entry)) {
-    const { url, weight = 1, id, ...rest } = entry as Record<string, unknown>;
-    if (Object.keys(rest).length > 0) throw new InvalidBackend('a backend object with only "url", "weight" and "id"', entry);
+    const { url, weight = 1, id, proto, ...rest } = entry as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) throw new InvalidBackend('a backend object with only "url", "weight", "id" and "proto"', entry);
     if (typeof url !== 'string') throw new InvalidBackend(EXPECTED_URL, entry);
-    return backendSpec(url, weight, id, entry);
+    return backendSpec(url, weight, id, entry, proto);
   }
-  throw new InvalidBackend(`${EXPECTED_URL}, or an object { url, weight, id }`, entry);
+  throw new InvalidBackend(`${EXPECTED_URL}, or an object { url, weight, id, proto }`, entry);
+}
+
+/**
+ * A protocol as written (`|proto=`, `proto:`), checked against the backend's scheme: h2c is
+ * cleartext and h2 is TLS, so each with the other scheme is a mistake, said at once.
+ */
+export function parseProto(value: unknown, protocol: string, whole: unknown = value): BackendProto {
+  const proto = typeof value === 'string' ? value.trim().toLowerCase() : value;
+  if (!BACKEND_PROTOS.includes(proto as BackendProto)) throw new InvalidBackend(EXPECTED_PROTO, whole);
+  if (proto === 'h2c' && protocol !== 'http:') throw new InvalidBackend('proto h2c (cleartext HTTP/2) with an http:// URL; for https:// use h2 or auto', whole);
+  if (proto === 'h2' && protocol !== 'https:') throw new InvalidBackend('proto h2 (HTTP/2 over TLS) with an https:// URL; for http:// use h2c', whole);
+  return proto as BackendProto;
+}
+
+/**
+ * The protocol a backend is spoken to with: its own, else its pool's (`proto:`, BACKEND_PROTO).
+ * A pool's h2c with an https:// backend (or h2 with an http:// one) is refused like the
+ * backend's own would be. `auto` for an http:// backend is HTTP/1.1 (no ALPN without TLS).
+ * Throws InvalidBackend.
+ */
+export function resolveProto(spec: BackendSpec, pool: BackendProto = 'auto'): BackendProto {
+  const proto = spec.proto ?? parseProto(pool, spec.origin.startsWith('https:') ? 'https:' : 'http:', spec.url);
+  return proto === 'auto' && !spec.origin.startsWith('https:') ? 'http1' : proto;
 }
 
 /** A weight given as a number or digits: an integer from 1 to MAX_WEIGHT. */
@@ -88,7 +125,7 @@ export function checkUnique(specs: readonly BackendSpec[]): void {
   }
 }
 
-function backendSpec(urlText: string, weightValue: unknown, idValue: unknown, whole: unknown): BackendSpec {
+function backendSpec(urlText: string, weightValue: unknown, idValue: unknown, whole: unknown, protoValue?: unknown): BackendSpec {
   let url: URL;
   try {
     url = new URL(urlText.trim());
@@ -111,7 +148,8 @@ function backendSpec(urlText: string, weightValue: unknown, idValue: unknown, wh
   } else {
     throw new InvalidBackend(EXPECTED_ID, whole);
   }
-  return { id, url: url.origin + pathPrefix, origin: url.origin, pathPrefix, weight };
+  const spec = { id, url: url.origin + pathPrefix, origin: url.origin, pathPrefix, weight };
+  return protoValue === undefined ? spec : { ...spec, proto: parseProto(protoValue, url.protocol, whole) };
 }
 
 /**

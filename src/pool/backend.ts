@@ -1,5 +1,5 @@
 import type { SecureContext } from 'node:tls';
-import type { BackendSpec } from './backend-spec.js';
+import { resolveProto, type BackendProto, type BackendSpec } from './backend-spec.js';
 import { transition, type HealthState } from './hysteresis.js';
 
 /** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
@@ -83,6 +83,11 @@ export class Backend {
   readonly pathPrefix: string;
   /** Most requests in flight at once; 0 is no limit. */
   readonly maxRequests: number;
+  /**
+   * The protocol it is spoken to with, resolved: `http1`, `h2`, `h2c`, or `auto` (an https://
+   * backend whose ALPN decides). An http:// backend's `auto` is `http1`.
+   */
+  readonly proto: BackendProto;
 
   #weight: number;
   #effectiveWeight: number;
@@ -137,9 +142,13 @@ export class Backend {
     };
   }
 
-  /** `maxRequests` is the pool's limit of requests in flight (0: none). */
-  constructor(spec: BackendSpec, maxRequests = 0) {
+  /**
+   * `maxRequests` is the pool's limit of requests in flight (0: none); `proto` the pool's
+   * protocol, for a spec that names none. Throws InvalidBackend when the two disagree with the URL.
+   */
+  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto') {
     this.id = spec.id;
+    this.proto = resolveProto(spec, proto);
     this.url = spec.url;
     this.origin = spec.origin;
     this.pathPrefix = spec.pathPrefix;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Backend, poolWrites, type AdminState } from './backend.js';
-import { checkUnique, InvalidBackend, parseBackendEntry, parseWeight, type BackendInput, type BackendSpec } from './backend-spec.js';
+import { checkUnique, InvalidBackend, parseBackendEntry, parseWeight, type BackendInput, type BackendProto, type BackendSpec } from './backend-spec.js';
 
 /** The pool alone writes a backend's admin state, health verdict, ejection and weights. */
 const write = poolWrites();
@@ -60,6 +60,7 @@ export function available(backend: Backend): boolean {
 export class Pool extends EventEmitter<PoolEvents> {
   readonly #byId = new Map<string, Backend>();
   readonly #maxRequests: number;
+  readonly #proto: BackendProto;
   #all: readonly Backend[] = Object.freeze([]);
   #available: Snapshot = Object.freeze([]);
 
@@ -67,9 +68,10 @@ export class Pool extends EventEmitter<PoolEvents> {
    * Backends from validated specs (the configuration's) or inputs to parse; `maxRequests` is
    * each backend's limit of requests in flight (BACKEND_MAX_REQUESTS; 0 is none).
    */
-  constructor(backends: readonly (BackendSpec | BackendInput)[] = [], options: { readonly maxRequests?: number } = {}) {
+  constructor(backends: readonly (BackendSpec | BackendInput)[] = [], options: { readonly maxRequests?: number; readonly proto?: BackendProto } = {}) {
     super();
     this.#maxRequests = options.maxRequests ?? 0;
+    this.#proto = options.proto ?? 'auto';
     const specs = backends.map(toSpec);
     checkUnique(specs);
     for (const spec of specs) this.#byId.set(spec.id, this.#create(spec));
@@ -194,7 +196,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   }
 
   #create(spec: BackendSpec): Backend {
-    return new Backend(spec, this.#maxRequests);
+    return new Backend(spec, this.#maxRequests, this.#proto);
   }
 
   #setAdmin(backend: Backend, admin: AdminState): void {
@@ -218,5 +220,5 @@ export class Pool extends EventEmitter<PoolEvents> {
 
 /** Every backend goes through the one parser, a configured (already valid) spec included. */
 function toSpec(input: BackendSpec | BackendInput): BackendSpec {
-  return parseBackendEntry(typeof input === 'string' ? input : { url: input.url, weight: input.weight, id: input.id });
+  return parseBackendEntry(typeof input === 'string' ? input : { url: input.url, weight: input.weight, id: input.id, proto: input.proto });
 }

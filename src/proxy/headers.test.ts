@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamResponseHeaders, isHeader, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
+import { downstreamResponseHeaders, h2RequestHeaders, h2ResponseHeaders, relayedTrailers, isHeader, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
 
 const fwd = ['203.0.113.7', 'http', 'req-1'] as const;
 
@@ -158,4 +158,27 @@ test('downstreamResponseLines drops hop-by-hop headers and the backend\'s reques
     'Proxy-Connection', 'close', 'Content-Type', 'text/plain', 'DATE', 'Tue, 01 Dec 2026 10:00:00 GMT', 'CONTENT-LENGTH', '2'], 'ours', info);
   assert.equal(lines, 'Content-Type: text/plain\r\nDATE: Tue, 01 Dec 2026 10:00:00 GMT\r\nCONTENT-LENGTH: 2\r\nx-request-id: ours\r\n');
   assert.deepEqual(info, { date: true, length: true });
+});
+
+test('h2RequestHeaders: pseudo-headers from the request, Host as :authority, lowercase names, connection-specific headers dropped, te only as trailers', () => {
+  const info = { host: undefined, hasBody: false };
+  const out = h2RequestHeaders(['Host', 'example.test', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'TE', 'trailers', 'Transfer-Encoding', 'chunked',
+    'Cookie', 'a=1', 'Cookie', 'b=2', 'Accept', 'text/html', 'Accept', 'text/plain', 'Upgrade', 'h2c', 'Keep-Alive', 'timeout=5'],
+  '10.0.0.9', 'http', 'rid', info, 'POST', '/x?y=1', 'http', '127.0.0.1:9');
+  assert.deepEqual([out[':method'], out[':path'], out[':scheme'], out[':authority']], ['POST', '/x?y=1', 'http', 'example.test']);
+  for (const gone of ['host', 'connection', 'x-hop', 'transfer-encoding', 'upgrade', 'keep-alive', 'Accept']) assert.equal(out[gone], undefined, gone);
+  assert.equal(out.te, 'trailers');
+  assert.equal(out.cookie, 'a=1; b=2', 'cookies joined into one field (RFC 9113 section 8.2.3 allows it)');
+  assert.deepEqual(out.accept, ['text/html', 'text/plain'], 'a repeated header stays repeated');
+  assert.equal(out['x-request-id'], 'rid');
+  assert.equal(info.hasBody, true);
+  const bare = h2RequestHeaders(['TE', 'gzip'], '10.0.0.9', 'http', 'rid', { host: undefined, hasBody: false }, 'GET', '/', 'https', '127.0.0.1:9');
+  assert.equal(bare[':authority'], '127.0.0.1:9', 'no Host: the backend\'s authority');
+  assert.equal(bare.te, undefined, 'te other than trailers is dropped');
+});
+
+test('h2ResponseHeaders drops pseudo-headers and hop-by-hop ones and sets our request id; relayedTrailers keeps only what may trail', () => {
+  const list = h2ResponseHeaders({ ':status': 200, 'content-type': 'application/grpc', 'set-cookie': ['a=1', 'b=2'], 'x-request-id': 'theirs', 'grpc-status': '0' }, 'ours', new Set(['grpc-status']));
+  assert.deepEqual(list, ['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'ours']);
+  assert.deepEqual(relayedTrailers({ 'grpc-status': '0', 'grpc-message': 'ok', connection: 'close', 'content-length': '1', ':status': 200 }), { 'grpc-status': '0', 'grpc-message': 'ok' });
 });

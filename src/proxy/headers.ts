@@ -333,3 +333,83 @@ function forwardedNode(ip: string): string {
 function quoted(value: string): string {
   return value.includes('"') || value.includes('\\') ? `"${value.replace(/["\\]/g, '\\$&')}"` : `"${value}"`;
 }
+
+/** HTTP/2 headers as node:http2 takes and gives them: by lowercase name, repeated ones as arrays. */
+export type H2Headers = Record<string, string | string[] | number | undefined>;
+
+/**
+ * The client's request for an HTTP/2 backend (RFC 9113 section 8.3.1): the headers
+ * `upstreamRequestHeaders` keeps, with names in lowercase, Host as `:authority` (`authority`
+ * when the request had none) and the pseudo-headers from `method` and `path`. Connection-specific
+ * headers are gone (section 8.2.2); `te` is sent only as `trailers` when the client asked for
+ * them. Cookies stay joined into one field, which section 8.2.3 allows.
+ */
+export function h2RequestHeaders(
+  raw: readonly string[], clientIp: string, proto: string, requestId: string, info: RequestHeaderInfo,
+  method: string, path: string, scheme: string, authority: string,
+): H2Headers {
+  let trailers = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (isHeader(raw[i]!, 'te') && TE_TRAILERS.test(raw[i + 1]!)) trailers = true;
+  }
+  const list = upstreamRequestHeaders(raw, clientIp, proto, requestId, info);
+  const out: H2Headers = { ':method': method, ':scheme': scheme, ':path': path, ':authority': info.host ?? authority };
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!.toLowerCase();
+    if (name === 'host') continue;
+    addHeader(out, name, list[i + 1]!);
+  }
+  if (trailers) out.te = 'trailers';
+  return out;
+}
+
+/**
+ * An HTTP/2 backend's response head for the client, as `downstreamResponseHeaders` makes it:
+ * pseudo-headers dropped, hop-by-hop ones too (an HTTP/2 peer should send none), our
+ * X-Request-Id set. `skip`, when given, names headers to leave out (moved to the trailers).
+ */
+export function h2ResponseHeaders(headers: H2Headers, requestId: string, skip?: ReadonlySet<string>): string[] {
+  const flat: string[] = [];
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* : */ || skip?.has(name)) continue;
+    const value = headers[name];
+    if (Array.isArray(value)) for (const v of value) flat.push(name, v);
+    else if (value !== undefined) flat.push(name, String(value));
+  }
+  return downstreamResponseHeaders(flat, requestId);
+}
+
+/** Trailers as they go on (RFC 9110 section 6.5.1): no pseudo-header, nothing hop-by-hop, nothing that frames the message. */
+export function relayedTrailers(trailers: H2Headers, into: Record<string, string | string[]> = {}): Record<string, string | string[]> {
+  for (const name in trailers) {
+    const lower = name.toLowerCase();
+    if (lower.charCodeAt(0) === 58 /* : */ || HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'host') continue;
+    const value = trailers[name];
+    if (Array.isArray(value)) into[lower] = value;
+    else if (value !== undefined) into[lower] = String(value);
+  }
+  return into;
+}
+
+/** Whether a client can take trailers: it speaks HTTP/2, or said `TE: trailers` (RFC 9110 section 10.1.4). */
+export function acceptsTrailers(raw: readonly string[], httpVersionMajor: number): boolean {
+  if (httpVersionMajor === 2) return true;
+  for (let i = 0; i < raw.length; i += 2) if (isHeader(raw[i]!, 'te') && TE_TRAILERS.test(raw[i + 1]!)) return true;
+  return false;
+}
+
+const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
+
+/** Raw trailers as undici gives them (name, value, … as latin1 bytes), as `addTrailers` takes them. */
+export function rawTrailers(raw: readonly (Buffer | string)[]): Record<string, string | string[]> {
+  const trailers: H2Headers = {};
+  for (let i = 0; i < raw.length; i += 2) addHeader(trailers, raw[i]!.toString('latin1').toLowerCase(), raw[i + 1]!.toString('latin1'));
+  return relayedTrailers(trailers);
+}
+
+function addHeader(out: H2Headers, name: string, value: string): void {
+  const had = out[name];
+  if (had === undefined) out[name] = value;
+  else if (Array.isArray(had)) had.push(value);
+  else out[name] = [String(had), value];
+}

@@ -8,6 +8,7 @@ import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
 import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
+import { answerGrpc, isGrpc } from './grpc.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';
@@ -268,6 +269,11 @@ export class Proxy {
     if (res.headersSent) {
       // The status line is gone: cutting the connection is the only honest signal left.
       res.destroy();
+      return;
+    }
+    if (isGrpc(ctx)) {
+      if (this.draining || unreadBody(ctx.req)) res.shouldKeepAlive = false;
+      answerGrpc(ctx, error);
       return;
     }
     const body = ERROR_BODIES.get(error.status) ?? ERROR_BODIES.get(502)!;

@@ -3,13 +3,14 @@ import type { Attempt } from './attempt.js';
 
 /**
  * How bytes reach a backend (Envoy's `GenericConnPool` + `GenericUpstream`, undici's per-protocol
- * object): node:http + undici is one transport, llhttp on raw sockets another. A transport owns
+ * object): node:http + undici is one transport, llhttp on raw sockets another, node:http2
+ * sessions to HTTP/2 backends a third (`ProtoTransport` puts it beside either). A transport owns
  * its connections per backend, moves the bytes of each attempt, and tells the attempt what
  * happened (`Attempt.writing`, `requestSent`, `responded`, `upgraded`, `completed`, `failed`),
  * its own errors mapped to our codes. Policy (retries, deadlines, accounting) stays in Attempt.
  */
 export interface Transport {
-  /** `node` or `fast`: what the logs and the `listening` line call it. */
+  /** `node`, `fast` or `h2`: what the logs and the `listening` line call it. */
   readonly name: string;
   /**
    * Starts `attempt`'s request on a connection to its backend. `retryOf` is the attempt it

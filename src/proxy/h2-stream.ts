@@ -1,0 +1,260 @@
+import { constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import type { ContextResponse, RequestContext } from '../context/index.js';
+import type { Attempt } from './attempt.js';
+import { classify, CLIENT_CLOSED, isGatewayFailure, ProxyError } from '../errors/index.js';
+import { h2ResponseHeaders, relayedTrailers, type H2Headers } from './headers.js';
+import type { H2Session } from './h2-session.js';
+import type { Stream } from './transport.js';
+
+/** What a retry may assume of a stream the backend did not process: nothing of it reached it. */
+const UNPROCESSED = { beforeRequest: true, beforeResponse: true };
+
+/** gRPC's status fields: in a Trailers-Only response (a HEADERS frame that ends the stream) they are moved to the trailers. */
+const GRPC_STATUS = new Set(['grpc-status', 'grpc-message', 'grpc-status-details-bin']);
+
+/**
+ * One request on one stream of an HTTP/2 session to a backend. It streams the client's body
+ * with backpressure both ways (a full stream pauses the client's request, a slow client pauses
+ * the stream), relays the response head, body and trailers, and reports to its attempt as the
+ * other transports do. A stream the backend refused unprocessed (GOAWAY above it, or
+ * REFUSED_STREAM) fails with an error any request may be retried on, as long as none of its
+ * body was taken from the client.
+ */
+export class H2Stream implements Stream {
+  readonly #attempt: Attempt;
+  readonly #ctx: RequestContext;
+  readonly #req: IncomingMessage;
+  readonly #res: ContextResponse;
+  readonly #headers: H2Headers;
+  readonly #session: H2Session;
+  readonly #maxBody: number;
+  /** Trailers go to the client: it speaks HTTP/2, or asked for them (`TE: trailers`). */
+  readonly #trailersWanted: boolean;
+  #stream: ClientHttp2Stream | undefined = undefined;
+  #trailers: Record<string, string | string[]> | undefined = undefined;
+  /** Request body bytes taken from the client. */
+  #bodyRead = 0;
+  #error: Error | undefined = undefined;
+  #done = false;
+
+  constructor(attempt: Attempt, session: H2Session, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
+    this.#attempt = attempt;
+    this.#ctx = attempt.ctx;
+    this.#req = attempt.ctx.req as IncomingMessage;
+    this.#res = attempt.ctx.res as ContextResponse;
+    this.#headers = headers;
+    this.#session = session;
+    this.#maxBody = maxBody;
+    this.#trailersWanted = trailersWanted;
+  }
+
+  /** Its stream id, once its HEADERS have been sent. */
+  get id(): number | undefined {
+    return this.#stream?.id;
+  }
+
+  get waitingOnClient(): boolean {
+    return !this.#req.complete && this.#req.readableFlowing === true;
+  }
+
+  get unsent(): number {
+    return this.#res.writableLength;
+  }
+
+  /** The session is up: the request goes out (its head now, its body as the client sends it). */
+  start(session: ClientHttp2Session): void {
+    const attempt = this.#attempt;
+    if (this.#done) return;
+    if (attempt.ended) {
+      this.#finish();
+      return;
+    }
+    attempt.writing();
+    const hasBody = attempt.hasBody;
+    let stream: ClientHttp2Stream;
+    try {
+      // With a body, the stream ends with the client's trailers (an empty set ends it with an empty DATA frame).
+      stream = this.#stream = session.request(this.#headers, { endStream: !hasBody, waitForTrailers: hasBody });
+    } catch (err) {
+      // A header node:http2 refuses to send (a bad value, say): the request is at fault, not the backend.
+      this.#fail(new ProxyError('LB_ERR_BAD_REQUEST', (err as Error).message, { cause: err, stage: UNPROCESSED }));
+      return;
+    }
+    stream.on('response', this.#onResponse);
+    stream.on('data', this.#onData);
+    stream.on('trailers', this.#onTrailers);
+    stream.on('end', this.#onEnd);
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onClose);
+    if (!hasBody) {
+      attempt.requestSent();
+      return;
+    }
+    const req = this.#req;
+    stream.on('wantTrailers', this.#onWantTrailers);
+    if (req.readableEnded) {
+      // An empty body, read by an attempt before this one (a retry).
+      this.#onBodyEnd();
+      return;
+    }
+    stream.on('drain', this.#onStreamDrain);
+    req.on('data', this.#onBody);
+    req.on('end', this.#onBodyEnd);
+    req.resume();
+  }
+
+  reset(reason: Error): void {
+    if (this.#done) return;
+    this.#error = reason;
+    this.#finish();
+    this.#stream?.close(constants.NGHTTP2_CANCEL);
+  }
+
+  /** The backend did not process it (a GOAWAY above its id). */
+  refused(why: string): void {
+    if (this.#done) return;
+    const error = new ProxyError('LB_ERR_UPSTREAM_RESET', `backend refused the stream unprocessed (${why})`, { stage: this.#bodyRead === 0 ? UNPROCESSED : this.#attempt });
+    this.#stream?.close(constants.NGHTTP2_CANCEL);
+    this.#fail(error);
+  }
+
+  /** Its session failed or closed under it (or was cut). */
+  lost(err: Error): void {
+    if (this.#done) return;
+    this.#stream?.close(constants.NGHTTP2_CANCEL);
+    this.#fail(this.#mapped(err, constants.NGHTTP2_NO_ERROR));
+  }
+
+  readonly #onBody = (chunk: Buffer): void => {
+    this.#bodyRead += chunk.length;
+    if (this.#maxBody > 0 && this.#bodyRead > this.#maxBody) {
+      this.#attempt.tooLarge(this.#maxBody);
+      return;
+    }
+    this.#attempt.bodySent(chunk.length, chunk);
+    if (!this.#stream!.write(chunk)) this.#req.pause();
+  };
+
+  readonly #onStreamDrain = (): void => {
+    if (!this.#done) this.#req.resume();
+  };
+
+  readonly #onBodyEnd = (): void => {
+    if (this.#done) return;
+    this.#stream!.end();
+    this.#attempt.requestSent();
+  };
+
+  /** The request body is sent: the client's trailers follow it (HTTP/1.1 chunked ones, or an HTTP/2 client's). */
+  readonly #onWantTrailers = (): void => {
+    const stream = this.#stream!;
+    if (stream.destroyed || stream.closed) return;
+    stream.sendTrailers(relayedTrailers(this.#req.trailers as H2Headers));
+  };
+
+  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+    const attempt = this.#attempt;
+    const res = this.#res;
+    const status = Number(headers[':status']);
+    if (this.#done) return;
+    if (res.destroyed) {
+      // The client is gone: the attempt ends here, without a verdict on the backend.
+      this.#stream?.close(constants.NGHTTP2_CANCEL);
+      this.#fail(CLIENT_CLOSED);
+      return;
+    }
+    if (!attempt.responded(status)) {
+      // Ended before (a timeout, say) or now (retried on this status): the stream has no reader.
+      this.reset(CLIENT_CLOSED);
+      return;
+    }
+    const ctx = this.#ctx;
+    // A gRPC Trailers-Only response: its status fields go out as trailers, where every client reads them.
+    const trailersOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0 && headers['grpc-status'] !== undefined && this.#trailersWanted;
+    let list = h2ResponseHeaders(headers as H2Headers, ctx.id, trailersOnly ? GRPC_STATUS : undefined);
+    if (trailersOnly) {
+      this.#trailers = {};
+      for (const name of GRPC_STATUS) if (headers[name] !== undefined) this.#trailers[name] = String(headers[name]);
+    }
+    if (attempt.closing) res.shouldKeepAlive = false;
+    if (ctx.responseModifier !== undefined) list = ctx.responseModifier.apply(list);
+    if (ctx.responseHeaders !== undefined) list.push(...ctx.responseHeaders);
+    const explain = attempt.explained();
+    if (explain !== undefined) list.push('x-lb-explain', explain);
+    res.writeHead(status, list);
+    attempt.receiving();
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#done) return;
+    this.#ctx.bytes += chunk.length;
+    this.#attempt.received();
+    if (this.#res.write(chunk)) return;
+    this.#stream!.pause();
+    this.#res.once('drain', this.#onClientDrain);
+    this.#attempt.stalled(this.#res.socket !== null);
+  };
+
+  readonly #onClientDrain = (): void => {
+    if (this.#done) return;
+    this.#attempt.clientDrained();
+    this.#stream!.resume();
+  };
+
+  readonly #onTrailers = (trailers: IncomingHttpHeaders): void => {
+    if (this.#trailersWanted) this.#trailers = relayedTrailers(trailers as H2Headers, this.#trailers);
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#done) return;
+    this.#finish();
+    if (!this.#attempt.completed()) return;
+    const res = this.#res;
+    if (this.#trailers !== undefined && !res.destroyed) res.addTrailers(this.#trailers);
+    res.end();
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#error ??= err;
+  };
+
+  readonly #onClose = (): void => {
+    if (this.#done) return;
+    const code = this.#stream!.rstCode ?? constants.NGHTTP2_NO_ERROR;
+    this.#fail(this.#mapped(this.#error, code));
+  };
+
+  /**
+   * A stream's failure in our codes: REFUSED_STREAM means unprocessed (RFC 9113 section 8.7);
+   * anything else the backend or the connection did is a reset, at the stage the attempt had reached.
+   */
+  #mapped(err: Error | undefined, code: number): ProxyError {
+    if (code === constants.NGHTTP2_REFUSED_STREAM) {
+      return new ProxyError('LB_ERR_UPSTREAM_RESET', 'backend refused the stream unprocessed (REFUSED_STREAM)', { stage: this.#bodyRead === 0 ? UNPROCESSED : this.#attempt });
+    }
+    if (err instanceof ProxyError) {
+      // A session's error (a connect timeout, say) says nothing of how far this stream had got.
+      return this.#stream === undefined ? err : new ProxyError(err.code, err.message, { cause: err, stage: this.#attempt });
+    }
+    const failure = err === undefined ? undefined : classify(err);
+    if (failure !== undefined && isGatewayFailure(failure.code)) return new ProxyError(failure.code, failure.reason, { cause: err, stage: this.#attempt });
+    return new ProxyError('LB_ERR_UPSTREAM_RESET', code === constants.NGHTTP2_NO_ERROR ? 'backend stream closed before its response ended' : `backend reset the stream (HTTP/2 error ${code})`, { cause: err, stage: this.#attempt });
+  }
+
+  #fail(error: ProxyError): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#attempt.failed(error);
+  }
+
+  /** Done with the stream: the client's body is no longer read into it, and the session is told. */
+  #finish(): void {
+    this.#done = true;
+    const req = this.#req;
+    req.off('data', this.#onBody);
+    req.off('end', this.#onBodyEnd);
+    if (this.#stream !== undefined && this.#attempt.hasBody && !req.complete) req.pause();
+    this.#session.release(this);
+  }
+}
