@@ -1,12 +1,13 @@
 // @engine-independent: HTTP/2 backends are served through the node engine whatever ENGINE says
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { createSecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { MiB, PATTERN, pump, sha } from '../helpers/pattern.js';
 import { createCa } from '../helpers/certs.js';
 import { get } from '../helpers/http.js';
 import { startBackend } from '../helpers/backend.js';
@@ -221,25 +222,7 @@ describe('h2 transport: trailers', () => {
   });
 });
 
-const MiB = 1024 * 1024;
-const PATTERN = randomBytes(4 * MiB);
-const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
-/** Writes `total` bytes of PATTERN, honouring backpressure; `written` counts what each write callback confirmed. */
-function pump(out: NodeJS.WritableStream & { write(chunk: Buffer, cb: (err?: Error | null) => void): boolean }, total: number, progress: { written: number }): void {
-  let queued = 0;
-  const next = (): void => {
-    while (queued < total) {
-      const size = Math.min(64 * 1024, total - queued);
-      const chunk = PATTERN.subarray(queued % PATTERN.length, (queued % PATTERN.length) + size);
-      queued += size;
-      const ok = out.write(chunk, (err) => { if (err == null) progress.written += size; });
-      if (!ok) { out.once('drain', next); return; }
-    }
-    out.end();
-  };
-  next();
-}
 
 describe('h2 transport: streaming and flow control', () => {
   it('a 16 MiB request body and a 16 MiB response body arrive byte for byte', async (t) => {

@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
+import { MiB, PATTERN, pump, sha } from '../../helpers/pattern.js';
 import { startBackend } from '../../helpers/backend.js';
 import { settled, startBalancer, type EngineName } from '../../helpers/in-process.js';
 
-const MiB = 1024 * 1024;
-/** Random bytes, so that a shifted, dropped or repeated chunk cannot go unnoticed. */
-const PATTERN = randomBytes(4 * MiB);
 
-function sha(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 async function readAll(res: IncomingMessage): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -21,21 +16,6 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** Writes `total` bytes of PATTERN, honouring backpressure; `written` counts what each write callback confirmed. */
-function pump(out: NodeJS.WritableStream & { write(chunk: Buffer, cb: (err?: Error | null) => void): boolean }, total: number, progress: { written: number }): void {
-  let queued = 0;
-  const next = (): void => {
-    while (queued < total) {
-      const size = Math.min(64 * 1024, total - queued);
-      const chunk = PATTERN.subarray(queued % PATTERN.length, (queued % PATTERN.length) + size);
-      queued += size;
-      const ok = out.write(chunk, (err) => { if (err == null) progress.written += size; });
-      if (!ok) { out.once('drain', next); return; }
-    }
-    out.end();
-  };
-  next();
-}
 
 export function streamingCases(engine: EngineName): void {
   describe(`streaming (${engine})`, () => {
