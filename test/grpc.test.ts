@@ -59,7 +59,8 @@ async function startGrpcBackend(t: Context, name: string, unary?: grpc.handleUna
 /** The balancer on TLS (it offers h2 by ALPN), and one gRPC client channel to it. */
 async function balancer(t: Context, backends: string[], env: Record<string, string> = {}): Promise<EchoClient> {
   const { port } = await startBalancer(t, 'node', backends, { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile, ...env });
-  const client = new echo(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.cert))) as unknown as EchoClient;
+  // Named by its DNS name for TLS: Node 26 refuses an IP address as the TLS server name, which grpc-js would send.
+  const client = new echo(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.cert)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' }) as unknown as EchoClient;
   t.after(() => client.close());
   return client;
 }

@@ -10,6 +10,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * The first health check of every pool runs at start-up, all at once: on a busy machine one may
+ * take longer than the default second, and its pool would start with no backend up.
+ */
+const CHECKS = { HEALTH_CHECK_TIMEOUT: '10s' };
+
 /** Answers JSON: which backend, the path it was asked for, the headers it got. */
 const echo: Handler = (req, res, backend) => {
   req.resume();
@@ -36,7 +42,7 @@ async function ask(port: number, host: string, path: string, options: { method?:
 
 test('routes pick the pool by host, path, method, headers and query, with HTTPRoute precedence', async (t) => {
   const b = await backends(t, ['api', 'api-v2', 'web', 'exact', 'tenant', 'fallback']);
-  const lb = await startInProcess({ BACKENDS: b.fallback!.url }, t, () => ({
+  const lb = await startInProcess({ ...CHECKS, BACKENDS: b.fallback!.url }, t, () => ({
     pools: {
       api: { backends: [b.api!.url] }, 'api-v2': { backends: [b['api-v2']!.url] }, web: { backends: [b.web!.url] },
       exact: { backends: [b.exact!.url] }, tenant: { backends: [b.tenant!.url] },
@@ -80,7 +86,7 @@ test('routes pick the pool by host, path, method, headers and query, with HTTPRo
 
 test('a request no route matches gets 404 with LB_ERR_NO_ROUTE when there is no default pool', async (t) => {
   const b = await backends(t, ['api']);
-  const lb = await startInProcess({}, t, () => ({
+  const lb = await startInProcess({ ...CHECKS }, t, () => ({
     pools: { api: { backends: [b.api!.url] } },
     routes: [{ name: 'api', matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [{ name: 'api' }] }],
   }));
@@ -97,7 +103,7 @@ test('a request no route matches gets 404 with LB_ERR_NO_ROUTE when there is no 
 
 test('filters: header modifiers, URL rewrites, redirects and direct responses', async (t) => {
   const b = await backends(t, ['api']);
-  const lb = await startInProcess({}, t, () => ({
+  const lb = await startInProcess({ ...CHECKS }, t, () => ({
     pools: { api: { backends: [b.api!.url] } },
     routes: [
       {
@@ -165,7 +171,7 @@ test('filters: header modifiers, URL rewrites, redirects and direct responses', 
 
 test('backendRefs weights split traffic smoothly: 90/10 over 1,000 requests, weight 0 is off', async (t) => {
   const b = await backends(t, ['web', 'next', 'off']);
-  const lb = await startInProcess({}, t, () => ({
+  const lb = await startInProcess({ ...CHECKS }, t, () => ({
     pools: { web: { backends: [b.web!.url] }, next: { backends: [b.next!.url] }, off: { backends: [b.off!.url] } },
     routes: [
       { name: 'web', matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: 'web', weight: 90 }, { name: 'next', weight: 10 }, { name: 'off', weight: 0 }] },
@@ -204,7 +210,7 @@ test('mirrors: copies reach the mirror pool (small bodies too); a mirror that ha
   const refusingUrl = refusing.url;
   await refusing.close();
   for (const backend of [shadowBodies, hanging, resetting]) t.after(() => backend.close());
-  const lb = await startInProcess({ PROXY_TIMEOUT: '30s', HEALTH_CHECK_PATH: '/health' }, t, () => ({
+  const lb = await startInProcess({ ...CHECKS, PROXY_TIMEOUT: '30s', HEALTH_CHECK_PATH: '/health' }, t, () => ({
     pools: {
       api: { backends: [b.api!.url] }, shadow: { backends: [b.shadow!.url] }, bodies: { backends: [shadowBodies.url] },
       hanging: { backends: [hanging.url] }, resetting: { backends: [resetting.url] }, down: { backends: [refusingUrl] },
@@ -247,7 +253,7 @@ test('pools are health-checked apart: one with no healthy backend answers 503 on
   const bad = await startBackend('bad', sick);
   t.after(() => good.close());
   t.after(() => bad.close());
-  const lb = await startInProcess({}, t, () => ({
+  const lb = await startInProcess({ ...CHECKS }, t, () => ({
     health: { path: '/health' },
     pools: { good: { backends: [good.url] }, bad: { backends: [bad.url], health: { rise: 1, fall: 1 } } },
     routes: [
@@ -266,7 +272,7 @@ test('pools are health-checked apart: one with no healthy backend answers 503 on
 test('a reload swaps routes and pools at once under load, with no failed request', async (t) => {
   const b = await backends(t, ['one', 'two']);
   let target = 'one';
-  const lb = await startInProcess({}, t, () => ({
+  const lb = await startInProcess({ ...CHECKS }, t, () => ({
     pools: target === 'one' ? { one: { backends: [b.one!.url] } } : { one: { backends: [b.one!.url] }, two: { backends: [b.two!.url] } },
     routes: [{ name: 'app', matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: target }] }],
   }));
