@@ -322,8 +322,13 @@ test('reload (SIGHUP, POST /api/reload, a changed config file): the pool is diff
   write([`${a!.url}|id=a|weight=3`, `${b!.url}|id=b`, `${c!.url}|id=c`], 'proxy:\n  connectTimeout: 2s\n');
   await running.waitForLog((l) => l.msg === 'configuration reloaded' && JSON.stringify(l.changes).includes('added b'));
   const text = (await api(admin, 'GET', '/metrics', undefined, {})).text;
-  assert.equal(metric(text, 'lb_config_reloads_total{result="failure"}'), 1);
-  assert.equal(metric(text, 'lb_config_reloads_total{result="success"}'), 3);
+  // Each write is also seen by the file watcher, which reloads on its own a second or so later:
+  // on a busy machine it may read a file the test has not replaced yet. Every reload is counted once.
+  const failed = running.logs.filter((l) => l.msg === 'configuration reload failed: keeping the current one').length;
+  const succeeded = running.logs.filter((l) => l.msg === 'configuration reloaded').length;
+  assert.ok(failed >= 1 && succeeded >= 3, `${failed} failed and ${succeeded} succeeded`);
+  assert.equal(metric(text, 'lb_config_reloads_total{result="failure"}'), failed);
+  assert.equal(metric(text, 'lb_config_reloads_total{result="success"}'), succeeded);
 });
 
 test('10 reloads that add, remove and reweight backends under 4 looping clients: no failed request, no dropped connection', async (t) => {
