@@ -142,8 +142,14 @@ const EMPTY = Buffer.alloc(0);
 const NO_WEIGHT = new ProxyError('LB_ERR_NO_WEIGHT', 'every backendRef of the route weighs 0');
 const NO_WEIGHT_BODY = Buffer.from('500 Internal Server Error\n');
 
-/** Answers a request at the balancer (a redirect, a direct response, no weight left). */
-function answer(ctx: RequestContext, status: number, body: Buffer, direct: Direct | undefined): void {
+/** The headers of an answer the balancer makes, besides its framing: a DirectResponse's, or the 404 of no route. */
+export interface AnswerHeaders {
+  readonly headers: readonly { readonly name: string; readonly value: string }[];
+  readonly contentType: string;
+}
+
+/** Answers a request at the balancer (a redirect, a direct response, no weight left, no route). */
+export function answer(ctx: RequestContext, status: number, body: Buffer, direct: AnswerHeaders | undefined): void {
   const res = ctx.res;
   res.statusCode = status;
   if (direct !== undefined) {

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import { ProxyError } from '../errors/index.js';
-import { unreadBody } from '../http1/index.js';
-import { CompiledRoute, type RouteTarget } from './compiled-route.js';
+import { answer, CompiledRoute, type RouteTarget } from './compiled-route.js';
 import { requestHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
 import type { RouteSpec } from './route-spec.js';
@@ -18,6 +17,7 @@ interface Compiled {
 
 const NO_ROUTE = new ProxyError('LB_ERR_NO_ROUTE', 'no route matches the request and there is no default pool');
 const NO_ROUTE_BODY = Buffer.from('404 Not Found\n');
+const NO_ROUTE_HEADERS = { headers: [{ name: 'cache-control', value: 'no-store' }], contentType: 'text/plain; charset=utf-8' };
 /** X-LB-Explain's reason for a request no route matched, sent to the default pool. */
 const NO_MATCH = 'no route matched: the default pool';
 
@@ -85,14 +85,5 @@ export class Router {
 function notFound(ctx: RequestContext): void {
   ctx.error = NO_ROUTE;
   ctx.log.info({ code: NO_ROUTE.code, host: requestHost(ctx.req.rawHeaders), path: ctx.req.url }, NO_ROUTE.message);
-  const res = ctx.res;
-  res.statusCode = 404;
-  res.setHeader('content-type', 'text/plain; charset=utf-8');
-  res.setHeader('content-length', NO_ROUTE_BODY.length);
-  res.setHeader('cache-control', 'no-store');
-  if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
-  if (unreadBody(ctx.req)) res.shouldKeepAlive = false;
-  ctx.pool = '';
-  ctx.bytes = NO_ROUTE_BODY.length;
-  res.end(ctx.req.method === 'HEAD' ? undefined : NO_ROUTE_BODY);
+  answer(ctx, 404, NO_ROUTE_BODY, NO_ROUTE_HEADERS);
 }
