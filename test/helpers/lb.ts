@@ -207,14 +207,17 @@ export function acceptedSockets(port: number, peers?: readonly number[]): { esta
   const hex = (n: number): string => `0100007F:${n.toString(16).toUpperCase().padStart(4, '0')}`;
   const local = hex(port);
   const remotes = peers === undefined ? undefined : new Set(peers.map(hex));
-  const counts = { established: 0, closeWait: 0 };
+  // The kernel writes the table in chunks, one read() each: on a busy machine a socket that moves
+  // between reads can be listed twice (or missed). Each connection is counted once, by its peer.
+  const established = new Set<string>();
+  const closeWait = new Set<string>();
   let text = '';
-  try { text = readFileSync('/proc/net/tcp', 'utf8'); } catch { return counts; }
+  try { text = readFileSync('/proc/net/tcp', 'utf8'); } catch { return { established: 0, closeWait: 0 }; }
   for (const line of text.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
     if (fields[1] !== local || (remotes !== undefined && !remotes.has(fields[2]!))) continue;
-    if (fields[3] === '01') counts.established++;
-    else if (fields[3] === '08') counts.closeWait++;
+    if (fields[3] === '01') established.add(fields[2]!);
+    else if (fields[3] === '08') closeWait.add(fields[2]!);
   }
-  return counts;
+  return { established: established.size, closeWait: closeWait.size };
 }
