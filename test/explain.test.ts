@@ -25,6 +25,8 @@ test('X-LB-Explain with the admin token: every backend with its figures or why i
   const lb = await startInProcess({
     BACKENDS: `${a!.url}|weight=3,${dead.url},${b!.url},${down.url}`, STRATEGY: 'round-robin', HEALTH_CHECK_PATH: '/health',
     ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0',
+    // The first checks of the live backends pass however busy the machine (the default 1 s was missed under load 20).
+    HEALTH_CHECK_TIMEOUT: '10s',
   }, t);
   const seen = new Map<string, Explained>();
   for (let i = 0; i < 6; i++) {
@@ -57,6 +59,8 @@ test('X-LB-Explain shows a retry after a refused connection, and a consistent-ha
   const lb = await startInProcess({
     BACKENDS: `${gone.url},${a!.url}`, STRATEGY: 'consistent-hash', HASH_KEY: 'header:x-user',
     ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, OUTLIER_CONSECUTIVE_FAILURES: '0',
+    // The first checks of the live backends pass however busy the machine (the default 1 s was missed under load 20).
+    HEALTH_CHECK_TIMEOUT: '10s',
   }, t);
   await gone.close(); // up by its first check, refusing from now on
   let retried: Explained | undefined;
