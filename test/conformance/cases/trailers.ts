@@ -123,6 +123,18 @@ export function trailerCases(engine: EngineName): void {
       assert.equal(backend.connections, 1, 'the backend connection is kept alive across responses with trailers');
     });
 
+    it('an HTTP/1.0 client gets the body alone, even with TE: trailers (no chunked body to carry them)', async (t) => {
+      const backend = await startRawBackend((req) => { req.socket.write(WITH_TRAILERS); });
+      t.after(() => backend.close());
+      const { port } = await startBalancer(t, engine, [backend.url]);
+      const c = await client(t, port);
+      c.write('GET /old HTTP/1.0\r\nHost: x\r\nTE: trailers\r\n\r\n');
+      await c.closed;
+      const text = c.received.toString('latin1');
+      assert.match(text, /^HTTP\/1\.[01] 200 /);
+      assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), 'body', 'the body, delimited by the close, and nothing after it');
+    });
+
     it('the response after one with trailers on the same backend connection is its own: no trailer becomes its header', async (t) => {
       let n = 0;
       const backend = await startRawBackend((req) => {
