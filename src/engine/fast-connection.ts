@@ -170,11 +170,11 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     if (!req.body(chunk)) this.#pause();
   }
 
-  onMessageEnd(): void {
+  onMessageEnd(trailers?: string[]): void {
     const req = this.#parsing;
     this.#parsing = undefined;
     this.#parsingCtx = undefined;
-    req?.bodyEnd();
+    req?.bodyEnd(trailers);
     const ended = this.#endOnMessage;
     if (ended !== undefined) {
       this.#endOnMessage = undefined;

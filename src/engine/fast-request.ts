@@ -7,7 +7,7 @@ import { isHeader, type ForwardingCache } from '../proxy/headers.js';
 export interface BodySink {
   /** Takes a chunk of the request body; false: stop reading the client until `resume`. */
   body(chunk: Buffer): boolean;
-  /** The body is complete. */
+  /** The body is complete (its trailers, if any, are the request's `rawTrailers`). */
   bodyEnd(): void;
 }
 
@@ -33,6 +33,8 @@ export class FastRequest implements ClientRequest {
   readonly keepAlive: boolean;
   readonly upgrade: boolean;
   complete = false;
+  /** A chunked body's trailers (name, value, …), once the body is complete; undefined when it had none. */
+  rawTrailers: string[] | undefined = undefined;
   /** Body chunks that came before a try could take them. */
   pending: Buffer[] | undefined = undefined;
   pendingBytes = 0;
@@ -88,8 +90,9 @@ export class FastRequest implements ClientRequest {
     return false;
   }
 
-  bodyEnd(): void {
+  bodyEnd(trailers: string[] | undefined): void {
     this.complete = true;
+    this.rawTrailers = trailers;
     this.sink?.bodyEnd();
   }
 }

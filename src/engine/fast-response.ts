@@ -173,8 +173,13 @@ export class FastResponse implements ClientResponse {
     return more;
   }
 
-  /** Ends the response: `body` is a whole generated body (the head not sent yet), else the end of a relayed one. */
-  end(body?: Buffer): void {
+  /**
+   * Ends the response: `body` is a whole generated body (the head not sent yet), else the end of
+   * a relayed one. `trailers`: trailer lines (`name: value` and CRLF each) after a chunked body's
+   * last chunk; with no chunked body (a length, HEAD, an HTTP/1.0 client) there is no place for
+   * them, and they are dropped.
+   */
+  end(body?: Buffer, trailers = ''): void {
     if (this.finished || this.#ending) return;
     if (!this.headersSent) {
       const headers = this.#headers ?? [];
@@ -186,10 +191,10 @@ export class FastResponse implements ClientResponse {
       else this.#out(this.#head!);
       this.#head = undefined;
     } else if (this.#head !== undefined) {
-      this.#out(this.#chunked ? `${this.#head}0\r\n\r\n` : this.#head);
+      this.#out(this.#chunked ? `${this.#head}0\r\n${trailers}\r\n` : this.#head);
       this.#head = undefined;
     } else if (this.#chunked) {
-      this.#out('0\r\n\r\n');
+      this.#out(trailers === '' ? '0\r\n\r\n' : `0\r\n${trailers}\r\n`);
     }
     this.#ending = true;
     if (this.#attached) this.#owner.ended(this);

@@ -2,7 +2,7 @@ import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Attempt, Stream } from '../proxy/index.js';
 import { toProxyError } from '../errors/index.js';
-import { downstreamResponseLines, isHeader, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
+import { acceptsTrailers, downstreamResponseLines, isHeader, trailerLines, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import { openTunnel } from '../proxy/tunnel.js';
 import type { BodySink, FastRequest } from './fast-request.js';
 import { Framing, type FastResponse } from './fast-response.js';
@@ -125,7 +125,11 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
 
   bodyEnd(): void {
     if (this.#attempt.ended || this.#connection === undefined) return;
-    if (this.head.chunked) this.#connection.socket.write('0\r\n\r\n', 'latin1');
+    if (this.head.chunked) {
+      // The client's trailers follow its body to the backend, as they go on (trailerLines).
+      const trailers = this.#req.rawTrailers;
+      this.#connection.socket.write(trailers === undefined ? '0\r\n\r\n' : `0\r\n${trailerLines(trailers)}\r\n`, 'latin1');
+    }
     this.#sent();
   }
 
@@ -177,13 +181,17 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     attempt.stalled(this.#res.attached);
   }
 
-  onMessageEnd(): void {
+  onMessageEnd(trailers?: string[]): void {
     if (!this.#responded) return; // a 1xx
     const connection = this.#connection;
     this.#connection = undefined;
-    if (this.#req.sink === this) this.#req.sink = undefined;
+    const req = this.#req;
+    if (req.sink === this) req.sink = undefined;
     if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended);
-    if (this.#attempt.completed()) this.#res.end();
+    if (!this.#attempt.completed()) return;
+    // The backend's trailers go on to a client that takes them (TE: trailers), those that may.
+    if (trailers === undefined || !acceptsTrailers(req.rawHeaders, req.httpVersionMajor)) this.#res.end();
+    else this.#res.end(undefined, trailerLines(trailers));
   }
 
   /** The client took some of its response: the backend's socket is read again. */

@@ -1,6 +1,6 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { isHeader } from '../proxy/headers.js';
+import { isHeader, trailersEndConnection } from '../proxy/headers.js';
 import { ProxyError } from '../errors/index.js';
 import { IdleList, type IdleKeeper, type Keepable } from '../proxy/idle-pool.js';
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
@@ -14,7 +14,8 @@ export interface ConnectionUser {
   connected(connection: UpstreamConnection): void;
   onHead(versionMinor: number, rawHeaders: string[], status: number, statusText: string, upgrade: boolean, keepAlive: boolean): boolean;
   onBody(chunk: Buffer): void;
-  onMessageEnd(): void;
+  /** The response is complete; `trailers`: those of a chunked body, raw, when it had some. */
+  onMessageEnd(trailers?: string[]): void;
   /** After a 101: the bytes the backend sent past its head, for the client. */
   upgraded(rest: Buffer): void;
   /** The connection failed or closed before the response was complete. */
@@ -153,8 +154,9 @@ export class UpstreamConnection implements ParserEvents, Keepable {
     this.user?.onBody(chunk);
   }
 
-  onMessageEnd(): void {
-    this.user?.onMessageEnd();
+  onMessageEnd(trailers?: string[]): void {
+    if (trailers !== undefined && trailersEndConnection(trailers)) this.keepAlive = false;
+    this.user?.onMessageEnd(trailers);
   }
 
   /** Passes up to the rest of a RAW body from `chunk` at `from`; returns where it stopped. */

@@ -12,7 +12,7 @@ function recorder(skipBody = false): { events: ParserEvents; seen: string[] } {
         return skipBody ? NO_BODY : BODY;
       },
       onBody: (chunk) => seen.push(`body ${chunk.toString('latin1')}`),
-      onMessageEnd: () => seen.push('end'),
+      onMessageEnd: (trailers) => seen.push(trailers === undefined ? 'end' : `end ${trailers.join(',')}`),
     },
   };
 }
@@ -111,4 +111,31 @@ test('a response parser told RAW, BODY, RAW in turns reports the chunked bodies\
   for (const message of [sized, chunked, sized, chunked]) assert.equal(parser.execute(Buffer.from(message === sized ? `${sized}ok` : message, 'latin1')), message.length);
   parser.close();
   assert.deepEqual(seen.filter((e) => !e.startsWith('200')), ['body hi', 'end', 'body hi', 'end']);
+});
+
+test('a chunked body\'s trailers come with its end, and never with the next message\'s head (short or in parts), split anywhere', () => {
+  let many = '';
+  for (let i = 0; i < 40; i++) many += `X-${i}: ${i}\r\n`;
+  for (const kind of [REQUEST, RESPONSE] as const) {
+    const start = (what: string): string => (kind === REQUEST ? `POST /${what} HTTP/1.1\r\nHost: a\r\n` : `HTTP/1.1 200 ${what}\r\n`);
+    const text = `${start('t')}Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Sum: 1\r\nX-Two: 2\r\n\r\n`
+      + `${start('short')}Content-Length: 0\r\n\r\n`
+      + `${start('c')}Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-Again: 3\r\n\r\n`
+      + `${start('long')}${many}Content-Length: 0\r\n\r\n`
+      + `${start('none')}Transfer-Encoding: chunked\r\n\r\n1\r\ny\r\n0\r\n\r\n`;
+    const bytes = Buffer.from(text, 'latin1');
+    for (const step of [bytes.length, 1, 7]) {
+      const { events, seen } = recorder();
+      const parser = new Parser(kind, 16 * 1024, events);
+      for (let at = 0; at < bytes.length; at += step) assert.equal(parser.execute(bytes.subarray(at, at + step)), Math.min(step, bytes.length - at));
+      parser.close();
+      const heads = seen.filter((e) => /^(POST|200)/.test(e));
+      const ends = seen.filter((e) => e.startsWith('end'));
+      assert.deepEqual(heads.map((h) => h.split(' ')[0]!.replace(/^200/, '')), kind === REQUEST
+        ? ['POST/t', 'POST/short', 'POST/c', 'POST/long', 'POST/none'] : ['t', 'short', 'c', 'long', 'none'], `${kind} in pieces of ${step}`);
+      assert.ok(!heads.some((h) => /X-Sum|X-Two|X-Again/.test(h)), `no trailer in a head: ${heads.join(' | ')}`);
+      assert.equal(heads[3]!.match(/(^|[ ,])X-\d+,/g)?.length, 40);
+      assert.deepEqual(ends, ['end X-Sum,1,X-Two,2', 'end', 'end X-Again,3', 'end', 'end'], `${kind} in pieces of ${step}`);
+    }
+  }
 });

@@ -49,7 +49,11 @@ export interface ParserEvents {
    */
   onHead(versionMinor: number, rawHeaders: string[], method: string, url: string, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): HeadResult;
   onBody(chunk: Buffer): void;
-  onMessageEnd(): void;
+  /**
+   * The message is complete. `trailers`: the fields after a chunked body's last chunk (name,
+   * value, …, as the head's come), when it had some; undefined otherwise.
+   */
+  onMessageEnd(trailers?: string[]): void;
 }
 
 /** What a head's callback tells the parser (llhttp's on_headers_complete return values). */
@@ -70,7 +74,9 @@ export const RESPONSE = 1;
 
 /**
  * One llhttp parser for one connection. Heads of more than 32 headers arrive in parts
- * (the binding flushes them early); they are put back together here.
+ * (the binding flushes them early); they are put back together here. A chunked body's trailers
+ * come the same way as a head's early parts, after the body and before its end: what has been
+ * gathered when the end comes is the trailers.
  */
 export class Parser {
   readonly #parser: BindingParser;
@@ -129,8 +135,19 @@ export class Parser {
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => events.onBody(chunk);
     const end = (): void => {
-      if (this.#ignoreEnd) this.#ignoreEnd = false;
-      else events.onMessageEnd();
+      if (this.#ignoreEnd) {
+        this.#ignoreEnd = false;
+        return;
+      }
+      const trailers = this.#headers;
+      if (trailers === undefined) {
+        events.onMessageEnd();
+        return;
+      }
+      // Trailers: they belong to this message, never to the next one's head.
+      this.#headers = undefined;
+      this.#url = '';
+      events.onMessageEnd(trailers);
     };
     parser[HTTPParser.kOnMessageComplete] = end;
   }
@@ -192,7 +209,7 @@ function framed(headers: readonly string[]): boolean {
 
 /**
  * Checks the binding on canned messages: what the engine relies on (heads, bodies by length
- * and chunked, pipelining, long heads, refusals of smuggling vectors, responses, HEAD) must
+ * and chunked, trailers, pipelining, long heads, refusals of smuggling vectors, responses, HEAD) must
  * come out as expected. Returns undefined when it does, else what differed.
  */
 export function selfTest(): string | undefined {
@@ -209,16 +226,16 @@ export function selfTest(): string | undefined {
         return result;
       },
       onBody: (chunk) => seen.push(`body ${chunk.toString('latin1')}`),
-      onMessageEnd: () => seen.push('end'),
+      onMessageEnd: (trailers) => seen.push(trailers === undefined ? 'end' : `end ${trailers.join(',')}`),
     });
     const request = new Parser(REQUEST, 16 * 1024, events());
     let many = 'GET /many HTTP/1.1\r\nHost: a\r\n';
     for (let i = 0; i < 40; i++) many += `X-${i}: ${i}\r\n`;
     const text = `GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc${
-      ''}PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n${many}\r\n`;
+      ''}PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-T: 1\r\n\r\n${many}\r\n`;
     const taken = request.execute(Buffer.from(text, 'latin1'));
     if (taken !== text.length) return `request parse returned ${String(taken)}`;
-    const expected = ['head GET/a 1.1 1 ka', 'end', 'head POST/b 1.1 2 ka', 'body abc', 'end', 'head PUT/c 1.1 2 ka', 'body hi', 'end', 'head GET/many 1.1 41 ka', 'end'];
+    const expected = ['head GET/a 1.1 1 ka', 'end', 'head POST/b 1.1 2 ka', 'body abc', 'end', 'head PUT/c 1.1 2 ka', 'body hi', 'end X-T,1', 'head GET/many 1.1 41 ka', 'end'];
     if (seen.join('|') !== expected.join('|')) return `request events: ${seen.join('|')}`;
     request.close();
     for (const vector of [

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamResponseHeaders, h2RequestHeaders, h2ResponseHeaders, relayedTrailers, isHeader, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
+import { downstreamResponseHeaders, h2RequestHeaders, h2ResponseHeaders, relayedTrailers, trailerLines, trailersEndConnection, isHeader, downstreamResponseLines, upstreamRequestHeaders, upstreamRequestLines, type ForwardingCache, type RequestHeaderInfo, type ResponseHeadInfo } from './headers.js';
 
 const fwd = ['203.0.113.7', 'http', 'req-1'] as const;
 
@@ -181,4 +181,17 @@ test('h2ResponseHeaders drops pseudo-headers and hop-by-hop ones and sets our re
   const list = h2ResponseHeaders({ ':status': 200, 'content-type': 'application/grpc', 'set-cookie': ['a=1', 'b=2'], 'x-request-id': 'theirs', 'grpc-status': '0' }, 'ours', new Set(['grpc-status']));
   assert.deepEqual(list, ['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'ours']);
   assert.deepEqual(relayedTrailers({ 'grpc-status': '0', 'grpc-message': 'ok', connection: 'close', 'content-length': '1', ':status': 200 }), { 'grpc-status': '0', 'grpc-message': 'ok' });
+});
+
+test('trailerLines keeps what relayedTrailers keeps, as HTTP/1.1 trailer lines in their order and case', () => {
+  const raw = ['X-Checksum', 'c1', 'Host', 'evil', 'Content-Length', '1', 'Connection', 'close', 'Keep-Alive', 'timeout=1', 'Trailer', 'X-Two',
+    'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Connection', 'close', 'x-two', '2', 'X-Two', '3'];
+  assert.equal(trailerLines(raw), 'X-Checksum: c1\r\nx-two: 2\r\nX-Two: 3\r\n');
+  const byName: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) byName[raw[i]!.toLowerCase()] = raw[i + 1]!;
+  assert.deepEqual(Object.keys(relayedTrailers(byName)), ['x-checksum', 'x-two'], 'the same fields as relayedTrailers');
+  assert.equal(trailerLines(['Host', 'evil']), '', 'none goes on');
+  assert.equal(trailersEndConnection(raw), true);
+  assert.equal(trailersEndConnection([Buffer.from('CONNECTION'), Buffer.from('close')]), true, 'undici\'s latin1 bytes too');
+  assert.equal(trailersEndConnection(['X-Checksum', 'c1']), false);
 });

@@ -379,16 +379,47 @@ export function h2ResponseHeaders(headers: H2Headers, requestId: string, skip?: 
   return downstreamResponseHeaders(flat, requestId);
 }
 
-/** Trailers as they go on (RFC 9110 section 6.5.1): no pseudo-header, nothing hop-by-hop, nothing that frames the message. */
+/** Whether a trailer field goes on (RFC 9110 section 6.5.1): no pseudo-header, nothing hop-by-hop, nothing that frames or routes the message. */
+function relayedTrailer(lower: string): boolean {
+  return lower.charCodeAt(0) !== 58 /* : */ && !HOP_BY_HOP.has(lower) && lower !== 'content-length' && lower !== 'host';
+}
+
+/** Trailers as they go on (see `relayedTrailer`), as node:http and node:http2 take them. */
 export function relayedTrailers(trailers: H2Headers, into: Record<string, string | string[]> = {}): Record<string, string | string[]> {
   for (const name in trailers) {
     const lower = name.toLowerCase();
-    if (lower.charCodeAt(0) === 58 /* : */ || HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'host') continue;
+    if (!relayedTrailer(lower)) continue;
     const value = trailers[name];
     if (Array.isArray(value)) into[lower] = value;
     else if (value !== undefined) into[lower] = String(value);
   }
   return into;
+}
+
+/**
+ * Raw trailers (name, value, …, as llhttp gives them) as the trailer lines of a chunked
+ * HTTP/1.1 message (`name: value` and CRLF each), those that go on (see `relayedTrailer`), in
+ * their order and case: the fast engine's form of `relayedTrailers`. '' when none goes on.
+ */
+export function trailerLines(raw: readonly string[]): string {
+  let lines = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (relayedTrailer(name.toLowerCase())) lines += `${name}: ${raw[i + 1]!}\r\n`;
+  }
+  return lines;
+}
+
+/**
+ * Whether a backend's trailers hold a Connection field. llhttp reads one there as it reads one
+ * in a head, and after `close` refuses whatever comes next on that connection: it is not reused.
+ */
+export function trailersEndConnection(raw: readonly (Buffer | string)[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isHeader(typeof name === 'string' ? name : name.toString('latin1'), 'connection')) return true;
+  }
+  return false;
 }
 
 /** Whether a client can take trailers: it speaks HTTP/2, or said `TE: trailers` (RFC 9110 section 10.1.4). */

@@ -6,7 +6,7 @@ import type { ContextResponse, RequestContext } from '../context/index.js';
 import { tlsConnectOptions, type Backend } from '../pool/index.js';
 import { Attempt } from './attempt.js';
 import { CLIENT_CLOSED, ProxyError, toProxyError } from '../errors/index.js';
-import { acceptsTrailers, downstreamResponseHeaders, rawTrailers, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+import { acceptsTrailers, downstreamResponseHeaders, rawTrailers, trailersEndConnection, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';
 import { IdleKeeper } from './idle-pool.js';
@@ -239,6 +239,8 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
 
   /** The response is complete, with the backend's trailers when it sent some (a chunked response; undici gives latin1 bytes, its typings say strings). */
   onComplete(trailers?: string[] | null): void {
+    // Closed rather than kept (undici would reuse it): see trailersEndConnection.
+    if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
     if (!this.#attempt.completed()) return;
     const res = this.#res;

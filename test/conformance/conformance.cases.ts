@@ -7,6 +7,7 @@ import { retryCases } from './cases/retries.js';
 import { protocolCases } from './cases/protocol.js';
 import { streamingCases } from './cases/streaming.js';
 import { framingCases } from './cases/framing.js';
+import { trailerCases } from './cases/trailers.js';
 
 /**
  * The proxy's rules, one `describe` per concern, run against a balancer in this process on
@@ -22,4 +23,5 @@ export function runConformance(engine: EngineName): void {
   framingCases(engine);
   protocolCases(engine);
   backendConnectionCases(engine);
+  trailerCases(engine);
 }
