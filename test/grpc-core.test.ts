@@ -250,13 +250,14 @@ test('metrics count gRPC statuses by backend, pool, route and code (the backends
   assert.equal(metric(text, 'lb_grpc_responses_total', { code: '14', backend: 'a' }), undefined, 'only codes seen are exposed');
 });
 
-test('router answers to gRPC calls are gRPC: no route is UNIMPLEMENTED, a DirectResponse 503 UNAVAILABLE with its text', async (t) => {
+test('router answers to gRPC calls are gRPC: no route is UNIMPLEMENTED, a DirectResponse 503 UNAVAILABLE with its text and headers, a redirect UNKNOWN', async (t) => {
   const a = await startGrpcBackend(t, 'a');
   const lb = await startInProcess({ ...TLS, ENGINE: 'node', HEALTH_CHECK_TIMEOUT: '10s' }, t, () => ({
     pools: { echo: { proto: 'h2c', backends: [a.entry.split('|')[0]] } },
     routes: [
       { name: 'other', matches: [{ path: { type: 'PathPrefix', value: '/other.Service' } }], backendRefs: [{ name: 'echo' }] },
-      { name: 'maintenance', matches: [{ path: { type: 'Exact', value: '/lbtest.Echo/Stream' } }], filters: [{ type: 'DirectResponse', directResponse: { statusCode: 503, body: 'down for maintenance' } }] },
+      { name: 'maintenance', matches: [{ path: { type: 'Exact', value: '/lbtest.Echo/Stream' } }], filters: [{ type: 'DirectResponse', directResponse: { statusCode: 503, body: 'down for maintenance\n', headers: [{ name: 'Retry-After', value: '120' }] } }] },
+      { name: 'moved', matches: [{ path: { type: 'PathPrefix', value: '/old.Service' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { hostname: 'new.example' } }] },
     ],
   }));
   const c = client(t, lb.port);
@@ -268,6 +269,9 @@ test('router answers to gRPC calls are gRPC: no route is UNIMPLEMENTED, a Direct
   const streamErr = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
   assert.equal(streamErr.code, grpc.status.UNAVAILABLE);
   assert.equal(streamErr.details, 'down for maintenance');
+  assert.deepEqual(streamErr.metadata.get('retry-after'), ['120'], 'the DirectResponse\'s headers, as metadata');
+  const { head, status } = await rawCall(lb.port, { ':path': '/old.Service/Call' });
+  assert.deepEqual([head[':status'], status['grpc-status'], status['grpc-message']], [200, '2', '302 Found']);
   assert.equal(a.calls, 0);
   await lb.waitForLog((l) => l.msg === 'request' && l.error === 'LB_ERR_NO_ROUTE' && l.grpcStatus === 12 && l.status === 200);
   await lb.waitForLog((l) => l.msg === 'request' && l.route === 'maintenance' && l.grpcStatus === 14);

@@ -158,6 +158,8 @@ export interface AnswerHeaders {
 export function answer(ctx: RequestContext, status: number, body: Buffer, direct: AnswerHeaders | undefined): void {
   const res = ctx.res;
   if (isGrpc(ctx)) {
+    // A DirectResponse's headers go too (a gRPC client reads them as response metadata).
+    if (direct !== undefined) for (const h of direct.headers) res.setHeader(h.name, h.value);
     if (unreadBody(ctx.req)) res.shouldKeepAlive = false;
     ctx.pool = '';
     answerGrpc(ctx, status, ctx.error?.message ?? (body.length > 0 && body.length <= 1024 ? body.toString('utf8').trim() : undefined));
