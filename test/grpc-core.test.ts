@@ -179,6 +179,18 @@ test('grpc-timeout is capped by REQUEST_TIMEOUT; a malformed one is ignored', as
   assert.deepEqual(closed, cases.map(() => constants.NGHTTP2_CANCEL));
 });
 
+test('a call waiting in the queue (every backend full) is answered DEADLINE_EXCEEDED at its grpc-timeout, without reaching a backend', async (t) => {
+  const silent = await startH2Backend(t, 'silent', (stream) => stream.resume());
+  const { port } = await balancer(t, [silent.entry], { PROXY_TIMEOUT: '20s', BACKEND_MAX_REQUESTS: '1', QUEUE_TIMEOUT: '20s' });
+  const first = rawCall(port, { 'grpc-timeout': '20S' });
+  first.catch(() => undefined);
+  await until(() => silent.streams.length === 1, 'the first call at the backend');
+  const { status } = await rawCall(port, { 'grpc-timeout': '200m' });
+  assert.equal(status['grpc-status'], '4');
+  assert.match(String(status['grpc-message']), /grpc-timeout/);
+  assert.equal(silent.streams.length, 1, 'the queued call never reached the backend');
+});
+
 test('RETRY_ON_STATUS=grpc-unavailable: a Trailers-Only UNAVAILABLE is retried on another backend (the message sent again) and the client gets OK', async (t) => {
   const a = await startGrpcBackend(t, 'a', (call, cb, state) => {
     if (state.calls === 1) cb({ code: grpc.status.UNAVAILABLE, details: 'draining' });
