@@ -78,8 +78,11 @@ export interface Config {
   readonly retry: {
     /** Further tries after the first; 0 turns retries off. */
     readonly retries: number;
-    /** Backend statuses that an idempotent request without a body is retried on. */
-    readonly onStatus: readonly number[];
+    /**
+     * Backend statuses that an idempotent request without a body is retried on, and
+     * `grpc-unavailable`: a gRPC call answered UNAVAILABLE (Trailers-Only) is retried, any method.
+     */
+    readonly onStatus: readonly (number | 'grpc-unavailable')[];
     /** Retries in flight as a share of requests in flight (0.2 is 20%); at least 3 are allowed. */
     readonly budget: number;
   };
@@ -210,13 +213,14 @@ function stringItems(value: unknown, text: boolean): string[] | undefined {
   return items?.every((v) => typeof v === 'string') === true ? items.map((v) => (v as string).trim()) : undefined;
 }
 
-function statuses(value: unknown, text: boolean): readonly number[] {
+/** HTTP statuses from 500 to 599 and `grpc-unavailable`, comma-separated or a list. */
+function statuses(value: unknown, text: boolean): readonly (number | 'grpc-unavailable')[] {
   const items = listItems(value, text);
-  const list = items?.map((v) => (typeof v === 'string' && /^\d{3}$/.test(v) ? Number(v) : v));
-  if (list === undefined || !list.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 500 && n <= 599)) {
-    throw new InvalidValue('HTTP statuses from 500 to 599, comma-separated, such as 502,503,504 (or empty for none)');
+  const list = items?.map((v) => (typeof v === 'string' && /^\d{3}$/.test(v.trim()) ? Number(v) : typeof v === 'string' ? v.trim() : v));
+  if (list === undefined || !list.every((n) => n === 'grpc-unavailable' || (typeof n === 'number' && Number.isInteger(n) && n >= 500 && n <= 599))) {
+    throw new InvalidValue('HTTP statuses from 500 to 599 and grpc-unavailable, comma-separated, such as 502,503,504,grpc-unavailable (or empty for none)');
   }
-  return Object.freeze([...new Set(list as number[])]);
+  return Object.freeze([...new Set(list as (number | 'grpc-unavailable')[])]);
 }
 
 function duration(min: 'zero' | 'positive') {
@@ -398,9 +402,9 @@ export const SETTINGS: readonly Setting[] = [
   secretRow('sticky.secret', 'STICKY_SECRET', 'Key that signs sticky cookies; set it so cookies survive restarts and are shared by workers.', 'random per start'),
   durationRow('proxy.connectTimeout', 'CONNECT_TIMEOUT', 'Time allowed to open a connection to a backend (else it counts as a connect failure, retried elsewhere).', 5000, 'positive'),
   row('retry.retries', 'RETRIES', 'Further tries on other backends when a backend could not be reached, or (idempotent requests without a body) reset or answered one of RETRY_ON_STATUS; 0 turns retries off.', 2, '2', integer(0, 10)),
-  row('retry.onStatus', 'RETRY_ON_STATUS', 'Backend statuses an idempotent request without a body is retried on.', Object.freeze([502, 503, 504]), '502,503,504', statuses),
+  row('retry.onStatus', 'RETRY_ON_STATUS', 'Backend statuses an idempotent request without a body is retried on; grpc-unavailable retries a gRPC call (any method, its body kept up to 64 KiB) whose backend answered UNAVAILABLE before any message.', Object.freeze([502, 503, 504]), '502,503,504', statuses),
   row('retry.budget', 'RETRY_BUDGET', 'Most retries in flight, as a share of the requests in flight (at least 3 are always allowed).', 0.2, '20%', share),
-  row('outlier.consecutiveFailures', 'OUTLIER_CONSECUTIVE_FAILURES', 'Consecutive gateway failures (cannot connect, reset, timeout, 502/503/504) that eject a backend from rotation; 0 turns outlier detection off.', 5, '5', integer(0, 1000)),
+  row('outlier.consecutiveFailures', 'OUTLIER_CONSECUTIVE_FAILURES', 'Consecutive gateway failures (cannot connect, reset, timeout, 502/503/504, gRPC UNAVAILABLE) that eject a backend from rotation; 0 turns outlier detection off.', 5, '5', integer(0, 1000)),
   durationRow('outlier.ejectionTime', 'OUTLIER_EJECTION_TIME', 'How long an ejected backend stays out, times the number of times it has been ejected (at most 10×).', 30_000, 'positive'),
   row('outlier.maxEjected', 'OUTLIER_MAX_EJECTED', 'Most of the pool ejected at once.', 0.5, '50%', share),
   row('backend.maxRequests', 'BACKEND_MAX_REQUESTS', 'Most requests in flight per backend; beyond, requests go to another backend or wait in the queue (0: no limit).', 0, '0 (no limit)', integer(0, 1_000_000)),

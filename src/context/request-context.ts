@@ -109,8 +109,18 @@ export class RequestContext implements PickRequest {
   explain: Explanation | undefined = undefined;
   /** What the proxy is doing for it now (an attempt on a backend, a wait in the queue): what a cancellation stops. */
   attempt: Cancellable | undefined = undefined;
-  /** REQUEST_TIMEOUT's entry, until the response starts. */
+  /** REQUEST_TIMEOUT's entry (or the grpc-timeout's, when that is sooner), until the response starts. */
   deadline: Deadline | undefined = undefined;
+  /** A gRPC call over HTTP/2 (set by the proxy): its grpc-status is watched by the status policy. */
+  grpc = false;
+  /** The call's grpc-status, the backend's or the balancer's own answer's: 0-16, 17 for any other value, -1 none. */
+  grpcStatus = -1;
+  /**
+   * The request body as sent so far, kept so that a retry can send it again (a gRPC call retried
+   * on UNAVAILABLE); undefined when it is not kept, or grew past what is kept.
+   */
+  replay: Buffer[] | undefined = undefined;
+  replayBytes = 0;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

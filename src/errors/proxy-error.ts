@@ -9,6 +9,7 @@ export type ProxyErrorCode =
   | 'LB_ERR_UPSTREAM_RESET'
   | 'LB_ERR_UPSTREAM_TIMEOUT'
   | 'LB_ERR_REQUEST_TIMEOUT'
+  | 'LB_ERR_GRPC_DEADLINE'
   | 'LB_ERR_UPSTREAM_PROTOCOL'
   | 'LB_ERR_UPSTREAM_STATUS'
   | 'LB_ERR_CLIENT_CLOSED'
@@ -33,6 +34,8 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_UPSTREAM_TIMEOUT: 504,
   // REQUEST_TIMEOUT passed over all tries (and any wait in the queue) before a response started.
   LB_ERR_REQUEST_TIMEOUT: 504,
+  // A gRPC call's grpc-timeout passed before a response started (answered DEADLINE_EXCEEDED).
+  LB_ERR_GRPC_DEADLINE: 504,
   LB_ERR_UPSTREAM_PROTOCOL: 502,
   // The backend answered one of RETRY_ON_STATUS: retried elsewhere, so the client never sees it.
   LB_ERR_UPSTREAM_STATUS: 502,

@@ -1,7 +1,7 @@
 import { summarizeShadows } from '../balancer/index.js';
 import client from 'prom-client';
 import type { Backend, Pool } from '../pool/index.js';
-import { backendKey, DURATION_BUCKETS, parseRowKey, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
+import { backendKey, DURATION_BUCKETS, GRPC_CODES, parseRowKey, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
 
 /** What one scrape reads: every process's counts, summed (collect-on-scrape). */
 export interface Counts {
@@ -114,6 +114,17 @@ export class Metrics {
         const { backend, pool, route } = labels(key);
         for (let c = 0; c < STATUS_CLASSES.length; c++) {
           if (row[c]! > 0) values.push({ labels: { backend, code: STATUS_CLASSES[c]!, pool, route }, value: row[c]! });
+        }
+      }
+      return values;
+    });
+    yield collected('lb_grpc_responses_total', 'gRPC calls answered, by backend (none: the balancer answered), pool, route and grpc-status (0-16; unknown: any other value): the backend\'s, in the response head or its trailers, or the balancer\'s own.', 'counter', () => {
+      const values: Value[] = [];
+      for (const [key, row] of rows()) {
+        const { backend, pool, route } = labels(key);
+        for (let c = 0; c < GRPC_CODES.length; c++) {
+          const n = row[ROW.grpc + c] ?? 0;
+          if (n > 0) values.push({ labels: { backend, code: GRPC_CODES[c]!, pool, route }, value: n });
         }
       }
       return values;

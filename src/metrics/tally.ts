@@ -14,17 +14,22 @@ export const DURATION_BUCKETS: readonly number[] = Object.freeze([0.001, 0.0025,
 /** Status classes counted: 1xx to 5xx. */
 export const STATUS_CLASSES: readonly string[] = Object.freeze(['1xx', '2xx', '3xx', '4xx', '5xx']);
 
+/** gRPC status codes counted: 0 (OK) to 16 (UNAUTHENTICATED), then `unknown` for any other value: a bounded label. */
+export const GRPC_CODES: readonly string[] = Object.freeze([...Array.from({ length: 17 }, (_, i) => String(i)), 'unknown']);
+
 /**
  * Layout of one tally row (a Float64Array): responses per status class, then histogram bucket
  * counts (not cumulative; the last is +Inf), then the sum of durations in seconds, then the
- * gateway failures of tries on the backend (retried ones included, which no status shows).
+ * gateway failures of tries on the backend (retried ones included, which no status shows), then
+ * gRPC calls per grpc-status (GRPC_CODES).
  */
 export const ROW = {
   status: 0,
   buckets: STATUS_CLASSES.length,
   sum: STATUS_CLASSES.length + DURATION_BUCKETS.length + 1,
   failures: STATUS_CLASSES.length + DURATION_BUCKETS.length + 2,
-  length: STATUS_CLASSES.length + DURATION_BUCKETS.length + 3,
+  grpc: STATUS_CLASSES.length + DURATION_BUCKETS.length + 3,
+  length: STATUS_CLASSES.length + DURATION_BUCKETS.length + 3 + GRPC_CODES.length,
 } as const;
 
 /** What a process counts of itself besides its rows: gauges read when asked, counters kept here. */
@@ -198,6 +203,9 @@ export function countRequests(tally: Tally): Middleware {
         : backend !== undefined ? tally.rowOf(backend, ctx.pool)
           : ctx.pool === DEFAULT_POOL ? none : tally.routeRow('', ctx.pool, undefined);
       tally.record(row, ctx.status, ctx.duration / 1000);
+      // A gRPC call's status, the backend's or the balancer's (0-16; 17: any other value).
+      const grpc = ctx.grpcStatus;
+      if (grpc >= 0 && grpc < GRPC_CODES.length) row[ROW.grpc + grpc]!++;
     },
   };
 }

@@ -161,3 +161,33 @@ test('route and pool: named for a routed request or another pool, left out for t
   // Field order is pino's: after backend, before client.
   assert.deepEqual(Object.keys(JSON.parse(binary[1]!) as object), Object.keys(JSON.parse(viaPino.lines[1]!) as object));
 });
+
+test('grpcStatus: written after the status for a gRPC call (the backend\'s or the balancer\'s), left out otherwise; the same in every writer', () => {
+  const cases = [-1, 0, 4, 14, 16, 17];
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const binaryLog = pino({ base: { pid: 1, hostname: 'h' } }, dest);
+  const direct = capture();
+  const viaPino = capture();
+  const stringLog = pino({ base: { pid: 1, hostname: 'h' } }, direct.stream);
+  const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
+  for (const code of cases) {
+    for (const [log, sink] of [[binaryLog, { destination: dest, bindings: ',"pid":1,"hostname":"h"' }], [stringLog, { destination: direct.stream, bindings: ',"pid":1,"hostname":"h"' }], [slowLog, undefined]] as const) {
+      const ctx = context('/lbtest.Echo/Unary', log);
+      ctx.grpcStatus = code;
+      accessLog(log, sink).onEnd!(ctx);
+    }
+  }
+  dest.end();
+  const binary = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const withoutTime = (line: string): string => line.trimEnd().replace(/"time":\d+,/, '').replace(/"ms":[\d.]+,/, '');
+  for (const lines of [binary, direct.lines]) {
+    assert.equal(lines.length, cases.length);
+    lines.forEach((text, i) => assert.equal(withoutTime(text), withoutTime(viaPino.lines[i]!), `case ${cases[i]}`));
+  }
+  viaPino.lines.forEach((text, i) => {
+    const line = JSON.parse(text) as Record<string, unknown>;
+    assert.equal(line.grpcStatus, cases[i]! >= 0 ? cases[i] : undefined);
+    if (cases[i]! >= 0) assert.deepEqual(Object.keys(line).slice(Object.keys(line).indexOf('status'), Object.keys(line).indexOf('status') + 2), ['status', 'grpcStatus']);
+  });
+});

@@ -27,7 +27,8 @@ export interface LineSink {
 
 /**
  * One line per request when it ends: id, method, path, status, bytes, duration, backend, and
- * for a routed request its route and pool. `route` is written when a route matched; `pool` when
+ * for a routed request its route and pool; for a gRPC call its `grpcStatus` (the backend's, or
+ * the balancer's own answer's; 17 stands for a value that is no gRPC status code). `route` is written when a route matched; `pool` when
  * a route matched or the pool is not `default`: a balancer without routes writes what it always did.
  *
  * With a LineSink, the line is assembled here, in pino's exact format, instead of through
@@ -99,12 +100,13 @@ class StringLine {
     const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
     const tries = ctx.tries === 1 ? '' : `,"tries":${ctx.tries}`;
+    const grpc = ctx.grpcStatus >= 0 ? `,"grpcStatus":${ctx.grpcStatus}` : '';
     const now = Date.now();
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
     }
-    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${tries}${error},"msg":"request"}\n`);
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status}${grpc},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${tries}${error},"msg":"request"}\n`);
   }
 }
 
@@ -129,6 +131,7 @@ const REQ_ID = bytes(',"reqId":');
 const METHOD = bytes(',"method":');
 const PATH = bytes(',"path":');
 const STATUS = bytes(',"status":');
+const GRPC_STATUS = bytes(',"grpcStatus":');
 const BYTES = bytes(',"bytes":');
 const BYTES_IN = bytes(',"bytesIn":');
 const MS = bytes(',"ms":');
@@ -136,10 +139,10 @@ const CLIENT = bytes(',"client":');
 const TRIES = bytes(',"tries":');
 const ERROR = bytes(',"error":');
 const END = bytes(',"msg":"request"}\n');
-/** The fixed parts and the numbers, with room to spare: status, bytes and bytesIn (≤ 16 digits each), ms, tries. */
-const FIXED_BYTES = 260;
-/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries. */
-const STRIDE = 6;
+/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries. */
+const FIXED_BYTES = 300;
+/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus (-1: none). */
+const STRIDE = 7;
 
 /** Requests recorded before their lines are formatted: a batch's worth. */
 const BATCH = 64;
@@ -162,7 +165,7 @@ class BinaryLine {
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
   #timeField: Buffer = Buffer.alloc(0);
   #count = 0;
-  /** Per recorded request: time, status, bytes, microseconds, bytesIn, tries. */
+  /** Per recorded request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus. */
   readonly #numbers = new Float64Array(BATCH * STRIDE);
   readonly #ids: string[] = new Array<string>(BATCH).fill('');
   readonly #methods: string[] = new Array<string>(BATCH).fill('');
@@ -191,6 +194,7 @@ class BinaryLine {
     numbers[at + 3] = Math.round(ctx.duration * 1000);
     numbers[at + 4] = ctx.bytesIn;
     numbers[at + 5] = ctx.tries;
+    numbers[at + 6] = ctx.grpcStatus ?? -1;
     this.#ids[i] = ctx.id;
     this.#methods[i] = ctx.method;
     this.#paths[i] = ctx.path;
@@ -251,6 +255,10 @@ class BinaryLine {
     at = jsonString(path, buf, at);
     at = copy(STATUS, buf, at);
     at = digits(numbers[n + 1]!, buf, at);
+    if (numbers[n + 6]! >= 0) {
+      at = copy(GRPC_STATUS, buf, at);
+      at = digits(numbers[n + 6]!, buf, at);
+    }
     at = copy(BYTES, buf, at);
     at = digits(numbers[n + 2]!, buf, at);
     if (numbers[n + 4] !== 0) {
@@ -344,6 +352,7 @@ function fields(ctx: RequestContext): object {
     method: ctx.method,
     path: ctx.path,
     status: ctx.status,
+    grpcStatus: ctx.grpcStatus >= 0 ? ctx.grpcStatus : undefined,
     bytes: ctx.bytes,
     bytesIn: ctx.bytesIn === 0 ? undefined : ctx.bytesIn,
     ms: Math.round(ctx.duration * 1000) / 1000,

@@ -3,6 +3,8 @@ import type { RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Deadline } from './deadlines.js';
 import { isGatewayFailure, ProxyError, type Stage } from '../errors/index.js';
+import { GRPC_UNAVAILABLE } from './grpc.js';
+import { isH2 } from './proto-transport.js';
 import { Progress } from './progress.js';
 import type { Proxy } from './proxy.js';
 import type { Sweepable } from './sweep.js';
@@ -12,6 +14,16 @@ import type { Stream } from './transport.js';
 const UPLOADING = 1;
 const STALLED = 2;
 const RECEIVING = 4;
+
+/**
+ * Most of a gRPC call's request body kept for a retry on UNAVAILABLE (Envoy keeps up to its
+ * `per_request_buffer_limit_bytes` for the same reason): a call with a larger body is not retried.
+ */
+export const REPLAY_LIMIT = 64 * 1024;
+
+/** A failure after which the request may go again whole: its body is kept (or it has none). */
+const REPLAYABLE: Stage = { beforeRequest: true, beforeResponse: true };
+const GRPC_UNAVAILABLE_REASON = 'grpc-status 14 (UNAVAILABLE)';
 
 /**
  * One try of a request on one backend, whichever transport carries it: the one owner of its
@@ -50,6 +62,8 @@ export class Attempt implements Deadline, Sweepable, Stage {
   #received = false;
   #silentFor = 0;
   #paused = false;
+  /** A gRPC call answered 200 without its status: the verdict on the backend waits for the trailers' grpc-status. */
+  #verdictDue = false;
 
   constructor(proxy: Proxy, ctx: RequestContext, backend: Backend, retry: boolean) {
     this.#proxy = proxy;
@@ -104,8 +118,11 @@ export class Attempt implements Deadline, Sweepable, Stage {
   bodySent(bytes: number, chunk?: Buffer | string): void {
     this.#progress.bodyMoved = true;
     this.ctx.bytesIn += bytes;
+    if (chunk === undefined) return;
+    const ctx = this.ctx;
     // A mirror (RequestMirror) keeping a copy of a small body.
-    if (chunk !== undefined) this.ctx.bodyTap?.(chunk);
+    ctx.bodyTap?.(chunk);
+    if (ctx.replay !== undefined) keep(ctx, chunk);
   }
 
   /** The whole request is on the wire: the backend's time to answer starts now. */
@@ -120,17 +137,31 @@ export class Attempt implements Deadline, Sweepable, Stage {
    * The backend's final response head (or its 101): the status policy. Returns true when the
    * transport is to relay it; false when the attempt has ended (before, or now, dropped for a
    * retry on status: its stream is reset then, and the request goes elsewhere).
+   *
+   * `grpc` is the `grpc-status` of a Trailers-Only response (a head that ends the stream; see
+   * `grpcCode`), -1 otherwise. For a gRPC call, UNAVAILABLE (14) is a gateway failure, as a 503
+   * is, and with RETRY_ON_STATUS's `grpc-unavailable` it is retried (nothing of it has reached
+   * the client); a 200 whose status comes in the trailers is judged there (`trailers`).
    */
-  responded(status: number): boolean {
+  responded(status: number, grpc = -1): boolean {
     const proxy = this.#proxy;
     proxy.deadlines.remove(this);
     if (this.#ended) return false;
     const backend = this.backend;
+    const grpcCall = this.ctx.grpc;
+    if (grpcCall && grpc >= 0) this.ctx.grpcStatus = grpc;
     if (status >= 502 && status <= 504) proxy.gatewayFailure(backend, `status ${status}`);
+    else if (!grpcCall) proxy.succeeded(backend);
+    else if (grpc === GRPC_UNAVAILABLE) {
+      proxy.gatewayFailure(backend, GRPC_UNAVAILABLE_REASON);
+      if (proxy.retryGrpcUnavailable && this.#retryOnGrpcUnavailable()) return false;
+    } else if (grpc < 0) this.#verdictDue = true;
     else proxy.succeeded(backend);
     if (proxy.retryStatus[status] === 1 && this.#retryOnStatus(status)) return false;
     this.#responded = true;
     const ctx = this.ctx;
+    // A response under way is not retried: a body kept for that is let go (a stream may go on sending).
+    ctx.replay = undefined;
     proxy.responding(ctx);
     const now = performance.now();
     backend.observeLatency(now - ctx.startTime, now);
@@ -165,8 +196,28 @@ export class Attempt implements Deadline, Sweepable, Stage {
     this.#unwatch(STALLED);
   }
 
+  /**
+   * The response's trailers, with the `grpc-status` in them (see `grpcCode`; -1: none): a gRPC
+   * call's status, and the verdict on the backend its head left open (UNAVAILABLE: a gateway
+   * failure; too late for a retry, the response has gone to the client).
+   */
+  trailers(grpc: number): void {
+    const ctx = this.ctx;
+    if (this.#ended || grpc < 0 || !ctx.grpc) return;
+    ctx.grpcStatus = grpc;
+    if (!this.#verdictDue) return;
+    this.#verdictDue = false;
+    if (grpc === GRPC_UNAVAILABLE) this.#proxy.gatewayFailure(this.backend, GRPC_UNAVAILABLE_REASON);
+    else this.#proxy.succeeded(this.backend);
+  }
+
   /** The response is complete: the attempt ends; false when it had ended already. */
   completed(): boolean {
+    if (this.#verdictDue && !this.#ended) {
+      // No grpc-status after all: the backend answered, whatever the client makes of it.
+      this.#verdictDue = false;
+      this.#proxy.succeeded(this.backend);
+    }
     return this.#end();
   }
 
@@ -260,6 +311,24 @@ export class Attempt implements Deadline, Sweepable, Stage {
     return true;
   }
 
+  /**
+   * A gRPC call's Trailers-Only UNAVAILABLE, with another try allowed (RETRY_ON_STATUS has
+   * `grpc-unavailable`): as `#retryOnStatus`, for any method, when the body can go again whole
+   * (it was kept, within REPLAY_LIMIT) to a backend whose transport replays it (HTTP/2's).
+   */
+  #retryOnGrpcUnavailable(): boolean {
+    const ctx = this.ctx;
+    if (this.hasBody && ctx.replay === undefined) return false;
+    const error = new ProxyError('LB_ERR_UPSTREAM_STATUS', `backend answered ${GRPC_UNAVAILABLE_REASON}`, { stage: REPLAYABLE });
+    const proxy = this.#proxy;
+    const next = proxy.planRetry(ctx, this, error);
+    if (next === undefined || (this.hasBody && !isH2(next))) return false;
+    this.#end();
+    this.stream?.reset(error);
+    proxy.retryOn(ctx, this, next, error);
+    return true;
+  }
+
   #watch(what: number): void {
     if (this.#ended) return;
     if (this.#waiting === 0) this.#proxy.sweep.add(this);
@@ -294,4 +363,15 @@ export class Attempt implements Deadline, Sweepable, Stage {
     this.backend.endRequest();
     return true;
   }
+}
+
+/** Keeps a chunk of the request body for a replay; past REPLAY_LIMIT, lets go of what was kept (no replay). */
+function keep(ctx: RequestContext, chunk: Buffer | string): void {
+  const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  if (ctx.replayBytes + bytes.length > REPLAY_LIMIT) {
+    ctx.replay = undefined;
+    return;
+  }
+  ctx.replayBytes += bytes.length;
+  ctx.replay!.push(bytes);
 }

@@ -1,32 +1,100 @@
-import type { RequestContext } from '../context/index.js';
-import type { ProxyError } from '../errors/index.js';
+import { STATUS_CODES } from 'node:http';
+import type { ClientRequest, ClientResponse, RequestContext } from '../context/index.js';
 
-/** gRPC status codes the balancer answers with (grpc/doc/statuscodes.md). */
+/** gRPC status codes the balancer answers with or acts on (grpc/doc/statuscodes.md). */
+const UNKNOWN = 2;
 const DEADLINE_EXCEEDED = 4;
+const PERMISSION_DENIED = 7;
 const RESOURCE_EXHAUSTED = 8;
 const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
-const UNAVAILABLE = 14;
+export const GRPC_UNAVAILABLE = 14;
+const UNAUTHENTICATED = 16;
+
+/** The highest gRPC status code defined (UNAUTHENTICATED); `GRPC_OTHER` stands for anything else a backend sends. */
+export const GRPC_MAX_CODE = 16;
+export const GRPC_OTHER = GRPC_MAX_CODE + 1;
+/** No grpc-status seen or sent (a request that is not a gRPC call, or a call cut before its status). */
+export const GRPC_NONE = -1;
 
 /** A gRPC call (`content-type: application/grpc`, `application/grpc+proto`, …): its errors are gRPC statuses, not HTML-ish bodies. */
-export function isGrpc(ctx: RequestContext): boolean {
-  const type = ctx.req.headers['content-type'];
+export function isGrpcRequest(req: ClientRequest): boolean {
+  const type = req.headers['content-type'];
   return type !== undefined && type.startsWith('application/grpc') && (type.length === 16 || type.charCodeAt(16) === 43 /* + */ || type.charCodeAt(16) === 59 /* ; */);
 }
 
+/** `isGrpcRequest` for a request's context. */
+export function isGrpc(ctx: RequestContext): boolean {
+  return isGrpcRequest(ctx.req);
+}
+
 /**
- * The gRPC status for one of our HTTP error statuses, as gRPC maps HTTP statuses
- * (grpc/doc/http-grpc-status-mapping.md), but for the timeouts (504 and 408: DEADLINE_EXCEEDED)
- * and an oversized body (413: RESOURCE_EXHAUSTED), whose cause the balancer knows.
+ * The gRPC status for one of the balancer's HTTP statuses, as gRPC maps HTTP statuses
+ * (grpc/doc/http-grpc-status-mapping.md: 400 INTERNAL, 401 UNAUTHENTICATED, 403
+ * PERMISSION_DENIED, 404 UNIMPLEMENTED, 429/502/503 UNAVAILABLE, others UNKNOWN), but where the
+ * balancer knows the cause better: its timeouts (504, 408) are DEADLINE_EXCEEDED, a body or a
+ * head too large (413, 431) RESOURCE_EXHAUSTED, and its own 5xx failures INTERNAL.
  */
 export function grpcStatus(status: number): number {
   switch (status) {
     case 504: case 408: return DEADLINE_EXCEEDED;
-    case 413: return RESOURCE_EXHAUSTED;
+    case 413: case 431: return RESOURCE_EXHAUSTED;
+    case 400: return INTERNAL;
+    case 401: return UNAUTHENTICATED;
+    case 403: return PERMISSION_DENIED;
     case 404: return UNIMPLEMENTED;
-    case 502: case 503: case 429: return UNAVAILABLE;
-    default: return INTERNAL;
+    case 502: case 503: case 429: return GRPC_UNAVAILABLE;
+    default: return status >= 500 && status <= 599 ? INTERNAL : UNKNOWN;
   }
+}
+
+/**
+ * A backend's `grpc-status` value as a code from 0 to 16, `GRPC_OTHER` for any other value
+ * (not a number, out of range), `GRPC_NONE` when there is none. Digits are read in place.
+ */
+export function grpcCode(value: string | string[] | undefined): number {
+  if (value === undefined) return GRPC_NONE;
+  if (typeof value !== 'string') return GRPC_OTHER;
+  const n = value.length;
+  if (n === 0 || n > 2) return GRPC_OTHER;
+  let code = 0;
+  for (let i = 0; i < n; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return GRPC_OTHER;
+    code = code * 10 + digit;
+  }
+  return code <= GRPC_MAX_CODE ? code : GRPC_OTHER;
+}
+
+/** Longest `grpc-timeout` honoured, in ms (a timer cannot be set further out: setTimeout's 2^31-1 ms); longer ones are no deadline. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * A `grpc-timeout` header in milliseconds, or -1 when there is none or it is malformed (and so
+ * ignored, as gRPC servers do). The value is 1 to 8 ASCII digits and a unit: H (hours), M
+ * (minutes), S (seconds), m (ms), u (µs), n (ns) (gRPC over HTTP/2, "Timeout"). Read in place: nothing is allocated.
+ */
+export function parseGrpcTimeout(value: string | string[] | undefined): number {
+  if (typeof value !== 'string') return -1;
+  const n = value.length;
+  if (n < 2 || n > 9) return -1;
+  let amount = 0;
+  for (let i = 0; i < n - 1; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    amount = amount * 10 + digit;
+  }
+  let ms: number;
+  switch (value.charCodeAt(n - 1)) {
+    case 72 /* H */: ms = amount * 3_600_000; break;
+    case 77 /* M */: ms = amount * 60_000; break;
+    case 83 /* S */: ms = amount * 1000; break;
+    case 109 /* m */: ms = amount; break;
+    case 117 /* u */: ms = amount / 1000; break;
+    case 110 /* n */: ms = amount / 1_000_000; break;
+    default: return -1;
+  }
+  return ms > MAX_TIMEOUT_MS ? -1 : ms;
 }
 
 /** `grpc-message` is percent-encoded (gRPC over HTTP/2: Percent-Encoded), bytes outside printable ASCII and `%` itself. */
@@ -39,19 +107,29 @@ export function grpcMessage(text: string): string {
 }
 
 /**
- * Answers a gRPC call the balancer could not get answered: HTTP 200 and a Trailers-Only
- * response (the status in the one HEADERS frame, no body), `grpc-status` from the error's
- * status and `grpc-message` its message, so a gRPC client reports UNAVAILABLE or
- * DEADLINE_EXCEEDED instead of a protocol error.
+ * Writes the balancer's own answer to a gRPC call: HTTP 200 and a Trailers-Only response (the
+ * status in the one HEADERS frame, no body), `grpc-status` from the HTTP `status` the balancer
+ * would have answered and `grpc-message` the reason, so a gRPC client reports UNAVAILABLE,
+ * DEADLINE_EXCEEDED, UNIMPLEMENTED… instead of a protocol error. Returns the gRPC code sent.
+ * For requests that have no context yet (the listener's refusals); `answerGrpc` otherwise.
  */
-export function answerGrpc(ctx: RequestContext, error: ProxyError): void {
-  const res = ctx.res;
+export function writeGrpcAnswer(req: ClientRequest, res: ClientResponse, status: number, message: string, id: string): number {
+  const code = grpcStatus(status);
   res.statusCode = 200;
   res.setHeader('content-type', 'application/grpc');
-  res.setHeader('grpc-status', String(grpcStatus(error.status)));
-  res.setHeader('grpc-message', grpcMessage(error.message));
-  if (ctx.id !== '') res.setHeader('x-request-id', ctx.id);
-  if (ctx.req.httpVersionMajor !== 2) res.setHeader('content-length', 0);
-  ctx.bytes = 0;
+  res.setHeader('grpc-status', String(code));
+  res.setHeader('grpc-message', grpcMessage(message));
+  if (id !== '') res.setHeader('x-request-id', id);
+  if (req.httpVersionMajor !== 2) res.setHeader('content-length', 0);
   res.end();
+  return code;
+}
+
+/**
+ * Answers a gRPC call at the balancer (see `writeGrpcAnswer`) instead of with the HTTP `status`;
+ * the access line keeps `status` and the error, and the gRPC code is counted.
+ */
+export function answerGrpc(ctx: RequestContext, status: number, message?: string): void {
+  ctx.bytes = 0;
+  ctx.grpcStatus = writeGrpcAnswer(ctx.req, ctx.res, status, message ?? ctx.error?.message ?? `${status} ${STATUS_CODES[status] ?? ''}`.trim(), ctx.id);
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ContextResponse, RequestContext } from '../context/index.js';
 import type { Attempt } from './attempt.js';
 import { classify, CLIENT_CLOSED, isGatewayFailure, ProxyError } from '../errors/index.js';
+import { grpcCode } from './grpc.js';
 import { h2ResponseHeaders, relayedTrailers, type H2Headers } from './headers.js';
 import type { H2Session } from './h2-session.js';
 import type { Stream } from './transport.js';
@@ -93,6 +94,7 @@ export class H2Stream implements Stream {
     }
     const req = this.#req;
     stream.on('wantTrailers', this.#onWantTrailers);
+    if (attempt.retry) this.#replay(stream);
     if (req.readableEnded) {
       // An empty body, read by an attempt before this one (a retry).
       this.#onBodyEnd();
@@ -109,6 +111,16 @@ export class H2Stream implements Stream {
     this.#error = reason;
     this.#finish();
     this.#stream?.close(constants.NGHTTP2_CANCEL);
+  }
+
+  /** A retry first sends what earlier tries took of the body, when it was kept (a gRPC call's: see Attempt.bodySent). */
+  #replay(stream: ClientHttp2Stream): void {
+    const kept = this.#ctx.replay;
+    if (kept === undefined) return;
+    for (const chunk of kept) {
+      this.#bodyRead += chunk.length;
+      stream.write(chunk);
+    }
   }
 
   /** The backend did not process it (a GOAWAY above its id). */
@@ -164,14 +176,15 @@ export class H2Stream implements Stream {
       this.#fail(CLIENT_CLOSED);
       return;
     }
-    if (!attempt.responded(status)) {
+    const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    if (!attempt.responded(status, endStream ? grpcCode(headers['grpc-status']) : -1)) {
       // Ended before (a timeout, say) or now (retried on this status): the stream has no reader.
       this.reset(CLIENT_CLOSED);
       return;
     }
     const ctx = this.#ctx;
     // A gRPC Trailers-Only response: its status fields go out as trailers, where every client reads them.
-    const trailersOnly = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0 && headers['grpc-status'] !== undefined && this.#trailersWanted;
+    const trailersOnly = endStream && headers['grpc-status'] !== undefined && this.#trailersWanted;
     let list = h2ResponseHeaders(headers as H2Headers, ctx.id, trailersOnly ? GRPC_STATUS : undefined);
     if (trailersOnly) {
       this.#trailers = {};
@@ -203,6 +216,7 @@ export class H2Stream implements Stream {
   };
 
   readonly #onTrailers = (trailers: IncomingHttpHeaders): void => {
+    this.#attempt.trailers(grpcCode(trailers['grpc-status']));
     if (this.#trailersWanted) this.#trailers = relayedTrailers(trailers as H2Headers, this.#trailers);
   };
 

@@ -8,7 +8,7 @@ import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
 import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
-import { answerGrpc, isGrpc } from './grpc.js';
+import { answerGrpc, isGrpc, parseGrpcTimeout } from './grpc.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';
@@ -31,7 +31,8 @@ export interface ProxyOptions {
   readonly maxBodySize?: number;
   /** Further tries on another backend (0: none), the statuses that trigger one, and the budget. */
   readonly retries?: number;
-  readonly retryOnStatus?: readonly number[];
+  /** HTTP statuses, and `grpc-unavailable` for a gRPC call's Trailers-Only UNAVAILABLE (see `Attempt.responded`). */
+  readonly retryOnStatus?: readonly (number | string)[];
   /** Retries in flight as a share of requests in flight; at least RETRY_BUDGET_FLOOR always. */
   readonly retryBudget?: number;
   /** Requests that may wait for a backend with room, and for how long (ms). */
@@ -61,23 +62,31 @@ const ERROR_BODIES = new Map([400, 408, 413, 500, 502, 503, 504, 505].map((statu
 const NO_BACKEND = new ProxyError('LB_ERR_NO_BACKEND', 'no backend available');
 const QUEUE_FULL = new ProxyError('LB_ERR_QUEUE_FULL', 'every backend is full and so is the queue');
 const NO_NEW_TUNNEL = new ProxyError('LB_ERR_SHUTDOWN', 'shutting down: no new tunnels');
+const GRPC_DEADLINE = new ProxyError('LB_ERR_GRPC_DEADLINE', 'the call\'s grpc-timeout passed before the backend answered');
 
-/** REQUEST_TIMEOUT's entry for one request in the proxy's queue of request deadlines. */
+/** RETRY_ON_STATUS's token for a gRPC call's Trailers-Only UNAVAILABLE (Envoy's `retry_on: unavailable`). */
+export const RETRY_GRPC_UNAVAILABLE = 'grpc-unavailable';
+
+/** REQUEST_TIMEOUT's (or a gRPC call's grpc-timeout's) entry for one request in one of the proxy's queues of request deadlines. */
 class RequestDeadline implements Deadline {
   deadline: number;
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;
   queued = false;
+  /** The queue it is in: REQUEST_TIMEOUT's, or the one of gRPC deadlines. */
+  readonly queue: DeadlineQueue;
   readonly #ctx: RequestContext;
   readonly #error: ProxyError;
 
-  constructor(ctx: RequestContext, timeout: number, error: ProxyError) {
+  constructor(ctx: RequestContext, timeout: number, error: ProxyError, queue: DeadlineQueue) {
     this.#ctx = ctx;
     this.#error = error;
+    this.queue = queue;
     this.deadline = ctx.startTime + timeout;
+    queue.add(this);
   }
 
-  /** No response within REQUEST_TIMEOUT: whatever is running (an attempt, a wait in the queue) stops, 504. */
+  /** No response within REQUEST_TIMEOUT (or the call's grpc-timeout): whatever is running (an attempt, a wait in the queue) stops, 504 (DEADLINE_EXCEEDED). */
   expire(): void {
     const ctx = this.#ctx;
     ctx.deadline = undefined;
@@ -111,6 +120,8 @@ export class Proxy {
   readonly sweep: Sweep;
   /** 1 at the statuses a response is retried on (RETRY_ON_STATUS), by status. */
   readonly retryStatus = new Uint8Array(600);
+  /** RETRY_ON_STATUS has `grpc-unavailable`: a gRPC call's Trailers-Only UNAVAILABLE is retried (its body is kept for that). */
+  retryGrpcUnavailable = false;
   readonly #outlier: OutlierDetector | undefined;
   readonly #shadows: Shadows | undefined;
   readonly #explainGate: ExplainGate | undefined;
@@ -123,6 +134,12 @@ export class Proxy {
   #queueTimeout: number;
   /** REQUEST_TIMEOUT: one entry per request until its response starts. */
   readonly #requestDeadlines = new DeadlineQueue();
+  /**
+   * gRPC calls' deadlines (grpc-timeout) where sooner than REQUEST_TIMEOUT. Their durations
+   * differ, so an entry may be walked back past later ones as it is added (see DeadlineQueue):
+   * a short walk when calls carry similar timeouts, as a client's calls do.
+   */
+  readonly #grpcDeadlines = new DeadlineQueue();
   #requestTimeout: number;
   #requestTimeoutError: ProxyError;
   /** Attempts in flight, and how many of them are retries (the budget's two numbers); written by Attempt. */
@@ -142,7 +159,7 @@ export class Proxy {
     this.sendTimeout = options.sendTimeout ?? 0;
     this.sweep = new Sweep(sweepInterval(this.timeout, this.bodyTimeout, this.sendTimeout));
     this.#retries = options.retries ?? 0;
-    for (const status of options.retryOnStatus ?? []) this.retryStatus[status] = 1;
+    this.#retryOn(options.retryOnStatus);
     this.#budget = options.retryBudget ?? 0.2;
     this.#queueSize = options.queueSize ?? 0;
     this.#queueTimeout = options.queueTimeout ?? 10_000;
@@ -161,10 +178,18 @@ export class Proxy {
     this.#requestTimeoutError = requestTimeoutError(this.#requestTimeout);
     this.#queueTimeout = options.queueTimeout ?? 10_000;
     this.#retries = options.retries ?? 0;
-    this.retryStatus.fill(0);
-    for (const status of options.retryOnStatus ?? []) this.retryStatus[status] = 1;
+    this.#retryOn(options.retryOnStatus);
     this.#budget = options.retryBudget ?? 0.2;
     this.#queueSize = options.queueSize ?? 0;
+  }
+
+  #retryOn(list: readonly (number | string)[] | undefined): void {
+    this.retryStatus.fill(0);
+    this.retryGrpcUnavailable = false;
+    for (const status of list ?? []) {
+      if (typeof status === 'number') this.retryStatus[status] = 1;
+      else if (status === RETRY_GRPC_UNAVAILABLE) this.retryGrpcUnavailable = true;
+    }
   }
 
   /** MAX_BODY_SIZE in bytes (0: unlimited). */
@@ -195,7 +220,9 @@ export class Proxy {
       this.fail(ctx, NO_NEW_TUNNEL);
       return;
     }
-    if (this.#requestTimeout > 0) this.#requestDeadlines.add(ctx.deadline = new RequestDeadline(ctx, this.#requestTimeout, this.#requestTimeoutError));
+    // gRPC needs HTTP/2: an HTTP/1.1 request is never looked at (nor its headers object made).
+    if (ctx.req.httpVersionMajor === 2 && isGrpc(ctx)) this.#grpcCall(ctx);
+    else if (this.#requestTimeout > 0) ctx.deadline = new RequestDeadline(ctx, this.#requestTimeout, this.#requestTimeoutError, this.#requestDeadlines);
     if (this.#explainGate !== undefined && this.#explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool, ctx);
     const backend = this.#director.pick(ctx);
     ctx.explain?.picked(ctx, backend, undefined, 'first');
@@ -273,7 +300,7 @@ export class Proxy {
     }
     if (isGrpc(ctx)) {
       if (this.draining || unreadBody(ctx.req)) res.shouldKeepAlive = false;
-      answerGrpc(ctx, error);
+      answerGrpc(ctx, error.status, error.message);
       return;
     }
     const body = ERROR_BODIES.get(error.status) ?? ERROR_BODIES.get(502)!;
@@ -297,7 +324,7 @@ export class Proxy {
     const deadline = ctx.deadline;
     if (deadline === undefined) return;
     ctx.deadline = undefined;
-    this.#requestDeadlines.remove(deadline);
+    (deadline as RequestDeadline).queue.remove(deadline);
   }
 
   /** Counts a try that failed at the gateway (for outlier detection, and the backend's tally row). */
@@ -366,6 +393,23 @@ export class Proxy {
   /** Takes a request out of the queue (it timed out, or its client left). */
   leaveQueue(waiting: Waiting): void {
     this.#queue.remove(waiting);
+  }
+
+  /**
+   * A gRPC call: its status is watched (Attempt.responded), its body kept for a retry when
+   * RETRY_ON_STATUS has `grpc-unavailable`, and its `grpc-timeout` is its deadline when sooner
+   * than REQUEST_TIMEOUT (else REQUEST_TIMEOUT is): past it, the attempt is cancelled (its
+   * stream reset, which the backend sees as a cancellation) and the client answered
+   * DEADLINE_EXCEEDED. PROXY_TIMEOUT bounds each try as for any request. A malformed
+   * `grpc-timeout` is ignored, as gRPC servers ignore it.
+   */
+  #grpcCall(ctx: RequestContext): void {
+    ctx.grpc = true;
+    if (this.retryGrpcUnavailable && this.#retries > 0) ctx.replay = [];
+    const timeout = parseGrpcTimeout(ctx.req.headers['grpc-timeout']);
+    const request = this.#requestTimeout;
+    if (timeout >= 0 && (request === 0 || timeout < request)) ctx.deadline = new RequestDeadline(ctx, timeout, GRPC_DEADLINE, this.#grpcDeadlines);
+    else if (request > 0) ctx.deadline = new RequestDeadline(ctx, request, this.#requestTimeoutError, this.#requestDeadlines);
   }
 
   #send(ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {

@@ -3,6 +3,7 @@ import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
 import type { Next } from '../middleware/chain.js';
 import type { Pool } from '../pool/index.js';
+import { answerGrpc, isGrpc } from '../proxy/grpc.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
 import { editPath } from './path-edit.js';
@@ -148,9 +149,22 @@ export interface AnswerHeaders {
   readonly contentType: string;
 }
 
-/** Answers a request at the balancer (a redirect, a direct response, no weight left, no route). */
+/**
+ * Answers a request at the balancer (a redirect, a direct response, no weight left, no route).
+ * A gRPC call gets its answer the gRPC way instead (HTTP 200, `grpc-status` from `status`, e.g.
+ * no route: UNIMPLEMENTED; `grpc-message` the error, or a direct response's text): decided here
+ * once for every one of them.
+ */
 export function answer(ctx: RequestContext, status: number, body: Buffer, direct: AnswerHeaders | undefined): void {
   const res = ctx.res;
+  if (isGrpc(ctx)) {
+    // A DirectResponse's headers go too (a gRPC client reads them as response metadata).
+    if (direct !== undefined) for (const h of direct.headers) res.setHeader(h.name, h.value);
+    if (unreadBody(ctx.req)) res.shouldKeepAlive = false;
+    ctx.pool = '';
+    answerGrpc(ctx, status, ctx.error?.message ?? (body.length > 0 && body.length <= 1024 ? body.toString('utf8').trim() : undefined));
+    return;
+  }
   res.statusCode = status;
   if (direct !== undefined) {
     for (const h of direct.headers) res.setHeader(h.name, h.value);

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
 import { CLIENT_CLOSED } from '../proxy/index.js';
+import { isGrpcRequest, writeGrpcAnswer } from '../proxy/grpc.js';
 import {
   DEFAULT_LIMITS, headRefusal, InFlight, listenOn, stopListening, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
@@ -131,7 +132,9 @@ export class HttpListener implements Listener {
       if (refusal !== undefined) {
         this.#log.info({ status: refusal.status, reason: refusal.reason, client: req.socket.remoteAddress }, 'rejected request');
         res.shouldKeepAlive = false;
-        res.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${refusal.status} ${refusal.reason}\n`);
+        // A gRPC call is refused the gRPC way (431: RESOURCE_EXHAUSTED, …), as the proxy's own answers are.
+        if (isGrpcRequest(req)) writeGrpcAnswer(req, res, refusal.status, refusal.reason, '');
+        else res.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${refusal.status} ${refusal.reason}\n`);
         return;
       }
       if (redirect !== undefined) {
