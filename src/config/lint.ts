@@ -109,7 +109,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   const blind = config.strategyModule === undefined ? weightsIgnored(config.strategy) : undefined;
   const weighted = config.backends.filter((b) => b.weight !== 1).map((b) => (isDnsBackend(b) ? b.text : b.url));
   if (blind !== undefined && weighted.length > 0) warnings.push(`${blind} (weighted: ${weighted.join(', ')})`);
-  const https = config.backends.some((b) => (isDnsBackend(b) ? b.protocol === 'https:' : b.url.startsWith('https:')));
+  const https = [...config.backends, ...config.pools.flatMap((p) => p.backends)].some((b) => (isDnsBackend(b) ? b.protocol === 'https:' : b.url.startsWith('https:')));
   if (!https) idle(['backendTls.ca', 'backendTls.servername', 'backendTls.insecure'], 'without an https:// backend');
   if (!config.backends.some(isDnsBackend)) idle(['dns.refresh', 'dns.servers'], 'without a dns+http:// (or dns+srv+http://) backend');
   if (config.backends.some((b) => isDnsBackend(b) && b.protocol === 'https:') && config.backendTls.servername === undefined) {
