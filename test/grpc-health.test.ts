@@ -131,3 +131,22 @@ test('lb --check names a pool\'s gRPC checks and warns of a health path they do 
   assert.equal(bad.stdout, '');
   assert.match(bad.stderr, /^lb: invalid HEALTH_CHECK_TYPE \(health\.type\) of pool "api" "grpc" for backend "http:\/\/127\.0\.0\.1:3" spoken to over HTTP\/1\.1 \(proto http1\): expected backends spoken to over HTTP\/2 \(proto h2c or h2/);
 });
+
+test('a reload changes the service the gRPC checks ask about, and refuses gRPC checks for an HTTP/1.1 backend, keeping the configuration', async (t) => {
+  const g = await startGrpcHealthBackend(t, { name: 'g' });
+  const health = { type: 'grpc', service: 'lbtest.Echo', downInterval: '50ms', rise: 1, fall: 1 };
+  let file: Record<string, unknown> = { backends: [`${g.url}|proto=h2c|id=g`], health };
+  const lb = await startInProcess({ HEALTH_CHECK_INTERVAL: '100ms' }, t, () => file);
+  await lb.waitForLog(up('g'));
+
+  file = { backends: [`${g.url}|proto=h2c|id=g`], health: { ...health, service: 'other.Service' } };
+  const outcome = lb.lb.reload();
+  assert.deepEqual([outcome.ok, outcome.needRestart], [true, []]);
+  assert.equal((await lb.waitForLog(down('g'))).reason, 'grpc-status 5 (NOT_FOUND): unknown service other.Service');
+  assert.ok(g.checks.includes('other.Service'));
+
+  file = { backends: [`${g.url}|id=g`], health };
+  const refused = lb.lb.reload();
+  assert.equal(refused.ok, false);
+  assert.match(refused.error!, /^invalid HEALTH_CHECK_TYPE \(health\.type\) "grpc" for backend "http:\/\/127\.0\.0\.1:\d+" spoken to over HTTP\/1\.1 \(proto http1\)/);
+});
