@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LoadBalancer } from './app/load-balancer.js';
 import { VERSION } from './version.js';
-import { DEFAULT_POOL } from './config/pools.js';
+import { DEFAULT_POOL, type PoolConfig } from './config/pools.js';
 import { RouteTable } from './routing/index.js';
 import { createLogger } from './app/logger.js';
 import { exitCannotStart, handleSignals } from './app/signals.js';
@@ -102,6 +102,12 @@ function listeners(config: Config): string {
   return list.join(', ');
 }
 
+/** A pool's health checks as `lb --check` names them when they are not the default GET: `, grpc health checks of "my.Service"`. */
+function healthCheck(pool: PoolConfig): string {
+  if (pool.health.type !== 'grpc') return '';
+  return `, grpc health checks of ${pool.health.service === '' ? 'the server' : JSON.stringify(pool.health.service)}`;
+}
+
 async function main(): Promise<void> {
   if (isWorker()) {
     await runWorker();
@@ -136,9 +142,9 @@ async function main(): Promise<void> {
     if (args.check) {
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
       const entries = config.pools.reduce((n, p) => n + p.backends.length, 0);
-      process.stdout.write(`configuration OK: ${entries} backend entr${entries === 1 ? 'y' : 'ies'}${config.pools.length === 1 ? `, strategy ${strategy?.name ?? config.pools[0]!.strategy}` : ''}\n`);
+      process.stdout.write(`configuration OK: ${entries} backend entr${entries === 1 ? 'y' : 'ies'}${config.pools.length === 1 ? `, strategy ${strategy?.name ?? config.pools[0]!.strategy}${healthCheck(config.pools[0]!)}` : ''}\n`);
       if (config.pools.length > 1 || config.pools[0]?.name !== DEFAULT_POOL) {
-        process.stdout.write(`pools: ${config.pools.map((p) => `${p.name} (${p.backends.length} backend entr${p.backends.length === 1 ? 'y' : 'ies'}, ${p.strategy})`).join(', ')}\n`);
+        process.stdout.write(`pools: ${config.pools.map((p) => `${p.name} (${p.backends.length} backend entr${p.backends.length === 1 ? 'y' : 'ies'}, ${p.strategy}${healthCheck(p)})`).join(', ')}\n`);
       }
       if (config.routes.length > 0) {
         const table = RouteTable.compile(config.routes);

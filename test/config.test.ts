@@ -36,6 +36,13 @@ const BAD: { env?: Record<string, string>; args?: string[]; files?: Record<strin
   { env: { HEALTH_CHECK_DOWN_INTERVAL: '-2s' }, want: /^lb: invalid HEALTH_CHECK_DOWN_INTERVAL "-2s": expected a positive duration/ },
   { env: { CLIENT_SEND_TIMEOUT: 'forever' }, want: /^lb: invalid CLIENT_SEND_TIMEOUT "forever": expected a non-negative duration such as 250ms, 10s or 1m30s$/ },
   { env: { CLIENT_BODY_TIMEOUT: '-5s' }, want: /^lb: invalid CLIENT_BODY_TIMEOUT "-5s": expected a non-negative duration/ },
+  { env: { HEALTH_CHECK_TYPE: 'tcp' }, want: /^lb: invalid HEALTH_CHECK_TYPE "tcp": expected one of http, grpc$/ },
+  { args: ['--health-check-type', 'h2'], want: /^lb: invalid --health-check-type "h2": expected one of http, grpc$/ },
+  { env: { HEALTH_CHECK_GRPC_SERVICE: 'my service' }, want: /^lb: invalid HEALTH_CHECK_GRPC_SERVICE "my service": expected a gRPC service name such as my.package.Service/ },
+  // gRPC needs HTTP/2: with an HTTP/1.1 backend every check would fail.
+  { env: { BACKENDS: 'http://127.0.0.1:1', HEALTH_CHECK_TYPE: 'grpc' }, want: /^lb: invalid HEALTH_CHECK_TYPE \(health.type\) "grpc" for backend "http:\/\/127.0.0.1:1" spoken to over HTTP\/1.1 \(proto http1\): expected backends spoken to over HTTP\/2/ },
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'pools:\n  api:\n    backends: ["http://127.0.0.1:1|proto=h2c"]\n    health: { type: grpc, service: 5 }\n' }, want: /^lb: invalid health.service of pool "api" in lb.yaml 5: expected a gRPC service name/ },
+  { args: ['--config', 'lb.yaml'], files: { 'lb.yaml': 'pools:\n  api:\n    backends: ["https://127.0.0.1:1"]\n    health: { type: grpc }\n' }, want: /^lb: invalid HEALTH_CHECK_TYPE \(health.type\) of pool "api" "grpc" for backend "https:\/\/127.0.0.1:1" spoken to over HTTP\/1.1 \(proto auto\)/ },
   { env: { HTTP_MAX_IDLE_CONNS_PER_HOST: '0' }, want: /^lb: invalid HTTP_MAX_IDLE_CONNS_PER_HOST "0": expected an integer from 1/ },
   { args: ['--port', 'eighty'], want: /^lb: invalid --port "eighty": expected an integer from 0 to 65535$/ },
   { args: ['--no-such-flag'], want: /^lb: Unknown option '--no-such-flag'/ },
@@ -94,7 +101,7 @@ test('a config file takes nested keys, weights and durations', async (t) => {
   t.after(() => lb.stop());
   const config = (await lb.waitForLog((l) => l.msg === 'starting')).config as Record<string, any>;
   assert.deepEqual(config.backends, ['http://127.0.0.1:1/api', 'http://127.0.0.1:2|weight=5']);
-  assert.deepEqual(config.health, { path: '/healthz', interval: 3_600_000, downInterval: 2000, timeout: 1000, rise: 2, fall: 3, warnWeight: 0.5 });
+  assert.deepEqual(config.health, { type: 'http', service: '', path: '/healthz', interval: 3_600_000, downInterval: 2000, timeout: 1000, rise: 2, fall: 3, warnWeight: 0.5 });
   assert.equal(config.log.level, 'debug');
 });
 

@@ -32,7 +32,9 @@ export function poolSettingsSummary(s: PoolSettings): object {
     maxRequests: s.backend.maxRequests,
     queueSize: s.queue.size,
     outlierConsecutiveFailures: s.outlier.consecutiveFailures,
-    healthPath: s.health.path,
+    healthType: s.health.type,
+    healthService: s.health.type === 'grpc' ? s.health.service : undefined,
+    healthPath: s.health.type === 'grpc' ? undefined : s.health.path,
     healthIntervalMs: s.health.interval,
   };
 }

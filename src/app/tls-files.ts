@@ -53,7 +53,9 @@ export function backendTls(config: Config): BackendTls {
       throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
-  if (!config.backends.some((b) => (isDnsBackend(b) ? b.protocol : b.url.startsWith('https:') ? 'https:' : 'http:') === 'https:')) return { secureContext: undefined, servername, rejectUnauthorized };
+  // Every pool's backends: an https:// one in a pool of a config file is verified with BACKEND_CA_FILE too.
+  const entries = [...config.backends, ...config.pools.flatMap((p) => p.backends)];
+  if (!entries.some((b) => (isDnsBackend(b) ? b.protocol : b.url.startsWith('https:') ? 'https:' : 'http:') === 'https:')) return { secureContext: undefined, servername, rejectUnauthorized };
   if (roots === undefined) {
     const system = SYSTEM_CA_BUNDLES.find((path) => existsSync(path));
     roots = [...rootCertificates, ...(system === undefined ? [] : [readFileSync(system, 'utf8')])];

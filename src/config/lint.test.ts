@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { editDistance, ineffectiveSettings, misspelledEnv } from './lint.js';
-import { envLayer, resolveConfig } from './load.js';
+import { envLayer, objectLayer, resolveConfig } from './load.js';
 
 test('misspelt settings in the environment are found, with the setting they are meant to be; other programs\' variables are not', () => {
   const found = misspelledEnv({
@@ -26,6 +26,27 @@ test('settings that do nothing in this combination are named', () => {
   assert.ok(warnings.includes('HASH_KEY does nothing with STRATEGY=round-robin (only with consistent-hash)'), 'only the HASH_* setting given is named');
   const quiet = envLayer({ BACKENDS: 'http://127.0.0.1:1' });
   assert.deepEqual(ineffectiveSettings(resolveConfig([quiet], ['round-robin']), [quiet]), []);
+});
+
+test('health settings a pool\'s kind of check does not use are named: a path for gRPC checks, a service for HTTP ones; inherited ones only when no pool uses them', () => {
+  const grpcOnly = envLayer({ BACKENDS: 'http://127.0.0.1:1|proto=h2c', HEALTH_CHECK_TYPE: 'grpc', HEALTH_CHECK_PATH: '/health', HEALTH_WARN_WEIGHT: '20%' });
+  assert.deepEqual(ineffectiveSettings(resolveConfig([grpcOnly], ['round-robin']), [grpcOnly]),
+    ['HEALTH_CHECK_PATH and HEALTH_WARN_WEIGHT do nothing with gRPC health checks (HEALTH_CHECK_TYPE=grpc calls grpc.health.v1.Health/Check: no path, no warn state)']);
+  const httpOnly = envLayer({ BACKENDS: 'http://127.0.0.1:1', HEALTH_CHECK_GRPC_SERVICE: 'my.Service' });
+  assert.deepEqual(ineffectiveSettings(resolveConfig([httpOnly], ['round-robin']), [httpOnly]), ['HEALTH_CHECK_GRPC_SERVICE does nothing without HEALTH_CHECK_TYPE=grpc']);
+  // The global path serves the default pool's HTTP checks: not idle; the gRPC pool's own path is.
+  const file = objectLayer({
+    pools: {
+      grpc: { proto: 'h2c', backends: ['http://127.0.0.1:2'], health: { type: 'grpc', service: 'my.Service', path: '/h' } },
+      web: { backends: ['http://127.0.0.1:3'], health: { service: 'x' } },
+    },
+  }, 'lb.yaml');
+  const mixed = envLayer({ BACKENDS: 'http://127.0.0.1:1', HEALTH_CHECK_PATH: '/health' });
+  const warnings = ineffectiveSettings(resolveConfig([file, mixed], ['round-robin']), [file, mixed]).filter((w) => w.includes('does nothing'));
+  assert.deepEqual(warnings, [
+    'health.path of pool "grpc" does nothing with health.type grpc (the grpc.health.v1.Health/Check RPC has no path and no warn state)',
+    'health.service of pool "web" does nothing with health.type http (only gRPC checks ask about a service)',
+  ]);
 });
 
 test('well-known variables of other programs are never reported, whatever their case', () => {

@@ -109,7 +109,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   const blind = config.strategyModule === undefined ? weightsIgnored(config.strategy) : undefined;
   const weighted = config.backends.filter((b) => b.weight !== 1).map((b) => (isDnsBackend(b) ? b.text : b.url));
   if (blind !== undefined && weighted.length > 0) warnings.push(`${blind} (weighted: ${weighted.join(', ')})`);
-  const https = config.backends.some((b) => (isDnsBackend(b) ? b.protocol === 'https:' : b.url.startsWith('https:')));
+  const https = [...config.backends, ...config.pools.flatMap((p) => p.backends)].some((b) => (isDnsBackend(b) ? b.protocol === 'https:' : b.url.startsWith('https:')));
   if (!https) idle(['backendTls.ca', 'backendTls.servername', 'backendTls.insecure'], 'without an https:// backend');
   if (!config.backends.some(isDnsBackend)) idle(['dns.refresh', 'dns.servers'], 'without a dns+http:// (or dns+srv+http://) backend');
   if (config.backends.some((b) => isDnsBackend(b) && b.protocol === 'https:') && config.backendTls.servername === undefined) {
@@ -120,7 +120,30 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   if (config.admin.port === undefined && given('stateFile')) warnings.push('STATE_FILE keeps changes made through the admin API, which is off without ADMIN_PORT');
   if (config.retry.retries === 0) idle(['retry.onStatus', 'retry.budget'], 'with RETRIES=0');
   if (config.outlier.consecutiveFailures === 0) idle(['outlier.ejectionTime', 'outlier.maxEjected'], 'with OUTLIER_CONSECUTIVE_FAILURES=0');
+  idleHealthSettings(config, layers, idle, warnings);
   return warnings;
+}
+
+/**
+ * Health settings that do nothing for the kind of check a pool runs: a path or a warn weight for
+ * gRPC checks (the Check RPC has a fixed path and no warn state), a service for HTTP ones. The
+ * top-level ones are idle when no pool uses them (pools inherit them); a pool's own when given in it.
+ */
+function idleHealthSettings(config: Config, layers: readonly Layer[], idle: (keys: readonly string[], why: string) => void, warnings: string[]): void {
+  if (config.pools.length > 0 && config.pools.every((p) => p.health.type === 'grpc')) {
+    idle(['health.path', 'health.warnWeight'], 'with gRPC health checks (HEALTH_CHECK_TYPE=grpc calls grpc.health.v1.Health/Check: no path, no warn state)');
+  }
+  if (config.pools.every((p) => p.health.type !== 'grpc')) idle(['health.service'], 'without HEALTH_CHECK_TYPE=grpc');
+  const raw = layers.findLast((l) => l.pools !== undefined)?.pools as Record<string, { health?: Record<string, unknown> }> | undefined;
+  for (const pool of config.pools) {
+    const given = raw?.[pool.name]?.health;
+    if (given === undefined || given === null || typeof given !== 'object') continue;
+    const keys = pool.health.type === 'grpc' ? ['path', 'warnWeight'].filter((k) => k in given) : 'service' in given ? ['service'] : [];
+    if (keys.length > 0) {
+      warnings.push(`${list(keys.map((k) => `health.${k}`))} of pool "${pool.name}" ${keys.length === 1 ? 'does' : 'do'} nothing with health.type ${pool.health.type}`
+        + (pool.health.type === 'grpc' ? ' (the grpc.health.v1.Health/Check RPC has no path and no warn state)' : ' (only gRPC checks ask about a service)'));
+    }
+  }
 }
 
 /** `A`, `A and B`, `A, B and C`. */

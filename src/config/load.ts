@@ -127,7 +127,11 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     throw new ConfigError(`invalid ADMIN_HOST (admin.host) ${show(admin.host)} without ADMIN_TOKEN: expected a loopback address (127.0.0.1, ::1, localhost), or set ADMIN_TOKEN so that the admin API is not open to the network`);
   }
   const pools = resolvePools(config as unknown as Config, layers, strategyNames);
-  for (const pool of pools) checkProto(pool, pool.name === DEFAULT_POOL ? '' : ` of pool ${show(pool.name)}`);
+  for (const pool of pools) {
+    const where = pool.name === DEFAULT_POOL ? '' : ` of pool ${show(pool.name)}`;
+    checkProto(pool, where);
+    checkHealthType(pool, where);
+  }
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
   config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where?.replace(/^ in /, '') || undefined);
@@ -214,6 +218,21 @@ function checkProto(pool: PoolConfig, where: string): void {
       if (err instanceof InvalidBackend) throw new ConfigError(`invalid BACKEND_PROTO (proto)${where} ${show(pool.proto)} for backend ${show(err.part)}: expected ${err.expected}`);
       throw err;
     }
+  }
+}
+
+/**
+ * A pool's gRPC health checks against its backends' protocols: gRPC needs HTTP/2, so each backend
+ * must be spoken to with h2c or h2 (HTTP/1.1 backends would all be down).
+ */
+function checkHealthType(pool: PoolConfig, where: string): void {
+  if (pool.health.type !== 'grpc') return;
+  for (const entry of pool.backends) {
+    const proto = isDnsBackend(entry) ? pool.proto : resolveProto(entry, pool.proto);
+    if (proto === 'h2' || proto === 'h2c') continue;
+    const backend = isDnsBackend(entry) ? entry.text : entry.url;
+    throw new ConfigError(`invalid HEALTH_CHECK_TYPE (health.type)${where} "grpc" for backend ${show(backend)} spoken to over HTTP/1.1 (proto ${proto}): `
+      + 'expected backends spoken to over HTTP/2 (proto h2c or h2, per pool or "|proto=h2c" per backend) for gRPC health checks, or health.type http');
   }
 }
 

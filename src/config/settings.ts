@@ -36,6 +36,8 @@ export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const ENGINES = ['node', 'fast'] as const;
 export type Engine = (typeof ENGINES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const HEALTH_CHECK_TYPES = ['http', 'grpc'] as const;
+export type HealthCheckType = (typeof HEALTH_CHECK_TYPES)[number];
 
 /** The validated configuration. Durations are in milliseconds. */
 export interface Config {
@@ -106,7 +108,11 @@ export interface Config {
     readonly timeout: number;
   };
   readonly health: {
-    /** Undefined: check the backend URL itself, as the origin does. */
+    /** `http`: a GET of `path`; `grpc`: the `grpc.health.v1.Health/Check` RPC (HTTP/2 backends only). */
+    readonly type: HealthCheckType;
+    /** The service a grpc check asks about; '' is the server as a whole. */
+    readonly service: string;
+    /** Undefined: check the backend URL itself, as the origin does. Not used by grpc checks. */
     readonly path: string | undefined;
     readonly interval: number;
     /** Between checks of a backend that is down or changing state. */
@@ -358,6 +364,14 @@ function dnsServers(value: unknown, text: boolean): readonly string[] {
   return Object.freeze(list);
 }
 
+/** A name a gRPC server registers health under: usually a fully qualified service, such as my.pkg.Service. */
+function grpcService(value: unknown): string {
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{0,200}$/.test(value.trim())) {
+    throw new InvalidValue('a gRPC service name such as my.package.Service (printable characters without spaces, at most 200), or empty for the server as a whole');
+  }
+  return value.trim();
+}
+
 function serverName(value: unknown): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9.-]+$/.test(value.trim())) throw new InvalidValue('a DNS name, such as api.internal');
   return value.trim();
@@ -413,7 +427,9 @@ export const SETTINGS: readonly Setting[] = [
   durationRow('queue.timeout', 'QUEUE_TIMEOUT', 'Longest wait in the queue; then 503.', 10_000, 'positive'),
   durationRow('proxy.timeout', 'PROXY_TIMEOUT', 'Time allowed for a backend to start its response once the request has been sent (else 504); also the longest pause allowed within a response body, and for taking a request body.', 10_000, 'positive'),
   durationRow('proxy.requestTimeout', 'REQUEST_TIMEOUT', 'Upper bound on the time all tries of one request may take together, queue included, until its response starts (else 504; Envoy\'s route timeout); 0 turns it off.', 0, 'zero'),
-  row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for health checks.', undefined, 'the backend URL itself', urlPath),
+  row('health.type', 'HEALTH_CHECK_TYPE', 'What a health check is: http (a GET, 2xx-3xx pass) or grpc (the grpc.health.v1.Health/Check RPC, SERVING passes; for backends spoken to over HTTP/2, proto h2c or h2).', 'http', 'http', oneOf(HEALTH_CHECK_TYPES)),
+  row('health.service', 'HEALTH_CHECK_GRPC_SERVICE', 'The service a grpc health check asks about (HealthCheckRequest.service).', '', 'the server as a whole ("")', grpcService),
+  row('health.path', 'HEALTH_CHECK_PATH', 'Path to GET on each backend\'s origin for http health checks.', undefined, 'the backend URL itself', urlPath),
   durationRow('health.interval', 'HEALTH_CHECK_INTERVAL', 'Time between health-check rounds (the first runs at start-up).', 30_000, 'positive'),
   durationRow('health.downInterval', 'HEALTH_CHECK_DOWN_INTERVAL', 'Time between checks of a backend that is down, or whose last check disagreed with its state (HAProxy\'s fastinter/downinter).', 2000, 'positive'),
   durationRow('health.timeout', 'HEALTH_CHECK_TIMEOUT', 'Time allowed for one health check.', 1000, 'positive'),

@@ -1,11 +1,16 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
-import { httpCheck, type CheckFn } from './check.js';
+import { httpCheck, type CheckFn, type CheckResult } from './check.js';
+import { grpcCheck } from './grpc-check.js';
 import { h2Check } from './h2-check.js';
 
 export interface HealthOptions {
-  /** Path on each backend's origin; undefined checks the backend URL itself. */
+  /** `http` (a GET, the default) or `grpc` (`grpc.health.v1.Health/Check`, HTTP/2 backends only). */
+  readonly type?: 'http' | 'grpc';
+  /** The service a grpc check asks about; '' (the default) is the server as a whole. */
+  readonly service?: string;
+  /** Path on each backend's origin; undefined checks the backend URL itself. Not used by grpc checks. */
   readonly path: string | undefined;
   /** Between checks of a backend that is up and steady. */
   readonly interval: number;
@@ -38,6 +43,10 @@ export class HealthMonitor {
   readonly #check: CheckFn;
   /** For backends spoken to over HTTP/2 (`proto` h2c or h2); the injected check when one is. */
   readonly #h2Check: CheckFn;
+  /** For `type: grpc`, asking about the configured service; the injected check when one is. */
+  #grpcCheck: CheckFn;
+  readonly #injected: boolean;
+  readonly #tls: BackendTls | undefined;
   readonly #agent: Agent | undefined;
   readonly #timers = new Map<Backend, NodeJS.Timeout>();
   readonly #running = new Set<Promise<void>>();
@@ -50,6 +59,9 @@ export class HealthMonitor {
     this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
     this.#log = log;
     this.#h2Check = check ?? h2Check(tls);
+    this.#grpcCheck = check ?? grpcCheck(tls, options.service ?? '');
+    this.#injected = check !== undefined;
+    this.#tls = tls;
     if (check === undefined) {
       this.#agent = new Agent({ connect: { timeout: options.timeout, ...tlsConnectOptions(tls) } });
       check = httpCheck(this.#agent);
@@ -62,11 +74,13 @@ export class HealthMonitor {
   }
 
   /**
-   * New path, interval, timeout, rise and fall for the checks from now on (a reload); each
-   * backend's next check comes at its new interval. The connect timeout stays the first one.
+   * New type, service, path, interval, timeout, rise and fall for the checks from now on (a
+   * reload); each backend's next check comes at its new interval. The connect timeout stays the
+   * first one.
    */
   configure(options: HealthOptions): void {
     const intervalChanged = options.interval !== this.#options.interval || options.downInterval !== this.#options.downInterval;
+    if (!this.#injected && (options.service ?? '') !== (this.#options.service ?? '')) this.#grpcCheck = grpcCheck(this.#tls, options.service ?? '');
     this.#options = options;
     this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
     if (intervalChanged && this.#started) for (const backend of [...this.#timers.keys()]) void this.#checkAndSchedule(backend);
@@ -121,8 +135,14 @@ export class HealthMonitor {
   }
 
   async #verdict(backend: Backend): Promise<void> {
-    const check = backend.proto === 'h2' || backend.proto === 'h2c' ? this.#h2Check : this.#check;
-    const result = await check(checkUrl(backend, this.#options.path), this.#options.timeout);
+    const h2 = backend.proto === 'h2' || backend.proto === 'h2c';
+    let result: CheckResult;
+    if (this.#options.type === 'grpc') {
+      // The configuration refuses this; a backend added through the admin API may still be one.
+      result = h2 ? await this.#grpcCheck(backend.origin, this.#options.timeout) : GRPC_NEEDS_H2;
+    } else {
+      result = await (h2 ? this.#h2Check : this.#check)(checkUrl(backend, this.#options.path), this.#options.timeout);
+    }
     if (this.#stopped || this.#pool.get(backend.id) !== backend) return;
     if (backend.recordCheck(result.ok, this.#options.rise, this.#options.fall)) {
       this.#pool.setHealth(backend, result.ok, result.reason);
@@ -133,6 +153,8 @@ export class HealthMonitor {
     if (result.ok) this.#pool.setWarning(backend, result.warning, this.#options.warnWeight ?? 1);
   }
 }
+
+const GRPC_NEEDS_H2: CheckResult = Object.freeze({ ok: false, reason: 'grpc health check of a backend not spoken to over HTTP/2 (proto h2c or h2 needed)' });
 
 function checkUrl(backend: Backend, path: string | undefined): string {
   if (path !== undefined) return backend.origin + path;
