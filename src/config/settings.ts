@@ -385,7 +385,7 @@ export const SETTINGS: readonly Setting[] = [
   row('host', 'HOST', 'Address to listen on.', '0.0.0.0', '0.0.0.0', host),
   row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix, "|weight=N" (its share of traffic) and "|id=NAME" (its name in logs, metrics and the admin API; host:port by default), as in http://10.0.0.1:3000/api|weight=2|id=api-1. dns+http://NAME:PORT stands for every address NAME resolves to (dns+srv+http://_SERVICE._tcp.NAME for SRV records).',
     backends(DEFAULT_BACKENDS, true), DEFAULT_BACKENDS, backends),
-  row('proto', 'BACKEND_PROTO', 'Protocol to the backends (per pool as proto:, per backend as "|proto=P"): http1; h2c (cleartext HTTP/2 with prior knowledge, http:// backends); h2 (HTTP/2 over TLS, https:// backends); auto (https:// backends: HTTP/1.1 for now, ALPN to come; http://: HTTP/1.1).', 'auto', 'auto', oneOf(BACKEND_PROTOS)),
+  row('proto', 'BACKEND_PROTO', 'Protocol to the backends (per pool as proto:, per backend as "|proto=P"): http1; h2c (cleartext HTTP/2 with prior knowledge, http:// backends); h2 (HTTP/2 over TLS, https:// backends); auto (https:// backends: h2 or HTTP/1.1 as the backend chooses by ALPN; http://: HTTP/1.1).', 'auto', 'auto', oneOf(BACKEND_PROTOS)),
   durationRow('dns.refresh', 'DNS_REFRESH', 'How often dns+ backends are looked up again (sooner when the records\' TTL is shorter).', 30_000, 'positive'),
   row('dns.servers', 'DNS_SERVERS', 'DNS servers that dns+ backends are looked up with, as comma-separated host:port pairs.', undefined, 'the system\'s resolvers', dnsServers),
   row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../context/index.js';
+import type { ContextResponse, RequestContext } from '../context/index.js';
 import type { ProxyError } from '../errors/index.js';
 
 /** gRPC status codes the balancer answers with (grpc/doc/statuscodes.md). */
@@ -54,4 +54,17 @@ export function answerGrpc(ctx: RequestContext, error: ProxyError): void {
   if (ctx.req.httpVersionMajor !== 2) res.setHeader('content-length', 0);
   ctx.bytes = 0;
   res.end();
+}
+
+/**
+ * Ends a gRPC response that has started (a backend lost mid-stream) with the error's status in
+ * its trailers, which is how a gRPC client learns it (a reset stream reads as INTERNAL). False
+ * when trailers cannot be sent (not HTTP/2, or the response is over): then it is cut.
+ */
+export function endGrpc(ctx: RequestContext, error: ProxyError): boolean {
+  const res = ctx.res as ContextResponse;
+  if (ctx.req.httpVersionMajor !== 2 || res.writableEnded || res.destroyed) return false;
+  res.addTrailers({ 'grpc-status': String(grpcStatus(error.status)), 'grpc-message': grpcMessage(error.message) });
+  res.end();
+  return true;
 }
