@@ -367,7 +367,7 @@ test('GOAWAY with streams in flight: those at or below its last stream id finish
 });
 
 /** An https:// backend made with node:http2 that also speaks HTTP/1.1, and says which protocol each request came by. */
-async function dualBackend(t: Context): Promise<{ url: string; connections: () => number; alpn: string[] }> {
+async function dualBackend(t: Context): Promise<{ url: string; connections: () => number; alpn: string[]; stop(): Promise<void> }> {
   const server = createSecureServer({ cert: cert.cert, key: cert.key, allowHTTP1: true });
   let connections = 0;
   const alpn: string[] = [];
@@ -379,8 +379,13 @@ async function dualBackend(t: Context): Promise<{ url: string; connections: () =
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => { for (const socket of sockets) socket.destroy(); return new Promise((resolve) => server.close(resolve)); });
-  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}|id=dual`, connections: () => connections, alpn };
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= new Promise((resolve) => {
+    for (const socket of sockets) socket.destroy();
+    server.close(() => resolve());
+  }));
+  t.after(stop);
+  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}|id=dual`, connections: () => connections, alpn, stop };
 }
 
 test('proto auto, https:// backend that offers h2: ALPN chooses it, requests go over HTTP/2 on the connection it was learned on; requests that came meanwhile waited', async (t) => {
@@ -397,6 +402,18 @@ test('proto auto, https:// backend that offers h2: ALPN chooses it, requests go 
   assert.equal((describeBackend(b) as { negotiated?: string }).negotiated, 'h2', 'the admin API shows what was chosen');
 });
 
+test('proto auto: once an HTTP/2 connection to the backend cannot be made, what it speaks is learned again', async (t) => {
+  const backend = await dualBackend(t);
+  const { url, lb } = await startBalancer(t, 'node', [backend.url], { BACKEND_CA_FILE: ca.certFile });
+  assert.equal((await get(url)).body, 'dual 2.0');
+  const b = lb.pool.backends[0]!;
+  assert.equal(b.negotiated, 'h2');
+  await backend.stop();
+  await until(() => lb.connections(b).open === 0, 'the session to the stopped backend closed');
+  assert.equal((await get(url)).status, 502, 'a new session cannot connect');
+  assert.equal(b.negotiated, undefined, 'the next request asks ALPN again');
+});
+
 test('proto auto, https:// backend that speaks HTTP/1.1 only: requests go over HTTP/1.1', async (t) => {
   const server = createHttpsServer({ cert: cert.cert, key: cert.key }, (req, res) => { req.resume(); res.end(`h1 ${req.httpVersion}`); });
   server.listen(0, '127.0.0.1');
@@ -410,7 +427,7 @@ test('proto auto, https:// backend that speaks HTTP/1.1 only: requests go over H
   assert.equal((describeBackend(lb.pool.backends[0]!) as { negotiated?: string }).negotiated, 'http1');
 });
 
-test('proto auto: a backend that cannot be reached fails over like a connect failure, and is learned again once it is up', async (t) => {
+test('proto auto: a backend that cannot be reached fails over like a connect failure; nothing is learned, so its next request asks again', async (t) => {
   const down = `${await refusing()}|id=down`.replace('http://', 'https://');
   const b = await startH2Backend(t, 'b');
   const { url, lb } = await startBalancer(t, 'node', [down, b.entry], { RETRIES: '1', BACKEND_CA_FILE: ca.certFile }, firstAvailable);
