@@ -377,6 +377,11 @@ async function dualBackend(t: Context): Promise<{ url: string; connections: () =
     req.resume();
     res.end(`dual ${req.httpVersion}`);
   });
+  // HTTP/1.1 upgrades (WebSocket): switched, then the socket echoes.
+  server.on('upgrade', (_req: unknown, socket: import('node:net').Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.pipe(socket);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   let stopped: Promise<void> | undefined;
@@ -400,6 +405,25 @@ test('proto auto, https:// backend that offers h2: ALPN chooses it, requests go 
   const b = lb.pool.backends[0]!;
   assert.deepEqual([b.proto, b.negotiated], ['auto', 'h2']);
   assert.equal((describeBackend(b) as { negotiated?: string }).negotiated, 'h2', 'the admin API shows what was chosen');
+});
+
+test('proto auto, ALPN chose h2: a WebSocket upgrade still goes over HTTP/1.1 (no extended CONNECT)', async (t) => {
+  const backend = await dualBackend(t);
+  const { port, lb } = await startBalancer(t, 'node', [backend.url], { BACKEND_CA_FILE: ca.certFile });
+  assert.equal((await get(`http://127.0.0.1:${port}`)).body, 'dual 2.0');
+  assert.equal(lb.pool.backends[0]!.negotiated, 'h2');
+  const { request } = await import('node:http');
+  const req = request({ host: '127.0.0.1', port, path: '/ws', agent: false, headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+  req.end();
+  const { res, socket } = await new Promise<{ res: import('node:http').IncomingMessage; socket?: import('node:net').Socket }>((resolve) => {
+    req.on('upgrade', (r, s) => resolve({ res: r, socket: s }));
+    req.on('response', (r) => { r.resume(); resolve({ res: r }); });
+  });
+  assert.equal(res.statusCode, 101);
+  t.after(() => socket!.destroy());
+  socket!.write('ping');
+  const [echo] = await once(socket!, 'data') as [Buffer];
+  assert.equal(echo.toString(), 'ping');
 });
 
 test('proto auto: once an HTTP/2 connection to the backend cannot be made, what it speaks is learned again', async (t) => {

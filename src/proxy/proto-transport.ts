@@ -3,6 +3,7 @@ import type { Attempt } from './attempt.js';
 import { ProxyError } from '../errors/index.js';
 import type { Negotiated } from './alpn.js';
 import type { H2Transport } from './h2-transport.js';
+import { H2Stream } from './h2-stream.js';
 import type { ConnectionStats, Transport } from './transport.js';
 
 /** Attempts waiting for their backend's protocol, each with the attempt it retries (or undefined). */
@@ -34,12 +35,26 @@ export class ProtoTransport implements Transport {
 
   send(attempt: Attempt, retryOf: Attempt | undefined): void {
     const backend = attempt.backend;
-    if (backend.proto === 'auto' && this.#negotiates && backend.negotiated === undefined) {
-      this.#wait(attempt, retryOf);
-      return;
+    let transport: Transport;
+    if (backend.proto === 'auto' && this.#negotiates) {
+      // An upgrade (WebSocket) goes over HTTP/1.1 whatever ALPN chose: extended CONNECT (RFC 8441) is not spoken here.
+      if (attempt.ctx.upgrade) {
+        transport = this.#http1;
+      } else if (backend.negotiated === undefined) {
+        this.#wait(attempt, retryOf);
+        return;
+      } else {
+        transport = this.#for(backend);
+      }
+    } else {
+      transport = this.#for(backend);
     }
-    const transport = this.#for(backend);
-    transport.send(attempt, retryOf !== undefined && this.#for(retryOf.backend) === transport ? retryOf : undefined);
+    transport.send(attempt, retryOf !== undefined && retryOf.stream !== undefined && this.#carried(retryOf) === transport ? retryOf : undefined);
+  }
+
+  /** The transport that carried `attempt`, by its stream (an auto backend's choice may have changed since). */
+  #carried(attempt: Attempt): Transport {
+    return attempt.stream instanceof H2Stream ? this.#h2 : this.#http1;
   }
 
   attach(backend: Backend): void {
