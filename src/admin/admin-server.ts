@@ -378,6 +378,8 @@ export function describe(b: Backend): object {
     url: b.url,
     weight: b.weight,
     proto: b.proto,
+    // For an auto backend, what ALPN chose (h2 or http1) once a request has asked; absent before.
+    negotiated: b.negotiated,
     state: b.state,
     healthy: b.healthy,
     ejected: b.ejected,

@@ -114,7 +114,8 @@ export class LoadBalancer {
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
     });
-    // Backends that speak HTTP/2 (proto h2c or h2) go through the h2 transport, the others through the engine's.
+    // Backends that speak HTTP/2 (proto h2c or h2, or auto when ALPN chose h2: not under the fast
+    // engine, whose requests the h2 transport cannot take) go through the h2 transport, the others through the engine's.
     this.#transport = new ProtoTransport(http1, new H2Transport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
@@ -123,7 +124,7 @@ export class LoadBalancer {
       maxBodySize: config.limits.maxBodySize,
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
-    }));
+    }), this.#fast === undefined);
     this.#shared = {
       log: this.log,
       transport: this.#transport,

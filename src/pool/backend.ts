@@ -65,6 +65,7 @@ export function poolWrites(): PoolWrites {
  * each kind of state has one writer, and everyone else reads it:
  *
  * - admin state, health verdict, ejection and weights: the Pool (which publishes a new snapshot);
+ * - the protocol ALPN chose for an `auto` backend: the transport (`negotiate`);
  * - load (in flight, requests, latency): the proxy's attempt accounting (`startRequest`,
  *   `endRequest`, `observeLatency`), or a cluster primary summing its workers (`setInFlight`,
  *   `setRequests`);
@@ -89,6 +90,7 @@ export class Backend {
    */
   readonly proto: BackendProto;
 
+  #negotiated: 'h2' | 'http1' | undefined = undefined;
   #weight: number;
   #effectiveWeight: number;
   #weightFactor = 1;
@@ -155,6 +157,18 @@ export class Backend {
     this.maxRequests = maxRequests;
     this.#weight = spec.weight;
     this.#effectiveWeight = spec.weight;
+  }
+
+  /**
+   * For an `auto` backend: what ALPN chose on a connection to it (`h2` or `http1`), once one has
+   * asked; undefined until then, and again after a connection to it failed. Written by the
+   * transport alone (`negotiate`).
+   */
+  get negotiated(): 'h2' | 'http1' | undefined { return this.#negotiated; }
+
+  /** The transport learned (or, undefined, forgot) what the backend speaks. */
+  negotiate(proto: 'h2' | 'http1' | undefined): void {
+    this.#negotiated = proto;
   }
 
   /** The configured weight (set through `Pool.setWeight`). */

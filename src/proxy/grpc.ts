@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import type { ClientRequest, ClientResponse, RequestContext } from '../context/index.js';
+import type { ClientRequest, ClientResponse, ContextResponse, RequestContext } from '../context/index.js';
+import type { ProxyError } from '../errors/index.js';
 
 /** gRPC status codes the balancer answers with or acts on (grpc/doc/statuscodes.md). */
 const UNKNOWN = 2;
@@ -132,4 +133,19 @@ export function writeGrpcAnswer(req: ClientRequest, res: ClientResponse, status:
 export function answerGrpc(ctx: RequestContext, status: number, message?: string): void {
   ctx.bytes = 0;
   ctx.grpcStatus = writeGrpcAnswer(ctx.req, ctx.res, status, message ?? ctx.error?.message ?? `${status} ${STATUS_CODES[status] ?? ''}`.trim(), ctx.id);
+}
+
+/**
+ * Ends a gRPC response that has started (a backend lost mid-stream) with the error's status in
+ * its trailers, which is how a gRPC client learns it (a reset stream reads as INTERNAL). False
+ * when trailers cannot be sent (not HTTP/2, or the response is over): then it is cut.
+ */
+export function endGrpc(ctx: RequestContext, error: ProxyError): boolean {
+  const res = ctx.res as ContextResponse;
+  if (ctx.req.httpVersionMajor !== 2 || res.writableEnded || res.destroyed) return false;
+  const code = grpcStatus(error.status);
+  res.addTrailers({ 'grpc-status': String(code), 'grpc-message': grpcMessage(error.message) });
+  res.end();
+  ctx.grpcStatus = code;
+  return true;
 }

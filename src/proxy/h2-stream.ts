@@ -28,8 +28,9 @@ export class H2Stream implements Stream {
   readonly #req: IncomingMessage;
   readonly #res: ContextResponse;
   readonly #headers: H2Headers;
-  readonly #session: H2Session;
   readonly #maxBody: number;
+  /** The session that carries it (or will, once ready): set by the session it is added to. */
+  session: H2Session | undefined = undefined;
   /** Trailers go to the client: it speaks HTTP/2, or asked for them (`TE: trailers`). */
   readonly #trailersWanted: boolean;
   #stream: ClientHttp2Stream | undefined = undefined;
@@ -39,13 +40,12 @@ export class H2Stream implements Stream {
   #error: Error | undefined = undefined;
   #done = false;
 
-  constructor(attempt: Attempt, session: H2Session, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
+  constructor(attempt: Attempt, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
     this.#attempt = attempt;
     this.#ctx = attempt.ctx;
     this.#req = attempt.ctx.req as IncomingMessage;
     this.#res = attempt.ctx.res as ContextResponse;
     this.#headers = headers;
-    this.#session = session;
     this.#maxBody = maxBody;
     this.#trailersWanted = trailersWanted;
   }
@@ -269,6 +269,6 @@ export class H2Stream implements Stream {
     req.off('data', this.#onBody);
     req.off('end', this.#onBodyEnd);
     if (this.#stream !== undefined && this.#attempt.hasBody && !req.complete) req.pause();
-    this.#session.release(this);
+    this.session?.release(this);
   }
 }

@@ -4,81 +4,35 @@ import type { Backend } from '../pool/index.js';
 import type { Attempt } from './attempt.js';
 import { ProxyError } from '../errors/index.js';
 import { acceptsTrailers, h2RequestHeaders, type RequestHeaderInfo } from './headers.js';
-import { H2Session, type H2SessionOptions, type SessionOwner } from './h2-session.js';
+import type { H2SessionOptions } from './h2-session.js';
+import { H2Sessions } from './h2-sessions.js';
 import { H2Stream } from './h2-stream.js';
+import { negotiate, type NegotiateDone } from './alpn.js';
 import { NO_CONNECTIONS, type ConnectionStats, type Transport, type TransportOptions } from './transport.js';
 
 export interface H2TransportOptions extends TransportOptions {
-  /** How often an idle session is PINGed, ms (30 s by default). */
+  /** A session nothing has come from for this long is PINGed, ms (30 s by default). */
   readonly pingInterval?: number;
 }
 
-/** The sessions of one backend: a new one opens when every open one is at the backend's stream limit. */
-class H2Backend implements SessionOwner {
-  readonly sessions: H2Session[] = [];
-  readonly #origin: string;
-  readonly #options: H2SessionOptions;
-
-  constructor(origin: string, options: H2SessionOptions) {
-    this.#origin = origin;
-    this.#options = options;
-  }
-
-  /** A session with room for one more stream: the oldest that has some (so the others can go idle and close). */
-  take(): H2Session {
-    for (const session of this.sessions) if (session.hasRoom) return session;
-    const session = new H2Session(this.#origin, this, this.#options);
-    this.sessions.push(session);
-    return session;
-  }
-
-  forget(session: H2Session): void {
-    const i = this.sessions.indexOf(session);
-    if (i >= 0) this.sessions.splice(i, 1);
-    this.#closing.add(session);
-    session.session.once('close', () => this.#closing.delete(session));
-  }
-
-  /** Sessions out of use that still finish their streams. */
-  readonly #closing = new Set<H2Session>();
-
-  get stats(): ConnectionStats {
-    let busy = 0;
-    let open = 0;
-    for (const session of [...this.sessions, ...this.#closing]) {
-      if (session.session.destroyed) continue;
-      open++;
-      if (session.streams.size > 0) busy++;
-    }
-    return { open, busy, idle: open - busy };
-  }
-
-  close(cut?: Error): void {
-    for (const session of [...this.sessions, ...this.#closing]) session.close(cut);
-  }
-
-  /** Resolves once every session has closed. */
-  async closed(): Promise<void> {
-    await Promise.all([...this.sessions, ...this.#closing].map((s) => s.session.closed ? undefined : new Promise((resolve) => s.session.once('close', resolve))));
-  }
-}
-
 /**
- * The h2 transport: requests to backends that speak HTTP/2 (`proto` h2c or h2), each request
- * one stream, multiplexed on a few sessions per backend (a new one when the open ones are at the
- * backend's SETTINGS_MAX_CONCURRENT_STREAMS). Every stream is an attempt like any other: picked,
- * counted, timed and retried per request, so one client connection's requests spread over the
- * pool however many of them share a backend session. It serves requests node:http (or
- * node:http2) received; the fast engine's requests need ENGINE=node.
+ * The h2 transport: requests to backends that speak HTTP/2 (`proto` h2c or h2, or `auto` when
+ * ALPN chose h2), each request one stream, multiplexed on a few sessions per backend (see
+ * H2Sessions). It also learns what an `auto` backend speaks (`negotiate`). Every stream is an
+ * attempt like any other: picked, counted, timed and retried per request, so one client
+ * connection's requests spread over the pool however many of them share a backend session. It
+ * serves requests node:http (or node:http2) received; the fast engine's requests need ENGINE=node.
  */
 export class H2Transport implements Transport {
   readonly name = 'h2';
-  readonly #backends = new Map<string, H2Backend>();
+  readonly #backends = new Map<string, H2Sessions>();
   readonly #options: H2SessionOptions;
   readonly #maxBody: number;
+  readonly #maxSessions: number;
 
   constructor(options: H2TransportOptions) {
     this.#maxBody = options.maxBodySize;
+    this.#maxSessions = options.maxIdlePerBackend;
     this.#options = {
       connectTimeout: options.connectTimeout,
       idleTimeout: options.idleTimeout,
@@ -88,7 +42,23 @@ export class H2Transport implements Transport {
   }
 
   attach(backend: Backend): void {
-    if (!this.#backends.has(backend.id)) this.#backends.set(backend.id, new H2Backend(backend.origin, this.#options));
+    if (!this.#backends.has(backend.id)) this.#backends.set(backend.id, new H2Sessions(backend, this.#options, this.#maxSessions, relearn));
+  }
+
+  /**
+   * Learns what `backend` (an `auto` https:// one) speaks: a TLS connection offering h2 and
+   * http/1.1 by ALPN. When h2 is chosen the connection becomes the backend's first session.
+   */
+  negotiate(backend: Backend, done: NegotiateDone): void {
+    negotiate(backend.origin, this.#options.tls, this.#options.connectTimeout, (result, socket) => {
+      if (socket !== undefined) {
+        const sessions = this.#backends.get(backend.id);
+        // Detached meanwhile: nothing will use the connection.
+        if (sessions === undefined) socket.destroy();
+        else sessions.open(socket);
+      }
+      done(result, socket);
+    });
   }
 
   async detach(backend: Backend, cut?: Error): Promise<void> {
@@ -133,7 +103,6 @@ export class H2Transport implements Transport {
       return;
     }
     const backend = attempt.backend;
-    const sessions = this.#backends.get(backend.id)!;
     const url = req.url ?? '/';
     const info: RequestHeaderInfo = { host: undefined, hasBody: false };
     const scheme = backend.origin.startsWith('https:') ? 'https' : 'http';
@@ -143,9 +112,13 @@ export class H2Transport implements Transport {
     const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
     attempt.hasBody = stream2 !== undefined ? !stream2.endAfterHeaders : info.hasBody;
     if (attempt.hasBody) attempt.uploading();
-    const session = sessions.take();
-    const stream = new H2Stream(attempt, session, headers, this.#maxBody, acceptsTrailers(req.rawHeaders, req.httpVersionMajor));
+    const stream = new H2Stream(attempt, headers, this.#maxBody, acceptsTrailers(req.rawHeaders, req.httpVersionMajor));
     attempt.stream = stream;
-    session.add(stream);
+    this.#backends.get(backend.id)!.place(stream);
   }
+}
+
+/** An `auto` backend whose h2 connection could not be made learns its protocol again on its next request. */
+function relearn(backend: Backend): void {
+  if (backend.proto === 'auto') backend.negotiate(undefined);
 }

@@ -8,7 +8,7 @@ import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { EXPLAIN_HEADER, Explanation, type ExplainGate } from './explain.js';
 import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
-import { answerGrpc, isGrpc, parseGrpcTimeout } from './grpc.js';
+import { answerGrpc, endGrpc, isGrpc, parseGrpcTimeout } from './grpc.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';
@@ -294,6 +294,8 @@ export class Proxy {
     const cause = error.cause as Error | undefined;
     ctx.log.warn({ backend: ctx.backend?.id, code: error.code, status: error.status, err: cause?.message ?? error.message }, error.message);
     if (res.headersSent) {
+      // A gRPC call's status goes in its trailers (UNAVAILABLE, not a reset a client reads as INTERNAL).
+      if (isGrpc(ctx) && endGrpc(ctx, error)) return;
       // The status line is gone: cutting the connection is the only honest signal left.
       res.destroy();
       return;
