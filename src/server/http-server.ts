@@ -12,6 +12,7 @@ import {
   DEFAULT_LIMITS, headRefusal, InFlight, listenOn, stopListening, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
 } from '../http1/index.js';
+import { h2ServerOptions } from './h2-options.js';
 
 
 export interface ListenerOptions {
@@ -72,8 +73,7 @@ export class HttpListener implements Listener {
         minVersion: 'TLSv1.2',
         allowHTTP1: true,
         Http1ServerResponse: ContextResponse as never,
-        settings: { maxHeaderListSize: limits.maxHeaderSize },
-        maxSessionInvalidFrames: 100,
+        ...h2ServerOptions(limits),
       });
       Object.assign(secure, {
         keepAliveTimeout: limits.idleTimeout,
