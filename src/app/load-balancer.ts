@@ -104,7 +104,7 @@ export class LoadBalancer {
     const h2 = usesH2(config);
     if (config.engine === 'fast' && tls === undefined && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
     this.#fast = config.engine === 'fast' && tls === undefined && !h2 ? this.#fastEngine(config) : undefined;
-    const http1 = this.#fast ?? new NodeTransport({
+    const node = (): NodeTransport => new NodeTransport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
@@ -114,7 +114,10 @@ export class LoadBalancer {
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
     });
-    // Backends that speak HTTP/2 (proto h2c or h2) go through the h2 transport, the others through the engine's.
+    const http1 = this.#fast ?? node();
+    // Backends that speak HTTP/2 (proto h2c or h2) go through the h2 transport, the others through
+    // the engine's; the fast engine's listeners hand h2c clients to node:http2, whose requests
+    // reach HTTP/1.1 backends through the node transport.
     this.#transport = new ProtoTransport(http1, new H2Transport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
@@ -123,7 +126,7 @@ export class LoadBalancer {
       maxBodySize: config.limits.maxBodySize,
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
-    }));
+    }), this.#fast === undefined ? http1 : node());
     this.#shared = {
       log: this.log,
       transport: this.#transport,
