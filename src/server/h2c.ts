@@ -17,7 +17,7 @@ export function openingOf(bytes: Buffer): Opening {
 
 /** What a listener does with a connection once its opening is known. */
 export interface Openings {
-  /** The connection opened with the preface: `socket`, paused, holds `bytes` unread. */
+  /** The connection opened with the preface: `socket`, paused, holds what it read unread. */
   h2(socket: Socket): void;
   /** Nothing, or a prefix of the preface and nothing more, for HEADER_TIMEOUT: to be answered 408 and closed. */
   stalled(socket: Socket): void;
@@ -26,8 +26,8 @@ export interface Openings {
 /**
  * Serves HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3) on a node:http server's port beside
  * HTTP/1.1: the first bytes of each connection are read once, before node:http sees it. One
- * that opens with the preface goes to `openings.h2`; any other is handed to node:http with its
- * bytes put back, as if it had just connected. Until then HEADER_TIMEOUT (`headerTimeout` ms,
+ * that opens with the preface goes to `openings.h2`; any other is handed to node:http, which
+ * parses the bytes read so far first. Until then HEADER_TIMEOUT (`headerTimeout` ms,
  * 0: none) runs from the connection's start, as node:http runs it for a connection that sends
  * nothing: one that sends nothing, or only part of the preface, is `openings.stalled`.
  */
@@ -49,15 +49,22 @@ export function serveH2cBeside(server: Server, openings: Openings, headerTimeout
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('error', onError);
-      // Paused, so that what is put back stays there for whoever reads the socket next.
-      socket.pause();
-      socket.unshift(bytes);
       if (opening === 'h2') {
+        // Paused, so that what is put back waits for node:http2, which reads it first.
+        socket.pause();
+        socket.unshift(bytes);
         openings.h2(socket);
         return;
       }
       for (const listener of http1) listener.call(server, socket);
-      socket.resume();
+      // node:http now reads the socket's handle itself and pauses it through the socket when a
+      // request body waits. This read marks the socket's stream as reading, as node:http's own
+      // first read does: without it, the stream would start the handle again on its own after
+      // such a pause (it saw a read of its own, this one), and a client's upload would no
+      // longer be held back by a backend that reads nothing. The bytes go to node:http's
+      // parser as if it had read them.
+      socket.read(0);
+      socket.emit('data', bytes);
     };
     const timer = headerTimeout > 0 ? setTimeout(() => {
       if (socket.destroyed) return;
