@@ -146,3 +146,22 @@ test('the balancer\'s gRPC error is a Trailers-Only response: status 200 and grp
   assert.match(String(headers['grpc-message']), /connection refused/);
   assert.notEqual(flags & constants.NGHTTP2_FLAG_END_STREAM, 0, 'the HEADERS frame ends the stream');
 });
+
+test('gRPC clients in clear (h2c, an insecure channel) on the plain listener: unary and server streaming, spread over the pool', async (t) => {
+  const a = await startGrpcBackend(t, 'a');
+  const b = await startGrpcBackend(t, 'b');
+  const { port } = await startBalancer(t, 'node', [a.entry, b.entry]);
+  const client = new echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as EchoClient;
+  t.after(() => client.close());
+  const replies = [];
+  for (let i = 0; i < 4; i++) {
+    const { err, res, trailers } = await unary(client, `m${i}`);
+    assert.equal(err, null);
+    replies.push(res?.text);
+    assert.deepEqual(trailers?.get('x-trailing'), [`${res!.text.split(':')[0]}-done`]);
+  }
+  assert.deepEqual(replies.sort(), ['a:m0', 'a:m2', 'b:m1', 'b:m3']);
+  const streamed: string[] = [];
+  for await (const msg of client.Stream({ text: 's' })) streamed.push((msg as Msg).text);
+  assert.equal(streamed.length, 5);
+});

@@ -104,7 +104,7 @@ export class LoadBalancer {
     const h2 = usesH2(config);
     if (config.engine === 'fast' && tls === undefined && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
     this.#fast = config.engine === 'fast' && tls === undefined && !h2 ? this.#fastEngine(config) : undefined;
-    const http1 = this.#fast ?? new NodeTransport({
+    const node = (): NodeTransport => new NodeTransport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
       idleTimeout: config.http.idleConnTimeout,
@@ -114,8 +114,11 @@ export class LoadBalancer {
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
     });
+    const http1 = this.#fast ?? node();
     // Backends that speak HTTP/2 (proto h2c or h2, or auto when ALPN chose h2: not under the fast
-    // engine, whose requests the h2 transport cannot take) go through the h2 transport, the others through the engine's.
+    // engine, whose requests the h2 transport cannot take) go through the h2 transport, the others
+    // through the engine's; the fast engine's listeners hand h2c clients to node:http2, whose
+    // requests reach HTTP/1.1 backends through the node transport.
     this.#transport = new ProtoTransport(http1, new H2Transport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
@@ -124,7 +127,7 @@ export class LoadBalancer {
       maxBodySize: config.limits.maxBodySize,
       tunnelIdleTimeout: config.websocket.idleTimeout,
       tls: this.#backendTls,
-    }), this.#fast === undefined);
+    }), this.#fast === undefined, this.#fast === undefined ? http1 : node());
     this.#shared = {
       log: this.log,
       transport: this.#transport,

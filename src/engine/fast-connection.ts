@@ -10,6 +10,7 @@ import { FastStream } from './fast-stream.js';
 import { FastRequest } from './fast-request.js';
 import { FastResponse, type ResponseOwner } from './fast-response.js';
 import type { FastListener } from './fast-listener.js';
+import { PREFACE } from '../server/h2c.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -262,6 +263,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   }
 
   #parseError(err: NativeParseError, chunk: Buffer): void {
+    // llhttp stops at the HTTP/2 preface (RFC 9113 §3.4): at the start of the connection, it
+    // opens h2c; later, it is refused as a malformed request.
+    if (err.code === 'HPE_PAUSED_H2_UPGRADE' && this.socket.bytesRead - chunk.length + (err.bytesParsed ?? 0) === PREFACE.length) {
+      this.#toH2c(chunk.subarray(err.bytesParsed));
+      return;
+    }
     this.#parsing = undefined;
     const code = err.code;
     const status = parseErrorStatus(code === 'HPE_HEADER_OVERFLOW' ? Object.assign(err, { rawPacket: chunk }) : err);
@@ -282,6 +289,29 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
       this.#listener.finish(ctx);
     }
     this.#refuse(status);
+  }
+
+  /**
+   * The connection opened with the HTTP/2 preface: its socket leaves this connection for the
+   * listener's HTTP/2 server, with the preface and what followed it put back to be read again.
+   */
+  #toH2c(rest: Buffer): void {
+    const socket = this.socket;
+    this.#stopped = true;
+    this.headStartTick = 0;
+    this.#parser.close();
+    socket.off('drain', this.#onDrain);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onClose);
+    // Reads through the shared buffer cannot be put back on hold: pausing would stop them. A
+    // socket read through 'data' events is paused, so that what is put back waits for its reader.
+    if (!this.#shared) {
+      socket.off('data', this.#onData);
+      socket.pause();
+    }
+    // A copy: the chunk may be a slice of the shared read buffer.
+    socket.unshift(Buffer.concat([PREFACE, rest]));
+    this.#listener.h2c(this, socket);
   }
 
   /** Closes once everything written has gone; the socket's close ends what remains. */

@@ -4,6 +4,7 @@ import type { RequestContext } from '../context/index.js';
 import { InFlight, DEFAULT_LIMITS, headRefusal, listenOn, VERSION_NOT_SUPPORTED, versionProblem, type ClientLimits, type Listener, type Refusal, stopListening } from '../http1/index.js';
 import type { Chain } from '../middleware/index.js';
 import { isHeader } from '../proxy/headers.js';
+import { HttpListener } from '../server/index.js';
 import { ClientConnection } from './fast-connection.js';
 import type { FastRequest } from './fast-request.js';
 import type { FastResponse } from './fast-response.js';
@@ -18,7 +19,9 @@ export interface FastListenerOptions {
  * The fast engine's plain HTTP/1.1 listener: raw `net` sockets parsed by llhttp (see
  * ClientConnection), the same chain, limits and refusals as the node:http listener; the chain's
  * proxy sends its requests to backends through the fast transport. Head and idle timeouts are one sweep over the
- * connections, a tick at a time, not a timer per connection or per read.
+ * connections, a tick at a time, not a timer per connection or per read. A connection that
+ * opens with the HTTP/2 preface (h2c with prior knowledge) is handed to the node engine's
+ * listener, which serves its streams as it serves its own.
  */
 export class FastListener implements Listener {
   readonly proto = 'http';
@@ -40,6 +43,8 @@ export class FastListener implements Listener {
   readonly #connections = new Set<ClientConnection>();
   readonly #inFlight = new InFlight();
   #timer: NodeJS.Timeout | undefined = undefined;
+  /** Serves the h2c connections; never listens itself. */
+  readonly #h2c: HttpListener;
 
   constructor(chain: Chain, options: FastListenerOptions, log: Logger) {
     this.#chain = chain;
@@ -48,6 +53,7 @@ export class FastListener implements Listener {
     const limits = this.limits = options.limits ?? DEFAULT_LIMITS;
     this.interval = Math.min(1000, Math.max(50, Math.floor(Math.min(...[limits.headerTimeout, limits.idleTimeout].filter((t) => t > 0), 4000) / 4)));
     this.keepAliveLines = flat(`Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.idleTimeout / 1000)}\r\n\r\n`);
+    this.#h2c = new HttpListener(chain, options, log);
     this.server = createServer({ noDelay: true }, (socket: Socket) => {
       this.#connections.add(new ClientConnection(this, socket));
     });
@@ -58,11 +64,11 @@ export class FastListener implements Listener {
   }
 
   get inFlight(): number {
-    return this.#inFlight.count;
+    return this.#inFlight.count + this.#h2c.inFlight;
   }
 
   connections(): Promise<number> {
-    return Promise.resolve(this.#connections.size);
+    return Promise.resolve(this.#connections.size + this.#h2c.sessions);
   }
 
   get address(): AddressInfo {
@@ -85,15 +91,24 @@ export class FastListener implements Listener {
     this.draining = true;
     const closed = stopListening(this.server);
     for (const connection of this.#connections) if (connection.idle) connection.destroy();
+    // Its sessions get GOAWAY (the server it does not listen on closes at once).
+    void this.#h2c.stopAccepting();
     return closed;
   }
 
-  whenIdle(): Promise<void> {
-    return this.#inFlight.whenIdle();
+  async whenIdle(): Promise<void> {
+    await Promise.all([this.#inFlight.whenIdle(), this.#h2c.whenIdle()]);
   }
 
   closeAll(): void {
     for (const connection of this.#connections) connection.destroy();
+    this.#h2c.closeAll();
+  }
+
+  /** `connection` opened with the HTTP/2 preface: its socket, paused and holding the preface unread, is served as h2c from now on. */
+  h2c(connection: ClientConnection, socket: Socket): void {
+    this.#connections.delete(connection);
+    this.#h2c.serveH2c(socket);
   }
 
   /** The 4xx (or 505) for a request that must not be forwarded, if any (the node:http listener's rules). */

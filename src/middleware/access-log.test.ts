@@ -191,3 +191,27 @@ test('grpcStatus: written after the status for a gRPC call (the backend\'s or th
     if (cases[i]! >= 0) assert.deepEqual(Object.keys(line).slice(Object.keys(line).indexOf('status'), Object.keys(line).indexOf('status') + 2), ['status', 'grpcStatus']);
   });
 });
+
+test('protocol: "HTTP/2" for an HTTP/2 request, left out for HTTP/1.x; the same in every writer, in pino\'s field order', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const binaryLog = pino({ base: { pid: 1, hostname: 'h' } }, dest);
+  const direct = capture();
+  const viaPino = capture();
+  const stringLog = pino({ base: { pid: 1, hostname: 'h' } }, direct.stream);
+  const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
+  for (const major of [1, 2]) {
+    for (const [log, sink] of [[binaryLog, { destination: dest, bindings: ',"pid":1,"hostname":"h"' }], [stringLog, { destination: direct.stream, bindings: ',"pid":1,"hostname":"h"' }], [slowLog, undefined]] as const) {
+      const ctx = context('/x', log);
+      (ctx.req as { httpVersionMajor: number }).httpVersionMajor = major;
+      ctx.tries = 2;
+      accessLog(log, sink).onEnd!(ctx);
+    }
+  }
+  dest.end();
+  const binary = readFileSync(file, 'utf8').trimEnd().split('\n');
+  for (const lines of [binary, direct.lines, viaPino.lines]) {
+    assert.deepEqual(lines.map((text) => (JSON.parse(text) as Record<string, unknown>).protocol), [undefined, 'HTTP/2']);
+    assert.deepEqual(Object.keys(JSON.parse(lines[1]!) as object), Object.keys(JSON.parse(viaPino.lines[1]!) as object));
+  }
+});

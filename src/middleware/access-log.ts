@@ -101,14 +101,18 @@ class StringLine {
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
     const tries = ctx.tries === 1 ? '' : `,"tries":${ctx.tries}`;
     const grpc = ctx.grpcStatus >= 0 ? `,"grpcStatus":${ctx.grpcStatus}` : '';
+    const protocol = ctx.req.httpVersionMajor === 2 ? PROTOCOL_H2 : '';
     const now = Date.now();
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
     }
-    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status}${grpc},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${tries}${error},"msg":"request"}\n`);
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status}${grpc},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${protocol}${tries}${error},"msg":"request"}\n`);
   }
 }
+
+/** Written for HTTP/2 requests only: an HTTP/1.x line stays as it was. */
+const PROTOCOL_H2 = ',"protocol":"HTTP/2"';
 
 /** The pool every request goes to when there are no routes: not written, to keep the line as it was. */
 const DEFAULT_POOL = 'default';
@@ -137,12 +141,13 @@ const BYTES_IN = bytes(',"bytesIn":');
 const MS = bytes(',"ms":');
 const CLIENT = bytes(',"client":');
 const TRIES = bytes(',"tries":');
+const PROTOCOL = bytes(PROTOCOL_H2);
 const ERROR = bytes(',"error":');
 const END = bytes(',"msg":"request"}\n');
-/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries. */
-const FIXED_BYTES = 300;
-/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus (-1: none). */
-const STRIDE = 7;
+/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries, protocol. */
+const FIXED_BYTES = 330;
+/** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus (-1: none), HTTP major version. */
+const STRIDE = 8;
 
 /** Requests recorded before their lines are formatted: a batch's worth. */
 const BATCH = 64;
@@ -165,7 +170,7 @@ class BinaryLine {
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
   #timeField: Buffer = Buffer.alloc(0);
   #count = 0;
-  /** Per recorded request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus. */
+  /** Per recorded request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus, HTTP major version. */
   readonly #numbers = new Float64Array(BATCH * STRIDE);
   readonly #ids: string[] = new Array<string>(BATCH).fill('');
   readonly #methods: string[] = new Array<string>(BATCH).fill('');
@@ -195,6 +200,7 @@ class BinaryLine {
     numbers[at + 4] = ctx.bytesIn;
     numbers[at + 5] = ctx.tries;
     numbers[at + 6] = ctx.grpcStatus ?? -1;
+    numbers[at + 7] = ctx.req.httpVersionMajor;
     this.#ids[i] = ctx.id;
     this.#methods[i] = ctx.method;
     this.#paths[i] = ctx.path;
@@ -272,6 +278,7 @@ class BinaryLine {
     if (poolField !== undefined) at = copy(poolField, buf, at);
     at = copy(CLIENT, buf, at);
     at = jsonString(client, buf, at);
+    if (numbers[n + 7] === 2) at = copy(PROTOCOL, buf, at);
     if (numbers[n + 5] !== 1) {
       at = copy(TRIES, buf, at);
       at = digits(numbers[n + 5]!, buf, at);
@@ -360,6 +367,7 @@ function fields(ctx: RequestContext): object {
     route: ctx.route === '' ? undefined : ctx.route,
     pool: routed(ctx) && ctx.pool !== '' ? ctx.pool : undefined,
     client: ctx.clientIp,
+    protocol: ctx.req.httpVersionMajor === 2 ? 'HTTP/2' : undefined,
     tries: ctx.tries === 1 ? undefined : ctx.tries,
     error: ctx.error?.code,
   };

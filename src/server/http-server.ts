@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import { constants as h2, createSecureServer, Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants as h2, createSecureServer, createServer as createH2cServer, Http2ServerRequest,
+  type Http2Server, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream,
+} from 'node:http2';
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -13,6 +16,8 @@ import {
   DEFAULT_LIMITS, headRefusal, InFlight, listenOn, stopListening, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
 } from '../http1/index.js';
+import { h2ServerOptions } from './h2-options.js';
+import { serveH2cBeside } from './h2c.js';
 
 
 export interface ListenerOptions {
@@ -28,7 +33,8 @@ export interface ListenerOptions {
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
 
 /**
- * A client-facing listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (ALPN). Creates a
+ * A client-facing listener: plain HTTP/1.1 and h2c (HTTP/2 with prior knowledge, told apart by
+ * the connection's first bytes), or TLS with HTTP/2 and HTTP/1.1 (ALPN). Creates a
  * RequestContext per request (an Upgrade too: it goes through the same chain and proxy), runs the
  * chain, drains on shutdown. node:http's parser (llhttp)
  * is strict; `framingProblem` refuses the little it lets through.
@@ -46,6 +52,8 @@ export class HttpListener implements Listener {
   readonly #upgraded = new Set<Socket>();
   /** Open HTTP/2 sessions: told to finish (GOAWAY) on drain, destroyed at the timeout. */
   readonly #sessions = new Set<Http2Session>();
+  /** A plain listener's HTTP/2 side: connections that open with the preface are its. */
+  readonly #h2c: Http2Server | undefined;
 
   constructor(chain: Chain, options: ListenerOptions, log: Logger) {
     this.#options = options;
@@ -63,8 +71,21 @@ export class HttpListener implements Listener {
       requestTimeout: 0,
       requireHostHeader: true,
     };
+    let h2server: NodeJS.EventEmitter | undefined;
     if (options.tls === undefined) {
       this.server = createServer(serverOptions);
+      // A redirecting listener sends HTTP/1.1 clients to https; h2c is for those that proxy.
+      if (options.redirectToPort === undefined) {
+        h2server = this.#h2c = createH2cServer(h2ServerOptions(limits));
+        serveH2cBeside(this.server, {
+          h2: (socket) => this.serveH2c(socket),
+          stalled: (socket) => {
+            this.#log.info({ code: 'ERR_HTTP_REQUEST_TIMEOUT', status: 408, client: socket.remoteAddress }, 'rejected malformed request');
+            writeRawError(socket, 408);
+            socket.destroySoon();
+          },
+        }, limits.headerTimeout);
+      }
     } else {
       // One TLS listener for both protocols: ALPN offers h2 and http/1.1; HTTP/1.1 connections get
       // node:http's parser and the same options as the plain listener.
@@ -73,8 +94,7 @@ export class HttpListener implements Listener {
         minVersion: 'TLSv1.2',
         allowHTTP1: true,
         Http1ServerResponse: ContextResponse as never,
-        settings: { maxHeaderListSize: limits.maxHeaderSize },
-        maxSessionInvalidFrames: 100,
+        ...h2ServerOptions(limits),
       });
       Object.assign(secure, {
         keepAliveTimeout: limits.idleTimeout,
@@ -84,17 +104,19 @@ export class HttpListener implements Listener {
         connectionsCheckingInterval: serverOptions.connectionsCheckingInterval,
         requireHostHeader: true,
       });
-      secure.on('session', (session: Http2Session) => {
-        this.#sessions.add(session);
-        session.once('close', () => this.#sessions.delete(session));
-        // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
-        // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
-        // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.
-        session.setTimeout(limits.idleTimeout, () => closeIdleSession(session, limits.idleTimeout));
-        if (this.#draining) session.close();
-      });
       this.server = secure as unknown as AnyServer;
+      h2server = secure;
     }
+    // The HTTP/2 sessions of either: over TLS (ALPN h2) or h2c.
+    h2server?.on('session', (session: Http2Session) => {
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+      // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
+      // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
+      // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.
+      session.setTimeout(limits.idleTimeout, () => closeIdleSession(session, limits.idleTimeout));
+      if (this.#draining) session.close();
+    });
     // node keeps one header past the limit, so that more than the limit is visible (and refused).
     this.server.maxHeadersCount = limits.maxHeaders + 1;
     if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections;
@@ -127,7 +149,7 @@ export class HttpListener implements Listener {
       listener.#requestEnded();
     };
     const redirect = options.redirectToPort;
-    this.server.on('request', (req, res) => {
+    const onRequest = (req: IncomingMessage, res: ContextResponse): void => {
       const refusal = this.#refusal(req);
       if (refusal !== undefined) {
         this.#log.info({ status: refusal.status, reason: refusal.reason, client: req.socket.remoteAddress }, 'rejected request');
@@ -151,7 +173,8 @@ export class HttpListener implements Listener {
       // HTTP/1.1 pipelining: at most MAX_PIPELINED of a connection's requests run at once.
       if (req.httpVersionMajor !== 2 && !gateFor(req.socket).admit(ctx)) return;
       run(ctx);
-    });
+    };
+    this.server.on('request', onRequest);
     const start = (req: IncomingMessage, res: ContextResponse): RequestContext => {
       const ctx = new RequestContext(req, res, log, proto);
       res.context = ctx;
@@ -193,7 +216,7 @@ export class HttpListener implements Listener {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
     // A reverse proxy does not tunnel CONNECT (authority-form targets): answer instead of
     // dropping the connection, as node:http does when nobody listens.
-    this.server.on('connect', (req: IncomingMessage, socketOrResponse: Duplex | ContextResponse) => {
+    const onConnect = (req: IncomingMessage, socketOrResponse: Duplex | ContextResponse): void => {
       const version = req instanceof Http2ServerRequest ? undefined : versionProblem(req.httpVersionMajor, req.httpVersionMinor);
       const status = version === undefined ? 400 : VERSION_NOT_SUPPORTED;
       this.#log.info({ status, reason: version ?? 'CONNECT is not supported', client: req.socket.remoteAddress }, 'rejected request');
@@ -204,7 +227,11 @@ export class HttpListener implements Listener {
       }
       socketOrResponse.on('error', () => undefined);
       writeRawError(socketOrResponse as Duplex, status);
-    });
+    };
+    this.server.on('connect', onConnect);
+    // h2c streams take the same way as every other request.
+    // (node:http2's compatibility request and response: what the TLS listener's h2 streams are.)
+    this.#h2c?.on('request', onRequest as never).on('connect', onConnect as never);
     if (options.tls !== undefined) {
       this.server.on('tlsClientError', (err: Error, socket: Socket) => {
         this.#log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
@@ -215,6 +242,19 @@ export class HttpListener implements Listener {
   /** Requests whose response has not ended yet. */
   get inFlight(): number {
     return this.#inFlight.count;
+  }
+
+  /** Open HTTP/2 sessions. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Serves `socket` as an h2c connection: paused, it holds what it has read so far (the
+   * preface first) unread. The fast engine's listener hands its own such connections here.
+   */
+  serveH2c(socket: Socket): void {
+    this.#h2c!.emit('connection', socket);
   }
 
   /** Open client connections (upgraded ones included, until they close). */
