@@ -2,6 +2,7 @@ import { connect, type ClientHttp2Session, type Settings } from 'node:http2';
 import { tlsConnectOptions, type BackendTls } from '../pool/index.js';
 import { ProxyError } from '../errors/index.js';
 import type { H2Stream } from './h2-stream.js';
+import { guardBackendSession, H2_CLIENT_OPTIONS } from './h2-client-options.js';
 
 /** What every session of a transport is made with. */
 export interface H2SessionOptions {
@@ -53,7 +54,8 @@ export class H2Session {
     this.#owner = owner;
     this.#options = options;
     const tls = origin.startsWith('https:') ? { ...tlsConnectOptions(options.tls), ALPNProtocols: ['h2'] } : {};
-    this.session = connect(origin, tls);
+    this.session = connect(origin, { ...H2_CLIENT_OPTIONS, ...tls });
+    guardBackendSession(this.session, () => this.streams.size === 0);
     this.session.on('connect', this.#onConnect);
     this.session.on('remoteSettings', this.#onSettings);
     this.session.on('goaway', this.#onGoaway);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
-import { constants as h2, createSecureServer, Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants as h2, createSecureServer, Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -12,6 +12,8 @@ import {
   DEFAULT_LIMITS, headRefusal, InFlight, listenOn, stopListening, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
 } from '../http1/index.js';
+import { guardSession } from './h2-guard.js';
+import { h2ServerOptions } from './h2-options.js';
 
 
 export interface ListenerOptions {
@@ -72,8 +74,7 @@ export class HttpListener implements Listener {
         minVersion: 'TLSv1.2',
         allowHTTP1: true,
         Http1ServerResponse: ContextResponse as never,
-        settings: { maxHeaderListSize: limits.maxHeaderSize },
-        maxSessionInvalidFrames: 100,
+        ...h2ServerOptions(limits),
       });
       Object.assign(secure, {
         keepAliveTimeout: limits.idleTimeout,
@@ -86,6 +87,7 @@ export class HttpListener implements Listener {
       secure.on('session', (session: Http2Session) => {
         this.#sessions.add(session);
         session.once('close', () => this.#sessions.delete(session));
+        guardSession(session as ServerHttp2Session, limits.h2MaxConcurrentStreams, this.#log);
         // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
         // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
         // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.

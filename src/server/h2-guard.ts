@@ -1,0 +1,135 @@
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Logger } from 'pino';
+import { limitControlFrames, type ControlFrameBudget } from '../proxy/index.js';
+
+/** Client resets a session is allowed whatever its other streams did. */
+const MIN_RESETS = 100;
+
+const GUARD = Symbol('h2 session guard');
+
+type Guarded = ServerHttp2Session & { [GUARD]?: SessionGuard };
+
+/**
+ * What one client's HTTP/2 session is allowed beyond nghttp2's own limits: it is closed with
+ * GOAWAY (ENHANCE_YOUR_CALM) when it
+ *
+ * - resets streams faster than it lets them complete (rapid reset, CVE-2023-44487): once it has
+ *   reset `2 × H2_MAX_CONCURRENT_STREAMS` streams (at least 100) before their response ended,
+ *   more than half of all its streams. Each stream is a backend request, so what nghttp2 allows
+ *   (a burst of 1,000 resets, then 33 a second) is a lot of backend work. A client that cancels
+ *   all it has in flight, twice, stays under it;
+ * - sends PING or SETTINGS frames, while it has no stream open, faster than a ControlFrameBudget
+ *   allows (each stream it opens earns one back).
+ *
+ * Each session it closes, and each that node closes on an nghttp2 error, is logged once.
+ */
+class SessionGuard {
+  readonly #session: ServerHttp2Session;
+  readonly #maxResets: number;
+  readonly #budget: ControlFrameBudget;
+  #streams = 0;
+  #open = 0;
+  #resets = 0;
+
+  constructor(session: ServerHttp2Session, maxConcurrentStreams: number, log: Logger) {
+    this.#session = session;
+    this.#maxResets = Math.max(MIN_RESETS, 2 * maxConcurrentStreams);
+    session.on('stream', this.#onStream);
+    this.#budget = limitControlFrames(session, () => this.#open === 0, (frames) => this.#close('PING/SETTINGS flood', { frames }));
+    sayWhy(session, log);
+  }
+
+  readonly #onStream = (stream: ServerHttp2Stream): void => {
+    this.#streams++;
+    this.#open++;
+    this.#budget.earn();
+    stream.on('aborted', onAborted);
+    stream.on('close', this.#onStreamClose);
+  };
+
+  readonly #onStreamClose = (): void => {
+    this.#open--;
+  };
+
+  /** A stream of this session was reset by its client before its response ended. */
+  reset(): void {
+    this.#resets++;
+    if (this.#resets >= this.#maxResets && this.#resets * 2 > this.#streams) {
+      this.#close('rapid reset', { resets: this.#resets, streams: this.#streams });
+    }
+  }
+
+  #close(reason: string, counts: Record<string, number>): void {
+    if (this.#session.destroyed) return;
+    // GOAWAY with this code, then the socket ends; the session's streams are cut (their backend requests aborted).
+    this.#session.destroy(new SessionClosed(reason, counts), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}
+
+/** Why the guard closed a session; the counts that decided it go to the log line. */
+class SessionClosed extends Error {
+  readonly code = 'LB_ERR_H2_SESSION_CLOSED';
+  constructor(reason: string, readonly counts: Record<string, number>) {
+    super(reason);
+  }
+}
+
+/**
+ * A stream's 'aborted': its response had not ended. Reset by the client when the stream is not
+ * destroyed yet: node destroys a stream before it aborts it when the balancer resets it or the
+ * whole session goes, and aborts first when an RST_STREAM arrives.
+ */
+function onAborted(this: ServerHttp2Stream): void {
+  if (this.destroyed) return;
+  (this.session as Guarded | undefined)?.[GUARD]?.reset();
+}
+
+/**
+ * The HTTP/2 error code of the nghttp2 library errors (nghttp2.h) that node ends a session on.
+ * node sends GOAWAY INTERNAL_ERROR for all of them, which tells a client it did nothing wrong.
+ */
+const GOAWAY_CODES: ReadonlyMap<number, number> = new Map([
+  [-505, constants.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_PROTO: e.g. more streams than SETTINGS_MAX_CONCURRENT_STREAMS
+  [-510, constants.NGHTTP2_STREAM_CLOSED], // NGHTTP2_ERR_STREAM_CLOSED
+  [-522, constants.NGHTTP2_FRAME_SIZE_ERROR], // NGHTTP2_ERR_FRAME_SIZE_ERROR
+  [-523, constants.NGHTTP2_COMPRESSION_ERROR], // NGHTTP2_ERR_HEADER_COMP
+  [-524, constants.NGHTTP2_FLOW_CONTROL_ERROR], // NGHTTP2_ERR_FLOW_CONTROL: a window past 2^31-1
+  [-536, constants.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_SETTINGS_EXPECTED
+  [-537, constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_TOO_MANY_SETTINGS
+  [-903, constants.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_BAD_CLIENT_MAGIC
+  [-904, constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_FLOODED: ACKs and RST_STREAMs it does not read
+  [-905, constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_TOO_MANY_CONTINUATIONS (CVE-2024-27316's kind)
+]);
+
+/** RFC 9113 §7's error codes by number, for the log. */
+const CODE_NAMES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED'];
+
+/**
+ * node ends a session on an nghttp2 error with `destroy(new NghttpError(errno))`, which sends
+ * GOAWAY INTERNAL_ERROR whatever the error. This session's own `destroy` is the one place to
+ * send the code the error means instead (FLOW_CONTROL_ERROR for a window overflow, RFC 9113
+ * §6.9.1), and to log why it ended. The conformance tests in test/h2-hardening.test.ts break
+ * if node changes this path.
+ */
+function sayWhy(session: ServerHttp2Session, log: Logger): void {
+  const destroy = session.destroy;
+  session.destroy = function (this: ServerHttp2Session, error?: Error, code?: number): void {
+    if (error instanceof Error && !this.destroyed) {
+      const errno = (error as { errno?: unknown }).errno;
+      const tooManyInvalid = (error as { code?: unknown }).code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES';
+      code ??= tooManyInvalid ? constants.NGHTTP2_ENHANCE_YOUR_CALM : typeof errno === 'number' ? GOAWAY_CODES.get(errno) : undefined;
+      if (code !== undefined) {
+        const calm = code === constants.NGHTTP2_ENHANCE_YOUR_CALM;
+        const counts = error instanceof SessionClosed ? error.counts : {};
+        log[calm ? 'warn' : 'info']({ reason: error.message, client: this.socket?.remoteAddress, ...counts }, `HTTP/2 session closed: ${CODE_NAMES[code] ?? code}`);
+      }
+    }
+    destroy.call(this, error, code);
+  };
+}
+
+/** Puts `session` under a SessionGuard (see there) for as long as it lives. */
+export function guardSession(session: ServerHttp2Session, maxConcurrentStreams: number, log: Logger): void {
+  (session as Guarded)[GUARD] = new SessionGuard(session, maxConcurrentStreams, log);
+}
