@@ -116,10 +116,12 @@ function sayWhy(session: ServerHttp2Session, log: Logger): void {
   const destroy = session.destroy;
   session.destroy = function (this: ServerHttp2Session, error?: Error, code?: number): void {
     if (error instanceof Error && !this.destroyed) {
+      // A GOAWAY with an error from the client ends the session here too, with its own code: not ours to log.
       const errno = (error as { errno?: unknown }).errno;
       const tooManyInvalid = (error as { code?: unknown }).code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES';
-      code ??= tooManyInvalid ? constants.NGHTTP2_ENHANCE_YOUR_CALM : typeof errno === 'number' ? GOAWAY_CODES.get(errno) : undefined;
-      if (code !== undefined) {
+      if (code === undefined) code = tooManyInvalid ? constants.NGHTTP2_ENHANCE_YOUR_CALM : typeof errno === 'number' ? GOAWAY_CODES.get(errno) : undefined;
+      const ours = error instanceof SessionClosed || tooManyInvalid || typeof errno === 'number';
+      if (ours && code !== undefined) {
         const calm = code === constants.NGHTTP2_ENHANCE_YOUR_CALM;
         const counts = error instanceof SessionClosed ? error.counts : {};
         log[calm ? 'warn' : 'info']({ reason: error.message, client: this.socket?.remoteAddress, ...counts }, `HTTP/2 session closed: ${CODE_NAMES[code] ?? code}`);
