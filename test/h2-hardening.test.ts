@@ -220,6 +220,21 @@ test('PINGs while streams are open are not counted: gRPC clients probe bandwidth
   }
 });
 
+test('a SETTINGS frame of more than 32 entries, and more than 100 invalid frames, get GOAWAY ENHANCE_YOUR_CALM', async (t) => {
+  const { lb } = await setup(t);
+  const many = await connectH2(lb.port, ca.cert, t);
+  many.send(settings(Array.from({ length: 40 }, () => [SETTING.HEADER_TABLE_SIZE, 4096] as const)));
+  assert.equal((await many.goaway())?.code, ERROR.ENHANCE_YOUR_CALM);
+  // Empty DATA frames that do not end their stream are invalid frames to node (CVE-2019-9518).
+  const invalid = await connectH2(lb.port, ca.cert, t);
+  invalid.send(headers(1, hpack([[':method', 'POST'], [':scheme', 'https'], [':authority', 'localhost'], [':path', '/hang']]), false));
+  invalid.send(...Array.from({ length: 200 }, () => frame(FRAME.DATA, 0, 1)));
+  assert.match(await goawayOrPingAck(invalid, Buffer.from('invalid!')), closedWith('ENHANCE_YOUR_CALM'));
+  const line = await lb.waitForLog((l) => l.msg === 'HTTP/2 session closed: ENHANCE_YOUR_CALM');
+  assert.equal(line.level, 40);
+  assert.deepEqual(await stillServes(lb), { status: 200, body: 'ok' });
+});
+
 // --- Conformance (the kind of case h2spec checks) --------------------------------------------------------------------
 
 test('PING is answered with a PING ACK carrying the same payload', async (t) => {
