@@ -173,7 +173,7 @@ test('CONTINUATION flood (CVE-2024-27316): a header block that never ends closes
   }
   assert.equal(backend.requests.filter((r) => r.url === '/continuation').length, 0);
   const lines = await nthLog(lb, 2, (l) => l.msg === 'HTTP/2 session closed: ENHANCE_YOUR_CALM');
-  assert.deepEqual(lines.map((l) => l.reason), ['Too many CONTINUATION frames following a HEADER frame', 'Too many CONTINUATION frames following a HEADER frame']);
+  for (const line of lines) assert.match(String(line.reason), /CONTINUATION/); // nghttp2's words for it
   assert.deepEqual(await stillServes(lb), { status: 200, body: 'ok' });
 });
 
