@@ -157,6 +157,8 @@ export interface Config {
     readonly maxBodySize: number;
     /** 0 is unlimited. */
     readonly maxConnections: number;
+    /** Streams an HTTP/2 client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+    readonly h2MaxConcurrentStreams: number;
   };
   /** Worker processes: 0 runs in this process alone; `auto` one per core. */
   readonly workers: number | 'auto';
@@ -455,6 +457,7 @@ export const SETTINGS: readonly Setting[] = [
   durationRow('limits.sendTimeout', 'CLIENT_SEND_TIMEOUT', 'Longest time a client may take none of its response; else it is disconnected and the upstream request aborted (0: none).', 60_000, 'zero'),
   row('limits.maxBodySize', 'MAX_BODY_SIZE', 'Largest request body; larger gets 413 (0: unlimited).', 0, '0 (unlimited)', size(0)),
   row('limits.maxConnections', 'MAX_CONNECTIONS', 'Most open client connections; more are closed at once (0: unlimited).', 0, '0 (unlimited)', integer(0, 10_000_000)),
+  row('limits.h2MaxConcurrentStreams', 'H2_MAX_CONCURRENT_STREAMS', 'Most streams (requests) an HTTP/2 client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); a client that opens more is closed with GOAWAY PROTOCOL_ERROR.', 100, '100', integer(1, 10_000)),
   row('engine', 'ENGINE', 'HTTP/1.1 engine of the plain listeners: fast (raw sockets and llhttp; falls back to node, with a warning, if its start-up self-test fails) or node (node:http and undici). With TLS every listener uses node.', 'fast', 'fast', oneOf(ENGINES)),
   row('workers', 'WORKERS', 'Worker processes sharing the port (node:cluster): auto (one per core) or N; 0 runs everything in one process.', 0, '0', workers),
   row('admin.port', 'ADMIN_PORT', 'Port of the admin listener (probes, /metrics, the admin API); never the traffic port. Off when not set.', undefined, 'none (off)', integer(0, 65535)),

@@ -8,5 +8,5 @@ export type ClientLimits = Config['limits'];
 
 export const DEFAULT_LIMITS: ClientLimits = {
   maxHeaderSize: 16 * 1024, maxHeaders: 100, headerTimeout: 10_000, idleTimeout: 60_000, bodyTimeout: 60_000, sendTimeout: 60_000,
-  maxBodySize: 0, maxConnections: 0,
+  maxBodySize: 0, maxConnections: 0, h2MaxConcurrentStreams: 100,
 };

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { tlsConnectOptions, type BackendTls } from '../pool/index.js';
 import { ProxyError } from '../errors/index.js';
 import type { H2Stream } from './h2-stream.js';
+import { guardBackendSession, H2_CLIENT_OPTIONS } from './h2-client-options.js';
 
 /** What every session of a transport is made with. */
 export interface H2SessionOptions {
@@ -79,9 +80,10 @@ export class H2Session {
     this.#owner = owner;
     this.#options = options;
     this.maxStreams = maxStreams;
-    const connectOptions = socket !== undefined ? { createConnection: () => socket }
-      : origin.startsWith('https:') ? { ...tlsConnectOptions(options.tls), ALPNProtocols: ['h2'] } : {};
+    const connectOptions = socket !== undefined ? { ...H2_CLIENT_OPTIONS, createConnection: () => socket }
+      : origin.startsWith('https:') ? { ...H2_CLIENT_OPTIONS, ...tlsConnectOptions(options.tls), ALPNProtocols: ['h2'] } : H2_CLIENT_OPTIONS;
     this.session = connect(origin, connectOptions);
+    guardBackendSession(this.session, () => this.streams.size === 0);
     this.session.on('remoteSettings', this.#onSettings);
     this.session.on('goaway', this.#onGoaway);
     this.session.on('error', this.#onError);

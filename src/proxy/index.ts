@@ -5,6 +5,7 @@ export type { NodeTransportOptions } from './node-transport.js';
 export { H2Transport } from './h2-transport.js';
 export type { H2TransportOptions } from './h2-transport.js';
 export { ProtoTransport, isH2 } from './proto-transport.js';
+export { ControlFrameBudget, limitControlFrames } from './h2-control-frames.js';
 export { NO_CONNECTIONS } from './transport.js';
 export type { ConnectionStats, Stream, Transport, TransportOptions } from './transport.js';
 export { classify, CLIENT_CLOSED, ProxyError } from '../errors/index.js';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import {
   constants as h2, createSecureServer, createServer as createH2cServer, Http2ServerRequest,
-  type Http2Server, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream,
+  type Http2Server, type Http2ServerResponse, type Http2Session, type ServerHttp2Session, type ServerHttp2Stream,
 } from 'node:http2';
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -16,6 +16,7 @@ import {
   DEFAULT_LIMITS, headRefusal, InFlight, listenOn, stopListening, parseErrorStatus, PipelineGate, VERSION_NOT_SUPPORTED, versionProblem, writeRawError,
   type ClientLimits, type Listener, type Refusal,
 } from '../http1/index.js';
+import { guardSession } from './h2-guard.js';
 import { h2ServerOptions } from './h2-options.js';
 import { serveH2cBeside } from './h2c.js';
 
@@ -111,6 +112,7 @@ export class HttpListener implements Listener {
     h2server?.on('session', (session: Http2Session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
+      guardSession(session as ServerHttp2Session, limits.h2MaxConcurrentStreams, this.#log);
       // node:http2 has no idle timeout of its own, and a session whose peer sent a broken
       // frame and then FIN can sit in CLOSE-WAIT for good. No frame either way for
       // CLIENT_IDLE_TIMEOUT: GOAWAY, and the session ends once its streams have.
