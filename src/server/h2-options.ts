@@ -27,10 +27,11 @@ export const MAX_SETTINGS_ENTRIES = 32;
  * - SETTINGS_MAX_CONCURRENT_STREAMS is H2_MAX_CONCURRENT_STREAMS (100 by default, HAProxy's):
  *   node's default is unlimited, so one connection could hold any number of backend requests.
  * - SETTINGS_MAX_HEADER_LIST_SIZE is MAX_HEADER_SIZE: a larger header section resets its stream.
- * - The number of header fields node takes is MAX_HEADERS, plus one so that one more than
- *   MAX_HEADERS reaches the listener and is answered 431 as over HTTP/1.1, plus the
- *   pseudo-headers; beyond it node resets the stream itself (its default, 128, made MAX_HEADERS
- *   over 123 unreachable over HTTP/2).
+ * - The number of header fields node takes is twice MAX_HEADERS (plus the pseudo-headers): a
+ *   request with more than MAX_HEADERS reaches the listener and is answered 431 as over HTTP/1.1
+ *   (a gRPC call its RESOURCE_EXHAUSTED, which a reset stream could not say); beyond twice as
+ *   many node resets the stream itself, and the fields are never held (its default, 128, made
+ *   MAX_HEADERS over 123 unreachable over HTTP/2).
  */
 export function h2ServerOptions(limits: ClientLimits): ServerSessionOptions {
   return {
@@ -38,7 +39,7 @@ export function h2ServerOptions(limits: ClientLimits): ServerSessionOptions {
       maxConcurrentStreams: limits.h2MaxConcurrentStreams,
       maxHeaderListSize: limits.maxHeaderSize,
     },
-    maxHeaderListPairs: limits.maxHeaders + 1 + PSEUDO_HEADERS,
+    maxHeaderListPairs: 2 * (limits.maxHeaders + 1) + PSEUDO_HEADERS,
     maxSessionInvalidFrames: MAX_INVALID_FRAMES,
     maxSessionRejectedStreams: MAX_REJECTED_STREAMS,
     maxSettings: MAX_SETTINGS_ENTRIES,
