@@ -1,0 +1,77 @@
+/**
+ * h2load (nghttp2's load generator, Debian `nghttp2-client`) as the load of `npm run bench --
+ * --h2`: HTTP/2 over TLS (ALPN h2), h2c with prior knowledge, or HTTP/1.1 (`--h1`), closed loop
+ * for a fixed time. h2load prints only the mean and spread of its latencies, so every
+ * response's time is read from its per-request log (`--log-file`) and the percentiles are
+ * taken from that, as wrk's are.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+
+/** How h2load loads one target. */
+export interface H2LoadShape {
+  readonly url: string;
+  /** HTTP/1.1 (`--h1`): one request at a time per connection, as wrk sends them. */
+  readonly h1: boolean;
+  readonly connections: number;
+  /** Concurrent streams per connection (`-m`); 1 over HTTP/1.1 (no pipelining). */
+  readonly streams: number;
+}
+
+export interface H2LoadResult { requests: number; errors: number; p50: number; p99: number; seconds: number }
+
+/**
+ * Runs h2load for `seconds` with `shape`; `prefix` puts it on the load generator's CPUs.
+ * `logFile` holds the per-request log while it is read, and is removed after.
+ */
+export async function runH2load(prefix: (command: string[]) => string[], shape: H2LoadShape, seconds: number, logFile: string): Promise<H2LoadResult> {
+  const [file, ...args] = prefix([
+    'h2load', '-t1', `-c${shape.connections}`, `-m${shape.streams}`, `-D${seconds}`, `--log-file=${logFile}`,
+    ...(shape.h1 ? ['--h1'] : []), shape.url,
+  ]);
+  const child = spawn(file!, args);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c) => { out += c; });
+  child.stderr!.on('data', (c) => { err += c; });
+  await once(child, 'close');
+  const requests = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(out);
+  const done = Number(requests?.[1] ?? 0);
+  // `failed` counts HTTP-level failures (not 2xx or 3xx) and the streams and connections that broke.
+  const failed = Number(requests?.[3] ?? 0);
+  const took = Number(/finished in ([\d.]+)s/.exec(out)?.[1] ?? seconds);
+  if (done === 0) {
+    const why = `${err}\n${out}`.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+    process.stderr.write(`bench: h2load got no response from ${shape.url}${why === '' ? '' : `: ${why}`}\n`);
+  }
+  const { p50, p99 } = percentiles(logFile);
+  return { requests: done, errors: done === 0 ? Math.max(1, failed) : failed, p50, p99, seconds: took };
+}
+
+/** p50 and p99 in ms of the answered requests in h2load's log (start µs, status, µs to the end; status -1: failed). */
+function percentiles(logFile: string): { p50: number; p99: number } {
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'latin1');
+  } catch {
+    return { p50: 0, p99: 0 };
+  }
+  rmSync(logFile, { force: true });
+  const times = new Float64Array(text.length / 6 + 1);
+  let count = 0;
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = text.length;
+    const firstTab = text.indexOf('\t', lineStart);
+    const secondTab = firstTab < 0 ? -1 : text.indexOf('\t', firstTab + 1);
+    if (secondTab > 0 && secondTab < lineEnd && text.charCodeAt(firstTab + 1) !== 45 /* '-': a failed stream */) {
+      times[count++] = Number(text.slice(secondTab + 1, lineEnd));
+    }
+    lineStart = lineEnd + 1;
+  }
+  const sorted = times.subarray(0, count).sort();
+  const at = (q: number): number => (count === 0 ? 0 : sorted[Math.min(count - 1, Math.floor(q * count))]! / 1000);
+  return { p50: at(0.5), p99: at(0.99) };
+}
