@@ -1,9 +1,14 @@
 /**
  * h2load (nghttp2's load generator, Debian `nghttp2-client`) as the load of `npm run bench --
- * --h2`: HTTP/2 over TLS (ALPN h2), h2c with prior knowledge, or HTTP/1.1 (`--h1`), closed loop
- * for a fixed time. h2load prints only the mean and spread of its latencies, so every
- * response's time is read from its per-request log (`--log-file`) and the percentiles are
- * taken from that, as wrk's are.
+ * --h2`: HTTP/2 over TLS (ALPN h2), h2c with prior knowledge, or HTTP/1.1 (`--h1`), closed loop.
+ * h2load prints only the mean and spread of its latencies, so every response's time is read
+ * from its per-request log (`--log-file`) and the percentiles are taken from that, as wrk's are.
+ *
+ * It runs a number of requests (`-n`), not a duration: h2load 1.52's timing mode (`-D`, Debian
+ * 12's) counts no request at all over TLS when its warm-up ends before the handshakes do, and
+ * once kept loading long past its duration. The number is the target's last measured rate times
+ * the time asked for, so a run lasts about that long; the first run of a target starts with a
+ * short probe to learn the rate.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,32 +26,69 @@ export interface H2LoadShape {
 
 export interface H2LoadResult { requests: number; errors: number; p50: number; p99: number; seconds: number }
 
-/**
- * Runs h2load for `seconds` with `shape`; `prefix` puts it on the load generator's CPUs.
- * `logFile` holds the per-request log while it is read, and is removed after.
- */
-export async function runH2load(prefix: (command: string[]) => string[], shape: H2LoadShape, seconds: number, logFile: string): Promise<H2LoadResult> {
-  const [file, ...args] = prefix([
-    'h2load', '-t1', `-c${shape.connections}`, `-m${shape.streams}`, `-D${seconds}`, `--log-file=${logFile}`,
-    ...(shape.h1 ? ['--h1'] : []), shape.url,
-  ]);
-  const child = spawn(file!, args);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.on('data', (c) => { err += c; });
-  await once(child, 'close');
-  const requests = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(out);
-  const done = Number(requests?.[1] ?? 0);
-  // `failed` counts HTTP-level failures (not 2xx or 3xx) and the streams and connections that broke.
-  const failed = Number(requests?.[3] ?? 0);
-  const took = Number(/finished in ([\d.]+)s/.exec(out)?.[1] ?? seconds);
-  if (done === 0) {
-    const why = `${err}\n${out}`.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
-    process.stderr.write(`bench: h2load got no response from ${shape.url}${why === '' ? '' : `: ${why}`}\n`);
+/** Requests in flight × this: the probe that learns a target's rate. */
+const PROBE_ROUNDS = 20;
+/** A run that takes this many times longer than asked (a target that stopped answering) is stopped. */
+const OVERRUN = 5;
+
+/** Runs h2load against the targets, remembering each one's rate (by its shape) between runs. */
+export class H2Load {
+  readonly #prefix: (command: string[]) => string[];
+  readonly #logFile: string;
+  readonly #rates = new Map<H2LoadShape, number>();
+
+  /** `prefix` puts h2load on the load generator's CPUs; `logFile` holds each run's per-request log while it is read. */
+  constructor(prefix: (command: string[]) => string[], logFile: string) {
+    this.#prefix = prefix;
+    this.#logFile = logFile;
   }
-  const { p50, p99 } = percentiles(logFile);
-  return { requests: done, errors: done === 0 ? Math.max(1, failed) : failed, p50, p99, seconds: took };
+
+  /** Loads `shape` for about `seconds`. */
+  async run(shape: H2LoadShape, seconds: number): Promise<H2LoadResult> {
+    let probe: H2LoadResult | undefined;
+    let rate = this.#rates.get(shape);
+    if (rate === undefined) {
+      probe = await this.#once(shape, shape.connections * shape.streams * PROBE_ROUNDS, seconds);
+      if (probe.requests === 0) return probe;
+      rate = probe.requests / probe.seconds;
+    }
+    const left = seconds - (probe?.seconds ?? 0);
+    const main = left > 0 ? await this.#once(shape, Math.max(shape.connections * shape.streams, Math.round(rate * left)), left) : undefined;
+    const last = main ?? probe!;
+    if (last.requests > 0) this.#rates.set(shape, last.requests / last.seconds);
+    if (probe === undefined || main === undefined) return last;
+    // Both ran within the window the caller measures: their sum is what it was given.
+    return {
+      requests: probe.requests + main.requests, errors: probe.errors + main.errors, seconds: probe.seconds + main.seconds,
+      p50: main.p50, p99: main.p99,
+    };
+  }
+
+  async #once(shape: H2LoadShape, requests: number, seconds: number): Promise<H2LoadResult> {
+    const [file, ...args] = this.#prefix([
+      'h2load', '-t1', `-c${shape.connections}`, `-m${shape.streams}`, `-n${requests}`, `--log-file=${this.#logFile}`,
+      ...(shape.h1 ? ['--h1'] : []), shape.url,
+    ]);
+    const child = spawn(file!, args);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c) => { out += c; });
+    child.stderr!.on('data', (c) => { err += c; });
+    const overrun = setTimeout(() => child.kill('SIGTERM'), Math.max(30, seconds * OVERRUN) * 1000);
+    await once(child, 'close');
+    clearTimeout(overrun);
+    const counts = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(out);
+    const done = Number(counts?.[1] ?? 0);
+    // `failed` counts HTTP-level failures (not 2xx or 3xx) and the streams and connections that broke.
+    const failed = Number(counts?.[3] ?? 0);
+    const took = Number(/finished in ([\d.]+)s/.exec(out)?.[1] ?? seconds);
+    if (done === 0) {
+      const why = `${err}\n${out}`.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+      process.stderr.write(`bench: h2load got no response from ${shape.url}${why === '' ? '' : `: ${why}`}\n`);
+    }
+    const { p50, p99 } = percentiles(this.#logFile);
+    return { requests: done, errors: done === 0 ? Math.max(1, failed) : failed, p50, p99, seconds: took };
+  }
 }
 
 /** p50 and p99 in ms of the answered requests in h2load's log (start µs, status, µs to the end; status -1: failed). */

@@ -51,7 +51,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeChecks, middleRequest, routedChecks, routeRequests, writeRoutes } from './routes.js';
 import { describeH2Checks, H2_BACKEND_PORTS, h2Checks, h2Targets, type H2Client } from './h2.js';
-import { runH2load, type H2LoadShape } from './h2load.js';
+import { H2Load, type H2LoadShape } from './h2load.js';
 
 const { values } = parseArgs({
   options: {
@@ -337,10 +337,11 @@ async function scrape(): Promise<void> {
   }
 }
 
+const h2load = h2 ? new H2Load((command) => pinned(loadCpus, command), join(workDir, 'h2load.log')) : undefined;
+
 /** The load of `target`: h2load's when it has a shape for it, else wrk's or bench/loadgen's. */
 function loadOf(target: Target, seconds: number): Promise<LoadResult> {
-  if (target.h2load === undefined) return load(target.port, seconds);
-  return runH2load((command) => pinned(loadCpus, command), target.h2load, seconds, join(workDir, 'h2load.log'));
+  return target.h2load === undefined || h2load === undefined ? load(target.port, seconds) : h2load.run(target.h2load, seconds);
 }
 
 async function measure(target: Target): Promise<Result> {
