@@ -346,8 +346,11 @@ function loadOf(target: Target, seconds: number): Promise<LoadResult> {
 
 async function measure(target: Target): Promise<Result> {
   let proc: ChildProcess | undefined;
+  // Listened for from the start: a target that exits at once (a bad option) must not be waited for again.
+  let exited: Promise<unknown> | undefined;
   if (target.command.length > 0) {
     proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`), target.peer === true);
+    exited = once(proc, 'exit');
   }
   try {
     // A busy machine can take seconds to start one (1,000 routes to compile); a target that never opens is still stopped.
@@ -382,7 +385,7 @@ async function measure(target: Target): Promise<Result> {
   } finally {
     if (proc !== undefined) {
       proc.kill('SIGTERM');
-      await once(proc, 'exit');
+      await exited;
     }
   }
 }
