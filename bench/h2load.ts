@@ -31,11 +31,11 @@ const PROBE_ROUNDS = 20;
 /** A run that takes this many times longer than asked (a target that stopped answering) is stopped. */
 const OVERRUN = 5;
 
-/** Runs h2load against the targets, remembering each one's rate (by its shape) between runs. */
+/** Runs h2load against the targets, remembering each one's rate (by its name) between runs. */
 export class H2Load {
   readonly #prefix: (command: string[]) => string[];
   readonly #logFile: string;
-  readonly #rates = new Map<H2LoadShape, number>();
+  readonly #rates = new Map<string, number>();
 
   /** `prefix` puts h2load on the load generator's CPUs; `logFile` holds each run's per-request log while it is read. */
   constructor(prefix: (command: string[]) => string[], logFile: string) {
@@ -43,10 +43,10 @@ export class H2Load {
     this.#logFile = logFile;
   }
 
-  /** Loads `shape` for about `seconds`. */
-  async run(shape: H2LoadShape, seconds: number): Promise<H2LoadResult> {
+  /** Loads the target called `name` the way `shape` says, for about `seconds`. */
+  async run(name: string, shape: H2LoadShape, seconds: number): Promise<H2LoadResult> {
     let probe: H2LoadResult | undefined;
-    let rate = this.#rates.get(shape);
+    let rate = this.#rates.get(name);
     if (rate === undefined) {
       probe = await this.#once(shape, shape.connections * shape.streams * PROBE_ROUNDS, seconds);
       if (probe.requests === 0) return probe;
@@ -55,7 +55,7 @@ export class H2Load {
     const left = seconds - (probe?.seconds ?? 0);
     const main = left > 0 ? await this.#once(shape, Math.max(shape.connections * shape.streams, Math.round(rate * left)), left) : undefined;
     const last = main ?? probe!;
-    if (last.requests > 0) this.#rates.set(shape, last.requests / last.seconds);
+    if (last.requests > 0) this.#rates.set(name, last.requests / last.seconds);
     if (probe === undefined || main === undefined) return last;
     // Both ran within the window the caller measures: their sum is what it was given.
     return {
@@ -81,7 +81,9 @@ export class H2Load {
     const done = Number(counts?.[1] ?? 0);
     // `failed` counts HTTP-level failures (not 2xx or 3xx) and the streams and connections that broke.
     const failed = Number(counts?.[3] ?? 0);
-    const took = Number(/finished in ([\d.]+)s/.exec(out)?.[1] ?? seconds);
+    // `finished in 7.51s`, `761.77ms` or `950us`.
+    const finished = /finished in ([\d.]+)(us|ms|s)/.exec(out);
+    const took = finished === null ? seconds : Number(finished[1]) / (finished[2] === 'us' ? 1e6 : finished[2] === 'ms' ? 1e3 : 1);
     if (done === 0) {
       const why = `${err}\n${out}`.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
       process.stderr.write(`bench: h2load got no response from ${shape.url}${why === '' ? '' : `: ${why}`}\n`);

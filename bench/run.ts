@@ -341,7 +341,7 @@ const h2load = h2 ? new H2Load((command) => pinned(loadCpus, command), join(work
 
 /** The load of `target`: h2load's when it has a shape for it, else wrk's or bench/loadgen's. */
 function loadOf(target: Target, seconds: number): Promise<LoadResult> {
-  return target.h2load === undefined || h2load === undefined ? load(target.port, seconds) : h2load.run(target.h2load, seconds);
+  return target.h2load === undefined || h2load === undefined ? load(target.port, seconds) : h2load.run(target.name, target.h2load, seconds);
 }
 
 async function measure(target: Target): Promise<Result> {
