@@ -145,7 +145,8 @@ export function h2Checks(summary: readonly Measured[], rounds: readonly (readonl
   for (const [target, against, judged] of pairs) {
     const t = summary.find((s) => s.target === target);
     const a = summary.find((s) => s.target === against);
-    if (t === undefined || a === undefined || a.cpuUsPerReq === 0) continue;
+    // A target that answered nothing has no CPU per request to compare.
+    if (t === undefined || a === undefined || t.cpuUsPerReq === 0 || a.cpuUsPerReq === 0) continue;
     const byRound = rounds.map((round) => {
       const x = round.find((s) => s.target === t.target);
       const y = round.find((s) => s.target === a.target);

@@ -85,7 +85,8 @@ export class H2Load {
     const finished = /finished in ([\d.]+)(us|ms|s)/.exec(out);
     const took = finished === null ? seconds : Number(finished[1]) / (finished[2] === 'us' ? 1e6 : finished[2] === 'ms' ? 1e3 : 1);
     if (done === 0) {
-      const why = `${err}\n${out}`.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+      // What h2load said went wrong, else its count of requests.
+      const why = err.trim().split('\n').slice(-3).join(' | ') || (/^requests: .*$/m.exec(out)?.[0] ?? '');
       process.stderr.write(`bench: h2load got no response from ${shape.url}${why === '' ? '' : `: ${why}`}\n`);
     }
     const { p50, p99 } = percentiles(this.#logFile);

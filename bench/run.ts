@@ -378,7 +378,8 @@ async function measure(target: Target): Promise<Result> {
       rps: result.requests / result.seconds,
       p50: result.p50,
       p99: result.p99,
-      cpuUsPerReq: pid === undefined ? 0 : cpuUs / Math.max(1, result.requests),
+      // No responses, no CPU per request (not the whole CPU time over one).
+      cpuUsPerReq: pid === undefined || result.requests === 0 ? 0 : cpuUs / result.requests,
       peakRssMiB: pid === undefined ? 0 : peakRss(pid),
       errors: result.errors,
     };
