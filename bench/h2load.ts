@@ -5,8 +5,8 @@
  * from its per-request log (`--log-file`) and the percentiles are taken from that, as wrk's are.
  *
  * It runs a number of requests (`-n`), not a duration: h2load 1.52's timing mode (`-D`, Debian
- * 12's) counts no request at all over TLS when its warm-up ends before the handshakes do, and
- * once kept loading long past its duration. The number is the target's last measured rate times
+ * 12's) counted no request at all over TLS, with or without `--warm-up-time`, and once kept
+ * loading for minutes past its duration. The number is the target's last measured rate times
  * the time asked for, so a run lasts about that long; the first run of a target starts with a
  * short probe to learn the rate.
  */
