@@ -32,6 +32,13 @@
  *
  * `--only REGEX` measures only the targets whose name matches (the baseline is always kept).
  *
+ * `--h2` measures HTTP/2 instead (bench/h2.ts): h2load (apt-get install nghttp2-client) through
+ * the balancer and HAProxy 2.6 (`proto h2`) to three h2c backends (bench/h2-backend.ts), with
+ * the balancer's HTTP/1.1 paths beside them, in the same rounds; the ratios are to HAProxy's h2
+ * row. `--h2-client tls|h2c` picks the client side (TLS with ALPN h2, the default, or h2c with
+ * prior knowledge on the plain listener); `--streams N` (10) streams per connection,
+ * `--connections` (10 with --h2) connections.
+ *
  *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 5 --json
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -43,12 +50,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeChecks, middleRequest, routedChecks, routeRequests, writeRoutes } from './routes.js';
+import { describeH2Checks, H2_BACKEND_PORTS, h2Checks, h2Targets, type H2Client } from './h2.js';
+import { H2Load, type H2LoadShape } from './h2load.js';
 
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '50' },
+    connections: { type: 'string' },
     body: { type: 'string', default: '6' },
     strategy: { type: 'string', default: 'round-robin' },
     rounds: { type: 'string', default: '5' },
@@ -64,6 +73,9 @@ const { values } = parseArgs({
     'against-env': { type: 'string', multiple: true, default: [] },
     routed: { type: 'boolean', default: true },
     only: { type: 'string' },
+    h2: { type: 'boolean', default: false },
+    'h2-client': { type: 'string', default: 'tls' },
+    streams: { type: 'string', default: '10' },
   },
   allowNegative: true,
 });
@@ -71,7 +83,16 @@ const BODY_SIZES: Record<string, number> = { '6': 6, '1k': 1024, '64k': 65536 };
 const bodySize = BODY_SIZES[values.body!];
 if (bodySize === undefined) throw new Error(`--body: expected 6, 1k or 64k, got ${values.body}`);
 const duration = Number(values.duration);
-const connections = Number(values.connections);
+const h2 = values.h2!;
+// HTTP/2 multiplexes: fewer connections, each with --streams requests in flight.
+const connections = Number(values.connections ?? (h2 ? 10 : 50));
+const streams = Number(values.streams);
+const h2Client = values['h2-client'] as H2Client;
+if (h2Client !== 'tls' && h2Client !== 'h2c') throw new Error(`--h2-client: expected tls or h2c, got ${h2Client}`);
+if (h2 && spawnSync('h2load', ['--version']).error !== undefined) {
+  process.stderr.write('bench: --h2 needs h2load (apt-get install nghttp2-client)\n');
+  process.exit(1);
+}
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const BACKEND_PORTS = [19101, 19102, 19103];
@@ -105,12 +126,12 @@ const targetNodeVersion = spawnSync(targetNode, ['--version'], { encoding: 'utf8
 if (!targetNodeVersion) throw new Error(`--node: ${targetNode} is not a Node.js binary that runs here`);
 
 /** The routed targets' routes, and the requests every target gets when they run (else `/`). */
-const routesFile = values.routed ? writeRoutes(workDir) : undefined;
-const mix = values.routed ? routeRequests() : undefined;
+const routesFile = values.routed && !h2 ? writeRoutes(workDir) : undefined;
+const mix = values.routed && !h2 ? routeRequests() : undefined;
 
 interface Result { target: string; rps: number; p50: number; p99: number; cpuUsPerReq: number; peakRssMiB: number; errors: number }
 
-interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean; scrape?: boolean | undefined; peer?: boolean }
+interface Target { name: string; command: string[]; env: Record<string, string>; port: number; floorClient?: boolean; floor?: boolean; scrape?: boolean | undefined; peer?: boolean; h2load?: H2LoadShape }
 
 let targets: Target[] = [
   { name: 'direct', command: [], env: {}, port: BACKEND_PORTS[0]! },
@@ -143,13 +164,23 @@ let targets: Target[] = [
   ] : []),
 ];
 
+/** The target the others' ratios are taken against. */
+let baseName = targets.find((t) => t.name.startsWith('baseline'))!.name;
+if (h2) {
+  const setup = h2Targets({
+    client: h2Client, connections, streams, workDir, balancer: [targetNode, cli], scrape: values.admin!, proxyPort: PROXY_PORT, backendPorts: BACKEND_PORTS,
+    lbEnv: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, ...(values.admin ? { ADMIN_PORT: String(ADMIN_PORT) } : {}), ...lbEnv },
+  });
+  targets = setup.targets;
+  baseName = setup.base;
+}
 if (routesFile !== undefined) {
   const after = Math.max(...['load-balancer', 'load-balancer (node)'].map((name) => targets.findIndex((t) => t.name === name))) + 1;
   targets.splice(after, 0, ...routedTargets(routesFile));
 }
 if (values.only !== undefined) {
   const only = new RegExp(values.only);
-  targets = targets.filter((t) => only.test(t.name) || t.name.startsWith('baseline'));
+  targets = targets.filter((t) => only.test(t.name) || t.name === baseName);
 }
 
 /**
@@ -306,10 +337,20 @@ async function scrape(): Promise<void> {
   }
 }
 
+const h2load = h2 ? new H2Load((command) => pinned(loadCpus, command), join(workDir, 'h2load.log')) : undefined;
+
+/** The load of `target`: h2load's when it has a shape for it, else wrk's or bench/loadgen's. */
+function loadOf(target: Target, seconds: number): Promise<LoadResult> {
+  return target.h2load === undefined || h2load === undefined ? load(target.port, seconds) : h2load.run(target.name, target.h2load, seconds);
+}
+
 async function measure(target: Target): Promise<Result> {
   let proc: ChildProcess | undefined;
+  // Listened for from the start: a target that exits at once (a bad option) must not be waited for again.
+  let exited: Promise<unknown> | undefined;
   if (target.command.length > 0) {
     proc = start(pinned(proxyCpu, target.command), target.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`), target.peer === true);
+    exited = once(proc, 'exit');
   }
   try {
     // A busy machine can take seconds to start one (1,000 routes to compile); a target that never opens is still stopped.
@@ -320,13 +361,13 @@ async function measure(target: Target): Promise<Result> {
       const r = await load(target.port, duration, proxyCpu);
       return { target: target.name, rps: r.requests / r.seconds, p50: r.p50, p99: r.p99, cpuUsPerReq: (r.cpuUs ?? 0) / Math.max(1, r.requests), peakRssMiB: 0, errors: r.errors };
     }
-    await load(target.port, Number(values.warmup));
+    await loadOf(target, Number(values.warmup));
     const pid = proc?.pid;
     const before = pid === undefined ? 0 : cpuTicks(pid);
     // As Prometheus would, a little more often than its usual 15 s: the scrapes' cost is counted.
     let scraping: Promise<void> | undefined;
     const scraper = target.scrape === true ? setInterval(() => { scraping = scrape(); }, SCRAPE_EVERY_MS) : undefined;
-    const result = await load(target.port, duration);
+    const result = await loadOf(target, duration);
     clearInterval(scraper);
     // A scrape still in flight ends before the balancer is stopped (else it reads a reset).
     await scraping;
@@ -337,20 +378,21 @@ async function measure(target: Target): Promise<Result> {
       rps: result.requests / result.seconds,
       p50: result.p50,
       p99: result.p99,
-      cpuUsPerReq: pid === undefined ? 0 : cpuUs / Math.max(1, result.requests),
+      // No responses, no CPU per request (not the whole CPU time over one).
+      cpuUsPerReq: pid === undefined || result.requests === 0 ? 0 : cpuUs / result.requests,
       peakRssMiB: pid === undefined ? 0 : peakRss(pid),
       errors: result.errors,
     };
   } finally {
     if (proc !== undefined) {
       proc.kill('SIGTERM');
-      await once(proc, 'exit');
+      await exited;
     }
   }
 }
 
 // Ports held by something else would silently measure that something instead.
-for (const port of [PROXY_PORT, ADMIN_PORT, ...BACKEND_PORTS]) {
+for (const port of [PROXY_PORT, ADMIN_PORT, ...BACKEND_PORTS, ...(h2 ? H2_BACKEND_PORTS : [])]) {
   if (await isOpen(port)) {
     process.stderr.write(`bench: port ${port} is already in use on 127.0.0.1; stop what listens there and run again\n`);
     process.exit(1);
@@ -359,14 +401,19 @@ for (const port of [PROXY_PORT, ADMIN_PORT, ...BACKEND_PORTS]) {
 const backends = start(pinned(loadCpus, [process.execPath, join(here, 'backend.js')]), {
   BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),
 });
+const h2Backends = h2 ? start(pinned(loadCpus, [process.execPath, join(here, 'h2-backend.js')]), {
+  BENCH_H2_BACKEND_PORTS: H2_BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),
+}) : undefined;
 let finished = false;
-backends.once('exit', (code, signal) => {
-  if (finished) return;
-  process.stderr.write(`bench: the backends exited (${signal ?? code}) before the run ended\n`);
-  process.exit(1);
-});
+for (const proc of [backends, h2Backends]) {
+  proc?.once('exit', (code, signal) => {
+    if (finished) return;
+    process.stderr.write(`bench: the backends exited (${signal ?? code}) before the run ended\n`);
+    process.exit(1);
+  });
+}
 try {
-  await Promise.all(BACKEND_PORTS.map((p) => waitForPort(p)));
+  await Promise.all([...BACKEND_PORTS, ...(h2 ? H2_BACKEND_PORTS : [])].map((p) => waitForPort(p)));
   const rounds: Result[][] = [];
   // The judged targets take turns going first; the floors are reference points, measured once.
   const judged = targets.filter((t) => t.floor !== true);
@@ -383,14 +430,16 @@ try {
     return { target: t.name, rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)),
       cpuUsPerReq: median(rs.map((x) => x.cpuUsPerReq)), peakRssMiB: median(rs.map((x) => x.peakRssMiB)), errors: rs.reduce((n, x) => n + x.errors, 0) };
   });
-  const base = summary.find((s) => s.target.startsWith('baseline'))!;
+  const base = summary.find((s) => s.target === baseName)!;
   const checks = routedChecks(summary, rounds);
-  const meta = { node: targetNodeVersion, cpus, pinned: pin, loadgen: useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds),
-    requests: mix === undefined ? '/' : `${mix.length} hosts, /p0/x … /p9/x` };
+  const versus = h2 ? h2Checks(summary, rounds) : [];
+  const meta = { node: targetNodeVersion, cpus, pinned: pin, loadgen: h2 ? 'h2load' : useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds),
+    requests: mix === undefined ? '/' : `${mix.length} hosts, /p0/x … /p9/x`, ...(h2 ? { h2: { client: h2Client, streams, base: baseName } } : {}) };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds, routed: checks }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds, routed: checks, ...(h2 ? { h2: versus } : {}) }, null, 2)}\n`);
   } else {
     process.stdout.write(`${JSON.stringify(meta)}\n\n`);
+    if (h2) process.stdout.write(`× base: against ${baseName}\n`);
     process.stdout.write(`${'target'.padEnd(30)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU-µs/req'.padStart(12)}${'× base'.padStart(8)}${'p99 × base'.padStart(12)}${'peak RSS'.padStart(10)}${'errors'.padStart(8)}\n`);
     for (const s of summary) {
       const ratio = s.cpuUsPerReq > 0 ? (s.cpuUsPerReq / base.cpuUsPerReq).toFixed(2) : '-';
@@ -422,8 +471,10 @@ try {
       }
     }
     if (checks.length > 0) process.stdout.write(`\n${describeChecks(checks)}\n`);
+    if (versus.length > 0) process.stdout.write(`\n${describeH2Checks(versus)}\n`);
   }
 } finally {
   finished = true;
   backends.kill('SIGTERM');
+  h2Backends?.kill('SIGTERM');
 }
