@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { existsSync, readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
 import { ConfigError, type Config } from '../config/index.js';
 import { isDnsBackend, type BackendTls } from '../pool/index.js';
@@ -22,11 +22,29 @@ export function watchFiles(paths: readonly string[], onChange: () => void, inter
     clearTimeout(timer);
     timer = setTimeout(onChange, 200);
   };
+  // The poller takes its first look in the background, a moment after this: a file replaced in
+  // between (just as the balancer starts) would be its baseline, never seen as a change. One look
+  // of our own after the first interval, against the times read now, catches it.
+  const mtimes = paths.map(mtimeOf);
+  const first = setTimeout(() => {
+    if (paths.some((path, i) => mtimeOf(path) !== mtimes[i])) changed({ mtimeMs: 1 }, { mtimeMs: 0 });
+  }, intervalMs);
+  first.unref();
   for (const path of paths) watchFile(path, { interval: intervalMs, persistent: false }, changed);
   return () => {
+    clearTimeout(first);
     clearTimeout(timer);
     for (const path of paths) unwatchFile(path, changed);
   };
+}
+
+/** A file's modification time, 0 when it cannot be read. */
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 /** Calls `onChange` when the certificate or the key changes. */
