@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { ClientRequest, ClientResponse, ContextResponse, RequestContext } from '../context/index.js';
 import type { ProxyError } from '../errors/index.js';
 
@@ -122,8 +123,16 @@ export function writeGrpcAnswer(req: ClientRequest, res: ClientResponse, status:
   res.setHeader('grpc-message', grpcMessage(message));
   if (id !== '') res.setHeader('x-request-id', id);
   if (req.httpVersionMajor !== 2) res.setHeader('content-length', 0);
-  res.end();
+  // Over HTTP/2, ended a turn later: a Trailers-Only answer ended in the same turn as the call's
+  // stream arrived is lost on node 26 over TLS (the client sees the stream end with no HEADERS,
+  // and grpc-js reports INTERNAL, "Call ended without gRPC status").
+  if (req.httpVersionMajor === 2) setImmediate(endAnswer, res);
+  else res.end();
   return code;
+}
+
+function endAnswer(res: ClientResponse): void {
+  if (!(res as unknown as Http2ServerResponse).writableEnded && !(res as unknown as Http2ServerResponse).destroyed) res.end();
 }
 
 /**
