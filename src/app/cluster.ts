@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { RouteTable } from '../routing/index.js';
-import { addConnections, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { addConnections, addRefusals, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import type { Pool, PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
@@ -194,6 +194,7 @@ export class ClusterPrimary {
       process.connections += t.process.connections;
       process.logLinesDropped += t.process.logLinesDropped;
       addConnections(process.backendConnections ??= {}, t.process.backendConnections);
+      addRefusals(process.policyRefusals ??= {}, t.process.policyRefusals);
       if (t.process.mirrored !== undefined) {
         const sum = (process.mirrored ??= {});
         for (const [outcome, n] of Object.entries(t.process.mirrored)) sum[outcome] = (sum[outcome] ?? 0) + n;

@@ -9,7 +9,7 @@ import { accessLog, compose, requestId, type LineSink } from '../middleware/inde
 import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
-import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
+import { AuthShared, Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
@@ -77,6 +77,8 @@ export class LoadBalancer {
   /** The chain's last step: the router, or the default pool's proxy when there are no routes. */
   #final: Next;
   readonly #mirrors: Mirrors;
+  /** Authentication filters' refusal counts and ForwardAuth's connections, kept across reloads. */
+  readonly #auth = new AuthShared();
   /** How requests reach backends: the fast engine, or node:http + undici. */
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
@@ -176,7 +178,7 @@ export class LoadBalancer {
       return fallback.proxy.handle;
     }
     // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
-    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
+    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#auth);
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
   }
@@ -276,6 +278,7 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+      policyRefusals: this.#auth.refusals.image(),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
         return [backendKey(s.name, b.id), [stats.busy, stats.idle]];
@@ -526,6 +529,7 @@ export class LoadBalancer {
     if (cut > 0) this.log.warn({ cut, timeout }, 'shutdown timeout reached: requests cut');
     await Promise.all([...this.#services.values()].map((s) => s.close()));
     await this.#mirrors.close();
+    await this.#auth.close();
     await this.#transport.close();
     await this.#admin?.close();
     this.#state = 'stopped';

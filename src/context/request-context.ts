@@ -89,6 +89,8 @@ export class RequestContext implements PickRequest {
   /** Backends a retry must not go to; made on the first retry. */
   excluded: Set<Backend> | undefined = undefined;
   error: ContextError | undefined = undefined;
+  /** The edge policy that refused the request (`basic-auth`, `forward-auth`, `jwt`, …), '' for none: the access line's `policy`. */
+  policy = '';
   /** True once the client connection closed before the response was complete. */
   clientClosed = false;
   /** Headers to add to the response (a sticky cookie, say); undefined when there are none. */

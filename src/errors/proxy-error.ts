@@ -18,7 +18,10 @@ export type ProxyErrorCode =
   | 'LB_ERR_BAD_REQUEST'
   | 'LB_ERR_BODY_TOO_LARGE'
   | 'LB_ERR_SHUTDOWN'
-  | 'LB_ERR_INTERNAL';
+  | 'LB_ERR_INTERNAL'
+  | 'LB_ERR_UNAUTHORIZED'
+  | 'LB_ERR_AUTH_DENIED'
+  | 'LB_ERR_AUTH_UNAVAILABLE';
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_BACKEND: 503,
@@ -49,6 +52,12 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   // Still running at SHUTDOWN_TIMEOUT: answered 503 if nothing was sent yet, else cut.
   LB_ERR_SHUTDOWN: 503,
   LB_ERR_INTERNAL: 500,
+  // An authentication filter refused the request: no or wrong credentials, a bad token.
+  LB_ERR_UNAUTHORIZED: 401,
+  // A ForwardAuth service said no: the client gets its answer (its status, 403 is the usual one).
+  LB_ERR_AUTH_DENIED: 403,
+  // A ForwardAuth service (or a JWKS URL) could not be asked: unreachable, too slow, or a broken answer.
+  LB_ERR_AUTH_UNAVAILABLE: 503,
 };
 
 /** Where an upstream exchange had got to when it failed: what a retry may assume. */

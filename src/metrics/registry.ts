@@ -1,6 +1,7 @@
 import { summarizeShadows } from '../balancer/index.js';
 import client from 'prom-client';
 import type { Backend, Pool } from '../pool/index.js';
+import { refusalLabels } from './policy-refusals.js';
 import { backendKey, DURATION_BUCKETS, GRPC_CODES, parseRowKey, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
 
 /** What one scrape reads: every process's counts, summed (collect-on-scrape). */
@@ -165,6 +166,8 @@ export class Metrics {
       { labels: { ...l, result: 'passed' }, value: b.checksPassed },
       { labels: { ...l, result: 'failed' }, value: b.checksFailed },
     ]));
+    yield collected('lb_policy_refusals_total', 'Requests refused by an edge policy (basic-auth, forward-auth, jwt, …), by policy and route.', 'counter', () =>
+      Object.entries(proc().policyRefusals ?? {}).map(([key, value]) => ({ labels: refusalLabels(key), value })));
     yield collected('lb_retries_total', 'Requests tried again on another backend.', 'counter', () => [{ labels: {}, value: proc().retries }]);
     yield collected('lb_queue_length', 'Requests waiting for a backend with room (BACKEND_MAX_REQUESTS).', 'gauge', () => [{ labels: {}, value: proc().queued }]);
     yield collected('lb_client_connections', 'Open client connections.', 'gauge', () => [{ labels: {}, value: proc().connections }]);

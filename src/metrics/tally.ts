@@ -48,6 +48,8 @@ export interface ProcessCounts {
   mirrored?: Record<string, number> | undefined;
   /** Connections to each backend now, by backend id: [busy, idle]. */
   backendConnections?: Record<string, [number, number]>;
+  /** Requests refused by an edge policy since start-up, by `policy\nroute` (see PolicyRefusals), when any was. */
+  policyRefusals?: Record<string, number> | undefined;
 }
 
 /** Adds `from`'s connection counts into `into` (a cluster sums its workers'). */

@@ -3,6 +3,7 @@ import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
 import type { Next } from '../middleware/chain.js';
 import type { Pool } from '../pool/index.js';
+import { authorize, makePolicy, type AuthPolicy, type AuthShared } from './auth/index.js';
 import { answerGrpc, isGrpc } from '../proxy/grpc.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
@@ -41,11 +42,16 @@ export class CompiledRoute {
   readonly #reasons: readonly string[];
   /** The one pool of a route without filters: sent there without looking at the rest. */
   readonly #only: RouteTarget | undefined;
+  /** Its authentication filter (BasicAuth, ForwardAuth, JWT): runs before every other filter. */
+  readonly #auth: AuthPolicy | undefined;
+  readonly #shared: AuthShared;
 
-  constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors) {
+  constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors, shared: AuthShared) {
     this.name = spec.name;
     this.#reasons = (spec.matches.length === 0 ? [undefined] : spec.matches).map((m) => matchReason(m, spec.hostnames));
     this.#mirror = mirror;
+    this.#shared = shared;
+    this.#auth = makePolicy(spec.filters, shared);
     const mirrors: { target: RouteTarget; percent: number }[] = [];
     let requestHeaders: HeaderModifier | undefined;
     let responseHeaders: HeaderModifier | undefined;
@@ -61,6 +67,7 @@ export class CompiledRoute {
         case 'RequestRedirect': redirect = filter.requestRedirect; break;
         case 'DirectResponse': direct = { spec: filter.directResponse, body: Buffer.from(filter.directResponse.body) }; break;
         case 'RequestMirror': mirrors.push({ target: targets.get(filter.requestMirror.backendRef.name)!, percent: filter.requestMirror.percent }); break;
+        case 'BasicAuth': case 'ForwardAuth': case 'JWT': break;
       }
     }
     this.#requestHeaders = requestHeaders;
@@ -86,6 +93,22 @@ export class CompiledRoute {
       only.proxy.handle(ctx);
       return;
     }
+    const auth = this.#auth;
+    if (auth !== undefined) {
+      // Authentication first: a redirect or a direct response behind it is for known clients only.
+      authorize(ctx, auth, this.#shared.refusals, () => this.#filter(ctx, rule));
+      return;
+    }
+    this.#filter(ctx, rule);
+  }
+
+  /** Stops what its filters run in the background (a JWKS refresh): a reload replaced its table. */
+  close(): void {
+    this.#auth?.close?.();
+  }
+
+  /** The filters after authentication, then the pool. */
+  #filter(ctx: RequestContext, rule: Rule): void {
     const prefix = rule.match.path.type === 'PathPrefix' ? rule.match.path.value : undefined;
     if (this.#redirect !== undefined) { this.#answerRedirect(ctx, this.#redirect, prefix); return; }
     if (this.#direct !== undefined) { answer(ctx, this.#direct.spec.statusCode, this.#direct.body, this.#direct.spec); return; }
@@ -159,7 +182,7 @@ export function answer(ctx: RequestContext, status: number, body: Buffer, direct
   const res = ctx.res;
   if (isGrpc(ctx)) {
     // A DirectResponse's headers go too (a gRPC client reads them as response metadata).
-    if (direct !== undefined) for (const h of direct.headers) res.setHeader(h.name, h.value);
+    if (direct !== undefined) for (const h of direct.headers) res.appendHeader(h.name, h.value);
     if (unreadBody(ctx.req)) res.shouldKeepAlive = false;
     ctx.pool = '';
     answerGrpc(ctx, status, ctx.error?.message ?? (body.length > 0 && body.length <= 1024 ? body.toString('utf8').trim() : undefined));
@@ -167,7 +190,8 @@ export function answer(ctx: RequestContext, status: number, body: Buffer, direct
   }
   res.statusCode = status;
   if (direct !== undefined) {
-    for (const h of direct.headers) res.setHeader(h.name, h.value);
+    // Appended: a ForwardAuth refusal may carry a header twice (Set-Cookie).
+    for (const h of direct.headers) res.appendHeader(h.name, h.value);
     if (body.length > 0) res.setHeader('content-type', direct.contentType);
   } else if (body.length > 0) {
     res.setHeader('content-type', 'text/plain; charset=utf-8');

@@ -1,5 +1,6 @@
 import type { FilterSpec, HeaderModifierSpec, MatchSpec, PathModifier } from './route-spec.js';
 import { poolName } from './route-spec.js';
+import { parseBasicAuth, parseForwardAuth, parseJwt } from './auth/parse-auth.js';
 import { at, dnsName, headerValue, integer, list, oneOf, record, text, token, type Where } from './spec-fields.js';
 
 const FILTER_KEYS = {
@@ -9,9 +10,13 @@ const FILTER_KEYS = {
   RequestRedirect: 'requestRedirect',
   RequestMirror: 'requestMirror',
   DirectResponse: 'directResponse',
+  BasicAuth: 'basicAuth',
+  ForwardAuth: 'forwardAuth',
+  JWT: 'jwt',
 } as const;
 type FilterType = keyof typeof FILTER_KEYS;
 const FILTER_TYPES = Object.keys(FILTER_KEYS) as FilterType[];
+const AUTH_TYPES: readonly FilterType[] = ['BasicAuth', 'ForwardAuth', 'JWT'];
 const STATUS_REDIRECT = [301, 302, 303, 307, 308] as const;
 const PATH_MODIFIERS = ['ReplaceFullPath', 'ReplacePrefixMatch'] as const;
 const SCHEMES = ['http', 'https'] as const;
@@ -22,7 +27,7 @@ const PATH_EXPECTED = 'an absolute path starting with /';
  * backendRefs (checked by the caller): one of each type but RequestMirror; RequestRedirect not
  * with URLRewrite nor DirectResponse; ReplacePrefixMatch only when every match is a PathPrefix.
  */
-export function parseFilters(w: Where, value: unknown, matches: readonly MatchSpec[], pools: ReadonlySet<string>): FilterSpec[] {
+export function parseFilters(w: Where, value: unknown, matches: readonly MatchSpec[], pools: ReadonlySet<string>, dir: string): FilterSpec[] {
   const filters: FilterSpec[] = [];
   const seen = new Map<FilterType, number>();
   for (const [i, item] of list(w, 'filters', value, `filters ({ type: ${FILTER_TYPES.join(' | ')}, … })`).entries()) {
@@ -32,9 +37,11 @@ export function parseFilters(w: Where, value: unknown, matches: readonly MatchSp
     const f = record(w, field, item, ['type', key]);
     if (f[key] === undefined) w.missing(at(field, key), `the settings of the ${type} filter`);
     const earlier = seen.get(type);
+    const auth = AUTH_TYPES.find((t) => t !== type && seen.has(t));
+    if (auth !== undefined && AUTH_TYPES.includes(type)) w.fail(at(field, 'type'), type, `one authentication filter per route (filters[${seen.get(auth)}] is ${auth})`);
     if (earlier !== undefined && type !== 'RequestMirror') w.fail(at(field, 'type'), type, `at most one ${type} filter per route (filters[${earlier}] is one)`);
     seen.set(type, i);
-    filters.push(parseFilter(w, at(field, key), type, f[key], pools));
+    filters.push(parseFilter(w, at(field, key), type, f[key], pools, dir));
     const path = pathModifierOf(filters[filters.length - 1]!);
     if (path?.type === 'ReplacePrefixMatch') {
       const bad = matches.findIndex((m) => m.path.type !== 'PathPrefix');
@@ -59,8 +66,14 @@ export function parseFilters(w: Where, value: unknown, matches: readonly MatchSp
   return filters;
 }
 
-function parseFilter(w: Where, field: string, type: FilterType, value: unknown, pools: ReadonlySet<string>): FilterSpec {
+function parseFilter(w: Where, field: string, type: FilterType, value: unknown, pools: ReadonlySet<string>, dir: string): FilterSpec {
   switch (type) {
+    case 'BasicAuth':
+      return { type, basicAuth: parseBasicAuth(w, field, value, dir) };
+    case 'ForwardAuth':
+      return { type, forwardAuth: parseForwardAuth(w, field, value) };
+    case 'JWT':
+      return { type, jwt: parseJwt(w, field, value) };
     case 'RequestHeaderModifier':
       return { type, requestHeaderModifier: parseHeaderModifier(w, field, value) };
     case 'ResponseHeaderModifier':

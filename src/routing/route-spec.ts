@@ -1,4 +1,6 @@
+import { dirname } from 'node:path';
 import { ConfigError, show } from '../config/errors.js';
+import type { BasicAuthSpec, ForwardAuthSpec, JwtSpec } from './auth/auth-spec.js';
 import { parseFilters } from './parse-filters.js';
 import { MATCH_ALL, parseMatch } from './parse-match.js';
 import { at, integer, isDnsName, list, record, text, Where } from './spec-fields.js';
@@ -18,7 +20,10 @@ export type FilterSpec =
   | { readonly type: 'URLRewrite'; readonly urlRewrite: { readonly hostname?: string; readonly path?: PathModifier } }
   | { readonly type: 'RequestRedirect'; readonly requestRedirect: { readonly scheme?: 'http' | 'https'; readonly hostname?: string; readonly port?: number; readonly path?: PathModifier; readonly statusCode: 301 | 302 | 303 | 307 | 308 } }
   | { readonly type: 'RequestMirror'; readonly requestMirror: { readonly backendRef: { readonly name: string }; readonly percent: number /* 0-100, default 100 */ } }
-  | { readonly type: 'DirectResponse'; readonly directResponse: { readonly statusCode: number; readonly body: string; readonly contentType: string; readonly headers: readonly { name: string; value: string }[] } };
+  | { readonly type: 'DirectResponse'; readonly directResponse: { readonly statusCode: number; readonly body: string; readonly contentType: string; readonly headers: readonly { name: string; value: string }[] } }
+  | { readonly type: 'BasicAuth'; readonly basicAuth: BasicAuthSpec }
+  | { readonly type: 'ForwardAuth'; readonly forwardAuth: ForwardAuthSpec }
+  | { readonly type: 'JWT'; readonly jwt: JwtSpec };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
   readonly name: string;
@@ -55,21 +60,22 @@ export function parseRoutes(data: unknown, pools: ReadonlySet<string>, source: s
     const label = typeof item === 'object' && item !== null && typeof (item as { name?: unknown }).name === 'string'
       ? show((item as { name: string }).name)
       : `routes[${i}]`;
-    const route = parseRoute(new Where(label, source), item, pools);
+    // Files a route names (an htpasswd) are relative to the config file's folder.
+    const route = parseRoute(new Where(label, source), item, pools, source === undefined ? process.cwd() : dirname(source));
     if (names.has(route.name)) new Where(`routes[${i}]`, source).fail('name', route.name, 'a name no other route uses');
     names.add(route.name);
     return route;
   });
 }
 
-function parseRoute(w: Where, value: unknown, pools: ReadonlySet<string>): RouteSpec {
+function parseRoute(w: Where, value: unknown, pools: ReadonlySet<string>, dir: string): RouteSpec {
   const r = record(w, '', value, ROUTE_KEYS);
   const name = text(w, 'name', r.name, NAME_EXPECTED);
   if (name.length > 253 || !NAME.test(name)) w.fail('name', name, NAME_EXPECTED);
   const hostnames = parseHostnames(w, r.hostnames);
   const given = list(w, 'matches', r.matches, 'matches ({ path, method, headers, queryParams })');
   const matches = given.length === 0 ? [MATCH_ALL] : given.map((m, i) => parseMatch(w, `matches[${i}]`, m));
-  const filters = parseFilters(w, r.filters, matches, pools);
+  const filters = parseFilters(w, r.filters, matches, pools, dir);
   const backendRefs = list(w, 'backendRefs', r.backendRefs, 'backend references ({ name, weight })').map((b, i) => parseBackendRef(w, `backendRefs[${i}]`, b, pools));
   const answering = filters.findIndex((f) => f.type === 'RequestRedirect' || f.type === 'DirectResponse');
   const answersItself = answering >= 0;

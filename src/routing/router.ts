@@ -3,6 +3,7 @@ import type { RequestContext } from '../context/index.js';
 import { ProxyError } from '../errors/index.js';
 import { answer, CompiledRoute, type RouteTarget } from './compiled-route.js';
 import { requestHost } from './header-edit.js';
+import { AuthShared } from './auth/index.js';
 import type { Mirrors } from './mirror.js';
 import type { RouteSpec } from './route-spec.js';
 import { RouteTable } from './route-table.js';
@@ -33,17 +34,21 @@ export class Router {
   #any: RouteTarget;
   readonly #mirrors: Mirrors;
   readonly #log: Logger;
+  readonly #auth: AuthShared;
 
-  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger) {
+  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, auth = new AuthShared()) {
     this.#mirrors = mirrors;
     this.#log = log;
+    this.#auth = auth;
     this.#compiled = this.#compile(routes, targets);
     this.#any = targets.values().next().value!;
   }
 
   /** Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid one. */
   replace(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): void {
+    const before = this.#compiled;
     this.#compiled = this.#compile(routes, targets);
+    for (const route of before.routes) route.close();
     this.#any = targets.values().next().value!;
     // At start the CLI has printed them; a reload's new table is told here.
     for (const warning of this.#compiled.table.unreachable) this.#log.warn(warning);
@@ -56,7 +61,7 @@ export class Router {
 
   #compile(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): Compiled {
     const table = RouteTable.compile(routes);
-    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors)), fallback: targets.get('default') };
+    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors, this.#auth)), fallback: targets.get('default') };
   }
 
   readonly handle = (ctx: RequestContext): void => {

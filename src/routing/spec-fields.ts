@@ -13,6 +13,11 @@ export class Where {
     this.#source = source === undefined ? '' : ` in ${source}`;
   }
 
+  /** How errors name the route: `"api"`, or `routes[2]` when unnamed. */
+  get route(): string {
+    return this.#route;
+  }
+
   /** `invalid route "api" matches[0].path.type "Prefixx" in lb.yaml: expected one of …` */
   fail(field: string, value: unknown, expected: string): never {
     const at = field === '' ? '' : ` ${field}`;
