@@ -1,7 +1,7 @@
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { classify } from '../errors/index.js';
-import { tlsConnectOptions, type BackendTls } from '../pool/index.js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { BackendTls } from '../pool/index.js';
 import type { CheckFn, CheckResult } from './check.js';
+import { probeH2 } from './h2-probe.js';
 import { decodeHealthCheckResponse, encodeHealthCheckRequest, grpcStatusReason, grpcTimeout, HEALTH_CHECK_METHOD, servingVerdict } from './grpc-message.js';
 
 /** The most of a response read: a HealthCheckResponse is a few bytes. */
@@ -16,25 +16,10 @@ const RESPONSE_LIMIT = 64 * 1024;
  */
 export function grpcCheck(tls: BackendTls | undefined, service: string): CheckFn {
   const request = encodeHealthCheckRequest(service);
-  return (url, timeoutMs) => new Promise<CheckResult>((resolve) => {
-    const target = new URL(url);
-    let session: ClientHttp2Session | undefined;
-    let done = false;
-    const finish = (result: CheckResult): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      session?.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(() => finish({ ok: false, reason: `timeout after ${timeoutMs}ms` }), timeoutMs);
-    session = connect(target.origin, target.protocol === 'https:' ? { ...tlsConnectOptions(tls), ALPNProtocols: ['h2'] } : {});
-    session.on('error', (err) => finish({ ok: false, reason: classify(err).reason }));
-    const stream = session.request({
-      ':method': 'POST', ':path': HEALTH_CHECK_METHOD, 'content-type': 'application/grpc', te: 'trailers',
-      'grpc-timeout': grpcTimeout(timeoutMs), 'user-agent': 'load-balancer-health-check',
-    });
-    stream.on('error', (err) => finish({ ok: false, reason: classify(err).reason }));
+  return (url, timeoutMs) => probeH2(url, tls, timeoutMs, {
+    ':method': 'POST', ':path': HEALTH_CHECK_METHOD, 'content-type': 'application/grpc', te: 'trailers',
+    'grpc-timeout': grpcTimeout(timeoutMs), 'user-agent': 'load-balancer-health-check',
+  }, (stream, finish) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let trailers: IncomingHttpHeaders | undefined;

@@ -1,7 +1,6 @@
-import { connect, type ClientHttp2Session } from 'node:http2';
-import { classify } from '../errors/index.js';
-import { tlsConnectOptions, type BackendTls } from '../pool/index.js';
-import { semantic, type CheckFn, type CheckResult } from './check.js';
+import type { BackendTls } from '../pool/index.js';
+import { semantic, type CheckFn } from './check.js';
+import { probeH2 } from './h2-probe.js';
 
 /** The most of an `application/health+json` body read. */
 const HEALTH_JSON_LIMIT = 64 * 1024;
@@ -12,38 +11,26 @@ const HEALTH_JSON_LIMIT = 64 * 1024;
  * `application/health+json` read the same way.
  */
 export function h2Check(tls: BackendTls | undefined): CheckFn {
-  return (url, timeoutMs) => new Promise<CheckResult>((resolve) => {
+  return (url, timeoutMs) => {
     const target = new URL(url);
-    let session: ClientHttp2Session | undefined;
-    let done = false;
-    const finish = (result: CheckResult): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      session?.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(() => finish({ ok: false, reason: `timeout after ${timeoutMs}ms` }), timeoutMs);
-    session = connect(target.origin, target.protocol === 'https:' ? { ...tlsConnectOptions(tls), ALPNProtocols: ['h2'] } : {});
-    session.on('error', (err) => finish({ ok: false, reason: classify(err).reason }));
-    const stream = session.request({ ':method': 'GET', ':path': target.pathname + target.search, 'user-agent': 'load-balancer-health-check', accept: '*/*' });
-    stream.on('error', (err) => finish({ ok: false, reason: classify(err).reason }));
-    stream.on('response', (headers) => {
-      const status = Number(headers[':status']);
-      const passed = status >= 200 && status < 400;
-      if (!/^application\/health\+json\b/i.test(String(headers['content-type'] ?? ''))) {
-        finish(passed ? { ok: true } : { ok: false, reason: `status ${status}` });
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      stream.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-        if (size >= HEALTH_JSON_LIMIT) finish(semantic(passed, status, Buffer.concat(chunks).subarray(0, HEALTH_JSON_LIMIT).toString('utf8')));
+    return probeH2(url, tls, timeoutMs, { ':method': 'GET', ':path': target.pathname + target.search, 'user-agent': 'load-balancer-health-check', accept: '*/*' }, (stream, finish) => {
+      stream.on('response', (headers) => {
+        const status = Number(headers[':status']);
+        const passed = status >= 200 && status < 400;
+        if (!/^application\/health\+json\b/i.test(String(headers['content-type'] ?? ''))) {
+          finish(passed ? { ok: true } : { ok: false, reason: `status ${status}` });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        stream.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size >= HEALTH_JSON_LIMIT) finish(semantic(passed, status, Buffer.concat(chunks).subarray(0, HEALTH_JSON_LIMIT).toString('utf8')));
+        });
+        stream.on('end', () => finish(semantic(passed, status, Buffer.concat(chunks).toString('utf8'))));
       });
-      stream.on('end', () => finish(semantic(passed, status, Buffer.concat(chunks).toString('utf8'))));
+      stream.end();
     });
-    stream.end();
-  });
+  };
 }
