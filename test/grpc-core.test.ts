@@ -4,17 +4,14 @@
 // router and the listener.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, constants, type IncomingHttpHeaders } from 'node:http2';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import pino from 'pino';
 import { strategyNames } from '../src/balancer/index.js';
 import { envLayer, resolveConfig } from '../src/config/index.js';
 import { LoadBalancer } from '../src/index.js';
 import { createCa } from './helpers/certs.js';
+import { echo, type EchoClient, type Msg } from './helpers/grpc-echo.js';
 import { startH2Backend } from './helpers/h2-backend.js';
 import { startInProcess } from './helpers/in-process-lb.js';
 import { until } from './helpers/in-process.js';
@@ -23,21 +20,6 @@ const ca = createCa();
 const cert = ca.issue('lb-grpc-core', ['localhost', '127.0.0.1']);
 const TLS = { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile };
 
-const dir = mkdtempSync(join(tmpdir(), 'lb-grpc-core-'));
-writeFileSync(join(dir, 'echo.proto'), `syntax = "proto3";
-package lbtest;
-service Echo {
-  rpc Unary (Msg) returns (Msg);
-  rpc Stream (Msg) returns (stream Msg);
-}
-message Msg { string text = 1; }
-`);
-interface Msg { text: string }
-type EchoClient = grpc.Client & {
-  Unary(msg: Msg, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Msg) => void): grpc.ClientUnaryCall;
-  Stream(msg: Msg, metadata?: grpc.Metadata): grpc.ClientReadableStream<Msg>;
-};
-const echo = (grpc.loadPackageDefinition(loadSync(join(dir, 'echo.proto'))).lbtest as grpc.GrpcObject).Echo as grpc.ServiceClientConstructor;
 
 type Context = { after(fn: () => unknown): void };
 type LogLine = Record<string, unknown>;

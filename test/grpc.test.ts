@@ -1,33 +1,15 @@
 // @engine-independent: HTTP/2 backends and a TLS listener mean the node engine
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { createCa } from './helpers/certs.js';
+import { echo, type EchoClient, type Msg } from './helpers/grpc-echo.js';
 import { startBalancer } from './helpers/in-process.js';
 import { refusing } from './conformance/backends.js';
 
 const ca = createCa();
 const cert = ca.issue('lb-grpc', ['localhost', '127.0.0.1']);
 
-const dir = mkdtempSync(join(tmpdir(), 'lb-grpc-'));
-writeFileSync(join(dir, 'echo.proto'), `syntax = "proto3";
-package lbtest;
-service Echo {
-  rpc Unary (Msg) returns (Msg);
-  rpc Stream (Msg) returns (stream Msg);
-}
-message Msg { string text = 1; }
-`);
-interface Msg { text: string }
-type EchoClient = grpc.Client & {
-  Unary(msg: Msg, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Msg) => void): grpc.ClientUnaryCall;
-  Stream(msg: Msg, metadata?: grpc.Metadata): grpc.ClientReadableStream<Msg>;
-};
-const echo = (grpc.loadPackageDefinition(loadSync(join(dir, 'echo.proto'))).lbtest as grpc.GrpcObject).Echo as grpc.ServiceClientConstructor;
 
 type Context = { after(fn: () => unknown): void };
 
