@@ -10,6 +10,7 @@ import { StateFile } from '../admin/state-file.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { RouteTable } from '../routing/index.js';
 import { addConnections, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { addRefusals } from '../edge/refusals.js';
 import type { Pool, PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
@@ -198,6 +199,7 @@ export class ClusterPrimary {
         const sum = (process.mirrored ??= {});
         for (const [outcome, n] of Object.entries(t.process.mirrored)) sum[outcome] = (sum[outcome] ?? 0) + n;
       }
+      if (t.process.policyRefusals !== undefined) addRefusals(process.policyRefusals ??= {}, t.process.policyRefusals);
       if (withDefaults && t.metrics !== undefined) workers.push(t.metrics);
     }
     // Shadow tallies of the workers alive now (those of a worker that died are lost with it).

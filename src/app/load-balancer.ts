@@ -13,6 +13,7 @@ import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
+import { Edge } from '../edge/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
@@ -77,6 +78,8 @@ export class LoadBalancer {
   /** The chain's last step: the router, or the default pool's proxy when there are no routes. */
   #final: Next;
   readonly #mirrors: Mirrors;
+  /** Trusted proxies and access lists (the `edge` settings, which take a restart to change). */
+  readonly #edge: Edge;
   /** How requests reach backends: the fast engine, or node:http + undici. */
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
@@ -144,17 +147,21 @@ export class LoadBalancer {
     };
     for (const pool of config.pools) this.#addService(pool);
     this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
+    this.#edge = new Edge(config.edge, this.log);
+    const proxyGate = this.#edge.proxyGate;
     this.#final = this.#route(config);
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], (ctx) => this.#final(ctx));
+    const clientAddress = this.#edge.clientAddress();
+    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
+      (ctx) => this.#final(ctx));
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
-      ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits }, this.log)
-      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
+      ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits, proxyGate }, this.log)
+      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls, proxyGate }, this.log)];
     if (tls !== undefined && config.tls.httpPort !== undefined) {
       this.#listeners.push(fast !== undefined && !config.tls.redirect
-        ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits }, this.log)
+        ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate }, this.log)
         : new HttpListener(chain, {
-          host: config.host, port: config.tls.httpPort, limits: config.limits,
+          host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate,
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
         }, this.log));
     }
@@ -173,10 +180,12 @@ export class LoadBalancer {
     const fallback = this.#services.get(DEFAULT_POOL);
     if (config.routes.length === 0 && fallback !== undefined) {
       this.#router = undefined;
-      return fallback.proxy.handle;
+      const edge = this.#edge;
+      const proxy = fallback.proxy.handle;
+      return edge.accessList === undefined ? proxy : (ctx) => { if (edge.admit(ctx, undefined)) proxy(ctx); };
     }
     // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
-    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
+    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#edge);
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
   }
@@ -276,6 +285,7 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+      policyRefusals: this.#edge.refusals.snapshot(),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
         return [backendKey(s.name, b.id), [stats.busy, stats.idle]];

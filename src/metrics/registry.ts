@@ -174,6 +174,11 @@ export class Metrics {
     ]);
     yield collected('lb_mirror_requests_total', 'Copies of requests for RequestMirror filters, by outcome: sent, answered, failed, or skipped (busy: too many in flight; no_backend; body: too large, chunked or never whole).', 'counter',
       () => Object.entries(proc().mirrored ?? {}).map(([outcome, value]) => ({ labels: { outcome }, value })));
+    yield collected('lb_policy_refusals_total', 'Requests refused by an edge policy, by policy (access-list, rate-limit, basic-auth, …) and route (empty: none).', 'counter',
+      () => Object.entries(proc().policyRefusals ?? {}).map(([key, value]) => {
+        const tab = key.indexOf('\t');
+        return { labels: { policy: key.slice(0, tab), route: key.slice(tab + 1) }, value };
+      }));
     yield collected('lb_log_lines_dropped_total', 'Log lines dropped because the log destination was not accepting writes.', 'counter',
       () => [{ labels: {}, value: proc().logLinesDropped }]);
     // SHADOW_STRATEGIES: nothing is exposed while it is off.

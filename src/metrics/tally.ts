@@ -46,6 +46,8 @@ export interface ProcessCounts {
   shadow?: ShadowImage | undefined;
   /** RequestMirror copies by outcome (sent, answered, failed, skipped_…), when a route mirrors. */
   mirrored?: Record<string, number> | undefined;
+  /** Requests refused by an edge policy, by `policy<TAB>route`; undefined before any. */
+  policyRefusals?: Record<string, number> | undefined;
   /** Connections to each backend now, by backend id: [busy, idle]. */
   backendConnections?: Record<string, [number, number]>;
 }

@@ -18,7 +18,8 @@ export type FilterSpec =
   | { readonly type: 'URLRewrite'; readonly urlRewrite: { readonly hostname?: string; readonly path?: PathModifier } }
   | { readonly type: 'RequestRedirect'; readonly requestRedirect: { readonly scheme?: 'http' | 'https'; readonly hostname?: string; readonly port?: number; readonly path?: PathModifier; readonly statusCode: 301 | 302 | 303 | 307 | 308 } }
   | { readonly type: 'RequestMirror'; readonly requestMirror: { readonly backendRef: { readonly name: string }; readonly percent: number /* 0-100, default 100 */ } }
-  | { readonly type: 'DirectResponse'; readonly directResponse: { readonly statusCode: number; readonly body: string; readonly contentType: string; readonly headers: readonly { name: string; value: string }[] } };
+  | { readonly type: 'DirectResponse'; readonly directResponse: { readonly statusCode: number; readonly body: string; readonly contentType: string; readonly headers: readonly { name: string; value: string }[] } }
+  | { readonly type: 'AccessList'; readonly accessList: { readonly allow: readonly string[]; readonly deny: readonly string[] } };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
   readonly name: string;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
+import type { Edge } from '../edge/edge.js';
 import { ProxyError } from '../errors/index.js';
 import { answer, CompiledRoute, type RouteTarget } from './compiled-route.js';
 import { requestHost } from './header-edit.js';
@@ -33,10 +34,13 @@ export class Router {
   #any: RouteTarget;
   readonly #mirrors: Mirrors;
   readonly #log: Logger;
+  /** Access lists (global, or the route's) are checked once the route is known, before any pool. */
+  readonly #edge: Edge | undefined;
 
-  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger) {
+  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, edge?: Edge) {
     this.#mirrors = mirrors;
     this.#log = log;
+    this.#edge = edge;
     this.#compiled = this.#compile(routes, targets);
     this.#any = targets.values().next().value!;
   }
@@ -64,15 +68,23 @@ export class Router {
     const req = ctx.req;
     const url = req.url ?? '/';
     // `OPTIONS *` is the balancer's to answer (any pool's proxy does), whatever the routes.
+    const edge = this.#edge;
     if (url.charCodeAt(0) !== 47 /* / */) {
+      if (edge !== undefined && !edge.admit(ctx, undefined)) return;
       this.#any.proxy.handle(ctx);
       return;
     }
     const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
     if (rule !== undefined) {
-      routes[rule.routeIndex]!.handle(ctx, rule);
+      const route = routes[rule.routeIndex]!;
+      if (edge !== undefined) {
+        ctx.route = route.name;
+        if (!edge.admit(ctx, route.accessList)) return;
+      }
+      route.handle(ctx, rule);
       return;
     }
+    if (edge !== undefined && !edge.admit(ctx, undefined)) return;
     if (fallback !== undefined) {
       ctx.routeReason = NO_MATCH;
       fallback.proxy.handle(ctx);
