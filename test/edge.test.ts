@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect as h2Connect } from 'node:http2';
 import { test } from 'node:test';
 import { startBackend, type Handler, type TestBackend } from './helpers/backend.js';
 import { get } from './helpers/http.js';
@@ -97,6 +99,24 @@ test('access lists for IPv6: ::1 denied, 127.0.0.1 let in on a dual-stack listen
   assert.equal(line.policy, 'deny ::1/128');
   assert.equal((await ask(lb, '/v4', '127.0.0.1')).status, 200);
   assert.equal((await accessLine(lb, '/v4')).client, '127.0.0.1', 'an IPv4-mapped peer is logged as IPv4');
+});
+
+test('a gRPC call refused gets a gRPC answer: PERMISSION_DENIED', async (t) => {
+  const [b] = await backends(t, ['a']);
+  const lb = await startInProcess({ BACKENDS: b!.url, DENY_CIDRS: '127.0.0.0/8' }, t);
+  const session = h2Connect(`http://127.0.0.1:${lb.port}`);
+  t.after(() => session.destroy());
+  const stream = session.request({ ':method': 'POST', ':path': '/pkg.Service/Call', 'content-type': 'application/grpc', te: 'trailers' });
+  stream.end(Buffer.from([0, 0, 0, 0, 0]));
+  stream.resume();
+  const [headers] = await once(stream, 'response') as [Record<string, string>];
+  assert.equal(headers[':status'], 200);
+  assert.equal(headers['grpc-status'], '7', 'PERMISSION_DENIED');
+  const line = await accessLine(lb, '/pkg.Service/Call');
+  assert.equal(line.error, 'LB_ERR_ACCESS_DENIED');
+  assert.equal(line.grpcStatus, 7);
+  assert.equal(line.policy, 'deny 127.0.0.0/8');
+  session.close();
 });
 
 test('a route\'s AccessList filter replaces the global lists for that route', async (t) => {
