@@ -171,3 +171,17 @@ test('the CLI: the refusal\'s access line (the batched writer) and bad CIDRs exi
     assert.match(run.stderr, /CIDR notation/);
   }
 });
+
+test('WORKERS=2: /metrics sums lb_policy_refusals_total over the workers', async (t) => {
+  const [b] = await backends(t, ['a']);
+  const lb = await startLb({ BACKENDS: b!.url, DENY_CIDRS: '127.0.0.2', WORKERS: '2', ADMIN_PORT: '0' });
+  t.after(() => lb.stop());
+  const admin = await lb.waitForLog((l) => l.msg === 'admin listening');
+  await lb.waitForLog((l) => l.msg === 'listening');
+  for (let i = 0; i < 6; i++) assert.equal((await get(`${lb.url}/w${i}`, { localAddress: '127.0.0.2' })).status, 403);
+  assert.equal((await get(`${lb.url}/ok`)).status, 200);
+  const pids = new Set<unknown>();
+  for (let i = 0; i < 6; i++) pids.add((await lb.waitForLog((l) => l.msg === 'request' && l.path === `/w${i}`)).pid);
+  const metrics = (await get(`http://127.0.0.1:${admin.port as number}/metrics`)).body;
+  assert.match(metrics, /^lb_policy_refusals_total\{policy="access-list",route=""\} 6$/m, `summed over ${pids.size} worker(s)`);
+});

@@ -154,6 +154,24 @@ test('the PROXY source, when it is itself a trusted proxy, may name the client b
   assert.equal(await clientOf(lb, '/inner-not'), '198.51.100.1');
 });
 
+test('h2c with prior knowledge after the header: its requests see the PROXY source', async (t) => {
+  const lb = await start(t);
+  const raw = connect({ port: lb.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+  await once(raw, 'connect');
+  raw.write('PROXY TCP4 203.0.113.31 127.0.0.1 5555 80\r\n');
+  const session = h2Connect(`http://127.0.0.1:${lb.port}`, { createConnection: () => raw });
+  t.after(() => session.destroy());
+  for (const path of ['/h2c-1', '/h2c-2']) {
+    const stream = session.request({ ':path': path });
+    stream.resume();
+    const [headers] = await once(stream, 'response') as [Record<string, unknown>];
+    assert.equal(headers[':status'], 200);
+    await once(stream, 'end');
+    assert.equal(await clientOf(lb, path), '203.0.113.31');
+  }
+  session.close();
+});
+
 test('the TLS listener reads the header before the handshake: HTTP/1.1 and h2 (ALPN) see the PROXY source', async (t) => {
   const ca = createCa();
   const cert = ca.issue('lb', ['localhost', '127.0.0.1']);

@@ -314,10 +314,10 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     socket.off('close', this.#onClose);
     // Reads through the shared buffer cannot be put back on hold: pausing would stop them. A
     // socket read through 'data' events is paused, so that what is put back waits for its reader.
-    if (!this.#shared) {
-      socket.off('data', this.#onData);
-      socket.pause();
-    }
+    // A socket resumed after its PROXY header is flowing: paused too, or what is put back would
+    // be emitted to no reader.
+    if (!this.#shared) socket.off('data', this.#onData);
+    if (!this.#shared || socket.readableFlowing === true) socket.pause();
     // A copy: the chunk may be a slice of the shared read buffer.
     socket.unshift(Buffer.concat([PREFACE, rest]));
     this.#listener.h2c(this, socket);

@@ -77,7 +77,7 @@ export class Router {
     const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
     if (rule !== undefined) {
       const route = routes[rule.routeIndex]!;
-      if (edge !== undefined) {
+      if (edge !== undefined && (route.accessList !== undefined || edge.accessList !== undefined)) {
         ctx.route = route.name;
         if (!edge.admit(ctx, route.accessList)) return;
       }
