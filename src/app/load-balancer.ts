@@ -9,7 +9,7 @@ import { accessLog, compose, requestId, type LineSink } from '../middleware/inde
 import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
-import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
+import { Mirrors, refuse, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
@@ -182,7 +182,7 @@ export class LoadBalancer {
       this.#router = undefined;
       const edge = this.#edge;
       const proxy = fallback.proxy.handle;
-      return edge.accessList === undefined ? proxy : (ctx) => { if (edge.admit(ctx, undefined)) proxy(ctx); };
+      return edge.accessList === undefined ? proxy : (ctx) => { if (edge.admit(ctx, undefined)) proxy(ctx); else refuse(ctx); };
     }
     // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
     if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#edge);

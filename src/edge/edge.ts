@@ -1,7 +1,6 @@
 import type { RequestContext } from '../context/index.js';
 import { ProxyError } from '../errors/index.js';
 import type { Middleware } from '../middleware/index.js';
-import { answer } from '../routing/compiled-route.js';
 import { AccessList } from './access-list.js';
 import { CidrSet } from './cidr.js';
 import { forwardedClient } from './client-address.js';
@@ -19,7 +18,8 @@ export interface EdgeSettings {
 }
 
 const ACCESS_DENIED = new ProxyError('LB_ERR_ACCESS_DENIED', 'the client address is refused by an access list');
-const ACCESS_DENIED_BODY = Buffer.from('403 Forbidden\n');
+/** What a refused client is told (the router answers it; a gRPC call gets PERMISSION_DENIED instead). */
+export const ACCESS_DENIED_BODY = Buffer.from('403 Forbidden\n');
 
 /**
  * The policies at the front door, built once from the configuration: who the client is
@@ -62,8 +62,9 @@ export class Edge {
 
   /**
    * Whether the request may go on to a pool: the route's access list when it has one, else the
-   * global one. A refused request is answered here (403, or PERMISSION_DENIED for a gRPC call),
-   * its rule in the access line's `policy` field, and counted.
+   * global one. A refused request has its error and rule (the access line's `policy`) set and is
+   * counted; the caller answers it 403 with ACCESS_DENIED_BODY (routing's `answer`, which answers
+   * a gRPC call PERMISSION_DENIED).
    */
   admit(ctx: RequestContext, routeList: AccessList | undefined): boolean {
     const list = routeList ?? this.accessList;
@@ -73,7 +74,6 @@ export class Edge {
     ctx.error = ACCESS_DENIED;
     ctx.policy = rule;
     this.refusals.count('access-list', ctx.route);
-    answer(ctx, 403, ACCESS_DENIED_BODY, undefined);
     return false;
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
-import type { Edge } from '../edge/edge.js';
+import { ACCESS_DENIED_BODY, type Edge } from '../edge/edge.js';
 import { ProxyError } from '../errors/index.js';
 import { answer, CompiledRoute, type RouteTarget } from './compiled-route.js';
 import { requestHost } from './header-edit.js';
@@ -70,7 +70,7 @@ export class Router {
     // `OPTIONS *` is the balancer's to answer (any pool's proxy does), whatever the routes.
     const edge = this.#edge;
     if (url.charCodeAt(0) !== 47 /* / */) {
-      if (edge !== undefined && !edge.admit(ctx, undefined)) return;
+      if (edge !== undefined && !edge.admit(ctx, undefined)) { refuse(ctx); return; }
       this.#any.proxy.handle(ctx);
       return;
     }
@@ -79,12 +79,12 @@ export class Router {
       const route = routes[rule.routeIndex]!;
       if (edge !== undefined && (route.accessList !== undefined || edge.accessList !== undefined)) {
         ctx.route = route.name;
-        if (!edge.admit(ctx, route.accessList)) return;
+        if (!edge.admit(ctx, route.accessList)) { refuse(ctx); return; }
       }
       route.handle(ctx, rule);
       return;
     }
-    if (edge !== undefined && !edge.admit(ctx, undefined)) return;
+    if (edge !== undefined && !edge.admit(ctx, undefined)) { refuse(ctx); return; }
     if (fallback !== undefined) {
       ctx.routeReason = NO_MATCH;
       fallback.proxy.handle(ctx);
@@ -92,6 +92,11 @@ export class Router {
     }
     notFound(ctx);
   };
+}
+
+/** A client an access list refused: 403 (a gRPC call: PERMISSION_DENIED). */
+export function refuse(ctx: RequestContext): void {
+  answer(ctx, 403, ACCESS_DENIED_BODY, undefined);
 }
 
 function notFound(ctx: RequestContext): void {
