@@ -28,7 +28,7 @@ const echo: Handler = (req, res) => {
  * Opens a connection from `from`, writes `parts` one after the other (each on its own turn of
  * the loop), and resolves with what came back up to the first complete response, or the close.
  */
-async function exchange(port: number, from: string, parts: readonly Buffer[]): Promise<{ data: string; closed: boolean }> {
+async function exchange(port: number, from: string, parts: readonly Buffer[], responses = 1): Promise<{ data: string; closed: boolean }> {
   const socket = connect({ port, host: '127.0.0.1', localAddress: from });
   await once(socket, 'connect');
   socket.setEncoding('latin1');
@@ -36,7 +36,7 @@ async function exchange(port: number, from: string, parts: readonly Buffer[]): P
   const result = new Promise<{ data: string; closed: boolean }>((resolve) => {
     socket.on('data', (chunk: string) => {
       data += chunk;
-      if (responsesIn(data).complete >= 1) { socket.destroy(); resolve({ data, closed: false }); }
+      if (responsesIn(data).complete >= responses) { socket.destroy(); resolve({ data, closed: false }); }
     });
     socket.on('close', () => resolve({ data, closed: true }));
     socket.on('error', () => undefined);
@@ -95,6 +95,11 @@ test('v1 and v2 headers from a trusted proxy give the client address; X-Forwarde
   const sixth = await exchange(lb.port, '127.0.0.2', [v2(1, 0x21, six), request('/v2-six')]);
   assert.match(sixth.data, /^HTTP\/1\.1 200/);
   assert.equal(await clientOf(lb, '/v2-six'), '2001:db8::9');
+  // Keep-alive: every request of the connection has the header's source.
+  const kept = await exchange(lb.port, '127.0.0.2', [Buffer.from('PROXY TCP4 203.0.113.11 127.0.0.1 5555 80\r\n'), request('/kept-1'), request('/kept-2')], 2);
+  assert.equal(kept.data.match(/HTTP\/1\.1 200/g)?.length, 2);
+  assert.equal(await clientOf(lb, '/kept-1'), '203.0.113.11');
+  assert.equal(await clientOf(lb, '/kept-2'), '203.0.113.11');
   // Byte by byte: the header is read across reads.
   const header = Buffer.from('PROXY TCP4 203.0.113.8 127.0.0.1 5555 80\r\n');
   const slow = await exchange(lb.port, '127.0.0.2', [...[...header].map((b) => Buffer.from([b])), request('/slow')]);
