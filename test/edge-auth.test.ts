@@ -77,7 +77,7 @@ test('BasicAuth: a POST body reaches the backend whole after bcrypt; a client le
   // Health checks ask for /; only the routed requests count.
   const backend = await startBackend('app', (req, res, b) => { if (req.url!.startsWith('/private')) hits++; echo(req, res, b); });
   t.after(() => backend.close());
-  const lb = await startWithConfig(t, basicRoutes(backend.url), { 'users.htpasswd': `${htpasswdLine('alice', 'wonderland', 10)}\n${htpasswdLine('slow', 'pw', 12)}\n` }, { LOG_LEVEL: 'debug' });
+  const lb = await startWithConfig(t, basicRoutes(backend.url), { 'users.htpasswd': `${htpasswdLine('alice', 'wonderland', 10)}\n${htpasswdLine('slow', 'pw', 14)}\n` }, { LOG_LEVEL: 'debug' });
   const body = 'x'.repeat(200_000);
   const posted = await ask(lb.port, '/private/upload', { authorization: basic('alice', 'wonderland'), 'content-type': 'text/plain' }, { method: 'POST', body });
   assert.equal(posted.status, 200);
@@ -88,7 +88,7 @@ test('BasicAuth: a POST body reaches the backend whole after bcrypt; a client le
 
   const socket = await rawConnect(lb.port);
   socket.write(`GET /private/gone HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic('slow', 'pw')}\r\n\r\n`);
-  // Once its request is read the client goes: the bcrypt comparison (cost 12) is still running.
+  // Once its request is read the client goes: the bcrypt comparison (cost 14: about a second here, four times cost 12, which a busy machine outran) is still running.
   await lb.waitForLog((l) => l.msg === 'waiting for authentication' && l.policy === 'basic-auth' && l.path === '/private/gone');
   socket.destroy();
   const line = await lb.waitForLog((l) => l.msg === 'request' && l.path === '/private/gone');

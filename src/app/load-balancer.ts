@@ -4,15 +4,16 @@ import { AdminServer, AdminToken, EventLog, poolSettingsSummary, type AdminPool,
 import { StateFile } from '../admin/state-file.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
-import { backendKey, countRequests, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { backendKey, countRequests, Metrics, PolicyRefusals, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
-import { AuthShared, Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
+import { AuthShared, Mirrors, refuse, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
+import { Edge } from '../edge/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
 import { createLogging, flushLogger } from './logger.js';
@@ -77,8 +78,12 @@ export class LoadBalancer {
   /** The chain's last step: the router, or the default pool's proxy when there are no routes. */
   #final: Next;
   readonly #mirrors: Mirrors;
-  /** Authentication filters' refusal counts and ForwardAuth's connections, kept across reloads. */
-  readonly #auth = new AuthShared();
+  /** Requests the edge policies refused (`lb_policy_refusals_total`), kept across reloads. */
+  readonly #refusals = new PolicyRefusals();
+  /** Authentication filters' shared state (ForwardAuth's connections), kept across reloads. */
+  readonly #auth = new AuthShared(this.#refusals);
+  /** Trusted proxies and access lists (the `edge` settings, which take a restart to change). */
+  readonly #edge: Edge;
   /** How requests reach backends: the fast engine, or node:http + undici. */
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
@@ -146,17 +151,21 @@ export class LoadBalancer {
     };
     for (const pool of config.pools) this.#addService(pool);
     this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
+    this.#edge = new Edge(config.edge, this.log, this.#refusals);
+    const proxyGate = this.#edge.proxyGate;
     this.#final = this.#route(config);
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], (ctx) => this.#final(ctx));
+    const clientAddress = this.#edge.clientAddress();
+    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
+      (ctx) => this.#final(ctx));
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
-      ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits }, this.log)
-      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls }, this.log)];
+      ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits, proxyGate }, this.log)
+      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls, proxyGate }, this.log)];
     if (tls !== undefined && config.tls.httpPort !== undefined) {
       this.#listeners.push(fast !== undefined && !config.tls.redirect
-        ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits }, this.log)
+        ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate }, this.log)
         : new HttpListener(chain, {
-          host: config.host, port: config.tls.httpPort, limits: config.limits,
+          host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate,
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
         }, this.log));
     }
@@ -175,10 +184,12 @@ export class LoadBalancer {
     const fallback = this.#services.get(DEFAULT_POOL);
     if (config.routes.length === 0 && fallback !== undefined) {
       this.#router = undefined;
-      return fallback.proxy.handle;
+      const edge = this.#edge;
+      const proxy = fallback.proxy.handle;
+      return edge.accessList === undefined ? proxy : (ctx) => { if (edge.admit(ctx, undefined)) proxy(ctx); else refuse(ctx); };
     }
     // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
-    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#auth);
+    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#edge, this.#auth);
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
   }
@@ -278,7 +289,7 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
-      policyRefusals: this.#auth.refusals.image(),
+      policyRefusals: this.#refusals.image(),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
         return [backendKey(s.name, b.id), [stats.busy, stats.idle]];

@@ -119,6 +119,10 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     const missing = SETTINGS_BY_KEY.get(tls.cert === undefined ? 'tls.cert' : 'tls.key')!;
     throw new ConfigError(`missing ${missing.env} (${missing.key}): expected TLS_CERT_FILE and TLS_KEY_FILE together`);
   }
+  const edge = config.edge as { trustedProxies: readonly string[]; proxyProtocol: string };
+  if (edge.proxyProtocol !== 'off' && edge.trustedProxies.length === 0) {
+    throw new ConfigError(`invalid PROXY_PROTOCOL (edge.proxyProtocol) ${show(edge.proxyProtocol)} without TRUSTED_PROXIES: expected off, or TRUSTED_PROXIES naming the proxies that send the header (it is accepted from them alone)`);
+  }
   const admin = config.admin as { port?: number; host: string; token?: string };
   if (admin.port !== undefined && admin.port !== 0 && admin.port === config.port) {
     throw new ConfigError(`invalid ADMIN_PORT (admin.port) ${admin.port}: expected a port other than PORT (the admin API is never on the traffic port)`);

@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import { parseKeySource } from '../balancer/hash-key.js';
+import { CIDR_EXPECTED, parseCidr } from '../edge/cidr.js';
+import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from '../edge/proxy-protocol.js';
 import { BACKEND_PROTOS, checkUnique, InvalidBackend, isDnsBackend, parseConfiguredEntry, type BackendEntry, type BackendProto, type BackendSpec } from '../pool/index.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -178,6 +180,16 @@ export interface Config {
   readonly websocket: {
     /** Close a tunnel idle this long, in ms; 0 never. */
     readonly idleTimeout: number;
+  };
+  /** Policies at the front door. */
+  readonly edge: {
+    /** Peers whose X-Forwarded-For and Forwarded are believed, as CIDRs; empty: none. */
+    readonly trustedProxies: readonly string[];
+    /** Client networks let in (empty: all but the denied) and refused. */
+    readonly allowCidrs: readonly string[];
+    readonly denyCidrs: readonly string[];
+    /** PROXY protocol versions the listeners take from TRUSTED_PROXIES peers: off, v1, v2 or auto (either). */
+    readonly proxyProtocol: ProxyProtocolMode;
   };
   /** The pools: `default` first when there is one (BACKENDS), then the config file's `pools:`. */
   readonly pools: readonly PoolConfig[];
@@ -367,6 +379,14 @@ function dnsServers(value: unknown, text: boolean): readonly string[] {
 }
 
 /** A name a gRPC server registers health under: usually a fully qualified service, such as my.pkg.Service. */
+/** CIDRs, comma-separated or a list, each checked and kept as written. */
+function cidrs(value: unknown, text: boolean): readonly string[] {
+  const list = stringItems(value, text);
+  if (list === undefined) throw new InvalidValue(`${CIDR_EXPECTED}, comma-separated`);
+  for (const item of list) if (parseCidr(item) === undefined) throw new InvalidValue(CIDR_EXPECTED, item);
+  return Object.freeze([...new Set(list)]);
+}
+
 function grpcService(value: unknown): string {
   if (typeof value !== 'string' || !/^[\x21-\x7e]{0,200}$/.test(value.trim())) {
     throw new InvalidValue('a gRPC service name such as my.package.Service (printable characters without spaces, at most 200), or empty for the server as a whole');
@@ -466,6 +486,10 @@ export const SETTINGS: readonly Setting[] = [
   row('stateFile', 'STATE_FILE', 'JSON file where changes made through the admin API are kept (written atomically) and reapplied at start.', undefined, 'none', filePath),
   row('strict', 'STRICT_ENV', 'Exit (2) on an environment variable that looks like a misspelt setting, instead of warning.', false, 'false', bool),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
+  row('edge.trustedProxies', 'TRUSTED_PROXIES', 'Networks of the proxies in front (CIDRs, comma-separated): from these peers the client address is read from X-Forwarded-For (right to left, trusted hops skipped) or Forwarded; from any other, those headers are not believed.', Object.freeze([]), 'none', cidrs),
+  row('edge.proxyProtocol', 'PROXY_PROTOCOL', 'PROXY protocol header (HAProxy\'s) before the client\'s bytes (and before the TLS handshake): off, v1, v2 or auto (either). On, a TRUSTED_PROXIES peer must send one (else its connection is closed), and another peer that sends one is closed; the header\'s source is the client address.', 'off', 'off', oneOf(PROXY_PROTOCOL_MODES)),
+  row('edge.allowCidrs', 'ALLOW_CIDRS', 'Client networks let in (CIDRs, comma-separated); any other client address gets 403. The most specific network of ALLOW_CIDRS and DENY_CIDRS decides; a route\'s AccessList filter replaces both.', Object.freeze([]), 'none (all)', cidrs),
+  row('edge.denyCidrs', 'DENY_CIDRS', 'Client networks refused with 403 (CIDRs, comma-separated).', Object.freeze([]), 'none', cidrs),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
 ];

@@ -17,8 +17,18 @@ export interface Cancellable {
   cancel(reason: Error): void;
 }
 
-/** A socket's peer address, IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) unwrapped. */
+/** On a socket whose PROXY protocol header named a client: that address (see edge/proxy-gate.ts). */
+export const PROXY_SOURCE = Symbol('PROXY protocol source');
+/** On a socket whose PROXY protocol v2 header carried TLVs: their raw bytes. */
+export const PROXY_TLVS = Symbol('PROXY protocol TLVs');
+
+/**
+ * A socket's client address: the source its PROXY protocol header gave, else its peer address,
+ * IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) unwrapped.
+ */
 export function clientAddress(socket: Socket): string {
+  const proxied = (socket as unknown as Record<symbol, string | undefined>)[PROXY_SOURCE];
+  if (proxied !== undefined) return proxied;
   const address = socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
@@ -89,7 +99,7 @@ export class RequestContext implements PickRequest {
   /** Backends a retry must not go to; made on the first retry. */
   excluded: Set<Backend> | undefined = undefined;
   error: ContextError | undefined = undefined;
-  /** The edge policy that refused the request (`basic-auth`, `forward-auth`, `jwt`, …), '' for none: the access line's `policy`. */
+  /** The edge policy (or its rule) that refused the request (`basic-auth`, `rate-limit`, `deny 10.0.0.0/8`, …), '' for none: the access line's `policy`. */
   policy = '';
   /** True once the client connection closed before the response was complete. */
   clientClosed = false;
@@ -150,9 +160,25 @@ export class RequestContext implements PickRequest {
     return this.req.headers;
   }
 
+  /**
+   * The client's address: the connection's peer, or the address a trusted proxy gave
+   * (TRUSTED_PROXIES). Hashing, the access line, access lists and the X-Forwarded-For sent on use it.
+   */
   get clientIp(): string {
     if (this.#clientIp !== undefined) return this.#clientIp;
     return (this.#clientIp = clientAddress(this.#socket));
+  }
+
+  set clientIp(address: string) {
+    this.#clientIp = address;
+  }
+
+  /**
+   * The v2 TLVs of the connection's PROXY protocol header (type, 2-byte length, value, …; see
+   * edge/proxy-protocol.ts's tlvValue), or undefined. Nothing routes or hashes on them yet.
+   */
+  get proxyTlvs(): Buffer | undefined {
+    return (this.#socket as unknown as Record<symbol, Buffer | undefined>)[PROXY_TLVS];
   }
 
   addResponseHeader(name: string, value: string): void {

@@ -52,7 +52,12 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   /** No more parsing: the connection closes, or its socket becomes a tunnel's. */
   #stopped = false;
 
-  constructor(listener: FastListener, socket: Socket) {
+  /** Bytes of a PROXY protocol header read before this connection took the socket. */
+  readonly #skipped: number;
+
+  /** `first`: what the socket sent after its PROXY header (`skipped` bytes), read already; the socket is then paused. */
+  constructor(listener: FastListener, socket: Socket, first?: Buffer, skipped = 0) {
+    this.#skipped = skipped;
     this.#listener = listener;
     this.socket = socket;
     this.writer = new SocketWriter(socket);
@@ -66,6 +71,10 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     // A client's FIN ends the connection, and what it asked for is cancelled (node:http's rule
     // without httpAllowHalfOpen): the socket is not half-open.
     socket.on('close', this.#onClose);
+    if (first !== undefined) {
+      socket.resume();
+      if (first.length > 0) this.#onData(first);
+    }
   }
 
   get dateLine(): string {
@@ -265,7 +274,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   #parseError(err: NativeParseError, chunk: Buffer): void {
     // llhttp stops at the HTTP/2 preface (RFC 9113 §3.4): at the start of the connection, it
     // opens h2c; later, it is refused as a malformed request.
-    if (err.code === 'HPE_PAUSED_H2_UPGRADE' && this.socket.bytesRead - chunk.length + (err.bytesParsed ?? 0) === PREFACE.length) {
+    if (err.code === 'HPE_PAUSED_H2_UPGRADE' && this.socket.bytesRead - chunk.length + (err.bytesParsed ?? 0) === PREFACE.length + this.#skipped) {
       this.#toH2c(chunk.subarray(err.bytesParsed));
       return;
     }
@@ -305,10 +314,10 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     socket.off('close', this.#onClose);
     // Reads through the shared buffer cannot be put back on hold: pausing would stop them. A
     // socket read through 'data' events is paused, so that what is put back waits for its reader.
-    if (!this.#shared) {
-      socket.off('data', this.#onData);
-      socket.pause();
-    }
+    // A socket resumed after its PROXY header is flowing: paused too, or what is put back would
+    // be emitted to no reader.
+    if (!this.#shared) socket.off('data', this.#onData);
+    if (!this.#shared || socket.readableFlowing === true) socket.pause();
     // A copy: the chunk may be a slice of the shared read buffer.
     socket.unshift(Buffer.concat([PREFACE, rest]));
     this.#listener.h2c(this, socket);

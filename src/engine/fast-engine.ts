@@ -4,7 +4,7 @@ import type { Backend } from '../pool/index.js';
 import { NO_CONNECTIONS, type Attempt, type ConnectionStats, type Transport, type TransportOptions } from '../proxy/index.js';
 import type { ClientLimits } from '../http1/index.js';
 import { FastStream, type StreamHost } from './fast-stream.js';
-import { FastListener } from './fast-listener.js';
+import { FastListener, type FastListenerOptions } from './fast-listener.js';
 import type { FastRequest } from './fast-request.js';
 import { FastUpstream } from './fast-upstream.js';
 import { IdleKeeper } from '../proxy/idle-pool.js';
@@ -49,7 +49,7 @@ export class FastEngine implements Transport, StreamHost {
     return directIoSelfTest();
   }
 
-  listener(chain: Chain, options: { host: string; port: number; limits: ClientLimits }, log: Logger): FastListener {
+  listener(chain: Chain, options: FastListenerOptions & { limits: ClientLimits }, log: Logger): FastListener {
     return new FastListener(chain, options, log);
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import { InFlight, DEFAULT_LIMITS, headRefusal, listenOn, VERSION_NOT_SUPPORTED, versionProblem, type ClientLimits, type Listener, type Refusal, stopListening } from '../http1/index.js';
 import type { Chain } from '../middleware/index.js';
+import { readProxyHeader, type ProxyGate } from '../edge/proxy-gate.js';
 import { isHeader } from '../proxy/headers.js';
 import { HttpListener } from '../server/index.js';
 import { ClientConnection } from './fast-connection.js';
@@ -13,6 +14,8 @@ export interface FastListenerOptions {
   readonly host: string;
   readonly port: number;
   readonly limits?: ClientLimits;
+  /** PROXY_PROTOCOL: each connection's PROXY header is read before llhttp sees a byte. */
+  readonly proxyGate?: ProxyGate;
 }
 
 /**
@@ -54,8 +57,16 @@ export class FastListener implements Listener {
     this.interval = Math.min(1000, Math.max(50, Math.floor(Math.min(...[limits.headerTimeout, limits.idleTimeout].filter((t) => t > 0), 4000) / 4)));
     this.keepAliveLines = flat(`Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.idleTimeout / 1000)}\r\n\r\n`);
     this.#h2c = new HttpListener(chain, options, log);
+    const gate = options.proxyGate;
     this.server = createServer({ noDelay: true }, (socket: Socket) => {
-      this.#connections.add(new ClientConnection(this, socket));
+      if (gate === undefined) {
+        this.#connections.add(new ClientConnection(this, socket));
+        return;
+      }
+      // Once per connection, at its start: nothing of it runs per request.
+      readProxyHeader(socket, gate, limits.headerTimeout, (rest) => {
+        this.#connections.add(new ClientConnection(this, socket, rest, socket.bytesRead - rest.length));
+      });
     });
     if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections;
     this.server.on('drop', (data?: { remoteAddress?: string }) => {

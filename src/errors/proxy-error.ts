@@ -3,6 +3,7 @@ export type ProxyErrorCode =
   | 'LB_ERR_NO_BACKEND'
   | 'LB_ERR_NO_ROUTE'
   | 'LB_ERR_NO_WEIGHT'
+  | 'LB_ERR_ACCESS_DENIED'
   | 'LB_ERR_QUEUE_FULL'
   | 'LB_ERR_QUEUE_TIMEOUT'
   | 'LB_ERR_UPSTREAM_CONNECT'
@@ -29,6 +30,8 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_ROUTE: 404,
   // The route matched, but every one of its backendRefs weighs 0 (Gateway API: 500).
   LB_ERR_NO_WEIGHT: 500,
+  // The client address is refused by ALLOW_CIDRS / DENY_CIDRS or a route's AccessList filter.
+  LB_ERR_ACCESS_DENIED: 403,
   // Every backend full (BACKEND_MAX_REQUESTS) and the queue full, or the wait too long.
   LB_ERR_QUEUE_FULL: 503,
   LB_ERR_QUEUE_TIMEOUT: 503,

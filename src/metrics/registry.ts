@@ -166,7 +166,7 @@ export class Metrics {
       { labels: { ...l, result: 'passed' }, value: b.checksPassed },
       { labels: { ...l, result: 'failed' }, value: b.checksFailed },
     ]));
-    yield collected('lb_policy_refusals_total', 'Requests refused by an edge policy (basic-auth, forward-auth, jwt, …), by policy and route.', 'counter', () =>
+    yield collected('lb_policy_refusals_total', 'Requests refused by an edge policy, by policy (access-list, rate-limit, basic-auth, forward-auth, jwt, …) and route (empty: none).', 'counter', () =>
       Object.entries(proc().policyRefusals ?? {}).map(([key, value]) => ({ labels: refusalLabels(key), value })));
     yield collected('lb_retries_total', 'Requests tried again on another backend.', 'counter', () => [{ labels: {}, value: proc().retries }]);
     yield collected('lb_queue_length', 'Requests waiting for a backend with room (BACKEND_MAX_REQUESTS).', 'gauge', () => [{ labels: {}, value: proc().queued }]);

@@ -180,7 +180,7 @@ class BinaryLine {
   /** Backend ids and error codes; '' for none. */
   readonly #backends: string[] = new Array<string>(BATCH).fill('');
   readonly #errors: string[] = new Array<string>(BATCH).fill('');
-  /** The edge policy that refused the request ('' for none). */
+  /** The edge policy's rule that refused the request; '' for none. */
   readonly #policies: string[] = new Array<string>(BATCH).fill('');
   /** Route and pool names; '' when the line leaves them out. */
   readonly #routes: string[] = new Array<string>(BATCH).fill('');

@@ -1,4 +1,5 @@
 import type { RequestContext } from '../context/index.js';
+import { AccessList } from '../edge/access-list.js';
 import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
 import type { Next } from '../middleware/chain.js';
@@ -29,6 +30,8 @@ type Direct = Extract<FilterSpec, { type: 'DirectResponse' }>['directResponse'];
  */
 export class CompiledRoute {
   readonly name: string;
+  /** Its AccessList filter, which replaces ALLOW_CIDRS and DENY_CIDRS for it (checked by the router). */
+  readonly accessList: AccessList | undefined;
   readonly #requestHeaders: HeaderModifier | undefined;
   readonly #responseHeaders: HeaderModifier | undefined;
   readonly #rewriteHost: string | undefined;
@@ -59,6 +62,7 @@ export class CompiledRoute {
     let rewritePath: PathModifier | undefined;
     let redirect: Redirect | undefined;
     let direct: { spec: Direct; body: Buffer } | undefined;
+    let accessList: AccessList | undefined;
     for (const filter of spec.filters) {
       switch (filter.type) {
         case 'RequestHeaderModifier': requestHeaders = new HeaderModifier(filter.requestHeaderModifier); break;
@@ -66,6 +70,7 @@ export class CompiledRoute {
         case 'URLRewrite': rewriteHost = filter.urlRewrite.hostname; rewritePath = filter.urlRewrite.path; break;
         case 'RequestRedirect': redirect = filter.requestRedirect; break;
         case 'DirectResponse': direct = { spec: filter.directResponse, body: Buffer.from(filter.directResponse.body) }; break;
+        case 'AccessList': accessList = new AccessList(filter.accessList); break;
         case 'RequestMirror': mirrors.push({ target: targets.get(filter.requestMirror.backendRef.name)!, percent: filter.requestMirror.percent }); break;
         case 'BasicAuth': case 'ForwardAuth': case 'JWT': break;
       }
@@ -76,10 +81,12 @@ export class CompiledRoute {
     this.#rewritePath = rewritePath;
     this.#redirect = redirect;
     this.#direct = direct;
+    this.accessList = accessList;
     this.#mirrors = mirrors;
     this.#split = new Split(spec.backendRefs.map((ref) => ({ target: targets.get(ref.name)!, weight: ref.weight })));
     const on = spec.backendRefs.filter((ref) => ref.weight > 0);
-    this.#only = spec.filters.length === 0 && on.length === 1 ? targets.get(on[0]!.name) : undefined;
+    // The access list is the router's to check, before this route runs.
+    this.#only = spec.filters.every((f) => f.type === 'AccessList') && on.length === 1 ? targets.get(on[0]!.name) : undefined;
   }
 
   /** Runs the route's filters on a request that matched `rule` (one of this route's), then sends it to a pool. */

@@ -1,3 +1,4 @@
+import { CIDR_EXPECTED, parseCidr } from '../edge/cidr.js';
 import type { FilterSpec, HeaderModifierSpec, MatchSpec, PathModifier } from './route-spec.js';
 import { poolName } from './route-spec.js';
 import { parseBasicAuth, parseForwardAuth, parseJwt } from './auth/parse-auth.js';
@@ -13,6 +14,8 @@ const FILTER_KEYS = {
   BasicAuth: 'basicAuth',
   ForwardAuth: 'forwardAuth',
   JWT: 'jwt',
+  // Ours: ALLOW_CIDRS and DENY_CIDRS for this route (replacing the global lists).
+  AccessList: 'accessList',
 } as const;
 type FilterType = keyof typeof FILTER_KEYS;
 const FILTER_TYPES = Object.keys(FILTER_KEYS) as FilterType[];
@@ -97,6 +100,11 @@ function parseFilter(w: Where, field: string, type: FilterType, value: unknown, 
       const name = poolName(w, at(field, 'backendRef.name'), ref.name, pools);
       return { type, requestMirror: { backendRef: { name }, percent: integer(w, at(field, 'percent'), v.percent, 0, 100, 100) } };
     }
+    case 'AccessList': {
+      const v = record(w, field, value, ['allow', 'deny']);
+      if (v.allow === undefined && v.deny === undefined) w.missing(at(field, 'allow'), 'networks to allow or deny (or both)');
+      return { type, accessList: { allow: cidrList(w, at(field, 'allow'), v.allow), deny: cidrList(w, at(field, 'deny'), v.deny) } };
+    }
     case 'DirectResponse': {
       const v = record(w, field, value, ['statusCode', 'body', 'contentType', 'headers']);
       const statusCode = integer(w, at(field, 'statusCode'), v.statusCode, 200, 599, undefined);
@@ -106,6 +114,16 @@ function parseFilter(w: Where, field: string, type: FilterType, value: unknown, 
       return { type, directResponse: { statusCode, body, contentType, headers: parsePairs(w, at(field, 'headers'), v.headers) } };
     }
   }
+}
+
+/** A list of CIDRs (10.0.0.0/8, fd00::/8, a bare address). */
+function cidrList(w: Where, field: string, value: unknown): string[] {
+  return list(w, field, value, 'networks in CIDR notation').map((item, i) => {
+    const f = `${field}[${i}]`;
+    const cidr = text(w, f, item, CIDR_EXPECTED);
+    if (parseCidr(cidr) === undefined) w.fail(f, item, CIDR_EXPECTED);
+    return cidr;
+  });
 }
 
 function parseHeaderModifier(w: Where, field: string, value: unknown): HeaderModifierSpec {

@@ -132,7 +132,7 @@ test('backendRefs: known pools, integer weights, at least one unless the route a
 });
 
 test('filters: type, its own key and no other, one of each but RequestMirror', () => {
-  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT');
+  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList');
   fails([route({ filters: [{ type: 'URLRewrite' }] })], 'invalid route "r" filters[0].urlRewrite is missing in lb.yaml: expected the settings of the URLRewrite filter');
   fails([route({ filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'a.com' }, requestRedirect: {} }] })], 'invalid route "r" filters[0].requestRedirect is not a known key in lb.yaml: expected one of type, urlRewrite');
   const rhm = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['x'] } };
@@ -181,4 +181,14 @@ test('filters: redirects, rewrites and direct responses', () => {
   fails(direct({ statusCode: 199 }), 'invalid route "r" filters[0].directResponse.statusCode 199 in lb.yaml: expected an integer from 200 to 599');
   fails(direct({ statusCode: 200, body: 5 }), 'invalid route "r" filters[0].directResponse.body 5 in lb.yaml: expected a string');
   fails(direct({ statusCode: 200, headers: [{ name: 'X-A', value: '\0' }] }), 'invalid route "r" filters[0].directResponse.headers[0].value "\\u0000" in lb.yaml: expected a string without CR, LF or NUL');
+});
+
+test('AccessList (ours): allow and deny lists of CIDRs, at least one of them', () => {
+  const [r] = parse([route({ filters: [{ type: 'AccessList', accessList: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.66.0.0/16'] } }] })]);
+  assert.deepEqual(r!.filters, [{ type: 'AccessList', accessList: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.66.0.0/16'] } }]);
+  assert.deepEqual(parse([route({ filters: [{ type: 'AccessList', accessList: { deny: ['::1'] } }] })])[0]!.filters, [{ type: 'AccessList', accessList: { allow: [], deny: ['::1'] } }]);
+  fails([route({ filters: [{ type: 'AccessList', accessList: {} }] })], 'invalid route "r" filters[0].accessList.allow is missing in lb.yaml: expected networks to allow or deny (or both)');
+  fails([route({ filters: [{ type: 'AccessList', accessList: { deny: ['10.0.0.1/8'] } }] })],
+    'invalid route "r" filters[0].accessList.deny[0] "10.0.0.1/8" in lb.yaml: expected IPv4 or IPv6 networks in CIDR notation with the host bits zero, such as 10.0.0.0/8, 192.168.1.7 or fd00::/8');
+  fails([route({ filters: [{ type: 'AccessList', accessList: { allow: '10.0.0.0/8' } }] })], 'invalid route "r" filters[0].accessList.allow "10.0.0.0/8" in lb.yaml: expected a list of networks in CIDR notation');
 });

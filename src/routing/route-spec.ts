@@ -23,7 +23,8 @@ export type FilterSpec =
   | { readonly type: 'DirectResponse'; readonly directResponse: { readonly statusCode: number; readonly body: string; readonly contentType: string; readonly headers: readonly { name: string; value: string }[] } }
   | { readonly type: 'BasicAuth'; readonly basicAuth: BasicAuthSpec }
   | { readonly type: 'ForwardAuth'; readonly forwardAuth: ForwardAuthSpec }
-  | { readonly type: 'JWT'; readonly jwt: JwtSpec };
+  | { readonly type: 'JWT'; readonly jwt: JwtSpec }
+  | { readonly type: 'AccessList'; readonly accessList: { readonly allow: readonly string[]; readonly deny: readonly string[] } };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
   readonly name: string;

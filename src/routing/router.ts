@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
+import { ACCESS_DENIED_BODY, type Edge } from '../edge/edge.js';
 import { ProxyError } from '../errors/index.js';
 import { answer, CompiledRoute, type RouteTarget } from './compiled-route.js';
 import { requestHost } from './header-edit.js';
@@ -34,11 +35,14 @@ export class Router {
   #any: RouteTarget;
   readonly #mirrors: Mirrors;
   readonly #log: Logger;
+  /** Access lists (global, or the route's) are checked once the route is known, before any pool. */
+  readonly #edge: Edge | undefined;
   readonly #auth: AuthShared;
 
-  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, auth = new AuthShared()) {
+  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, edge?: Edge, auth = new AuthShared()) {
     this.#mirrors = mirrors;
     this.#log = log;
+    this.#edge = edge;
     this.#auth = auth;
     this.#compiled = this.#compile(routes, targets);
     this.#any = targets.values().next().value!;
@@ -69,15 +73,23 @@ export class Router {
     const req = ctx.req;
     const url = req.url ?? '/';
     // `OPTIONS *` is the balancer's to answer (any pool's proxy does), whatever the routes.
+    const edge = this.#edge;
     if (url.charCodeAt(0) !== 47 /* / */) {
+      if (edge !== undefined && !edge.admit(ctx, undefined)) { refuse(ctx); return; }
       this.#any.proxy.handle(ctx);
       return;
     }
     const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
     if (rule !== undefined) {
-      routes[rule.routeIndex]!.handle(ctx, rule);
+      const route = routes[rule.routeIndex]!;
+      if (edge !== undefined && (route.accessList !== undefined || edge.accessList !== undefined)) {
+        ctx.route = route.name;
+        if (!edge.admit(ctx, route.accessList)) { refuse(ctx); return; }
+      }
+      route.handle(ctx, rule);
       return;
     }
+    if (edge !== undefined && !edge.admit(ctx, undefined)) { refuse(ctx); return; }
     if (fallback !== undefined) {
       ctx.routeReason = NO_MATCH;
       fallback.proxy.handle(ctx);
@@ -85,6 +97,11 @@ export class Router {
     }
     notFound(ctx);
   };
+}
+
+/** A client an access list refused: 403 (a gRPC call: PERMISSION_DENIED). */
+export function refuse(ctx: RequestContext): void {
+  answer(ctx, 403, ACCESS_DENIED_BODY, undefined);
 }
 
 function notFound(ctx: RequestContext): void {

@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'node:net';
+import type { ProxyGate } from '../edge/proxy-gate.js';
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4): how a client with prior knowledge opens h2c. */
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -30,17 +31,28 @@ export interface Openings {
  * parses the bytes read so far first. Until then HEADER_TIMEOUT (`headerTimeout` ms,
  * 0: none) runs from the connection's start, as node:http runs it for a connection that sends
  * nothing: one that sends nothing, or only part of the preface, is `openings.stalled`.
+ * With PROXY_PROTOCOL (`gate`), the same first read takes the PROXY header off first.
  */
-export function serveH2cBeside(server: Server, openings: Openings, headerTimeout: number): void {
+export function serveH2cBeside(server: Server, openings: Openings, headerTimeout: number, gate?: ProxyGate): void {
   // node:http takes its connections on 'connection' (as `server.emit('connection', socket)`
   // hands it one): its listener now runs once a connection's opening is known.
   const http1 = server.listeners('connection') as ((this: Server, socket: Socket) => void)[];
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     let seen: Buffer | undefined;
+    let proxied = gate === undefined;
     const onError = (): void => { socket.destroy(); };
     const onData = (chunk: Buffer): void => {
-      const bytes = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+      let bytes = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+      if (!proxied) {
+        const step = gate!.step(socket, bytes);
+        if (step === 'more') { seen = bytes; return; }
+        if (step === 'refused') { clearTimeout(timer); socket.destroy(); return; }
+        proxied = true;
+        bytes = step;
+        seen = undefined;
+        if (bytes.length === 0) return;
+      }
       const opening = openingOf(bytes);
       if (opening === 'more') {
         seen = bytes;
@@ -69,7 +81,8 @@ export function serveH2cBeside(server: Server, openings: Openings, headerTimeout
     const timer = headerTimeout > 0 ? setTimeout(() => {
       if (socket.destroyed) return;
       socket.off('data', onData);
-      openings.stalled(socket);
+      if (!proxied) gate!.stalled(socket);
+      else openings.stalled(socket);
     }, headerTimeout).unref() : undefined;
     socket.on('error', onError);
     socket.on('data', onData);

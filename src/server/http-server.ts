@@ -19,6 +19,7 @@ import {
 import { guardSession } from './h2-guard.js';
 import { h2ServerOptions } from './h2-options.js';
 import { serveH2cBeside } from './h2c.js';
+import { readProxyHeaderBeforeTls, type ProxyGate } from '../edge/proxy-gate.js';
 
 
 export interface ListenerOptions {
@@ -29,6 +30,8 @@ export interface ListenerOptions {
   readonly tls?: SecureContextOptions;
   /** Answer every request with a 308 to https on the port this returns instead of proxying it. */
   readonly redirectToPort?: () => number;
+  /** PROXY_PROTOCOL: the PROXY header is read off each connection first (TLS listeners, and plain ones that serve h2c beside HTTP/1.1). */
+  readonly proxyGate?: ProxyGate;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -85,7 +88,7 @@ export class HttpListener implements Listener {
             writeRawError(socket, 408);
             socket.destroySoon();
           },
-        }, limits.headerTimeout);
+        }, limits.headerTimeout, options.proxyGate);
       }
     } else {
       // One TLS listener for both protocols: ALPN offers h2 and http/1.1; HTTP/1.1 connections get
@@ -107,6 +110,7 @@ export class HttpListener implements Listener {
       });
       this.server = secure as unknown as AnyServer;
       h2server = secure;
+      if (options.proxyGate !== undefined) readProxyHeaderBeforeTls(secure, options.proxyGate, limits.headerTimeout);
     }
     // The HTTP/2 sessions of either: over TLS (ALPN h2) or h2c.
     h2server?.on('session', (session: Http2Session) => {
