@@ -8,6 +8,7 @@ import { RouteTable } from './routing/index.js';
 import { createLogger } from './app/logger.js';
 import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
+import { checkRateLimitWorkers } from './app/rate-limit-config.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
 import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Config, type Layer } from './config/index.js';
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
       process.stdout.write(`listeners: ${listeners(config)}\n`);
       return;
     }
+    checkRateLimitWorkers(config, workerCount(config));
     if (workerCount(config) > 0) {
       const log = createLogger(config.log);
       for (const warning of warnings) log.warn(warning);

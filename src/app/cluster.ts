@@ -13,6 +13,7 @@ import { addConnections, Metrics, Tally, type Counts, type ProcessCounts } from 
 import type { Pool, PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
+import { checkRateLimitWorkers } from './rate-limit-config.js';
 import { describeConfig } from './reporting.js';
 import { backendTls, watchFiles } from './tls-files.js';
 import { flushLogger } from './logger.js';
@@ -194,6 +195,17 @@ export class ClusterPrimary {
       process.connections += t.process.connections;
       process.logLinesDropped += t.process.logLinesDropped;
       addConnections(process.backendConnections ??= {}, t.process.backendConnections);
+      if (t.process.policyRefusals !== undefined) {
+        const sum = (process.policyRefusals ??= {});
+        for (const [policy, routes] of Object.entries(t.process.policyRefusals)) {
+          const into = (sum[policy] ??= {});
+          for (const [route, n] of Object.entries(routes)) into[route] = (into[route] ?? 0) + n;
+        }
+      }
+      if (t.process.rateLimitShadow !== undefined) {
+        const sum = (process.rateLimitShadow ??= {});
+        for (const [route, n] of Object.entries(t.process.rateLimitShadow)) sum[route] = (sum[route] ?? 0) + n;
+      }
       if (t.process.mirrored !== undefined) {
         const sum = (process.mirrored ??= {});
         for (const [outcome, n] of Object.entries(t.process.mirrored)) sum[outcome] = (sum[outcome] ?? 0) + n;
@@ -217,6 +229,7 @@ export class ClusterPrimary {
     let next: Config;
     try {
       next = load();
+      checkRateLimitWorkers(next, this.#count);
     } catch (err) {
       return reloadFailed(this, err as Error);
     }

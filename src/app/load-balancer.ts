@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { AdminServer, AdminToken, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { StateFile } from '../admin/state-file.js';
@@ -10,6 +11,8 @@ import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
 import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
+import { RATE_LIMIT_POLICY, RateLimits } from '../rate-limit/index.js';
+import { globalRateLimit, hasRateLimits } from './rate-limit-config.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
@@ -42,6 +45,8 @@ export interface LoadBalancerOptions {
   readonly loadConfig?: () => Config;
   /** Files whose change triggers a reload (the config file, `.env`); polled once a second. */
   readonly watch?: readonly string[];
+  /** The clock rate limits read, in ms (`performance.now` by default): a test's own makes their decisions exact. */
+  readonly now?: () => number;
 }
 
 export interface StopResult {
@@ -77,6 +82,8 @@ export class LoadBalancer {
   /** The chain's last step: the router, or the default pool's proxy when there are no routes. */
   #final: Next;
   readonly #mirrors: Mirrors;
+  /** RATE_LIMIT and routes' RateLimit filters: their clock, log and counters. */
+  readonly #rateLimits: RateLimits;
   /** How requests reach backends: the fast engine, or node:http + undici. */
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
@@ -144,6 +151,7 @@ export class LoadBalancer {
     };
     for (const pool of config.pools) this.#addService(pool);
     this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
+    this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance));
     this.#final = this.#route(config);
     const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], (ctx) => this.#final(ctx));
     const fast = this.#fast;
@@ -171,12 +179,14 @@ export class LoadBalancer {
   /** The chain's last step for `config`: its routes, or straight to the default pool without any. */
   #route(config: Config): Next {
     const fallback = this.#services.get(DEFAULT_POOL);
+    this.#rateLimits.configure(globalRateLimit(config));
     if (config.routes.length === 0 && fallback !== undefined) {
       this.#router = undefined;
-      return fallback.proxy.handle;
+      // Without RATE_LIMIT, nothing in the way: the pool's own handler.
+      return this.#rateLimits.global === undefined ? fallback.proxy.handle : this.#rateLimits.guard(fallback.proxy.handle);
     }
     // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
-    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }));
+    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#rateLimits);
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
   }
@@ -276,11 +286,19 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+      ...this.#rateLimitCounts(),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
         return [backendKey(s.name, b.id), [stats.busy, stats.idle]];
       }))),
     };
+  }
+
+  /** The rate limits' counters, when a limit is configured (they stay off /metrics otherwise). */
+  #rateLimitCounts(): Pick<ProcessCounts, 'policyRefusals' | 'rateLimitShadow'> {
+    if (!hasRateLimits(this.#config) && this.#rateLimits.counts.refused.size === 0 && this.#rateLimits.counts.shadow.size === 0) return {};
+    const { refused, shadow } = this.#rateLimits.counts;
+    return { policyRefusals: { [RATE_LIMIT_POLICY]: Object.fromEntries(refused) }, rateLimitShadow: Object.fromEntries(shadow) };
   }
 
   /** What a scrape of this process reads. */

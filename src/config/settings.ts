@@ -5,6 +5,8 @@ import type { RouteSpec } from '../routing/route-spec.js';
 import { formatDuration, parseDuration } from './duration.js';
 import type { PoolConfig } from './pools.js';
 import { InvalidValue } from './errors.js';
+import { parseRate, type Rate } from '../rate-limit/rate.js';
+import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitMode } from '../rate-limit/spec.js';
 
 /**
  * The one table of settings. Each row drives the environment variable, the config-file key,
@@ -178,6 +180,16 @@ export interface Config {
   readonly websocket: {
     /** Close a tunnel idle this long, in ms; 0 never. */
     readonly idleTimeout: number;
+  };
+  /** The global rate limit (RATE_LIMIT_*); routes' RateLimit filters override it. */
+  readonly rateLimit: {
+    /** Undefined: no global rate limit. */
+    readonly rate: Rate | undefined;
+    /** Undefined: one second's worth of the rate (see `defaultBurst`). */
+    readonly burst: number | undefined;
+    readonly key: string;
+    readonly mode: RateLimitMode;
+    readonly tableSize: number;
   };
   /** The pools: `default` first when there is one (BACKENDS), then the config file's `pools:`. */
   readonly pools: readonly PoolConfig[];
@@ -386,6 +398,13 @@ function workers(value: unknown): number | 'auto' {
   return n;
 }
 
+/** `ip`, `route`, `header:<name>` or `cookie:<name>`; a header name in lower case. */
+export function rateLimitKey(value: unknown): string {
+  const key = typeof value === 'string' ? parseRateLimitKey(value.trim()) : undefined;
+  if (key === undefined) throw new InvalidValue('ip, route, header:<name> or cookie:<name>');
+  return key;
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -466,6 +485,11 @@ export const SETTINGS: readonly Setting[] = [
   row('stateFile', 'STATE_FILE', 'JSON file where changes made through the admin API are kept (written atomically) and reapplied at start.', undefined, 'none', filePath),
   row('strict', 'STRICT_ENV', 'Exit (2) on an environment variable that looks like a misspelt setting, instead of warning.', false, 'false', bool),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
+  row('rateLimit.rate', 'RATE_LIMIT', 'Rate limit per key (RATE_LIMIT_KEY) over every route without its own RateLimit filter: N/s, N/m or N/h, such as 100/s; beyond it, 429 with Retry-After (GCRA).', undefined, 'none (off)', parseRate),
+  row('rateLimit.burst', 'RATE_LIMIT_BURST', 'Requests a key may send at once, on top of the steady rate.', undefined, 'one second\'s worth of RATE_LIMIT (at least 1)', integer(1, 1_000_000_000)),
+  row('rateLimit.key', 'RATE_LIMIT_KEY', 'What a rate limit counts by: ip (the client address), route (one count per route), header:<name> or cookie:<name> (requests without one share one count).', 'ip', 'ip', rateLimitKey),
+  row('rateLimit.mode', 'RATE_LIMIT_MODE', 'enforce (refuse beyond the limit) or shadow (let everything through; count and log what would have been refused).', 'enforce', 'enforce', oneOf(RATE_LIMIT_MODES)),
+  row('rateLimit.tableSize', 'RATE_LIMIT_TABLE_SIZE', 'Most keys a rate limit keeps (each route filter its own table); beyond, the least recently seen is forgotten.', 100_000, '100000', integer(1, 10_000_000)),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
 ];

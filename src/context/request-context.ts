@@ -89,6 +89,8 @@ export class RequestContext implements PickRequest {
   /** Backends a retry must not go to; made on the first retry. */
   excluded: Set<Backend> | undefined = undefined;
   error: ContextError | undefined = undefined;
+  /** The edge policy that refused the request (`rate-limit`), for the access line; '' when none did. */
+  policy = '';
   /** True once the client connection closed before the response was complete. */
   clientClosed = false;
   /** Headers to add to the response (a sticky cookie, say); undefined when there are none. */

@@ -46,6 +46,10 @@ export interface ProcessCounts {
   shadow?: ShadowImage | undefined;
   /** RequestMirror copies by outcome (sent, answered, failed, skipped_…), when a route mirrors. */
   mirrored?: Record<string, number> | undefined;
+  /** Requests refused by an edge policy, by policy (`rate-limit`) then route ('' for none), when one is configured. */
+  policyRefusals?: Record<string, Record<string, number>> | undefined;
+  /** Requests a shadow-mode rate limit would have refused, by route, when one is configured. */
+  rateLimitShadow?: Record<string, number> | undefined;
   /** Connections to each backend now, by backend id: [busy, idle]. */
   backendConnections?: Record<string, [number, number]>;
 }

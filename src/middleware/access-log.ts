@@ -97,7 +97,7 @@ class StringLine {
     if (routed(ctx)) {
       routing = `${!ctx.route ? '' : field(this.#routeField, 'route', ctx.route)}${!ctx.pool ? '' : field(this.#poolField, 'pool', ctx.pool)}`;
     }
-    const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}`;
+    const error = ctx.error === undefined ? '' : `,"error":${JSON.stringify(ctx.error.code)}${ctx.policy === '' ? '' : `,"policy":${JSON.stringify(ctx.policy)}`}`;
     const bytesIn = ctx.bytesIn === 0 ? '' : `,"bytesIn":${ctx.bytesIn}`;
     const tries = ctx.tries === 1 ? '' : `,"tries":${ctx.tries}`;
     const grpc = ctx.grpcStatus >= 0 ? `,"grpcStatus":${ctx.grpcStatus}` : '';
@@ -143,9 +143,10 @@ const CLIENT = bytes(',"client":');
 const TRIES = bytes(',"tries":');
 const PROTOCOL = bytes(PROTOCOL_H2);
 const ERROR = bytes(',"error":');
+const POLICY = bytes(',"policy":');
 const END = bytes(',"msg":"request"}\n');
-/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries, protocol. */
-const FIXED_BYTES = 330;
+/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries, protocol, the policy field's name. */
+const FIXED_BYTES = 345;
 /** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus (-1: none), HTTP major version. */
 const STRIDE = 8;
 
@@ -179,6 +180,8 @@ class BinaryLine {
   /** Backend ids and error codes; '' for none. */
   readonly #backends: string[] = new Array<string>(BATCH).fill('');
   readonly #errors: string[] = new Array<string>(BATCH).fill('');
+  /** The edge policy that refused the request; '' for none. */
+  readonly #policies: string[] = new Array<string>(BATCH).fill('');
   /** Route and pool names; '' when the line leaves them out. */
   readonly #routes: string[] = new Array<string>(BATCH).fill('');
   readonly #pools: string[] = new Array<string>(BATCH).fill('');
@@ -207,6 +210,7 @@ class BinaryLine {
     this.#clients[i] = ctx.clientIp;
     this.#backends[i] = ctx.backend?.id ?? '';
     this.#errors[i] = ctx.error?.code ?? '';
+    this.#policies[i] = ctx.policy;
     const named = routed(ctx);
     this.#routes[i] = named ? ctx.route ?? '' : '';
     this.#pools[i] = named ? ctx.pool ?? '' : '';
@@ -245,9 +249,10 @@ class BinaryLine {
     const path = this.#paths[i]!;
     const client = this.#clients[i]!;
     const error = this.#errors[i]!;
+    const policy = this.#policies[i]!;
     // A JSON string takes at most 6 bytes per UTF-16 unit (`\u001f`); UTF-8 at most 3.
     const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0) + (routeField?.length ?? 0) + (poolField?.length ?? 0)
-      + 6 * (id.length + method.length + path.length + client.length + error.length);
+      + 6 * (id.length + method.length + path.length + client.length + error.length + policy.length);
     const dest = this.#dest;
     let at = dest.reserve(max);
     if (at < 0) return;
@@ -286,6 +291,10 @@ class BinaryLine {
     if (error !== '') {
       at = copy(ERROR, buf, at);
       at = jsonString(error, buf, at);
+    }
+    if (policy !== '') {
+      at = copy(POLICY, buf, at);
+      at = jsonString(policy, buf, at);
     }
     dest.commit(copy(END, buf, at));
   }
@@ -370,5 +379,6 @@ function fields(ctx: RequestContext): object {
     protocol: ctx.req.httpVersionMajor === 2 ? 'HTTP/2' : undefined,
     tries: ctx.tries === 1 ? undefined : ctx.tries,
     error: ctx.error?.code,
+    policy: ctx.policy === '' ? undefined : ctx.policy,
   };
 }

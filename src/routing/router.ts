@@ -6,11 +6,16 @@ import { requestHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
 import type { RouteSpec } from './route-spec.js';
 import { RouteTable } from './route-table.js';
+import type { RateLimiter, RateLimits } from '../rate-limit/index.js';
 
 /** One routing table, compiled: swapped whole by a reload, so a request sees one table. */
 interface Compiled {
   readonly table: RouteTable;
   readonly routes: readonly CompiledRoute[];
+  /** Each route's rate limit by route index: its RateLimit filter's, else RATE_LIMIT's, else none. */
+  readonly limits: readonly (RateLimiter | undefined)[];
+  /** RATE_LIMIT's, for what no route matched. */
+  readonly globalLimit: RateLimiter | undefined;
   /** Where a request no route matches goes: the default pool, when there is one. */
   readonly fallback: RouteTarget | undefined;
 }
@@ -33,15 +38,20 @@ export class Router {
   #any: RouteTarget;
   readonly #mirrors: Mirrors;
   readonly #log: Logger;
+  readonly #rateLimits: RateLimits;
 
-  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger) {
+  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, rateLimits: RateLimits) {
     this.#mirrors = mirrors;
+    this.#rateLimits = rateLimits;
     this.#log = log;
     this.#compiled = this.#compile(routes, targets);
     this.#any = targets.values().next().value!;
   }
 
-  /** Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid one. */
+  /**
+   * Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid
+   * one. Rate limits are the RateLimits' as they are now (a route's unchanged filter keeps its table).
+   */
   replace(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): void {
     this.#compiled = this.#compile(routes, targets);
     this.#any = targets.values().next().value!;
@@ -56,11 +66,13 @@ export class Router {
 
   #compile(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): Compiled {
     const table = RouteTable.compile(routes);
-    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors)), fallback: targets.get('default') };
+    const globalLimit = this.#rateLimits.global;
+    const limits = this.#rateLimits.forRoutes(routes);
+    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors)), limits, globalLimit, fallback: targets.get('default') };
   }
 
   readonly handle = (ctx: RequestContext): void => {
-    const { table, routes, fallback } = this.#compiled;
+    const { table, routes, limits, fallback } = this.#compiled;
     const req = ctx.req;
     const url = req.url ?? '/';
     // `OPTIONS *` is the balancer's to answer (any pool's proxy does), whatever the routes.
@@ -70,11 +82,19 @@ export class Router {
     }
     const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
     if (rule !== undefined) {
-      routes[rule.routeIndex]!.handle(ctx, rule);
+      const route = routes[rule.routeIndex]!;
+      const limit = limits[rule.routeIndex];
+      if (limit !== undefined) {
+        ctx.route = route.name;
+        if (!limit.admit(ctx, route.name)) return;
+      }
+      route.handle(ctx, rule);
       return;
     }
     if (fallback !== undefined) {
       ctx.routeReason = NO_MATCH;
+      const limit = this.#compiled.globalLimit;
+      if (limit !== undefined && !limit.admit(ctx, '')) return;
       fallback.proxy.handle(ctx);
       return;
     }

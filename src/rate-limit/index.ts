@@ -1,0 +1,5 @@
+export { Gcra } from './gcra.js';
+export { defaultBurst, parseRate, type Rate } from './rate.js';
+export { RATE_LIMIT_POLICY, RATE_LIMITED, RateLimiter, type RateLimitCounts } from './rate-limiter.js';
+export { RateLimits } from './rate-limits.js';
+export { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitMode, type RateLimitSpec } from './spec.js';
