@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { test } from 'node:test';
 import { startBackend, type TestBackend } from './helpers/backend.js';
 import { get, type Response } from './helpers/http.js';
@@ -112,6 +113,26 @@ test('a route\'s RateLimit filter overrides RATE_LIMIT on that route, with its o
   assert.match(metrics, /^lb_rate_limit_shadow_total\{route="shadowed"\} 2$/m);
   const line = lb.logs.find((l) => l.msg === 'request' && l.status === 429 && l.route === 'tight');
   assert.equal(line?.policy, 'rate-limit');
+});
+
+test('a gRPC call beyond the limit gets RESOURCE_EXHAUSTED (HTTP/2 with prior knowledge on the plain port)', async (t) => {
+  const b = await backend(t);
+  const lb = await startInProcess({ BACKENDS: b.url, RATE_LIMIT: '1/h' }, t);
+  const session = connect(lb.url);
+  t.after(() => session.close());
+  const call = (): Promise<IncomingHttpHeaders> => new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/pkg.Svc/Call', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', reject);
+    stream.on('response', (headers) => { stream.resume(); resolve(headers); });
+    stream.end(Buffer.alloc(5));
+  });
+  assert.notEqual((await call())['grpc-status'], '8', 'the first call is under the limit');
+  const refused = await call();
+  assert.equal(refused[':status'], 200);
+  assert.equal(refused['grpc-status'], '8');
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.policy === 'rate-limit');
+  assert.equal(line.grpcStatus, 8);
+  assert.equal(line.error, 'LB_ERR_RATE_LIMITED');
 });
 
 test('a RateLimit filter with a bad rate or key is a configuration error that names the field', async () => {
