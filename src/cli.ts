@@ -140,6 +140,7 @@ async function main(): Promise<void> {
         throw new ConfigError(`invalid strategy module ${JSON.stringify(config.strategyModule)}: ${err.message}`);
       }
     }
+    checkRateLimitWorkers(config, workerCount(config));
     if (args.check) {
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
       const entries = config.pools.reduce((n, p) => n + p.backends.length, 0);
@@ -154,7 +155,6 @@ async function main(): Promise<void> {
       process.stdout.write(`listeners: ${listeners(config)}\n`);
       return;
     }
-    checkRateLimitWorkers(config, workerCount(config));
     if (workerCount(config) > 0) {
       const log = createLogger(config.log);
       for (const warning of warnings) log.warn(warning);

@@ -151,4 +151,6 @@ test('WORKERS=2 with RATE_LIMIT stops at start-up with a clear error: each worke
   const { code, stderr } = await runLb({ BACKENDS: 'http://127.0.0.1:1', RATE_LIMIT: '100/s', WORKERS: '2', PORT: '0', HOST: '127.0.0.1' });
   assert.equal(code, 2);
   assert.match(stderr, /RATE_LIMIT .*WORKERS=2.*run one process/);
+  const check = await runLb({ BACKENDS: 'http://127.0.0.1:1', RATE_LIMIT: '100/s', WORKERS: '2' }, ['--check']);
+  assert.equal(check.code, 2, 'lb --check says so too');
 });
