@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { startBackend, type TestBackend } from './helpers/backend.js';
 import { get, type Response } from './helpers/http.js';
 import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
-import { runLb } from './helpers/lb.js';
+import { runLb, startLb } from './helpers/lb.js';
 
 /**
  * Rates of a few per hour: no request gets a token back while a test runs, so the counts of 200
@@ -153,4 +153,16 @@ test('WORKERS=2 with RATE_LIMIT stops at start-up with a clear error: each worke
   assert.match(stderr, /RATE_LIMIT .*WORKERS=2.*run one process/);
   const check = await runLb({ BACKENDS: 'http://127.0.0.1:1', RATE_LIMIT: '100/s', WORKERS: '2' }, ['--check']);
   assert.equal(check.code, 2, 'lb --check says so too');
+});
+
+test('WORKERS=1 (one worker, so one count) enforces the limit, and the primary\'s /metrics has the worker\'s refusals', async (t) => {
+  const b = await backend(t);
+  const lb = await startLb({ BACKENDS: b.url, RATE_LIMIT: '2/h', RATE_LIMIT_BURST: '2', WORKERS: '1', ADMIN_PORT: '0' });
+  t.after(() => lb.stop());
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const rs: number[] = [];
+  for (let i = 0; i < 3; i++) rs.push((await get(lb.url)).status);
+  assert.deepEqual(rs, [200, 200, 429]);
+  const metrics = (await get(`${admin}/metrics`)).body;
+  assert.match(metrics, /^lb_policy_refusals_total\{policy="rate-limit",route=""\} 1$/m);
 });
