@@ -8,7 +8,6 @@ import { RouteTable } from './routing/index.js';
 import { createLogger } from './app/logger.js';
 import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
-import { checkRateLimitWorkers } from './app/rate-limit-config.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
 import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Config, type Layer } from './config/index.js';
@@ -140,7 +139,6 @@ async function main(): Promise<void> {
         throw new ConfigError(`invalid strategy module ${JSON.stringify(config.strategyModule)}: ${err.message}`);
       }
     }
-    checkRateLimitWorkers(config, workerCount(config));
     if (args.check) {
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
       const entries = config.pools.reduce((n, p) => n + p.backends.length, 0);

@@ -11,7 +11,7 @@ import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
 import { Mirrors, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
-import { RATE_LIMIT_POLICY, RateLimits } from '../rate-limit/index.js';
+import { RATE_LIMIT_POLICY, RateLimits, type Authority } from '../rate-limit/index.js';
 import { globalRateLimit, hasRateLimits } from './rate-limit-config.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
@@ -47,6 +47,8 @@ export interface LoadBalancerOptions {
   readonly watch?: readonly string[];
   /** The clock rate limits read, in ms (`performance.now` by default): a test's own makes their decisions exact. */
   readonly now?: () => number;
+  /** Where rate-limit decisions are taken instead of here (a cluster worker: the primary). */
+  readonly rateAuthority?: Authority;
 }
 
 export interface StopResult {
@@ -151,7 +153,7 @@ export class LoadBalancer {
     };
     for (const pool of config.pools) this.#addService(pool);
     this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
-    this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance));
+    this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance), options.rateAuthority);
     this.#final = this.#route(config);
     const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally)], (ctx) => this.#final(ctx));
     const fast = this.#fast;

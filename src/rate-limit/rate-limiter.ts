@@ -3,6 +3,7 @@ import type { RequestContext } from '../context/index.js';
 import { cookieValueAt } from '../balancer/hash-key.js';
 import { ProxyError } from '../errors/index.js';
 import { answer } from '../routing/compiled-route.js';
+import type { Authority } from './authority.js';
 import { Gcra } from './gcra.js';
 import type { RateLimitSpec } from './spec.js';
 
@@ -37,11 +38,16 @@ export class RateLimiter {
   readonly #counts: RateLimitCounts;
   readonly #log: Logger;
   readonly #now: () => number;
+  /** Where decisions are taken when not here (a cluster worker: the primary), and this limit's id there. */
+  readonly #authority: Authority | undefined;
+  readonly #id: string;
   #lastShadowLog = -Infinity;
   #shadowUnlogged = 0;
 
-  constructor(spec: RateLimitSpec, name: string, counts: RateLimitCounts, log: Logger, now: () => number) {
+  constructor(spec: RateLimitSpec, name: string, counts: RateLimitCounts, log: Logger, now: () => number, remote?: { authority: Authority; id: string }) {
     this.spec = spec;
+    this.#authority = remote?.authority;
+    this.#id = remote?.id ?? '';
     this.#gcra = new Gcra(spec.rate.count, spec.rate.period, spec.burst, spec.tableSize);
     const colon = spec.key.indexOf(':');
     this.#key = colon < 0 ? { kind: spec.key as 'ip' | 'route' } : { kind: spec.key.slice(0, colon) as 'header' | 'cookie', name: spec.key.slice(colon + 1) };
@@ -66,16 +72,23 @@ export class RateLimiter {
 
   /**
    * Takes one request on `route` ('' when no route matched). True: send it on (it carries the
-   * `RateLimit` header unless in shadow mode); false: it has been answered 429.
+   * `RateLimit` header unless in shadow mode); false: it has been answered 429. A promise of
+   * either when the decision is taken in another process (a cluster's primary).
    */
-  admit(ctx: RequestContext, route: string): boolean {
+  admit(ctx: RequestContext, route: string): boolean | Promise<boolean> {
     const key = this.#keyOf(ctx, route);
+    if (this.#authority !== undefined) return this.#authority(this.#id, key).then((v) => this.#apply(ctx, route, key, v.left, v.reset));
     const now = this.#now();
     const left = this.#gcra.take(key, now);
+    return this.#apply(ctx, route, key, left, left >= 0 ? this.#gcra.resetIn(key, now) : 0);
+  }
+
+  #apply(ctx: RequestContext, route: string, key: string, left: number, reset: number): boolean {
     if (left >= 0) {
-      if (!this.#shadow) ctx.addResponseHeader('ratelimit', `${this.#name};r=${left};t=${Math.ceil(this.#gcra.resetIn(key, now) / 1000)}`);
+      if (!this.#shadow) ctx.addResponseHeader('ratelimit', `${this.#name};r=${left};t=${Math.ceil(reset / 1000)}`);
       return true;
     }
+    const now = this.#now();
     const counts = this.#shadow ? this.#counts.shadow : this.#counts.refused;
     counts.set(route, (counts.get(route) ?? 0) + 1);
     if (this.#shadow) {

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import { RateLimiter, type RateLimitCounts } from './rate-limiter.js';
 import type { RouteSpec } from '../routing/route-spec.js';
-import type { RateLimitSpec } from './spec.js';
+import { limitId, type Authority } from './authority.js';
+import { sameSpec, type RateLimitSpec } from './spec.js';
 
 /**
  * The rate limits of one balancer: the global one (RATE_LIMIT) and a factory for routes' own
@@ -18,9 +19,13 @@ export class RateLimits {
   /** Routes' own limiters by route name, as last compiled. */
   #byRoute = new Map<string, RateLimiter>();
 
-  constructor(spec: RateLimitSpec | undefined, log: Logger, now: () => number) {
+  /** Where decisions are taken when not in this process (a cluster worker: the primary). */
+  readonly #authority: Authority | undefined;
+
+  constructor(spec: RateLimitSpec | undefined, log: Logger, now: () => number, authority?: Authority) {
     this.#log = log;
     this.#now = now;
+    this.#authority = authority;
     this.global = this.#make(spec, 'default');
   }
 
@@ -41,7 +46,7 @@ export class RateLimits {
       const own = r.filters.find((f) => f.type === 'RateLimit');
       if (own === undefined) return this.global;
       const before = this.#byRoute.get(r.name);
-      const limiter = before !== undefined && sameSpec(before.spec, own.rateLimit) ? before : new RateLimiter(own.rateLimit, r.name, this.counts, this.#log, this.#now);
+      const limiter = before !== undefined && sameSpec(before.spec, own.rateLimit) ? before : this.#limiter(own.rateLimit, r.name, limitId(r.name));
       kept.set(r.name, limiter);
       return limiter;
     });
@@ -53,16 +58,19 @@ export class RateLimits {
   guard(next: (ctx: RequestContext) => void): (ctx: RequestContext) => void {
     return (ctx) => {
       const limiter = this.global;
-      if (limiter === undefined || limiter.admit(ctx, '')) next(ctx);
+      if (limiter === undefined) return next(ctx);
+      const verdict = limiter.admit(ctx, '');
+      if (verdict === true) next(ctx);
+      else if (verdict !== false) void verdict.then((ok) => { if (ok && !ctx.clientClosed) next(ctx); });
     };
   }
 
   #make(spec: RateLimitSpec | undefined, name: string): RateLimiter | undefined {
-    return spec === undefined ? undefined : new RateLimiter(spec, name, this.counts, this.#log, this.#now);
+    return spec === undefined ? undefined : this.#limiter(spec, name, limitId(undefined));
   }
-}
 
-function sameSpec(a: RateLimitSpec | undefined, b: RateLimitSpec | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.rate.text === b.rate.text && a.burst === b.burst && a.key === b.key && a.mode === b.mode && a.tableSize === b.tableSize;
+  #limiter(spec: RateLimitSpec, name: string, id: string): RateLimiter {
+    const remote = this.#authority === undefined ? undefined : { authority: this.#authority, id };
+    return new RateLimiter(spec, name, this.counts, this.#log, this.#now, remote);
+  }
 }

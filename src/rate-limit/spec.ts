@@ -22,3 +22,9 @@ export function parseRateLimitKey(text: string): string | undefined {
   if (m === null) return undefined;
   return m[1] === 'header' ? `header:${m[2]!.toLowerCase()}` : text;
 }
+
+/** Whether two specs are one limit (a reload that leaves it keeps its table). */
+export function sameSpec(a: RateLimitSpec | undefined, b: RateLimitSpec | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.rate.text === b.rate.text && a.burst === b.burst && a.key === b.key && a.mode === b.mode && a.tableSize === b.tableSize;
+}

@@ -86,7 +86,10 @@ export class Router {
       const limit = limits[rule.routeIndex];
       if (limit !== undefined) {
         ctx.route = route.name;
-        if (!limit.admit(ctx, route.name)) return;
+        const verdict = limit.admit(ctx, route.name);
+        if (verdict === false) return;
+        // Decided in another process (a cluster's primary): the request waits for the answer.
+        if (verdict !== true) { void verdict.then((ok) => { if (ok && !ctx.clientClosed) route.handle(ctx, rule); }); return; }
       }
       route.handle(ctx, rule);
       return;
@@ -94,7 +97,9 @@ export class Router {
     if (fallback !== undefined) {
       ctx.routeReason = NO_MATCH;
       const limit = this.#compiled.globalLimit;
-      if (limit !== undefined && !limit.admit(ctx, '')) return;
+      const verdict = limit === undefined ? true : limit.admit(ctx, '');
+      if (verdict === false) return;
+      if (verdict !== true) { void verdict.then((ok) => { if (ok && !ctx.clientClosed) fallback.proxy.handle(ctx); }); return; }
       fallback.proxy.handle(ctx);
       return;
     }
