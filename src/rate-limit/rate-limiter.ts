@@ -29,7 +29,8 @@ type Key = { readonly kind: 'ip' | 'route' } | { readonly kind: 'header' | 'cook
  */
 export class RateLimiter {
   readonly spec: RateLimitSpec;
-  readonly #gcra: Gcra;
+  /** The key table; undefined when the decisions are taken elsewhere (`remote`). */
+  readonly #gcra: Gcra | undefined;
   readonly #key: Key;
   readonly #shadow: boolean;
   /** `"name"` as a structured-field string, and the `RateLimit-Policy` value: made once. */
@@ -48,13 +49,13 @@ export class RateLimiter {
     this.spec = spec;
     this.#authority = remote?.authority;
     this.#id = remote?.id ?? '';
-    this.#gcra = new Gcra(spec.rate.count, spec.rate.period, spec.burst, spec.tableSize);
+    this.#gcra = remote === undefined ? new Gcra(spec.rate.count, spec.rate.period, spec.burst, spec.tableSize) : undefined;
     const colon = spec.key.indexOf(':');
     this.#key = colon < 0 ? { kind: spec.key as 'ip' | 'route' } : { kind: spec.key.slice(0, colon) as 'header' | 'cookie', name: spec.key.slice(colon + 1) };
     this.#shadow = spec.mode === 'shadow';
     this.#name = `"${name.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
     // q requests per w seconds: the burst, over the time the rate takes to give it back.
-    this.#policy = `${this.#name};q=${spec.burst};w=${Math.max(1, Math.ceil((spec.burst * this.#gcra.interval) / 1000))}`;
+    this.#policy = `${this.#name};q=${spec.burst};w=${Math.max(1, Math.ceil((spec.burst * spec.rate.period) / spec.rate.count / 1000))}`;
     this.#counts = counts;
     this.#log = log;
     this.#now = now;
@@ -65,9 +66,9 @@ export class RateLimiter {
     return this.#policy;
   }
 
-  /** Keys in the table now. */
+  /** Keys in the table now (0 when the table is another process's). */
   get keys(): number {
-    return this.#gcra.size;
+    return this.#gcra?.size ?? 0;
   }
 
   /**
@@ -77,10 +78,11 @@ export class RateLimiter {
    */
   admit(ctx: RequestContext, route: string): boolean | Promise<boolean> {
     const key = this.#keyOf(ctx, route);
-    if (this.#authority !== undefined) return this.#authority(this.#id, key).then((v) => this.#apply(ctx, route, key, v.left, v.reset));
+    const gcra = this.#gcra;
+    if (gcra === undefined) return this.#authority!(this.#id, key).then((v) => this.#apply(ctx, route, key, v.left, v.reset));
     const now = this.#now();
-    const left = this.#gcra.take(key, now);
-    return this.#apply(ctx, route, key, left, left >= 0 ? this.#gcra.resetIn(key, now) : 0);
+    const left = gcra.take(key, now);
+    return this.#apply(ctx, route, key, left, left >= 0 ? gcra.resetIn(key, now) : 0);
   }
 
   #apply(ctx: RequestContext, route: string, key: string, left: number, reset: number): boolean {
