@@ -53,6 +53,8 @@ export type ToWorker =
   | { type: 'report'; seq: number; metrics?: boolean }
   /** A reloaded configuration: apply what can change live, pools added and removed included (their backends come as changes and images). */
   | { type: 'config'; config: Config }
+  /** The primary's decision on a worker's `rate` question, by the same seq. */
+  | { type: 'rate'; seq: number; left: number; reset: number }
   | { type: 'shutdown' };
 export type ToPrimary =
   | { type: 'hello' }
@@ -61,6 +63,8 @@ export type ToPrimary =
   | { type: 'ack'; seq: number }
   /** The worker's outlier detection ejected a backend, or let it return (ejection is per worker). */
   | { type: 'outlier'; pool: string; id: string; ejected: boolean }
+  /** May a request of `key` under rate limit `limit` (see `limitId`) go? The primary keeps every limit's table. */
+  | { type: 'rate'; seq: number; limit: string; key: string }
   /**
    * Per pool, per backend: id, requests since the worker started, requests in flight; the request
    * tally and process counts; the default metrics when asked for; `seq` when asked for.

@@ -2,6 +2,10 @@ import type { Config } from '../config/index.js';
 import type { Pool } from '../pool/index.js';
 import { CONFIG_ENV, INDEX_ENV, STATS_INTERVAL_MS, type BackendImage, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { LoadBalancer } from './load-balancer.js';
+import type { Authority, Verdict } from '../rate-limit/index.js';
+
+/** What a request waiting for the primary's rate-limit decision gets when the primary is gone. */
+const UNDECIDED: Verdict = { left: 0, reset: 0 };
 import { createLogging, flushLogger } from './logger.js';
 import { handleSignals } from './signals.js';
 
@@ -51,7 +55,15 @@ export async function runWorker(): Promise<LoadBalancer> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as Config;
   const index = Number(process.env[INDEX_ENV] ?? 0);
   const { log, lines } = createLogging({ ...config.log, bindings: { worker: index } });
-  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true });
+  // Rate limits are decided by the primary, which keeps their tables for the whole group.
+  let seq = 0;
+  const asked = new Map<number, (v: Verdict) => void>();
+  const rateAuthority: Authority = (limit, key) => new Promise<Verdict>((resolve) => {
+    if (!process.connected) { resolve(UNDECIDED); return; }
+    asked.set(++seq, resolve);
+    process.send!({ type: 'rate', seq, limit, key } satisfies ToPrimary);
+  });
+  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true, rateAuthority });
   const stop = handleSignals(lb);
   const report = async (seq?: number, metrics = false): Promise<void> => {
     const counts = await lb.processCounts();
@@ -100,6 +112,10 @@ export async function runWorker(): Promise<LoadBalancer> {
         } else if (message.type === 'config') {
           lb.applyConfig(message.config);
           watchOutliers();
+        } else if (message.type === 'rate') {
+          const resolve = asked.get(message.seq);
+          asked.delete(message.seq);
+          resolve?.({ left: message.left, reset: message.reset });
         } else if (message.type === 'shutdown') {
           stop('SIGTERM');
         }
@@ -109,7 +125,12 @@ export async function runWorker(): Promise<LoadBalancer> {
     });
   });
   // The primary is gone: nobody will tell this worker about the pool any more.
-  process.on('disconnect', () => stop('SIGTERM'));
+  process.on('disconnect', () => {
+    // Nobody will answer: the requests waiting go through as they would without a limit.
+    for (const resolve of asked.values()) resolve(UNDECIDED);
+    asked.clear();
+    stop('SIGTERM');
+  });
   process.send!({ type: 'hello' } satisfies ToPrimary);
   await ready;
   let address;

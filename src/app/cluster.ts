@@ -13,6 +13,9 @@ import { addConnections, addRefusals, Metrics, Tally, type Counts, type ProcessC
 import type { Pool, PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
+import { globalRateLimit } from './rate-limit-config.js';
+import { RateAuthority } from '../rate-limit/index.js';
+import { performance } from 'node:perf_hooks';
 import { describeConfig } from './reporting.js';
 import { backendTls, watchFiles } from './tls-files.js';
 import { flushLogger } from './logger.js';
@@ -97,6 +100,8 @@ export class ClusterPrimary {
   #everListened = false;
   /** Per worker slot: how many times in a row its worker died within a second of starting. */
   readonly #earlyDeaths = new Map<number, number>();
+  /** Every rate limit's table: the workers ask here per request, so the group admits what one process would. */
+  readonly #rates = new RateAuthority(() => performance.now());
   #started!: { resolve: (port: number) => void; reject: (err: Error) => void };
 
   constructor(config: Config, log: Logger, options: ClusterOptions = {}) {
@@ -107,6 +112,7 @@ export class ClusterPrimary {
     this.#options = options;
     this.#stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
     for (const settings of this.config.pools) this.#addPool(settings);
+    this.#rates.configure(globalRateLimit(this.config), this.config.routes);
   }
 
   /** A pool owned here: its health and changes go to every worker, named. */
@@ -195,6 +201,10 @@ export class ClusterPrimary {
       process.logLinesDropped += t.process.logLinesDropped;
       addConnections(process.backendConnections ??= {}, t.process.backendConnections);
       addRefusals(process.policyRefusals ??= {}, t.process.policyRefusals);
+      if (t.process.rateLimitShadow !== undefined) {
+        const sum = (process.rateLimitShadow ??= {});
+        for (const [route, n] of Object.entries(t.process.rateLimitShadow)) sum[route] = (sum[route] ?? 0) + n;
+      }
       if (t.process.mirrored !== undefined) {
         const sum = (process.mirrored ??= {});
         for (const [outcome, n] of Object.entries(t.process.mirrored)) sum[outcome] = (sum[outcome] ?? 0) + n;
@@ -251,6 +261,8 @@ export class ClusterPrimary {
       changes.push(`removed pool ${name}`);
     }
     if (JSON.stringify(this.config.routes) !== JSON.stringify(next.routes)) changes.push(`routes (${next.routes.length})`);
+    // The tables first: a worker asks about the new limits as soon as it has the configuration.
+    this.#rates.configure(globalRateLimit(next), next.routes);
     this.#broadcast({ type: 'config', config: next });
     if (added.length > 0) this.#broadcast({ type: 'pools', pools: this.#images(added) });
     for (const managed of added) {
@@ -394,6 +406,9 @@ export class ClusterPrimary {
           break;
         case 'ack':
           this.#acknowledge(index, message.seq);
+          break;
+        case 'rate':
+          worker.send({ type: 'rate', seq: message.seq, ...this.#rates.decide(message.limit, message.key) } satisfies ToWorker);
           break;
         case 'outlier': {
           const managed = this.#pools.get(message.pool);

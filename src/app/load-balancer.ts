@@ -1,15 +1,18 @@
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { AdminServer, AdminToken, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
-import { backendKey, countRequests, Metrics, PolicyRefusals, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { backendKey, countRequests, Metrics, PolicyRefusals, refusalKey, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
 import { AuthShared, Mirrors, refuse, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
+import { RATE_LIMIT_POLICY, RateLimits, type Authority } from '../rate-limit/index.js';
+import { globalRateLimit } from './rate-limit-config.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { HttpListener, type Listener } from '../server/index.js';
 import { FastEngine } from '../engine/index.js';
@@ -43,6 +46,10 @@ export interface LoadBalancerOptions {
   readonly loadConfig?: () => Config;
   /** Files whose change triggers a reload (the config file, `.env`); polled once a second. */
   readonly watch?: readonly string[];
+  /** The clock rate limits read, in ms (`performance.now` by default): a test's own makes their decisions exact. */
+  readonly now?: () => number;
+  /** Where rate-limit decisions are taken instead of here (a cluster worker: the primary). */
+  readonly rateAuthority?: Authority;
 }
 
 export interface StopResult {
@@ -84,6 +91,8 @@ export class LoadBalancer {
   readonly #auth = new AuthShared(this.#refusals);
   /** Trusted proxies and access lists (the `edge` settings, which take a restart to change). */
   readonly #edge: Edge;
+  /** RATE_LIMIT and routes' RateLimit filters: their clock, log and counters. */
+  readonly #rateLimits: RateLimits;
   /** How requests reach backends: the fast engine, or node:http + undici. */
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
@@ -153,6 +162,7 @@ export class LoadBalancer {
     this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
     this.#edge = new Edge(config.edge, this.log, this.#refusals);
     const proxyGate = this.#edge.proxyGate;
+    this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance), options.rateAuthority);
     this.#final = this.#route(config);
     const clientAddress = this.#edge.clientAddress();
     const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
@@ -182,14 +192,16 @@ export class LoadBalancer {
   /** The chain's last step for `config`: its routes, or straight to the default pool without any. */
   #route(config: Config): Next {
     const fallback = this.#services.get(DEFAULT_POOL);
+    this.#rateLimits.configure(globalRateLimit(config));
     if (config.routes.length === 0 && fallback !== undefined) {
       this.#router = undefined;
       const edge = this.#edge;
-      const proxy = fallback.proxy.handle;
+      // Without RATE_LIMIT, nothing in the way: the pool's own handler.
+      const proxy = this.#rateLimits.global === undefined ? fallback.proxy.handle : this.#rateLimits.guard(fallback.proxy.handle);
       return edge.accessList === undefined ? proxy : (ctx) => { if (edge.admit(ctx, undefined)) proxy(ctx); else refuse(ctx); };
     }
     // Routes, or pools without routes and without a default pool (every request is then a 404: nothing routes it).
-    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#edge, this.#auth);
+    if (this.#router === undefined) this.#router = new Router(config.routes, this.#services, this.#mirrors, this.log.child({ component: 'router' }), this.#rateLimits, this.#edge, this.#auth);
     else this.#router.replace(config.routes, this.#services);
     return this.#router.handle;
   }
@@ -289,12 +301,20 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
-      policyRefusals: this.#refusals.image(),
+      policyRefusals: this.#policyRefusals(),
+      rateLimitShadow: this.#rateLimits.counts.shadow.size === 0 ? undefined : Object.fromEntries(this.#rateLimits.counts.shadow),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
         return [backendKey(s.name, b.id), [stats.busy, stats.idle]];
       }))),
     };
+  }
+
+  /** Requests the edge policies refused: the access lists' and the authentication filters', and the rate limits' (counted by route where they decide). */
+  #policyRefusals(): Record<string, number> | undefined {
+    const image = this.#refusals.image() ?? {};
+    for (const [route, n] of this.#rateLimits.counts.refused) image[refusalKey(RATE_LIMIT_POLICY, route)] = n;
+    return Object.keys(image).length === 0 ? undefined : image;
   }
 
   /** What a scrape of this process reads. */

@@ -60,3 +60,13 @@ test('well-known variables of other programs are never reported, whatever their 
   // A real typo among them is still found.
   assert.deepEqual(misspelledEnv({ ...env, TLS_CERT_FIEL: '/c.pem' }).map((m) => [m.name, m.suggestion]), [['TLS_CERT_FIEL', 'TLS_CERT_FILE']]);
 });
+
+test('RATE_LIMIT_* settings without RATE_LIMIT are named; with it, they are not', () => {
+  const idle = envLayer({ BACKENDS: 'http://127.0.0.1:1', RATE_LIMIT_BURST: '5', RATE_LIMIT_MODE: 'shadow' });
+  assert.deepEqual(ineffectiveSettings(resolveConfig([idle], ['round-robin']), [idle]),
+    ['RATE_LIMIT_BURST and RATE_LIMIT_MODE do nothing without RATE_LIMIT (a route\'s RateLimit filter has its own settings)']);
+  const on = envLayer({ BACKENDS: 'http://127.0.0.1:1', RATE_LIMIT: '10/s', RATE_LIMIT_BURST: '5', RATE_LIMIT_KEY: 'header:X-Key' });
+  const config = resolveConfig([on], ['round-robin']);
+  assert.deepEqual(ineffectiveSettings(config, [on]), []);
+  assert.deepEqual(config.rateLimit, { rate: { count: 10, period: 1000, text: '10/s' }, burst: 5, key: 'header:x-key', mode: 'enforce', tableSize: 100_000 });
+});

@@ -105,6 +105,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   if (config.health.timeout > config.health.interval) {
     warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);
   }
+  if (config.rateLimit.rate === undefined) idle(['rateLimit.burst', 'rateLimit.key', 'rateLimit.mode', 'rateLimit.tableSize'], 'without RATE_LIMIT (a route\'s RateLimit filter has its own settings)');
   if (config.strategy !== 'consistent-hash') idle(['hash.key', 'hash.loadFactor', 'hash.fallback'], `with STRATEGY=${config.strategy} (only with consistent-hash)`);
   const blind = config.strategyModule === undefined ? weightsIgnored(config.strategy) : undefined;
   const weighted = config.backends.filter((b) => b.weight !== 1).map((b) => (isDnsBackend(b) ? b.text : b.url));

@@ -7,6 +7,8 @@ import type { RouteSpec } from '../routing/route-spec.js';
 import { formatDuration, parseDuration } from './duration.js';
 import type { PoolConfig } from './pools.js';
 import { InvalidValue } from './errors.js';
+import { parseRate, type Rate } from '../rate-limit/rate.js';
+import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitMode } from '../rate-limit/spec.js';
 
 /**
  * The one table of settings. Each row drives the environment variable, the config-file key,
@@ -190,6 +192,16 @@ export interface Config {
     readonly denyCidrs: readonly string[];
     /** PROXY protocol versions the listeners take from TRUSTED_PROXIES peers: off, v1, v2 or auto (either). */
     readonly proxyProtocol: ProxyProtocolMode;
+  };
+  /** The global rate limit (RATE_LIMIT_*); routes' RateLimit filters override it. */
+  readonly rateLimit: {
+    /** Undefined: no global rate limit. */
+    readonly rate: Rate | undefined;
+    /** Undefined: one second's worth of the rate (see `defaultBurst`). */
+    readonly burst: number | undefined;
+    readonly key: string;
+    readonly mode: RateLimitMode;
+    readonly tableSize: number;
   };
   /** The pools: `default` first when there is one (BACKENDS), then the config file's `pools:`. */
   readonly pools: readonly PoolConfig[];
@@ -406,6 +418,13 @@ function workers(value: unknown): number | 'auto' {
   return n;
 }
 
+/** `ip`, `route`, `header:<name>` or `cookie:<name>`; a header name in lower case. */
+export function rateLimitKey(value: unknown): string {
+  const key = typeof value === 'string' ? parseRateLimitKey(value.trim()) : undefined;
+  if (key === undefined) throw new InvalidValue('ip, route, header:<name> or cookie:<name>');
+  return key;
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -490,6 +509,11 @@ export const SETTINGS: readonly Setting[] = [
   row('edge.proxyProtocol', 'PROXY_PROTOCOL', 'PROXY protocol header (HAProxy\'s) before the client\'s bytes (and before the TLS handshake): off, v1, v2 or auto (either). On, a TRUSTED_PROXIES peer must send one (else its connection is closed), and another peer that sends one is closed; the header\'s source is the client address.', 'off', 'off', oneOf(PROXY_PROTOCOL_MODES)),
   row('edge.allowCidrs', 'ALLOW_CIDRS', 'Client networks let in (CIDRs, comma-separated); any other client address gets 403. The most specific network of ALLOW_CIDRS and DENY_CIDRS decides; a route\'s AccessList filter replaces both.', Object.freeze([]), 'none (all)', cidrs),
   row('edge.denyCidrs', 'DENY_CIDRS', 'Client networks refused with 403 (CIDRs, comma-separated).', Object.freeze([]), 'none', cidrs),
+  row('rateLimit.rate', 'RATE_LIMIT', 'Rate limit per key (RATE_LIMIT_KEY) over every route without its own RateLimit filter: N/s, N/m or N/h, such as 100/s; beyond it, 429 with Retry-After (GCRA).', undefined, 'none (off)', parseRate),
+  row('rateLimit.burst', 'RATE_LIMIT_BURST', 'Requests a key may send at once, on top of the steady rate.', undefined, 'one second\'s worth of RATE_LIMIT (at least 1)', integer(1, 1_000_000_000)),
+  row('rateLimit.key', 'RATE_LIMIT_KEY', 'What a rate limit counts by: ip (the client address), route (one count per route), header:<name> or cookie:<name> (requests without one share one count).', 'ip', 'ip', rateLimitKey),
+  row('rateLimit.mode', 'RATE_LIMIT_MODE', 'enforce (refuse beyond the limit) or shadow (let everything through; count and log what would have been refused).', 'enforce', 'enforce', oneOf(RATE_LIMIT_MODES)),
+  row('rateLimit.tableSize', 'RATE_LIMIT_TABLE_SIZE', 'Most keys a rate limit keeps (each route filter its own table); beyond, the least recently seen is forgotten.', 100_000, '100000', integer(1, 10_000_000)),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
 ];

@@ -18,6 +18,7 @@ export type ProxyErrorCode =
   | 'LB_ERR_CLIENT_SEND_TIMEOUT'
   | 'LB_ERR_BAD_REQUEST'
   | 'LB_ERR_BODY_TOO_LARGE'
+  | 'LB_ERR_RATE_LIMITED'
   | 'LB_ERR_SHUTDOWN'
   | 'LB_ERR_INTERNAL'
   | 'LB_ERR_UNAUTHORIZED'
@@ -52,6 +53,8 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_CLIENT_SEND_TIMEOUT: 408,
   LB_ERR_BAD_REQUEST: 400,
   LB_ERR_BODY_TOO_LARGE: 413,
+  // Over RATE_LIMIT or a route's RateLimit filter (enforced).
+  LB_ERR_RATE_LIMITED: 429,
   // Still running at SHUTDOWN_TIMEOUT: answered 503 if nothing was sent yet, else cut.
   LB_ERR_SHUTDOWN: 503,
   LB_ERR_INTERNAL: 500,

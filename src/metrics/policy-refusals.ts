@@ -11,7 +11,7 @@ export class PolicyRefusals {
   readonly #counts = new Map<string, number>();
 
   add(policy: string, route: string): void {
-    const key = policy + SEP + route;
+    const key = refusalKey(policy, route);
     this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
   }
 
@@ -27,7 +27,12 @@ export function addRefusals(sum: Record<string, number>, image: Readonly<Record<
   for (const [key, n] of Object.entries(image)) sum[key] = (sum[key] ?? 0) + n;
 }
 
-/** The labels of a key made by `PolicyRefusals.add`. */
+/** The key of a policy's refusals on a route, as `image` and a cluster's workers report them. */
+export function refusalKey(policy: string, route: string): string {
+  return policy + SEP + route;
+}
+
+/** The labels of a key made by `refusalKey`. */
 export function refusalLabels(key: string): { policy: string; route: string } {
   const at = key.indexOf(SEP);
   return { policy: key.slice(0, at), route: key.slice(at + 1) };

@@ -177,6 +177,8 @@ export class Metrics {
     ]);
     yield collected('lb_mirror_requests_total', 'Copies of requests for RequestMirror filters, by outcome: sent, answered, failed, or skipped (busy: too many in flight; no_backend; body: too large, chunked or never whole).', 'counter',
       () => Object.entries(proc().mirrored ?? {}).map(([outcome, value]) => ({ labels: { outcome }, value })));
+    yield collected('lb_rate_limit_shadow_total', 'Requests a rate limit in shadow mode (RATE_LIMIT_MODE=shadow) let through that it would have refused, by route.', 'counter',
+      () => Object.entries(proc().rateLimitShadow ?? {}).map(([route, value]) => ({ labels: { route }, value })));
     yield collected('lb_log_lines_dropped_total', 'Log lines dropped because the log destination was not accepting writes.', 'counter',
       () => [{ labels: {}, value: proc().logLinesDropped }]);
     // SHADOW_STRATEGIES: nothing is exposed while it is off.

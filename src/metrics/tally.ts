@@ -46,6 +46,8 @@ export interface ProcessCounts {
   shadow?: ShadowImage | undefined;
   /** RequestMirror copies by outcome (sent, answered, failed, skipped_…), when a route mirrors. */
   mirrored?: Record<string, number> | undefined;
+  /** Requests a shadow-mode rate limit would have refused, by route, when one is configured. */
+  rateLimitShadow?: Record<string, number> | undefined;
   /** Connections to each backend now, by backend id: [busy, idle]. */
   backendConnections?: Record<string, [number, number]>;
   /** Requests refused by an edge policy since start-up, by `policy\nroute` (see PolicyRefusals), when any was. */

@@ -145,8 +145,8 @@ const PROTOCOL = bytes(PROTOCOL_H2);
 const ERROR = bytes(',"error":');
 const POLICY = bytes(',"policy":');
 const END = bytes(',"msg":"request"}\n');
-/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries, protocol. */
-const FIXED_BYTES = 330;
+/** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries, protocol, the policy field's name. */
+const FIXED_BYTES = 345;
 /** Numbers recorded per request: time, status, bytes, microseconds, bytesIn, tries, grpcStatus (-1: none), HTTP major version. */
 const STRIDE = 8;
 

@@ -34,7 +34,7 @@ test('grpc-status values: 0 to 16 as codes, anything else one bounded "other", n
 
 test('the balancer\'s HTTP statuses as gRPC statuses: the gRPC mapping, with what the balancer knows of its own timeouts and limits', () => {
   const cases: [number, number][] = [
-    [404, 12], [503, 14], [502, 14], [429, 14], [504, 4], [408, 4], [413, 8], [431, 8],
+    [404, 12], [503, 14], [502, 14], [429, 8], [504, 4], [408, 4], [413, 8], [431, 8],
     [400, 13], [401, 16], [403, 7], [500, 13], [505, 13], [200, 2], [302, 2], [418, 2],
   ];
   for (const [http, code] of cases) assert.equal(grpcStatus(http), code, `HTTP ${http}`);

@@ -35,17 +35,18 @@ export function isGrpc(ctx: RequestContext): boolean {
  * (grpc/doc/http-grpc-status-mapping.md: 400 INTERNAL, 401 UNAUTHENTICATED, 403
  * PERMISSION_DENIED, 404 UNIMPLEMENTED, 429/502/503 UNAVAILABLE, others UNKNOWN), but where the
  * balancer knows the cause better: its timeouts (504, 408) are DEADLINE_EXCEEDED, a body or a
- * head too large (413, 431) RESOURCE_EXHAUSTED, and its own 5xx failures INTERNAL.
+ * head too large (413, 431) and its rate limit (429) RESOURCE_EXHAUSTED, and its own 5xx failures INTERNAL.
  */
 export function grpcStatus(status: number): number {
   switch (status) {
     case 504: case 408: return DEADLINE_EXCEEDED;
-    case 413: case 431: return RESOURCE_EXHAUSTED;
+    // 429 is the balancer's own rate limit: gRPC's code for it (a backend's 429 is passed on as it is).
+    case 413: case 431: case 429: return RESOURCE_EXHAUSTED;
     case 400: return INTERNAL;
     case 401: return UNAUTHENTICATED;
     case 403: return PERMISSION_DENIED;
     case 404: return UNIMPLEMENTED;
-    case 502: case 503: case 429: return GRPC_UNAVAILABLE;
+    case 502: case 503: return GRPC_UNAVAILABLE;
     default: return status >= 500 && status <= 599 ? INTERNAL : UNKNOWN;
   }
 }

@@ -2,6 +2,9 @@ import { CIDR_EXPECTED, parseCidr } from '../edge/cidr.js';
 import type { FilterSpec, HeaderModifierSpec, MatchSpec, PathModifier } from './route-spec.js';
 import { poolName } from './route-spec.js';
 import { parseBasicAuth, parseForwardAuth, parseJwt } from './auth/parse-auth.js';
+import { InvalidValue } from '../config/errors.js';
+import { defaultBurst, parseRate, type Rate } from '../rate-limit/rate.js';
+import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitSpec } from '../rate-limit/spec.js';
 import { at, dnsName, headerValue, integer, list, oneOf, record, text, token, type Where } from './spec-fields.js';
 
 const FILTER_KEYS = {
@@ -16,6 +19,8 @@ const FILTER_KEYS = {
   JWT: 'jwt',
   // Ours: ALLOW_CIDRS and DENY_CIDRS for this route (replacing the global lists).
   AccessList: 'accessList',
+  // Ours: the route's rate limit, instead of RATE_LIMIT.
+  RateLimit: 'rateLimit',
 } as const;
 type FilterType = keyof typeof FILTER_KEYS;
 const FILTER_TYPES = Object.keys(FILTER_KEYS) as FilterType[];
@@ -113,6 +118,34 @@ function parseFilter(w: Where, field: string, type: FilterType, value: unknown, 
       const contentType = v.contentType === undefined ? 'text/plain; charset=utf-8' : headerValue(w, at(field, 'contentType'), v.contentType, false);
       return { type, directResponse: { statusCode, body, contentType, headers: parsePairs(w, at(field, 'headers'), v.headers) } };
     }
+    case 'RateLimit':
+      return { type, rateLimit: parseRateLimit(w, field, value) };
+  }
+}
+
+/** A RateLimit filter's settings: `rate` required, the rest as RATE_LIMIT_BURST, _KEY, _MODE and _TABLE_SIZE default. */
+function parseRateLimit(w: Where, field: string, value: unknown): RateLimitSpec {
+  const v = record(w, field, value, ['rate', 'burst', 'key', 'mode', 'tableSize']);
+  if (v.rate === undefined) w.missing(at(field, 'rate'), 'a rate such as 100/s, 6000/m or 50000/h');
+  const rate = rateOf(w, at(field, 'rate'), v.rate);
+  const keyText = v.key === undefined ? 'ip' : v.key;
+  const key = typeof keyText === 'string' ? parseRateLimitKey(keyText.trim()) : undefined;
+  if (key === undefined) w.fail(at(field, 'key'), keyText, 'ip, route, header:<name> or cookie:<name>');
+  return {
+    rate,
+    burst: integer(w, at(field, 'burst'), v.burst, 1, 1_000_000_000, defaultBurst(rate)),
+    key: key!,
+    mode: oneOf(w, at(field, 'mode'), v.mode, RATE_LIMIT_MODES, 'enforce'),
+    tableSize: integer(w, at(field, 'tableSize'), v.tableSize, 1, 10_000_000, 100_000),
+  };
+}
+
+function rateOf(w: Where, field: string, value: unknown): Rate {
+  try {
+    return parseRate(value);
+  } catch (err) {
+    if (!(err instanceof InvalidValue)) throw err;
+    return w.fail(field, value, err.expected);
   }
 }
 

@@ -132,7 +132,7 @@ test('backendRefs: known pools, integer weights, at least one unless the route a
 });
 
 test('filters: type, its own key and no other, one of each but RequestMirror', () => {
-  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList');
+  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList, RateLimit');
   fails([route({ filters: [{ type: 'URLRewrite' }] })], 'invalid route "r" filters[0].urlRewrite is missing in lb.yaml: expected the settings of the URLRewrite filter');
   fails([route({ filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'a.com' }, requestRedirect: {} }] })], 'invalid route "r" filters[0].requestRedirect is not a known key in lb.yaml: expected one of type, urlRewrite');
   const rhm = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['x'] } };

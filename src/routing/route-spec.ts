@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import type { RateLimitSpec } from '../rate-limit/spec.js';
 import { ConfigError, show } from '../config/errors.js';
 import type { BasicAuthSpec, ForwardAuthSpec, JwtSpec } from './auth/auth-spec.js';
 import { parseFilters } from './parse-filters.js';
@@ -24,7 +25,9 @@ export type FilterSpec =
   | { readonly type: 'BasicAuth'; readonly basicAuth: BasicAuthSpec }
   | { readonly type: 'ForwardAuth'; readonly forwardAuth: ForwardAuthSpec }
   | { readonly type: 'JWT'; readonly jwt: JwtSpec }
-  | { readonly type: 'AccessList'; readonly accessList: { readonly allow: readonly string[]; readonly deny: readonly string[] } };
+  | { readonly type: 'AccessList'; readonly accessList: { readonly allow: readonly string[]; readonly deny: readonly string[] } }
+  // Our own, beside HTTPRoute's: the route's rate limit, instead of RATE_LIMIT.
+  | { readonly type: 'RateLimit'; readonly rateLimit: RateLimitSpec };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
   readonly name: string;

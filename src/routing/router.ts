@@ -8,11 +8,16 @@ import { AuthShared } from './auth/index.js';
 import type { Mirrors } from './mirror.js';
 import type { RouteSpec } from './route-spec.js';
 import { RouteTable } from './route-table.js';
+import type { RateLimiter, RateLimits } from '../rate-limit/index.js';
 
 /** One routing table, compiled: swapped whole by a reload, so a request sees one table. */
 interface Compiled {
   readonly table: RouteTable;
   readonly routes: readonly CompiledRoute[];
+  /** Each route's rate limit by route index: its RateLimit filter's, else RATE_LIMIT's, else none. */
+  readonly limits: readonly (RateLimiter | undefined)[];
+  /** RATE_LIMIT's, for what no route matched. */
+  readonly globalLimit: RateLimiter | undefined;
   /** Where a request no route matches goes: the default pool, when there is one. */
   readonly fallback: RouteTarget | undefined;
 }
@@ -35,12 +40,14 @@ export class Router {
   #any: RouteTarget;
   readonly #mirrors: Mirrors;
   readonly #log: Logger;
+  readonly #rateLimits: RateLimits;
   /** Access lists (global, or the route's) are checked once the route is known, before any pool. */
   readonly #edge: Edge | undefined;
   readonly #auth: AuthShared;
 
-  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, edge?: Edge, auth = new AuthShared()) {
+  constructor(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>, mirrors: Mirrors, log: Logger, rateLimits: RateLimits, edge?: Edge, auth = new AuthShared()) {
     this.#mirrors = mirrors;
+    this.#rateLimits = rateLimits;
     this.#log = log;
     this.#edge = edge;
     this.#auth = auth;
@@ -48,7 +55,10 @@ export class Router {
     this.#any = targets.values().next().value!;
   }
 
-  /** Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid one. */
+  /**
+   * Compiles a new table over `targets` and swaps it in. Throws (nothing changed) on an invalid
+   * one. Rate limits are the RateLimits' as they are now (a route's unchanged filter keeps its table).
+   */
   replace(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): void {
     const before = this.#compiled;
     this.#compiled = this.#compile(routes, targets);
@@ -65,11 +75,13 @@ export class Router {
 
   #compile(routes: readonly RouteSpec[], targets: ReadonlyMap<string, RouteTarget>): Compiled {
     const table = RouteTable.compile(routes);
-    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors, this.#auth)), fallback: targets.get('default') };
+    const globalLimit = this.#rateLimits.global;
+    const limits = this.#rateLimits.forRoutes(routes);
+    return { table, routes: routes.map((r) => new CompiledRoute(r, targets, this.#mirrors, this.#auth)), limits, globalLimit, fallback: targets.get('default') };
   }
 
   readonly handle = (ctx: RequestContext): void => {
-    const { table, routes, fallback } = this.#compiled;
+    const { table, routes, limits, fallback } = this.#compiled;
     const req = ctx.req;
     const url = req.url ?? '/';
     // `OPTIONS *` is the balancer's to answer (any pool's proxy does), whatever the routes.
@@ -86,12 +98,24 @@ export class Router {
         ctx.route = route.name;
         if (!edge.admit(ctx, route.accessList)) { refuse(ctx); return; }
       }
+      const limit = limits[rule.routeIndex];
+      if (limit !== undefined) {
+        ctx.route = route.name;
+        const verdict = limit.admit(ctx, route.name);
+        if (verdict === false) return;
+        // Decided in another process (a cluster's primary): the request waits for the answer.
+        if (verdict !== true) { void verdict.then((ok) => { if (ok && !ctx.clientClosed) route.handle(ctx, rule); }); return; }
+      }
       route.handle(ctx, rule);
       return;
     }
     if (edge !== undefined && !edge.admit(ctx, undefined)) { refuse(ctx); return; }
     if (fallback !== undefined) {
       ctx.routeReason = NO_MATCH;
+      const limit = this.#compiled.globalLimit;
+      const verdict = limit === undefined ? true : limit.admit(ctx, '');
+      if (verdict === false) return;
+      if (verdict !== true) { void verdict.then((ok) => { if (ok && !ctx.clientClosed) fallback.proxy.handle(ctx); }); return; }
       fallback.proxy.handle(ctx);
       return;
     }
