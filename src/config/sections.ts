@@ -11,6 +11,7 @@ export const SECTIONS: readonly { readonly title: string; readonly keys: readonl
   { title: 'Health checks', keys: ['health'] },
   { title: 'Timeouts, retries and overload', keys: ['proxy', 'retry', 'outlier', 'backend', 'queue'] },
   { title: 'Client limits', keys: ['limits', 'websocket'] },
+  { title: 'At the edge', keys: ['compression'] },
   { title: 'Operations', keys: ['admin', 'stateFile', 'strict', 'shutdown', 'log'] },
 ];
 

@@ -5,6 +5,8 @@ import type { RouteSpec } from '../routing/route-spec.js';
 import { formatDuration, parseDuration } from './duration.js';
 import type { PoolConfig } from './pools.js';
 import { InvalidValue } from './errors.js';
+import { encodings, levels, mediaTypes } from './compression.js';
+import { DEFAULT_LEVELS, DEFAULT_MIN_SIZE, DEFAULT_TYPES, type Encoding } from '../proxy/compression/index.js';
 
 /**
  * The one table of settings. Each row drives the environment variable, the config-file key,
@@ -178,6 +180,14 @@ export interface Config {
   readonly websocket: {
     /** Close a tunnel idle this long, in ms; 0 never. */
     readonly idleTimeout: number;
+  };
+  /** Compression of responses (off unless `encodings` has some). */
+  readonly compression: {
+    /** Codings offered, in the server's order of preference; empty: off. */
+    readonly encodings: readonly Encoding[];
+    readonly types: readonly string[];
+    readonly minSize: number;
+    readonly levels: Readonly<Record<Encoding, number>>;
   };
   /** The pools: `default` first when there is one (BACKENDS), then the config file's `pools:`. */
   readonly pools: readonly PoolConfig[];
@@ -466,6 +476,10 @@ export const SETTINGS: readonly Setting[] = [
   row('stateFile', 'STATE_FILE', 'JSON file where changes made through the admin API are kept (written atomically) and reapplied at start.', undefined, 'none', filePath),
   row('strict', 'STRICT_ENV', 'Exit (2) on an environment variable that looks like a misspelt setting, instead of warning.', false, 'false', bool),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
+  row('compression.encodings', 'COMPRESSION', 'Compress responses with these codings, in order of preference, as the client\'s Accept-Encoding allows (br, gzip; zstd on Node 22.15 or later); off: never. A route\'s Compression filter overrides it.', Object.freeze([]), 'off', encodings),
+  row('compression.types', 'COMPRESSION_TYPES', 'Content types compressed (type/* matches a whole type).', DEFAULT_TYPES, 'text/*, JSON, JavaScript, XML, SVG, …', mediaTypes),
+  row('compression.minSize', 'COMPRESSION_MIN_SIZE', 'Smallest Content-Length compressed (a body without one, chunked, is compressed).', DEFAULT_MIN_SIZE, '1KiB', size(0)),
+  row('compression.levels', 'COMPRESSION_LEVEL', 'Compression level per coding, as coding:level pairs (gzip 1-9, br 0-11, zstd 1-19); codings not named keep their default.', DEFAULT_LEVELS, 'gzip:5,br:4,zstd:3', levels),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
 ];

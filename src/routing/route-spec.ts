@@ -1,3 +1,4 @@
+import type { CompressionSettings } from '../proxy/compression/index.js';
 import { ConfigError, show } from '../config/errors.js';
 import { parseFilters } from './parse-filters.js';
 import { MATCH_ALL, parseMatch } from './parse-match.js';
@@ -18,6 +19,7 @@ export type FilterSpec =
   | { readonly type: 'URLRewrite'; readonly urlRewrite: { readonly hostname?: string; readonly path?: PathModifier } }
   | { readonly type: 'RequestRedirect'; readonly requestRedirect: { readonly scheme?: 'http' | 'https'; readonly hostname?: string; readonly port?: number; readonly path?: PathModifier; readonly statusCode: 301 | 302 | 303 | 307 | 308 } }
   | { readonly type: 'RequestMirror'; readonly requestMirror: { readonly backendRef: { readonly name: string }; readonly percent: number /* 0-100, default 100 */ } }
+  | { readonly type: 'Compression'; readonly compression: CompressionSettings /* encodings empty: off for the route */ }
   | { readonly type: 'DirectResponse'; readonly directResponse: { readonly statusCode: number; readonly body: string; readonly contentType: string; readonly headers: readonly { name: string; value: string }[] } };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
