@@ -11,6 +11,7 @@ import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync } from 'node:z
 import { startBackend, type Handler } from './helpers/backend.js';
 import { createCa } from './helpers/certs.js';
 import { startLb, type RunningLb } from './helpers/lb.js';
+import { startH2Backend } from './helpers/h2-backend.js';
 
 const CHECKS = { HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_TIMEOUT: '10s' };
 const TEXT = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(200));
@@ -268,4 +269,25 @@ test('COMPRESSION over HTTP/2 (TLS listener): a compressed body without a length
   assert.equal(headers['content-length'], undefined);
   assert.equal(headers.vary, 'Origin, Accept-Encoding');
   assert.deepEqual(gunzipSync(Buffer.concat(chunks)), TEXT);
+});
+
+test('COMPRESSION with an HTTP/2 backend (h2c): compressed on the way to an HTTP/1.1 client, trailers after the body', async (t) => {
+  const backend = await startH2Backend(t, 'h2', (stream, headers) => {
+    if (headers[':path'] === '/health') { stream.respond({ ':status': 200 }); stream.end(); return; }
+    stream.respond({ ':status': 200, 'content-type': 'application/json', etag: '"h2"' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'x-sum': 'ok' }));
+    stream.end(TEXT);
+  });
+  const lb = await startLb({ BACKENDS: backend.entry, ...CHECKS, COMPRESSION: 'gzip' });
+  t.after(() => lb.stop());
+  const req = request({ host: '127.0.0.1', port: lb.port, path: '/json', headers: { 'accept-encoding': 'gzip', te: 'trailers' } });
+  req.end();
+  const [res] = await once(req, 'response') as [IncomingMessage];
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  assert.equal(res.headers['content-encoding'], 'gzip');
+  assert.equal(res.headers.etag, 'W/"h2"');
+  assert.equal(res.headers.vary, 'Accept-Encoding');
+  assert.deepEqual(gunzipSync(Buffer.concat(chunks)), TEXT);
+  assert.equal(res.trailers['x-sum'], 'ok');
 });
