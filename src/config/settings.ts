@@ -477,7 +477,7 @@ export const SETTINGS: readonly Setting[] = [
   row('strict', 'STRICT_ENV', 'Exit (2) on an environment variable that looks like a misspelt setting, instead of warning.', false, 'false', bool),
   durationRow('websocket.idleTimeout', 'TUNNEL_IDLE_TIMEOUT', 'Close a WebSocket (or other upgraded) tunnel with no traffic either way for this long (0: never).', 3_600_000, 'zero'),
   row('compression.encodings', 'COMPRESSION', 'Compress responses with these codings, in order of preference, as the client\'s Accept-Encoding allows (br, gzip; zstd on Node 22.15 or later); off: never. A route\'s Compression filter overrides it.', Object.freeze([]), 'off', encodings),
-  row('compression.types', 'COMPRESSION_TYPES', 'Content types compressed (type/* matches a whole type).', DEFAULT_TYPES, 'text/*, JSON, JavaScript, XML, SVG, …', mediaTypes),
+  row('compression.types', 'COMPRESSION_TYPES', 'Content types compressed (type/* matches a whole type).', DEFAULT_TYPES, 'text/*, JSON, JavaScript, XML, SVG and more (see the README)', mediaTypes),
   row('compression.minSize', 'COMPRESSION_MIN_SIZE', 'Smallest Content-Length compressed (a body without one, chunked, is compressed).', DEFAULT_MIN_SIZE, '1KiB', size(0)),
   row('compression.levels', 'COMPRESSION_LEVEL', 'Compression level per coding, as coding:level pairs (gzip 1-9, br 0-11, zstd 1-19); codings not named keep their default.', DEFAULT_LEVELS, 'gzip:5,br:4,zstd:3', levels),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
