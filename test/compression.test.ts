@@ -30,6 +30,8 @@ function noisyText(bytes: number): Buffer {
 
 const gate = { slow: signal(), sse: signal() };
 const slowRest = { sent: false };
+/** Resolved when the backend's /endless response closes: the balancer let go of it. */
+const endless = signal();
 
 const handler: Handler = (req, res) => {
   req.resume();
@@ -78,6 +80,21 @@ const handler: Handler = (req, res) => {
       shaOfSlow = hash.digest('hex');
       res.end();
     });
+    return;
+  }
+  if (url === '/endless') {
+    // Noisy text until the balancer lets go (at most 256 MiB), with backpressure.
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    let sent = 0;
+    const more = (): void => {
+      while (sent < 256 * 1024 * 1024 && !res.destroyed) {
+        sent += 256 * 1024;
+        if (!res.write(noisyText(256 * 1024))) { res.once('drain', more); return; }
+      }
+      if (!res.destroyed) res.end();
+    };
+    res.on('close', () => endless.resolve());
+    more();
     return;
   }
   if (url === '/sse') {
@@ -290,4 +307,21 @@ test('COMPRESSION with an HTTP/2 backend (h2c): compressed on the way to an HTTP
   assert.equal(res.headers.vary, 'Accept-Encoding');
   assert.deepEqual(gunzipSync(Buffer.concat(chunks)), TEXT);
   assert.equal(res.trailers['x-sum'], 'ok');
+});
+
+test('a client that leaves in the middle of a compressed body: the backend is let go, one access line, the next request is served', async (t) => {
+  const lb = await setup(t);
+  const req = request({ host: '127.0.0.1', port: lb.port, path: '/endless', headers: { 'accept-encoding': 'br' } });
+  req.end();
+  const [res] = await once(req, 'response') as [IncomingMessage];
+  assert.equal(res.headers['content-encoding'], 'br');
+  await once(res, 'data');
+  const id = res.headers['x-request-id'];
+  req.destroy();
+  await endless.promise;
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.reqId === id);
+  assert.equal(lb.logs.filter((l) => l.msg === 'request' && l.reqId === id).length, 1);
+  assert.ok(Number(line.bytes) > 0);
+  const next = await fetchRaw(lb, '/text', { 'accept-encoding': 'gzip' });
+  assert.deepEqual(gunzipSync(next.body), TEXT);
 });
