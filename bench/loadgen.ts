@@ -26,6 +26,9 @@ const shapes = (process.argv[6] ?? '').split(',').filter(Boolean).map((entry) =>
   return { path: entry.slice(slash), headers: { host: entry.slice(0, slash) } as Record<string, string> | undefined };
 });
 if (shapes.length === 0) shapes.push({ path: new URL(url).pathname, headers: undefined });
+// BENCH_ACCEPT_ENCODING (bench/run.ts --accept-encoding): every request offers these codings.
+const acceptEncoding = process.env.BENCH_ACCEPT_ENCODING;
+if (acceptEncoding !== undefined && acceptEncoding !== '') for (const shape of shapes) shape.headers = { ...shape.headers, 'accept-encoding': acceptEncoding };
 let turn = 0;
 const latencies = new Float64Array(MAX_SAMPLES);
 let count = 0;

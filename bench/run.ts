@@ -19,7 +19,8 @@
  * alike (round robin over the three backends, upstream keep-alive, one worker pinned to the
  * proxy's core) and measured in the same rounds; a missing one is named with its apt package.
  *
- * `--env KEY=VALUE` (repeatable) sets a setting of the balancer; `--against-env KEY=VALUE` one of
+ * `--accept-encoding gzip` makes every request offer that coding and the backends answer
+ * JSON-like text (with `--env COMPRESSION=gzip`: the cost of compressing). `--env KEY=VALUE` (repeatable) sets a setting of the balancer; `--against-env KEY=VALUE` one of
  * the `--against` build (which may be this one: the same code with other settings side by side).
  *
  * `--against PATH` adds another build of the balancer (its `dist/src/cli.js`) as a further
@@ -76,6 +77,7 @@ const { values } = parseArgs({
     h2: { type: 'boolean', default: false },
     'h2-client': { type: 'string', default: 'tls' },
     streams: { type: 'string', default: '10' },
+    'accept-encoding': { type: 'string' },
   },
   allowNegative: true,
 });
@@ -321,7 +323,7 @@ async function load(port: number, seconds: number, nodeClientOnCpu?: string): Pr
   const [file, ...args] = pinned(nodeClientOnCpu ?? loadCpus, [nodeClientOnCpu === undefined ? process.execPath : targetNode, join(here, 'loadgen.js'), url, String(seconds), String(connections), String(fixed),
     // The floors stay on their own plain request.
     ...(mix !== undefined && nodeClientOnCpu === undefined ? [mix.join(',')] : [])]);
-  const gen = spawn(file!, args);
+  const gen = spawn(file!, args, { env: { ...process.env, BENCH_ACCEPT_ENCODING: values['accept-encoding'] ?? '' } });
   let out = '';
   gen.stdout!.on('data', (c) => { out += c; });
   await once(gen, 'close');
@@ -400,6 +402,8 @@ for (const port of [PROXY_PORT, ADMIN_PORT, ...BACKEND_PORTS, ...(h2 ? H2_BACKEN
 }
 const backends = start(pinned(loadCpus, [process.execPath, join(here, 'backend.js')]), {
   BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),
+  // Compression runs answer JSON-like text: a body of one repeated byte would compress too well.
+  BENCH_BODY_KIND: values['accept-encoding'] === undefined ? 'fill' : 'text',
 });
 const h2Backends = h2 ? start(pinned(loadCpus, [process.execPath, join(here, 'h2-backend.js')]), {
   BENCH_H2_BACKEND_PORTS: H2_BACKEND_PORTS.join(','), BENCH_BODY: String(bodySize),

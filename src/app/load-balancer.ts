@@ -23,6 +23,7 @@ import { createLogging, flushLogger } from './logger.js';
 import { keeping, reloaded, reloadFailed, restartOnly, strategyChanged } from './reload.js';
 import { describeConfig } from './reporting.js';
 import { Service, type ServiceShared } from './service.js';
+import { CompressionPolicy } from '../proxy/compression/index.js';
 import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
 
 export interface LoadBalancerOptions {
@@ -157,6 +158,7 @@ export class LoadBalancer {
       // The pool is looked for only until the backend's row is bound (its first count).
       onGatewayFailure: (backend) => this.tally.gatewayFailure(backend, backend.metricsRow === undefined ? this.#poolOf(backend) : DEFAULT_POOL),
       started: () => this.#state !== 'new',
+      compression: { policy: compressionPolicy(config) },
     };
     for (const pool of config.pools) this.#addService(pool);
     this.#mirrors = new Mirrors(this.#backendTls, this.log.child({ component: 'mirror' }));
@@ -433,6 +435,7 @@ export class LoadBalancer {
     } catch (err) {
       return reloadFailed(this, err as Error);
     }
+    this.#shared.compression.policy = compressionPolicy(next);
     for (const pool of next.pools) {
       const service = this.#services.get(pool.name);
       if (service !== undefined) {
@@ -603,4 +606,9 @@ const SHUTDOWN_CUT = new ProxyError('LB_ERR_SHUTDOWN', 'still running at the shu
 function usesH2(config: Config): boolean {
   const h2 = (proto: string | undefined): boolean => proto === 'h2' || proto === 'h2c';
   return config.pools.some((pool) => h2(pool.proto) || pool.backends.some((b) => !isDnsBackend(b) && h2(b.proto)));
+}
+
+/** COMPRESSION's policy; undefined when it is off (nothing is done per request but one check). */
+function compressionPolicy(config: Config): CompressionPolicy | undefined {
+  return config.compression.encodings.length === 0 ? undefined : new CompressionPolicy(config.compression);
 }

@@ -26,10 +26,11 @@ export function reloadFailed(record: ReloadRecord, err: Error): ReloadOutcome {
   return { ok: false, error: err.message };
 }
 
-/** Settings a reload applies: the pool (and its DNS lookups), strategy, PROXY_TIMEOUT, retries, queue, health checks, log level. */
+/** Settings a reload applies: the pool (and its DNS lookups), strategy, PROXY_TIMEOUT, retries, queue, health checks, compression, log level. */
 const LIVE = new Set(['backends', 'dns.refresh', 'dns.servers', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
   'queue.size', 'queue.timeout', 'health.type', 'health.service', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'health.warnWeight', 'log.level',
-  'rateLimit.rate', 'rateLimit.burst', 'rateLimit.key', 'rateLimit.mode', 'rateLimit.tableSize']);
+  'rateLimit.rate', 'rateLimit.burst', 'rateLimit.key', 'rateLimit.mode', 'rateLimit.tableSize',
+  'compression.encodings', 'compression.types', 'compression.minSize', 'compression.levels']);
 
 /** The settings that differ between two configurations and need a restart. */
 export function restartOnly(before: Config, next: Config): Setting[] {

@@ -1,3 +1,4 @@
+import type { CompressionPolicy } from '../proxy/compression/index.js';
 import type { Logger } from 'pino';
 import { createStrategy, Director, loadStrategyModule, Shadows, Sticky, type Strategy, type StrategyOptions } from '../balancer/index.js';
 import type { PoolConfig } from '../config/pools.js';
@@ -25,6 +26,8 @@ export interface ServiceShared {
   readonly onGatewayFailure: (backend: Backend) => void;
   /** Whether the balancer has started (a backend added before is attached at start). */
   readonly started: () => boolean;
+  /** COMPRESSION: one holder every pool's proxy reads, its policy replaced by a reload. */
+  readonly compression: { policy: CompressionPolicy | undefined };
 }
 
 /**
@@ -86,6 +89,7 @@ export class Service {
         : new Shadows(settings.shadowStrategies.map((name) => createStrategy(name, this.#strategyOptions)), () => this.director.strategy.name),
       onGatewayFailure: shared.onGatewayFailure,
       explainGate: shared.explainGate,
+      compression: shared.compression,
     });
     // A backend added at runtime gets its connections at once; a removed one (drained by then)
     // loses them. Any change may give a request waiting in the queue a backend with room.

@@ -11,7 +11,7 @@ export const SECTIONS: readonly { readonly title: string; readonly keys: readonl
   { title: 'Health checks', keys: ['health'] },
   { title: 'Timeouts, retries and overload', keys: ['proxy', 'retry', 'outlier', 'backend', 'queue'] },
   { title: 'Client limits', keys: ['limits', 'websocket'] },
-  { title: 'At the edge', keys: ['edge', 'rateLimit'] },
+  { title: 'At the edge', keys: ['edge', 'rateLimit', 'compression'] },
   { title: 'Operations', keys: ['admin', 'stateFile', 'strict', 'shutdown', 'log'] },
 ];
 

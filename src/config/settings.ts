@@ -9,6 +9,8 @@ import type { PoolConfig } from './pools.js';
 import { InvalidValue } from './errors.js';
 import { parseRate, type Rate } from '../rate-limit/rate.js';
 import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitMode } from '../rate-limit/spec.js';
+import { encodings, levels, mediaTypes } from './compression.js';
+import { DEFAULT_LEVELS, DEFAULT_MIN_SIZE, DEFAULT_TYPES, type Encoding } from '../proxy/compression/index.js';
 
 /**
  * The one table of settings. Each row drives the environment variable, the config-file key,
@@ -202,6 +204,14 @@ export interface Config {
     readonly key: string;
     readonly mode: RateLimitMode;
     readonly tableSize: number;
+  };
+  /** Compression of responses (off unless `encodings` has some). */
+  readonly compression: {
+    /** Codings offered, in the server's order of preference; empty: off. */
+    readonly encodings: readonly Encoding[];
+    readonly types: readonly string[];
+    readonly minSize: number;
+    readonly levels: Readonly<Record<Encoding, number>>;
   };
   /** The pools: `default` first when there is one (BACKENDS), then the config file's `pools:`. */
   readonly pools: readonly PoolConfig[];
@@ -514,6 +524,10 @@ export const SETTINGS: readonly Setting[] = [
   row('rateLimit.key', 'RATE_LIMIT_KEY', 'What a rate limit counts by: ip (the client address), route (one count per route), header:<name> or cookie:<name> (requests without one share one count).', 'ip', 'ip', rateLimitKey),
   row('rateLimit.mode', 'RATE_LIMIT_MODE', 'enforce (refuse beyond the limit) or shadow (let everything through; count and log what would have been refused).', 'enforce', 'enforce', oneOf(RATE_LIMIT_MODES)),
   row('rateLimit.tableSize', 'RATE_LIMIT_TABLE_SIZE', 'Most keys a rate limit keeps (each route filter its own table); beyond, the least recently seen is forgotten.', 100_000, '100000', integer(1, 10_000_000)),
+  row('compression.encodings', 'COMPRESSION', 'Compress responses with these codings, in order of preference, as the client\'s Accept-Encoding allows (br, gzip; zstd on Node 22.15 or later); off: never. A route\'s Compression filter overrides it.', Object.freeze([]), 'off', encodings),
+  row('compression.types', 'COMPRESSION_TYPES', 'Content types compressed (type/* matches a whole type).', DEFAULT_TYPES, 'text/*, JSON, JavaScript, XML, SVG and more (see the README)', mediaTypes),
+  row('compression.minSize', 'COMPRESSION_MIN_SIZE', 'Smallest Content-Length compressed (a body without one, chunked, is compressed).', DEFAULT_MIN_SIZE, '1KiB', size(0)),
+  row('compression.levels', 'COMPRESSION_LEVEL', 'Compression level per coding, as coding:level pairs (gzip 1-9, br 0-11, zstd 1-19); codings not named keep their default.', DEFAULT_LEVELS, 'gzip:5,br:4,zstd:3', levels),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
 ];

@@ -1,5 +1,6 @@
 import type { Deadline } from '../proxy/deadlines.js';
 import type { Explanation } from '../proxy/explain.js';
+import type { CompressionPolicy } from '../proxy/compression/index.js';
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
@@ -117,6 +118,8 @@ export class RequestContext implements PickRequest {
   routeReason = '';
   /** A route's ResponseHeaderModifier: applied to the backend's response head. */
   responseModifier: HeaderEdit | undefined = undefined;
+  /** A route's Compression filter: overrides COMPRESSION for its requests (a policy offering nothing: off). */
+  compression: CompressionPolicy | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
   explain: Explanation | undefined = undefined;
   /** What the proxy is doing for it now (an attempt on a backend, a wait in the queue): what a cancellation stops. */

@@ -4,6 +4,7 @@ import type { Attempt, Stream } from '../proxy/index.js';
 import { toProxyError } from '../errors/index.js';
 import { acceptsTrailers, downstreamResponseLines, isHeader, trailerLines, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import { openTunnel } from '../proxy/tunnel.js';
+import { compressedHeaders, isEventStream, VARY_ONLY, type EncodedSink, type Encoder } from '../proxy/compression/index.js';
 import type { BodySink, FastRequest } from './fast-request.js';
 import { Framing, type FastResponse } from './fast-response.js';
 import type { ConnectionUser, FastUpstream, UpstreamConnection } from './fast-upstream.js';
@@ -35,7 +36,7 @@ export interface StreamHost {
  * comes. Policy (deadlines, retries, accounting) is the Attempt's; this only moves bytes and
  * reports what happened.
  */
-export class FastStream implements Stream, BodySink, ConnectionUser {
+export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink {
   readonly head: UpstreamHead;
   readonly #attempt: Attempt;
   readonly #host: StreamHost;
@@ -47,6 +48,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
   #responded = false;
   #requestSent = false;
   #upstreamPaused = false;
+  /** The response is compressed on its way (see Attempt.compression): its body leaves the zero-copy path for this. */
+  #encoder: Encoder | undefined = undefined;
+  /** The backend's trailers, held until the compressed body has been given. */
+  #trailers: string[] | undefined = undefined;
 
   constructor(attempt: Attempt, host: StreamHost, upstream: FastUpstream, head: UpstreamHead | undefined) {
     this.#attempt = attempt;
@@ -150,7 +155,13 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     const res = this.#res;
     if (attempt.closing || ctx.upgrade) res.shouldKeepAlive = false;
     // A route's ResponseHeaderModifier edits the backend's fields (X-Request-Id is ours, added after).
-    let lines = downstreamResponseLines(ctx.responseModifier === undefined ? rawHeaders : ctx.responseModifier.apply(rawHeaders), ctx.id, headInfo);
+    let headers = ctx.responseModifier === undefined ? rawHeaders : ctx.responseModifier.apply(rawHeaders);
+    const decision = attempt.compression(status, headers);
+    if (decision !== undefined) {
+      if (decision !== VARY_ONLY) this.#encoder = attempt.encoder(decision, isEventStream(headers), this);
+      headers = compressedHeaders(headers, decision);
+    }
+    let lines = downstreamResponseLines(headers, ctx.id, headInfo);
     let date = headInfo.date;
     const extra = ctx.responseHeaders;
     if (extra !== undefined) {
@@ -170,6 +181,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     const attempt = this.#attempt;
     if (attempt.ended) return;
     attempt.received();
+    if (this.#encoder !== undefined) {
+      this.#encode(chunk);
+      return;
+    }
     this.#ctx.bytes += chunk.length;
     const connection = this.#connection!;
     const more = this.#res.write(chunk);
@@ -188,7 +203,50 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
     const req = this.#req;
     if (req.sink === this) req.sink = undefined;
     if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended);
+    if (this.#encoder !== undefined) {
+      this.#trailers = trailers;
+      this.#encoder.end();
+      return;
+    }
+    this.#end(trailers);
+  }
+
+  /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
+  output(chunk: Buffer): boolean {
+    this.#ctx.bytes += chunk.length;
+    if (this.#res.write(chunk)) return true;
+    this.#attempt.stalled(this.#res.attached);
+    return false;
+  }
+
+  /** The compressed body has been given whole: the response ends. */
+  finished(): void {
+    this.#end(this.#trailers);
+  }
+
+  /** The compressor takes more: the backend's socket is read again. */
+  ready(): void {
+    if (this.#upstreamPaused && !this.#attempt.ended) {
+      this.#upstreamPaused = false;
+      this.#connection?.socket.resume();
+    }
+  }
+
+  failed(err: Error): void {
+    this.#close();
+    this.#attempt.failed(toProxyError(err, this.#attempt));
+  }
+
+  /** A body chunk into the compressor: a copy, since the chunk is a slice of a read buffer reused once this returns. */
+  #encode(chunk: Buffer): void {
+    if (this.#encoder!.write(Buffer.from(chunk))) return;
+    this.#connection!.socket.pause();
+    this.#upstreamPaused = true;
+  }
+
+  #end(trailers: string[] | undefined): void {
     if (!this.#attempt.completed()) return;
+    const req = this.#req;
     // The backend's trailers go on to a client that takes them (TE: trailers), those that may.
     if (trailers === undefined || !acceptsTrailers(req.rawHeaders, req.httpVersionMajor)) this.#res.end();
     else this.#res.end(undefined, trailerLines(trailers));
@@ -197,6 +255,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
   /** The client took some of its response: the backend's socket is read again. */
   clientDrained(): void {
     this.#attempt.clientDrained();
+    if (this.#encoder !== undefined) {
+      this.#encoder.clientDrained();
+      return;
+    }
     if (this.#upstreamPaused && !this.#attempt.ended) {
       this.#upstreamPaused = false;
       this.#connection?.socket.resume();
@@ -212,11 +274,13 @@ export class FastStream implements Stream, BodySink, ConnectionUser {
 
   lost(err: Error): void {
     this.#close();
+    this.#encoder?.destroy();
     this.#attempt.failed(toProxyError(err, this.#attempt));
   }
 
   reset(_reason: Error): void {
     this.#close();
+    this.#encoder?.destroy();
   }
 
   /** Lets go of the connection, closed: what it carried is incomplete. */

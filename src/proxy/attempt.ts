@@ -9,6 +9,7 @@ import { Progress } from './progress.js';
 import type { Proxy } from './proxy.js';
 import type { Sweepable } from './sweep.js';
 import type { Stream } from './transport.js';
+import { Encoder, type Decision, type EncodedSink, type Encoding } from './compression/index.js';
 
 /** What the sweep watches an attempt for: the request body, a slow client, a stalled response body. */
 const UPLOADING = 1;
@@ -166,6 +167,28 @@ export class Attempt implements Deadline, Sweepable, Stage {
     const now = performance.now();
     backend.observeLatency(now - ctx.startTime, now);
     return true;
+  }
+
+  /**
+   * Whether the response with `status` and `headers` (a flat [name, value, …] list, as it will be
+   * sent) is compressed, and how (see CompressionPolicy.choose): the route's policy, else the
+   * global one. With compression off everywhere this is one check.
+   */
+  compression(status: number, headers: readonly string[]): Decision {
+    const ctx = this.ctx;
+    const policy = ctx.compression ?? this.#proxy.compression.policy;
+    if (policy === undefined || ctx.grpc) return undefined;
+    return policy.choose(ctx.method, ctx.req.rawHeaders, status, headers);
+  }
+
+  /**
+   * The compressor for a response `compression` chose `encoding` for, at the policy's level,
+   * writing to `sink`; `flushEach` for server-sent events. A transport that uses one reports
+   * `completed` once the sink is `finished`, so the client's drain still reaches its stream.
+   */
+  encoder(encoding: Encoding, flushEach: boolean, sink: EncodedSink): Encoder {
+    const policy = (this.ctx.compression ?? this.#proxy.compression.policy)!;
+    return new Encoder(encoding, policy.settings.levels[encoding], flushEach, sink);
   }
 
   /** PROXY_TIMEOUT also bounds a pause within the response body (for transports without a timer of their own). */

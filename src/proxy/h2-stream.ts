@@ -7,6 +7,7 @@ import { grpcCode } from './grpc.js';
 import { h2ResponseHeaders, relayedTrailers, type H2Headers } from './headers.js';
 import type { H2Session } from './h2-session.js';
 import type { Stream } from './transport.js';
+import { compressedHeaders, isEventStream, VARY_ONLY, type EncodedSink, type Encoder } from './compression/index.js';
 
 /** What a retry may assume of a stream the backend did not process: nothing of it reached it. */
 const UNPROCESSED = { beforeRequest: true, beforeResponse: true };
@@ -22,7 +23,7 @@ const GRPC_STATUS = new Set(['grpc-status', 'grpc-message', 'grpc-status-details
  * REFUSED_STREAM) fails with an error any request may be retried on, as long as none of its
  * body was taken from the client.
  */
-export class H2Stream implements Stream {
+export class H2Stream implements Stream, EncodedSink {
   readonly #attempt: Attempt;
   readonly #ctx: RequestContext;
   readonly #req: IncomingMessage;
@@ -39,6 +40,8 @@ export class H2Stream implements Stream {
   #bodyRead = 0;
   #error: Error | undefined = undefined;
   #done = false;
+  /** The response is compressed on its way (see Attempt.compression): its body goes through this. */
+  #encoder: Encoder | undefined = undefined;
 
   constructor(attempt: Attempt, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
     this.#attempt = attempt;
@@ -110,6 +113,7 @@ export class H2Stream implements Stream {
     if (this.#done) return;
     this.#error = reason;
     this.#finish();
+    this.#encoder?.destroy();
     this.#stream?.close(constants.NGHTTP2_CANCEL);
   }
 
@@ -195,14 +199,23 @@ export class H2Stream implements Stream {
     if (ctx.responseHeaders !== undefined) list.push(...ctx.responseHeaders);
     const explain = attempt.explained();
     if (explain !== undefined) list.push('x-lb-explain', explain);
+    const decision = attempt.compression(status, list);
+    if (decision !== undefined) {
+      if (decision !== VARY_ONLY) this.#encoder = attempt.encoder(decision, isEventStream(list), this);
+      list = compressedHeaders(list, decision);
+    }
     res.writeHead(status, list);
     attempt.receiving();
   };
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#done) return;
-    this.#ctx.bytes += chunk.length;
     this.#attempt.received();
+    if (this.#encoder !== undefined) {
+      if (!this.#encoder.write(chunk)) this.#stream!.pause();
+      return;
+    }
+    this.#ctx.bytes += chunk.length;
     if (this.#res.write(chunk)) return;
     this.#stream!.pause();
     this.#res.once('drain', this.#onClientDrain);
@@ -210,6 +223,11 @@ export class H2Stream implements Stream {
   };
 
   readonly #onClientDrain = (): void => {
+    if (this.#encoder !== undefined) {
+      this.#attempt.clientDrained();
+      this.#encoder.clientDrained();
+      return;
+    }
     if (this.#done) return;
     this.#attempt.clientDrained();
     this.#stream!.resume();
@@ -223,11 +241,36 @@ export class H2Stream implements Stream {
   readonly #onEnd = (): void => {
     if (this.#done) return;
     this.#finish();
+    if (this.#encoder !== undefined) this.#encoder.end();
+    else this.finished();
+  };
+
+  /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
+  output(chunk: Buffer): boolean {
+    const res = this.#res;
+    this.#ctx.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    res.once('drain', this.#onClientDrain);
+    this.#attempt.stalled(res.socket !== null);
+    return false;
+  }
+
+  /** The compressor takes more: the backend's stream is read again. */
+  ready(): void {
+    if (!this.#done) this.#stream?.resume();
+  }
+
+  failed(err: Error): void {
+    this.#attempt.failed(new ProxyError('LB_ERR_INTERNAL', err.message, { cause: err, stage: this.#attempt }));
+  }
+
+  /** The body has been given whole (compressed or not): the response ends. */
+  finished(): void {
     if (!this.#attempt.completed()) return;
     const res = this.#res;
     if (this.#trailers !== undefined && !res.destroyed) res.addTrailers(this.#trailers);
     res.end();
-  };
+  }
 
   readonly #onError = (err: Error): void => {
     this.#error ??= err;
@@ -257,6 +300,7 @@ export class H2Stream implements Stream {
   }
 
   #fail(error: ProxyError): void {
+    this.#encoder?.destroy();
     if (this.#done) return;
     this.#finish();
     this.#attempt.failed(error);

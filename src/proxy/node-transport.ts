@@ -10,6 +10,7 @@ import { acceptsTrailers, downstreamResponseHeaders, rawTrailers, trailersEndCon
 import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';
 import { IdleKeeper } from './idle-pool.js';
+import { compressedHeaders, isEventStream, VARY_ONLY, type Decision, type EncodedSink, type Encoder } from './compression/index.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 export interface NodeTransportOptions extends TransportOptions {
@@ -132,7 +133,7 @@ export class NodeTransport implements Transport {
  * pool and handed back when it ends. It writes the response into node:http's response as it
  * arrives and pauses undici while the client is slow.
  */
-class NodeStream implements Dispatcher.DispatchHandler, Stream {
+class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
   /** What was dispatched: a retry sends the same to another backend. */
   options!: Dispatcher.DispatchOptions;
   readonly #attempt: Attempt;
@@ -146,6 +147,10 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
   #cancelled: Error | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
   #done = false;
+  /** The response is compressed on its way (see Attempt.compression): its body goes through this. */
+  #encoder: Encoder | undefined = undefined;
+  /** The backend's trailers, held until the compressed body has been given. */
+  #trailers: string[] | null | undefined = undefined;
 
   constructor(attempt: Attempt, pool: UpstreamPool, tunnelIdle: number) {
     this.#attempt = attempt;
@@ -180,11 +185,16 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
     this.#abort = undefined;
     if (abort !== undefined) abort(reason);
     else if (!this.#done) this.#cancelled ??= reason;
+    this.#encoder?.destroy();
   }
 
   /** The client took some of its response: undici may go on, once no parser is running. */
   drained(): void {
     this.#attempt.clientDrained();
+    if (this.#encoder !== undefined) {
+      this.#encoder.clientDrained();
+      return;
+    }
     // node:http can emit 'drain' synchronously while undici is inside another connection's
     // parser (a pipelined response taking over the socket); undici's parsers must not be
     // re-entered, so the resume waits until that call stack has unwound.
@@ -222,11 +232,15 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
     if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
     const explain = this.#attempt.explained();
     if (explain !== undefined) headers.push('x-lb-explain', explain);
+    const decision = this.#attempt.compression(statusCode, headers);
+    if (decision !== undefined) headers = this.#compress(decision, headers);
     res.writeHead(statusCode, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
+    // undici's chunks are not reused: the compressor may hold on to them.
+    if (this.#encoder !== undefined) return this.#encoder.write(chunk);
     const res = this.#res;
     this.#ctx.bytes += chunk.length;
     if (res.write(chunk)) return true;
@@ -242,6 +256,45 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
     // Closed rather than kept (undici would reuse it): see trailersEndConnection.
     if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
+    if (this.#encoder !== undefined) {
+      this.#trailers = trailers;
+      this.#encoder.end();
+      return;
+    }
+    this.#end(trailers);
+  }
+
+  /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
+  output(chunk: Buffer): boolean {
+    const res = this.#res;
+    this.#ctx.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    res.once('drain', onClientDrain);
+    this.#attempt.stalled(res.socket !== null);
+    return false;
+  }
+
+  /** The compressed body has been given whole: the response ends. */
+  finished(): void {
+    this.#end(this.#trailers);
+  }
+
+  /** The compressor takes more: undici may go on. */
+  ready(): void {
+    if (this.#resume !== undefined && !this.#done) queueMicrotask(this.#resume);
+  }
+
+  failed(err: Error): void {
+    this.#attempt.failed(toProxyError(err, this.#attempt));
+  }
+
+  /** The headers of a compressed response (or one that only varies), and its compressor when it has a body. */
+  #compress(decision: NonNullable<Decision>, headers: string[]): string[] {
+    if (decision !== VARY_ONLY) this.#encoder = this.#attempt.encoder(decision, isEventStream(headers), this);
+    return compressedHeaders(headers, decision);
+  }
+
+  #end(trailers: string[] | null | undefined): void {
     if (!this.#attempt.completed()) return;
     const res = this.#res;
     const req = this.#ctx.req;
@@ -277,6 +330,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream {
 
   onError(err: Error): void {
     this.#release();
+    this.#encoder?.destroy();
     this.#attempt.failed(toProxyError(err, this.#attempt));
   }
 

@@ -12,6 +12,7 @@ import { answerGrpc, endGrpc, isGrpc, parseGrpcTimeout } from './grpc.js';
 import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';
+import type { CompressionPolicy } from './compression/index.js';
 
 export interface ProxyOptions {
   /**
@@ -48,6 +49,8 @@ export interface ProxyOptions {
   readonly explainGate?: ExplainGate;
   /** Told of every gateway failure (the backend's tally row). */
   readonly onGatewayFailure?: (backend: Backend) => void;
+  /** COMPRESSION, shared by every pool's proxy (a reload replaces the policy in it). */
+  readonly compression?: { policy: CompressionPolicy | undefined };
 }
 
 /** Envoy's `min_retry_concurrency`: this many retries in flight are allowed whatever the load. */
@@ -126,6 +129,8 @@ export class Proxy {
   readonly #shadows: Shadows | undefined;
   readonly #explainGate: ExplainGate | undefined;
   readonly #onGatewayFailure: ((backend: Backend) => void) | undefined;
+  /** COMPRESSION (the policy undefined when off); a route's Compression filter overrides it (`ctx.compression`). */
+  readonly compression: { policy: CompressionPolicy | undefined };
   #retries: number;
   #budget: number;
   /** Requests waiting for a backend with room, oldest first; QUEUE_TIMEOUT is their deadline. */
@@ -169,6 +174,7 @@ export class Proxy {
     this.#shadows = options.shadows;
     this.#explainGate = options.explainGate;
     this.#onGatewayFailure = options.onGatewayFailure;
+    this.compression = options.compression ?? { policy: undefined };
   }
 
   /** New PROXY_TIMEOUT, REQUEST_TIMEOUT, retry settings, queue size and timeout, for requests from now on (a reload). */

@@ -8,6 +8,7 @@ import { authorize, makePolicy, type AuthPolicy, type AuthShared } from './auth/
 import { answerGrpc, isGrpc } from '../proxy/grpc.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
+import { CompressionPolicy } from '../proxy/compression/index.js';
 import { editPath } from './path-edit.js';
 import type { FilterSpec, MatchSpec, PathModifier, RouteSpec } from './route-spec.js';
 import type { Rule } from './route-table.js';
@@ -38,6 +39,8 @@ export class CompiledRoute {
   readonly #rewritePath: PathModifier | undefined;
   readonly #redirect: Redirect | undefined;
   readonly #direct: { readonly spec: Direct; readonly body: Buffer } | undefined;
+  /** Its Compression filter: overrides COMPRESSION for its requests. */
+  readonly #compression: CompressionPolicy | undefined;
   readonly #mirrors: readonly { readonly target: RouteTarget; readonly percent: number }[];
   readonly #split: Split<RouteTarget>;
   readonly #mirror: Mirrors;
@@ -63,6 +66,7 @@ export class CompiledRoute {
     let redirect: Redirect | undefined;
     let direct: { spec: Direct; body: Buffer } | undefined;
     let accessList: AccessList | undefined;
+    let compression: CompressionPolicy | undefined;
     for (const filter of spec.filters) {
       switch (filter.type) {
         case 'RequestHeaderModifier': requestHeaders = new HeaderModifier(filter.requestHeaderModifier); break;
@@ -71,6 +75,7 @@ export class CompiledRoute {
         case 'RequestRedirect': redirect = filter.requestRedirect; break;
         case 'DirectResponse': direct = { spec: filter.directResponse, body: Buffer.from(filter.directResponse.body) }; break;
         case 'AccessList': accessList = new AccessList(filter.accessList); break;
+        case 'Compression': compression = new CompressionPolicy(filter.compression); break;
         case 'RequestMirror': mirrors.push({ target: targets.get(filter.requestMirror.backendRef.name)!, percent: filter.requestMirror.percent }); break;
         case 'BasicAuth': case 'ForwardAuth': case 'JWT': break;
       }
@@ -83,6 +88,7 @@ export class CompiledRoute {
     this.#direct = direct;
     this.accessList = accessList;
     this.#mirrors = mirrors;
+    this.#compression = compression;
     this.#split = new Split(spec.backendRefs.map((ref) => ({ target: targets.get(ref.name)!, weight: ref.weight })));
     const on = spec.backendRefs.filter((ref) => ref.weight > 0);
     // The access list is the router's to check, before this route runs.
@@ -124,6 +130,7 @@ export class CompiledRoute {
     if (this.#rewriteHost !== undefined) req.rawHeaders = withHost(req.rawHeaders, this.#rewriteHost);
     if (this.#rewritePath !== undefined) req.url = editPath(req.url ?? '/', this.#rewritePath, prefix);
     if (this.#responseHeaders !== undefined) ctx.responseModifier = this.#responseHeaders;
+    if (this.#compression !== undefined) ctx.compression = this.#compression;
     for (const { target, percent } of this.#mirrors) this.#mirror.send(ctx, target.pool, target.proxy.timeout, percent);
     const target = this.#split.next();
     if (target === undefined) {

@@ -5,6 +5,9 @@ import { parseBasicAuth, parseForwardAuth, parseJwt } from './auth/parse-auth.js
 import { InvalidValue } from '../config/errors.js';
 import { defaultBurst, parseRate, type Rate } from '../rate-limit/rate.js';
 import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitSpec } from '../rate-limit/spec.js';
+import type { CompressionSettings } from '../proxy/compression/index.js';
+import { DEFAULT_LEVELS, DEFAULT_MIN_SIZE, DEFAULT_TYPES } from '../proxy/compression/index.js';
+import { encodings, levels, mediaTypes } from '../config/compression.js';
 import { at, dnsName, headerValue, integer, list, oneOf, record, text, token, type Where } from './spec-fields.js';
 
 const FILTER_KEYS = {
@@ -21,6 +24,7 @@ const FILTER_KEYS = {
   AccessList: 'accessList',
   // Ours: the route's rate limit, instead of RATE_LIMIT.
   RateLimit: 'rateLimit',
+  Compression: 'compression',
 } as const;
 type FilterType = keyof typeof FILTER_KEYS;
 const FILTER_TYPES = Object.keys(FILTER_KEYS) as FilterType[];
@@ -59,7 +63,7 @@ export function parseFilters(w: Where, value: unknown, matches: readonly MatchSp
   // A route that answers the request itself sends nothing on: a filter acting on what is sent would do nothing.
   const answering = seen.get('RequestRedirect') ?? seen.get('DirectResponse');
   if (answering !== undefined) {
-    for (const other of ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const) {
+    for (const other of ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'Compression'] as const) {
       const j = seen.get(other);
       if (j !== undefined) w.fail(`filters[${j}].type`, other, `no ${other} beside ${filters[answering]!.type}, which answers the request itself (the filter would do nothing)`);
     }
@@ -110,6 +114,8 @@ function parseFilter(w: Where, field: string, type: FilterType, value: unknown, 
       if (v.allow === undefined && v.deny === undefined) w.missing(at(field, 'allow'), 'networks to allow or deny (or both)');
       return { type, accessList: { allow: cidrList(w, at(field, 'allow'), v.allow), deny: cidrList(w, at(field, 'deny'), v.deny) } };
     }
+    case 'Compression':
+      return { type, compression: parseCompression(w, field, value) };
     case 'DirectResponse': {
       const v = record(w, field, value, ['statusCode', 'body', 'contentType', 'headers']);
       const statusCode = integer(w, at(field, 'statusCode'), v.statusCode, 200, 599, undefined);
@@ -157,6 +163,31 @@ function cidrList(w: Where, field: string, value: unknown): string[] {
     if (parseCidr(cidr) === undefined) w.fail(f, item, CIDR_EXPECTED);
     return cidr;
   });
+}
+
+/**
+ * A route's Compression: `off`, or `{ encodings, types, minSize, levels }`; what it leaves out
+ * takes the built-in defaults (COMPRESSION_TYPES', COMPRESSION_MIN_SIZE's, COMPRESSION_LEVEL's),
+ * and `encodings` defaults to br,gzip.
+ */
+function parseCompression(w: Where, field: string, value: unknown): CompressionSettings {
+  if (value === 'off' || value === false) return { encodings: [], types: DEFAULT_TYPES, minSize: DEFAULT_MIN_SIZE, levels: DEFAULT_LEVELS };
+  const v = record(w, field, value, ['encodings', 'types', 'minSize', 'levels']);
+  const parsed = <T>(key: string, raw: unknown, parse: (value: unknown, text: boolean) => T, fallback: T): T => {
+    if (raw === undefined) return fallback;
+    try {
+      return parse(raw, false);
+    } catch (err) {
+      if (err instanceof InvalidValue) w.fail(at(field, key), raw, err.expected);
+      throw err;
+    }
+  };
+  return {
+    encodings: parsed('encodings', v.encodings, encodings, ['br', 'gzip']),
+    types: parsed('types', v.types, mediaTypes, DEFAULT_TYPES),
+    minSize: v.minSize === undefined ? DEFAULT_MIN_SIZE : integer(w, at(field, 'minSize'), v.minSize, 0, Number.MAX_SAFE_INTEGER, undefined),
+    levels: parsed('levels', v.levels, levels, DEFAULT_LEVELS),
+  };
 }
 
 function parseHeaderModifier(w: Where, field: string, value: unknown): HeaderModifierSpec {

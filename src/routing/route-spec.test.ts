@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../config/errors.js';
 import { parseRoutes, type RouteSpec } from './route-spec.js';
+import { DEFAULT_LEVELS, DEFAULT_TYPES } from '../proxy/compression/index.js';
 
 const POOLS = new Set(['api', 'web', 'mirror']);
 
@@ -132,7 +133,7 @@ test('backendRefs: known pools, integer weights, at least one unless the route a
 });
 
 test('filters: type, its own key and no other, one of each but RequestMirror', () => {
-  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList, RateLimit');
+  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList, RateLimit, Compression');
   fails([route({ filters: [{ type: 'URLRewrite' }] })], 'invalid route "r" filters[0].urlRewrite is missing in lb.yaml: expected the settings of the URLRewrite filter');
   fails([route({ filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'a.com' }, requestRedirect: {} }] })], 'invalid route "r" filters[0].requestRedirect is not a known key in lb.yaml: expected one of type, urlRewrite');
   const rhm = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['x'] } };
@@ -191,4 +192,21 @@ test('AccessList (ours): allow and deny lists of CIDRs, at least one of them', (
   fails([route({ filters: [{ type: 'AccessList', accessList: { deny: ['10.0.0.1/8'] } }] })],
     'invalid route "r" filters[0].accessList.deny[0] "10.0.0.1/8" in lb.yaml: expected IPv4 or IPv6 networks in CIDR notation with the host bits zero, such as 10.0.0.0/8, 192.168.1.7 or fd00::/8');
   fails([route({ filters: [{ type: 'AccessList', accessList: { allow: '10.0.0.0/8' } }] })], 'invalid route "r" filters[0].accessList.allow "10.0.0.0/8" in lb.yaml: expected a list of networks in CIDR notation');
+});
+
+test('Compression: off, or codings, types, minimum size and levels over the built-in defaults', () => {
+  const [off] = parse([route({ filters: [{ type: 'Compression', compression: 'off' }] })]);
+  assert.deepEqual(off!.filters[0], { type: 'Compression', compression: { encodings: [], types: DEFAULT_TYPES, minSize: 1024, levels: DEFAULT_LEVELS } });
+  const [no] = parse([route({ filters: [{ type: 'Compression', compression: false }] })]);
+  assert.deepEqual(no!.filters[0], off!.filters[0], 'YAML 1.1 reads off as false');
+  const [on] = parse([route({ filters: [{ type: 'Compression', compression: { encodings: ['gzip'], minSize: 10, types: ['text/*'], levels: 'gzip:9' } }] })]);
+  assert.deepEqual(on!.filters[0], { type: 'Compression', compression: { encodings: ['gzip'], types: ['text/*'], minSize: 10, levels: { ...DEFAULT_LEVELS, gzip: 9 } } });
+  const [bare] = parse([route({ filters: [{ type: 'Compression', compression: {} }] })]);
+  assert.deepEqual((bare!.filters[0] as { compression: { encodings: unknown } }).compression.encodings, ['br', 'gzip']);
+  fails([route({ filters: [{ type: 'Compression', compression: { encodings: ['deflate'] } }] })],
+    'invalid route "r" filters[0].compression.encodings ["deflate"] in lb.yaml: expected off, or codings from br, gzip, zstd in order of preference, comma-separated (such as br,gzip)');
+  fails([route({ filters: [{ type: 'Compression', compression: { level: 3 } }] })],
+    'invalid route "r" filters[0].compression.level is not a known key in lb.yaml: expected one of encodings, types, minSize, levels');
+  fails([{ name: 'r', filters: [{ type: 'DirectResponse', directResponse: { statusCode: 200 } }, { type: 'Compression', compression: 'off' }] }],
+    'invalid route "r" filters[1].type "Compression" in lb.yaml: expected no Compression beside DirectResponse, which answers the request itself (the filter would do nothing)');
 });

@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import type { RateLimitSpec } from '../rate-limit/spec.js';
+import type { CompressionSettings } from '../proxy/compression/index.js';
 import { ConfigError, show } from '../config/errors.js';
 import type { BasicAuthSpec, ForwardAuthSpec, JwtSpec } from './auth/auth-spec.js';
 import { parseFilters } from './parse-filters.js';
@@ -27,7 +28,8 @@ export type FilterSpec =
   | { readonly type: 'JWT'; readonly jwt: JwtSpec }
   | { readonly type: 'AccessList'; readonly accessList: { readonly allow: readonly string[]; readonly deny: readonly string[] } }
   // Our own, beside HTTPRoute's: the route's rate limit, instead of RATE_LIMIT.
-  | { readonly type: 'RateLimit'; readonly rateLimit: RateLimitSpec };
+  | { readonly type: 'RateLimit'; readonly rateLimit: RateLimitSpec }
+  | { readonly type: 'Compression'; readonly compression: CompressionSettings /* encodings empty: off for the route */ };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
   readonly name: string;
