@@ -14,6 +14,8 @@
  *   (connections × streams connections of one request each). Its ratio to HAProxy says how far
  *   the h2 ratio is from the one HTTP/1.1 already has.
  * - `direct (h2c)`: h2load to one h2c backend, the ceiling (no CPU of a proxy).
+ * - `load-balancer h2→h2c (against)`, with `--against`: the other build's h2→h2c row, compared
+ *   with HAProxy's and with this build's round by round.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +50,8 @@ export interface H2Setup {
   readonly scrape: boolean;
   readonly proxyPort: number;
   readonly backendPorts: readonly number[];
+  /** Another build of the balancer (`--against`): its h2→h2c row beside this one's, with `env` over lbEnv. */
+  readonly against?: { readonly command: string[]; readonly env: Record<string, string> };
 }
 
 /** The targets, and the name of the one the others' ratios are taken against (HAProxy's h2 row when installed). */
@@ -68,6 +72,7 @@ export function h2Targets(setup: H2Setup): { targets: H2Target[]; base: string }
   const targets: H2Target[] = [
     { name: 'direct (h2c)', command: [], env: {}, port: H2_BACKEND_PORTS[0], h2load: { ...h2Shape, url: `http://127.0.0.1:${H2_BACKEND_PORTS[0]}/` } },
     lbH2,
+    ...(setup.against === undefined ? [] : [{ ...lbH2, name: 'load-balancer h2→h2c (against)', command: setup.against.command, env: { ...lbH2.env, ...setup.against.env } }]),
     balancer('load-balancer h2→http1', http1, h2Shape, true),
     balancer('load-balancer http1', http1, h1Shape, false),
   ];
@@ -133,13 +138,15 @@ export interface H2Check {
 
 /** The pairs measured: h2 and HTTP/1.1 each against HAProxy, and h2 against HTTP/1.1 backends. */
 export function h2Checks(summary: readonly Measured[], rounds: readonly (readonly Measured[])[]): H2Check[] {
-  const named = (prefix: string): string | undefined => summary.find((s) => s.target.startsWith(prefix))?.target;
+  const named = (name: string): string | undefined => summary.find((s) => s.target === name)?.target;
   const haproxyH2 = summary.find((s) => s.target.startsWith('haproxy') && s.target.endsWith('h2→h2c'))?.target;
   const haproxyH1 = summary.find((s) => s.target.startsWith('haproxy') && s.target.endsWith('http1'))?.target;
   const pairs: [string | undefined, string | undefined, boolean][] = [
     [named('load-balancer h2→h2c'), haproxyH2, true],
     [named('load-balancer http1'), haproxyH1, false],
     [named('load-balancer h2→h2c'), named('load-balancer h2→http1'), false],
+    [named('load-balancer h2→h2c (against)'), haproxyH2, false],
+    [named('load-balancer h2→h2c'), named('load-balancer h2→h2c (against)'), false],
   ];
   const checks: H2Check[] = [];
   for (const [target, against, judged] of pairs) {

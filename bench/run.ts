@@ -38,7 +38,8 @@
  * the balancer's HTTP/1.1 paths beside them, in the same rounds; the ratios are to HAProxy's h2
  * row. `--h2-client tls|h2c` picks the client side (TLS with ALPN h2, the default, or h2c with
  * prior knowledge on the plain listener); `--streams N` (10) streams per connection,
- * `--connections` (10 with --h2) connections.
+ * `--connections` (10 with --h2) connections. With `--against`, the other build's h2→h2c row is
+ * measured too, and compared with this build's.
  *
  *   npm run bench -- --duration 10 --connections 50 --body 6|1k|64k --strategy round-robin --rounds 5 --json
  */
@@ -171,6 +172,7 @@ let baseName = targets.find((t) => t.name.startsWith('baseline'))!.name;
 if (h2) {
   const setup = h2Targets({
     client: h2Client, connections, streams, workDir, balancer: [targetNode, cli], scrape: values.admin!, proxyPort: PROXY_PORT, backendPorts: BACKEND_PORTS,
+    ...(values.against === undefined ? {} : { against: { command: [targetNode, values.against], env: againstEnv } }),
     lbEnv: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, ...(values.admin ? { ADMIN_PORT: String(ADMIN_PORT) } : {}), ...lbEnv },
   });
   targets = setup.targets;

@@ -15,6 +15,14 @@ const UNPROCESSED = { beforeRequest: true, beforeResponse: true };
 /** gRPC's status fields: in a Trailers-Only response (a HEADERS frame that ends the stream) they are moved to the trailers. */
 const GRPC_STATUS = new Set(['grpc-status', 'grpc-message', 'grpc-status-details-bin']);
 
+/** The H2Stream a backend stream belongs to: its listeners are shared by every stream and find their H2Stream here. */
+const OWNER = Symbol('H2Stream');
+type Owned = ClientHttp2Stream & { [OWNER]: H2Stream };
+
+/** `session.request()`'s options: a bodyless request ends with its HEADERS; one with a body, with the client's trailers. */
+const NO_BODY = Object.freeze({ endStream: true });
+const WITH_BODY = Object.freeze({ endStream: false, waitForTrailers: true });
+
 /**
  * One request on one stream of an HTTP/2 session to a backend. It streams the client's body
  * with backpressure both ways (a full stream pauses the client's request, a slow client pauses
@@ -22,6 +30,10 @@ const GRPC_STATUS = new Set(['grpc-status', 'grpc-message', 'grpc-status-details
  * other transports do. A stream the backend refused unprocessed (GOAWAY above it, or
  * REFUSED_STREAM) fails with an error any request may be retried on, as long as none of its
  * body was taken from the client.
+ *
+ * Per request it allocates little beyond itself: the backend stream's listeners are functions
+ * shared by all (they find their H2Stream on the stream), and those a request body or a slow
+ * client needs are made only then.
  */
 export class H2Stream implements Stream, EncodedSink {
   readonly #attempt: Attempt;
@@ -42,6 +54,10 @@ export class H2Stream implements Stream, EncodedSink {
   #done = false;
   /** The response is compressed on its way (see Attempt.compression): its body goes through this. */
   #encoder: Encoder | undefined = undefined;
+  /** The request body's listeners, made when there is a body. */
+  #onBody: ((chunk: Buffer) => void) | undefined = undefined;
+  #onBodyEnd: (() => void) | undefined = undefined;
+  #onClientDrain: (() => void) | undefined = undefined;
 
   constructor(attempt: Attempt, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
     this.#attempt = attempt;
@@ -79,33 +95,34 @@ export class H2Stream implements Stream, EncodedSink {
     let stream: ClientHttp2Stream;
     try {
       // With a body, the stream ends with the client's trailers (an empty set ends it with an empty DATA frame).
-      stream = this.#stream = session.request(this.#headers, { endStream: !hasBody, waitForTrailers: hasBody });
+      stream = this.#stream = session.request(this.#headers, hasBody ? WITH_BODY : NO_BODY);
     } catch (err) {
       // A header node:http2 refuses to send (a bad value, say): the request is at fault, not the backend.
       this.#fail(new ProxyError('LB_ERR_BAD_REQUEST', (err as Error).message, { cause: err, stage: UNPROCESSED }));
       return;
     }
-    stream.on('response', this.#onResponse);
-    stream.on('data', this.#onData);
-    stream.on('trailers', this.#onTrailers);
-    stream.on('end', this.#onEnd);
-    stream.on('error', this.#onError);
-    stream.on('close', this.#onClose);
+    (stream as Owned)[OWNER] = this;
+    stream.on('response', H2Stream.#onResponse);
+    stream.on('data', H2Stream.#onData);
+    stream.on('trailers', H2Stream.#onTrailers);
+    stream.on('end', H2Stream.#onEnd);
+    stream.on('error', H2Stream.#onError);
+    stream.on('close', H2Stream.#onClose);
     if (!hasBody) {
       attempt.requestSent();
       return;
     }
     const req = this.#req;
-    stream.on('wantTrailers', this.#onWantTrailers);
+    stream.on('wantTrailers', H2Stream.#onWantTrailers);
     if (attempt.retry) this.#replay(stream);
     if (req.readableEnded) {
       // An empty body, read by an attempt before this one (a retry).
-      this.#onBodyEnd();
+      this.#bodyEnd();
       return;
     }
-    stream.on('drain', this.#onStreamDrain);
-    req.on('data', this.#onBody);
-    req.on('end', this.#onBodyEnd);
+    stream.on('drain', H2Stream.#onStreamDrain);
+    req.on('data', this.#onBody = (chunk) => this.#body(chunk));
+    req.on('end', this.#onBodyEnd = () => this.#bodyEnd());
     req.resume();
   }
 
@@ -142,7 +159,7 @@ export class H2Stream implements Stream, EncodedSink {
     this.#fail(this.#mapped(err, constants.NGHTTP2_NO_ERROR));
   }
 
-  readonly #onBody = (chunk: Buffer): void => {
+  #body(chunk: Buffer): void {
     this.#bodyRead += chunk.length;
     if (this.#maxBody > 0 && this.#bodyRead > this.#maxBody) {
       this.#attempt.tooLarge(this.#maxBody);
@@ -150,26 +167,55 @@ export class H2Stream implements Stream, EncodedSink {
     }
     this.#attempt.bodySent(chunk.length, chunk);
     if (!this.#stream!.write(chunk)) this.#req.pause();
-  };
+  }
 
-  readonly #onStreamDrain = (): void => {
-    if (!this.#done) this.#req.resume();
-  };
-
-  readonly #onBodyEnd = (): void => {
+  #bodyEnd(): void {
     if (this.#done) return;
     this.#stream!.end();
     this.#attempt.requestSent();
+  }
+
+  // The backend stream's listeners: `this` is the stream, whose H2Stream is its OWNER.
+  static readonly #onStreamDrain = function (this: Owned): void {
+    const self = this[OWNER];
+    if (!self.#done) self.#req.resume();
   };
 
   /** The request body is sent: the client's trailers follow it (HTTP/1.1 chunked ones, or an HTTP/2 client's). */
-  readonly #onWantTrailers = (): void => {
-    const stream = this.#stream!;
-    if (stream.destroyed || stream.closed) return;
-    stream.sendTrailers(relayedTrailers(this.#req.trailers as H2Headers));
+  static readonly #onWantTrailers = function (this: Owned): void {
+    if (this.destroyed || this.closed) return;
+    this.sendTrailers(relayedTrailers(this[OWNER].#req.trailers as H2Headers));
   };
 
-  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+  static readonly #onResponse = function (this: Owned, headers: IncomingHttpHeaders, flags: number): void {
+    this[OWNER].#response(headers, flags);
+  };
+
+  static readonly #onData = function (this: Owned, chunk: Buffer): void {
+    this[OWNER].#data(chunk);
+  };
+
+  static readonly #onTrailers = function (this: Owned, trailers: IncomingHttpHeaders): void {
+    const self = this[OWNER];
+    self.#attempt.trailers(grpcCode(trailers['grpc-status']));
+    if (self.#trailersWanted) self.#trailers = relayedTrailers(trailers as H2Headers, self.#trailers);
+  };
+
+  static readonly #onEnd = function (this: Owned): void {
+    this[OWNER].#end();
+  };
+
+  static readonly #onError = function (this: Owned, err: Error): void {
+    this[OWNER].#error ??= err;
+  };
+
+  static readonly #onClose = function (this: Owned): void {
+    const self = this[OWNER];
+    if (self.#done) return;
+    self.#fail(self.#mapped(self.#error, this.rstCode ?? constants.NGHTTP2_NO_ERROR));
+  };
+
+  #response(headers: IncomingHttpHeaders, flags: number): void {
     const attempt = this.#attempt;
     const res = this.#res;
     const status = Number(headers[':status']);
@@ -206,9 +252,9 @@ export class H2Stream implements Stream, EncodedSink {
     }
     res.writeHead(status, list);
     attempt.receiving();
-  };
+  }
 
-  readonly #onData = (chunk: Buffer): void => {
+  #data(chunk: Buffer): void {
     if (this.#done) return;
     this.#attempt.received();
     if (this.#encoder !== undefined) {
@@ -218,11 +264,11 @@ export class H2Stream implements Stream, EncodedSink {
     this.#ctx.bytes += chunk.length;
     if (this.#res.write(chunk)) return;
     this.#stream!.pause();
-    this.#res.once('drain', this.#onClientDrain);
+    this.#res.once('drain', this.#onClientDrain ??= () => this.#clientDrained());
     this.#attempt.stalled(this.#res.socket !== null);
-  };
+  }
 
-  readonly #onClientDrain = (): void => {
+  #clientDrained(): void {
     if (this.#encoder !== undefined) {
       this.#attempt.clientDrained();
       this.#encoder.clientDrained();
@@ -231,26 +277,21 @@ export class H2Stream implements Stream, EncodedSink {
     if (this.#done) return;
     this.#attempt.clientDrained();
     this.#stream!.resume();
-  };
+  }
 
-  readonly #onTrailers = (trailers: IncomingHttpHeaders): void => {
-    this.#attempt.trailers(grpcCode(trailers['grpc-status']));
-    if (this.#trailersWanted) this.#trailers = relayedTrailers(trailers as H2Headers, this.#trailers);
-  };
-
-  readonly #onEnd = (): void => {
+  #end(): void {
     if (this.#done) return;
     this.#finish();
     if (this.#encoder !== undefined) this.#encoder.end();
     else this.finished();
-  };
+  }
 
   /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
   output(chunk: Buffer): boolean {
     const res = this.#res;
     this.#ctx.bytes += chunk.length;
     if (res.write(chunk)) return true;
-    res.once('drain', this.#onClientDrain);
+    res.once('drain', this.#onClientDrain ??= () => this.#clientDrained());
     this.#attempt.stalled(res.socket !== null);
     return false;
   }
@@ -271,16 +312,6 @@ export class H2Stream implements Stream, EncodedSink {
     if (this.#trailers !== undefined && !res.destroyed) res.addTrailers(this.#trailers);
     res.end();
   }
-
-  readonly #onError = (err: Error): void => {
-    this.#error ??= err;
-  };
-
-  readonly #onClose = (): void => {
-    if (this.#done) return;
-    const code = this.#stream!.rstCode ?? constants.NGHTTP2_NO_ERROR;
-    this.#fail(this.#mapped(this.#error, code));
-  };
 
   /**
    * A stream's failure in our codes: REFUSED_STREAM means unprocessed (RFC 9113 section 8.7);
@@ -310,8 +341,10 @@ export class H2Stream implements Stream, EncodedSink {
   #finish(): void {
     this.#done = true;
     const req = this.#req;
-    req.off('data', this.#onBody);
-    req.off('end', this.#onBodyEnd);
+    if (this.#onBody !== undefined) {
+      req.off('data', this.#onBody);
+      req.off('end', this.#onBodyEnd!);
+    }
     if (this.#stream !== undefined && this.#attempt.hasBody && !req.complete) req.pause();
     this.session?.release(this);
   }

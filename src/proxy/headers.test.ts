@@ -183,6 +183,38 @@ test('h2ResponseHeaders drops pseudo-headers and hop-by-hop ones and sets our re
   assert.deepEqual(relayedTrailers({ 'grpc-status': '0', 'grpc-message': 'ok', connection: 'close', 'content-length': '1', ':status': 200 }), { 'grpc-status': '0', 'grpc-message': 'ok' });
 });
 
+test('h2RequestHeaders holds what upstreamRequestHeaders sends, forwarding headers included, call after call', () => {
+  const raw = ['Host', 'example.test', 'X-Forwarded-For', '10.1.1.1', 'Forwarded', 'for=10.1.1.1', 'Connection', 'x-hop', 'X-Hop', '1', 'Cookie', 'a=1', 'Cookie', 'b=2', 'Accept', 'a', 'Accept', 'b', 'X-Request-Id', 'theirs'];
+  for (let round = 0; round < 2; round++) {
+    const h1Info = { host: undefined, hasBody: false };
+    const expected: Record<string, string | string[]> = {};
+    const list = upstreamRequestHeaders(raw, '10.0.0.9', 'https', 'rid', h1Info);
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i]!.toLowerCase();
+      if (name === 'host') continue;
+      const had = expected[name];
+      expected[name] = had === undefined ? list[i + 1]! : [...[had].flat(), list[i + 1]!];
+    }
+    const info = { host: undefined, hasBody: false };
+    const out = h2RequestHeaders(raw, '10.0.0.9', 'https', 'rid', info, 'GET', '/', 'http', '127.0.0.1:9');
+    const fields: Record<string, unknown> = {};
+    for (const name in out) if (!name.startsWith(':')) fields[name] = out[name];
+    assert.deepEqual(fields, expected);
+    assert.deepEqual(info, h1Info);
+  }
+  const bare = h2RequestHeaders([], '::1', 'http', 'r2', { host: undefined, hasBody: false }, 'GET', '/', 'http', '127.0.0.1:9');
+  assert.deepEqual(Object.keys(bare).filter((n) => !n.startsWith(':')), ['x-forwarded-for', 'x-forwarded-proto', 'forwarded', 'x-request-id'], 'nothing left over from the call before');
+});
+
+test('h2ResponseHeaders drops what downstreamResponseHeaders drops, a Connection field and the names it lists included', () => {
+  const headers = { ':status': 200, connection: 'x-gone', 'x-gone': '1', 'keep-alive': 'timeout=5', 'x-kept': ['1', '2'], 'x-request-id': 'theirs', 'content-length': 3 };
+  const flat = ['connection', 'x-gone', 'x-gone', '1', 'keep-alive', 'timeout=5', 'x-kept', '1', 'x-kept', '2', 'x-request-id', 'theirs', 'content-length', '3'];
+  assert.deepEqual(h2ResponseHeaders(headers, 'ours'), downstreamResponseHeaders(flat, 'ours'));
+  assert.deepEqual(h2ResponseHeaders(headers, 'ours'), ['x-kept', '1', 'x-kept', '2', 'content-length', '3', 'x-request-id', 'ours']);
+  const { connection: _c, ...plain } = headers;
+  assert.deepEqual(h2ResponseHeaders(plain, 'ours'), ['x-gone', '1', 'x-kept', '1', 'x-kept', '2', 'content-length', '3', 'x-request-id', 'ours']);
+});
+
 test('trailerLines keeps what relayedTrailers keeps, as HTTP/1.1 trailer lines in their order and case', () => {
   const raw = ['X-Checksum', 'c1', 'Host', 'evil', 'Content-Length', '1', 'Connection', 'close', 'Keep-Alive', 'timeout=1', 'Trailer', 'X-Two',
     'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Connection', 'close', 'x-two', '2', 'X-Two', '3'];

@@ -352,16 +352,28 @@ export function h2RequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     if (isHeader(raw[i]!, 'te') && TE_TRAILERS.test(raw[i + 1]!)) trailers = true;
   }
-  const list = upstreamRequestHeaders(raw, clientIp, proto, requestId, info);
-  const out: H2Headers = { ':method': method, ':scheme': scheme, ':path': path, ':authority': info.host ?? authority };
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!.toLowerCase();
-    if (name === 'host') continue;
-    addHeader(out, name, list[i + 1]!);
+  const kept = keptScratch;
+  kept.length = 0;
+  const { xff, forwarded } = keptRequestHeaders(raw, info, false, kept);
+  const host = info.host;
+  const out: H2Headers = { ':method': method, ':scheme': scheme, ':path': path, ':authority': host ?? authority };
+  for (let i = 0; i < kept.length; i += 2) {
+    const name = kept[i]!.toLowerCase();
+    if (name !== 'host') addHeader(out, name, kept[i + 1]!);
   }
+  kept.length = 0;
+  // keptRequestHeaders drops these names: each is set once, as upstreamRequestHeaders appends them.
+  out['x-forwarded-for'] = xff === undefined ? clientIp : `${xff}, ${clientIp}`;
+  out['x-forwarded-proto'] = proto;
+  if (host !== undefined) out['x-forwarded-host'] = host;
+  out.forwarded = forwardedElement(forwarded, clientIp, host, proto);
+  out['x-request-id'] = requestId;
   if (trailers) out.te = 'trailers';
   return out;
 }
+
+/** What keptRequestHeaders keeps for h2RequestHeaders, which copies it out at once: one list for all, emptied after each use. */
+const keptScratch: string[] = [];
 
 /**
  * An HTTP/2 backend's response head for the client, as `downstreamResponseHeaders` makes it:
@@ -369,6 +381,26 @@ export function h2RequestHeaders(
  * X-Request-Id set. `skip`, when given, names headers to leave out (moved to the trailers).
  */
 export function h2ResponseHeaders(headers: H2Headers, requestId: string, skip?: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* : */ || skip?.has(name)) continue;
+    // Only names as long as a hop-by-hop header or X-Request-Id need a closer look (see downstreamResponseHeaders).
+    if (CHECKED_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase();
+      // A Connection field may name others to drop: rare (RFC 9113 section 8.2.2 forbids it), done the long way.
+      if (lower === 'connection') return namedH2ResponseHeaders(headers, requestId, skip);
+      if (lower === 'x-request-id' || HOP_BY_HOP.has(lower)) continue;
+    }
+    const value = headers[name];
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else if (value !== undefined) out.push(name, String(value));
+  }
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/** h2ResponseHeaders for a head with a Connection field: through downstreamResponseHeaders, which drops what it names. */
+function namedH2ResponseHeaders(headers: H2Headers, requestId: string, skip: ReadonlySet<string> | undefined): string[] {
   const flat: string[] = [];
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 /* : */ || skip?.has(name)) continue;

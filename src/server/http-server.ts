@@ -172,7 +172,11 @@ export class HttpListener implements Listener {
       const ctx = start(req, res);
       // A request line saying 2.0 was refused above: this is an HTTP/2 stream.
       // Its stream's 'finish', not the response's: node:http2's compatibility layer says 'finish' only once the stream has closed.
-      if (req.httpVersionMajor === 2) (res as unknown as Http2ServerResponse).stream.once('finish', resetUnfinishedStream);
+      // A stream that ended with its headers has no body to stop (see resetUnfinishedStream); 'finish' comes once, so `on`.
+      if (req.httpVersionMajor === 2) {
+        const stream = (res as unknown as Http2ServerResponse).stream;
+        if (!stream.endAfterHeaders) stream.on('finish', resetUnfinishedStream);
+      }
       // A pipelined request's response waits for the ones before it. If the connection dies
       // first, node:http aborts the request but never closes that response: end it here.
       if (res.socket === null) req.once('close', () => { if (req.aborted && res.socket === null) onClose.call(res); });
