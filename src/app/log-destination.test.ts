@@ -117,7 +117,7 @@ test('an uncaught exception does not lose what is buffered: logger lines and rec
     log.info('before the crash');
     const end = accessLog(log, lines).onEnd;
     for (let i = 0; i < 3; i++) {
-      end({ id: 'r' + i, req: { httpVersionMajor: 1 }, method: 'GET', path: '/' + i, status: 200, grpcStatus: -1, bytes: 6, bytesIn: 0, tries: 1, duration: 1, backend: undefined, clientIp: '127.0.0.1', error: undefined });
+      end({ id: 'r' + i, req: { httpVersionMajor: 1 }, method: 'GET', path: '/' + i, status: 200, grpcStatus: -1, policy: '', route: '', pool: '', bytes: 6, bytesIn: 0, tries: 1, duration: 1, backend: undefined, clientIp: '127.0.0.1', error: undefined });
     }
     setImmediate(() => { throw new Error('boom'); });
   `], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -124,9 +124,10 @@ export function retryCases(engine: EngineName): void {
 
     it('REQUEST_TIMEOUT bounds all tries together: 504 once it passes, even though tries remain', async (t) => {
       const backends = [await hanging(t), await hanging(t), await hanging(t)];
-      const { url } = await startBalancer(t, engine, backends.map((b) => b.url), { PROXY_TIMEOUT: '200ms', REQUEST_TIMEOUT: '300ms', RETRIES: '2' });
+      // Seconds, not fractions of one: at 300 ms, a machine at load 15 had not made the first try yet.
+      const { url } = await startBalancer(t, engine, backends.map((b) => b.url), { PROXY_TIMEOUT: '2s', REQUEST_TIMEOUT: '3s', RETRIES: '2' });
       assert.equal((await get(url)).status, 504);
-      // Each try waits PROXY_TIMEOUT: a second try would end at 400 ms at the earliest, a third at 600.
+      // Each try waits PROXY_TIMEOUT: a second try would end at 4 s at the earliest, a third at 6.
       const tries = backends.reduce((n, b) => n + b.requests.length, 0);
       assert.ok(tries >= 1 && tries <= 2, `tries made before REQUEST_TIMEOUT: ${tries} (of 3 allowed)`);
     });
