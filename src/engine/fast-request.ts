@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientRequest } from '../context/index.js';
-import { isHeader, type ForwardingCache } from '../proxy/headers.js';
+import { headersObject, isHeader, type ForwardingCache } from '../proxy/headers.js';
 
 /** Where a request's body goes once it has an upstream try writing it. */
 export interface BodySink {
@@ -11,10 +11,6 @@ export interface BodySink {
   bodyEnd(): void;
 }
 
-/** Headers node:http keeps only the first of (its `matchKnownFields` rule), the rest being joined with ", ". */
-const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
-  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer',
-  'retry-after', 'server', 'user-agent']);
 
 /**
  * A request as the fast engine parsed it: the head's fields as node:http names them (so the
@@ -57,18 +53,12 @@ export class FastRequest implements ClientRequest {
 
   /** The headers by lowercase name, as node:http builds them; made on first use. */
   get headers(): IncomingHttpHeaders {
-    if (this.#headers !== undefined) return this.#headers;
-    const headers: Record<string, string | string[]> = {};
-    const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!;
-      const seen = headers[name];
-      if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-      else if (Array.isArray(seen)) seen.push(value);
-      else if (!FIRST_ONLY.has(name)) headers[name] = name === 'cookie' ? `${seen}; ${value}` : `${seen}, ${value}`;
-    }
-    return (this.#headers = headers as IncomingHttpHeaders);
+    return (this.#headers ??= headersObject(this.rawHeaders));
+  }
+
+  /** Set with a new `rawHeaders` (see replaceRawHeaders), as node:http's IncomingMessage allows. */
+  set headers(headers: IncomingHttpHeaders) {
+    this.#headers = headers;
   }
 
   /** The first value of a header, by lowercase name, read from the raw list (no headers object made). */

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 /**
  * Header rewriting in both directions, one pass over the raw header list each way so order,
  * case and repeated headers (several Set-Cookie) survive.
@@ -475,4 +476,34 @@ function addHeader(out: H2Headers, name: string, value: string): void {
   if (had === undefined) out[name] = value;
   else if (Array.isArray(had)) had.push(value);
   else out[name] = [String(had), value];
+}
+
+/** Headers node:http keeps only the first of (its `matchKnownFields` rule), the rest being joined with ", ". */
+const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
+  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer',
+  'retry-after', 'server', 'user-agent']);
+
+/** A request's headers by lowercase name from its raw list, as node:http builds them. */
+export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else if (!FIRST_ONLY.has(name)) headers[name] = name === 'cookie' ? `${seen}; ${value}` : `${seen}, ${value}`;
+  }
+  return headers as IncomingHttpHeaders;
+}
+
+/**
+ * Gives a request a new raw header list (a filter's edit) and the headers object that goes with
+ * it. node:http builds `headers` lazily from `rawHeaders` with the count its parser saw: after a
+ * shorter list, node 26 reads past its end and throws (an uncaught TypeError that ended the
+ * process), and an object built before the edit would still show what was removed.
+ */
+export function replaceRawHeaders(req: { rawHeaders: string[]; readonly headers: IncomingHttpHeaders }, raw: string[]): void {
+  req.rawHeaders = raw;
+  (req as { headers: IncomingHttpHeaders }).headers = headersObject(raw);
 }

@@ -6,6 +6,7 @@ import type { Next } from '../middleware/chain.js';
 import type { Pool } from '../pool/index.js';
 import { authorize, makePolicy, type AuthPolicy, type AuthShared } from './auth/index.js';
 import { answerGrpc, isGrpc } from '../proxy/grpc.js';
+import { replaceRawHeaders } from '../proxy/headers.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
 import { CompressionPolicy } from '../proxy/compression/index.js';
@@ -126,8 +127,8 @@ export class CompiledRoute {
     if (this.#redirect !== undefined) { this.#answerRedirect(ctx, this.#redirect, prefix); return; }
     if (this.#direct !== undefined) { answer(ctx, this.#direct.spec.statusCode, this.#direct.body, this.#direct.spec); return; }
     const req = ctx.req;
-    if (this.#requestHeaders !== undefined) req.rawHeaders = this.#requestHeaders.apply(req.rawHeaders);
-    if (this.#rewriteHost !== undefined) req.rawHeaders = withHost(req.rawHeaders, this.#rewriteHost);
+    if (this.#requestHeaders !== undefined) replaceRawHeaders(req, this.#requestHeaders.apply(req.rawHeaders));
+    if (this.#rewriteHost !== undefined) replaceRawHeaders(req, withHost(req.rawHeaders, this.#rewriteHost));
     if (this.#rewritePath !== undefined) req.url = editPath(req.url ?? '/', this.#rewritePath, prefix);
     if (this.#responseHeaders !== undefined) ctx.responseModifier = this.#responseHeaders;
     if (this.#compression !== undefined) ctx.compression = this.#compression;

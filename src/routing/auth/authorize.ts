@@ -1,6 +1,7 @@
 import type { RequestContext } from '../../context/index.js';
 import type { Cancellable } from '../../context/request-context.js';
 import { ProxyError } from '../../errors/index.js';
+import { replaceRawHeaders } from '../../proxy/headers.js';
 import type { PolicyRefusals } from '../../metrics/policy-refusals.js';
 import { answer } from '../compiled-route.js';
 import type { AuthPolicy, Refusal, Verdict } from './policy.js';
@@ -56,7 +57,7 @@ function settle(ctx: RequestContext, policy: AuthPolicy, refusals: PolicyRefusal
     return;
   }
   const strip = !policy.keepAuthorization;
-  if (strip || policy.sets.length > 0) ctx.req.rawHeaders = edited(ctx.req.rawHeaders, strip, policy.sets, verdict);
+  if (strip || policy.sets.length > 0) replaceRawHeaders(ctx.req, edited(ctx.req.rawHeaders, strip, policy.sets, verdict));
   pass();
 }
 
