@@ -240,15 +240,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
 
   onData(chunk: Buffer): boolean {
     // undici's chunks are not reused: the compressor may hold on to them.
-    if (this.#encoder !== undefined) return this.#encoder.write(chunk);
-    const res = this.#res;
-    this.#ctx.bytes += chunk.length;
-    if (res.write(chunk)) return true;
-    res.once('drain', onClientDrain);
-    // A pipelined response queued behind another has no socket yet: the one in front is the
-    // one the client is (or is not) reading, and it is watched.
-    this.#attempt.stalled(res.socket !== null);
-    return false;
+    return this.#encoder !== undefined ? this.#encoder.write(chunk) : this.output(chunk);
   }
 
   /** The response is complete, with the backend's trailers when it sent some (a chunked response; undici gives latin1 bytes, its typings say strings). */
@@ -264,12 +256,14 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     this.#end(trailers);
   }
 
-  /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
+  /** Body bytes for the client (compressed or not); false when it is full (the backend or the compressor waits for its drain). */
   output(chunk: Buffer): boolean {
     const res = this.#res;
     this.#ctx.bytes += chunk.length;
     if (res.write(chunk)) return true;
     res.once('drain', onClientDrain);
+    // A pipelined response queued behind another has no socket yet: the one in front is the
+    // one the client is (or is not) reading, and it is watched.
     this.#attempt.stalled(res.socket !== null);
     return false;
   }
