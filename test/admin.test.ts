@@ -389,9 +389,11 @@ test('10 reloads that add, remove and reweight backends under 4 looping clients:
 
 test('WORKERS=2: the admin listener is the primary\'s; a change reaches every worker before the API answers; /metrics sums the workers', async (t) => {
   const [a, b] = await startBackends(t, undefined, ['a', 'b']);
-  const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a,${b!.url}|id=b`, ADMIN_TOKEN: TOKEN, WORKERS: '2' });
+  // The primary checks both backends before the workers start; on a busy machine the default 1 s check timeout could mark one down.
+  const lb = await startWithAdmin({ BACKENDS: `${a!.url}|id=a,${b!.url}|id=b`, ADMIN_TOKEN: TOKEN, WORKERS: '2', HEALTH_CHECK_TIMEOUT: '10s' });
   t.after(() => lb.stop());
-  assert.equal((await lb.waitForLog((l) => l.msg === 'listening')).workers, 2);
+  const listening = await lb.waitForLog((l) => l.msg === 'listening');
+  assert.deepEqual([listening.workers, listening.available], [2, 2]);
   assert.equal(lb.logs.filter((l) => l.msg === 'admin listening').length, 1);
   for (let round = 0; round < 3; round++) {
     const off = round % 2 === 0 ? 'a' : 'b';
@@ -427,17 +429,18 @@ test('a reload changes PROXY_TIMEOUT and the strategy for the requests that foll
   const lb = await startLb({ ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, HEALTH_CHECK_PATH: '/health', RETRIES: '0' }, { args: ['--config', file] });
   t.after(() => lb.stop());
   const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
-  writeFileSync(file, `backends:\n  - ${hang.url}|id=hang\n  - ${b!.url}|id=b|weight=3\nstrategy: weighted-round-robin\nproxy:\n  timeout: 200ms\n`);
+  writeFileSync(file, `backends:\n  - ${hang.url}|id=hang\n  - ${b!.url}|id=b|weight=3\nstrategy: weighted-round-robin\nproxy:\n  timeout: 2s\n`);
   const res = await api(admin, 'POST', '/api/reload');
   assert.deepEqual([res.status, res.body.needRestart], [200, []]);
   await lb.waitForLog((l) => l.msg === 'backend is up' && l.backend === 'b');
   // One in four goes to `hang`, which never answers /never: without the new timeout it would wait an hour.
+  // (2 s, not less: on a busy machine `b` itself can take a few hundred milliseconds to answer.)
   const answers: string[] = [];
   for (let i = 0; i < 4; i++) {
     const r = await get(`${lb.url}/never`);
     answers.push(r.status === 504 ? '504' : r.body);
   }
-  assert.deepEqual(answers.sort(), ['504', 'b', 'b', 'b'], 'weighted round robin 3:1, and PROXY_TIMEOUT 200ms');
+  assert.deepEqual(answers.sort(), ['504', 'b', 'b', 'b'], 'weighted round robin 3:1, and PROXY_TIMEOUT 2s');
 });
 
 /** Reads server-sent events from the admin listener until `until` says enough (or 20 s pass). */
