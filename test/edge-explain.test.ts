@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { ask, basic, echoBackend, startWithConfig } from './helpers/edge.js';
 import { startBackends } from './helpers/backend.js';
@@ -123,4 +126,53 @@ test('X-LB-Explain with the global settings: ALLOW_CIDRS/DENY_CIDRS and RATE_LIM
   assert.deepEqual(refused.policies!.map((n) => [n.policy, n.decision]), [['access-list', 'allowed'], ['rate-limit', 'refused']]);
   // A request that does not ask is refused without one.
   assert.equal((await get(lb.url)).headers['x-lb-explain'], undefined);
+});
+
+test('X-LB-Explain with JWT and ForwardAuth: the token\'s sub as the key (never the token), the auth service\'s refusal passed on as it is, and named', async (t) => {
+  const backend = await echoBackend(t);
+  // An auth service on 127.0.0.1: `Bearer good` passes, anything else gets 403.
+  const auth = createServer((req, res) => {
+    req.resume();
+    res.writeHead(req.headers.authorization === 'Bearer good' ? 204 : 403).end();
+  });
+  auth.listen(0, '127.0.0.1');
+  await once(auth, 'listening');
+  t.after(() => { auth.closeAllConnections(); auth.close(); });
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const pem = await exportSPKI(publicKey);
+  const yaml = `pools:
+  app: { backends: [${backend.url}] }
+routes:
+  - name: tokens
+    matches: [{ path: { type: PathPrefix, value: /api } }]
+    filters: [{ type: JWT, jwt: { keys: [{ pem: ${JSON.stringify(pem)}, alg: RS256 }] } }]
+    backendRefs: [{ name: app }]
+  - name: asked
+    matches: [{ path: { type: PathPrefix, value: /fa } }]
+    filters: [{ type: ForwardAuth, forwardAuth: { address: "http://127.0.0.1:${(auth.address() as { port: number }).port}/check", authRequestHeaders: [Authorization] } }]
+    backendRefs: [{ name: app }]
+`;
+  const lb = await startWithConfig(t, yaml, {}, { ADMIN_TOKEN: TOKEN });
+  const asking = { 'x-lb-explain': TOKEN };
+  const token = await new SignJWT({ sub: 'user-7' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime('10m').sign(privateKey);
+
+  const good = await ask(lb.port, '/api', { ...asking, authorization: `Bearer ${token}` });
+  assert.equal(good.status, 200);
+  assert.deepEqual(explained(good.headers).policies!.map((n) => [n.policy, n.rule, n.key, n.decision]), [['jwt', 'route tokens: JWT filter', 'sub=user-7', 'allowed']]);
+  assert.ok(!(good.headers['x-lb-explain'] as string).includes(token.split('.')[2]!), 'never the token');
+  const forged = `${token.slice(0, token.lastIndexOf('.'))}.AAAA`;
+  const bad = await ask(lb.port, '/api', { ...asking, authorization: `Bearer ${forged}` });
+  assert.equal(bad.status, 401);
+  const badWhy = explained(bad.headers);
+  assert.equal(badWhy.answeredBy, 'jwt');
+  assert.deepEqual(badWhy.policies!.map((n) => [n.key, n.decision, n.code]), [['sub=user-7', 'refused', 'LB_ERR_UNAUTHORIZED']], 'the sub the token claims, though it is refused');
+
+  const denied = await ask(lb.port, '/fa', { ...asking, authorization: 'Bearer nope' });
+  assert.equal(denied.status, 403);
+  const deniedWhy = explained(denied.headers);
+  assert.equal(deniedWhy.answeredBy, 'forward-auth');
+  assert.deepEqual(deniedWhy.policies!.map((n) => [n.policy, n.rule, n.key, n.decision, n.status]), [['forward-auth', 'route asked: ForwardAuth filter', null, 'refused', 403]]);
+  const passed = await ask(lb.port, '/fa', { ...asking, authorization: 'Bearer good' });
+  assert.equal(passed.status, 200);
+  assert.deepEqual(explained(passed.headers).policies!.map((n) => [n.policy, n.decision]), [['forward-auth', 'allowed']]);
 });
