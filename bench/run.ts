@@ -31,6 +31,9 @@
  * against the same engine without routes (the target: within 5% of its CPU per request). Every
  * target then gets the same requests, spread over the 100 hosts and the 10 prefixes.
  *
+ * `--policies` adds the edge policies' targets (bench/policies.ts): every policy off, a rate limit
+ * that never refuses, gzip; each judged against the all-off target beside today's defaults.
+ *
  * `--only REGEX` measures only the targets whose name matches (the baseline is always kept).
  *
  * `--h2` measures HTTP/2 instead (bench/h2.ts): h2load (apt-get install nghttp2-client) through
@@ -54,6 +57,7 @@ import { parseArgs } from 'node:util';
 import { describeChecks, middleRequest, routedChecks, routeRequests, writeRoutes } from './routes.js';
 import { describeH2Checks, H2_BACKEND_PORTS, h2Checks, h2Targets, type H2Client } from './h2.js';
 import { H2Load, type H2LoadShape } from './h2load.js';
+import { describePolicyChecks, policyChecks, policyEnvs } from './policies.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,6 +83,7 @@ const { values } = parseArgs({
     'h2-client': { type: 'string', default: 'tls' },
     streams: { type: 'string', default: '10' },
     'accept-encoding': { type: 'string' },
+    policies: { type: 'boolean', default: false },
   },
   allowNegative: true,
 });
@@ -111,7 +116,8 @@ const loadCpus = `0-${Math.max(0, cpus - 2)}`;
 const rate = Number(values.rate);
 if (!(rate >= 0)) throw new Error(`--rate: expected requests per second (0: as fast as possible), got ${values.rate}`);
 // A fixed rate needs the Node load generator: wrk only runs closed loops.
-const useWrk = values.loadgen === 'node' || rate > 0 ? false : spawnSync('wrk', ['--version']).error === undefined;
+// wrk sends no Accept-Encoding: a compression run needs the Node load generator too.
+const useWrk = values.loadgen === 'node' || rate > 0 || values['accept-encoding'] !== undefined ? false : spawnSync('wrk', ['--version']).error === undefined;
 const workDir = mkdtempSync(join(tmpdir(), 'lb-bench-'));
 /** `KEY=VALUE` options as an environment. */
 function settings(pairs: readonly string[], option: string): Record<string, string> {
@@ -177,6 +183,11 @@ if (h2) {
   });
   targets = setup.targets;
   baseName = setup.base;
+}
+if (values.policies && !h2) {
+  // The policy targets beside today's defaults (bench/policies.ts): the same build and settings, each policy on or off.
+  const balancer = targets.find((t) => t.name === 'load-balancer')!;
+  targets.splice(targets.indexOf(balancer) + 1, 0, ...policyEnvs(balancer.env).map(({ name, env }) => ({ ...balancer, name, env })));
 }
 if (routesFile !== undefined) {
   const after = Math.max(...['load-balancer', 'load-balancer (node)'].map((name) => targets.findIndex((t) => t.name === name))) + 1;
@@ -439,10 +450,11 @@ try {
   const base = summary.find((s) => s.target === baseName)!;
   const checks = routedChecks(summary, rounds);
   const versus = h2 ? h2Checks(summary, rounds) : [];
+  const policies = policyChecks(summary, rounds);
   const meta = { node: targetNodeVersion, cpus, pinned: pin, loadgen: h2 ? 'h2load' : useWrk ? 'wrk' : 'node', rate: rate > 0 ? rate : 'max', duration, connections, body: values.body, strategy: values.strategy, rounds: Number(values.rounds),
     requests: mix === undefined ? '/' : `${mix.length} hosts, /p0/x … /p9/x`, ...(h2 ? { h2: { client: h2Client, streams, base: baseName } } : {}) };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds, routed: checks, ...(h2 ? { h2: versus } : {}) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ meta, results: summary, rounds, routed: checks, ...(h2 ? { h2: versus } : {}), ...(policies.length > 0 ? { policies } : {}) }, null, 2)}\n`);
   } else {
     process.stdout.write(`${JSON.stringify(meta)}\n\n`);
     if (h2) process.stdout.write(`× base: against ${baseName}\n`);
@@ -478,6 +490,7 @@ try {
     }
     if (checks.length > 0) process.stdout.write(`\n${describeChecks(checks)}\n`);
     if (versus.length > 0) process.stdout.write(`\n${describeH2Checks(versus)}\n`);
+    if (policies.length > 0) process.stdout.write(`\n${describePolicyChecks(policies, bodySize, /\bgzip\b/.test(values['accept-encoding'] ?? ''))}\n`);
   }
 } finally {
   finished = true;

@@ -314,3 +314,41 @@ test('the dashboard with pools and routes: a pools section (name, available/tota
   assert.equal(await other.page.locator('#backends-title').textContent(), 'Backends');
   await other.page.close();
 });
+
+test('the dashboard shows what the edge policies refused: rate-limited and refused counts by policy and route, live; hidden before any refusal', async (t) => {
+  const browser = await launch(t);
+  if (browser === undefined) return;
+  const [a] = await startBackends(t, undefined, ['a']);
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-dashboard-')), 'lb.json');
+  writeFileSync(file, JSON.stringify({
+    routes: [{
+      name: 'closed', filters: [{ type: 'AccessList', accessList: { deny: ['127.0.0.0/8'] } }],
+      matches: [{ path: { type: 'PathPrefix', value: '/closed' } }], backendRefs: [{ name: 'default' }],
+    }],
+  }));
+  // Two requests an hour: the third and later are refused however slow the machine.
+  const lb = await startLb({ BACKENDS: `${a!.url}|id=a`, ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, RATE_LIMIT: '2/h', RATE_LIMIT_BURST: '2' }, { args: ['--config', file] });
+  t.after(() => lb.stop());
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const { page, problems } = await open(browser, admin, { width: 1280, height: 900 });
+  await page.waitForFunction(() => document.querySelectorAll('#backends tbody tr').length === 1);
+  assert.equal(await page.evaluate(() => document.getElementById('refusals-section')?.hidden), true, 'nothing refused yet: no section');
+
+  const statuses: number[] = [];
+  for (let i = 0; i < 5; i++) statuses.push((await get(lb.url)).status);
+  for (let i = 0; i < 2; i++) statuses.push((await get(`${lb.url}/closed`)).status);
+  assert.deepEqual(statuses, [200, 200, 429, 429, 429, 403, 403]);
+  const rows = (): Promise<(string | null)[][]> => page.evaluate(() => [...document.querySelectorAll('#refusals tbody tr')].map((r) => [...r.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)));
+  await page.waitForFunction(() => [...document.querySelectorAll('#refusals tbody tr td.total')].map((td) => td.textContent).join(',') === '2,3');
+  assert.deepEqual(await rows(), [['access-list', 'closed', '2'], ['rate-limit', '(no route)', '3']]);
+  assert.equal(await page.locator('#refusals-summary').textContent(), 'Rate-limited: 3 · refused by access lists and authentication: 2');
+  assert.equal(await page.evaluate(() => document.getElementById('refusals-section')?.hidden), false);
+
+  // Live: one more refusal moves its count with the next sample.
+  assert.equal((await get(`${lb.url}/closed`)).status, 403);
+  await page.waitForFunction(() => document.querySelector('#refusals tr[data-policy="access-list"] td.total')?.textContent === '3');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}dashboard-refusals.png`, fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});

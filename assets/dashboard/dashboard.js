@@ -167,7 +167,35 @@
     $('t-conn').textContent = String(last.connections);
     $('t-queue').textContent = String(last.queued);
     renderBackends(last);
+    renderRefusals(last);
     renderCharts();
+  }
+
+  // ---- refusals: what the edge policies turned away (shown once any policy has refused) ----
+  const RATE_LIMITED = 'rate-limit';
+
+  function renderRefusals(last) {
+    const refusals = last.refusals ?? [];
+    const section = $('refusals-section');
+    section.hidden = refusals.length === 0;
+    if (section.hidden) return;
+    const sum = (keep) => refusals.filter(keep).reduce((n, r) => n + r.total, 0);
+    const limited = sum((r) => r.policy === RATE_LIMITED);
+    const refused = sum((r) => r.policy !== RATE_LIMITED && !r.policy.endsWith('(shadow)'));
+    const shadow = sum((r) => r.policy.endsWith('(shadow)'));
+    $('refusals-summary').textContent = `Rate-limited: ${limited} · refused by access lists and authentication: ${refused}`
+      + (shadow > 0 ? ` · a shadow rate limit would have refused: ${shadow}` : '');
+    const body = $('refusals').tBodies[0];
+    body.replaceChildren();
+    for (const r of refusals) {
+      const row = body.insertRow();
+      row.dataset.policy = r.policy;
+      row.dataset.route = r.route;
+      cell(row, r.policy, 'id');
+      cell(row, r.route === '' ? '(no route)' : r.route);
+      cell(row, String(r.total), 'num total');
+      cell(row, fmt(r.perSecond), 'num rate');
+    }
   }
 
   function badge(b) {

@@ -12,6 +12,7 @@ import { Canaries } from './canary.js';
 import { serveAsset } from './assets.js';
 import { ApiError, asApiError, canarySpec, checkWeight, invalid, notAllowed, object, readJson, send } from './api-input.js';
 import { describePool, describeRoute, type AdminPool, type RoutesView } from './pools-api.js';
+import { defaultPolicies, effectivePolicies } from './policies-api.js';
 
 /** What the admin API acts on: a LoadBalancer, or a cluster's primary. */
 export interface AdminTarget {
@@ -190,8 +191,12 @@ export class AdminServer {
     }
     if (resource === 'routes' && parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, path, 'GET');
-      const { routes, table } = target.routes();
-      return send(res, 200, { routes: routes.map(describeRoute), table: table ?? null });
+      const { routes, table, policies } = target.routes();
+      if (policies === undefined) return send(res, 200, { routes: routes.map(describeRoute), table: table ?? null });
+      // Each route with the policies in effect for it (its filters over the global settings), secrets redacted.
+      return send(res, 200, {
+        routes: routes.map((r) => ({ ...describeRoute(r), policies: effectivePolicies(r, policies) })), table: table ?? null, unmatched: defaultPolicies(policies),
+      });
     }
     if (resource === 'canaries' && parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, path, 'GET');

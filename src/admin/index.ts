@@ -2,6 +2,7 @@ export { AdminServer, describe } from './admin-server.js';
 export { MAX_ADMIN_BODY } from './api-input.js';
 export { poolSettingsSummary } from './pools-api.js';
 export type { AdminPool, RoutesView } from './pools-api.js';
+export { policyGlobals, type PolicyGlobals } from './policies-api.js';
 export type { AdminOptions, AdminTarget, ReloadOutcome } from './admin-server.js';
 export { EventLog } from './events.js';
 export { AdminToken } from './token.js';

@@ -1,6 +1,7 @@
 import type { PoolSettings } from '../config/pools.js';
 import type { Pool } from '../pool/index.js';
 import type { RouteSpec } from '../routing/route-spec.js';
+import type { PolicyGlobals } from './policies-api.js';
 
 /** A pool as the admin API acts on it: its backends, its strategy and settings, and who to tell of a change. */
 export interface AdminPool {
@@ -17,6 +18,8 @@ export interface AdminPool {
 export interface RoutesView {
   readonly routes: readonly RouteSpec[];
   readonly table: string | undefined;
+  /** The global settings routes' filters override: with them, each route shows its policies in effect. */
+  readonly policies?: PolicyGlobals;
 }
 
 /** What sets pools apart, for `GET /api/pools`: the settings a pool may set for itself, durations in ms. */

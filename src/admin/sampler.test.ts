@@ -78,3 +78,27 @@ test('each second on the clock, the tally\'s growth becomes rates, error rates a
   sampler.stop();
   assert.equal(clock.ticking, false);
 });
+
+test('each sample carries the edge policies\' refusals by policy and route: totals since start-up and the second\'s growth; a shadow limit\'s apart', async () => {
+  const pool = new Pool([{ url: 'http://127.0.0.1:10001', id: 'a' }]);
+  const process: ProcessCounts = { retries: 0, queued: 0, connections: 0, logLinesDropped: 0 };
+  const counts = (): Promise<Counts> => Promise.resolve({ rows: [], process });
+  const clock = new ManualClock(1_700_000_000_000);
+  const sampler = new Sampler(pool, counts, {}, clock);
+  const samples: Sample[] = [];
+  sampler.subscribe((sample) => samples.push(sample));
+  process.policyRefusals = { 'rate-limit\n': 4 }; // before the start: in the totals, not in a rate
+  sampler.start();
+  await new Promise((resolve) => setImmediate(resolve));
+  await clock.advance(1000);
+  assert.deepEqual(samples[0]!.refusals, [{ policy: 'rate-limit', route: '', total: 4, perSecond: 0 }]);
+  process.policyRefusals = { 'rate-limit\n': 7, 'access-list\nadmin': 2 };
+  process.rateLimitShadow = { api: 5 };
+  await clock.advance(1000);
+  assert.deepEqual(samples[1]!.refusals, [
+    { policy: 'access-list', route: 'admin', total: 2, perSecond: 2 },
+    { policy: 'rate-limit', route: '', total: 7, perSecond: 3 },
+    { policy: 'rate-limit (shadow)', route: 'api', total: 5, perSecond: 5 },
+  ]);
+  sampler.stop();
+});

@@ -1,4 +1,4 @@
-import { DURATION_BUCKETS, ROW, type Counts } from '../metrics/index.js';
+import { DURATION_BUCKETS, refusalKey, refusalLabels, ROW, type Counts, type ProcessCounts } from '../metrics/index.js';
 import type { Pool } from '../pool/index.js';
 import { realClock, type Clock } from './clock.js';
 
@@ -21,6 +21,16 @@ export interface BackendSample {
   readonly p99Le: number | null;
 }
 
+/** Requests one edge policy refused on one route: since start-up, and over the sampled second. */
+export interface RefusalSample {
+  /** `access-list`, `rate-limit`, `basic-auth`, `forward-auth`, `jwt`; `rate-limit (shadow)` for what a shadow-mode limit would have refused. */
+  readonly policy: string;
+  /** The route ('' for requests no route matched, or without routes). */
+  readonly route: string;
+  readonly total: number;
+  readonly perSecond: number;
+}
+
 /** The whole balancer over one sampled second. */
 export interface Sample {
   /** Milliseconds since the epoch, at the end of the second. */
@@ -41,6 +51,8 @@ export interface Sample {
   readonly queued: number;
   readonly retries: number;
   readonly backends: readonly BackendSample[];
+  /** Edge policies' refusals by policy and route, once any was (empty before). */
+  readonly refusals: readonly RefusalSample[];
 }
 
 /** A second with at least this many retries, and this share of the requests, is a retry spike. */
@@ -71,6 +83,8 @@ export class Sampler {
   #size = 0;
   #previous = new Map<string, Float64Array>();
   #previousRetries = 0;
+  /** Refusal totals at the previous sample, by `policy\nroute`. */
+  #previousRefusals = new Map<string, number>();
   #previousTime = 0;
   #stopTicking: (() => void) | undefined;
   readonly #listeners = new Set<(sample: Sample) => void>();
@@ -130,6 +144,7 @@ export class Sampler {
         // The counts so far are the baseline: rates start with the next second.
         this.#previous = current;
         this.#previousRetries = counts.process.retries;
+        this.#previousRefusals = refusalTotals(counts.process);
         return;
       }
       const total = new Float64Array(ROW.length);
@@ -172,6 +187,7 @@ export class Sampler {
         queued: counts.process.queued,
         retries: Math.max(0, retries),
         backends,
+        refusals: this.#refusals(counts.process, seconds),
       };
       this.#ring[this.#next] = sample;
       this.#next = (this.#next + 1) % SAMPLES_KEPT;
@@ -188,6 +204,26 @@ export class Sampler {
       this.#busy = false;
     }
   }
+
+  /** The refusals of each policy on each route, with their growth over the second. */
+  #refusals(counts: ProcessCounts, seconds: number): RefusalSample[] {
+    const totals = refusalTotals(counts);
+    const out: RefusalSample[] = [];
+    for (const [key, total] of totals) {
+      const { policy, route } = refusalLabels(key);
+      const grown = Math.max(0, total - (this.#previousRefusals.get(key) ?? 0));
+      out.push({ policy, route, total, perSecond: round(grown / seconds) });
+    }
+    this.#previousRefusals = totals;
+    return out.sort((a, b) => a.policy.localeCompare(b.policy) || a.route.localeCompare(b.route));
+  }
+}
+
+/** Refusals (and a shadow-mode rate limit's would-be refusals) since start-up, by `policy\nroute`. */
+function refusalTotals(counts: ProcessCounts): Map<string, number> {
+  const totals = new Map(Object.entries(counts.policyRefusals ?? {}));
+  for (const [route, n] of Object.entries(counts.rateLimitShadow ?? {})) totals.set(refusalKey('rate-limit (shadow)', route), n);
+  return totals;
 }
 
 function round(n: number): number {

@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminServer, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, EventLog, policyGlobals, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { StateFile } from '../admin/state-file.js';
@@ -282,7 +282,7 @@ export class ClusterPrimary {
     return {
       pool: this.pool,
       pools,
-      routes: () => ({ routes: this.config.routes, table: this.config.routes.length === 0 ? undefined : RouteTable.compile(this.config.routes).describe() }),
+      routes: () => ({ routes: this.config.routes, table: this.config.routes.length === 0 ? undefined : RouteTable.compile(this.config.routes).describe(), policies: policyGlobals(this.config) }),
       get metrics() { return primary.metrics; },
       events: this.events,
       // Sampling needs the counts only, not the workers' default metrics.

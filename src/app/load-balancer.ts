@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { AdminServer, AdminToken, EventLog, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, AdminToken, EventLog, policyGlobals, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
@@ -9,7 +9,7 @@ import { backendKey, countRequests, Metrics, PolicyRefusals, refusalKey, Tally, 
 import { accessLog, compose, requestId, type LineSink } from '../middleware/index.js';
 import type { Next } from '../middleware/chain.js';
 import { isDnsBackend, type Backend, type BackendTls, type Pool } from '../pool/index.js';
-import { ExplainGate, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
+import { ExplainGate, explainRequests, H2Transport, NodeTransport, ProtoTransport, ProxyError, type ConnectionStats, type Proxy, type Transport } from '../proxy/index.js';
 import { AuthShared, Mirrors, refuse, Router, RouteTable, type MirrorCounts } from '../routing/index.js';
 import { RATE_LIMIT_POLICY, RateLimits, type Authority } from '../rate-limit/index.js';
 import { globalRateLimit } from './rate-limit-config.js';
@@ -167,7 +167,10 @@ export class LoadBalancer {
     this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance), options.rateAuthority);
     this.#final = this.#route(config);
     const clientAddress = this.#edge.clientAddress();
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
+    // With an admin token: whether a request asks to be explained is read once, before the policies that note their decisions.
+    const explainGate = this.#shared.explainGate;
+    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress]),
+      ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
       (ctx) => this.#final(ctx));
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
@@ -383,7 +386,7 @@ export class LoadBalancer {
     return {
       get pool() { return lb.pool; },
       pools: () => new Map([...this.#services].map(([name, service]) => [name, view(service)])),
-      routes: () => ({ routes: this.config.routes, table: this.routes?.describe() }),
+      routes: () => ({ routes: this.config.routes, table: this.routes?.describe(), policies: policyGlobals(this.config) }),
       get metrics() { return lb.metrics; },
       events: this.events,
       counts: () => this.counts(),

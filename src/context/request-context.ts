@@ -1,5 +1,6 @@
 import type { Deadline } from '../proxy/deadlines.js';
 import type { Explanation } from '../proxy/explain.js';
+import type { PolicyNote } from '../proxy/policy-explain.js';
 import type { CompressionPolicy } from '../proxy/compression/index.js';
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -122,6 +123,10 @@ export class RequestContext implements PickRequest {
   compression: CompressionPolicy | undefined = undefined;
   /** How the request was routed, when it asked (X-LB-Explain with the admin token). */
   explain: Explanation | undefined = undefined;
+  /** Whether it asked to be explained, once the chain has looked (undefined: not looked yet; see explainRequests). */
+  explaining: boolean | undefined = undefined;
+  /** What each edge policy decided for it, recorded only when it asked to be explained. */
+  policies: PolicyNote[] | undefined = undefined;
   /** What the proxy is doing for it now (an attempt on a backend, a wait in the queue): what a cancellation stops. */
   attempt: Cancellable | undefined = undefined;
   /** REQUEST_TIMEOUT's entry (or the grpc-timeout's, when that is sooner), until the response starts. */

@@ -8,6 +8,7 @@ import { PolicyRefusals } from '../metrics/index.js';
 import { ProxyGate } from './proxy-gate.js';
 import type { ProxyProtocolMode } from './proxy-protocol.js';
 import type { Logger } from 'pino';
+import { notePolicy, ruleOf, shownKey } from '../proxy/policy-explain.js';
 
 /** The edge settings this module applies (the config's `edge` section). */
 export interface EdgeSettings {
@@ -71,6 +72,12 @@ export class Edge {
     const list = routeList ?? this.accessList;
     if (list === undefined) return true;
     const rule = list.refusal(ctx.clientIp);
+    if (ctx.explaining === true) {
+      notePolicy(ctx, {
+        policy: 'access-list', rule: ruleOf(ctx.route, routeList === undefined ? undefined : 'AccessList', 'ALLOW_CIDRS, DENY_CIDRS'),
+        key: shownKey('ip', ctx.clientIp), decision: rule === undefined ? 'allowed' : 'refused', match: rule ?? null,
+      });
+    }
     if (rule === undefined) return true;
     ctx.error = ACCESS_DENIED;
     ctx.policy = rule;

@@ -3,6 +3,7 @@ import type { PickRequest, Strategy } from '../balancer/index.js';
 import type { RequestContext } from '../context/index.js';
 import { hasRoom, type Backend, type Pool } from '../pool/index.js';
 import { isHeader } from './headers.js';
+import type { PolicyNote } from './policy-explain.js';
 
 /** The request header that asks for an explanation (with ADMIN_TOKEN as its value), and the response header that carries it. */
 export const EXPLAIN_HEADER = 'x-lb-explain';
@@ -63,12 +64,14 @@ export class Explanation {
   readonly #pool: Pool;
   readonly #decisions: Decision[] = [];
   /** How the request got to this pool: the route (null for none), why it matched, and the pool's name. */
-  readonly #routing: { readonly route: string | null; readonly why: string; readonly pool: string };
+  readonly #routing: { readonly route: string | null; readonly why: string; readonly pool: string; readonly policies?: readonly PolicyNote[] };
 
-  constructor(strategy: Strategy, pool: Pool, ctx: Pick<RequestContext, 'route' | 'routeReason' | 'pool'>) {
+  constructor(strategy: Strategy, pool: Pool, ctx: Pick<RequestContext, 'route' | 'routeReason' | 'pool'> & { readonly policies?: readonly PolicyNote[] | undefined }) {
     this.#strategy = strategy;
     this.#pool = pool;
-    this.#routing = { route: ctx.route === '' ? null : ctx.route, why: ctx.routeReason, pool: ctx.pool };
+    // The edge policies that let it through (a rate limit's remaining requests, say) come first.
+    const policies = ctx.policies;
+    this.#routing = { route: ctx.route === '' ? null : ctx.route, why: ctx.routeReason, pool: ctx.pool, ...(policies === undefined ? {} : { policies }) };
   }
 
   /** Records a pick (`chosen` undefined: none could be made), made before the request starts on it. */

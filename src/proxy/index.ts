@@ -11,3 +11,4 @@ export type { ConnectionStats, Stream, Transport, TransportOptions } from './tra
 export { classify, CLIENT_CLOSED, ProxyError } from '../errors/index.js';
 export type { ProxyErrorCode } from '../errors/index.js';
 export { ExplainGate, Explanation, EXPLAIN_HEADER } from './explain.js';
+export { answeredExplanation, explainRequests, notePolicy, ruleOf, shownKey, type PolicyDecision, type PolicyNote } from './policy-explain.js';

@@ -229,7 +229,7 @@ export class Proxy {
     // gRPC needs HTTP/2: an HTTP/1.1 request is never looked at (nor its headers object made).
     if (ctx.req.httpVersionMajor === 2 && isGrpc(ctx)) this.#grpcCall(ctx);
     else if (this.#requestTimeout > 0) ctx.deadline = new RequestDeadline(ctx, this.#requestTimeout, this.#requestTimeoutError, this.#requestDeadlines);
-    if (this.#explainGate !== undefined && this.#explainGate.requested(ctx.req.rawHeaders)) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool, ctx);
+    if (this.#explainGate !== undefined && (ctx.explaining ?? this.#explainGate.requested(ctx.req.rawHeaders))) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool, ctx);
     const backend = this.#director.pick(ctx);
     ctx.explain?.picked(ctx, backend, undefined, 'first');
     if (this.#shadows !== undefined && backend !== undefined) this.#shadows.observe(this.#director.pool.available, ctx, backend);

@@ -3,6 +3,7 @@ import type { RequestContext } from '../context/index.js';
 import { cookieValueAt } from '../balancer/hash-key.js';
 import { ProxyError } from '../errors/index.js';
 import { answer } from '../routing/compiled-route.js';
+import { notePolicy, ruleOf, shownKey } from '../proxy/policy-explain.js';
 import type { Authority } from './authority.js';
 import { Gcra } from './gcra.js';
 import type { RateLimitSpec } from './spec.js';
@@ -42,11 +43,14 @@ export class RateLimiter {
   /** Where decisions are taken when not here (a cluster worker: the primary), and this limit's id there. */
   readonly #authority: Authority | undefined;
   readonly #id: string;
+  /** What X-LB-Explain names it: `RATE_LIMIT`, or `route api: RateLimit filter`. */
+  readonly rule: string;
   #lastShadowLog = -Infinity;
   #shadowUnlogged = 0;
 
-  constructor(spec: RateLimitSpec, name: string, counts: RateLimitCounts, log: Logger, now: () => number, remote?: { authority: Authority; id: string }) {
+  constructor(spec: RateLimitSpec, name: string, counts: RateLimitCounts, log: Logger, now: () => number, remote?: { authority: Authority; id: string }, rule = ruleOf(name, 'RateLimit', 'RATE_LIMIT')) {
     this.spec = spec;
+    this.rule = rule;
     this.#authority = remote?.authority;
     this.#id = remote?.id ?? '';
     this.#gcra = remote === undefined ? new Gcra(spec.rate.count, spec.rate.period, spec.burst, spec.tableSize) : undefined;
@@ -86,6 +90,7 @@ export class RateLimiter {
   }
 
   #apply(ctx: RequestContext, route: string, key: string, left: number, reset: number): boolean {
+    if (ctx.explaining === true) this.#explain(ctx, key, left, reset);
     if (left >= 0) {
       if (!this.#shadow) ctx.addResponseHeader('ratelimit', `${this.#name};r=${left};t=${Math.ceil(reset / 1000)}`);
       return true;
@@ -106,6 +111,17 @@ export class RateLimiter {
     res.setHeader('ratelimit', `${this.#name};r=0;t=${retryAfter}`);
     answer(ctx, 429, BODY, undefined);
     return false;
+  }
+
+  /** Its decision, for X-LB-Explain: what is left (allowed), when to come back (refused), or that shadow mode let it through. */
+  #explain(ctx: RequestContext, key: string, left: number, reset: number): void {
+    const over = left < 0;
+    notePolicy(ctx, {
+      policy: RATE_LIMIT_POLICY, rule: this.rule, key: shownKey(this.spec.key, key),
+      decision: !over ? 'allowed' : this.#shadow ? 'would-refuse' : 'refused',
+      limit: this.spec.rate.text, burst: this.spec.burst, mode: this.spec.mode,
+      ...(over ? { retryAfter: Math.max(1, Math.ceil(-left / 1000)) } : { remaining: left, resetSeconds: Math.ceil(reset / 1000) }),
+    });
   }
 
   #keyOf(ctx: RequestContext, route: string): string {

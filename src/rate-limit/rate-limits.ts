@@ -66,11 +66,11 @@ export class RateLimits {
   }
 
   #make(spec: RateLimitSpec | undefined, name: string): RateLimiter | undefined {
-    return spec === undefined ? undefined : this.#limiter(spec, name, limitId(undefined));
+    return spec === undefined ? undefined : this.#limiter(spec, name, limitId(undefined), 'RATE_LIMIT');
   }
 
-  #limiter(spec: RateLimitSpec, name: string, id: string): RateLimiter {
+  #limiter(spec: RateLimitSpec, name: string, id: string, rule?: string): RateLimiter {
     const remote = this.#authority === undefined ? undefined : { authority: this.#authority, id };
-    return new RateLimiter(spec, name, this.counts, this.#log, this.#now, remote);
+    return new RateLimiter(spec, name, this.counts, this.#log, this.#now, remote, rule);
   }
 }

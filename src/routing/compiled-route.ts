@@ -7,6 +7,8 @@ import type { Pool } from '../pool/index.js';
 import { authorize, makePolicy, type AuthPolicy, type AuthShared } from './auth/index.js';
 import { answerGrpc, isGrpc } from '../proxy/grpc.js';
 import { replaceRawHeaders } from '../proxy/headers.js';
+import { EXPLAIN_HEADER } from '../proxy/explain.js';
+import { answeredExplanation } from '../proxy/policy-explain.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
 import type { Mirrors } from './mirror.js';
 import { CompressionPolicy } from '../proxy/compression/index.js';
@@ -195,6 +197,8 @@ export interface AnswerHeaders {
  */
 export function answer(ctx: RequestContext, status: number, body: Buffer, direct: AnswerHeaders | undefined): void {
   const res = ctx.res;
+  // Asked with the admin token: which policy (or filter) answered, and what the others decided.
+  if (ctx.explaining === true) res.setHeader(EXPLAIN_HEADER, answeredExplanation(ctx, status));
   if (isGrpc(ctx)) {
     // A DirectResponse's headers go too (a gRPC client reads them as response metadata).
     if (direct !== undefined) for (const h of direct.headers) res.appendHeader(h.name, h.value);

@@ -5,6 +5,8 @@ import { replaceRawHeaders } from '../../proxy/headers.js';
 import type { PolicyRefusals } from '../../metrics/policy-refusals.js';
 import { answer } from '../compiled-route.js';
 import type { AuthPolicy, Refusal, Verdict } from './policy.js';
+import { notePolicy, ruleOf } from '../../proxy/policy-explain.js';
+import { AUTH_FILTERS, authKey } from './explain-key.js';
 
 const INTERNAL_BODY = Buffer.from('500 Internal Server Error\n');
 
@@ -48,6 +50,8 @@ export function authorize(ctx: RequestContext, policy: AuthPolicy, refusals: Pol
 }
 
 function settle(ctx: RequestContext, policy: AuthPolicy, refusals: PolicyRefusals, verdict: Verdict, pass: () => void): void {
+  // Read before Authorization is stripped below.
+  if (ctx.explaining === true) explain(ctx, policy, verdict);
   if (!isGrant(verdict)) {
     ctx.error = verdict;
     ctx.policy = policy.name;
@@ -59,6 +63,15 @@ function settle(ctx: RequestContext, policy: AuthPolicy, refusals: PolicyRefusal
   const strip = !policy.keepAuthorization;
   if (strip || policy.sets.length > 0) replaceRawHeaders(ctx.req, edited(ctx.req.rawHeaders, strip, policy.sets, verdict));
   pass();
+}
+
+/** The filter's decision, for X-LB-Explain. */
+function explain(ctx: RequestContext, policy: AuthPolicy, verdict: Verdict): void {
+  const granted = isGrant(verdict);
+  notePolicy(ctx, {
+    policy: policy.name, rule: ruleOf(ctx.route, AUTH_FILTERS[policy.name] ?? policy.name, ''), key: authKey(policy.name, ctx.req.rawHeaders),
+    decision: granted ? 'allowed' : 'refused', ...(granted ? {} : { code: verdict.code, status: verdict.status, reason: verdict.message }),
+  });
 }
 
 function isGrant(v: Verdict): v is readonly string[] {
