@@ -66,3 +66,26 @@ test('a hook module that cannot be loaded, or has no phase, is a configuration e
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /hook module "\.\/empty\.mjs": expected a default export/);
 });
+
+test('a config file names hooks globally (hooks:) and per route (relative to its folder); --check loads them all', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-hooks-cli-'));
+  writeFileSync(join(dir, 'global.mjs'), 'export function onRequest() {}\n');
+  writeFileSync(join(dir, 'route.mjs'), 'export default { onLog() {} };\n');
+  writeFileSync(join(dir, 'lb.yaml'), [
+    'backends: [http://127.0.0.1:1]',
+    'hooks: [./global.mjs]',
+    'routes:',
+    '  - name: api',
+    '    matches: [{ path: { type: PathPrefix, value: /api } }]',
+    '    backendRefs: [{ name: default }]',
+    '    hooks: [./route.mjs]',
+    '',
+  ].join('\n'));
+  const ok = await runLb({}, ['--config', join(dir, 'lb.yaml'), '--check'], dir);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /configuration OK/);
+  writeFileSync(join(dir, 'lb.yaml'), ['backends: [http://127.0.0.1:1]', 'routes:', '  - name: api', '    backendRefs: [{ name: default }]', '    hooks: [./gone.mjs]', ''].join('\n'));
+  const gone = await runLb({}, ['--config', join(dir, 'lb.yaml'), '--check'], dir);
+  assert.equal(gone.code, 2);
+  assert.match(gone.stderr, new RegExp(`hook module "${join(dir, 'gone.mjs').replaceAll('/', '\\/')}": cannot load it`));
+});
