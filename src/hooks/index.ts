@@ -1,4 +1,5 @@
-export { enterHooks, HookRun, isThenable } from './run.js';
+export { enterHooks, HookRun } from './run.js';
+export { isThenable } from './thenable.js';
 export type { ProxySeam, Resumable } from './run.js';
 export { HookChain, HookErrors, HookSet } from './chain.js';
 export type { RouteHooks } from './chain.js';

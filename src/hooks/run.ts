@@ -8,6 +8,7 @@ import type { Transport } from '../proxy/transport.js';
 import { answer, type RouteTarget } from '../routing/compiled-route.js';
 import type { HookChain, HookSet, Step } from './chain.js';
 import { HookCtx, ResponseHead } from './context.js';
+import { isThenable, message } from './thenable.js';
 import type { HookBackend, HookLogLine, Phase } from './types.js';
 
 /** What the proxy lets the hooks do after selectBackend: send to the backend chosen (or queue), or answer an error. */
@@ -26,11 +27,6 @@ const ROUTE = 1;
 const BODY_500 = Buffer.from('500 Internal Server Error\n');
 const BODY_504 = Buffer.from('504 Gateway Timeout\n');
 const VETOED = new ProxyError('LB_ERR_NO_BACKEND', 'a hook\'s selectBackend refused every backend');
-
-/** True for a promise or anything with a `then` (the only check made on a phase's return value). */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /**
  * Starts a request's hooks (the chain's last step, before routing): its run, then the global
@@ -396,8 +392,4 @@ export class HookRun implements HeaderEdit {
   get log(): Logger {
     return this.#ctx.log;
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
