@@ -10,6 +10,7 @@ import { exitCannotStart, handleSignals } from './app/signals.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './app/cluster.js';
 import { loadStrategyModule, strategyNames, type Strategy } from './balancer/index.js';
 import { StrategyModuleError } from './balancer/module.js';
+import { HookModuleError, loadHookModule } from './hooks/index.js';
 import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Config, type Layer } from './config/index.js';
 import { environmentOverrides } from './config/overrides.js';
 
@@ -140,6 +141,15 @@ async function main(): Promise<void> {
       }
     }
     if (args.check) {
+      // Hook modules are loaded as start-up would load them: one that cannot be is a configuration error.
+      for (const path of new Set([...config.hooks, ...config.routes.flatMap((r) => r.hooks ?? [])])) {
+        try {
+          await loadHookModule(path, { log: createLogger({ ...config.log, level: 'silent' }) }, 0);
+        } catch (err) {
+          if (!(err instanceof HookModuleError)) throw err;
+          throw new ConfigError(err.message);
+        }
+      }
       for (const warning of warnings) process.stderr.write(`lb: warning: ${warning}\n`);
       const entries = config.pools.reduce((n, p) => n + p.backends.length, 0);
       process.stdout.write(`configuration OK: ${entries} backend entr${entries === 1 ? 'y' : 'ies'}${config.pools.length === 1 ? `, strategy ${strategy?.name ?? config.pools[0]!.strategy}${healthCheck(config.pools[0]!)}` : ''}\n`);
@@ -171,6 +181,11 @@ async function main(): Promise<void> {
   try {
     await lb.start();
   } catch (err) {
+    if (err instanceof HookModuleError) {
+      // A module that cannot be loaded is a configuration error, as a bad STRATEGY_MODULE is.
+      process.stderr.write(`lb: ${err.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
     exitCannotStart(lb.log, err as NodeJS.ErrnoException);
   }
 }

@@ -16,6 +16,7 @@ import { ConfigError, objectLayer, resolveConfig, type Config } from './config/i
 import type { BackendInput, BackendSpec } from './pool/index.js';
 import type { PoolSettings } from './config/pools.js';
 import type { RouteSpec } from './routing/index.js';
+import type { Hooks } from './hooks/index.js';
 
 /** A setting as a user may give it: numbers (durations, sizes, counts) also as text such as `'10s'` or `'16KiB'`, any string where a value is one of a list (checked at run time). */
 type InputValue<T> = T extends number ? number | string : T extends boolean ? boolean | string : T extends string ? string : T;
@@ -24,7 +25,9 @@ type InputValue<T> = T extends number ? number | string : T extends boolean ? bo
 type Sections<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Sections<T[K]> : InputValue<T[K]> };
 
 /** Every setting but the backends and the strategy, with the config file's names. */
-export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes'> & {
+export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes' | 'hooks'> & {
+  /** Hooks for every request, in order: objects of phases, or paths of hook modules (HOOKS_MODULE); see docs/hooks.md. */
+  hooks?: readonly (string | Hooks)[];
   backends?: string | readonly BackendInput[];
   /** Pools by name, each with its own backends and any of the per-pool settings (the global ones otherwise). */
   pools?: Readonly<Record<string, PoolInput>>;
@@ -65,7 +68,12 @@ export type LoadBalancerInput = LoadBalancerSettings & StrategyInput;
  * load balancer ready to `start()`.
  */
 export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadBalancerOptions = {}): LoadBalancer {
-  const { strategy: given, ...settings } = input;
+  const { strategy: given, hooks: allHooks, ...rest } = input;
+  // Module paths are the HOOKS_MODULE setting; objects go to the balancer as they are.
+  const modules = allHooks?.filter((h): h is string => typeof h === 'string');
+  const objects = allHooks?.filter((h): h is Hooks => typeof h !== 'string') ?? [];
+  const settings = modules === undefined ? rest : { ...rest, hooks: modules };
+  if (objects.length > 0) options = { ...options, hooks: [...(options.hooks ?? []), ...objects] };
   let strategy = options.strategy;
   if (typeof given === 'object') {
     if (!isStrategy(given)) throw new ConfigError('invalid strategy object: expected { name: string, pick(healthy, request) }');
@@ -73,7 +81,7 @@ export function createLoadBalancer(input: LoadBalancerInput = {}, options: LoadB
   }
   // With a module, the module's strategy is used and a name of its own is no registered one.
   const named = typeof given === 'string' && (input.strategyModule === undefined || strategyNames().includes(given));
-  const config = resolveConfig([objectLayer(named ? input : settings, undefined)], strategyNames());
+  const config = resolveConfig([objectLayer(named ? { ...settings, strategy: given } : settings, undefined)], strategyNames());
   return new LoadBalancer(strategy !== undefined ? { ...config, strategy: strategy.name } : config, { ...options, strategy });
 }
 
@@ -101,4 +109,6 @@ export type { Exclusion, PickRequest, Strategy, StrategyFactory, StrategyName, S
 export { ProxyError } from './proxy/index.js';
 export type { ProxyErrorCode } from './proxy/index.js';
 export type { Middleware } from './middleware/index.js';
+export { HOOK_CONTEXT_KEYS, HookModuleError, loadHookModule, PHASES } from './hooks/index.js';
+export type { HookBackend, HookContext, HookHeaders, HookLogLine, HookRequestHead, HookResponseHead, Hooks, MaybePromise, Phase } from './hooks/index.js';
 export { RequestContext } from './context/index.js';

@@ -55,3 +55,22 @@ export function livePools(): number {
   // Each pool's live API, as `lb.pool` is the default pool's.
   return lb.pools.get('api')!.backends.length + (lb.routes === undefined ? 0 : 1);
 }
+
+// Hooks: objects typed by their phases (ctx is a HookContext without annotations), or module paths.
+export const hooked: LoadBalancerInput = {
+  hooks: [
+    './hooks/auth.js',
+    {
+      name: 'typed',
+      onRequest: (ctx) => { if (ctx.request.url === '/ping') ctx.respond(200, 'pong'); ctx.state.seen = ctx.clientAddress; },
+      selectBackend: (_ctx, candidates) => candidates.find((b) => b.inFlight === 0),
+      onUpstreamRequest: async (_ctx, head) => { head.headers.set('x-a', '1'); },
+      onResponse: (_ctx, head) => { head.headers.delete('server'); },
+      onLog: (_ctx, line) => { line.extra = 1; },
+    },
+  ],
+};
+// @ts-expect-error -- a phase's name must be one of the five
+export const misspeltPhase: LoadBalancerInput = { hooks: [{ onReqest: () => undefined }] };
+// @ts-expect-error -- respond takes a status number
+export const badRespond: LoadBalancerInput = { hooks: [{ onRequest: (ctx) => ctx.respond('200') }] };

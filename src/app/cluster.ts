@@ -201,6 +201,7 @@ export class ClusterPrimary {
       process.logLinesDropped += t.process.logLinesDropped;
       addConnections(process.backendConnections ??= {}, t.process.backendConnections);
       addRefusals(process.policyRefusals ??= {}, t.process.policyRefusals);
+      addRefusals(process.hookErrors ??= {}, t.process.hookErrors);
       if (t.process.rateLimitShadow !== undefined) {
         const sum = (process.rateLimitShadow ??= {});
         for (const [route, n] of Object.entries(t.process.rateLimitShadow)) sum[route] = (sum[route] ?? 0) + n;

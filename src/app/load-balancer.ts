@@ -25,6 +25,7 @@ import { describeConfig } from './reporting.js';
 import { Service, type ServiceShared } from './service.js';
 import { CompressionPolicy } from '../proxy/compression/index.js';
 import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
+import { enterHooks, HookErrors, HookSet, loadHookModule, named, type Hooks, type NamedHooks } from '../hooks/index.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -51,6 +52,8 @@ export interface LoadBalancerOptions {
   readonly now?: () => number;
   /** Where rate-limit decisions are taken instead of here (a cluster worker: the primary). */
   readonly rateAuthority?: Authority;
+  /** Hooks given as objects (the library's `hooks`), run before HOOKS_MODULE's; `use` adds more. */
+  readonly hooks?: readonly Hooks[];
 }
 
 export interface StopResult {
@@ -104,6 +107,15 @@ export class LoadBalancer {
   readonly #customStrategy: Strategy | undefined;
   readonly #backendTls: BackendTls;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** The hooks in effect (undefined: none anywhere, and requests never meet them). */
+  #hooks: HookSet | undefined;
+  /** Hooks given as objects (options.hooks, then `use`), and those of the modules last loaded. */
+  readonly #libraryHooks: NamedHooks[] = [];
+  #moduleHooks: { readonly global: readonly NamedHooks[]; readonly routes: ReadonlyMap<string, readonly NamedHooks[]> } = { global: [], routes: new Map() };
+  /** Each load of the hook modules is a new instance of them (see loadHookModule). */
+  #hookGeneration = 0;
+  /** `lb_hook_errors_total`, across reloads. */
+  readonly #hookErrors = new HookErrors();
   #stopping: Promise<StopResult> | undefined;
 
   constructor(config: Config, options: LoadBalancerOptions = {}) {
@@ -114,6 +126,7 @@ export class LoadBalancer {
     this.#loadConfig = options.loadConfig;
     this.#watch = options.watch ?? [];
     this.#customStrategy = options.strategy;
+    for (const [i, hooks] of (options.hooks ?? []).entries()) this.#libraryHooks.push(named(hooks, `hooks[${i}]`));
     this.#backendTls = backendTls(config);
     const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
     // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
@@ -171,7 +184,7 @@ export class LoadBalancer {
     const explainGate = this.#shared.explainGate;
     const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress]),
       ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
-      (ctx) => this.#final(ctx));
+      (ctx) => { const hooks = this.#hooks; if (hooks === undefined) this.#final(ctx); else enterHooks(hooks, ctx, this.#final); });
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
       ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits, proxyGate }, this.log)
@@ -307,6 +320,7 @@ export class LoadBalancer {
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
       policyRefusals: this.#policyRefusals(),
+      hookErrors: this.#hookErrors.image(),
       rateLimitShadow: this.#rateLimits.counts.shadow.size === 0 ? undefined : Object.fromEntries(this.#rateLimits.counts.shadow),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
         const stats = this.#transport.connections(b);
@@ -330,6 +344,42 @@ export class LoadBalancer {
   /** The connections to a backend now (this process's), busy and idle. */
   connections(backend: Backend): ConnectionStats {
     return this.#transport.connections(backend);
+  }
+
+  /**
+   * Adds hooks for every request from now on, after those given before (options.hooks, earlier
+   * `use`) and before HOOKS_MODULE's: the library's middleware. Kept across reloads.
+   */
+  use(hooks: Hooks): this {
+    this.#libraryHooks.push(named(hooks, `use[${this.#libraryHooks.length}]`));
+    if (this.#state !== 'new') this.#buildHooks(this.#config);
+    return this;
+  }
+
+  /** Loads the configuration's hook modules (a new instance each time) and puts them in effect. */
+  async #loadHooks(config: Config): Promise<void> {
+    const paths = new Set([...config.hooks, ...config.routes.flatMap((r) => r.hooks ?? [])]);
+    if (paths.size > 0) {
+      const generation = this.#hookGeneration++;
+      const log = this.log.child({ component: 'hooks' });
+      const loaded = new Map<string, NamedHooks>();
+      for (const path of paths) loaded.set(path, await loadHookModule(path, { log }, generation));
+      this.#moduleHooks = {
+        global: config.hooks.map((p) => loaded.get(p)!),
+        routes: new Map(config.routes.filter((r) => r.hooks !== undefined).map((r): [string, NamedHooks[]] => [r.name, r.hooks!.map((p) => loaded.get(p)!)])),
+      };
+    } else {
+      this.#moduleHooks = { global: [], routes: new Map() };
+    }
+    this.#buildHooks(config);
+  }
+
+  #buildHooks(config: Config): void {
+    const set = new HookSet([...this.#libraryHooks, ...this.#moduleHooks.global], this.#moduleHooks.routes, {
+      timeout: config.hookTimeout, errors: this.#hookErrors, log: this.log, targets: () => this.#services,
+    });
+    this.#hooks = set.empty ? undefined : set;
+    if (!set.empty) this.log.info({ hooks: set.describe() }, 'hooks in effect');
   }
 
   /** Attempts in flight now, and how many of them are retries: 0 and 0 when idle (tunnels are not attempts). */
@@ -464,6 +514,11 @@ export class LoadBalancer {
       for (const service of leaving) void this.#retire(service);
     });
     if (JSON.stringify(before.routes) !== JSON.stringify(next.routes)) changes.push(`routes (${next.routes.length})`);
+    // New instances of the hook modules for new requests; requests in flight keep theirs. A module
+    // that cannot be loaded keeps the hooks in effect.
+    if (this.#hooks !== undefined || usesHooks(next)) {
+      void this.#loadHooks(next).catch((err: Error) => this.log.error({ err: err.message }, 'hook modules could not be reloaded: keeping the hooks in effect'));
+    }
     if (next.log.level !== before.log.level) this.log.level = next.log.level;
     // What is in effect: the new values, but the old ones of what needs a restart.
     this.#config = keeping(next, before, restart.map((s) => s.key));
@@ -508,6 +563,7 @@ export class LoadBalancer {
       if (problem !== undefined) this.log.warn({ problem }, 'ENGINE=fast: direct socket I/O does not work on this Node.js: what fails goes through net\'s streams');
     }
     try {
+      await this.#loadHooks(config);
       await Promise.all([...this.#services.values()].map((s) => s.start()));
       // Backends found up by the first checks are as warm as they will get; later ones ramp up.
       for (const service of this.#services.values()) service.armSlowStart();
@@ -596,6 +652,11 @@ export class LoadBalancer {
     await Promise.all([...closed, ...this.#listeners.map((l) => l.whenIdle())]);
     return cut;
   }
+}
+
+/** Whether a configuration names any hook module (HOOKS_MODULE, or a route's hooks). */
+function usesHooks(config: Config): boolean {
+  return config.hooks.length > 0 || config.routes.some((r) => r.hooks !== undefined);
 }
 
 /** Mirror counts by the outcome label `lb_mirror_requests_total` gives them. */

@@ -30,7 +30,8 @@ export function reloadFailed(record: ReloadRecord, err: Error): ReloadOutcome {
 const LIVE = new Set(['backends', 'dns.refresh', 'dns.servers', 'strategy', 'hash.key', 'hash.loadFactor', 'hash.fallback', 'proxy.timeout', 'retry.retries', 'retry.onStatus', 'retry.budget',
   'queue.size', 'queue.timeout', 'health.type', 'health.service', 'health.path', 'health.interval', 'health.downInterval', 'health.timeout', 'health.rise', 'health.fall', 'health.warnWeight', 'log.level',
   'rateLimit.rate', 'rateLimit.burst', 'rateLimit.key', 'rateLimit.mode', 'rateLimit.tableSize',
-  'compression.encodings', 'compression.types', 'compression.minSize', 'compression.levels']);
+  'compression.encodings', 'compression.types', 'compression.minSize', 'compression.levels',
+  'hooks', 'hookTimeout']);
 
 /** The settings that differ between two configurations and need a restart. */
 export function restartOnly(before: Config, next: Config): Setting[] {

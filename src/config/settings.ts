@@ -64,6 +64,10 @@ export interface Config {
   readonly shadowStrategies: readonly string[];
   /** An ES module whose default export is a strategy factory; overrides `strategy`. */
   readonly strategyModule: string | undefined;
+  /** ES modules of hooks run for every request (HOOKS_MODULE), in order; routes may add their own. */
+  readonly hooks: readonly string[];
+  /** Longest an asynchronous hook phase may take, in ms: past it the hook is abandoned and the request answered 504. */
+  readonly hookTimeout: number;
   readonly hash: {
     /** `ip`, `path`, `header:<name>` or `cookie:<name>`. */
     readonly key: string;
@@ -378,6 +382,13 @@ function filePath(value: unknown): string {
   return value.trim();
 }
 
+/** ES module paths, comma-separated or a list. */
+function modulePaths(value: unknown, text: boolean): readonly string[] {
+  const list = stringItems(value, text);
+  if (list === undefined || list.some((p) => p === '')) throw new InvalidValue('paths of ES modules, comma-separated (or a list in a file)');
+  return Object.freeze(list);
+}
+
 function names(value: unknown, text: boolean): readonly string[] {
   const list = stringItems(value, text);
   if (list === undefined) throw new InvalidValue('comma-separated strategy names, such as peak-ewma,least-connections');
@@ -460,6 +471,8 @@ export const SETTINGS: readonly Setting[] = [
   row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
   row('shadowStrategies', 'SHADOW_STRATEGIES', 'Strategies computed beside the live one for every request, without sending traffic: how often each agrees and the latency its choices predict (GET /api/shadow, /metrics).', Object.freeze([]), 'none', names),
   row('strategyModule', 'STRATEGY_MODULE', 'An ES module whose default export is a strategy factory; used instead of STRATEGY.', undefined, 'none', modulePath),
+  row('hooks', 'HOOKS_MODULE', 'ES modules of hooks (onRequest, selectBackend, onUpstreamRequest, onResponse, onLog), comma-separated, run in order for every request; a route\'s hooks: run after them (see docs/hooks.md). Reloaded with the configuration.', Object.freeze([]), 'none', modulePaths),
+  durationRow('hookTimeout', 'HOOK_TIMEOUT', 'Longest an asynchronous hook phase may take; past it the hook is abandoned and the request answered 504 (LB_ERR_HOOK_TIMEOUT).', 1_000, 'positive'),
   row('hash.key', 'HASH_KEY', 'consistent-hash: where the key comes from: ip, path, header:<name> or cookie:<name>.', 'ip', 'ip', hashKey),
   row('hash.loadFactor', 'HASH_LOAD_FACTOR', 'consistent-hash: bounded-load factor c; no backend takes more than c × the mean in-flight load (0: no bound).', 0, '0', loadFactor),
   row('hash.fallback', 'HASH_FALLBACK', 'consistent-hash: the strategy for requests without a key.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),

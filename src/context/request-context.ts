@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
+import type { HookRun } from '../hooks/run.js';
 
 /** Edits a flat header list ([name, value, …]): a route's header modifier, compiled. */
 export interface HeaderEdit {
@@ -141,6 +142,8 @@ export class RequestContext implements PickRequest {
    */
   replay: Buffer[] | undefined = undefined;
   replayBytes = 0;
+  /** Its hooks (HOOKS_MODULE, routes' hooks), when the configuration it arrived under has any. */
+  hooks: HookRun | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

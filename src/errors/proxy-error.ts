@@ -23,7 +23,9 @@ export type ProxyErrorCode =
   | 'LB_ERR_INTERNAL'
   | 'LB_ERR_UNAUTHORIZED'
   | 'LB_ERR_AUTH_DENIED'
-  | 'LB_ERR_AUTH_UNAVAILABLE';
+  | 'LB_ERR_AUTH_UNAVAILABLE'
+  | 'LB_ERR_HOOK_FAILED'
+  | 'LB_ERR_HOOK_TIMEOUT';
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_BACKEND: 503,
@@ -64,6 +66,10 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_AUTH_DENIED: 403,
   // A ForwardAuth service (or a JWKS URL) could not be asked: unreachable, too slow, or a broken answer.
   LB_ERR_AUTH_UNAVAILABLE: 503,
+  // A hook (HOOKS_MODULE, a route's hooks) threw or rejected.
+  LB_ERR_HOOK_FAILED: 500,
+  // A hook's asynchronous phase took longer than HOOK_TIMEOUT: abandoned.
+  LB_ERR_HOOK_TIMEOUT: 504,
 };
 
 /** Where an upstream exchange had got to when it failed: what a retry may assume. */

@@ -168,6 +168,8 @@ export class Metrics {
     ]));
     yield collected('lb_policy_refusals_total', 'Requests refused by an edge policy, by policy (access-list, rate-limit, basic-auth, forward-auth, jwt, …) and route (empty: none).', 'counter', () =>
       Object.entries(proc().policyRefusals ?? {}).map(([key, value]) => ({ labels: refusalLabels(key), value })));
+    yield collected('lb_hook_errors_total', 'Hook calls that threw, rejected or took longer than HOOK_TIMEOUT, by hook and phase.', 'counter', () =>
+      Object.entries(proc().hookErrors ?? {}).map(([key, value]) => ({ labels: { hook: key.slice(0, key.indexOf('\n')), phase: key.slice(key.indexOf('\n') + 1) }, value })));
     yield collected('lb_retries_total', 'Requests tried again on another backend.', 'counter', () => [{ labels: {}, value: proc().retries }]);
     yield collected('lb_queue_length', 'Requests waiting for a backend with room (BACKEND_MAX_REQUESTS).', 'gauge', () => [{ labels: {}, value: proc().queued }]);
     yield collected('lb_client_connections', 'Open client connections.', 'gauge', () => [{ labels: {}, value: proc().connections }]);

@@ -52,6 +52,8 @@ export interface ProcessCounts {
   backendConnections?: Record<string, [number, number]>;
   /** Requests refused by an edge policy since start-up, by `policy\nroute` (see PolicyRefusals), when any was. */
   policyRefusals?: Record<string, number> | undefined;
+  /** Hooks that failed or timed out since start-up, by `hook\nphase`, when any did. */
+  hookErrors?: Record<string, number> | undefined;
 }
 
 /** Adds `from`'s connection counts into `into` (a cluster sums its workers'). */

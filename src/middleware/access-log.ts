@@ -42,7 +42,9 @@ export function accessLog(log: Logger, sink?: LineSink): Middleware {
     return {
       name: 'access-log',
       onEnd(ctx) {
-        if (log.isLevelEnabled('info')) log.info(fields(ctx), 'request');
+        if (!log.isLevelEnabled('info')) return;
+        const line = fields(ctx);
+        if (ctx.hooks?.chain.onLog === undefined || ctx.hooks.logLine(line as Record<string, unknown>)) log.info(line, 'request');
       },
     };
   }
@@ -56,7 +58,14 @@ export function accessLog(log: Logger, sink?: LineSink): Middleware {
   return {
     name: 'access-log',
     onEnd(ctx) {
-      if (log.isLevelEnabled('info')) writer.write(ctx);
+      if (!log.isLevelEnabled('info')) return;
+      // A hook's onLog takes the line as an object (the hooks' slower path): written through the logger, or not at all.
+      if (ctx.hooks?.chain.onLog !== undefined) {
+        const line = fields(ctx) as Record<string, unknown>;
+        if (ctx.hooks.logLine(line)) log.info(line, 'request');
+        return;
+      }
+      writer.write(ctx);
     },
   };
 }

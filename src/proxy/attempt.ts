@@ -161,6 +161,7 @@ export class Attempt implements Deadline, Sweepable, Stage {
     if (proxy.retryStatus[status] === 1 && this.#retryOnStatus(status)) return false;
     this.#responded = true;
     const ctx = this.ctx;
+    if (ctx.hooks !== undefined) ctx.hooks.status = status;
     // A response under way is not retried: a body kept for that is let go (a stream may go on sending).
     ctx.replay = undefined;
     proxy.responding(ctx);

@@ -231,11 +231,18 @@ export class Proxy {
     else if (this.#requestTimeout > 0) ctx.deadline = new RequestDeadline(ctx, this.#requestTimeout, this.#requestTimeoutError, this.#requestDeadlines);
     if (this.#explainGate !== undefined && (ctx.explaining ?? this.#explainGate.requested(ctx.req.rawHeaders))) ctx.explain = new Explanation(this.#director.strategy, this.#director.pool, ctx);
     const backend = this.#director.pick(ctx);
+    // A hook's selectBackend may override or veto the strategy's choice, then comes back to `picked`.
+    if (ctx.hooks?.selects === true) { ctx.hooks.select(this, this.#director.pool.available, backend); return; }
+    this.picked(ctx, backend);
+  };
+
+  /** The request's first backend is chosen (by the strategy, or a hook): sent there, or queued when none. */
+  picked(ctx: RequestContext, backend: Backend | undefined): void {
     ctx.explain?.picked(ctx, backend, undefined, 'first');
     if (this.#shadows !== undefined && backend !== undefined) this.#shadows.observe(this.#director.pool.available, ctx, backend);
     if (backend !== undefined) this.#send(ctx, backend, undefined);
     else this.#wait(ctx);
-  };
+  }
 
   /**
    * Where the request may be tried again after `error`, when that is safe and allowed, or
@@ -311,6 +318,8 @@ export class Proxy {
       answerGrpc(ctx, error.status, error.message);
       return;
     }
+    // A hook's onResponse sees the balancer's own answer first, and may answer otherwise.
+    if (ctx.hooks !== undefined && ctx.hooks.answerError(error.status, error.code)) return;
     const body = ERROR_BODIES.get(error.status) ?? ERROR_BODIES.get(502)!;
     res.statusCode = error.status;
     res.setHeader('content-type', 'text/plain; charset=utf-8');
@@ -422,7 +431,9 @@ export class Proxy {
 
   #send(ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {
     ctx.backend = backend;
-    this.transport.send(new Attempt(this, ctx, backend, false), retryOf);
+    // A request with hooks goes through their onUpstreamRequest first.
+    if (ctx.hooks !== undefined && retryOf === undefined) ctx.hooks.send(new Attempt(this, ctx, backend, false), this.transport);
+    else this.transport.send(new Attempt(this, ctx, backend, false), retryOf);
   }
 }
 

@@ -104,7 +104,7 @@ export class CompiledRoute {
     ctx.routeReason = this.#reasons[rule.matchIndex] ?? '';
     // The common route: no filter, one pool.
     const only = this.#only;
-    if (only !== undefined) {
+    if (only !== undefined && ctx.hooks === undefined) {
       ctx.pool = only.name;
       only.proxy.handle(ctx);
       return;
@@ -123,8 +123,14 @@ export class CompiledRoute {
     this.#auth?.close?.();
   }
 
-  /** The filters after authentication, then the pool. */
+  /** Where a route's hooks resume it once their onRequest is over (see HookRun.routed). */
+  resume(ctx: RequestContext, rule: unknown): void {
+    this.#filter(ctx, rule as Rule);
+  }
+
+  /** The filters after authentication (and the route's hooks' onRequest), then the pool. */
   #filter(ctx: RequestContext, rule: Rule): void {
+    if (ctx.hooks !== undefined && !ctx.hooks.routed(this, this.name, rule)) return;
     const prefix = rule.match.path.type === 'PathPrefix' ? rule.match.path.value : undefined;
     if (this.#redirect !== undefined) { this.#answerRedirect(ctx, this.#redirect, prefix); return; }
     if (this.#direct !== undefined) { answer(ctx, this.#direct.spec.statusCode, this.#direct.body, this.#direct.spec); return; }

@@ -73,11 +73,11 @@ test('parses every filter with its defaults', () => {
 
 test('the routes section and route names', () => {
   fails({ name: 'r' }, 'invalid routes {"name":"r"} in lb.yaml: expected a list of routes ({ name, hostnames, matches, filters, backendRefs })');
-  fails(['r'], 'invalid route routes[0] "r" in lb.yaml: expected an object with keys name, hostnames, matches, filters, backendRefs');
+  fails(['r'], 'invalid route routes[0] "r" in lb.yaml: expected an object with keys name, hostnames, matches, filters, backendRefs, hooks');
   fails([{ backendRefs: [{ name: 'api' }] }], 'invalid route routes[0] name is missing in lb.yaml: expected a route name: lowercase letters, digits, - and ., starting and ending with a letter or digit, at most 253 characters');
   fails([route({ name: 'My_Route' })], 'invalid route "My_Route" name "My_Route" in lb.yaml: expected a route name: lowercase letters, digits, - and ., starting and ending with a letter or digit, at most 253 characters');
   fails([route({}), route({})], 'invalid route routes[1] name "r" in lb.yaml: expected a name no other route uses');
-  fails([route({ host: 'a' })], 'invalid route "r" host is not a known key in lb.yaml: expected one of name, hostnames, matches, filters, backendRefs');
+  fails([route({ host: 'a' })], 'invalid route "r" host is not a known key in lb.yaml: expected one of name, hostnames, matches, filters, backendRefs, hooks');
   assert.throws(() => parseRoutes([route({ name: 'bad name' })], POOLS, undefined), { message: /^invalid route "bad name" name "bad name": expected a route name/ });
 });
 
@@ -209,4 +209,12 @@ test('Compression: off, or codings, types, minimum size and levels over the buil
     'invalid route "r" filters[0].compression.level is not a known key in lb.yaml: expected one of encodings, types, minSize, levels');
   fails([{ name: 'r', filters: [{ type: 'DirectResponse', directResponse: { statusCode: 200 } }, { type: 'Compression', compression: 'off' }] }],
     'invalid route "r" filters[1].type "Compression" in lb.yaml: expected no Compression beside DirectResponse, which answers the request itself (the filter would do nothing)');
+});
+
+test('hooks: a list of module paths, resolved from the config file\'s folder; absent, none', () => {
+  const [withHooks] = parseRoutes([route({ hooks: ['./h.js', '/abs/g.js'] })], POOLS, '/etc/lb/lb.yaml');
+  assert.deepEqual(withHooks!.hooks, ['/etc/lb/h.js', '/abs/g.js']);
+  assert.equal(parse([route({})])[0]!.hooks, undefined);
+  fails([route({ hooks: './h.js' })], 'invalid route "r" hooks "./h.js" in lb.yaml: expected a list of paths of hook modules');
+  fails([route({ hooks: [''] })], 'invalid route "r" hooks[0] "" in lb.yaml: expected the path of an ES module');
 });

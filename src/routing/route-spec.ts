@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { RateLimitSpec } from '../rate-limit/spec.js';
 import type { CompressionSettings } from '../proxy/compression/index.js';
 import { ConfigError, show } from '../config/errors.js';
@@ -37,9 +37,11 @@ export interface RouteSpec {
   readonly matches: readonly MatchSpec[]; // default when omitted: [{ path: { type: 'PathPrefix', value: '/' } }]
   readonly filters: readonly FilterSpec[];
   readonly backendRefs: readonly BackendRef[];
+  /** ES modules of hooks for this route's requests (absolute paths), after HOOKS_MODULE's; see docs/hooks.md. */
+  readonly hooks?: readonly string[];
 }
 
-const ROUTE_KEYS = ['name', 'hostnames', 'matches', 'filters', 'backendRefs'];
+const ROUTE_KEYS = ['name', 'hostnames', 'matches', 'filters', 'backendRefs', 'hooks'];
 const BACKEND_KEYS = ['name', 'weight'];
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const NAME_EXPECTED = 'a route name: lowercase letters, digits, - and ., starting and ending with a letter or digit, at most 253 characters';
@@ -92,7 +94,9 @@ function parseRoute(w: Where, value: unknown, pools: ReadonlySet<string>, dir: s
   if (!answersItself && backendRefs.length === 0) {
     w.missing('backendRefs', 'at least one backend reference ({ name: POOL }), or a RequestRedirect or DirectResponse filter');
   }
-  return { name, hostnames, matches, filters, backendRefs };
+  // Hook modules a route names are relative to the config file's folder, as its other files are.
+  const hooks = list(w, 'hooks', r.hooks, 'paths of hook modules').map((h, i) => resolve(dir, text(w, `hooks[${i}]`, h, 'the path of an ES module')));
+  return hooks.length === 0 ? { name, hostnames, matches, filters, backendRefs } : { name, hostnames, matches, filters, backendRefs, hooks };
 }
 
 function parseHostnames(w: Where, value: unknown): string[] {

@@ -12,3 +12,5 @@ export { Scenario } from './scenario.js';
 export type { LoadOptions, LoadResult, ScenarioOptions, ScenarioResults } from './scenario.js';
 export { FakeBackend } from './fake-backend.js';
 export type { Behaviour, FakeBackendOptions } from './fake-backend.js';
+export { runHooks } from './hooks.js';
+export type { HookOutcome, HookScript, ScriptedBackend, ScriptedRequest } from './hooks.js';

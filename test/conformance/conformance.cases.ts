@@ -8,6 +8,7 @@ import { protocolCases } from './cases/protocol.js';
 import { streamingCases } from './cases/streaming.js';
 import { framingCases } from './cases/framing.js';
 import { trailerCases } from './cases/trailers.js';
+import { hookCases } from './cases/hooks.js';
 
 /**
  * The proxy's rules, one `describe` per concern, run against a balancer in this process on
@@ -24,4 +25,5 @@ export function runConformance(engine: EngineName): void {
   protocolCases(engine);
   backendConnectionCases(engine);
   trailerCases(engine);
+  hookCases(engine);
 }

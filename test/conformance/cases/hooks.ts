@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { strategyNames } from '../../../src/balancer/index.js';
+import { envLayer, objectLayer, resolveConfig, type Config } from '../../../src/config/index.js';
+import type { Hooks } from '../../../src/hooks/index.js';
+import { LoadBalancer } from '../../../src/index.js';
+import { startBackend, type TestBackend } from '../../helpers/backend.js';
+import { get } from '../../helpers/http.js';
+import { firstAvailable, until, type EngineName } from '../../helpers/in-process.js';
+import { refusing } from '../backends.js';
+
+type T = { after(fn: () => unknown): void };
+
+/** Answers `name` with what it received: target, the headers the hooks set, the body. */
+async function echo(t: T, name: string): Promise<TestBackend> {
+  const backend = await startBackend(name, (req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => { body += chunk; });
+    req.on('end', () => {
+      res.setHeader('server', 'echo');
+      res.setHeader('x-backend', name);
+      res.end(JSON.stringify({ url: req.url, hook: req.headers['x-hook'] ?? null, upstream: req.headers['x-upstream'] ?? null, body }));
+    });
+  });
+  t.after(() => backend.close());
+  return backend;
+}
+
+/**
+ * A balancer in this process on `engine` with `hooks`, its access lines collected; `file` is a
+ * config file's content (routes, hooks), read again on reload.
+ */
+async function balancer(t: T, engine: EngineName, backends: readonly string[], hooks: readonly Hooks[], env: Record<string, string> = {}, file?: () => object) {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (text: string) => { lines.push(JSON.parse(text) as Record<string, unknown>); } });
+  const load = (): Config => resolveConfig([...(file === undefined ? [] : [objectLayer(file(), undefined)]), envLayer({
+    HOST: '127.0.0.1', PORT: '0', ENGINE: engine, BACKENDS: backends.join(','), OUTLIER_CONSECUTIVE_FAILURES: '0', SHUTDOWN_TIMEOUT: '500ms', RETRIES: '0', ...env,
+  })], strategyNames());
+  const lb = new LoadBalancer(load(), { logger, externalHealth: true, strategy: firstAvailable, hooks, loadConfig: load });
+  for (const pool of lb.pools.values()) for (const backend of pool.backends) pool.setHealth(backend, true);
+  const { port } = await lb.start();
+  t.after(() => lb.stop());
+  return { lb, url: `http://127.0.0.1:${port}`, requests: () => lines.filter((l) => l.msg === 'request'), lines };
+}
+
+/** A temporary folder for hook modules, removed after the test. */
+function folder(t: T): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-hooks-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function hookCases(engine: EngineName): void {
+  describe(`hooks (${engine})`, () => {
+    it('every phase, synchronous: the request head edited, the backend chosen, the upstream head edited, the response head edited, the access line extended', async (t) => {
+      const a = await echo(t, 'a');
+      const b = await echo(t, 'b');
+      const { url, requests } = await balancer(t, engine, [a.url, b.url], [{
+        name: 'all',
+        onRequest: (ctx) => { ctx.request.headers.set('x-hook', 'request'); ctx.state.seen = ctx.request.url; },
+        selectBackend: (ctx, candidates) => (ctx.backend?.id === candidates[0]!.id ? candidates[1] : undefined),
+        onUpstreamRequest: (ctx, head) => { head.headers.set('x-upstream', String(ctx.state.seen)); head.url = '/rewritten'; },
+        onResponse: (_ctx, head) => { head.headers.delete('server'); head.headers.set('x-status-seen', String(head.status)); },
+        onLog: (ctx, line) => { line.hooked = ctx.state.seen; },
+      }]);
+      const res = await get(`${url}/orig?q=1`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(JSON.parse(res.body), { url: '/rewritten', hook: 'request', upstream: '/orig?q=1', body: '' });
+      assert.deepEqual([res.headers['x-backend'], res.headers.server, res.headers['x-status-seen']], ['b', undefined, '200']);
+      assert.ok(res.headers['x-request-id'], 'our own fields are added after the hooks');
+      await until(() => requests().length === 1, 'the access line');
+      assert.deepEqual([requests()[0]!.hooked, requests()[0]!.backend, requests()[0]!.status], ['/orig?q=1', '127.0.0.1:' + String(b.port), 200]);
+    });
+
+    it('every phase, asynchronous: a request body waits for onRequest and onUpstreamRequest and reaches the backend whole', async (t) => {
+      const a = await echo(t, 'a');
+      const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
+      const { url } = await balancer(t, engine, [a.url], [{
+        name: 'async',
+        onRequest: async (ctx) => { await tick(); ctx.request.headers.set('x-hook', 'later'); },
+        selectBackend: async () => { await tick(); return undefined; },
+        onUpstreamRequest: async (_ctx, head) => { await tick(); head.headers.set('x-upstream', 'later'); },
+      }]);
+      const body = 'x'.repeat(200_000);
+      const res = await get(`${url}/upload`, { method: 'POST', body, headers: { 'content-length': String(body.length) } });
+      assert.equal(res.status, 200);
+      const seen = JSON.parse(res.body) as { hook: string; upstream: string; body: string };
+      assert.deepEqual([seen.hook, seen.upstream, seen.body.length], ['later', 'later', body.length]);
+    });
+
+    it('onRequest answers at the edge: the backend is never asked, and the connection serves the next request', async (t) => {
+      const a = await echo(t, 'a');
+      const { url } = await balancer(t, engine, [a.url], [{ name: 'ping', onRequest: (ctx) => { if (ctx.request.url === '/ping') ctx.respond(200, 'pong\n', { 'x-edge': '1' }); } }]);
+      const ping = await get(`${url}/ping`);
+      assert.deepEqual([ping.status, ping.body, ping.headers['x-edge'], ping.headers['content-type']], [200, 'pong\n', '1', 'text/plain; charset=utf-8']);
+      assert.equal(a.requests.length, 0);
+      const other = await get(`${url}/other`);
+      assert.equal(JSON.parse(other.body).url, '/other');
+    });
+
+    for (const phase of ['onRequest', 'selectBackend', 'onUpstreamRequest'] as const) {
+      it(`${phase} that throws: 500 LB_ERR_HOOK_FAILED, logged with the hook's name, counted in /metrics; one that hangs: 504 LB_ERR_HOOK_TIMEOUT`, async (t) => {
+        const a = await echo(t, 'a');
+        const { lb, url, requests, lines } = await balancer(t, engine, [a.url], [{
+          name: 'flaky',
+          [phase]: (ctx: { request: { url: string } }) => {
+            if (ctx.request.url === '/throw') throw new Error('broken hook');
+            if (ctx.request.url === '/hang') return new Promise(() => undefined);
+            return undefined;
+          },
+        } as Hooks], { HOOK_TIMEOUT: '50ms' });
+        const thrown = await get(`${url}/throw`);
+        assert.deepEqual([thrown.status, thrown.body], [500, '500 Internal Server Error\n']);
+        const hung = await get(`${url}/hang`);
+        assert.equal(hung.status, 504);
+        const fine = await get(`${url}/fine`);
+        assert.equal(fine.status, 200);
+        assert.equal(a.requests.length, 1, 'only the request whose hooks went through reached the backend');
+        await until(() => requests().length === 3, 'three access lines');
+        assert.deepEqual(requests().map((l) => [l.path, l.status, l.error]), [['/throw', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/fine', 200, undefined]]);
+        const logged = lines.find((l) => l.code === 'LB_ERR_HOOK_FAILED');
+        assert.deepEqual([logged?.hook, logged?.phase, logged?.err], ['flaky', phase, 'broken hook']);
+        const metrics = await lb.metrics.text();
+        assert.match(metrics, new RegExp(`lb_hook_errors_total\\{hook="flaky",phase="${phase}"\\} 2`));
+      });
+    }
+
+    it('onResponse replaces the balancer\'s own error answer (a backend that refuses: 502)', async (t) => {
+      const gone = await refusing();
+      const { url } = await balancer(t, engine, [gone], [{
+        name: 'sorry',
+        onResponse: (ctx, head) => { if (head.error !== undefined) ctx.respond(503, `sorry (${head.error})\n`, { 'retry-after': '5' }); },
+      }]);
+      const res = await get(`${url}/x`);
+      assert.deepEqual([res.status, res.body, res.headers['retry-after']], [503, 'sorry (LB_ERR_UPSTREAM_CONNECT)\n', '5']);
+    });
+
+    it('a route\'s hooks run for its requests only, after the global ones; usePool sends a request to another pool', async (t) => {
+      const a = await echo(t, 'a');
+      const other = await echo(t, 'other');
+      const dir = folder(t);
+      const globalModule = join(dir, 'global.mjs');
+      const routeModule = join(dir, 'route.mjs');
+      writeFileSync(globalModule, `export function onRequest(ctx) { ctx.request.headers.append('x-hook', 'global'); if (ctx.request.url === '/elsewhere') ctx.usePool('other'); }\n`);
+      writeFileSync(routeModule, `export default { name: 'route', onRequest(ctx) { ctx.request.headers.append('x-hook', 'route:' + ctx.route); } };\n`);
+      const { url } = await balancer(t, engine, [a.url], [], { HOOKS_MODULE: globalModule }, () => ({
+        pools: { other: { backends: [other.url] } },
+        routes: [{ name: 'api', matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [{ name: 'default' }], hooks: [routeModule] }],
+      }));
+      const routed = JSON.parse((await get(`${url}/api/x`)).body) as { hook: string };
+      assert.equal(routed.hook, 'global, route:api');
+      const unrouted = JSON.parse((await get(`${url}/home`)).body) as { hook: string };
+      assert.equal(unrouted.hook, 'global');
+      const moved = await get(`${url}/elsewhere`);
+      assert.equal(moved.headers['x-backend'], 'other');
+    });
+
+    it('reload: new requests get the module\'s new instance; a request in flight finishes with the one it started with', async (t) => {
+      let held: (() => void) | undefined;
+      const backend = await startBackend('held', (req: IncomingMessage, res) => {
+        req.resume();
+        if (req.url === '/hold') held = () => res.end('held');
+        else res.end('now');
+      });
+      t.after(() => backend.close());
+      const dir = folder(t);
+      const module = join(dir, 'version.mjs');
+      const write = (version: number): void => writeFileSync(module, `const version = ${version};\nexport default { name: 'version', onResponse(ctx, head) { head.headers.set('x-hook-version', String(version)); } };\n`);
+      write(1);
+      const { lb, url } = await balancer(t, engine, [backend.url], [], { HOOKS_MODULE: module });
+      const inFlight = get(`${url}/hold`);
+      await until(() => held !== undefined, 'the held request at the backend');
+      write(2);
+      assert.equal(lb.reload().ok, true);
+      await until(async () => (await get(`${url}/now`)).headers['x-hook-version'] === '2', 'the new instance in effect');
+      held!();
+      const old = await inFlight;
+      assert.deepEqual([old.status, old.body, old.headers['x-hook-version']], [200, 'held', '1']);
+    });
+  });
+}
