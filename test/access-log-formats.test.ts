@@ -67,7 +67,7 @@ test('/metrics: OpenMetrics when the scraper asks for it (Prometheus\'s Accept),
   assert.equal(open.headers.vary, 'accept');
   assert.match(open.body, /^lb_requests_total\{backend="a",code="2xx",pool="default",route=""\} 3$/m);
   assert.match(open.body, /# EOF\n$/);
-  const parsed = spawnSync('python3', ['-c', 'import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nprint(len(list(p(sys.stdin.read()))))'], { input: open.body, encoding: 'utf8' });
+  const parsed = spawnSync(process.env.PYTHON3 ?? '/usr/bin/python3', ['-c', 'import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nprint(len(list(p(sys.stdin.read()))))'], { input: open.body, encoding: 'utf8' });
   if (parsed.error === undefined && !/No module named/.test(parsed.stderr)) assert.equal(parsed.status, 0, parsed.stderr);
   else assert.notEqual(process.env.CI, 'true', 'python3-prometheus-client is required in CI');
 
