@@ -45,8 +45,10 @@ export interface LineSink {
 export function accessLog(log: Logger, sink?: LineSink, options: AccessLogOptions = {}): Middleware {
   const sample = options.sample ?? 1;
   const random = options.random ?? Math.random;
-  // 2xx and 3xx lines kept at random when sampled; every other line always.
-  const keep: (ctx: RequestContext) => boolean = sample >= 1 ? () => true : (ctx) => {
+  // 2xx and 3xx lines kept at random when sampled; every other line always. Unsampled (the
+  // default), `all` short-cuts the call.
+  const all = sample >= 1;
+  const keep = (ctx: RequestContext): boolean => {
     const status = ctx.status;
     return status < 200 || status >= 400 || random() < sample;
   };
@@ -57,7 +59,7 @@ export function accessLog(log: Logger, sink?: LineSink, options: AccessLogOption
     return {
       name: 'access-log',
       onEnd(ctx) {
-        if (!log.isLevelEnabled('info') || !keep(ctx)) return;
+        if (!log.isLevelEnabled('info') || !(all || keep(ctx))) return;
         // Into the log's own destination, as the JSON lines go; through the logger (a pretty one) as its message.
         if (dest !== undefined) dest.write(`${text.line(ctx)}\n`);
         else log.info(text.line(ctx));
@@ -68,7 +70,7 @@ export function accessLog(log: Logger, sink?: LineSink, options: AccessLogOption
     return {
       name: 'access-log',
       onEnd(ctx) {
-        if (log.isLevelEnabled('info') && keep(ctx)) log.info(fields(ctx), 'request');
+        if (log.isLevelEnabled('info') && (all || keep(ctx))) log.info(fields(ctx), 'request');
       },
     };
   }
@@ -82,7 +84,7 @@ export function accessLog(log: Logger, sink?: LineSink, options: AccessLogOption
   return {
     name: 'access-log',
     onEnd(ctx) {
-      if (log.isLevelEnabled('info') && keep(ctx)) writer.write(ctx);
+      if (log.isLevelEnabled('info') && (all || keep(ctx))) writer.write(ctx);
     },
   };
 }
