@@ -352,3 +352,41 @@ test('the dashboard shows what the edge policies refused: rate-limited and refus
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('the timeline of errors: a 5xx request shows its request id and its explanation; a traced one links to its trace (TRACE_URL_TEMPLATE)', async (t) => {
+  const browser = await launch(t);
+  if (browser === undefined) return;
+  const [a] = await startBackends(t, (req, res) => { req.resume(); res.statusCode = req.url === '/boom' ? 500 : 200; res.end('x'); }, ['a']);
+  const lb = await startLb({ BACKENDS: `${a!.url}|id=a`, ADMIN_PORT: '0', ADMIN_TOKEN: TOKEN, TRACE_URL_TEMPLATE: 'http://127.0.0.1:16686/trace/{trace_id}' });
+  t.after(() => lb.stop());
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const { page, problems } = await open(browser, admin, { width: 1280, height: 900 });
+  assert.equal((await get(`${lb.url}/boom`, { headers: { 'x-request-id': 'boom-1' } })).status, 500);
+  await page.waitForFunction(() => [...document.querySelectorAll('#events li code.request-id')].some((c) => c.textContent === 'boom-1'));
+  const item = page.locator('#events li', { has: page.locator('code.request-id', { hasText: 'boom-1' }) });
+  assert.equal(await item.locator('.kind').textContent(), 'error');
+  assert.match(await item.textContent() ?? '', /a: 500 GET \/boom/);
+  await item.locator('details.explain summary').click();
+  assert.match(await item.locator('details.explain pre').textContent() ?? '', /^status 500, backend a, tries 1, pool default/);
+  assert.equal(await item.locator('a.trace-link').count(), 0, 'an untraced request has no trace to link to');
+  assert.deepEqual(problems, []);
+
+  // A traced error, as the stream sends it once tracing sets the request's trace id: the page is
+  // given a snapshot holding one (the balancer records none without tracing).
+  const traced = await browser.newPage();
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const snapshot = {
+    info: { strategy: 'round-robin', version: 'test', workers: 0, startedAt: Date.now(), tokenRequired: true, traceUrl: 'http://127.0.0.1:16686/trace/{trace_id}' },
+    samples: [], pools: [], routes: [],
+    events: [{ time: Date.now(), kind: 'error', backend: 'a', message: '502 GET /pay LB_ERR_UPSTREAM_CONNECT', requestId: 'pay-1', traceId, explain: 'status 502, backend a, tries 2, pool default' }],
+  };
+  await traced.route('**/api/stream', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n` }));
+  await traced.addInitScript((token) => sessionStorage.setItem('lb-admin-token', token), TOKEN);
+  await traced.goto(admin);
+  await traced.waitForFunction(() => document.querySelector('#events a.trace-link') !== null);
+  const link = traced.locator('#events a.trace-link');
+  assert.equal(await link.getAttribute('href'), `http://127.0.0.1:16686/trace/${traceId}`);
+  assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+  assert.equal(await traced.locator('#events code.request-id').textContent(), 'pay-1');
+  await traced.close();
+});

@@ -436,9 +436,47 @@
       kind.textContent = e.kind;
       const text = document.createElement('span');
       text.textContent = e.backend === undefined ? e.message : `${e.backend}: ${e.message}`;
+      if (e.kind === 'error') text.append(...errorLinks(e));
       item.append(time, kind, text);
       list.append(item);
     }
+  }
+
+  /** An error's request: its id, a link to its trace (TRACE_URL_TEMPLATE) when traced, and its explanation to open. */
+  function errorLinks(e) {
+    const parts = [];
+    if (e.requestId !== undefined) {
+      const id = document.createElement('code');
+      id.className = 'request-id';
+      id.textContent = e.requestId;
+      parts.push(' request ', id);
+    }
+    const template = state.info?.traceUrl;
+    if (e.traceId !== undefined && template !== undefined) {
+      const link = document.createElement('a');
+      link.className = 'trace-link';
+      link.href = template.replaceAll('{trace_id}', encodeURIComponent(e.traceId));
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      link.textContent = 'trace';
+      parts.push(' ', link);
+    } else if (e.traceId !== undefined) {
+      const id = document.createElement('code');
+      id.className = 'trace-id';
+      id.textContent = e.traceId;
+      parts.push(' trace ', id);
+    }
+    if (e.explain !== undefined) {
+      const details = document.createElement('details');
+      details.className = 'explain';
+      const summary = document.createElement('summary');
+      summary.textContent = 'explain';
+      const body = document.createElement('pre');
+      body.textContent = e.explain;
+      details.append(summary, body);
+      parts.push(details);
+    }
+    return parts;
   }
 
   setInterval(() => { if (state.info !== undefined) $('t-uptime').textContent = uptime(state.info.startedAt); }, 1000);

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/index.js';
 import { InvalidBackend, type Backend, type Pool } from '../pool/index.js';
 import type { EventLog } from './events.js';
-import { backendKey, foldRows, type Counts } from '../metrics/index.js';
+import { backendKey, foldRows, wantsOpenMetrics, type Counts } from '../metrics/index.js';
 import { Sampler } from './sampler.js';
 import { AdminToken } from './token.js';
 import { Canaries } from './canary.js';
@@ -27,7 +27,7 @@ export interface AdminTarget {
   /** Fresh request counts of every process, sampled each second for the dashboard. */
   counts(): Promise<Counts>;
   /** What the dashboard's header shows besides the samples. */
-  info(): { strategy: string; version: string; workers: number; startedAt: number; tokenRequired: boolean };
+  info(): { strategy: string; version: string; workers: number; startedAt: number; tokenRequired: boolean; traceUrl?: string | undefined };
   /** True once the balancer is shutting down. */
   readonly draining: boolean;
   /** The effective configuration, secrets redacted. */
@@ -116,7 +116,7 @@ export class AdminServer {
       if (method === 'GET' && serveAsset(path, res)) return;
       if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
         if (method !== 'GET' && method !== 'HEAD') throw new ApiError(405, 'method_not_allowed', `${method} ${path}: use GET`);
-        await this.#open(path, res);
+        await this.#open(path, res, req.headers.accept);
         return;
       }
       this.#authorize(req, method);
@@ -132,7 +132,7 @@ export class AdminServer {
     }
   }
 
-  async #open(path: string, res: ServerResponse): Promise<void> {
+  async #open(path: string, res: ServerResponse, accept: string | undefined): Promise<void> {
     const target = this.#target;
     if (path === '/healthz') {
       send(res, 200, { status: 'ok' });
@@ -141,8 +141,10 @@ export class AdminServer {
       const ready = available > 0 && !target.draining;
       send(res, ready ? 200 : 503, { ready, available, draining: target.draining });
     } else {
-      const text = await target.metrics.text();
-      res.writeHead(200, { 'content-type': target.metrics.contentType, 'cache-control': 'no-store' }).end(text);
+      // OpenMetrics (with exemplars) when the scraper asks for it; the text format otherwise.
+      const openMetrics = wantsOpenMetrics(accept);
+      const text = await target.metrics.text(openMetrics);
+      res.writeHead(200, { 'content-type': target.metrics.contentTypeOf(openMetrics), 'cache-control': 'no-store', vary: 'accept' }).end(text);
     }
   }
 

@@ -4,9 +4,13 @@ import type { Pool } from '../pool/index.js';
 export interface LbEvent {
   /** Milliseconds since the epoch. */
   readonly time: number;
-  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'warning' | 'canary' | 'reload' | 'worker' | 'retries';
+  readonly kind: 'health' | 'ejected' | 'returned' | 'admin' | 'added' | 'removed' | 'weight' | 'warning' | 'canary' | 'reload' | 'worker' | 'retries' | 'error';
   readonly backend?: string;
   readonly message: string;
+  /** An `error` event's request: its X-Request-Id, its trace id when it was traced, and what explains it. */
+  readonly requestId?: string;
+  readonly traceId?: string;
+  readonly explain?: string;
 }
 
 /** The last `capacity` events, oldest first: a ring, so memory is bounded whatever happens. */

@@ -9,3 +9,4 @@ export { AdminToken } from './token.js';
 export type { LbEvent } from './events.js';
 export { bucketBound, percentile, Sampler, SAMPLES_KEPT } from './sampler.js';
 export type { BackendSample, Sample, SamplerHooks } from './sampler.js';
+export { ERROR_EVENTS_PER_SECOND, recordErrors } from './error-events.js';

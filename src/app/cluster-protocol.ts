@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { Config } from '../config/index.js';
-import type { ProcessCounts } from '../metrics/index.js';
+import type { LbEvent } from '../admin/index.js';
+import type { ExemplarImage, ProcessCounts } from '../metrics/index.js';
 import type { AdminState, Backend } from '../pool/index.js';
 
 /** What a worker needs to mirror one backend of the primary's pool. */
@@ -65,11 +66,13 @@ export type ToPrimary =
   | { type: 'outlier'; pool: string; id: string; ejected: boolean }
   /** May a request of `key` under rate limit `limit` (see `limitId`) go? The primary keeps every limit's table. */
   | { type: 'rate'; seq: number; limit: string; key: string }
+  /** A request the worker answered 5xx, for the primary's timeline of errors (see recordErrors). */
+  | { type: 'event'; event: LbEvent }
   /**
    * Per pool, per backend: id, requests since the worker started, requests in flight; the request
    * tally and process counts; the default metrics when asked for; `seq` when asked for.
    */
-  | { type: 'stats'; pools: PoolStats[]; tally: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; seq?: number };
+  | { type: 'stats'; pools: PoolStats[]; tally: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; seq?: number; exemplars?: ExemplarImage };
 
 export const CONFIG_ENV = 'LB_WORKER_CONFIG';
 export const INDEX_ENV = 'LB_WORKER_INDEX';

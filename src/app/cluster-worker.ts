@@ -2,6 +2,7 @@ import type { Config } from '../config/index.js';
 import type { Pool } from '../pool/index.js';
 import { CONFIG_ENV, INDEX_ENV, STATS_INTERVAL_MS, type BackendImage, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { LoadBalancer } from './load-balancer.js';
+import { exemplarImage } from '../metrics/index.js';
 import type { Authority, Verdict } from '../rate-limit/index.js';
 
 /** What a request waiting for the primary's rate-limit decision gets when the primary is gone. */
@@ -65,6 +66,10 @@ export async function runWorker(): Promise<LoadBalancer> {
   });
   const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true, rateAuthority });
   const stop = handleSignals(lb);
+  // The timeline of errors is the primary's: each error this worker records goes there.
+  lb.events.subscribe((event) => {
+    if (event.kind === 'error' && process.connected) process.send!({ type: 'event', event } satisfies ToPrimary);
+  });
   const report = async (seq?: number, metrics = false): Promise<void> => {
     const counts = await lb.processCounts();
     const defaults = metrics ? await lb.metrics.defaultsJson() : undefined;
@@ -72,6 +77,8 @@ export async function runWorker(): Promise<LoadBalancer> {
     process.send!({
       type: 'stats', pools: [...lb.pools].map(([pool, p]) => ({ pool, backends: p.backends.map((b) => [b.id, b.requests, b.inFlight]) })),
       tally: lb.tally.image(), process: counts, metrics: defaults, seq,
+      // With a scrape's report only: the traced requests behind the histogram's exemplars.
+      exemplars: metrics ? exemplarImage(lb.tally.exemplars()) : undefined,
     } satisfies ToPrimary);
   };
   // Ejection is this worker's own (it sees only its own traffic); the primary is told of each.

@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { DEFAULT_POOL, type PoolConfig } from '../config/pools.js';
 import { RouteTable } from '../routing/index.js';
-import { addConnections, addRefusals, Metrics, Tally, type Counts, type ProcessCounts } from '../metrics/index.js';
+import { addConnections, addRefusals, mergeExemplars, Metrics, Tally, type Counts, type Exemplar, type ExemplarImage, type ProcessCounts } from '../metrics/index.js';
 import type { Pool, PoolChange } from '../pool/index.js';
 import { CONFIG_ENV, image, INDEX_ENV, type Change, type PoolImage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { keeping, reloaded, reloadFailed, restartOnly } from './reload.js';
@@ -82,7 +82,7 @@ export class ClusterPrimary {
   #admin: AdminServer | undefined;
   #unwatch: (() => void) | undefined;
   /** Each worker's last request tally and process counts, and default metrics when asked. */
-  readonly #tallies = new Map<number, { rows: [string, number[]][]; process: ProcessCounts; metrics?: unknown[] }>();
+  readonly #tallies = new Map<number, { rows: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; exemplars?: ExemplarImage | undefined }>();
   /** The counts of workers that have died. */
   readonly #retiredTally = new Tally();
   readonly #retiredCounts = { retries: 0, logLinesDropped: 0 };
@@ -193,8 +193,10 @@ export class ClusterPrimary {
     rows.add(this.#retiredTally.entries());
     const process: ProcessCounts = { retries: this.#retiredCounts.retries, queued: 0, connections: 0, logLinesDropped: this.#retiredCounts.logLinesDropped };
     const workers: unknown[][] = [];
+    const exemplars = new Map<string, (Exemplar | undefined)[]>();
     for (const t of this.#tallies.values()) {
       rows.add(t.rows);
+      mergeExemplars(exemplars, t.exemplars);
       process.retries += t.process.retries;
       process.queued += t.process.queued;
       process.connections += t.process.connections;
@@ -214,7 +216,7 @@ export class ClusterPrimary {
     }
     // Shadow tallies of the workers alive now (those of a worker that died are lost with it).
     process.shadow = mergeShadows([...this.#tallies.values()].flatMap((t) => (t.process.shadow === undefined ? [] : [t.process.shadow])));
-    return { rows: [...rows.entries()], process, workers: workers as never };
+    return { rows: [...rows.entries()], process, workers: workers as never, exemplars };
   }
 
   /**
@@ -288,7 +290,7 @@ export class ClusterPrimary {
       events: this.events,
       // Sampling needs the counts only, not the workers' default metrics.
       counts: () => this.counts(false),
-      info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
+      info: () => ({ strategy: this.config.strategy, version: VERSION, workers: this.#count, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined, traceUrl: this.config.admin.traceUrl }),
       get draining() { return primary.#stopping; },
       describeConfig: () => ({ ...describeConfig(this.config), workers: this.#count }),
       settled: () => this.settled(),
@@ -411,6 +413,9 @@ export class ClusterPrimary {
         case 'rate':
           worker.send({ type: 'rate', seq: message.seq, ...this.#rates.decide(message.limit, message.key) } satisfies ToWorker);
           break;
+        case 'event':
+          this.events.add(message.event);
+          break;
         case 'outlier': {
           const managed = this.#pools.get(message.pool);
           const backend = managed?.pool.get(message.id);
@@ -423,7 +428,7 @@ export class ClusterPrimary {
         }
         case 'stats':
           this.#stats.set(index, new Map(message.pools.map(({ pool, backends }) => [pool, new Map(backends.map(([id, requests, inFlight]) => [id, [requests, inFlight]]))])));
-          this.#tallies.set(index, { rows: message.tally, process: message.process, metrics: message.metrics ?? this.#tallies.get(index)?.metrics });
+          this.#tallies.set(index, { rows: message.tally, process: message.process, metrics: message.metrics ?? this.#tallies.get(index)?.metrics, exemplars: message.exemplars ?? this.#tallies.get(index)?.exemplars });
           this.#sumStats();
           if (message.seq !== undefined) this.#acknowledge(index, message.seq);
           break;

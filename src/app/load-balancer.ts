@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { AdminServer, AdminToken, EventLog, policyGlobals, poolSettingsSummary, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
+import { AdminServer, AdminToken, EventLog, policyGlobals, poolSettingsSummary, recordErrors, type AdminPool, type AdminTarget, type ReloadOutcome } from '../admin/index.js';
 import { StateFile } from '../admin/state-file.js';
 import { createStrategy, type Director, type Strategy } from '../balancer/index.js';
 import type { Config } from '../config/index.js';
@@ -182,7 +182,8 @@ export class LoadBalancer {
     const clientAddress = this.#edge.clientAddress();
     // With an admin token: whether a request asks to be explained is read once, before the policies that note their decisions.
     const explainGate = this.#shared.explainGate;
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress]),
+    const access = config.log.access === false ? [] : [accessLog(this.log, logging.lines, { format: config.log.accessFormat, sample: config.log.accessSample })];
+    const chain = compose([requestId(), ...access, countRequests(this.tally), recordErrors(this.events), ...(clientAddress === undefined ? [] : [clientAddress]),
       ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
       (ctx) => { const hooks = this.#hooks; if (hooks === undefined) this.#final(ctx); else enterHooks(hooks, ctx, this.#final); });
     const fast = this.#fast;
@@ -338,7 +339,7 @@ export class LoadBalancer {
 
   /** What a scrape of this process reads. */
   async counts(): Promise<Counts> {
-    return { rows: [...this.tally.entries()], process: await this.processCounts() };
+    return { rows: [...this.tally.entries()], process: await this.processCounts(), exemplars: this.tally.exemplars() };
   }
 
   /** The connections to a backend now (this process's), busy and idle. */
@@ -440,7 +441,7 @@ export class LoadBalancer {
       get metrics() { return lb.metrics; },
       events: this.events,
       counts: () => this.counts(),
-      info: () => ({ strategy: this.director.strategy.name, version: VERSION, workers: 0, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined }),
+      info: () => ({ strategy: this.director.strategy.name, version: VERSION, workers: 0, startedAt: STARTED_AT, tokenRequired: this.config.admin.token !== undefined, traceUrl: this.config.admin.traceUrl }),
       get draining() { return lb.#state !== 'running'; },
       describeConfig: () => describeConfig(this.config),
       settled: () => Promise.resolve(),

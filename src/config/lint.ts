@@ -118,6 +118,8 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   }
   if (config.backend.maxRequests === 0) idle(['queue.size', 'queue.timeout'], 'without BACKEND_MAX_REQUESTS (requests wait only for a full backend)');
   if (config.admin.port === undefined) idle(['admin.host', 'admin.token'], 'without ADMIN_PORT');
+  if (config.admin.port === undefined) idle(['admin.traceUrl'], 'without ADMIN_PORT (the dashboard links errors to traces)');
+  if (!config.log.access) idle(['log.accessFormat', 'log.accessSample'], 'with ACCESS_LOG=off');
   if (config.admin.port === undefined && given('stateFile')) warnings.push('STATE_FILE keeps changes made through the admin API, which is off without ADMIN_PORT');
   if (config.retry.retries === 0) idle(['retry.onStatus', 'retry.budget'], 'with RETRIES=0');
   if (config.outlier.consecutiveFailures === 0) idle(['outlier.ejectionTime', 'outlier.maxEjected'], 'with OUTLIER_CONSECUTIVE_FAILURES=0');

@@ -11,6 +11,7 @@ import { parseRate, type Rate } from '../rate-limit/rate.js';
 import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitMode } from '../rate-limit/spec.js';
 import { encodings, levels, mediaTypes } from './compression.js';
 import { DEFAULT_LEVELS, DEFAULT_MIN_SIZE, DEFAULT_TYPES, type Encoding } from '../proxy/compression/index.js';
+import { compileAccessFormat, UnknownAccessField } from '../middleware/access-format.js';
 
 /**
  * The one table of settings. Each row drives the environment variable, the config-file key,
@@ -139,7 +140,16 @@ export interface Config {
     readonly idleConnTimeout: number;
   };
   readonly shutdown: { readonly timeout: number };
-  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  readonly log: {
+    readonly level: LogLevel;
+    readonly format: LogFormat;
+    /** ACCESS_LOG: one line per request, or none. */
+    readonly access: boolean;
+    /** ACCESS_LOG_FORMAT: json, combined, common, or a template of {fields} (checked when read). */
+    readonly accessFormat: string;
+    /** ACCESS_LOG_SAMPLE: the share of 2xx and 3xx lines written (1: all). */
+    readonly accessSample: number;
+  };
   readonly tls: {
     /** PEM certificate chain and key: when both are set, PORT speaks HTTPS (and HTTP/2). */
     readonly cert: string | undefined;
@@ -180,6 +190,8 @@ export interface Config {
     readonly host: string;
     /** Bearer token for the admin API; undefined: reads only, and only on loopback. */
     readonly token: string | undefined;
+    /** TRACE_URL_TEMPLATE: a trace viewer's URL with `{trace_id}` in it, linked from the dashboard's errors. */
+    readonly traceUrl: string | undefined;
   };
   /** Where runtime changes to the pool are kept across restarts; undefined: nowhere. */
   readonly stateFile: string | undefined;
@@ -446,6 +458,30 @@ export function rateLimitKey(value: unknown): string {
   return key;
 }
 
+/** `json`, `combined`, `common`, or a template naming at least one known field, compiled here so a wrong name stops the start. */
+function accessFormat(value: unknown): string {
+  const expected = 'json, combined, common, or a template of {fields} such as "{client} {method} {path} {status} {duration_ms} {backend}"';
+  const text = typeof value === 'string' ? value.trim() : undefined;
+  if (text === undefined || text === '') throw new InvalidValue(expected);
+  if (text === 'json' || text === 'combined' || text === 'common') return text;
+  if (!/\{[A-Za-z0-9_]+\}/.test(text)) throw new InvalidValue(expected);
+  try {
+    compileAccessFormat(text);
+  } catch (err) {
+    if (err instanceof UnknownAccessField) throw new InvalidValue(`${expected}: ${err.message}`, `{${err.field}}`);
+    throw err;
+  }
+  return text;
+}
+
+/** An http(s) URL with `{trace_id}` in it. */
+function traceUrl(value: unknown): string {
+  const expected = 'an http:// or https:// URL with {trace_id} in it, such as http://jaeger:16686/trace/{trace_id}';
+  const text = typeof value === 'string' ? value.trim() : '';
+  if (!/^https?:\/\/[^\s]+$/.test(text) || !text.includes('{trace_id}')) throw new InvalidValue(expected);
+  return text;
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -543,6 +579,10 @@ export const SETTINGS: readonly Setting[] = [
   row('compression.levels', 'COMPRESSION_LEVEL', 'Compression level per coding, as coding:level pairs (gzip 1-9, br 0-11, zstd 1-19); codings not named keep their default.', DEFAULT_LEVELS, 'gzip:5,br:4,zstd:3', levels),
   row('log.level', 'LOG_LEVEL', `Log level: ${LOG_LEVELS.join(', ')}.`, 'info', 'info', oneOf(LOG_LEVELS)),
   row('log.format', 'LOG_FORMAT', 'Log format: json (one object per line) or pretty (for people).', 'json', 'json', oneOf(LOG_FORMATS)),
+  row('log.access', 'ACCESS_LOG', 'One access line per request (on), or none (off).', true, 'on', bool),
+  row('log.accessFormat', 'ACCESS_LOG_FORMAT', 'Access-line format: json (a JSON object, with the other log lines), combined or common (nginx\'s and Apache\'s formats, exactly), or a template of {fields} such as "{client} {method} {path} {status} {duration_ms} {backend} {trace_id}" (see the README for the field names).', 'json', 'json', accessFormat),
+  row('log.accessSample', 'ACCESS_LOG_SAMPLE', 'Share of 2xx and 3xx access lines written, at random (every other status is always written).', 1, '100%', share),
+  row('admin.traceUrl', 'TRACE_URL_TEMPLATE', 'A trace viewer\'s URL with {trace_id} in it (http://jaeger:16686/trace/{trace_id}): the dashboard links each error to its trace.', undefined, 'none', traceUrl),
 ];
 
 export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]));

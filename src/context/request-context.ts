@@ -144,6 +144,10 @@ export class RequestContext implements PickRequest {
   replayBytes = 0;
   /** Its hooks (HOOKS_MODULE, routes' hooks), when the configuration it arrived under has any. */
   hooks: HookRun | undefined = undefined;
+  /** The W3C trace id (32 lowercase hex) of the request's span, set by tracing when the span is recorded: the access line's and the exemplars'. */
+  traceId: string | undefined = undefined;
+  /** The id (16 lowercase hex) of the request's span, set with `traceId`. */
+  spanId: string | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

@@ -2,7 +2,7 @@ import { summarizeShadows } from '../balancer/index.js';
 import client from 'prom-client';
 import type { Backend, Pool } from '../pool/index.js';
 import { refusalLabels } from './policy-refusals.js';
-import { backendKey, DURATION_BUCKETS, GRPC_CODES, parseRowKey, ROW, STATUS_CLASSES, type ProcessCounts } from './tally.js';
+import { backendKey, DURATION_BUCKETS, GRPC_CODES, parseRowKey, ROW, STATUS_CLASSES, type Exemplar, type ProcessCounts } from './tally.js';
 
 /** What one scrape reads: every process's counts, summed (collect-on-scrape). */
 export interface Counts {
@@ -11,6 +11,8 @@ export interface Counts {
   readonly process: ProcessCounts;
   /** Cluster workers' default metrics (`registry.getMetricsAsJSON()`), merged into the primary's. */
   readonly workers?: readonly client.MetricObjectWithValues<client.MetricValue<string>>[][];
+  /** Traced requests kept beside `lb_request_duration_seconds` buckets, by row key (see `Tally#exemplars`). */
+  readonly exemplars?: ReadonlyMap<string, readonly (Exemplar | undefined)[]>;
 }
 
 export interface MetricsSource {
@@ -24,7 +26,11 @@ export interface MetricsSource {
   readonly reloads: { readonly succeeded: number; readonly failed: number };
 }
 
-type Value = client.MetricValue<string> & { metricName?: string };
+type Value = client.MetricValue<string> & {
+  metricName?: string;
+  /** Written in the OpenMetrics exposition only. */
+  exemplar?: { labelSet: Record<string, string>; value: number; timestamp: number };
+};
 
 /**
  * prom-client's gauges named like counters (`promtool check metrics` refuses them); the same
@@ -53,32 +59,47 @@ export class Metrics {
   readonly #source: MetricsSource;
   readonly #defaults = new client.Registry();
   readonly #own = new client.Registry();
+  /**
+   * The same metrics for the OpenMetrics exposition: prom-client renames a registry's counters
+   * in place when it writes OpenMetrics, so one registry cannot serve both formats.
+   */
+  readonly #openOwn = openMetricsRegistry();
   #counts: Counts | undefined;
 
   constructor(source: MetricsSource) {
     this.#source = source;
     client.collectDefaultMetrics({ register: this.#defaults });
     for (const name of NOT_CONVENTIONAL) this.#defaults.removeSingleMetric(name);
-    for (const metric of this.#metrics()) this.#own.registerMetric(metric as unknown as client.Metric);
+    for (const metric of this.#metrics(false)) this.#own.registerMetric(metric as unknown as client.Metric);
+    for (const metric of this.#metrics(true)) this.#openOwn.registerMetric(metric as unknown as client.Metric);
   }
 
+  /** The Prometheus text format's (0.0.4). */
   get contentType(): string {
     return this.#own.contentType;
   }
 
-  /** The whole exposition, as of now. */
-  async text(): Promise<string> {
+  /** The content type of `text(openMetrics)`. */
+  contentTypeOf(openMetrics: boolean): string {
+    return openMetrics ? this.#openOwn.contentType : this.#own.contentType;
+  }
+
+  /**
+   * The whole exposition, as of now: Prometheus text format 0.0.4, or with `openMetrics`
+   * OpenMetrics 1.0, whose `lb_request_duration_seconds` buckets carry exemplars (the trace id
+   * of the bucket's latest traced request).
+   */
+  async text(openMetrics = false): Promise<string> {
     const counts = await this.#source.counts();
     this.#counts = counts;
-    let defaults: string;
-    if (counts.workers === undefined || counts.workers.length === 0) {
-      defaults = await this.#defaults.metrics();
-    } else {
-      const workers = counts.workers.map((metrics) => metrics.filter((m) => !NOT_CONVENTIONAL.includes(m.name)));
-      const merged = client.AggregatorRegistry.aggregate([await this.#defaults.getMetricsAsJSON(), ...workers] as never);
-      defaults = await merged.metrics();
+    const merged = counts.workers === undefined || counts.workers.length === 0 ? undefined
+      : client.AggregatorRegistry.aggregate([await this.#defaults.getMetricsAsJSON(),
+        ...counts.workers.map((metrics) => metrics.filter((m) => !NOT_CONVENTIONAL.includes(m.name)))] as never);
+    if (openMetrics) {
+      const own = (await this.#openOwn.metrics()).replace(/# EOF\n$/, '');
+      return `${own}${await openMetricsText(await (merged ?? this.#defaults).getMetricsAsJSON())}`;
     }
-    return `${await this.#own.metrics()}\n${defaults}`;
+    return `${await this.#own.metrics()}\n${await (merged ?? this.#defaults).metrics()}`;
   }
 
   /** This process's default metrics as JSON, for a cluster primary to merge. */
@@ -86,8 +107,9 @@ export class Metrics {
     return this.#defaults.getMetricsAsJSON();
   }
 
-  *#metrics(): Iterable<Collected> {
+  *#metrics(openMetrics: boolean): Iterable<Collected> {
     const source = this.#source;
+    const collected = (name: string, help: string, type: Kind, values: () => Value[]): Collected => collect(name, help, type, values, openMetrics);
     const pools = (): Iterable<[string, Pool]> => source.pools?.() ?? [['default', source.pool]];
     /** One value per backend of every pool, labelled with its id and pool. */
     const perBackend = (value: (b: Backend, labels: Record<string, string>) => Value[] | Value): () => Value[] => () => {
@@ -134,11 +156,15 @@ export class Metrics {
       const values: Value[] = [];
       for (const [key, row] of rows()) {
         const { backend, pool, route } = labels(key);
+        const exemplars = openMetrics ? this.#counts?.exemplars?.get(key) : undefined;
         let cumulative = 0;
         for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
           cumulative += row[ROW.buckets + i]!;
           const le = i < DURATION_BUCKETS.length ? String(DURATION_BUCKETS[i]) : '+Inf';
-          values.push({ metricName: 'lb_request_duration_seconds_bucket', labels: { backend, pool, route, le }, value: cumulative });
+          const value: Value = { metricName: 'lb_request_duration_seconds_bucket', labels: { backend, pool, route, le }, value: cumulative };
+          const e = exemplars?.[i];
+          if (e !== undefined) value.exemplar = { labelSet: { trace_id: e.traceId }, value: e.value, timestamp: e.timestamp };
+          values.push(value);
         }
         values.push({ metricName: 'lb_request_duration_seconds_sum', labels: { backend, pool, route }, value: row[ROW.sum]! });
         values.push({ metricName: 'lb_request_duration_seconds_count', labels: { backend, pool, route }, value: cumulative });
@@ -200,9 +226,33 @@ export class Metrics {
   }
 }
 
-function collected(name: string, help: string, type: Kind, values: () => Value[]): Collected {
+/** OpenMetrics names a counter's family without `_total`; its samples get it back when written. */
+function collect(name: string, help: string, type: Kind, values: () => Value[], openMetrics: boolean): Collected {
+  const family = openMetrics && type === 'counter' ? name.replace(/_total$/, '') : name;
   return {
-    name, help, type, aggregator: 'sum',
-    get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: values() }),
+    name: family, help, type, aggregator: 'sum',
+    get: () => Promise.resolve({ name: family, help, type, aggregator: 'sum', values: values() }),
   };
+}
+
+function openMetricsRegistry(): client.Registry<client.OpenMetricsContentType> {
+  const registry = new client.Registry<client.OpenMetricsContentType>();
+  registry.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
+  return registry;
+}
+
+/**
+ * prom-client's default metrics in OpenMetrics: written from their JSON by a registry made for
+ * the one scrape, with counters renamed as `collect` does (prom-client's own renaming does not
+ * reach an aggregated metric, which would come out as `…_total_total`).
+ */
+function openMetricsText(metrics: client.MetricObjectWithValues<client.MetricValue<string>>[]): Promise<string> {
+  const registry = openMetricsRegistry();
+  for (const m of metrics) {
+    // prom-client declares `type` a numeric enum; at run time it is the type's name.
+    const name = (m.type as unknown as string) === 'counter' ? m.name.replace(/_total$/, '') : m.name;
+    const metric = { ...m, name, get: () => Promise.resolve({ ...m, name }) };
+    registry.registerMetric(metric as unknown as client.Metric);
+  }
+  return registry.metrics();
 }

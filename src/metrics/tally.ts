@@ -112,6 +112,38 @@ export function foldRows(rows: Iterable<readonly [string, ArrayLike<number>]>, p
   return out;
 }
 
+/**
+ * A traced request's duration kept beside its histogram bucket (an OpenMetrics exemplar): the
+ * trace id, the value observed in seconds, and when, in seconds since the epoch.
+ */
+export interface Exemplar {
+  traceId: string;
+  value: number;
+  timestamp: number;
+}
+
+/** Exemplars as a worker sends them: by row key, a bucket without one is null (JSON has no undefined). */
+export type ExemplarImage = [string, (Exemplar | null)[]][];
+
+/** A tally's exemplars as a worker sends them. */
+export function exemplarImage(exemplars: ReadonlyMap<string, readonly (Exemplar | undefined)[]>): ExemplarImage {
+  return [...exemplars].map(([key, list]) => [key, list.map((e) => e ?? null)]);
+}
+
+/** Adds a process's exemplars into `into`, keeping the newer of two in the same bucket (a cluster's primary merges its workers'). */
+export function mergeExemplars(into: Map<string, (Exemplar | undefined)[]>, from: ExemplarImage | undefined): void {
+  if (from === undefined) return;
+  for (const [key, list] of from) {
+    let kept = into.get(key);
+    if (kept === undefined) into.set(key, kept = new Array<Exemplar | undefined>(list.length).fill(undefined));
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      const old = kept[i];
+      if (e != null && (old === undefined || old.timestamp < e.timestamp)) kept[i] = e;
+    }
+  }
+}
+
 /** One process's counts, as a worker sends them: rows by row key (see `rowKey`). */
 export interface TallyImage {
   readonly rows: [string, number[]][];
@@ -127,6 +159,8 @@ export class Tally {
   readonly #rows = new Map<string, Float64Array>();
   /** Rows of routed requests, by route, then backend (or pool name, for no backend): two lookups, no key built. */
   readonly #routed = new Map<string, { readonly backends: WeakMap<Backend, Float64Array>; readonly none: Map<string, Float64Array> }>();
+  /** Per row, the latest traced request of each bucket (made on a row's first traced request). */
+  readonly #exemplars = new WeakMap<Float64Array, (Exemplar | undefined)[]>();
 
   /** The row of a row key (see `rowKey`; a backend id, '' for requests that reached no backend), made on first use. */
   row(id: string): Float64Array {
@@ -177,6 +211,36 @@ export class Tally {
     row[ROW.sum]! += seconds;
   }
 
+  /**
+   * Keeps a traced request as its bucket's exemplar, replacing the one before: the newest of
+   * each bucket is what a scrape shows. Called only for requests with a trace id, so untraced
+   * traffic pays nothing; a bucket's exemplar object is reused.
+   */
+  exemplar(row: Float64Array, seconds: number, traceId: string): void {
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+    let kept = this.#exemplars.get(row);
+    if (kept === undefined) this.#exemplars.set(row, kept = new Array<Exemplar | undefined>(DURATION_BUCKETS.length + 1).fill(undefined));
+    const timestamp = Date.now() / 1000;
+    const e = kept[i];
+    if (e === undefined) kept[i] = { traceId, value: seconds, timestamp };
+    else {
+      e.traceId = traceId;
+      e.value = seconds;
+      e.timestamp = timestamp;
+    }
+  }
+
+  /** The exemplars of every row that has any, by row key: bucket by bucket (undefined: none yet). */
+  exemplars(): Map<string, readonly (Exemplar | undefined)[]> {
+    const out = new Map<string, readonly (Exemplar | undefined)[]>();
+    for (const [key, row] of this.#rows) {
+      const kept = this.#exemplars.get(row);
+      if (kept !== undefined) out.set(key, kept.map((e) => (e === undefined ? undefined : { ...e })));
+    }
+    return out;
+  }
+
   entries(): IterableIterator<[string, Float64Array]> {
     return this.#rows.entries();
   }
@@ -209,6 +273,8 @@ export function countRequests(tally: Tally): Middleware {
         : backend !== undefined ? tally.rowOf(backend, ctx.pool)
           : ctx.pool === DEFAULT_POOL ? none : tally.routeRow('', ctx.pool, undefined);
       tally.record(row, ctx.status, ctx.duration / 1000);
+      // Only a request whose span was recorded has a trace id; the rest skip this.
+      if (ctx.traceId !== undefined) tally.exemplar(row, ctx.duration / 1000, ctx.traceId);
       // A gRPC call's status, the backend's or the balancer's (0-16; 17: any other value).
       const grpc = ctx.grpcStatus;
       if (grpc >= 0 && grpc < GRPC_CODES.length) row[ROW.grpc + grpc]!++;

@@ -215,3 +215,116 @@ test('protocol: "HTTP/2" for an HTTP/2 request, left out for HTTP/1.x; the same 
     assert.deepEqual(Object.keys(JSON.parse(lines[1]!) as object), Object.keys(JSON.parse(viaPino.lines[1]!) as object));
   }
 });
+
+test('trace_id and span_id: written last (before msg) when tracing set them, left out otherwise; the same in every writer', () => {
+  const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const span = '00f067aa0ba902b7';
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const binaryLog = pino({ base: { pid: 1, hostname: 'h' } }, dest);
+  const direct = capture();
+  const viaPino = capture();
+  const stringLog = pino({ base: { pid: 1, hostname: 'h' } }, direct.stream);
+  const slowLog = pino({ base: { pid: 1, hostname: 'h' } }, viaPino.stream);
+  for (const traced of [true, false]) {
+    for (const [log, sink] of [[binaryLog, { destination: dest, bindings: ',"pid":1,"hostname":"h"' }], [stringLog, { destination: direct.stream, bindings: ',"pid":1,"hostname":"h"' }], [slowLog, undefined]] as const) {
+      const ctx = context('/x', log);
+      if (traced) {
+        ctx.traceId = trace;
+        ctx.spanId = span;
+      }
+      accessLog(log, sink).onEnd!(ctx);
+    }
+  }
+  dest.end();
+  const binary = readFileSync(file, 'utf8').trimEnd().split('\n');
+  for (const lines of [binary, direct.lines, viaPino.lines]) {
+    assert.equal(lines.length, 2);
+    const [withIds, without] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(withIds!.trace_id, trace);
+    assert.equal(withIds!.span_id, span);
+    assert.deepEqual(Object.keys(withIds!).slice(-3), ['trace_id', 'span_id', 'msg']);
+    assert.equal('trace_id' in without!, false);
+    assert.equal('span_id' in without!, false);
+  }
+  assert.deepEqual(Object.keys(JSON.parse(binary[0]!) as object), Object.keys(JSON.parse(viaPino.lines[0]!) as object));
+});
+
+/** mulberry32: a small seeded generator, so a sampled count is the same on every run. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('ACCESS_LOG_SAMPLE: the share of 2xx and 3xx lines written, drawn from the random source; every 1xx, 4xx and 5xx line is written', () => {
+  const lines = capture();
+  const log = pino({ base: { pid: 1, hostname: 'h' } }, lines.stream);
+  let draws = 0;
+  const random = seeded(42);
+  const middleware = accessLog(log, { destination: lines.stream, bindings: ',"pid":1,"hostname":"h"' }, { sample: 0.1, random: () => { draws++; return random(); } });
+  const statuses = [200, 204, 301, 304, 101, 404, 429, 500, 502, 503];
+  const sent = new Map<number, number>();
+  for (let i = 0; i < 2000; i++) {
+    const status = statuses[i % statuses.length]!;
+    const ctx = context('/s', log);
+    ctx.res.statusCode = status;
+    ctx.tunnel = status === 101;
+    middleware.onEnd!(ctx);
+  }
+  for (const text of lines.lines) {
+    const status = (JSON.parse(text) as { status: number }).status;
+    sent.set(status, (sent.get(status) ?? 0) + 1);
+  }
+  for (const status of [101, 404, 429, 500, 502, 503]) assert.equal(sent.get(status), 200, `every ${status} line`);
+  assert.equal(draws, 800, 'one draw per 2xx or 3xx request, none for the others');
+  // The same seed draws the same numbers: the count of kept lines is exact.
+  const check = seeded(42);
+  let expected = 0;
+  for (let i = 0; i < 800; i++) if (check() < 0.1) expected++;
+  const kept = [200, 204, 301, 304].reduce((n, s) => n + (sent.get(s) ?? 0), 0);
+  assert.equal(kept, expected);
+  assert.ok(kept > 40 && kept < 120, `about a tenth of 800: ${kept}`);
+});
+
+test('ACCESS_LOG_SAMPLE 0 keeps no 2xx line and never draws; 1 keeps every line and never draws', () => {
+  for (const sample of [0, 1]) {
+    const lines = capture();
+    const log = pino({ base: { pid: 1, hostname: 'h' } }, lines.stream);
+    let draws = 0;
+    const middleware = accessLog(log, { destination: lines.stream, bindings: '' }, { sample, random: () => { draws++; return 0.5; } });
+    for (const status of [200, 500]) {
+      const ctx = context('/s', log);
+      ctx.res.statusCode = status;
+      middleware.onEnd!(ctx);
+    }
+    assert.deepEqual(lines.lines.map((l) => (JSON.parse(l) as { status: number }).status), sample === 0 ? [500] : [200, 500]);
+    assert.equal(draws, sample === 0 ? 1 : 0);
+  }
+});
+
+test('a text format goes to the log\'s own destination, in order with its JSON lines; without one, as the message of a log record', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
+  const dest = new LogDestination(file);
+  const log = pino({ base: { pid: 1, hostname: 'h' } }, dest);
+  const middleware = accessLog(log, { destination: dest, bindings: ',"pid":1,"hostname":"h"' }, { format: '{method} {path} {status} {backend}' });
+  log.info('before');
+  middleware.onEnd!(context('/one', log));
+  log.info('after');
+  dest.end();
+  const written = readFileSync(file, 'utf8').trimEnd().split('\n');
+  assert.equal(written.length, 3);
+  assert.equal((JSON.parse(written[0]!) as { msg: string }).msg, 'before');
+  assert.equal(written[1], 'POST /one 200 127.0.0.1:9000');
+  assert.equal((JSON.parse(written[2]!) as { msg: string }).msg, 'after');
+
+  const viaPino = capture();
+  const pretty = pino({ base: {} }, viaPino.stream);
+  accessLog(pretty, undefined, { format: 'common' }).onEnd!(context('/two', pretty));
+  assert.match((JSON.parse(viaPino.lines[0]!) as { msg: string }).msg, /^10\.0\.0\.9 - - \[[^\]]+\] "POST \/two HTTP\/1\.1" 200 42$/);
+});

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import type { Middleware } from './chain.js';
+import { compileAccessFormat } from './access-format.js';
 
 interface LineWriter {
   write(line: string): unknown;
@@ -36,13 +37,42 @@ export interface LineSink {
  * cost of a proxied request. Into a LogDestination the line is not even a string: its fixed
  * parts are copied as prepared bytes, numbers are written as digits and strings character by
  * character, straight into the destination's batch buffer.
+ *
+ * `options.format` other than json (combined, common, a template: see access-format.ts) writes
+ * text lines, compiled once here, into the same destination; `options.sample` keeps that share
+ * of 2xx and 3xx lines. Trace and span ids, when tracing set them, end the JSON line.
  */
-export function accessLog(log: Logger, sink?: LineSink): Middleware {
+export function accessLog(log: Logger, sink?: LineSink, options: AccessLogOptions = {}): Middleware {
+  const sample = options.sample ?? 1;
+  const random = options.random ?? Math.random;
+  // 2xx and 3xx lines kept at random when sampled; every other line always. Unsampled (the
+  // default), `all` short-cuts the call.
+  const all = sample >= 1;
+  const keep = (ctx: RequestContext): boolean => {
+    const status = ctx.status;
+    return status < 200 || status >= 400 || random() < sample;
+  };
+  const format = options.format ?? 'json';
+  if (format !== 'json') {
+    const text = compileAccessFormat(format);
+    const dest = sink?.destination;
+    return {
+      name: 'access-log',
+      onEnd(ctx) {
+        if (!log.isLevelEnabled('info') || !(all || keep(ctx))) return;
+        // A hook's onLog sees the line's fields and may drop it (its edits do not reach a text line).
+        if (ctx.hooks?.chain.onLog !== undefined && !ctx.hooks.logLine(fields(ctx) as Record<string, unknown>)) return;
+        // Into the log's own destination, as the JSON lines go; through the logger (a pretty one) as its message.
+        if (dest !== undefined) dest.write(`${text.line(ctx)}\n`);
+        else log.info(text.line(ctx));
+      },
+    };
+  }
   if (sink === undefined) {
     return {
       name: 'access-log',
       onEnd(ctx) {
-        if (!log.isLevelEnabled('info')) return;
+        if (!log.isLevelEnabled('info') || !(all || keep(ctx))) return;
         const line = fields(ctx);
         if (ctx.hooks?.chain.onLog === undefined || ctx.hooks.logLine(line as Record<string, unknown>)) log.info(line, 'request');
       },
@@ -58,7 +88,7 @@ export function accessLog(log: Logger, sink?: LineSink): Middleware {
   return {
     name: 'access-log',
     onEnd(ctx) {
-      if (!log.isLevelEnabled('info')) return;
+      if (!log.isLevelEnabled('info') || !(all || keep(ctx))) return;
       // A hook's onLog takes the line as an object (the hooks' slower path): written through the logger, or not at all.
       if (ctx.hooks?.chain.onLog !== undefined) {
         const line = fields(ctx) as Record<string, unknown>;
@@ -68,6 +98,15 @@ export function accessLog(log: Logger, sink?: LineSink): Middleware {
       writer.write(ctx);
     },
   };
+}
+
+export interface AccessLogOptions {
+  /** ACCESS_LOG_FORMAT: `json` (the default), `combined`, `common` or a template (see access-format.ts). */
+  readonly format?: string;
+  /** ACCESS_LOG_SAMPLE: the share of 2xx and 3xx lines written (1: all); other statuses are always written. */
+  readonly sample?: number;
+  /** Where sampling draws from, in [0, 1): Math.random by default, a seeded generator in tests. */
+  readonly random?: () => number;
 }
 
 /** One per destination: a LogDestination keeps its deferred producers for good. */
@@ -111,12 +150,14 @@ class StringLine {
     const tries = ctx.tries === 1 ? '' : `,"tries":${ctx.tries}`;
     const grpc = ctx.grpcStatus >= 0 ? `,"grpcStatus":${ctx.grpcStatus}` : '';
     const protocol = ctx.req.httpVersionMajor === 2 ? PROTOCOL_H2 : '';
+    // Ids are lowercase hex (set by tracing): written as they are.
+    const trace = ctx.traceId === undefined ? '' : `,"trace_id":"${ctx.traceId}"${ctx.spanId === undefined ? '' : `,"span_id":"${ctx.spanId}"`}`;
     const now = Date.now();
     if (now !== this.#lastTime) {
       this.#lastTime = now;
       this.#timeField = `{"level":30,"time":${now}${this.#bindings}`;
     }
-    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status}${grpc},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${protocol}${tries}${error},"msg":"request"}\n`);
+    this.#stream.write(`${this.#timeField},"reqId":${JSON.stringify(ctx.id)},"method":${JSON.stringify(ctx.method)},"path":${JSON.stringify(ctx.path)},"status":${ctx.status}${grpc},"bytes":${ctx.bytes}${bytesIn},"ms":${Math.round(ctx.duration * 1000) / 1000}${backendJson}${routing},"client":${JSON.stringify(ctx.clientIp)}${protocol}${tries}${error}${trace},"msg":"request"}\n`);
   }
 }
 
@@ -153,6 +194,8 @@ const TRIES = bytes(',"tries":');
 const PROTOCOL = bytes(PROTOCOL_H2);
 const ERROR = bytes(',"error":');
 const POLICY = bytes(',"policy":');
+const TRACE_ID = bytes(',"trace_id":');
+const SPAN_ID = bytes(',"span_id":');
 const END = bytes(',"msg":"request"}\n');
 /** The fixed parts and the numbers, with room to spare: status, grpcStatus, bytes and bytesIn (≤ 16 digits each), ms, tries, protocol, the policy field's name. */
 const FIXED_BYTES = 345;
@@ -194,6 +237,9 @@ class BinaryLine {
   /** Route and pool names; '' when the line leaves them out. */
   readonly #routes: string[] = new Array<string>(BATCH).fill('');
   readonly #pools: string[] = new Array<string>(BATCH).fill('');
+  /** Trace and span ids (tracing's); '' for none. */
+  readonly #traces: string[] = new Array<string>(BATCH).fill('');
+  readonly #spans: string[] = new Array<string>(BATCH).fill('');
 
   constructor(bindings: string, dest: LineBuffer) {
     this.#bindings = bindings;
@@ -223,6 +269,8 @@ class BinaryLine {
     const named = routed(ctx);
     this.#routes[i] = named ? ctx.route ?? '' : '';
     this.#pools[i] = named ? ctx.pool ?? '' : '';
+    this.#traces[i] = ctx.traceId ?? '';
+    this.#spans[i] = ctx.spanId ?? '';
     this.#count = i + 1;
     if (i + 1 === BATCH) this.drain();
   }
@@ -259,9 +307,12 @@ class BinaryLine {
     const client = this.#clients[i]!;
     const error = this.#errors[i]!;
     const policy = this.#policies[i]!;
+    const trace = this.#traces[i]!;
+    const span = this.#spans[i]!;
     // A JSON string takes at most 6 bytes per UTF-16 unit (`\u001f`); UTF-8 at most 3.
     const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0) + (routeField?.length ?? 0) + (poolField?.length ?? 0)
-      + 6 * (id.length + method.length + path.length + client.length + error.length + policy.length) + (policy === '' ? 0 : POLICY.length);
+      + 6 * (id.length + method.length + path.length + client.length + error.length + policy.length + trace.length + span.length) + (policy === '' ? 0 : POLICY.length)
+      + (trace === '' ? 0 : TRACE_ID.length + SPAN_ID.length);
     const dest = this.#dest;
     let at = dest.reserve(max);
     if (at < 0) return;
@@ -304,6 +355,14 @@ class BinaryLine {
     if (policy !== '') {
       at = copy(POLICY, buf, at);
       at = jsonString(policy, buf, at);
+    }
+    if (trace !== '') {
+      at = copy(TRACE_ID, buf, at);
+      at = jsonString(trace, buf, at);
+      if (span !== '') {
+        at = copy(SPAN_ID, buf, at);
+        at = jsonString(span, buf, at);
+      }
     }
     dest.commit(copy(END, buf, at));
   }
@@ -389,5 +448,7 @@ function fields(ctx: RequestContext): object {
     tries: ctx.tries === 1 ? undefined : ctx.tries,
     error: ctx.error?.code,
     policy: ctx.policy === '' ? undefined : ctx.policy,
+    trace_id: ctx.traceId,
+    span_id: ctx.traceId === undefined ? undefined : ctx.spanId,
   };
 }
