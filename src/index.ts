@@ -24,7 +24,13 @@ type InputValue<T> = T extends number ? number | string : T extends boolean ? bo
 type Sections<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Sections<T[K]> : InputValue<T[K]> };
 
 /** Every setting but the backends and the strategy, with the config file's names. */
-export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes'> & {
+export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes' | 'tls'> & {
+  /** TLS on PORT: `cert` and `key` one file each or lists (pairs in order), or `certificates: [{ cert, key }]`; the first pair is the default. */
+  tls?: Omit<Sections<Config['tls']>, 'cert' | 'key'> & {
+    cert?: string | readonly string[];
+    key?: string | readonly string[];
+    certificates?: readonly { readonly cert: string; readonly key: string }[];
+  };
   backends?: string | readonly BackendInput[];
   /** Pools by name, each with its own backends and any of the per-pool settings (the global ones otherwise). */
   pools?: Readonly<Record<string, PoolInput>>;

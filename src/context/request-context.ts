@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
+import type { ClientCertificate } from '../tls/client-certificate.js';
 
 /** Edits a flat header list ([name, value, …]): a route's header modifier, compiled. */
 export interface HeaderEdit {
@@ -136,6 +137,8 @@ export class RequestContext implements PickRequest {
    */
   replay: Buffer[] | undefined = undefined;
   replayBytes = 0;
+  /** The client's verified TLS certificate (TLS_CLIENT_AUTH optional or require); undefined without one, or with client auth off. */
+  clientCertificate: ClientCertificate | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

@@ -23,7 +23,8 @@ export type ProxyErrorCode =
   | 'LB_ERR_INTERNAL'
   | 'LB_ERR_UNAUTHORIZED'
   | 'LB_ERR_AUTH_DENIED'
-  | 'LB_ERR_AUTH_UNAVAILABLE';
+  | 'LB_ERR_AUTH_UNAVAILABLE'
+  | 'LB_ERR_CLIENT_CERT_REQUIRED';
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_BACKEND: 503,
@@ -64,6 +65,8 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_AUTH_DENIED: 403,
   // A ForwardAuth service (or a JWKS URL) could not be asked: unreachable, too slow, or a broken answer.
   LB_ERR_AUTH_UNAVAILABLE: 503,
+  // A route's ClientCertificate filter: the client presented no verified certificate (TLS_CLIENT_AUTH optional).
+  LB_ERR_CLIENT_CERT_REQUIRED: 403,
 };
 
 /** Where an upstream exchange had got to when it failed: what a retry may assume. */
