@@ -42,20 +42,35 @@ test('certificates chosen by SNI (tls.certificates in a config file): exact befo
   assert.equal(await served(lb.port, 'unknown.example.test'), 'lb-main', 'no match: the default');
   assert.equal(await served(lb.port, undefined), 'lb-main', 'no SNI: the default');
 
-  // RSA and ECDSA for one name: OpenSSL serves what the client's signature algorithms allow.
+  // RSA and ECDSA for one name: the one the client's signature algorithms prefer.
   assert.equal(await served(lb.port, 'dual.example.test', { sigalgs: 'ecdsa_secp256r1_sha256' }), 'lb-dual-ec');
   assert.equal(await served(lb.port, 'dual.example.test', { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' }), 'lb-dual-rsa');
-  assert.equal(await served(lb.port, 'dual.example.test', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }), 'lb-dual-rsa');
-  assert.equal(await served(lb.port, 'dual.example.test', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }), 'lb-dual-ec');
+  assert.equal(await served(lb.port, 'dual.example.test', { sigalgs: 'rsa_pss_rsae_sha256:ecdsa_secp256r1_sha256' }), 'lb-dual-ec', 'ECDSA when the client can take it');
+  assert.equal(await served(lb.port, 'dual.example.test', { maxVersion: 'TLSv1.2', sigalgs: 'rsa_pkcs1_sha256' }), 'lb-dual-rsa');
+  assert.equal(await served(lb.port, 'dual.example.test', {}), 'lb-dual-ec', 'Node\'s client prefers ECDSA');
 
   // A request over the chosen certificate is proxied as usual (the name verified by the client).
   const socket = tlsConnect({ host: '127.0.0.1', port: lb.port, ca: ca.cert, servername: 'x.wild.example.test', ALPNProtocols: ['http/1.1'] });
   await once(socket, 'secureConnect');
   assert.equal(socket.authorized, true);
-  socket.end('GET / HTTP/1.1\r\nHost: x.wild.example.test\r\nConnection: close\r\n\r\n');
+  socket.write('GET / HTTP/1.1\r\nHost: x.wild.example.test\r\nConnection: close\r\n\r\n');
   let data = '';
   for await (const chunk of socket) data += String(chunk);
   assert.match(data, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nb$/);
+});
+
+test('RSA and ECDSA as the default pair: OpenSSL picks by everything the client offers, TLS 1.2 cipher suites included', async (t) => {
+  const backend = await startBackend('b');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, TLS_CERT_FILE: `${dualEc.certFile},${dualRsa.certFile},${main.certFile}`, TLS_KEY_FILE: `${dualEc.keyFile},${dualRsa.keyFile},${main.keyFile}` });
+  t.after(() => lb.stop());
+  for (const servername of [undefined, 'dual.example.test']) {
+    assert.equal(await served(lb.port, servername, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }), 'lb-dual-rsa');
+    assert.equal(await served(lb.port, servername, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }), 'lb-dual-ec');
+    assert.equal(await served(lb.port, servername, { sigalgs: 'rsa_pss_rsae_sha256' }), 'lb-dual-rsa');
+    assert.equal(await served(lb.port, servername, { sigalgs: 'ecdsa_secp256r1_sha256' }), 'lb-dual-ec');
+  }
+  assert.equal(await served(lb.port, 'main.example.test'), 'lb-main');
 });
 
 test('each certificate pair is reloaded on its own when its files change; the others stay', async (t) => {

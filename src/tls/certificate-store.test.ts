@@ -19,6 +19,7 @@ const first = selfSigned('first', 'DNS:first.test');
 const wild = selfSigned('wild', 'DNS:*.w.test,DNS:Other.test');
 const exact = selfSigned('exact', 'DNS:a.w.test');
 const rsa = selfSigned('first-rsa', 'DNS:first.test', true);
+const otherRsa = selfSigned('other-rsa', 'DNS:other.test', true);
 
 test('names from SANs (lowercase); lookups exact, then one-label wildcard, then the default; contexts shared by names that share certificates', () => {
   const store = new CertificateStore();
@@ -35,6 +36,13 @@ test('names from SANs (lowercase); lookups exact, then one-label wildcard, then 
   assert.equal(store.contextFor('x.a.w.test'), defaults, 'two labels: the default');
   assert.equal(store.contextFor('w.test'), defaults);
   assert.equal(store.contextFor('unknown.test'), defaults);
+  // Beside the default, one context per key type, chosen by the client's signature algorithms.
+  store.set('other-rsa', otherRsa);
+  const ec = store.contextFor('other.test', ['ECDSA+SHA256', 'RSA-PSS+SHA256']);
+  assert.equal(ec, store.contextFor('b.w.test'));
+  assert.notEqual(store.contextFor('other.test', ['RSA-PSS+SHA256', 'ECDSA+SHA256']), ec);
+  assert.equal(store.contextFor('other.test', ['RSA+SHA256']), store.contextFor('other.test', ['RSA-PSS+SHA256']));
+  assert.equal(store.contextFor('other.test'), ec, 'no preference: the first set');
   let answered: unknown;
   store.SNICallback('b.w.test', (err, context) => { assert.equal(err, null); answered = context; });
   assert.equal(answered, store.contextFor('b.w.test'));

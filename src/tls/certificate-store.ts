@@ -25,8 +25,11 @@ interface Entry {
   readonly names: readonly string[];
 }
 
-/** The SNICallback Node's TLS server calls with the client's server name. */
+/** The SNICallback Node's TLS server calls with the client's server name (on the handshake's TLSSocket). */
 export type SniCallback = (servername: string, callback: (err: Error | null, context?: SecureContext) => void) => void;
+
+/** What a name is served with: one context per key type, in the order the certificates were set. */
+type Choices = readonly { readonly keyType: string; readonly context: SecureContext }[];
 
 let versions = 0;
 
@@ -38,17 +41,19 @@ let versions = 0;
  * `example.com`); a client without SNI, or whose name matches nothing, gets the default: the
  * certificate set of the first source's first name.
  *
- * Certificates with different key types for the same names (RSA and ECDSA) are served from one
- * secure context, so that OpenSSL picks the one the client's signature algorithms allow. Every
- * context is built when a certificate is set or deleted, never during a handshake: the
- * SNICallback is a map lookup.
+ * Certificates with different key types for the same name (RSA and ECDSA) may coexist. Node
+ * hands a handshake one certificate for its server name (the SNI context's current one), so the
+ * SNICallback picks the one whose key type comes first in the signature algorithms shared with
+ * the client (OpenSSL's order: ECDSA before RSA); the default set is in the server's own context whole, and OpenSSL picks among
+ * it with everything the client said. Every context is built when a certificate is set or
+ * deleted, never during a handshake: the SNICallback is a map lookup and a short scan.
  */
 export class CertificateStore {
   readonly #entries = new Map<string, Entry>();
   /** Options every context shares: TLS versions, ciphers, groups, the client CA, the session id context. */
   readonly #common: SecureContextOptions;
-  #exact = new Map<string, SecureContext>();
-  #wildcard = new Map<string, SecureContext>();
+  #exact = new Map<string, Choices>();
+  #wildcard = new Map<string, Choices>();
   #default: { readonly context: SecureContext; readonly entries: readonly Entry[] } | undefined;
   /** Contexts by the versions they were built from, kept across rebuilds while still in use. */
   #built = new Map<string, SecureContext>();
@@ -89,21 +94,34 @@ export class CertificateStore {
     return new Map([...this.#entries.values()].map((e) => [e.source, e.names]));
   }
 
-  /** The context for `servername` (any case, a trailing dot allowed): exact, then wildcard, then the default. */
-  contextFor(servername: string | undefined): SecureContext | undefined {
+  /**
+   * The context for `servername` (any case, a trailing dot allowed): exact, then wildcard, then
+   * the default. `sigalgs`: the signature algorithms shared with the client, as Node names them
+   * (`ECDSA+SHA256`, `RSA-PSS+SHA256`), to choose among key types; the first set otherwise.
+   */
+  contextFor(servername: string | undefined, sigalgs?: readonly string[]): SecureContext | undefined {
     if (servername === undefined || servername === '') return this.#default?.context;
     let name = servername.toLowerCase();
     if (name.endsWith('.')) name = name.slice(0, -1);
-    const exact = this.#exact.get(name);
-    if (exact !== undefined) return exact;
-    const dot = name.indexOf('.');
-    return (dot > 0 ? this.#wildcard.get(name.slice(dot + 1)) : undefined) ?? this.#default?.context;
+    let choices = this.#exact.get(name);
+    if (choices === undefined) {
+      const dot = name.indexOf('.');
+      if (dot > 0) choices = this.#wildcard.get(name.slice(dot + 1));
+    }
+    return choices === undefined ? this.#default?.context : choose(choices, sigalgs);
   }
 
-  /** For Node's TLS server (`SNICallback`): the context for the client's server name. */
-  readonly SNICallback: SniCallback = (servername, callback) => {
-    callback(null, this.contextFor(servername));
-  };
+  /**
+   * For Node's TLS server (`SNICallback`): the context for the client's server name. Node calls
+   * it on the handshake's TLSSocket, whose shared signature algorithms are known by then.
+   */
+  readonly SNICallback: SniCallback = (() => {
+    const store = this;
+    return function (this: unknown, servername: string, callback: (err: Error | null, context?: SecureContext) => void): void {
+      const socket = this as { getSharedSigalgs?: () => string[] } | undefined;
+      callback(null, store.contextFor(servername, typeof socket?.getSharedSigalgs === 'function' ? socket.getSharedSigalgs() : undefined));
+    };
+  })();
 
   /**
    * The default certificates as options for the server's own context (what a client without SNI
@@ -132,6 +150,9 @@ export class CertificateStore {
       }
     }
     const built = new Map<string, SecureContext>();
+    const first = entries[0];
+    const defaults = first === undefined ? undefined : first.names.length === 0 ? [first] : byName.get(first.names[0]!)!;
+    const defaultKey = defaults?.map((e) => `${e.version}`).join(',');
     const contextOf = (set: readonly Entry[]): SecureContext => {
       const key = set.map((e) => `${e.version}`).join(',');
       let context = built.get(key) ?? this.#built.get(key);
@@ -141,20 +162,39 @@ export class CertificateStore {
       built.set(key, context);
       return context;
     };
-    const exact = new Map<string, SecureContext>();
-    const wildcard = new Map<string, SecureContext>();
+    // The default set's names get its whole context (the server's own has it too); any other
+    // name one context per certificate, chosen per handshake (see `choose`).
+    const choicesOf = (set: readonly Entry[]): Choices => (set.map((e) => `${e.version}`).join(',') === defaultKey
+      ? [{ keyType: set[0]!.keyType, context: contextOf(set) }]
+      : set.map((e) => ({ keyType: e.keyType, context: contextOf([e]) })));
+    const exact = new Map<string, Choices>();
+    const wildcard = new Map<string, Choices>();
     for (const [name, set] of byName) {
-      if (name.startsWith('*.')) wildcard.set(name.slice(2), contextOf(set));
-      else exact.set(name, contextOf(set));
+      if (name.startsWith('*.')) wildcard.set(name.slice(2), choicesOf(set));
+      else exact.set(name, choicesOf(set));
     }
-    const first = entries[0];
-    const defaults = first === undefined ? undefined : first.names.length === 0 ? [first] : byName.get(first.names[0]!)!;
     this.#default = defaults === undefined ? undefined : { context: contextOf(defaults), entries: defaults };
     this.#exact = exact;
     this.#wildcard = wildcard;
     this.#built = built;
     for (const listener of this.#listeners) listener();
   }
+}
+
+/** The key type a signature algorithm as Node names it (`ECDSA+SHA256`, `RSA-PSS+SHA256`, `Ed25519+UNDEF`) signs with. */
+function keyTypeOf(sigalg: string): string {
+  const scheme = sigalg.slice(0, sigalg.indexOf('+')).toLowerCase();
+  return scheme === 'ecdsa' ? 'ec' : scheme === 'rsa-pss' || scheme === 'rsa' ? 'rsa' : scheme;
+}
+
+/** The context of the key type the client prefers among those the name has; the first without a preference. */
+function choose(choices: Choices, sigalgs: readonly string[] | undefined): SecureContext {
+  if (choices.length === 1 || sigalgs === undefined) return choices[0]!.context;
+  for (const sigalg of sigalgs) {
+    const type = keyTypeOf(sigalg);
+    for (const choice of choices) if (choice.keyType === type) return choice.context;
+  }
+  return choices[0]!.context;
 }
 
 /** Reads a certificate's key type and names, and checks that its key matches. */
