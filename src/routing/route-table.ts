@@ -135,6 +135,8 @@ function conditions(rule: Rule): string {
   if (m.method !== undefined) parts.push(`method ${m.method}`);
   for (const h of m.headers) parts.push(`header ${h.name}${h.type === 'Exact' ? '=' : '~'}${h.value}`);
   for (const q of m.queryParams) parts.push(`query ${q.name}${q.type === 'Exact' ? '=' : '~'}${q.value}`);
-  for (const c of rule.clientCert) parts.push(`client certificate ${c.name}${c.exact !== undefined ? `=${c.exact}` : `~${c.regex!.source.slice(4, -2)}`}`);
+  for (const [name, c] of [['subject', m.clientCertificate?.subject], ['san', m.clientCertificate?.san]] as const) {
+    if (c !== undefined) parts.push(`client certificate ${name}${c.type === 'Exact' ? '=' : '~'}${c.value}`);
+  }
   return parts.join(' ');
 }
