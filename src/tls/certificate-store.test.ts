@@ -46,6 +46,8 @@ test('names from SANs (lowercase); lookups exact, then one-label wildcard, then 
   let answered: unknown;
   store.SNICallback('b.w.test', (err, context) => { assert.equal(err, null); answered = context; });
   assert.equal(answered, store.contextFor('b.w.test'));
+  // The default set's names, and names nothing serves, keep the server's own context (which has the default set whole).
+  for (const name of ['first.test', 'unknown.test']) store.SNICallback(name, (err, context) => { assert.equal(err, null); answered = context; assert.equal(answered, undefined); });
 });
 
 test('RSA and ECDSA for a name share one context; a replaced source keeps its place; delete; a bad pair changes nothing', () => {

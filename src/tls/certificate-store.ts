@@ -52,8 +52,9 @@ export class CertificateStore {
   readonly #entries = new Map<string, Entry>();
   /** Options every context shares: TLS versions, ciphers, groups, the client CA, the session id context. */
   readonly #common: SecureContextOptions;
-  #exact = new Map<string, Choices>();
-  #wildcard = new Map<string, Choices>();
+  /** By name: its choices, or null for the default set's names (served by the server's own context). */
+  #exact = new Map<string, Choices | null>();
+  #wildcard = new Map<string, Choices | null>();
   #default: { readonly context: SecureContext; readonly entries: readonly Entry[] } | undefined;
   /** Contexts by the versions they were built from, kept across rebuilds while still in use. */
   #built = new Map<string, SecureContext>();
@@ -100,7 +101,13 @@ export class CertificateStore {
    * (`ECDSA+SHA256`, `RSA-PSS+SHA256`), to choose among key types; the first set otherwise.
    */
   contextFor(servername: string | undefined, sigalgs?: readonly string[]): SecureContext | undefined {
-    if (servername === undefined || servername === '') return this.#default?.context;
+    const choices = this.#choicesFor(servername);
+    return choices === undefined ? this.#default?.context : choose(choices, sigalgs);
+  }
+
+  /** The choices for a server name; undefined for the default (the default set's names, no match, no name). */
+  #choicesFor(servername: string | undefined): Choices | undefined {
+    if (servername === undefined || servername === '') return undefined;
     let name = servername.toLowerCase();
     if (name.endsWith('.')) name = name.slice(0, -1);
     let choices = this.#exact.get(name);
@@ -108,7 +115,7 @@ export class CertificateStore {
       const dot = name.indexOf('.');
       if (dot > 0) choices = this.#wildcard.get(name.slice(dot + 1));
     }
-    return choices === undefined ? this.#default?.context : choose(choices, sigalgs);
+    return choices ?? undefined;
   }
 
   /**
@@ -118,8 +125,15 @@ export class CertificateStore {
   readonly SNICallback: SniCallback = (() => {
     const store = this;
     return function (this: unknown, servername: string, callback: (err: Error | null, context?: SecureContext) => void): void {
+      const choices = store.#choicesFor(servername);
+      // The default: no context, so the handshake keeps the server's own, which holds every
+      // certificate of the default set (handing it over would pass on only one, Node 24 on).
+      if (choices === undefined) {
+        callback(null, undefined);
+        return;
+      }
       const socket = this as { getSharedSigalgs?: () => string[] } | undefined;
-      callback(null, store.contextFor(servername, typeof socket?.getSharedSigalgs === 'function' ? socket.getSharedSigalgs() : undefined));
+      callback(null, choose(choices, typeof socket?.getSharedSigalgs === 'function' ? socket.getSharedSigalgs() : undefined));
     };
   })();
 
@@ -164,11 +178,11 @@ export class CertificateStore {
     };
     // The default set's names get its whole context (the server's own has it too); any other
     // name one context per certificate, chosen per handshake (see `choose`).
-    const choicesOf = (set: readonly Entry[]): Choices => (set.map((e) => `${e.version}`).join(',') === defaultKey
-      ? [{ keyType: set[0]!.keyType, context: contextOf(set) }]
+    const choicesOf = (set: readonly Entry[]): Choices | null => (set.map((e) => `${e.version}`).join(',') === defaultKey
+      ? null
       : set.map((e) => ({ keyType: e.keyType, context: contextOf([e]) })));
-    const exact = new Map<string, Choices>();
-    const wildcard = new Map<string, Choices>();
+    const exact = new Map<string, Choices | null>();
+    const wildcard = new Map<string, Choices | null>();
     for (const [name, set] of byName) {
       if (name.startsWith('*.')) wildcard.set(name.slice(2), choicesOf(set));
       else exact.set(name, choicesOf(set));
