@@ -25,7 +25,13 @@ type InputValue<T> = T extends number ? number | string : T extends boolean ? bo
 type Sections<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Sections<T[K]> : InputValue<T[K]> };
 
 /** Every setting but the backends and the strategy, with the config file's names. */
-export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes' | 'hooks'> & {
+export type LoadBalancerSettings = Omit<Sections<Config>, 'backends' | 'strategy' | 'strategyModule' | 'pools' | 'routes' | 'hooks' | 'tls'> & {
+  /** TLS on PORT: `cert` and `key` one file each or lists (pairs in order), or `certificates: [{ cert, key }]`; the first pair is the default. */
+  tls?: Omit<Sections<Config['tls']>, 'cert' | 'key'> & {
+    cert?: string | readonly string[];
+    key?: string | readonly string[];
+    certificates?: readonly { readonly cert: string; readonly key: string }[];
+  };
   /** Hooks for every request, in order: objects of phases, or paths of hook modules (HOOKS_MODULE); see docs/hooks.md. */
   hooks?: readonly (string | Hooks)[];
   backends?: string | readonly BackendInput[];

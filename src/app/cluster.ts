@@ -17,7 +17,8 @@ import { globalRateLimit } from './rate-limit-config.js';
 import { RateAuthority } from '../rate-limit/index.js';
 import { performance } from 'node:perf_hooks';
 import { describeConfig } from './reporting.js';
-import { backendTls, watchFiles } from './tls-files.js';
+import { backendTls, poolBackendTls, watchBackendTls, watchFiles } from './tls-files.js';
+import type { BackendTlsFiles } from '../tls/backend-tls.js';
 import { flushLogger } from './logger.js';
 import { ManagedPool, poolChanges } from './managed-pool.js';
 import { exitCannotStart } from './signals.js';
@@ -81,6 +82,11 @@ export class ClusterPrimary {
   #metrics: Metrics | undefined;
   #admin: AdminServer | undefined;
   #unwatch: (() => void) | undefined;
+  /** BACKEND_* TLS, shared by the pools that set none of their own (their health checks run here). */
+  readonly #backendTls: BackendTlsFiles;
+  /** Every pool's backend TLS (the health checks run here): their files are watched. */
+  readonly #poolTls = new Set<BackendTlsFiles>();
+  #unwatchTls: (() => void) | undefined;
   /** Each worker's last request tally and process counts, and default metrics when asked. */
   readonly #tallies = new Map<number, { rows: [string, number[]][]; process: ProcessCounts; metrics?: unknown[]; exemplars?: ExemplarImage | undefined }>();
   /** The counts of workers that have died. */
@@ -111,13 +117,21 @@ export class ClusterPrimary {
     this.#count = workerCount(config);
     this.#options = options;
     this.#stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
+    this.#backendTls = backendTls(this.config);
     for (const settings of this.config.pools) this.#addPool(settings);
     this.#rates.configure(globalRateLimit(this.config), this.config.routes);
   }
 
+  /** A pool's backend TLS (its `tls:`, or BACKEND_*'s), kept to be watched. */
+  #tlsOf(settings: PoolConfig): BackendTlsFiles {
+    const tls = poolBackendTls(settings, this.config, this.#backendTls);
+    this.#poolTls.add(tls);
+    return tls;
+  }
+
   /** A pool owned here: its health and changes go to every worker, named. */
   #addPool(settings: PoolConfig): ManagedPool {
-    const managed = new ManagedPool(settings, { log: this.log, stateFile: this.#stateFile, backendTls: backendTls(this.config), external: false });
+    const managed = new ManagedPool(settings, { log: this.log, stateFile: this.#stateFile, backendTls: this.#tlsOf(settings), external: false });
     const pool = settings.name;
     this.events.watch(managed.pool);
     managed.pool.on('health', ({ backend, healthy, reason }) => this.#broadcast({ type: 'health', pool, id: backend.id, healthy, reason }));
@@ -164,6 +178,7 @@ export class ClusterPrimary {
       const address = await this.#admin.listen();
       this.log.info({ address: address.address, port: address.port, token: admin.token !== undefined }, 'admin listening');
     }
+    this.#unwatchTls = watchBackendTls(this.#poolTls, this.log);
     const watch = this.#options.watch ?? [];
     if (watch.length > 0 && this.#options.loadConfig !== undefined) {
       this.#unwatch = watchFiles(watch, () => {
@@ -334,6 +349,7 @@ export class ClusterPrimary {
     this.#stopping = true;
     this.log.info({ workers: this.#workers.size }, 'shutting down');
     this.#unwatch?.();
+    this.#unwatchTls?.();
     await Promise.all([...this.#pools.values()].map((p) => p.stop()));
     const exited = [...this.#workers.values()].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) resolve(); else w.once('exit', () => resolve());

@@ -24,7 +24,11 @@ import { keeping, reloaded, reloadFailed, restartOnly, strategyChanged } from '.
 import { describeConfig } from './reporting.js';
 import { Service, type ServiceShared } from './service.js';
 import { CompressionPolicy } from '../proxy/compression/index.js';
-import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
+import { backendTls, poolBackendTls, watchBackendTls, watchFiles } from './tls-files.js';
+import { ServerTls } from '../tls/server-tls.js';
+import { clientCertificates } from '../tls/client-certificate.js';
+import type { BackendTlsFiles } from '../tls/backend-tls.js';
+import type { CertificateStore } from '../tls/certificate-store.js';
 import { enterHooks, HookErrors, HookSet, loadHookModule, named, type Hooks, type NamedHooks } from '../hooks/index.js';
 
 export interface LoadBalancerOptions {
@@ -105,7 +109,11 @@ export class LoadBalancer {
   readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
   readonly #customStrategy: Strategy | undefined;
-  readonly #backendTls: BackendTls;
+  readonly #backendTls: BackendTlsFiles;
+  /** Each pool's TLS towards its backends, by pool name: BACKEND_*'s, or its own `tls:`. */
+  readonly #poolTls = new Map<string, BackendTlsFiles>();
+  /** The HTTPS listener's certificates (by SNI), versions and client certificates; undefined without TLS. */
+  readonly #serverTls: ServerTls | undefined;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   /** The hooks in effect (undefined: none anywhere, and requests never meet them). */
   #hooks: HookSet | undefined;
@@ -128,7 +136,8 @@ export class LoadBalancer {
     this.#customStrategy = options.strategy;
     for (const [i, hooks] of (options.hooks ?? []).entries()) this.#libraryHooks.push(named(hooks, `hooks[${i}]`));
     this.#backendTls = backendTls(config);
-    const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
+    this.#serverTls = config.tls.cert === undefined ? undefined : new ServerTls(config.tls);
+    const tls = this.#serverTls?.serverOptions();
     // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
     // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
     const h2 = usesH2(config);
@@ -162,6 +171,7 @@ export class LoadBalancer {
       log: this.log,
       transport: this.#transport,
       backendTls: this.#backendTls,
+      backendTlsFor: (settings) => this.#backendTlsOf(settings),
       // With an admin token, a request carrying it in X-LB-Explain is told how it was routed.
       explainGate: config.admin.token === undefined ? undefined : new ExplainGate(new AdminToken(config.admin.token)),
       stateFile: config.stateFile === undefined ? undefined : new StateFile(config.stateFile),
@@ -183,7 +193,9 @@ export class LoadBalancer {
     // With an admin token: whether a request asks to be explained is read once, before the policies that note their decisions.
     const explainGate = this.#shared.explainGate;
     const access = config.log.access === false ? [] : [accessLog(this.log, logging.lines, { format: config.log.accessFormat, sample: config.log.accessSample })];
-    const chain = compose([requestId(), ...access, countRequests(this.tally), recordErrors(this.events), ...(clientAddress === undefined ? [] : [clientAddress]),
+    // TLS_CLIENT_AUTH: each request is given its connection's verified certificate (routes match on it, backends get it).
+    const certificates = tls !== undefined && config.tls.clientAuth !== 'off' ? [clientCertificates()] : [];
+    const chain = compose([requestId(), ...access, countRequests(this.tally), recordErrors(this.events), ...(clientAddress === undefined ? [] : [clientAddress]), ...certificates,
       ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
       (ctx) => { const hooks = this.#hooks; if (hooks === undefined) this.#final(ctx); else enterHooks(hooks, ctx, this.#final); });
     const fast = this.#fast;
@@ -198,6 +210,21 @@ export class LoadBalancer {
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
         }, this.log));
     }
+    // A certificate set or reloaded may change the default one: what clients without SNI get is the server's own context.
+    const serverTls = this.#serverTls;
+    serverTls?.store.onChange(() => this.#listeners[0]!.setSecureContext(serverTls.serverOptions()));
+  }
+
+  /** The TLS of a pool's backends, made once per pool name (see poolBackendTls). */
+  #backendTlsOf(settings: PoolConfig): BackendTls {
+    let tls = this.#poolTls.get(settings.name);
+    if (tls === undefined) this.#poolTls.set(settings.name, tls = poolBackendTls(settings, this.#config, this.#backendTls));
+    return tls;
+  }
+
+  /** The certificates the HTTPS listener serves (SNI): where automatic certificates are added at run time; undefined without TLS. */
+  get certificates(): CertificateStore | undefined {
+    return this.#serverTls?.store;
   }
 
   #addService(settings: PoolConfig): Service {
@@ -401,20 +428,22 @@ export class LoadBalancer {
   }
 
   /**
-   * Re-reads TLS_CERT_FILE and TLS_KEY_FILE (on SIGHUP, or when they change). New connections
-   * get the new certificate; open ones keep theirs. A bad pair keeps the old one and logs why.
+   * Re-reads every pair of TLS_CERT_FILE and TLS_KEY_FILE (on SIGHUP). New connections get the
+   * new certificates; open ones keep theirs. A bad pair keeps its old one and logs why.
    */
   reloadTls(): boolean {
-    const { cert, key } = this.config.tls;
-    if (cert === undefined || key === undefined) return false;
-    try {
-      this.#listeners[0]!.setSecureContext(loadKeyPair(cert, key));
-      this.log.info({ cert, key }, 'TLS certificate reloaded');
-      return true;
-    } catch (err) {
-      this.log.error({ cert, key, err: (err as Error).message }, 'TLS certificate reload failed: keeping the current certificate');
-      return false;
+    return this.#serverTls?.reload(this.log) ?? false;
+  }
+
+  /** Watches every certificate pair of the listener and the backend TLS files: each is read again on its own when it changes. */
+  #watchTls(): () => void {
+    const unwatch: (() => void)[] = [];
+    const server = this.#serverTls;
+    if (server !== undefined) {
+      for (const pair of server.pairs) unwatch.push(watchFiles([pair.cert, pair.key], () => server.reload(this.log, pair)));
     }
+    unwatch.push(watchBackendTls([this.#backendTls, ...this.#poolTls.values()], this.log));
+    return () => { for (const u of unwatch) u(); };
   }
 
   /** What the admin API acts on in a single process. */
@@ -586,7 +615,7 @@ export class LoadBalancer {
           this.reload();
         }, 1000);
       }
-      if (config.tls.cert !== undefined) this.#unwatchTls = watchKeyPair(config.tls.cert, config.tls.key!, () => this.reloadTls());
+      this.#unwatchTls = this.#watchTls();
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';

@@ -11,6 +11,7 @@ export interface ManagedPoolOptions {
   readonly log: Logger;
   /** STATE_FILE, shared by every pool of the balancer (each keeps its own part). */
   readonly stateFile: StateFile | undefined;
+  /** The pool's TLS towards its backends (its `tls:`, or the BACKEND_* settings): its health checks' and its backends'. */
   readonly backendTls: BackendTls;
   /** Backends and health come from a cluster primary: no keeper, no checks here. */
   readonly external: boolean;
@@ -35,7 +36,7 @@ export class ManagedPool {
     this.name = settings.name;
     this.log = settings.name === DEFAULT_POOL ? options.log : options.log.child({ pool: settings.name });
     this.keeper = options.external ? undefined : new PoolKeeper(settings, options.stateFile?.part(settings.name), this.log);
-    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests, proto: settings.proto });
+    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests, proto: settings.proto, tls: options.backendTls });
     this.keeper?.restore(this.pool);
     this.monitor = options.external ? undefined
       : new HealthMonitor(this.pool, settings.health, this.log.child({ component: 'health' }), undefined, options.backendTls);

@@ -15,6 +15,8 @@ export interface ServiceShared {
   readonly log: Logger;
   readonly transport: Transport;
   readonly backendTls: BackendTls;
+  /** A pool's own TLS towards its backends (its `tls:` section); `backendTls` when it has none. */
+  readonly backendTlsFor?: (settings: PoolConfig) => BackendTls;
   readonly explainGate: ExplainGate | undefined;
   /** STATE_FILE: one file, each pool's keeper reads and writes its own part. */
   readonly stateFile: StateFile | undefined;
@@ -56,7 +58,7 @@ export class Service {
     this.name = settings.name;
     this.#settings = settings;
     this.#shared = shared;
-    this.#managed = new ManagedPool(settings, { log: shared.log, stateFile: shared.stateFile, backendTls: shared.backendTls, external: shared.externalHealth });
+    this.#managed = new ManagedPool(settings, { log: shared.log, stateFile: shared.stateFile, backendTls: shared.backendTlsFor?.(settings) ?? shared.backendTls, external: shared.externalHealth });
     this.log = this.#managed.log;
     this.pool = this.#managed.pool;
     this.#strategyOptions = {

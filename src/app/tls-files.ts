@@ -1,14 +1,9 @@
-import { existsSync, readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
-import { createSecureContext, rootCertificates, type SecureContextOptions } from 'node:tls';
-import { ConfigError, type Config } from '../config/index.js';
-import { isDnsBackend, type BackendTls } from '../pool/index.js';
-
-/** Reads and checks a certificate and key; throws with a readable message when they do not make a context. */
-export function loadKeyPair(certFile: string, keyFile: string): SecureContextOptions {
-  const material = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
-  createSecureContext(material); // throws on a bad PEM or a key that does not match the certificate
-  return material;
-}
+import { statSync, unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { PoolConfig } from '../config/pools.js';
+import { isDnsBackend, type BackendEntry } from '../pool/index.js';
+import { BackendTlsFiles } from '../tls/backend-tls.js';
 
 /**
  * Calls `onChange` when any of the files changes (or appears, or goes). Polls (`fs.watchFile`),
@@ -52,44 +47,48 @@ export function watchKeyPair(certFile: string, keyFile: string, onChange: () => 
   return watchFiles([certFile, keyFile], onChange, intervalMs);
 }
 
-/** Where Debian/Ubuntu, Fedora/RHEL and Alpine/macOS keep the system's CA bundle. */
-const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
-
-/**
- * TLS for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE.
- * Without a CA file, backends are verified against the system's CA bundle plus Node's own
- * (Mozilla's) roots. The trust store is parsed once, here, and only when a backend uses https.
- */
-export function backendTls(config: Config): BackendTls {
-  const { ca, servername, insecure } = config.backendTls;
-  const rejectUnauthorized = !insecure;
-  let roots: string[] | undefined;
-  if (ca !== undefined) {
-    try {
-      roots = [readFileSync(ca, 'utf8')];
-    } catch (err) {
-      throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-  }
-  // Every pool's backends: an https:// one in a pool of a config file is verified with BACKEND_CA_FILE too.
-  const entries = [...config.backends, ...config.pools.flatMap((p) => p.backends)];
-  if (!entries.some((b) => (isDnsBackend(b) ? b.protocol : b.url.startsWith('https:') ? 'https:' : 'http:') === 'https:')) return { secureContext: undefined, servername, rejectUnauthorized };
-  if (roots === undefined) {
-    const system = SYSTEM_CA_BUNDLES.find((path) => existsSync(path));
-    roots = [...rootCertificates, ...(system === undefined ? [] : [readFileSync(system, 'utf8')])];
-  }
-  try {
-    return { secureContext: createSecureContext({ ca: roots }), servername, rejectUnauthorized };
-  } catch (err) {
-    throw new ConfigError(`invalid BACKEND_CA_FILE ${JSON.stringify(ca ?? '')}: expected PEM certificates (${(err as Error).message})`);
-  }
+/** Whether any of `entries` is an https:// backend (a `dns+https://` one too). */
+function anyHttps(entries: readonly BackendEntry[]): boolean {
+  return entries.some((b) => (isDnsBackend(b) ? b.protocol : b.url.startsWith('https:') ? 'https:' : 'http:') === 'https:');
 }
 
-export function keyPairOrConfigError(cert: string, key: string): SecureContextOptions {
-  try {
-    return loadKeyPair(cert, key);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`invalid TLS_CERT_FILE/TLS_KEY_FILE ${JSON.stringify(`${cert}, ${key}`)}: expected a readable PEM certificate and its matching key (${e.code ?? e.message})`);
+/**
+ * TLS for https:// backends, from BACKEND_CA_FILE, BACKEND_SERVERNAME, BACKEND_TLS_INSECURE and,
+ * for mutual TLS, BACKEND_CERT_FILE and BACKEND_KEY_FILE. Without a CA file, backends are
+ * verified against the system's CA bundle plus Node's own (Mozilla's) roots. The trust store is
+ * parsed once, here, and only when a backend uses https (or a client certificate is set).
+ */
+export function backendTls(config: Config): BackendTlsFiles {
+  // Every pool's backends: an https:// one in a pool of a config file is verified with BACKEND_CA_FILE too.
+  return new BackendTlsFiles(config.backendTls, anyHttps([...config.backends, ...config.pools.flatMap((p) => p.backends)]));
+}
+
+/**
+ * The TLS of `pool`'s backends: `global` when the pool sets nothing of its own (`tls:` in its
+ * section), else its own files, named in errors as the pool's.
+ */
+export function poolBackendTls(pool: PoolConfig, config: Config, global: BackendTlsFiles): BackendTlsFiles {
+  if (JSON.stringify(pool.backendTls) === JSON.stringify(config.backendTls)) return global;
+  const labels = { ca: `tls.ca of pool ${JSON.stringify(pool.name)}`, pair: `tls.cert/tls.key of pool ${JSON.stringify(pool.name)}` };
+  return new BackendTlsFiles(pool.backendTls, anyHttps(pool.backends), labels);
+}
+
+/**
+ * Reads each backend TLS setting's files again when one of them changes (polled): connections
+ * opened afterwards show the new certificate. Files that cannot be used keep the current ones.
+ */
+export function watchBackendTls(all: Iterable<BackendTlsFiles>, log: Logger): () => void {
+  const unwatch: (() => void)[] = [];
+  for (const tls of new Set(all)) {
+    if (tls.files.length === 0 || tls.secureContext === undefined) continue;
+    unwatch.push(watchFiles(tls.files, () => {
+      try {
+        tls.reload();
+        log.info({ files: tls.files }, 'backend TLS files reloaded');
+      } catch (err) {
+        log.error({ files: tls.files, err: (err as Error).message }, 'backend TLS files reload failed: keeping the current ones');
+      }
+    }));
   }
+  return () => { for (const u of unwatch) u(); };
 }

@@ -70,3 +70,11 @@ test('RATE_LIMIT_* settings without RATE_LIMIT are named; with it, they are not'
   assert.deepEqual(ineffectiveSettings(config, [on]), []);
   assert.deepEqual(config.rateLimit, { rate: { count: 10, period: 1000, text: '10/s' }, burst: 5, key: 'header:x-key', mode: 'enforce', tableSize: 100_000 });
 });
+
+test('TLS settings without TLS do nothing; a plain HTTP_PORT beside TLS_CLIENT_AUTH=require is a way around it', () => {
+  const plain = envLayer({ BACKENDS: 'http://127.0.0.1:1', TLS_MIN_VERSION: 'TLSv1.3', TLS_CLIENT_AUTH: 'optional', TLS_CLIENT_CA_FILE: '/ca.pem' });
+  assert.ok(ineffectiveSettings(resolveConfig([plain], ['round-robin']), [plain])
+    .includes('TLS_CLIENT_CA_FILE, TLS_CLIENT_AUTH and TLS_MIN_VERSION do nothing without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP)'));
+  const open = envLayer({ BACKENDS: 'http://127.0.0.1:1', TLS_CERT_FILE: '/c.pem', TLS_KEY_FILE: '/k.pem', TLS_CLIENT_AUTH: 'require', TLS_CLIENT_CA_FILE: '/ca.pem', HTTP_PORT: '8081' });
+  assert.ok(ineffectiveSettings(resolveConfig([open], ['round-robin']), [open]).some((w) => /HTTP_PORT proxies plain HTTP.*TLS_CLIENT_AUTH=require/.test(w)));
+});

@@ -101,6 +101,10 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   }
   if (given('tls.httpPort') && !tls) warnings.push('HTTP_PORT does nothing without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP already)');
   if (given('tls.redirect') && config.tls.httpPort === undefined) warnings.push('HTTP_REDIRECT does nothing without HTTP_PORT');
+  if (!tls) idle(['tls.clientCa', 'tls.clientAuth', 'tls.minVersion', 'tls.ciphers', 'tls.ecdhCurves'], 'without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP)');
+  if (tls && config.tls.clientAuth === 'require' && config.tls.httpPort !== undefined && !config.tls.redirect) {
+    warnings.push('HTTP_PORT proxies plain HTTP, where no client certificate is asked for, beside TLS_CLIENT_AUTH=require: set HTTP_REDIRECT=true to send those clients to HTTPS');
+  }
   if (given('sticky.secret') && config.sticky.cookie === undefined) warnings.push('STICKY_SECRET does nothing without STICKY_COOKIE');
   if (config.health.timeout > config.health.interval) {
     warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);

@@ -67,8 +67,32 @@ export function objectLayer(data: unknown, source: string | undefined): Layer {
   if (data !== null && typeof data === 'object' && !Array.isArray(data) && ('pools' in data || 'routes' in data)) {
     ({ pools, routes, ...data } = data as Record<string, unknown>);
   }
-  flatten(data, '', values, where, SETTINGS);
+  flatten(certificatesAsPairs(data, where), '', values, where, SETTINGS);
   return { label: (s) => `${s.key}${where}`, text: false, values, pools, routes, where };
+}
+
+/**
+ * A config file's `tls.certificates: [{ cert, key }, …]` as the lists TLS_CERT_FILE and
+ * TLS_KEY_FILE take (pairs in order).
+ */
+function certificatesAsPairs(data: unknown, where: string): unknown {
+  const tls = (data as { tls?: unknown } | null)?.tls;
+  if (tls === null || typeof tls !== 'object' || Array.isArray(tls) || !('certificates' in tls)) return data;
+  const { certificates, ...rest } = tls as Record<string, unknown>;
+  const expected = 'a list of { cert, key } file pairs, the first the default';
+  if (!Array.isArray(certificates) || certificates.length === 0) throw new ConfigError(`invalid tls.certificates${where} ${show(certificates)}: expected ${expected}`);
+  if ('cert' in rest || 'key' in rest) throw new ConfigError(`invalid tls.certificates${where} beside tls.cert or tls.key: expected one of the two ways to name the certificates`);
+  const cert: unknown[] = [];
+  const key: unknown[] = [];
+  for (const [i, pair] of certificates.entries()) {
+    const p = pair as { cert?: unknown; key?: unknown } | null;
+    if (p === null || typeof p !== 'object' || Object.keys(p).some((k) => k !== 'cert' && k !== 'key') || typeof p.cert !== 'string' || typeof p.key !== 'string') {
+      throw new ConfigError(`invalid tls.certificates[${i}]${where} ${show(pair)}: expected { cert: FILE, key: FILE }`);
+    }
+    cert.push(p.cert);
+    key.push(p.key);
+  }
+  return { ...(data as Record<string, unknown>), tls: { ...rest, cert, key } };
 }
 
 /** Reads a YAML or JSON config file. */
@@ -114,11 +138,18 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     }
     setPath(config, setting.key, value);
   }
-  const tls = config.tls as { cert?: string; key?: string; httpPort?: number };
+  const tls = config.tls as { cert?: readonly string[]; key?: readonly string[]; httpPort?: number; clientAuth: string; clientCa?: string };
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     const missing = SETTINGS_BY_KEY.get(tls.cert === undefined ? 'tls.cert' : 'tls.key')!;
     throw new ConfigError(`missing ${missing.env} (${missing.key}): expected TLS_CERT_FILE and TLS_KEY_FILE together`);
   }
+  if (tls.cert !== undefined && tls.key !== undefined && tls.cert.length !== tls.key.length) {
+    throw new ConfigError(`invalid TLS_KEY_FILE (tls.key) ${show(tls.key.join(','))}: expected one key per certificate of TLS_CERT_FILE (${tls.cert.length}), in the same order`);
+  }
+  if (tls.clientAuth !== 'off' && tls.clientCa === undefined) {
+    throw new ConfigError(`invalid TLS_CLIENT_AUTH (tls.clientAuth) ${show(tls.clientAuth)} without TLS_CLIENT_CA_FILE: expected off, or TLS_CLIENT_CA_FILE naming the CA certificates client certificates are verified against`);
+  }
+  checkBackendPair(config.backendTls as { cert?: string; key?: string }, '');
   const edge = config.edge as { trustedProxies: readonly string[]; proxyProtocol: string };
   if (edge.proxyProtocol !== 'off' && edge.trustedProxies.length === 0) {
     throw new ConfigError(`invalid PROXY_PROTOCOL (edge.proxyProtocol) ${show(edge.proxyProtocol)} without TRUSTED_PROXIES: expected off, or TRUSTED_PROXIES naming the proxies that send the header (it is accepted from them alone)`);
@@ -135,6 +166,7 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     const where = pool.name === DEFAULT_POOL ? '' : ` of pool ${show(pool.name)}`;
     checkProto(pool, where);
     checkHealthType(pool, where);
+    if (pool.name !== DEFAULT_POOL) checkBackendPair(pool.backendTls, where);
   }
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
@@ -196,7 +228,7 @@ function resolvePools(config: Config, layers: readonly Layer[], strategyNames: r
   for (const [name, data] of poolEntries(source.pools, where)) {
     const values = new Map<string, unknown>();
     const label = (s: Setting): string => `${s.key} of pool ${show(name)}${where}`;
-    flatten(data, '', values, ` of pool ${show(name)}${where}`, POOL_SETTINGS);
+    flatten(poolTlsAsBackendTls(data), '', values, ` of pool ${show(name)}${where}`, POOL_SETTINGS);
     const pool = structuredClone(poolSettings(config, name)) as unknown as Record<string, unknown>;
     for (const [key, raw] of values) {
       const setting = SETTINGS_BY_KEY.get(key)!;
@@ -207,6 +239,20 @@ function resolvePools(config: Config, layers: readonly Layer[], strategyNames: r
     pools.push(pool as unknown as PoolConfig);
   }
   return pools;
+}
+
+/** A pool's `tls: { cert, key, ca, servername, insecure }`: its BACKEND_* settings (backendTls.*) for its own backends. */
+function poolTlsAsBackendTls(data: Record<string, unknown>): Record<string, unknown> {
+  if (!('tls' in data)) return data;
+  const { tls, ...rest } = data;
+  return { ...rest, backendTls: tls };
+}
+
+/** BACKEND_CERT_FILE and BACKEND_KEY_FILE (a pool's tls.cert and tls.key) go together. */
+function checkBackendPair(backendTls: { cert?: string | undefined; key?: string | undefined }, where: string): void {
+  if ((backendTls.cert === undefined) === (backendTls.key === undefined)) return;
+  const missing = SETTINGS_BY_KEY.get(backendTls.cert === undefined ? 'backendTls.cert' : 'backendTls.key')!;
+  throw new ConfigError(`missing ${missing.env} (${where === '' ? missing.key : `tls.${missing.key.split('.')[1]}`})${where}: expected BACKEND_CERT_FILE and BACKEND_KEY_FILE (a pool's tls.cert and tls.key) together`);
 }
 
 /** A pool's `proto:` against its backends' schemes: h2c is for http:// ones, h2 for https:// ones. */

@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { CLIENT_AUTH_MODES, type ClientAuthMode } from '../tls/client-certificate.js';
 import { parseKeySource } from '../balancer/hash-key.js';
 import { CIDR_EXPECTED, parseCidr } from '../edge/cidr.js';
 import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from '../edge/proxy-protocol.js';
@@ -151,9 +153,21 @@ export interface Config {
     readonly accessSample: number;
   };
   readonly tls: {
-    /** PEM certificate chain and key: when both are set, PORT speaks HTTPS (and HTTP/2). */
-    readonly cert: string | undefined;
-    readonly key: string | undefined;
+    /**
+     * PEM certificate chains and keys, pairs in order: when set, PORT speaks HTTPS (and HTTP/2).
+     * The certificate is chosen by the client's server name (SNI); the first is the default.
+     */
+    readonly cert: readonly string[] | undefined;
+    readonly key: readonly string[] | undefined;
+    /** CA certificates that client certificates are verified against (TLS_CLIENT_AUTH). */
+    readonly clientCa: string | undefined;
+    /** Whether clients are asked for a certificate: off, optional (routes may demand one) or require (the handshake fails without). */
+    readonly clientAuth: ClientAuthMode;
+    readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+    /** OpenSSL cipher list (TLS 1.2) and TLS 1.3 suites; undefined: Node's defaults. */
+    readonly ciphers: string | undefined;
+    /** Key exchange groups, colon-separated; undefined: Node's defaults. */
+    readonly ecdhCurves: string | undefined;
     /** An extra plain-HTTP listener beside the HTTPS one. */
     readonly httpPort: number | undefined;
     /** Whether the plain-HTTP listener redirects to HTTPS (308) instead of proxying. */
@@ -163,6 +177,9 @@ export interface Config {
     readonly ca: string | undefined;
     readonly servername: string | undefined;
     readonly insecure: boolean;
+    /** The client certificate (PEM chain) and key presented to https:// backends (mutual TLS). */
+    readonly cert: string | undefined;
+    readonly key: string | undefined;
   };
   readonly limits: {
     readonly maxHeaderSize: number;
@@ -401,6 +418,37 @@ function modulePaths(value: unknown, text: boolean): readonly string[] {
   return Object.freeze(list);
 }
 
+/** File paths, comma-separated or a list (TLS_CERT_FILE's pairs). */
+function filePaths(value: unknown, text: boolean): readonly string[] {
+  const list = stringItems(value, text);
+  if (list === undefined || list.length === 0 || list.some((p) => p === '')) throw new InvalidValue('a file path, or several comma-separated');
+  return Object.freeze(list);
+}
+
+/** An OpenSSL cipher list (TLS 1.2 names and TLS 1.3 suites, colon-separated), checked by OpenSSL itself. */
+function ciphers(value: unknown): string {
+  const expected = 'an OpenSSL cipher list, such as ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256';
+  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue(expected);
+  try {
+    createSecureContext({ ciphers: value.trim() });
+  } catch {
+    throw new InvalidValue(expected);
+  }
+  return value.trim();
+}
+
+/** Key exchange groups (colon-separated), checked by OpenSSL itself. */
+function ecdhCurves(value: unknown): string {
+  const expected = 'key exchange groups, colon-separated, such as X25519:P-256:P-384';
+  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue(expected);
+  try {
+    createSecureContext({ ecdhCurve: value.trim() });
+  } catch {
+    throw new InvalidValue(expected);
+  }
+  return value.trim();
+}
+
 function names(value: unknown, text: boolean): readonly string[] {
   const list = stringItems(value, text);
   if (list === undefined) throw new InvalidValue('comma-separated strategy names, such as peak-ewma,least-connections');
@@ -540,13 +588,20 @@ export const SETTINGS: readonly Setting[] = [
   row('http.maxIdleConnsPerHost', 'HTTP_MAX_IDLE_CONNS_PER_HOST', 'Most idle upstream connections kept alive per backend (Go\'s MaxIdleConnsPerHost); a request that finds none idle opens one, and idle ones beyond it that go unused for a second are closed. For HTTP/2 backends, the most sessions (connections) per backend.', 30, '30', integer(1, 100_000)),
   durationRow('http.idleConnTimeout', 'HTTP_IDLE_CONN_TIMEOUT', 'How long an idle upstream connection is kept (a shorter Keep-Alive hint from the backend wins).', 90_000, 'positive'),
   durationRow('shutdown.timeout', 'SHUTDOWN_TIMEOUT', 'Time allowed for in-flight requests to finish on SIGTERM/SIGINT.', 30_000, 'zero'),
-  row('tls.cert', 'TLS_CERT_FILE', 'PEM certificate (chain) for HTTPS on PORT; with TLS_KEY_FILE, also offers HTTP/2. Re-read on SIGHUP and when the files change.', undefined, 'none (plain HTTP)', filePath),
-  row('tls.key', 'TLS_KEY_FILE', 'PEM private key for TLS_CERT_FILE.', undefined, 'none', filePath),
+  row('tls.cert', 'TLS_CERT_FILE', 'PEM certificate (chain) for HTTPS on PORT, or several comma-separated (a config file: tls.certificates: [{ cert, key }]), chosen by the client\'s server name (SNI) against each certificate\'s names, the first the default; with TLS_KEY_FILE, also offers HTTP/2. Re-read on SIGHUP and when the files change.', undefined, 'none (plain HTTP)', filePaths),
+  row('tls.key', 'TLS_KEY_FILE', 'PEM private key for TLS_CERT_FILE, or one per certificate, comma-separated, in the same order.', undefined, 'none', filePaths),
+  row('tls.clientCa', 'TLS_CLIENT_CA_FILE', 'PEM CA certificates that client certificates are verified against (TLS_CLIENT_AUTH).', undefined, 'none', filePath),
+  row('tls.clientAuth', 'TLS_CLIENT_AUTH', 'Client certificates (mutual TLS): off; optional (asked for; a request without a valid one goes on, unless its route has a ClientCertificate filter); require (the handshake fails without a valid one). Verified ones reach backends as X-Forwarded-Client-Cert.', 'off', 'off', oneOf(CLIENT_AUTH_MODES)),
+  row('tls.minVersion', 'TLS_MIN_VERSION', 'Oldest TLS version the HTTPS listener accepts: TLSv1.2 or TLSv1.3.', 'TLSv1.2', 'TLSv1.2', oneOf(['TLSv1.2', 'TLSv1.3'] as const)),
+  row('tls.ciphers', 'TLS_CIPHERS', 'OpenSSL cipher list of the HTTPS listener (TLS 1.2 ciphers and TLS 1.3 suites, colon-separated).', undefined, 'Node\'s defaults', ciphers),
+  row('tls.ecdhCurves', 'TLS_ECDH_CURVES', 'Key exchange groups of the HTTPS listener, colon-separated, such as X25519:P-256.', undefined, 'Node\'s defaults', ecdhCurves),
   row('tls.httpPort', 'HTTP_PORT', 'With TLS on: an extra plain-HTTP listener on this port.', undefined, 'none', integer(0, 65535)),
   row('tls.redirect', 'HTTP_REDIRECT', 'With HTTP_PORT: redirect plain-HTTP requests to HTTPS (308) instead of proxying them.', false, 'false', bool),
   row('backendTls.ca', 'BACKEND_CA_FILE', 'PEM CA bundle to verify https:// backends with, instead of the system CAs and Node\'s roots.', undefined, 'the system CAs and Node\'s', filePath),
   row('backendTls.servername', 'BACKEND_SERVERNAME', 'TLS server name (SNI, and the name verified) for https:// backends.', undefined, 'the backend URL\'s host', serverName),
   row('backendTls.insecure', 'BACKEND_TLS_INSECURE', 'Do not verify https:// backends\' certificates (for tests only; logged loudly).', false, 'false', bool),
+  row('backendTls.cert', 'BACKEND_CERT_FILE', 'PEM client certificate (chain) presented to https:// backends that ask for one (mutual TLS); per pool as tls.cert. Re-read when the file changes.', undefined, 'none', filePath),
+  row('backendTls.key', 'BACKEND_KEY_FILE', 'PEM private key for BACKEND_CERT_FILE; per pool as tls.key.', undefined, 'none', filePath),
   row('limits.maxHeaderSize', 'MAX_HEADER_SIZE', 'Largest request head (request line and headers); larger gets 431.', 16 * 1024, '16KiB', size(1024)),
   row('limits.maxHeaders', 'MAX_HEADERS', 'Most request headers; more gets 431.', 100, '100', integer(1, 10_000)),
   durationRow('limits.headerTimeout', 'HEADER_TIMEOUT', 'Time to receive a request\'s complete head (against slowloris); else 408 and close.', 10_000, 'positive'),

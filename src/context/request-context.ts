@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { PickRequest } from '../balancer/index.js';
 import type { Backend } from '../pool/index.js';
 import type { HookRun } from '../hooks/run.js';
+import type { ClientCertificate } from '../tls/client-certificate.js';
 
 /** Edits a flat header list ([name, value, …]): a route's header modifier, compiled. */
 export interface HeaderEdit {
@@ -148,6 +149,8 @@ export class RequestContext implements PickRequest {
   traceId: string | undefined = undefined;
   /** The id (16 lowercase hex) of the request's span, set with `traceId`. */
   spanId: string | undefined = undefined;
+  /** The client's verified TLS certificate (TLS_CLIENT_AUTH optional or require); undefined without one, or with client auth off. */
+  clientCertificate: ClientCertificate | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

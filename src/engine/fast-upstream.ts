@@ -273,6 +273,8 @@ export class FastUpstream {
   readonly #port: number;
   readonly #secure: boolean;
   readonly #options: FastUpstreamOptions;
+  /** The backend's pool's TLS (`tls:`), else the engine's (BACKEND_*): read at each connect, so reloaded files count. */
+  readonly #tls: BackendTls | undefined;
   readonly #idle: IdleList<UpstreamConnection>;
   /** Every open connection, idle or not. */
   readonly #all = new Set<UpstreamConnection>();
@@ -285,6 +287,7 @@ export class FastUpstream {
     this.#host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.#port = Number(url.port || (this.#secure ? 443 : 80));
     this.#options = options;
+    this.#tls = backend.tls ?? options.tls;
     this.#idle = new IdleList(options.keeper, options.maxIdle, (connection) => connection.destroy());
   }
 
@@ -308,7 +311,7 @@ export class FastUpstream {
         connection = new UpstreamConnection(this, () => tlsConnect({
           // SNI carries a host name, never an address (RFC 6066 §3; Node 26 refuses one).
           host: this.#host, port: this.#port, ...(isIP(this.#host) === 0 ? { servername: this.#host } : {}), ALPNProtocols: ['http/1.1'],
-          ...tlsConnectOptions(this.#options.tls),
+          ...tlsConnectOptions(this.#tls),
         }), false, user);
         connection.socket.once('secureConnect', () => { connection.socket.setTimeout(0); connection.ready(); });
       } else {

@@ -25,7 +25,8 @@ export type ProxyErrorCode =
   | 'LB_ERR_AUTH_DENIED'
   | 'LB_ERR_AUTH_UNAVAILABLE'
   | 'LB_ERR_HOOK_FAILED'
-  | 'LB_ERR_HOOK_TIMEOUT';
+  | 'LB_ERR_HOOK_TIMEOUT'
+  | 'LB_ERR_CLIENT_CERT_REQUIRED';
 
 const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_NO_BACKEND: 503,
@@ -70,6 +71,8 @@ const STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   LB_ERR_HOOK_FAILED: 500,
   // A hook's asynchronous phase took longer than HOOK_TIMEOUT: abandoned.
   LB_ERR_HOOK_TIMEOUT: 504,
+  // A route's ClientCertificate filter: the client presented no verified certificate (TLS_CLIENT_AUTH optional).
+  LB_ERR_CLIENT_CERT_REQUIRED: 403,
 };
 
 /** Where an upstream exchange had got to when it failed: what a retry may assume. */

@@ -1,6 +1,7 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
+import type { Backend, BackendTls, Pool } from '../pool/index.js';
+import { backendConnector } from '../tls/backend-tls.js';
 import { httpCheck, type CheckFn, type CheckResult } from './check.js';
 import { grpcCheck } from './grpc-check.js';
 import { h2Check } from './h2-check.js';
@@ -63,7 +64,8 @@ export class HealthMonitor {
     this.#injected = check !== undefined;
     this.#tls = tls;
     if (check === undefined) {
-      this.#agent = new Agent({ connect: { timeout: options.timeout, ...tlsConnectOptions(tls) } });
+      // Each connection takes the TLS files as they are when it opens (they are reloaded on change).
+      this.#agent = new Agent({ connect: backendConnector(tls, options.timeout) });
       check = httpCheck(this.#agent);
     }
     this.#check = check;

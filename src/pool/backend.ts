@@ -89,6 +89,8 @@ export class Backend {
    * backend whose ALPN decides). An http:// backend's `auto` is `http1`.
    */
   readonly proto: BackendProto;
+  /** How it is spoken to over TLS (its pool's `tls:`, or the BACKEND_* settings); undefined: the transport's own. */
+  readonly tls: BackendTls | undefined;
 
   #negotiated: 'h2' | 'http1' | undefined = undefined;
   #weight: number;
@@ -148,8 +150,9 @@ export class Backend {
    * `maxRequests` is the pool's limit of requests in flight (0: none); `proto` the pool's
    * protocol, for a spec that names none. Throws InvalidBackend when the two disagree with the URL.
    */
-  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto') {
+  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto', tls?: BackendTls) {
     this.id = spec.id;
+    this.tls = tls;
     this.proto = resolveProto(spec, proto);
     this.url = spec.url;
     this.origin = spec.origin;

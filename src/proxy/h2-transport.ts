@@ -42,7 +42,10 @@ export class H2Transport implements Transport {
   }
 
   attach(backend: Backend): void {
-    if (!this.#backends.has(backend.id)) this.#backends.set(backend.id, new H2Sessions(backend, this.#options, this.#maxSessions, relearn));
+    if (this.#backends.has(backend.id)) return;
+    // A pool's own TLS (`tls:`) for its backends' sessions.
+    const options = backend.tls === undefined || backend.tls === this.#options.tls ? this.#options : { ...this.#options, tls: backend.tls };
+    this.#backends.set(backend.id, new H2Sessions(backend, options, this.#maxSessions, relearn));
   }
 
   /**
@@ -50,7 +53,7 @@ export class H2Transport implements Transport {
    * http/1.1 by ALPN. When h2 is chosen the connection becomes the backend's first session.
    */
   negotiate(backend: Backend, done: NegotiateDone): void {
-    negotiate(backend.origin, this.#options.tls, this.#options.connectTimeout, (result, socket) => {
+    negotiate(backend.origin, backend.tls ?? this.#options.tls, this.#options.connectTimeout, (result, socket) => {
       if (socket !== undefined) {
         const sessions = this.#backends.get(backend.id);
         // Detached meanwhile: nothing will use the connection.
@@ -107,7 +110,7 @@ export class H2Transport implements Transport {
     const info: RequestHeaderInfo = { host: undefined, hasBody: false };
     const scheme = backend.origin.startsWith('https:') ? 'https' : 'http';
     const headers = h2RequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, req.method ?? 'GET',
-      backend.pathPrefix !== '' ? backend.pathPrefix + url : url, scheme, backend.origin.slice(scheme.length + 3));
+      backend.pathPrefix !== '' ? backend.pathPrefix + url : url, scheme, backend.origin.slice(scheme.length + 3), ctx.clientCertificate?.xfcc);
     // An HTTP/2 client's stream says whether a body follows; an HTTP/1.1 request declares it.
     const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
     attempt.hasBody = stream2 !== undefined ? !stream2.endAfterHeaders : info.hasBody;

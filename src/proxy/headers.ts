@@ -69,6 +69,8 @@ export function upstreamRequestHeaders(
   raw: readonly string[], clientIp: string, proto: string, requestId: string, info: RequestHeaderInfo,
   /** An Upgrade request (WebSocket): `Upgrade` is kept and `Connection: upgrade` sent, the one exception. */
   upgrade = false,
+  /** The X-Forwarded-Client-Cert of the client's verified certificate (TLS_CLIENT_AUTH), if any. */
+  xfcc?: string,
 ): string[] {
   const out: string[] = [];
   const { xff, forwarded } = keptRequestHeaders(raw, info, upgrade, out);
@@ -79,6 +81,7 @@ export function upstreamRequestHeaders(
   if (host !== undefined) out.push('x-forwarded-host', host);
   out.push('forwarded', forwardedElement(forwarded, clientIp, host, proto));
   out.push('x-request-id', requestId);
+  if (xfcc !== undefined) out.push('x-forwarded-client-cert', xfcc);
   return out;
 }
 
@@ -185,6 +188,8 @@ function keptRequestHeaders(
         forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
         continue;
       case 'x-forwarded-proto': case 'x-forwarded-host': case 'x-request-id': case 'expect':
+      // The balancer's to say, from the certificate it verified: a client's own is never believed.
+      case 'x-forwarded-client-cert':
       // The token that asks for a routing explanation is the balancer's, never the backend's.
       case 'x-lb-explain':
         continue;
@@ -347,7 +352,7 @@ export type H2Headers = Record<string, string | string[] | number | undefined>;
  */
 export function h2RequestHeaders(
   raw: readonly string[], clientIp: string, proto: string, requestId: string, info: RequestHeaderInfo,
-  method: string, path: string, scheme: string, authority: string,
+  method: string, path: string, scheme: string, authority: string, xfcc?: string,
 ): H2Headers {
   let trailers = false;
   for (let i = 0; i < raw.length; i += 2) {
@@ -369,6 +374,7 @@ export function h2RequestHeaders(
   if (host !== undefined) out['x-forwarded-host'] = host;
   out.forwarded = forwardedElement(forwarded, clientIp, host, proto);
   out['x-request-id'] = requestId;
+  if (xfcc !== undefined) out['x-forwarded-client-cert'] = xfcc;
   if (trailers) out.te = 'trailers';
   return out;
 }

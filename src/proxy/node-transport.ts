@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { Client, Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
-import { tlsConnectOptions, type Backend } from '../pool/index.js';
+import type { Backend, BackendTls } from '../pool/index.js';
+import { backendConnector } from '../tls/backend-tls.js';
 import { Attempt } from './attempt.js';
 import { CLIENT_CLOSED, ProxyError, toProxyError } from '../errors/index.js';
 import { acceptsTrailers, downstreamResponseHeaders, rawTrailers, trailersEndConnection, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
@@ -32,19 +33,26 @@ export class NodeTransport implements Transport {
   readonly #client: Client.Options;
   readonly #maxBody: number;
   readonly #tunnelIdle: number;
+  readonly #tls: BackendTls | undefined;
+  readonly #connectTimeout: number;
+  /** Connectors of the pools with TLS settings of their own (`tls:`), one per settings object. */
+  readonly #connectors = new WeakMap<BackendTls, Client.Options['connect']>();
 
   constructor(options: NodeTransportOptions) {
     this.#keeper = new IdleKeeper(options.maxIdle, options.idleTimeout);
     this.#maxIdle = options.maxIdlePerBackend;
     this.#maxBody = options.maxBodySize;
     this.#tunnelIdle = options.tunnelIdleTimeout;
+    this.#tls = options.tls;
+    this.#connectTimeout = options.connectTimeout;
     this.#client = {
       pipelining: 1,
       keepAliveTimeout: options.idleTimeout,
       keepAliveMaxTimeout: options.idleTimeout,
       headersTimeout: 0,
       bodyTimeout: options.timeout,
-      connect: { timeout: options.connectTimeout, ...tlsConnectOptions(options.tls) },
+      // Each connection takes the TLS files as they are when it opens (they are reloaded on change).
+      connect: backendConnector(options.tls, options.connectTimeout),
       // A Content-Length mismatch is an error, not a warning.
       strictContentLength: true,
     };
@@ -52,7 +60,14 @@ export class NodeTransport implements Transport {
 
   attach(backend: Backend): void {
     if (!this.#pools.has(backend.id)) {
-      this.#pools.set(backend.id, new UpstreamPool(backend.origin, { maxIdle: this.#maxIdle, keeper: this.#keeper, client: this.#client }));
+      const tls = backend.tls;
+      let client = this.#client;
+      if (tls !== undefined && tls !== this.#tls) {
+        let connect = this.#connectors.get(tls);
+        if (connect === undefined) this.#connectors.set(tls, connect = backendConnector(tls, this.#connectTimeout));
+        client = { ...client, connect };
+      }
+      this.#pools.set(backend.id, new UpstreamPool(backend.origin, { maxIdle: this.#maxIdle, keeper: this.#keeper, client }));
     }
   }
 
@@ -101,7 +116,7 @@ export class NodeTransport implements Transport {
     const req = ctx.req as IncomingMessage;
     const url = req.url ?? '/';
     const info: RequestHeaderInfo = { host: undefined, hasBody: false };
-    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info);
+    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, false, ctx.clientCertificate?.xfcc);
     // An HTTP/2 stream needs no Content-Length: the stream says whether a body follows.
     const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
     if (stream2 !== undefined && !stream2.endAfterHeaders) info.hasBody = true;

@@ -54,6 +54,8 @@ export class CompiledRoute {
   /** Its authentication filter (BasicAuth, ForwardAuth, JWT): runs before every other filter. */
   readonly #auth: AuthPolicy | undefined;
   readonly #shared: AuthShared;
+  /** Its ClientCertificate filter: a request without a verified client certificate gets 403. */
+  readonly #certificateRequired: boolean;
 
   constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors, shared: AuthShared) {
     this.name = spec.name;
@@ -80,7 +82,7 @@ export class CompiledRoute {
         case 'AccessList': accessList = new AccessList(filter.accessList); break;
         case 'Compression': compression = new CompressionPolicy(filter.compression); break;
         case 'RequestMirror': mirrors.push({ target: targets.get(filter.requestMirror.backendRef.name)!, percent: filter.requestMirror.percent }); break;
-        case 'BasicAuth': case 'ForwardAuth': case 'JWT': break;
+        case 'BasicAuth': case 'ForwardAuth': case 'JWT': case 'ClientCertificate': break;
       }
     }
     this.#requestHeaders = requestHeaders;
@@ -92,6 +94,7 @@ export class CompiledRoute {
     this.accessList = accessList;
     this.#mirrors = mirrors;
     this.#compression = compression;
+    this.#certificateRequired = spec.filters.some((f) => f.type === 'ClientCertificate' && f.clientCertificate.required);
     this.#split = new Split(spec.backendRefs.map((ref) => ({ target: targets.get(ref.name)!, weight: ref.weight })));
     const on = spec.backendRefs.filter((ref) => ref.weight > 0);
     // The access list is the router's to check, before this route runs.
@@ -107,6 +110,15 @@ export class CompiledRoute {
     if (only !== undefined && ctx.hooks === undefined) {
       ctx.pool = only.name;
       only.proxy.handle(ctx);
+      return;
+    }
+    if (this.#certificateRequired && ctx.clientCertificate === undefined) {
+      // Before authentication: without the certificate the client is nobody the route knows.
+      ctx.error = CERTIFICATE_REQUIRED;
+      ctx.policy = CERTIFICATE_POLICY;
+      this.#shared.refusals.add(CERTIFICATE_POLICY, this.name);
+      ctx.log.info({ code: CERTIFICATE_REQUIRED.code, policy: CERTIFICATE_POLICY, route: this.name, status: 403 }, CERTIFICATE_REQUIRED.message);
+      answer(ctx, 403, CERTIFICATE_REQUIRED_BODY, undefined);
       return;
     }
     const auth = this.#auth;
@@ -179,12 +191,20 @@ export function matchReason(match: MatchSpec | undefined, hostnames: readonly st
   if (match?.method !== undefined) parts.push(`method=${match.method}`);
   for (const h of match?.headers ?? []) parts.push(`header=${h.name}:${h.type}:${h.value}`);
   for (const q of match?.queryParams ?? []) parts.push(`query=${q.name}:${q.type}:${q.value}`);
+  const cert = match?.clientCertificate;
+  if (cert?.subject !== undefined) parts.push(`client-cert-subject=${cert.subject.type}:${cert.subject.value}`);
+  if (cert?.san !== undefined) parts.push(`client-cert-san=${cert.san.type}:${cert.san.value}`);
   if (hostnames.length > 0) parts.push(`host=${hostnames.join(',')}`);
   return parts.join(' ');
 }
 
 const EMPTY = Buffer.alloc(0);
 
+
+/** The access line's `policy` and the label of `lb_policy_refusals_total` for a missing client certificate. */
+const CERTIFICATE_POLICY = 'client-certificate';
+const CERTIFICATE_REQUIRED = new ProxyError('LB_ERR_CLIENT_CERT_REQUIRED', 'the route requires a verified client certificate');
+const CERTIFICATE_REQUIRED_BODY = Buffer.from('403 Forbidden: a client certificate is required\n');
 
 const NO_WEIGHT = new ProxyError('LB_ERR_NO_WEIGHT', 'every backendRef of the route weighs 0');
 const NO_WEIGHT_BODY = Buffer.from('500 Internal Server Error\n');

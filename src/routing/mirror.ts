@@ -1,7 +1,8 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
-import { tlsConnectOptions, type BackendTls, type Pool } from '../pool/index.js';
+import type { BackendTls, Pool } from '../pool/index.js';
+import { backendConnector } from '../tls/backend-tls.js';
 import { upstreamRequestHeaders, type RequestHeaderInfo } from '../proxy/headers.js';
 
 /** Mirrored requests in flight at once, over all mirrors of a balancer: beyond, a copy is skipped. */
@@ -55,7 +56,7 @@ export class Mirrors {
   #turn = 0;
 
   constructor(tls: BackendTls, log: Logger) {
-    this.#agent = new Agent({ connections: 64, keepAliveTimeout: 4000, connect: tlsConnectOptions(tls) });
+    this.#agent = new Agent({ connections: 64, keepAliveTimeout: 4000, connect: backendConnector(tls, 10_000) });
     this.#log = log;
   }
 
@@ -63,7 +64,7 @@ export class Mirrors {
   send(ctx: RequestContext, pool: Pool, timeout: number, percent: number): void {
     if (percent < 100 && Math.random() * 100 >= percent) return;
     const info: RequestHeaderInfo = { host: undefined, hasBody: false };
-    const headers = upstreamRequestHeaders(ctx.req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info);
+    const headers = upstreamRequestHeaders(ctx.req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, false, ctx.clientCertificate?.xfcc);
     let length = 0;
     if (info.hasBody) {
       length = contentLength(headers);

@@ -25,6 +25,8 @@ const FILTER_KEYS = {
   // Ours: the route's rate limit, instead of RATE_LIMIT.
   RateLimit: 'rateLimit',
   Compression: 'compression',
+  // Ours: with TLS_CLIENT_AUTH optional, a verified client certificate is required on this route.
+  ClientCertificate: 'clientCertificate',
 } as const;
 type FilterType = keyof typeof FILTER_KEYS;
 const FILTER_TYPES = Object.keys(FILTER_KEYS) as FilterType[];
@@ -126,6 +128,11 @@ function parseFilter(w: Where, field: string, type: FilterType, value: unknown, 
     }
     case 'RateLimit':
       return { type, rateLimit: parseRateLimit(w, field, value) };
+    case 'ClientCertificate': {
+      const v = record(w, field, value, ['required']);
+      if (typeof v.required !== 'boolean') w.fail(at(field, 'required'), v.required, 'true (a verified client certificate is required) or false');
+      return { type, clientCertificate: { required: v.required } };
+    }
   }
 }
 

@@ -1,10 +1,10 @@
-import type { HeaderMatch, MatchSpec, PathMatch, QueryMatch } from './route-spec.js';
+import type { ClientCertificateMatch, HeaderMatch, MatchSpec, PathMatch, QueryMatch } from './route-spec.js';
 import { at, headerValue, list, oneOf, record, regex, text, token, type Where } from './spec-fields.js';
 
 export const PATH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 const VALUE_TYPES = ['Exact', 'RegularExpression'] as const;
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
-const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams'];
+const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams', 'clientCertificate'];
 const PATH_KEYS = ['type', 'value'];
 const VALUE_KEYS = ['type', 'name', 'value'];
 
@@ -28,7 +28,25 @@ export function parseMatch(w: Where, field: string, value: unknown): MatchSpec {
     method: m.method === undefined || m.method === null ? undefined : oneOf(w, at(field, 'method'), m.method, METHODS, undefined),
     headers: parseValues(w, at(field, 'headers'), m.headers, true),
     queryParams: parseValues(w, at(field, 'queryParams'), m.queryParams, false),
+    ...(m.clientCertificate === undefined || m.clientCertificate === null ? {} : { clientCertificate: parseClientCertificate(w, at(field, 'clientCertificate'), m.clientCertificate) }),
   };
+}
+
+/** `clientCertificate: { subject: { type, value }, san: { type, value } }`: at least one of the two. */
+function parseClientCertificate(w: Where, field: string, value: unknown): ClientCertificateMatch {
+  const c = record(w, field, value, ['subject', 'san']);
+  if (c.subject === undefined && c.san === undefined) w.missing(at(field, 'subject'), 'a subject or a san condition ({ type: Exact | RegularExpression, value })');
+  const condition = (key: 'subject' | 'san'): { type: 'Exact' | 'RegularExpression'; value: string } | undefined => {
+    if (c[key] === undefined || c[key] === null) return undefined;
+    const f = at(field, key);
+    const v = record(w, f, c[key], ['type', 'value']);
+    const type = oneOf(w, at(f, 'type'), v.type, VALUE_TYPES, 'Exact');
+    const raw = text(w, at(f, 'value'), v.value, key === 'subject' ? 'a subject as RFC 4514 writes it, such as CN=client,O=Example' : 'a subject alternative name, such as spiffe://example.org/app');
+    return { type, value: type === 'RegularExpression' ? regex(w, at(f, 'value'), raw) : raw };
+  };
+  const subject = condition('subject');
+  const san = condition('san');
+  return { ...(subject === undefined ? {} : { subject }), ...(san === undefined ? {} : { san }) };
 }
 
 function parsePath(w: Where, field: string, value: unknown): PathMatch {

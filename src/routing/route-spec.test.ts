@@ -103,7 +103,7 @@ test('paths: type, absolute value, Gateway API grammar, regexes that compile', (
     message: /^invalid route "r" matches\[0\]\.path\.value "\/v\(" in lb\.yaml: expected a valid regular expression \(.+\)$/,
   });
   fails([route({ matches: [{ path: { type: 'RegularExpression' } }] })], 'invalid route "r" matches[0].path.value is missing in lb.yaml: expected a regular expression matched against the whole path');
-  fails([route({ matches: [{ pth: {} }] })], 'invalid route "r" matches[0].pth is not a known key in lb.yaml: expected one of path, method, headers, queryParams');
+  fails([route({ matches: [{ pth: {} }] })], 'invalid route "r" matches[0].pth is not a known key in lb.yaml: expected one of path, method, headers, queryParams, clientCertificate');
   fails([route({ matches: [{ path: { type: 'Exact', value: '/', regex: true } }] })], 'invalid route "r" matches[0].path.regex is not a known key in lb.yaml: expected one of type, value');
 });
 
@@ -133,7 +133,7 @@ test('backendRefs: known pools, integer weights, at least one unless the route a
 });
 
 test('filters: type, its own key and no other, one of each but RequestMirror', () => {
-  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList, RateLimit, Compression');
+  fails([route({ filters: [{ type: 'Rewrite' }] })], 'invalid route "r" filters[0].type "Rewrite" in lb.yaml: expected one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror, DirectResponse, BasicAuth, ForwardAuth, JWT, AccessList, RateLimit, Compression, ClientCertificate');
   fails([route({ filters: [{ type: 'URLRewrite' }] })], 'invalid route "r" filters[0].urlRewrite is missing in lb.yaml: expected the settings of the URLRewrite filter');
   fails([route({ filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'a.com' }, requestRedirect: {} }] })], 'invalid route "r" filters[0].requestRedirect is not a known key in lb.yaml: expected one of type, urlRewrite');
   const rhm = { type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['x'] } };

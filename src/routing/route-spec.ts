@@ -13,7 +13,13 @@ export type ValueType = 'Exact' | 'RegularExpression';
 export interface PathMatch { readonly type: PathType; readonly value: string }
 export interface HeaderMatch { readonly type: ValueType; readonly name: string /* lowercase */; readonly value: string }
 export interface QueryMatch { readonly type: ValueType; readonly name: string /* exact case */; readonly value: string }
-export interface MatchSpec { readonly path: PathMatch; readonly method: string | undefined; readonly headers: readonly HeaderMatch[]; readonly queryParams: readonly QueryMatch[] }
+export interface MatchSpec {
+  readonly path: PathMatch; readonly method: string | undefined; readonly headers: readonly HeaderMatch[]; readonly queryParams: readonly QueryMatch[];
+  /** Ours: conditions on the client's verified TLS certificate (TLS_CLIENT_AUTH); absent: none. */
+  readonly clientCertificate?: ClientCertificateMatch;
+}
+/** The client certificate's subject (RFC 4514: `CN=client,O=Example`) and subject alternative names (any of them, without their type). */
+export interface ClientCertificateMatch { readonly subject?: { readonly type: ValueType; readonly value: string }; readonly san?: { readonly type: ValueType; readonly value: string } }
 export interface HeaderModifierSpec { readonly set: readonly { name: string; value: string }[]; readonly add: readonly { name: string; value: string }[]; readonly remove: readonly string[] }
 export type PathModifier = { readonly type: 'ReplaceFullPath'; readonly replaceFullPath: string } | { readonly type: 'ReplacePrefixMatch'; readonly replacePrefixMatch: string };
 export type FilterSpec =
@@ -29,7 +35,9 @@ export type FilterSpec =
   | { readonly type: 'AccessList'; readonly accessList: { readonly allow: readonly string[]; readonly deny: readonly string[] } }
   // Our own, beside HTTPRoute's: the route's rate limit, instead of RATE_LIMIT.
   | { readonly type: 'RateLimit'; readonly rateLimit: RateLimitSpec }
-  | { readonly type: 'Compression'; readonly compression: CompressionSettings /* encodings empty: off for the route */ };
+  | { readonly type: 'Compression'; readonly compression: CompressionSettings /* encodings empty: off for the route */ }
+  // Ours: with TLS_CLIENT_AUTH optional, the route's requests need a verified client certificate (else 403).
+  | { readonly type: 'ClientCertificate'; readonly clientCertificate: { readonly required: boolean } };
 export interface BackendRef { readonly name: string; readonly weight: number /* default 1, 0 = off */ }
 export interface RouteSpec {
   readonly name: string;

@@ -91,7 +91,7 @@ export class Router {
       this.#any.proxy.handle(ctx);
       return;
     }
-    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
+    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders, ctx.clientCertificate);
     if (rule !== undefined) {
       const route = routes[rule.routeIndex]!;
       if (edge !== undefined && (route.accessList !== undefined || edge.accessList !== undefined)) {

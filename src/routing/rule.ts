@@ -1,4 +1,5 @@
 import type { MatchSpec, RouteSpec } from './route-spec.js';
+import type { ClientCertificate } from '../tls/client-certificate.js';
 
 /** Precedence classes of a path match, in order: Exact, then RegularExpression, then PathPrefix. */
 export const EXACT = 0;
@@ -30,6 +31,8 @@ export interface Rule {
   readonly method: string | undefined;
   readonly headers: readonly ValueTest[];
   readonly queryParams: readonly ValueTest[];
+  /** Conditions on the client's verified certificate: `subject` and `san` (any of its names); empty for most rules. */
+  readonly clientCert: readonly ValueTest[];
 }
 
 /**
@@ -56,6 +59,10 @@ export function compileRule(route: RouteSpec, routeIndex: number, match: MatchSp
     method: match.method,
     headers: tests(match.headers),
     queryParams: tests(match.queryParams),
+    clientCert: tests([
+      ...(match.clientCertificate?.subject === undefined ? [] : [{ name: 'subject', ...match.clientCertificate.subject }]),
+      ...(match.clientCertificate?.san === undefined ? [] : [{ name: 'san', ...match.clientCertificate.san }]),
+    ]),
   };
 }
 
@@ -66,6 +73,7 @@ export function byPrecedence(a: Rule, b: Rule): number {
     b.path.length - a.path.length ||
     (b.method === undefined ? 0 : 1) - (a.method === undefined ? 0 : 1) ||
     b.headers.length - a.headers.length ||
+    b.clientCert.length - a.clientCert.length ||
     b.queryParams.length - a.queryParams.length ||
     a.routeIndex - b.routeIndex ||
     a.matchIndex - b.matchIndex
@@ -77,7 +85,7 @@ export function byPrecedence(a: Rule, b: Rule): number {
  * `url` (its `?` or its length). Paths, headers and query values are compared as received,
  * without percent-decoding. Allocates only to test a regex or a query parameter by regex.
  */
-export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: number, raw: readonly string[]): boolean {
+export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: number, raw: readonly string[], cert?: ClientCertificate): boolean {
   if (!pathMatches(rule, url, pathEnd)) return false;
   if (rule.method !== undefined && rule.method !== method) return false;
   const headers = rule.headers;
@@ -91,6 +99,15 @@ export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: nu
     const test = query[i]!;
     const start = pathEnd < url.length ? queryValueStart(url, pathEnd + 1, test.name) : -1;
     if (start < 0 || !valueMatches(test, url, start, foundEnd)) return false;
+  }
+  return rule.clientCert.length === 0 || certificateMatches(rule.clientCert, cert);
+}
+
+/** Every certificate condition holds: the subject, and a SAN condition by any one of the names. */
+function certificateMatches(tests: readonly ValueTest[], cert: ClientCertificate | undefined): boolean {
+  if (cert === undefined) return false;
+  for (const test of tests) {
+    if (test.name === 'subject' ? !valueMatches(test, cert.subject, 0, cert.subject.length) : !cert.sans.some((san) => valueMatches(test, san, 0, san.length))) return false;
   }
   return true;
 }

@@ -6,7 +6,7 @@ import {
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SecureContextOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
@@ -26,8 +26,8 @@ export interface ListenerOptions {
   readonly host: string;
   readonly port: number;
   readonly limits?: ClientLimits;
-  /** Certificate and key: the listener speaks HTTPS (TLS 1.2 at least). */
-  readonly tls?: SecureContextOptions;
+  /** Certificates (SNICallback), versions and client certificates: the listener speaks HTTPS (TLS 1.2 at least unless `minVersion` says). */
+  readonly tls?: TlsOptions;
   /** Answer every request with a 308 to https on the port this returns instead of proxying it. */
   readonly redirectToPort?: () => number;
   /** PROXY_PROTOCOL: the PROXY header is read off each connection first (TLS listeners, and plain ones that serve h2c beside HTTP/1.1). */
@@ -94,8 +94,8 @@ export class HttpListener implements Listener {
       // One TLS listener for both protocols: ALPN offers h2 and http/1.1; HTTP/1.1 connections get
       // node:http's parser and the same options as the plain listener.
       const secure = createSecureServer({
-        ...options.tls,
         minVersion: 'TLSv1.2',
+        ...options.tls,
         allowHTTP1: true,
         Http1ServerResponse: ContextResponse as never,
         ...h2ServerOptions(limits),
@@ -276,9 +276,14 @@ export class HttpListener implements Listener {
     return this.server.address() as AddressInfo;
   }
 
-  /** Replaces the certificate and key for new connections; open ones keep theirs. */
-  setSecureContext(tls: SecureContextOptions): void {
-    (this.server as unknown as { setSecureContext(o: SecureContextOptions): void }).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
+  /**
+   * Replaces the default certificate (and the TLS options) for new connections; open ones keep
+   * theirs. The session ticket keys are kept (node would make new ones): tickets issued before
+   * still resume.
+   */
+  setSecureContext(tls: TlsOptions): void {
+    const server = this.server as unknown as { setSecureContext(o: TlsOptions): void; getTicketKeys(): Buffer };
+    server.setSecureContext({ minVersion: 'TLSv1.2', ticketKeys: server.getTicketKeys(), ...tls });
   }
 
   async listen(): Promise<AddressInfo> {
