@@ -1,9 +1,10 @@
-import { Agent } from 'undici';
+import { Agent, buildConnector } from 'undici';
 import type { Logger } from 'pino';
 import { tlsConnectOptions, type Backend, type BackendTls, type Pool } from '../pool/index.js';
 import { httpCheck, type CheckFn, type CheckResult } from './check.js';
 import { grpcCheck } from './grpc-check.js';
 import { h2Check } from './h2-check.js';
+import { connectorWithHeader } from '../edge/proxy-send.js';
 
 export interface HealthOptions {
   /** `http` (a GET, the default) or `grpc` (`grpc.health.v1.Health/Check`, HTTP/2 backends only). */
@@ -53,7 +54,8 @@ export class HealthMonitor {
   #started = false;
   #stopped = false;
 
-  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn, tls?: BackendTls) {
+  /** `proxyHeader`: what each check's connection opens with when the pool sends the PROXY protocol (v2 LOCAL, v1 UNKNOWN). */
+  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn, tls?: BackendTls, proxyHeader?: Buffer) {
     this.#pool = pool;
     this.#options = options;
     this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
@@ -63,7 +65,8 @@ export class HealthMonitor {
     this.#injected = check !== undefined;
     this.#tls = tls;
     if (check === undefined) {
-      this.#agent = new Agent({ connect: { timeout: options.timeout, ...tlsConnectOptions(tls) } });
+      const connect = { timeout: options.timeout, ...tlsConnectOptions(tls) };
+      this.#agent = new Agent({ connect: proxyHeader === undefined ? connect : connectorWithHeader(buildConnector(connect), proxyHeader) });
       check = httpCheck(this.#agent);
     }
     this.#check = check;

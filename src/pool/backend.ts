@@ -89,6 +89,8 @@ export class Backend {
    * backend whose ALPN decides). An http:// backend's `auto` is `http1`.
    */
   readonly proto: BackendProto;
+  /** The PROXY protocol header its pool sends on each new connection to it (`proxyProtocol:`): off, v1 or v2. */
+  readonly proxyProtocol: 'off' | 'v1' | 'v2';
 
   #negotiated: 'h2' | 'http1' | undefined = undefined;
   #weight: number;
@@ -148,9 +150,10 @@ export class Backend {
    * `maxRequests` is the pool's limit of requests in flight (0: none); `proto` the pool's
    * protocol, for a spec that names none. Throws InvalidBackend when the two disagree with the URL.
    */
-  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto') {
+  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto', proxyProtocol: 'off' | 'v1' | 'v2' = 'off') {
     this.id = spec.id;
     this.proto = resolveProto(spec, proto);
+    this.proxyProtocol = proxyProtocol;
     this.url = spec.url;
     this.origin = spec.origin;
     this.pathPrefix = spec.pathPrefix;

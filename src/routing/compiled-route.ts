@@ -14,6 +14,7 @@ import { editPath } from './path-edit.js';
 import type { FilterSpec, MatchSpec, PathModifier, RouteSpec } from './route-spec.js';
 import type { Rule } from './route-table.js';
 import { Split } from './split.js';
+import type { RateLimiter } from '../rate-limit/rate-limiter.js';
 
 /** A pool as routes see it: where a request goes, and what a mirror picks from. */
 export interface RouteTarget {
@@ -96,13 +97,17 @@ export class CompiledRoute {
     this.#only = spec.filters.every((f) => f.type === 'AccessList') && on.length === 1 ? targets.get(on[0]!.name) : undefined;
   }
 
-  /** Runs the route's filters on a request that matched `rule` (one of this route's), then sends it to a pool. */
-  handle(ctx: RequestContext, rule: Rule): void {
+  /**
+   * Runs the route's filters on a request that matched `rule` (one of this route's), then sends it
+   * to a pool. `limit`: a rate limit keyed by a verified claim (`jwt:`), taken once the route's
+   * authentication has passed (the router takes every other limit before the route runs).
+   */
+  handle(ctx: RequestContext, rule: Rule, limit?: RateLimiter): void {
     ctx.route = this.name;
     ctx.routeReason = this.#reasons[rule.matchIndex] ?? '';
     // The common route: no filter, one pool.
     const only = this.#only;
-    if (only !== undefined) {
+    if (only !== undefined && limit === undefined) {
       ctx.pool = only.name;
       only.proxy.handle(ctx);
       return;
@@ -110,9 +115,19 @@ export class CompiledRoute {
     const auth = this.#auth;
     if (auth !== undefined) {
       // Authentication first: a redirect or a direct response behind it is for known clients only.
-      authorize(ctx, auth, this.#shared.refusals, () => this.#filter(ctx, rule));
+      authorize(ctx, auth, this.#shared.refusals, limit === undefined ? () => this.#filter(ctx, rule) : () => this.#limited(ctx, rule, limit));
       return;
     }
+    if (limit !== undefined) this.#limited(ctx, rule, limit);
+    else this.#filter(ctx, rule);
+  }
+
+  /** `limit` (after authentication), then the filters. */
+  #limited(ctx: RequestContext, rule: Rule, limit: RateLimiter): void {
+    const verdict = limit.admit(ctx, this.name);
+    if (verdict === false) return;
+    // Decided in another process (a cluster's primary): the request waits for the answer.
+    if (verdict !== true) { void verdict.then((ok) => { if (ok && !ctx.clientClosed) this.#filter(ctx, rule); }); return; }
     this.#filter(ctx, rule);
   }
 
@@ -171,6 +186,7 @@ export function matchReason(match: MatchSpec | undefined, hostnames: readonly st
   if (match?.method !== undefined) parts.push(`method=${match.method}`);
   for (const h of match?.headers ?? []) parts.push(`header=${h.name}:${h.type}:${h.value}`);
   for (const q of match?.queryParams ?? []) parts.push(`query=${q.name}:${q.type}:${q.value}`);
+  if (match?.proxyProtocolTlv !== undefined) parts.push(`tlv=${match.proxyProtocolTlv.tlv}:${match.proxyProtocolTlv.type}:${match.proxyProtocolTlv.value}`);
   if (hostnames.length > 0) parts.push(`host=${hostnames.join(',')}`);
   return parts.join(' ');
 }

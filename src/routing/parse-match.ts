@@ -1,10 +1,12 @@
-import type { HeaderMatch, MatchSpec, PathMatch, QueryMatch } from './route-spec.js';
+import type { HeaderMatch, MatchSpec, PathMatch, QueryMatch, TlvMatch } from './route-spec.js';
+import { parseTlvKey, TLV_EXPECTED } from '../edge/request-keys.js';
 import { at, headerValue, list, oneOf, record, regex, text, token, type Where } from './spec-fields.js';
 
 export const PATH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 const VALUE_TYPES = ['Exact', 'RegularExpression'] as const;
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
-const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams'];
+const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams', 'proxyProtocolTlv'];
+const TLV_KEYS = ['type', 'value'];
 const PATH_KEYS = ['type', 'value'];
 const VALUE_KEYS = ['type', 'name', 'value'];
 
@@ -28,7 +30,24 @@ export function parseMatch(w: Where, field: string, value: unknown): MatchSpec {
     method: m.method === undefined || m.method === null ? undefined : oneOf(w, at(field, 'method'), m.method, METHODS, undefined),
     headers: parseValues(w, at(field, 'headers'), m.headers, true),
     queryParams: parseValues(w, at(field, 'queryParams'), m.queryParams, false),
+    ...(m.proxyProtocolTlv === undefined || m.proxyProtocolTlv === null ? {} : { proxyProtocolTlv: parseTlvMatch(w, at(field, 'proxyProtocolTlv'), m.proxyProtocolTlv) }),
   };
+}
+
+/**
+ * `proxyProtocolTlv: { type: authority | 0xE0, value: { type: Exact | RegularExpression, value } }`:
+ * a TLV of the connection's PROXY protocol v2 header (PROXY_PROTOCOL on); a connection without it
+ * does not match.
+ */
+function parseTlvMatch(w: Where, field: string, value: unknown): TlvMatch {
+  const t = record(w, field, value, TLV_KEYS);
+  const given = t.type;
+  const key = typeof given === 'number' ? parseTlvKey(String(given)) : typeof given === 'string' ? parseTlvKey(given) : undefined;
+  if (key === undefined) w.fail(at(field, 'type'), given, TLV_EXPECTED);
+  const v = record(w, at(field, 'value'), t.value, TLV_KEYS);
+  const type = oneOf(w, at(at(field, 'value'), 'type'), v.type, VALUE_TYPES, 'Exact');
+  const raw = text(w, at(at(field, 'value'), 'value'), v.value, key!.text ? 'the TLV\'s value as text' : 'the TLV\'s value in lowercase hex');
+  return { tlv: key!.name, type, value: type === 'RegularExpression' ? regex(w, at(at(field, 'value'), 'value'), raw) : raw };
 }
 
 function parsePath(w: Where, field: string, value: unknown): PathMatch {

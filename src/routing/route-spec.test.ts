@@ -103,7 +103,7 @@ test('paths: type, absolute value, Gateway API grammar, regexes that compile', (
     message: /^invalid route "r" matches\[0\]\.path\.value "\/v\(" in lb\.yaml: expected a valid regular expression \(.+\)$/,
   });
   fails([route({ matches: [{ path: { type: 'RegularExpression' } }] })], 'invalid route "r" matches[0].path.value is missing in lb.yaml: expected a regular expression matched against the whole path');
-  fails([route({ matches: [{ pth: {} }] })], 'invalid route "r" matches[0].pth is not a known key in lb.yaml: expected one of path, method, headers, queryParams');
+  fails([route({ matches: [{ pth: {} }] })], 'invalid route "r" matches[0].pth is not a known key in lb.yaml: expected one of path, method, headers, queryParams, proxyProtocolTlv');
   fails([route({ matches: [{ path: { type: 'Exact', value: '/', regex: true } }] })], 'invalid route "r" matches[0].path.regex is not a known key in lb.yaml: expected one of type, value');
 });
 
@@ -209,4 +209,11 @@ test('Compression: off, or codings, types, minimum size and levels over the buil
     'invalid route "r" filters[0].compression.level is not a known key in lb.yaml: expected one of encodings, types, minSize, levels');
   fails([{ name: 'r', filters: [{ type: 'DirectResponse', directResponse: { statusCode: 200 } }, { type: 'Compression', compression: 'off' }] }],
     'invalid route "r" filters[1].type "Compression" in lb.yaml: expected no Compression beside DirectResponse, which answers the request itself (the filter would do nothing)');
+});
+
+test('proxyProtocolTlv: a TLV by name or number, Exact or RegularExpression; a bad type or value names the field', () => {
+  const [r] = parse([route({ matches: [{ proxyProtocolTlv: { type: 0xea, value: { value: 'x' } } }, { proxyProtocolTlv: { type: 'Authority', value: { type: 'RegularExpression', value: 'a.*' } } }] })]);
+  assert.deepEqual(r!.matches.map((m) => m.proxyProtocolTlv), [{ tlv: '0xea', type: 'Exact', value: 'x' }, { tlv: 'authority', type: 'RegularExpression', value: 'a.*' }]);
+  assert.throws(() => parse([route({ matches: [{ proxyProtocolTlv: { type: 'vpc', value: { value: 'x' } } }] })]), /matches\[0\]\.proxyProtocolTlv\.type "vpc".*0x00 to 0xff/);
+  assert.throws(() => parse([route({ matches: [{ proxyProtocolTlv: { type: 'authority', value: { type: 'RegularExpression', value: '(' } } }] })]), /matches\[0\]\.proxyProtocolTlv\.value\.value/);
 });

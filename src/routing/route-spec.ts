@@ -13,7 +13,9 @@ export type ValueType = 'Exact' | 'RegularExpression';
 export interface PathMatch { readonly type: PathType; readonly value: string }
 export interface HeaderMatch { readonly type: ValueType; readonly name: string /* lowercase */; readonly value: string }
 export interface QueryMatch { readonly type: ValueType; readonly name: string /* exact case */; readonly value: string }
-export interface MatchSpec { readonly path: PathMatch; readonly method: string | undefined; readonly headers: readonly HeaderMatch[]; readonly queryParams: readonly QueryMatch[] }
+/** A condition on a TLV of the connection's PROXY protocol v2 header: `tlv` as `parseTlvKey` names it (`authority`, `0xe0`). */
+export interface TlvMatch { readonly tlv: string; readonly type: ValueType; readonly value: string }
+export interface MatchSpec { readonly path: PathMatch; readonly method: string | undefined; readonly headers: readonly HeaderMatch[]; readonly queryParams: readonly QueryMatch[]; readonly proxyProtocolTlv?: TlvMatch }
 export interface HeaderModifierSpec { readonly set: readonly { name: string; value: string }[]; readonly add: readonly { name: string; value: string }[]; readonly remove: readonly string[] }
 export type PathModifier = { readonly type: 'ReplaceFullPath'; readonly replaceFullPath: string } | { readonly type: 'ReplacePrefixMatch'; readonly replacePrefixMatch: string };
 export type FilterSpec =

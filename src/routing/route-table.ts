@@ -1,5 +1,5 @@
 import type { RouteSpec } from './route-spec.js';
-import { byPrecedence, compileRule, ruleMatches, type Rule } from './rule.js';
+import { byPrecedence, compileRule, ruleMatches, type Rule, type TlvSource } from './rule.js';
 import { findUnreachable, type Tier } from './unreachable.js';
 
 export type { Rule } from './rule.js';
@@ -64,7 +64,7 @@ export class RouteTable {
    * (may carry :port, any case, may be undefined); url: the request target in origin form (path +
    * optional ?query); raw: the raw header list [name, value, name, value, …] (names any case).
    */
-  match(host: string | undefined, method: string, url: string, raw: readonly string[]): Rule | undefined {
+  match(host: string | undefined, method: string, url: string, raw: readonly string[], source?: TlvSource): Rule | undefined {
     const tiers = host === undefined ? this.#all : this.#tiersFor(host);
     const q = url.indexOf('?');
     const pathEnd = q < 0 ? url.length : q;
@@ -72,7 +72,7 @@ export class RouteTable {
       const rules = tiers[t]!.rules;
       for (let i = 0; i < rules.length; i++) {
         const rule = rules[i]!;
-        if (ruleMatches(rule, method, url, pathEnd, raw)) return rule;
+        if (ruleMatches(rule, method, url, pathEnd, raw, source)) return rule;
       }
     }
     return undefined;
@@ -134,5 +134,6 @@ function conditions(rule: Rule): string {
   if (m.method !== undefined) parts.push(`method ${m.method}`);
   for (const h of m.headers) parts.push(`header ${h.name}${h.type === 'Exact' ? '=' : '~'}${h.value}`);
   for (const q of m.queryParams) parts.push(`query ${q.name}${q.type === 'Exact' ? '=' : '~'}${q.value}`);
+  if (m.proxyProtocolTlv !== undefined) parts.push(`tlv ${m.proxyProtocolTlv.tlv}${m.proxyProtocolTlv.type === 'Exact' ? '=' : '~'}${m.proxyProtocolTlv.value}`);
   return parts.join(' ');
 }

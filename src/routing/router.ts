@@ -91,7 +91,7 @@ export class Router {
       this.#any.proxy.handle(ctx);
       return;
     }
-    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders);
+    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders, ctx);
     if (rule !== undefined) {
       const route = routes[rule.routeIndex]!;
       if (edge !== undefined && (route.accessList !== undefined || edge.accessList !== undefined)) {
@@ -99,6 +99,8 @@ export class Router {
         if (!edge.admit(ctx, route.accessList)) { refuse(ctx); return; }
       }
       const limit = limits[rule.routeIndex];
+      // Keyed by a verified claim: the route takes it after its JWT filter.
+      if (limit?.afterAuth === true) { route.handle(ctx, rule, limit); return; }
       if (limit !== undefined) {
         ctx.route = route.name;
         const verdict = limit.admit(ctx, route.name);

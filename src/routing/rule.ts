@@ -1,4 +1,10 @@
 import type { MatchSpec, RouteSpec } from './route-spec.js';
+import { parseTlvKey, tlvText, type TlvKey } from '../edge/request-keys.js';
+
+/** What a TLV match reads the connection's PROXY header TLVs from (the request's context). */
+export interface TlvSource {
+  readonly proxyTlvs?: Buffer | undefined;
+}
 
 /** Precedence classes of a path match, in order: Exact, then RegularExpression, then PathPrefix. */
 export const EXACT = 0;
@@ -30,6 +36,8 @@ export interface Rule {
   readonly method: string | undefined;
   readonly headers: readonly ValueTest[];
   readonly queryParams: readonly ValueTest[];
+  /** A condition on a PROXY protocol v2 TLV of the connection; undefined for none. */
+  readonly tlv: { readonly key: TlvKey; readonly test: ValueTest } | undefined;
 }
 
 /**
@@ -56,6 +64,10 @@ export function compileRule(route: RouteSpec, routeIndex: number, match: MatchSp
     method: match.method,
     headers: tests(match.headers),
     queryParams: tests(match.queryParams),
+    tlv: match.proxyProtocolTlv === undefined ? undefined : {
+      key: parseTlvKey(match.proxyProtocolTlv.tlv)!,
+      test: tests([{ type: match.proxyProtocolTlv.type, name: match.proxyProtocolTlv.tlv, value: match.proxyProtocolTlv.value }])[0]!,
+    },
   };
 }
 
@@ -67,6 +79,7 @@ export function byPrecedence(a: Rule, b: Rule): number {
     (b.method === undefined ? 0 : 1) - (a.method === undefined ? 0 : 1) ||
     b.headers.length - a.headers.length ||
     b.queryParams.length - a.queryParams.length ||
+    (b.tlv === undefined ? 0 : 1) - (a.tlv === undefined ? 0 : 1) ||
     a.routeIndex - b.routeIndex ||
     a.matchIndex - b.matchIndex
   );
@@ -77,7 +90,7 @@ export function byPrecedence(a: Rule, b: Rule): number {
  * `url` (its `?` or its length). Paths, headers and query values are compared as received,
  * without percent-decoding. Allocates only to test a regex or a query parameter by regex.
  */
-export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: number, raw: readonly string[]): boolean {
+export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: number, raw: readonly string[], source?: TlvSource): boolean {
   if (!pathMatches(rule, url, pathEnd)) return false;
   if (rule.method !== undefined && rule.method !== method) return false;
   const headers = rule.headers;
@@ -91,6 +104,12 @@ export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: nu
     const test = query[i]!;
     const start = pathEnd < url.length ? queryValueStart(url, pathEnd + 1, test.name) : -1;
     if (start < 0 || !valueMatches(test, url, start, foundEnd)) return false;
+  }
+  const tlv = rule.tlv;
+  if (tlv !== undefined) {
+    // Read (and made text) only for a rule that asks, once path, method, headers and query matched.
+    const value = tlvText(source?.proxyTlvs, tlv.key);
+    if (value === undefined || !valueMatches(tlv.test, value, 0, value.length)) return false;
   }
   return true;
 }

@@ -49,7 +49,8 @@ function covers(a: Rule, b: Rule): boolean {
     samePath &&
     (a.method === undefined || a.method === b.method) &&
     subset(a.headers, b.headers) &&
-    subset(a.queryParams, b.queryParams)
+    subset(a.queryParams, b.queryParams) &&
+    (a.tlv === undefined || (b.tlv !== undefined && subset([a.tlv.test], [b.tlv.test])))
   );
 }
 

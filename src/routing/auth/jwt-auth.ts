@@ -58,6 +58,8 @@ export class JwtAuth implements AuthPolicy {
       ctx.log.debug({ policy: this.name, err: (err as Error).message, code: (err as { code?: string }).code }, 'bearer token refused');
       return this.#invalid;
     }
+    // Verified: its claims may key hashes and rate limits from here on (never an unverified token's).
+    ctx.jwtClaims = payload;
     const set: string[] = [];
     for (const { claim, header } of this.#spec.claimsToHeaders) {
       const value = payload[claim];
