@@ -177,7 +177,8 @@ function flatten(data: unknown, prefix: string, out: Map<string, unknown>, where
     } else if (settings.some((s) => s.key.startsWith(`${key}.`))) {
       flatten(value, key, out, where, settings);
     } else {
-      const siblings = settings.filter((s) => s.key.startsWith(prefix)).map((s) => s.key);
+      // Within a section: its own keys (`proxy.` holds proxy.timeout, not proxyProtocol).
+      const siblings = settings.filter((s) => prefix === '' || s.key.startsWith(`${prefix}.`)).map((s) => s.key);
       const extra = prefix === '' && settings === SETTINGS ? ', pools, routes' : '';
       throw new ConfigError(`unknown setting ${show(key)}${where}: expected one of ${siblings.join(', ')}${extra}`);
     }
