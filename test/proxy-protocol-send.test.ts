@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createServer as createHttpServer } from 'node:http';
 import { TLSSocket } from 'node:tls';
+import { connect as h2Connect } from 'node:http2';
 import { createCa } from './helpers/certs.js';
 import { parseProxyHeader, type ProxyHeader } from '../src/edge/proxy-protocol.js';
 import { startBackend, type Handler } from './helpers/backend.js';
@@ -148,6 +149,24 @@ test('per pool in the config file: proxyProtocol: v2 for one pool, none for the 
   assert.equal(other.status, 200, 'a backend that reads no header is sent none');
 });
 
+
+test('an HTTP/2 client (h2c) to an HTTP/1.1 backend: its connection\'s client is told, and its streams share one backend connection at a time', async (t) => {
+  const backend = await startHeaderBackend(t);
+  const lb = await startInProcess({ BACKENDS: backend.url, BACKEND_PROXY_PROTOCOL: 'v2' }, t);
+  const session = h2Connect(lb.url, { localAddress: '127.0.0.7' } as never);
+  t.after(() => session.destroy());
+  for (const path of ['/h2-1', '/h2-2']) {
+    const stream = session.request({ ':path': path });
+    stream.setEncoding('utf8');
+    let body = '';
+    stream.on('data', (chunk: string) => { body += chunk; });
+    const [headers] = await once(stream, 'response') as [Record<string, unknown>];
+    assert.equal(headers[':status'], 200);
+    await once(stream, 'end');
+    assert.equal((JSON.parse(body) as { header: { source: string } }).header.source, '127.0.0.7');
+  }
+  session.close();
+});
 
 test('https:// backends (proto http1): the header comes before the TLS handshake', async (t) => {
   const ca = createCa();
