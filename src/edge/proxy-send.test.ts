@@ -9,6 +9,7 @@ import { envLayer, objectLayer, resolveConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { parseKeySource } from '../balancer/hash-key.js';
 import { parseRateLimitKey } from '../rate-limit/spec.js';
+import { InvalidBackend, Pool } from '../pool/index.js';
 
 const parsed = (bytes: Buffer): ProxyHeader => {
   const p = parseProxyHeader(bytes, 'auto');
@@ -93,4 +94,12 @@ test('BACKEND_PROXY_PROTOCOL and proxyProtocol: per pool; a bad value or an HTTP
   assert.equal(resolveConfig([envLayer({ BACKENDS: 'https://127.0.0.1:1', BACKEND_PROTO: 'http1', BACKEND_PROXY_PROTOCOL: 'v1' })], ['round-robin']).proxyProtocol, 'v1');
   assert.throws(() => resolveConfig([envLayer({ HASH_KEY: 'tlv:nope' })], ['round-robin']), /HASH_KEY "tlv:nope".*tlv:<type>/);
   assert.throws(() => resolveConfig([envLayer({ RATE_LIMIT_KEY: 'jwt:' })], ['round-robin']), /RATE_LIMIT_KEY "jwt:".*jwt:<claim>/);
+});
+
+test('a pool that sends the PROXY protocol refuses an HTTP/2 backend added at runtime', () => {
+  const pool = new Pool([], { proxyProtocol: 'v2' });
+  assert.equal(pool.add('http://127.0.0.1:1').proxyProtocol, 'v2');
+  assert.throws(() => pool.add('http://127.0.0.1:2|proto=h2c'), (err: Error) => err instanceof InvalidBackend && /proto http1.*PROXY protocol/.test(err.message));
+  assert.throws(() => pool.add('https://127.0.0.1:3'), InvalidBackend, 'https:// on auto may choose h2');
+  assert.equal(pool.add('https://127.0.0.1:4|proto=http1').proto, 'http1');
 });

@@ -1,5 +1,5 @@
 import type { SecureContext } from 'node:tls';
-import { resolveProto, type BackendProto, type BackendSpec } from './backend-spec.js';
+import { InvalidBackend, resolveProto, type BackendProto, type BackendSpec } from './backend-spec.js';
 import { transition, type HealthState } from './hysteresis.js';
 
 /** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
@@ -153,6 +153,10 @@ export class Backend {
   constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto', proxyProtocol: 'off' | 'v1' | 'v2' = 'off') {
     this.id = spec.id;
     this.proto = resolveProto(spec, proto);
+    // The loader refuses the configured ones; this refuses one added at runtime (the admin API).
+    if (proxyProtocol !== 'off' && this.proto !== 'http1') {
+      throw new InvalidBackend('an HTTP/1.1 backend (proto http1): its pool sends the PROXY protocol, which tells one client per connection, and an HTTP/2 one carries many', spec.url);
+    }
     this.proxyProtocol = proxyProtocol;
     this.url = spec.url;
     this.origin = spec.origin;
