@@ -109,3 +109,28 @@ test('JWT claims: a rate limit counts by a verified claim (after the JWT filter)
   }
   for (const [sub, backends] of seen) assert.equal(backends.size, 1, `${sub} always lands on one backend`);
 });
+
+test('JWT claims as a route match: checked with the route\'s own JWT filter first; no valid token, or other claims, fall through to the next route', async (t) => {
+  const [admin, users] = await startBackends(t, undefined, ['admin', 'users']);
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const { privateKey: otherKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwt = { keys: [{ pem: await exportSPKI(publicKey), alg: 'RS256' }] };
+  const lb = await startInProcess({}, t, () => ({
+    pools: { admin: { backends: [admin!.url] }, users: { backends: [users!.url] } },
+    routes: [
+      { name: 'admin', matches: [{ path: { type: 'PathPrefix', value: '/app' }, jwtClaims: [{ name: 'role', value: 'admin' }, { name: 'level', type: 'RegularExpression', value: '[5-9]' }] }], filters: [{ type: 'JWT', jwt }], backendRefs: [{ name: 'admin' }] },
+      { name: 'users', matches: [{ path: { type: 'PathPrefix', value: '/app' } }], backendRefs: [{ name: 'users' }] },
+    ],
+  }));
+  const token = (claims: Record<string, unknown>, key = privateKey): Promise<string> => new SignJWT(claims).setProtectedHeader({ alg: 'RS256' }).setExpirationTime('5m').sign(key);
+  const to = async (bearer?: string): Promise<string> => {
+    const res = await get(`${lb.url}/app/x`, { agent: false, headers: bearer === undefined ? {} : { authorization: `Bearer ${bearer}` } });
+    assert.equal(res.status, 200, res.body);
+    return res.body;
+  };
+  assert.equal(await to(await token({ role: 'admin', level: 7 })), 'admin', 'a verified token with the claims');
+  assert.equal(await to(await token({ role: 'admin', level: 2 })), 'users', 'one claim does not match');
+  assert.equal(await to(await token({ role: 'user', level: 9 })), 'users');
+  assert.equal(await to(await token({ role: 'admin', level: 7 }, otherKey)), 'users', 'a forged token\'s claims are never read');
+  assert.equal(await to(), 'users', 'no token');
+});

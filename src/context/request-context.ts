@@ -140,6 +140,8 @@ export class RequestContext implements PickRequest {
   replayBytes = 0;
   /** The claims of the token the route's JWT filter verified (never an unverified token's): for HASH_KEY and RATE_LIMIT_KEY jwt:…. */
   jwtClaims: Readonly<Record<string, unknown>> | undefined = undefined;
+  /** For routes with claim matches: what each one's JWT filter verified (null: no valid token); made on first need. */
+  routeClaims: Map<object, Readonly<Record<string, unknown>> | null> | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

@@ -5,6 +5,7 @@ import { unreadBody } from '../http1/index.js';
 import type { Next } from '../middleware/chain.js';
 import type { Pool } from '../pool/index.js';
 import { authorize, makePolicy, type AuthPolicy, type AuthShared } from './auth/index.js';
+import { JwtAuth } from './auth/jwt-auth.js';
 import { answerGrpc, isGrpc } from '../proxy/grpc.js';
 import { replaceRawHeaders } from '../proxy/headers.js';
 import { HeaderModifier, requestHost, withHost } from './header-edit.js';
@@ -131,6 +132,15 @@ export class CompiledRoute {
     this.#filter(ctx, rule);
   }
 
+  /**
+   * For a match on claims: the claims of the request's token as this route's JWT filter verifies
+   * it, or null when it has none valid (or the keys cannot be had: the match fails, it is not an error).
+   */
+  verifiedClaims(ctx: RequestContext): Promise<Readonly<Record<string, unknown>> | null> {
+    const auth = this.#auth;
+    return auth instanceof JwtAuth ? auth.claims(ctx) : Promise.resolve(null);
+  }
+
   /** Stops what its filters run in the background (a JWKS refresh): a reload replaced its table. */
   close(): void {
     this.#auth?.close?.();
@@ -186,6 +196,7 @@ export function matchReason(match: MatchSpec | undefined, hostnames: readonly st
   if (match?.method !== undefined) parts.push(`method=${match.method}`);
   for (const h of match?.headers ?? []) parts.push(`header=${h.name}:${h.type}:${h.value}`);
   for (const q of match?.queryParams ?? []) parts.push(`query=${q.name}:${q.type}:${q.value}`);
+  for (const c of match?.jwtClaims ?? []) parts.push(`claim=${c.name}:${c.type}:${c.value}`);
   if (match?.proxyProtocolTlv !== undefined) parts.push(`tlv=${match.proxyProtocolTlv.tlv}:${match.proxyProtocolTlv.type}:${match.proxyProtocolTlv.value}`);
   if (hostnames.length > 0) parts.push(`host=${hostnames.join(',')}`);
   return parts.join(' ');

@@ -1,11 +1,11 @@
-import type { HeaderMatch, MatchSpec, PathMatch, QueryMatch, TlvMatch } from './route-spec.js';
-import { parseTlvKey, TLV_EXPECTED } from '../edge/request-keys.js';
+import type { ClaimMatch, HeaderMatch, MatchSpec, PathMatch, QueryMatch, TlvMatch } from './route-spec.js';
+import { CLAIM_NAME, parseTlvKey, TLV_EXPECTED } from '../edge/request-keys.js';
 import { at, headerValue, list, oneOf, record, regex, text, token, type Where } from './spec-fields.js';
 
 export const PATH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 const VALUE_TYPES = ['Exact', 'RegularExpression'] as const;
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
-const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams', 'proxyProtocolTlv'];
+const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams', 'proxyProtocolTlv', 'jwtClaims'];
 const TLV_KEYS = ['type', 'value'];
 const PATH_KEYS = ['type', 'value'];
 const VALUE_KEYS = ['type', 'name', 'value'];
@@ -31,7 +31,24 @@ export function parseMatch(w: Where, field: string, value: unknown): MatchSpec {
     headers: parseValues(w, at(field, 'headers'), m.headers, true),
     queryParams: parseValues(w, at(field, 'queryParams'), m.queryParams, false),
     ...(m.proxyProtocolTlv === undefined || m.proxyProtocolTlv === null ? {} : { proxyProtocolTlv: parseTlvMatch(w, at(field, 'proxyProtocolTlv'), m.proxyProtocolTlv) }),
+    ...(m.jwtClaims === undefined || m.jwtClaims === null ? {} : { jwtClaims: parseClaims(w, at(field, 'jwtClaims'), m.jwtClaims) }),
   };
+}
+
+/** `jwtClaims: [{ name, value, type }]`: claims of the token the route's JWT filter verifies, each once. */
+function parseClaims(w: Where, field: string, value: unknown): ClaimMatch[] {
+  const out: ClaimMatch[] = [];
+  for (const [i, item] of list(w, field, value, 'claim matches ({ name, value, type })').entries()) {
+    const f = `${field}[${i}]`;
+    const v = record(w, f, item, VALUE_KEYS);
+    const type = oneOf(w, at(f, 'type'), v.type, VALUE_TYPES, 'Exact');
+    const name = text(w, at(f, 'name'), v.name, 'a top-level claim name (such as sub, role)');
+    if (!CLAIM_NAME.test(name)) w.fail(at(f, 'name'), name, 'a top-level claim name (such as sub, role)');
+    if (out.some((c) => c.name === name)) w.fail(at(f, 'name'), name, 'each claim once per match');
+    const raw = text(w, at(f, 'value'), v.value, 'the claim\'s value as text (a number or boolean as written, anything else as JSON)');
+    out.push({ type, name, value: type === 'RegularExpression' ? regex(w, at(f, 'value'), raw) : raw });
+  }
+  return out;
 }
 
 /**

@@ -134,6 +134,7 @@ function conditions(rule: Rule): string {
   if (m.method !== undefined) parts.push(`method ${m.method}`);
   for (const h of m.headers) parts.push(`header ${h.name}${h.type === 'Exact' ? '=' : '~'}${h.value}`);
   for (const q of m.queryParams) parts.push(`query ${q.name}${q.type === 'Exact' ? '=' : '~'}${q.value}`);
+  for (const c of m.jwtClaims ?? []) parts.push(`claim ${c.name}${c.type === 'Exact' ? '=' : '~'}${c.value}`);
   if (m.proxyProtocolTlv !== undefined) parts.push(`tlv ${m.proxyProtocolTlv.tlv}${m.proxyProtocolTlv.type === 'Exact' ? '=' : '~'}${m.proxyProtocolTlv.value}`);
   return parts.join(' ');
 }

@@ -1,9 +1,14 @@
 import type { MatchSpec, RouteSpec } from './route-spec.js';
-import { parseTlvKey, tlvText, type TlvKey } from '../edge/request-keys.js';
+import { claimText, parseTlvKey, tlvText, type TlvKey } from '../edge/request-keys.js';
 
-/** What a TLV match reads the connection's PROXY header TLVs from (the request's context). */
+/** What TLV and claim matches read (the request's context). */
 export interface TlvSource {
   readonly proxyTlvs?: Buffer | undefined;
+  /**
+   * Claims verified for routes with claim matches, by route: the payload, or null when the
+   * route's JWT filter found no valid token. A route not in it is not decided yet.
+   */
+  readonly routeClaims?: ReadonlyMap<object, Readonly<Record<string, unknown>> | null> | undefined;
 }
 
 /** Precedence classes of a path match, in order: Exact, then RegularExpression, then PathPrefix. */
@@ -38,6 +43,8 @@ export interface Rule {
   readonly queryParams: readonly ValueTest[];
   /** A condition on a PROXY protocol v2 TLV of the connection; undefined for none. */
   readonly tlv: { readonly key: TlvKey; readonly test: ValueTest } | undefined;
+  /** Conditions on claims of the token the route's JWT filter verifies; empty for none. */
+  readonly claims: readonly ValueTest[];
 }
 
 /**
@@ -68,6 +75,7 @@ export function compileRule(route: RouteSpec, routeIndex: number, match: MatchSp
       key: parseTlvKey(match.proxyProtocolTlv.tlv)!,
       test: tests([{ type: match.proxyProtocolTlv.type, name: match.proxyProtocolTlv.tlv, value: match.proxyProtocolTlv.value }])[0]!,
     },
+    claims: tests(match.jwtClaims ?? []),
   };
 }
 
@@ -80,6 +88,7 @@ export function byPrecedence(a: Rule, b: Rule): number {
     b.headers.length - a.headers.length ||
     b.queryParams.length - a.queryParams.length ||
     (b.tlv === undefined ? 0 : 1) - (a.tlv === undefined ? 0 : 1) ||
+    b.claims.length - a.claims.length ||
     a.routeIndex - b.routeIndex ||
     a.matchIndex - b.matchIndex
   );
@@ -110,6 +119,18 @@ export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: nu
     // Read (and made text) only for a rule that asks, once path, method, headers and query matched.
     const value = tlvText(source?.proxyTlvs, tlv.key);
     if (value === undefined || !valueMatches(tlv.test, value, 0, value.length)) return false;
+  }
+  const claims = rule.claims;
+  if (claims.length > 0) {
+    // Not decided yet (no token verified for this route): it matches for now, and the router
+    // verifies the token with the route's JWT filter, then asks again.
+    const verified = source?.routeClaims?.get(rule.route);
+    if (verified === undefined) return true;
+    if (verified === null) return false;
+    for (let i = 0; i < claims.length; i++) {
+      const value = claimText(verified, claims[i]!.name);
+      if (value === undefined || !valueMatches(claims[i]!, value, 0, value.length)) return false;
+    }
   }
   return true;
 }

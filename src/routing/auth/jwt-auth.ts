@@ -70,6 +70,20 @@ export class JwtAuth implements AuthPolicy {
     return set;
   }
 
+  /**
+   * The request's token's claims when it verifies, else null (none, invalid, or the JWKS out of
+   * reach): what a route's claim match reads, before the filter itself runs.
+   */
+  async claims(ctx: RequestContext): Promise<JWTPayload | null> {
+    const token = bearer(headerOf(ctx.req.rawHeaders, 'authorization'));
+    if (token === undefined) return null;
+    try {
+      return await this.#verify(token);
+    } catch {
+      return null;
+    }
+  }
+
   async #verify(token: string): Promise<JWTPayload> {
     const keys = await this.#keys;
     try {
