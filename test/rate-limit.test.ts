@@ -143,7 +143,7 @@ test('a RateLimit filter with a bad rate or key is a configuration error that na
   await assert.rejects(startInProcess({}, undefined, () => ({
     pools: { app: { backends: ['http://127.0.0.1:1'] } },
     routes: [{ name: 'r', filters: [{ type: 'RateLimit', rateLimit: { rate: '10/s', key: 'body' } }], backendRefs: [{ name: 'app' }] }],
-  })), /filters\[0\]\.rateLimit\.key.*ip, route, header:<name> or cookie:<name>/);
+  })), /filters\[0\]\.rateLimit\.key.*ip, route, header:<name>, cookie:<name>, tlv:<type> or jwt:<claim>/);
   await assert.rejects(startInProcess({ RATE_LIMIT: '10' }), /RATE_LIMIT .*a rate such as 100\/s/);
 });
 

@@ -104,7 +104,7 @@ test('a bad strategy module, strategy name or strategy option exits 2 with a cle
     [{}, ['--strategy-module', './no-pick.mjs'], /^lb: invalid strategy module "\.\/no-pick\.mjs": its factory must return an object with a non-empty string "name" and a "pick\(healthy, request\)" function$/],
     [{}, ['--strategy-module', './syntax.mjs'], /^lb: invalid strategy module "\.\/syntax\.mjs": cannot load it: /],
     [{ STRATEGY: 'least-latency' }, [], /^lb: invalid STRATEGY "least-latency": expected one of round-robin, weighted-round-robin, least-connections, random, power-of-two-choices, peak-ewma, consistent-hash$/],
-    [{ HASH_KEY: 'query:q' }, [], /^lb: invalid HASH_KEY "query:q": expected ip, path, header:<name> or cookie:<name>$/],
+    [{ HASH_KEY: 'query:q' }, [], /^lb: invalid HASH_KEY "query:q": expected ip, path, header:<name>, cookie:<name>, tlv:<type> \(a TLV type from 0x00 to 0xff \(its value in hex\) or one of alpn, authority, unique_id, netns, aws_vpce_id \(text\)\) or jwt:<claim>$/],
     [{ HASH_LOAD_FACTOR: '0.5' }, [], /^lb: invalid HASH_LOAD_FACTOR "0.5": expected 0 \(no bound\) or a factor from 1 to 100/],
     [{ HASH_FALLBACK: 'consistent-hash' }, [], /^lb: invalid HASH_FALLBACK "consistent-hash": expected one of round-robin, weighted-round-robin/],
     [{ STICKY_COOKIE: 'bad cookie' }, [], /^lb: invalid STICKY_COOKIE "bad cookie": expected a cookie name/],

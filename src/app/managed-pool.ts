@@ -4,6 +4,7 @@ import { DEFAULT_POOL, type PoolConfig, type PoolSettings } from '../config/pool
 import { HealthMonitor } from '../health/index.js';
 import { isDnsBackend, Pool, type BackendSpec, type BackendTls } from '../pool/index.js';
 import { PoolKeeper } from './pool-keeper.js';
+import { localProxyHeader } from '../edge/proxy-send.js';
 import { logPoolEvents } from './reporting.js';
 
 export interface ManagedPoolOptions {
@@ -36,10 +37,10 @@ export class ManagedPool {
     this.name = settings.name;
     this.log = settings.name === DEFAULT_POOL ? options.log : options.log.child({ pool: settings.name });
     this.keeper = options.external ? undefined : new PoolKeeper(settings, options.stateFile?.part(settings.name), this.log);
-    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests, proto: settings.proto, tls: options.backendTls });
+    this.pool = new Pool(this.keeper?.specs ?? settings.backends.filter((b): b is BackendSpec => !isDnsBackend(b)), { maxRequests: settings.backend.maxRequests, proto: settings.proto, tls: options.backendTls, proxyProtocol: settings.proxyProtocol });
     this.keeper?.restore(this.pool);
     this.monitor = options.external ? undefined
-      : new HealthMonitor(this.pool, settings.health, this.log.child({ component: 'health' }), undefined, options.backendTls);
+      : new HealthMonitor(this.pool, settings.health, this.log.child({ component: 'health' }), undefined, options.backendTls, localProxyHeader(settings.proxyProtocol));
     if (this.monitor !== undefined) logPoolEvents(this.pool, this.log);
   }
 

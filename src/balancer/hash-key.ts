@@ -1,21 +1,33 @@
 import { hash32 } from './hash.js';
 import type { PickRequest } from './strategy.js';
+import { CLAIM_NAME, claimText, parseTlvKey, tlvText, type TlvKey } from '../edge/request-keys.js';
 
 /** A parsed hash-key source. */
 export interface KeySource {
-  readonly kind: 'ip' | 'path' | 'header' | 'cookie';
-  /** Lowercased header name, or cookie name. */
+  readonly kind: 'ip' | 'path' | 'header' | 'cookie' | 'tlv' | 'jwt';
+  /** Lowercased header name, cookie name, TLV (`authority`, `0xe0`) or claim name. */
   readonly name: string;
+  /** For `tlv:`: which TLV and how its value reads. */
+  readonly tlv?: TlvKey;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Parses `ip`, `path`, `header:<name>` or `cookie:<name>`; undefined when invalid. */
+/**
+ * Parses `ip`, `path`, `header:<name>`, `cookie:<name>`, `tlv:<type or name>` (the connection's
+ * PROXY protocol v2 TLV) or `jwt:<claim>` (the route's JWT filter's verified token); undefined
+ * when invalid.
+ */
 export function parseKeySource(text: string): KeySource | undefined {
   if (text === 'ip' || text === 'path') return { kind: text, name: '' };
   const colon = text.indexOf(':');
   const kind = text.slice(0, colon);
   const name = text.slice(colon + 1);
+  if (kind === 'tlv') {
+    const tlv = parseTlvKey(name);
+    return tlv === undefined ? undefined : { kind, name: tlv.name, tlv };
+  }
+  if (kind === 'jwt') return CLAIM_NAME.test(name) ? { kind, name } : undefined;
   if ((kind === 'header' || kind === 'cookie') && TOKEN.test(name)) {
     return { kind, name: kind === 'header' ? name.toLowerCase() : name };
   }
@@ -75,6 +87,16 @@ export function hashKey(source: KeySource, request: PickRequest): number {
     case 'cookie': {
       const cookie = request.headers.cookie;
       return cookie === undefined ? -1 : hashCookie(cookie, source.name);
+    }
+    // These make the value's text (a TLV read from the connection's header, a claim): only
+    // requests of pools that hash on them pay it.
+    case 'tlv': {
+      const text = tlvText(request.proxyTlvs, source.tlv!);
+      return text === undefined || text === '' ? -1 : hashRange(text, 0, text.length);
+    }
+    case 'jwt': {
+      const text = claimText(request.jwtClaims, source.name);
+      return text === undefined || text === '' ? -1 : hashRange(text, 0, text.length);
     }
   }
 }

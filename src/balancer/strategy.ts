@@ -12,6 +12,10 @@ export interface PickRequest {
   readonly headers: IncomingHttpHeaders;
   /** The client's IP address (IPv4-mapped IPv6 addresses unwrapped). */
   readonly clientIp: string;
+  /** The raw v2 TLVs of the connection's PROXY protocol header, if any (`HASH_KEY=tlv:…`). */
+  readonly proxyTlvs?: Buffer | undefined;
+  /** The claims of the token a route's JWT filter verified, if any (`HASH_KEY=jwt:…`). */
+  readonly jwtClaims?: Readonly<Record<string, unknown>> | undefined;
   /**
    * Adds a header to the response sent to the client (a sticky-session cookie, say). Optional:
    * simulations and benchmarks have no response.
@@ -38,7 +42,7 @@ export interface Strategy {
   pick(snapshot: Snapshot, request: PickRequest, exclude?: Exclusion): Backend | undefined;
 }
 
-/** Where a consistent-hash key comes from: `ip`, `path`, `header:<name>` or `cookie:<name>`. */
+/** Where a consistent-hash key comes from: `ip`, `path`, `header:<name>`, `cookie:<name>`, `tlv:<type>` or `jwt:<claim>`. */
 export type HashKey = string;
 
 /** Options every factory receives; each strategy reads what it needs. */

@@ -167,6 +167,7 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
     checkProto(pool, where);
     checkHealthType(pool, where);
     if (pool.name !== DEFAULT_POOL) checkBackendPair(pool.backendTls, where);
+    checkProxyProtocol(pool, where);
   }
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
@@ -208,7 +209,8 @@ function flatten(data: unknown, prefix: string, out: Map<string, unknown>, where
     } else if (settings.some((s) => s.key.startsWith(`${key}.`))) {
       flatten(value, key, out, where, settings);
     } else {
-      const siblings = settings.filter((s) => s.key.startsWith(prefix)).map((s) => s.key);
+      // Within a section: its own keys (`proxy.` holds proxy.timeout, not proxyProtocol).
+      const siblings = settings.filter((s) => prefix === '' || s.key.startsWith(`${prefix}.`)).map((s) => s.key);
       const extra = prefix === '' && settings === SETTINGS ? ', pools, routes' : '';
       throw new ConfigError(`unknown setting ${show(key)}${where}: expected one of ${siblings.join(', ')}${extra}`);
     }
@@ -283,6 +285,23 @@ function checkHealthType(pool: PoolConfig, where: string): void {
     const backend = isDnsBackend(entry) ? entry.text : entry.url;
     throw new ConfigError(`invalid HEALTH_CHECK_TYPE (health.type)${where} "grpc" for backend ${show(backend)} spoken to over HTTP/1.1 (proto ${proto}): `
       + 'expected backends spoken to over HTTP/2 (proto h2c or h2, per pool or "|proto=h2c" per backend) for gRPC health checks, or health.type http');
+  }
+}
+
+/**
+ * A pool's `proxyProtocol:` against its backends' protocols: a PROXY header tells one client per
+ * connection, and an HTTP/2 session carries many clients' streams at once, so the header is sent
+ * to HTTP/1.1 backends only (an https:// backend on `auto` may choose h2 by ALPN: it must say http1).
+ */
+function checkProxyProtocol(pool: PoolConfig, where: string): void {
+  if (pool.proxyProtocol === 'off') return;
+  for (const entry of pool.backends) {
+    const https = isDnsBackend(entry) ? entry.protocol === 'https:' : entry.origin.startsWith('https:');
+    const proto = isDnsBackend(entry) ? pool.proto : resolveProto(entry, pool.proto);
+    if (proto === 'http1' || (proto === 'auto' && !https)) continue;
+    const backend = isDnsBackend(entry) ? entry.text : entry.url;
+    throw new ConfigError(`invalid BACKEND_PROXY_PROTOCOL (proxyProtocol)${where} ${show(pool.proxyProtocol)} for backend ${show(backend)} spoken to with proto ${proto}: `
+      + 'expected HTTP/1.1 backends (proto http1, or http:// backends on auto): one HTTP/2 connection carries many clients, a PROXY header tells one; or proxyProtocol off');
   }
 }
 

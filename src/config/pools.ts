@@ -2,11 +2,11 @@ import { ConfigError, show } from './errors.js';
 import { SETTINGS, type Config, type Setting } from './settings.js';
 
 /** The settings a pool may set for itself; any other falls back to the global value only. */
-export const POOL_SETTING_PREFIXES = ['backends', 'proto', 'dns', 'strategy', 'shadowStrategies', 'hash', 'sticky', 'proxy.timeout', 'proxy.requestTimeout',
+export const POOL_SETTING_PREFIXES = ['backends', 'proto', 'proxyProtocol', 'dns', 'strategy', 'shadowStrategies', 'hash', 'sticky', 'proxy.timeout', 'proxy.requestTimeout',
   'retry', 'outlier', 'backend', 'queue', 'health', 'backendTls'] as const;
 
 /** What a pool configures for itself: its backends and everything that picks, checks and retries them. */
-export type PoolSettings = Pick<Config, 'backends' | 'proto' | 'dns' | 'strategy' | 'shadowStrategies' | 'hash' | 'sticky' | 'proxy' | 'retry' | 'outlier' | 'backend' | 'queue' | 'health' | 'backendTls'>;
+export type PoolSettings = Pick<Config, 'backends' | 'proto' | 'proxyProtocol' | 'dns' | 'strategy' | 'shadowStrategies' | 'hash' | 'sticky' | 'proxy' | 'retry' | 'outlier' | 'backend' | 'queue' | 'health' | 'backendTls'>;
 
 /** A named pool: its own settings, each defaulting to the global one. */
 export interface PoolConfig extends PoolSettings {
@@ -28,8 +28,8 @@ export const POOL_SETTINGS: readonly Setting[] = SETTINGS.filter((s) => isPoolSe
 
 /** The pool's part of a configuration: the global settings it may override. */
 export function poolSettings(config: PoolSettings, name: string): PoolConfig {
-  const { backends, proto, dns, strategy, shadowStrategies, hash, sticky, proxy, retry, outlier, backend, queue, health, backendTls } = config;
-  return { name, backends, proto, dns, strategy, shadowStrategies, hash, sticky, proxy, retry, outlier, backend, queue, health, backendTls };
+  const { backends, proto, proxyProtocol, dns, strategy, shadowStrategies, hash, sticky, proxy, retry, outlier, backend, queue, health, backendTls } = config;
+  return { name, backends, proto, proxyProtocol, dns, strategy, shadowStrategies, hash, sticky, proxy, retry, outlier, backend, queue, health, backendTls };
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Setting } from './settings.js';
  */
 export const SECTIONS: readonly { readonly title: string; readonly keys: readonly string[] }[] = [
   { title: 'Listening', keys: ['port', 'host', 'tls', 'engine', 'workers'] },
-  { title: 'Backends', keys: ['backends', 'proto', 'dns', 'backendTls', 'http'] },
+  { title: 'Backends', keys: ['backends', 'proto', 'proxyProtocol', 'dns', 'backendTls', 'http'] },
   { title: 'Balancing', keys: ['strategy', 'shadowStrategies', 'strategyModule', 'hash', 'sticky', 'hooks', 'hookTimeout'] },
   { title: 'Health checks', keys: ['health'] },
   { title: 'Timeouts, retries and overload', keys: ['proxy', 'retry', 'outlier', 'backend', 'queue'] },

@@ -3,7 +3,8 @@ import { createSecureContext } from 'node:tls';
 import { CLIENT_AUTH_MODES, type ClientAuthMode } from '../tls/client-certificate.js';
 import { parseKeySource } from '../balancer/hash-key.js';
 import { CIDR_EXPECTED, parseCidr } from '../edge/cidr.js';
-import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from '../edge/proxy-protocol.js';
+import { TLV_EXPECTED } from '../edge/request-keys.js';
+import { PROXY_PROTOCOL_MODES, SEND_PROXY_MODES, type ProxyProtocolMode, type SendProxyMode } from '../edge/proxy-protocol.js';
 import { BACKEND_PROTOS, checkUnique, InvalidBackend, isDnsBackend, parseConfiguredEntry, type BackendEntry, type BackendProto, type BackendSpec } from '../pool/index.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -56,6 +57,8 @@ export interface Config {
   readonly backends: readonly BackendEntry[];
   /** How the pool's backends are spoken to, unless an entry says (`|proto=`): auto, http1, h2 or h2c. */
   readonly proto: BackendProto;
+  /** PROXY protocol header sent on each new connection to the pool's backends: off, v1 or v2. */
+  readonly proxyProtocol: SendProxyMode;
   readonly dns: {
     /** Longest time between lookups of a dns+ backend (a shorter TTL wins). */
     readonly refresh: number;
@@ -357,7 +360,7 @@ const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 /** Checked by the strategies' own parser; kept as text, with a header name in lower case. */
 function hashKey(value: unknown): string {
   const source = typeof value === 'string' ? parseKeySource(value.trim()) : undefined;
-  if (source === undefined) throw new InvalidValue('ip, path, header:<name> or cookie:<name>');
+  if (source === undefined) throw new InvalidValue(`ip, path, header:<name>, cookie:<name>, tlv:<type> (${TLV_EXPECTED}) or jwt:<claim>`);
   return source.kind === 'ip' || source.kind === 'path' ? source.kind : `${source.kind}:${source.name}`;
 }
 
@@ -502,7 +505,7 @@ function workers(value: unknown): number | 'auto' {
 /** `ip`, `route`, `header:<name>` or `cookie:<name>`; a header name in lower case. */
 export function rateLimitKey(value: unknown): string {
   const key = typeof value === 'string' ? parseRateLimitKey(value.trim()) : undefined;
-  if (key === undefined) throw new InvalidValue('ip, route, header:<name> or cookie:<name>');
+  if (key === undefined) throw new InvalidValue(`ip, route, header:<name>, cookie:<name>, tlv:<type> (${TLV_EXPECTED}) or jwt:<claim>`);
   return key;
 }
 
@@ -550,6 +553,7 @@ export const SETTINGS: readonly Setting[] = [
   row('backends', 'BACKENDS', 'Backend URLs, comma-separated; each may carry a path prefix, "|weight=N" (its share of traffic) and "|id=NAME" (its name in logs, metrics and the admin API; host:port by default), as in http://10.0.0.1:3000/api|weight=2|id=api-1. dns+http://NAME:PORT stands for every address NAME resolves to (dns+srv+http://_SERVICE._tcp.NAME for SRV records).',
     backends(DEFAULT_BACKENDS, true), DEFAULT_BACKENDS, backends),
   row('proto', 'BACKEND_PROTO', 'Protocol to the backends (per pool as proto:, per backend as "|proto=P"): http1; h2c (cleartext HTTP/2 with prior knowledge, http:// backends); h2 (HTTP/2 over TLS, https:// backends); auto (https:// backends: h2 or HTTP/1.1 as the backend chooses by ALPN; http://: HTTP/1.1).', 'auto', 'auto', oneOf(BACKEND_PROTOS)),
+  row('proxyProtocol', 'BACKEND_PROXY_PROTOCOL', 'PROXY protocol header (HAProxy\'s) sent on each new connection to the backends (per pool as proxyProtocol:): off, v1 or v2; it tells the client address (after TRUSTED_PROXIES and PROXY_PROTOCOL) and the listener\'s. A kept-alive connection is reused only for the same client connection. HTTP/1.1 backends only (h2, h2c and https:// auto are refused).', 'off', 'off', oneOf(SEND_PROXY_MODES)),
   durationRow('dns.refresh', 'DNS_REFRESH', 'How often dns+ backends are looked up again (sooner when the records\' TTL is shorter).', 30_000, 'positive'),
   row('dns.servers', 'DNS_SERVERS', 'DNS servers that dns+ backends are looked up with, as comma-separated host:port pairs.', undefined, 'the system\'s resolvers', dnsServers),
   row('strategy', 'STRATEGY', 'Load-balancing strategy.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
@@ -557,7 +561,7 @@ export const SETTINGS: readonly Setting[] = [
   row('strategyModule', 'STRATEGY_MODULE', 'An ES module whose default export is a strategy factory; used instead of STRATEGY.', undefined, 'none', modulePath),
   row('hooks', 'HOOKS_MODULE', 'ES modules of hooks (onRequest, selectBackend, onUpstreamRequest, onResponse, onLog), comma-separated, run in order for every request; a route\'s hooks: run after them (see docs/hooks.md). Reloaded with the configuration.', Object.freeze([]), 'none', modulePaths),
   durationRow('hookTimeout', 'HOOK_TIMEOUT', 'Longest an asynchronous hook phase may take; past it the hook is abandoned and the request answered 504 (LB_ERR_HOOK_TIMEOUT).', 1_000, 'positive'),
-  row('hash.key', 'HASH_KEY', 'consistent-hash: where the key comes from: ip, path, header:<name> or cookie:<name>.', 'ip', 'ip', hashKey),
+  row('hash.key', 'HASH_KEY', 'consistent-hash: where the key comes from: ip, path, header:<name>, cookie:<name>, tlv:<type> (a PROXY protocol v2 TLV of the connection: authority, unique_id, alpn, netns, aws_vpce_id, or 0xNN in hex) or jwt:<claim> (of the token the route\'s JWT filter verified).', 'ip', 'ip', hashKey),
   row('hash.loadFactor', 'HASH_LOAD_FACTOR', 'consistent-hash: bounded-load factor c; no backend takes more than c × the mean in-flight load (0: no bound).', 0, '0', loadFactor),
   row('hash.fallback', 'HASH_FALLBACK', 'consistent-hash: the strategy for requests without a key.', 'round-robin', 'round-robin', (value) => (typeof value === 'string' ? value.trim() : value)),
   row('sticky.cookie', 'STICKY_COOKIE', 'Sticky sessions (around any strategy): the name of the signed cookie that pins a client to its backend.', undefined, 'none (off)', cookieName),
@@ -625,7 +629,7 @@ export const SETTINGS: readonly Setting[] = [
   row('edge.denyCidrs', 'DENY_CIDRS', 'Client networks refused with 403 (CIDRs, comma-separated).', Object.freeze([]), 'none', cidrs),
   row('rateLimit.rate', 'RATE_LIMIT', 'Rate limit per key (RATE_LIMIT_KEY) over every route without its own RateLimit filter: N/s, N/m or N/h, such as 100/s; beyond it, 429 with Retry-After (GCRA).', undefined, 'none (off)', parseRate),
   row('rateLimit.burst', 'RATE_LIMIT_BURST', 'Requests a key may send at once, on top of the steady rate.', undefined, 'one second\'s worth of RATE_LIMIT (at least 1)', integer(1, 1_000_000_000)),
-  row('rateLimit.key', 'RATE_LIMIT_KEY', 'What a rate limit counts by: ip (the client address), route (one count per route), header:<name> or cookie:<name> (requests without one share one count).', 'ip', 'ip', rateLimitKey),
+  row('rateLimit.key', 'RATE_LIMIT_KEY', 'What a rate limit counts by: ip (the client address), route (one count per route), header:<name>, cookie:<name>, tlv:<type> (a PROXY protocol v2 TLV of the connection) or jwt:<claim> (of the token the route\'s JWT filter verified; taken after that filter); requests without one share one count.', 'ip', 'ip', rateLimitKey),
   row('rateLimit.mode', 'RATE_LIMIT_MODE', 'enforce (refuse beyond the limit) or shadow (let everything through; count and log what would have been refused).', 'enforce', 'enforce', oneOf(RATE_LIMIT_MODES)),
   row('rateLimit.tableSize', 'RATE_LIMIT_TABLE_SIZE', 'Most keys a rate limit keeps (each route filter its own table); beyond, the least recently seen is forgotten.', 100_000, '100000', integer(1, 10_000_000)),
   row('compression.encodings', 'COMPRESSION', 'Compress responses with these codings, in order of preference, as the client\'s Accept-Encoding allows (br, gzip; zstd on Node 22.15 or later); off: never. A route\'s Compression filter overrides it.', Object.freeze([]), 'off', encodings),

@@ -25,6 +25,8 @@ export interface Cancellable {
 export const PROXY_SOURCE = Symbol('PROXY protocol source');
 /** On a socket whose PROXY protocol v2 header carried TLVs: their raw bytes. */
 export const PROXY_TLVS = Symbol('PROXY protocol TLVs');
+/** On a socket whose PROXY protocol header named a client: that client's port. */
+export const PROXY_SOURCE_PORT = Symbol('PROXY protocol source port');
 
 /**
  * A socket's client address: the source its PROXY protocol header gave, else its peer address,
@@ -151,6 +153,10 @@ export class RequestContext implements PickRequest {
   spanId: string | undefined = undefined;
   /** The client's verified TLS certificate (TLS_CLIENT_AUTH optional or require); undefined without one, or with client auth off. */
   clientCertificate: ClientCertificate | undefined = undefined;
+  /** The claims of the token the route's JWT filter verified (never an unverified token's): for HASH_KEY and RATE_LIMIT_KEY jwt:…. */
+  jwtClaims: Readonly<Record<string, unknown>> | undefined = undefined;
+  /** For routes with claim matches: what each one's JWT filter verified (null: no valid token); made on first need. */
+  routeClaims: Map<object, Readonly<Record<string, unknown>> | null> | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;
@@ -193,10 +199,16 @@ export class RequestContext implements PickRequest {
 
   /**
    * The v2 TLVs of the connection's PROXY protocol header (type, 2-byte length, value, …; see
-   * edge/proxy-protocol.ts's tlvValue), or undefined. Nothing routes or hashes on them yet.
+   * edge/proxy-protocol.ts's tlvValue), or undefined: read from the socket only by what asks
+   * (a route's proxyProtocolTlv match, HASH_KEY or RATE_LIMIT_KEY tlv:…).
    */
   get proxyTlvs(): Buffer | undefined {
     return (this.#socket as unknown as Record<symbol, Buffer | undefined>)[PROXY_TLVS];
+  }
+
+  /** The client connection (its PROXY header's slots, our listener's address). */
+  get socket(): Socket {
+    return this.#socket;
   }
 
   addResponseHeader(name: string, value: string): void {

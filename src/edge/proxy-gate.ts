@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { PROXY_SOURCE, PROXY_TLVS } from '../context/request-context.js';
+import { PROXY_SOURCE, PROXY_SOURCE_PORT, PROXY_TLVS } from '../context/request-context.js';
 import type { CidrSet } from './cidr.js';
 import { looksLikeProxyHeader, parseProxyHeader, type ProxyProtocolMode } from './proxy-protocol.js';
 
@@ -43,7 +43,10 @@ export class ProxyGate {
       return 'refused';
     }
     const slots = socket as unknown as Record<symbol, unknown>;
-    if (parsed.source !== undefined) slots[PROXY_SOURCE] = parsed.source;
+    if (parsed.source !== undefined) {
+      slots[PROXY_SOURCE] = parsed.source;
+      slots[PROXY_SOURCE_PORT] = parsed.sourcePort;
+    }
     if (parsed.tlvs !== undefined) slots[PROXY_TLVS] = parsed.tlvs;
     return bytes.subarray(parsed.length);
   }
@@ -100,6 +103,7 @@ export function readProxyHeaderBeforeTls(server: Server, gate: ProxyGate, header
     if (from === undefined) return;
     const to = secure as unknown as Record<symbol, unknown>;
     if (from[PROXY_SOURCE] !== undefined) to[PROXY_SOURCE] = from[PROXY_SOURCE];
+    if (from[PROXY_SOURCE_PORT] !== undefined) to[PROXY_SOURCE_PORT] = from[PROXY_SOURCE_PORT];
     if (from[PROXY_TLVS] !== undefined) to[PROXY_TLVS] = from[PROXY_TLVS];
   });
 }

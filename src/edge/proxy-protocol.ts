@@ -6,6 +6,9 @@
 
 export const PROXY_PROTOCOL_MODES = ['off', 'v1', 'v2', 'auto'] as const;
 export type ProxyProtocolMode = (typeof PROXY_PROTOCOL_MODES)[number];
+/** What a pool sends its backends before each new connection's first byte (`proxyProtocol:`, BACKEND_PROXY_PROTOCOL). */
+export const SEND_PROXY_MODES = ['off', 'v1', 'v2'] as const;
+export type SendProxyMode = (typeof SEND_PROXY_MODES)[number];
 
 /** Version 2's signature (section 2.2). */
 export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);

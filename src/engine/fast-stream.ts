@@ -8,6 +8,7 @@ import { compressedHeaders, isEventStream, VARY_ONLY, type EncodedSink, type Enc
 import type { BodySink, FastRequest } from './fast-request.js';
 import { Framing, type FastResponse } from './fast-response.js';
 import type { ConnectionUser, FastUpstream, UpstreamConnection } from './fast-upstream.js';
+import { outgoingProxyHeader } from '../edge/proxy-send.js';
 
 /** What the response head's rewriting noticed; one for all: it is read right after being written. */
 const headInfo: ResponseHeadInfo = { date: false, length: false };
@@ -86,7 +87,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
 
   /** Asks the backend's connections for one (see `dispatch`); nothing once the attempt has ended. */
   acquire(): void {
-    if (!this.#attempt.ended) this.#upstream.acquire(this);
+    const attempt = this.#attempt;
+    if (attempt.ended) return;
+    const mode = attempt.backend.proxyProtocol;
+    this.#upstream.acquire(this, mode === 'off' ? undefined : outgoingProxyHeader(this.#ctx.socket, this.#ctx.clientIp, mode === 'v1' ? 1 : 2));
   }
 
   connected(connection: UpstreamConnection): void {

@@ -5,6 +5,7 @@ import { ProxyError } from '../errors/index.js';
 import { IdleList, type IdleKeeper, type Keepable } from '../proxy/idle-pool.js';
 import { tlsConnectOptions, type Backend, type BackendTls } from '../pool/index.js';
 import type { ConnectionStats } from '../proxy/transport.js';
+import type { OutgoingProxyHeader } from '../edge/proxy-send.js';
 import { readDirect, SocketWriter } from './direct-io.js';
 import { BODY, NO_BODY, Parser, RAW, RESPONSE, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 
@@ -67,6 +68,8 @@ export class UpstreamConnection implements ParserEvents, Keepable {
   idleTicks = Number.POSITIVE_INFINITY;
   /** Counted out of the pool's open connections. */
   forgotten = false;
+  /** The PROXY header it opened with, as text: only a try with the same header reuses it; undefined: none. */
+  reuseKey: string | undefined = undefined;
   /** Bytes of a RAW body still to come; set between its head and llhttp's end of that head. */
   #rawLeft = 0;
   #upgraded = false;
@@ -295,10 +298,14 @@ export class FastUpstream {
     return { open: this.#open, busy: this.#open - this.#idle.size, idle: this.#idle.size };
   }
 
-  /** A connection for `user`: an idle one at once, or a new one once it has connected. */
-  acquire(user: ConnectionUser): void {
+  /**
+   * A connection for `user`: an idle one at once, or a new one once it has connected. With
+   * `proxyHeader` (the pool sends the PROXY protocol) only one opened with the same header is
+   * reused, and a new one writes it before anything else (before the TLS handshake on https).
+   */
+  acquire(user: ConnectionUser, proxyHeader?: OutgoingProxyHeader): void {
     // The backend said how long it keeps a connection idle: one about to close is not used.
-    const idle = this.#idle.take();
+    const idle = this.#idle.take(proxyHeader?.key);
     if (idle !== undefined) {
       idle.user = user;
       user.connected(idle);
@@ -308,14 +315,24 @@ export class FastUpstream {
     let connection: UpstreamConnection;
     try {
       if (this.#secure) {
-        connection = new UpstreamConnection(this, () => tlsConnect({
-          // SNI carries a host name, never an address (RFC 6066 §3; Node 26 refuses one).
-          host: this.#host, port: this.#port, ...(isIP(this.#host) === 0 ? { servername: this.#host } : {}), ALPNProtocols: ['http/1.1'],
-          ...tlsConnectOptions(this.#tls),
-        }), false, user);
+        connection = new UpstreamConnection(this, () => {
+          const raw = proxyHeader === undefined ? undefined : headerFirst(netConnect({ host: this.#host, port: this.#port }), proxyHeader.bytes);
+          const secure = tlsConnect({
+            ...(raw === undefined ? {} : { socket: raw }),
+            // SNI carries a host name, never an address (RFC 6066 §3; Node 26 refuses one).
+            host: this.#host, port: this.#port, ...(isIP(this.#host) === 0 ? { servername: this.#host } : {}), ALPNProtocols: ['http/1.1'],
+            ...tlsConnectOptions(this.#tls),
+          });
+          // A refused connection under the TLS socket fails the try as a plain one would.
+          raw?.once('error', (err) => secure.destroy(err));
+          return secure;
+        }, false, user);
         connection.socket.once('secureConnect', () => { connection.socket.setTimeout(0); connection.ready(); });
       } else {
-        connection = new UpstreamConnection(this, (onread) => netConnect({ host: this.#host, port: this.#port, onread }), true, user);
+        connection = new UpstreamConnection(this, (onread) => {
+          const socket = netConnect({ host: this.#host, port: this.#port, onread });
+          return proxyHeader === undefined ? socket : headerFirst(socket, proxyHeader.bytes);
+        }, true, user);
         connection.socket.once('connect', () => { connection.socket.setTimeout(0); connection.ready(); });
       }
     } catch (err) {
@@ -323,6 +340,7 @@ export class FastUpstream {
       user.lost(err as Error);
       return;
     }
+    connection.reuseKey = proxyHeader?.key;
     this.#open++;
     this.#all.add(connection);
     if (timeout > 0) {
@@ -372,6 +390,12 @@ export class FastUpstream {
     this.#closing = true;
     this.#idle.close();
   }
+}
+
+/** `socket` (connecting) with `header` queued as its first bytes: net sends it once connected, before any later write. */
+function headerFirst(socket: Socket, header: Buffer): Socket {
+  socket.write(header);
+  return socket;
 }
 
 /** The Content-Length of a response head (llhttp has refused a malformed or repeated one). */

@@ -5,6 +5,7 @@ import { backendConnector } from '../tls/backend-tls.js';
 import { httpCheck, type CheckFn, type CheckResult } from './check.js';
 import { grpcCheck } from './grpc-check.js';
 import { h2Check } from './h2-check.js';
+import { connectorWithHeader } from '../edge/proxy-send.js';
 
 export interface HealthOptions {
   /** `http` (a GET, the default) or `grpc` (`grpc.health.v1.Health/Check`, HTTP/2 backends only). */
@@ -54,7 +55,8 @@ export class HealthMonitor {
   #started = false;
   #stopped = false;
 
-  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn, tls?: BackendTls) {
+  /** `proxyHeader`: what each check's connection opens with when the pool sends the PROXY protocol (v2 LOCAL, v1 UNKNOWN). */
+  constructor(pool: Pool, options: HealthOptions, log: Logger, check?: CheckFn, tls?: BackendTls, proxyHeader?: Buffer) {
     this.#pool = pool;
     this.#options = options;
     this.#downInterval = Math.min(options.downInterval ?? options.interval, options.interval);
@@ -65,7 +67,8 @@ export class HealthMonitor {
     this.#tls = tls;
     if (check === undefined) {
       // Each connection takes the TLS files as they are when it opens (they are reloaded on change).
-      this.#agent = new Agent({ connect: backendConnector(tls, options.timeout) });
+      const connect = backendConnector(tls, options.timeout);
+      this.#agent = new Agent({ connect: proxyHeader === undefined ? connect : connectorWithHeader(connect, proxyHeader) });
       check = httpCheck(this.#agent);
     }
     this.#check = check;

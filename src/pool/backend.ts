@@ -1,5 +1,5 @@
 import type { SecureContext } from 'node:tls';
-import { resolveProto, type BackendProto, type BackendSpec } from './backend-spec.js';
+import { InvalidBackend, resolveProto, type BackendProto, type BackendSpec } from './backend-spec.js';
 import { transition, type HealthState } from './hysteresis.js';
 
 /** How connections to https:// backends are verified; shared by the proxy, tunnels and health checks. */
@@ -91,6 +91,8 @@ export class Backend {
   readonly proto: BackendProto;
   /** How it is spoken to over TLS (its pool's `tls:`, or the BACKEND_* settings); undefined: the transport's own. */
   readonly tls: BackendTls | undefined;
+  /** The PROXY protocol header its pool sends on each new connection to it (`proxyProtocol:`): off, v1 or v2. */
+  readonly proxyProtocol: 'off' | 'v1' | 'v2';
 
   #negotiated: 'h2' | 'http1' | undefined = undefined;
   #weight: number;
@@ -150,10 +152,15 @@ export class Backend {
    * `maxRequests` is the pool's limit of requests in flight (0: none); `proto` the pool's
    * protocol, for a spec that names none. Throws InvalidBackend when the two disagree with the URL.
    */
-  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto', tls?: BackendTls) {
+  constructor(spec: BackendSpec, maxRequests = 0, proto: BackendProto = 'auto', tls?: BackendTls, proxyProtocol: 'off' | 'v1' | 'v2' = 'off') {
     this.id = spec.id;
     this.tls = tls;
     this.proto = resolveProto(spec, proto);
+    // The loader refuses the configured ones; this refuses one added at runtime (the admin API).
+    if (proxyProtocol !== 'off' && this.proto !== 'http1') {
+      throw new InvalidBackend('an HTTP/1.1 backend (proto http1): its pool sends the PROXY protocol, which tells one client per connection, and an HTTP/2 one carries many', spec.url);
+    }
+    this.proxyProtocol = proxyProtocol;
     this.url = spec.url;
     this.origin = spec.origin;
     this.pathPrefix = spec.pathPrefix;

@@ -62,6 +62,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly #maxRequests: number;
   readonly #proto: BackendProto;
   readonly #tls: BackendTls | undefined;
+  readonly #proxyProtocol: 'off' | 'v1' | 'v2';
   #all: readonly Backend[] = Object.freeze([]);
   #available: Snapshot = Object.freeze([]);
 
@@ -69,11 +70,12 @@ export class Pool extends EventEmitter<PoolEvents> {
    * Backends from validated specs (the configuration's) or inputs to parse; `maxRequests` is
    * each backend's limit of requests in flight (BACKEND_MAX_REQUESTS; 0 is none).
    */
-  constructor(backends: readonly (BackendSpec | BackendInput)[] = [], options: { readonly maxRequests?: number; readonly proto?: BackendProto; readonly tls?: BackendTls } = {}) {
+  constructor(backends: readonly (BackendSpec | BackendInput)[] = [], options: { readonly maxRequests?: number; readonly proto?: BackendProto; readonly tls?: BackendTls; readonly proxyProtocol?: 'off' | 'v1' | 'v2' } = {}) {
     super();
     this.#maxRequests = options.maxRequests ?? 0;
     this.#proto = options.proto ?? 'auto';
     this.#tls = options.tls;
+    this.#proxyProtocol = options.proxyProtocol ?? 'off';
     const specs = backends.map(toSpec);
     checkUnique(specs);
     for (const spec of specs) this.#byId.set(spec.id, this.#create(spec));
@@ -198,7 +200,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   }
 
   #create(spec: BackendSpec): Backend {
-    return new Backend(spec, this.#maxRequests, this.#proto, this.#tls);
+    return new Backend(spec, this.#maxRequests, this.#proto, this.#tls, this.#proxyProtocol);
   }
 
   #setAdmin(backend: Backend, admin: AdminState): void {

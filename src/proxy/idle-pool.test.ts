@@ -65,3 +65,19 @@ test('HTTP_MAX_IDLE_CONNS closes the connections idle longest over all backends,
   assert.equal(first.size + second.size, 2);
   keeper.stop();
 });
+
+test('a connection bound to a key (the PROXY header it opened with) is taken only for that key; an unbound request never takes it', () => {
+  const keeper = new IdleKeeper(100, 60_000);
+  const idle = list(keeper, 10);
+  const keyed = (name: string, reuseKey: string): Conn => Object.assign(new Conn(name), { reuseKey });
+  const [alice1, plain, bob, alice2] = [keyed('alice-1', 'alice'), new Conn('plain'), keyed('bob', 'bob'), keyed('alice-2', 'alice')];
+  idle.put(alice1); idle.put(plain); idle.put(bob); idle.put(alice2);
+  assert.equal(idle.take('carol'), undefined);
+  assert.equal(idle.take('alice'), alice2, 'the most recently used of that key');
+  assert.equal(idle.take(), plain, 'an unbound request takes an unbound one, past the bound ones');
+  assert.equal(idle.take(), undefined);
+  assert.equal(idle.take('alice'), alice1);
+  assert.equal(idle.take('bob'), bob);
+  assert.equal(idle.size, 0);
+  keeper.stop();
+});

@@ -4,6 +4,8 @@ export interface Keepable {
   idleSince: number;
   /** Ticks it may stay idle (the backend's `Keep-Alive: timeout` hint); infinity when the backend gave none. */
   idleTicks: number;
+  /** What it is bound to (the PROXY header it opened with): only a request with the same key takes it. */
+  readonly reuseKey?: string | undefined;
 }
 
 /** What the keeper asks of each idle list once a tick. */
@@ -50,15 +52,27 @@ export class IdleList<C extends Keepable> implements Trimmable {
     return this.#idle.length === 0 ? Number.POSITIVE_INFINITY : this.#idle[0]!.idleSince;
   }
 
-  /** The most recently used connection, skipping (and closing) those past the backend's own idle time. */
-  take(): C | undefined {
+  /**
+   * The most recently used connection bound to `key` (none: an unbound one), skipping (and
+   * closing) those past the backend's own idle time. Unbound lists find theirs at the end at once.
+   */
+  take(key?: string): C | undefined {
     const tick = this.#keeper.tick;
-    let connection = this.#idle.pop();
-    while (connection !== undefined && tick - connection.idleSince >= connection.idleTicks) {
-      this.#close(connection);
-      connection = this.#idle.pop();
+    const idle = this.#idle;
+    let connection: C | undefined;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const candidate = idle[i]!;
+      if (candidate.reuseKey !== key) continue;
+      if (i === idle.length - 1) idle.pop();
+      else idle.splice(i, 1);
+      if (tick - candidate.idleSince >= candidate.idleTicks) {
+        this.#close(candidate);
+        continue;
+      }
+      connection = candidate;
+      break;
     }
-    if (this.#idle.length < this.#lowWater) this.#lowWater = this.#idle.length;
+    if (idle.length < this.#lowWater) this.#lowWater = idle.length;
     return connection;
   }
 

@@ -13,6 +13,7 @@ import { openTunnel } from './tunnel.js';
 import { IdleKeeper } from './idle-pool.js';
 import { compressedHeaders, isEventStream, VARY_ONLY, type Decision, type EncodedSink, type Encoder } from './compression/index.js';
 import { UpstreamPool } from './upstream-pool.js';
+import { outgoingProxyHeader } from '../edge/proxy-send.js';
 
 export interface NodeTransportOptions extends TransportOptions {
   /** The longest pause allowed within a response body (PROXY_TIMEOUT), undici's `bodyTimeout`. */
@@ -191,7 +192,9 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     if (attempt.ended) return;
     attempt.dispatched = true;
     if (attempt.hasBody) attempt.uploading();
-    const connection = this.#connection = this.#pool.acquire();
+    const backend = attempt.backend;
+    const connection = this.#connection = this.#pool.acquire(backend.proxyProtocol === 'off' ? undefined
+      : outgoingProxyHeader(this.#ctx.socket, this.#ctx.clientIp, backend.proxyProtocol === 'v1' ? 1 : 2));
     connection.dispatch(options, this);
   }
 

@@ -1,4 +1,5 @@
 import { buildConnector, Client, type Dispatcher } from 'undici';
+import { connectorWithHeader, type OutgoingProxyHeader } from '../edge/proxy-send.js';
 import { IdleList, type IdleKeeper, type Keepable } from './idle-pool.js';
 import type { ConnectionStats } from './transport.js';
 
@@ -7,6 +8,8 @@ class PooledClient extends Client implements Keepable {
   idleSince = 0;
   /** undici keeps to the backend's `Keep-Alive: timeout` hint itself. */
   idleTicks = Number.POSITIVE_INFINITY;
+  /** The PROXY header it opens with (and reopens with, undici reconnecting), as text; undefined: none. */
+  reuseKey: string | undefined = undefined;
 }
 
 export interface UpstreamPoolOptions {
@@ -51,10 +54,14 @@ export class UpstreamPool {
     return { open: this.#all.size, busy: this.#busy, idle: this.#idle.size };
   }
 
-  /** A connection for one request; give it back with `release` when the request has ended. */
-  acquire(): Dispatcher {
+  /**
+   * A connection for one request; give it back with `release` when the request has ended. With
+   * `proxyHeader` (the pool sends the PROXY protocol), only a connection opened with the same
+   * header is reused, and a new one writes it first.
+   */
+  acquire(proxyHeader?: OutgoingProxyHeader): Dispatcher {
     this.#busy++;
-    return this.#idle.take() ?? this.#open();
+    return this.#idle.take(proxyHeader?.key) ?? this.#open(proxyHeader);
   }
 
   /** Takes a connection back, to be reused, or closed later if it stays idle beyond the caps. */
@@ -77,8 +84,11 @@ export class UpstreamPool {
     return Promise.all([...this.#all].map((c) => c.destroy(reason ?? null).catch(() => undefined))).then(() => undefined);
   }
 
-  #open(): PooledClient {
-    const client = new PooledClient(this.#origin, this.#options);
+  #open(proxyHeader?: OutgoingProxyHeader): PooledClient {
+    const options = proxyHeader === undefined ? this.#options
+      : { ...this.#options, connect: connectorWithHeader(this.#options.connect as buildConnector.connector, proxyHeader.bytes) };
+    const client = new PooledClient(this.#origin, options);
+    client.reuseKey = proxyHeader?.key;
     this.#all.add(client);
     client.on('disconnect', () => {
       // An idle connection that the backend (or its keep-alive timeout) closed is not kept.

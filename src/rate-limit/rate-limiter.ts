@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import { cookieValueAt } from '../balancer/hash-key.js';
+import { claimText, parseTlvKey, tlvText, type TlvKey } from '../edge/request-keys.js';
 import { ProxyError } from '../errors/index.js';
 import { answer } from '../routing/compiled-route.js';
 import { notePolicy, ruleOf, shownKey } from '../proxy/policy-explain.js';
@@ -21,7 +22,7 @@ export const RATE_LIMIT_POLICY = 'rate-limit';
 /** At most one shadow-mode warning per this many ms per limit: what would be refused is counted, not logged line by line. */
 const SHADOW_LOG_EVERY = 1000;
 
-type Key = { readonly kind: 'ip' | 'route' } | { readonly kind: 'header' | 'cookie'; readonly name: string };
+type Key = { readonly kind: 'ip' | 'route' } | { readonly kind: 'header' | 'cookie' | 'jwt'; readonly name: string } | { readonly kind: 'tlv'; readonly tlv: TlvKey };
 
 /**
  * One rate limit with its own key table: decides per request, adds the `RateLimit` header to
@@ -30,6 +31,11 @@ type Key = { readonly kind: 'ip' | 'route' } | { readonly kind: 'header' | 'cook
  */
 export class RateLimiter {
   readonly spec: RateLimitSpec;
+  /**
+   * Keyed by a claim of the verified token (`jwt:`): taken after the route's authentication
+   * filter, not before it as the others are (a request without a verified token counts under '').
+   */
+  readonly afterAuth: boolean;
   /** The key table; undefined when the decisions are taken elsewhere (`remote`). */
   readonly #gcra: Gcra | undefined;
   readonly #key: Key;
@@ -55,7 +61,11 @@ export class RateLimiter {
     this.#id = remote?.id ?? '';
     this.#gcra = remote === undefined ? new Gcra(spec.rate.count, spec.rate.period, spec.burst, spec.tableSize) : undefined;
     const colon = spec.key.indexOf(':');
-    this.#key = colon < 0 ? { kind: spec.key as 'ip' | 'route' } : { kind: spec.key.slice(0, colon) as 'header' | 'cookie', name: spec.key.slice(colon + 1) };
+    const kind = spec.key.slice(0, colon);
+    this.#key = colon < 0 ? { kind: spec.key as 'ip' | 'route' }
+      : kind === 'tlv' ? { kind, tlv: parseTlvKey(spec.key.slice(colon + 1))! }
+      : { kind: kind as 'header' | 'cookie' | 'jwt', name: spec.key.slice(colon + 1) };
+    this.afterAuth = kind === 'jwt';
     this.#shadow = spec.mode === 'shadow';
     this.#name = `"${name.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
     // q requests per w seconds: the burst, over the time the rate takes to give it back.
@@ -140,6 +150,8 @@ export class RateLimiter {
         const end = cookie!.indexOf(';', start);
         return cookie!.slice(start, end < 0 ? cookie!.length : end);
       }
+      case 'tlv': return tlvText(ctx.proxyTlvs, key.tlv) ?? '';
+      case 'jwt': return claimText(ctx.jwtClaims, key.name) ?? '';
     }
   }
 

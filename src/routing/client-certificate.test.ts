@@ -18,7 +18,7 @@ test('clientCertificate matches: subject and SAN conditions, more specific than 
   assert.deepEqual(routes[1]!.matches[0]!.clientCertificate, { subject: { type: 'Exact', value: 'CN=admin,O=Example' } });
   const table = RouteTable.compile(routes);
   assert.deepEqual(table.unreachable, []);
-  const routeOf = (url: string, cert: ClientCertificate | undefined): string | undefined => table.match('x', 'GET', url, ['Host', 'x'], cert)?.route.name;
+  const routeOf = (url: string, cert: ClientCertificate | undefined): string | undefined => table.match('x', 'GET', url, ['Host', 'x'], { clientCertificate: cert })?.route.name;
   assert.equal(routeOf('/', admin), 'admin');
   assert.equal(routeOf('/', user), 'plain');
   assert.equal(routeOf('/', undefined), 'plain');

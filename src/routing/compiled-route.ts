@@ -5,6 +5,7 @@ import { unreadBody } from '../http1/index.js';
 import type { Next } from '../middleware/chain.js';
 import type { Pool } from '../pool/index.js';
 import { authorize, makePolicy, type AuthPolicy, type AuthShared } from './auth/index.js';
+import { JwtAuth } from './auth/jwt-auth.js';
 import { answerGrpc, isGrpc } from '../proxy/grpc.js';
 import { replaceRawHeaders } from '../proxy/headers.js';
 import { EXPLAIN_HEADER } from '../proxy/explain.js';
@@ -16,6 +17,7 @@ import { editPath } from './path-edit.js';
 import type { FilterSpec, MatchSpec, PathModifier, RouteSpec } from './route-spec.js';
 import type { Rule } from './route-table.js';
 import { Split } from './split.js';
+import type { RateLimiter } from '../rate-limit/rate-limiter.js';
 
 /** A pool as routes see it: where a request goes, and what a mirror picks from. */
 export interface RouteTarget {
@@ -101,13 +103,17 @@ export class CompiledRoute {
     this.#only = spec.filters.every((f) => f.type === 'AccessList') && on.length === 1 ? targets.get(on[0]!.name) : undefined;
   }
 
-  /** Runs the route's filters on a request that matched `rule` (one of this route's), then sends it to a pool. */
-  handle(ctx: RequestContext, rule: Rule): void {
+  /**
+   * Runs the route's filters on a request that matched `rule` (one of this route's), then sends it
+   * to a pool. `limit`: a rate limit keyed by a verified claim (`jwt:`), taken once the route's
+   * authentication has passed (the router takes every other limit before the route runs).
+   */
+  handle(ctx: RequestContext, rule: Rule, limit?: RateLimiter): void {
     ctx.route = this.name;
     ctx.routeReason = this.#reasons[rule.matchIndex] ?? '';
     // The common route: no filter, one pool.
     const only = this.#only;
-    if (only !== undefined && ctx.hooks === undefined) {
+    if (only !== undefined && limit === undefined && ctx.hooks === undefined) {
       ctx.pool = only.name;
       only.proxy.handle(ctx);
       return;
@@ -124,10 +130,29 @@ export class CompiledRoute {
     const auth = this.#auth;
     if (auth !== undefined) {
       // Authentication first: a redirect or a direct response behind it is for known clients only.
-      authorize(ctx, auth, this.#shared.refusals, () => this.#filter(ctx, rule));
+      authorize(ctx, auth, this.#shared.refusals, limit === undefined ? () => this.#filter(ctx, rule) : () => this.#limited(ctx, rule, limit));
       return;
     }
+    if (limit !== undefined) this.#limited(ctx, rule, limit);
+    else this.#filter(ctx, rule);
+  }
+
+  /** `limit` (after authentication), then the filters. */
+  #limited(ctx: RequestContext, rule: Rule, limit: RateLimiter): void {
+    const verdict = limit.admit(ctx, this.name);
+    if (verdict === false) return;
+    // Decided in another process (a cluster's primary): the request waits for the answer.
+    if (verdict !== true) { void verdict.then((ok) => { if (ok && !ctx.clientClosed) this.#filter(ctx, rule); }); return; }
     this.#filter(ctx, rule);
+  }
+
+  /**
+   * For a match on claims: the claims of the request's token as this route's JWT filter verifies
+   * it, or null when it has none valid (or the keys cannot be had: the match fails, it is not an error).
+   */
+  verifiedClaims(ctx: RequestContext): Promise<Readonly<Record<string, unknown>> | null> {
+    const auth = this.#auth;
+    return auth instanceof JwtAuth ? auth.claims(ctx) : Promise.resolve(null);
   }
 
   /** Stops what its filters run in the background (a JWKS refresh): a reload replaced its table. */
@@ -194,6 +219,8 @@ export function matchReason(match: MatchSpec | undefined, hostnames: readonly st
   const cert = match?.clientCertificate;
   if (cert?.subject !== undefined) parts.push(`client-cert-subject=${cert.subject.type}:${cert.subject.value}`);
   if (cert?.san !== undefined) parts.push(`client-cert-san=${cert.san.type}:${cert.san.value}`);
+  for (const c of match?.jwtClaims ?? []) parts.push(`claim=${c.name}:${c.type}:${c.value}`);
+  if (match?.proxyProtocolTlv !== undefined) parts.push(`tlv=${match.proxyProtocolTlv.tlv}:${match.proxyProtocolTlv.type}:${match.proxyProtocolTlv.value}`);
   if (hostnames.length > 0) parts.push(`host=${hostnames.join(',')}`);
   return parts.join(' ');
 }

@@ -143,7 +143,7 @@ function parseRateLimit(w: Where, field: string, value: unknown): RateLimitSpec 
   const rate = rateOf(w, at(field, 'rate'), v.rate);
   const keyText = v.key === undefined ? 'ip' : v.key;
   const key = typeof keyText === 'string' ? parseRateLimitKey(keyText.trim()) : undefined;
-  if (key === undefined) w.fail(at(field, 'key'), keyText, 'ip, route, header:<name> or cookie:<name>');
+  if (key === undefined) w.fail(at(field, 'key'), keyText, 'ip, route, header:<name>, cookie:<name>, tlv:<type> or jwt:<claim>');
   return {
     rate,
     burst: integer(w, at(field, 'burst'), v.burst, 1, 1_000_000_000, defaultBurst(rate)),

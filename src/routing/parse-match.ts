@@ -1,10 +1,12 @@
-import type { ClientCertificateMatch, HeaderMatch, MatchSpec, PathMatch, QueryMatch } from './route-spec.js';
+import type { ClaimMatch, ClientCertificateMatch, HeaderMatch, MatchSpec, PathMatch, QueryMatch, TlvMatch } from './route-spec.js';
+import { CLAIM_NAME, parseTlvKey, TLV_EXPECTED } from '../edge/request-keys.js';
 import { at, headerValue, list, oneOf, record, regex, text, token, type Where } from './spec-fields.js';
 
 export const PATH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const;
 const VALUE_TYPES = ['Exact', 'RegularExpression'] as const;
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
-const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams', 'clientCertificate'];
+const MATCH_KEYS = ['path', 'method', 'headers', 'queryParams', 'clientCertificate', 'proxyProtocolTlv', 'jwtClaims'];
+const TLV_KEYS = ['type', 'value'];
 const PATH_KEYS = ['type', 'value'];
 const VALUE_KEYS = ['type', 'name', 'value'];
 
@@ -29,6 +31,8 @@ export function parseMatch(w: Where, field: string, value: unknown): MatchSpec {
     headers: parseValues(w, at(field, 'headers'), m.headers, true),
     queryParams: parseValues(w, at(field, 'queryParams'), m.queryParams, false),
     ...(m.clientCertificate === undefined || m.clientCertificate === null ? {} : { clientCertificate: parseClientCertificate(w, at(field, 'clientCertificate'), m.clientCertificate) }),
+    ...(m.proxyProtocolTlv === undefined || m.proxyProtocolTlv === null ? {} : { proxyProtocolTlv: parseTlvMatch(w, at(field, 'proxyProtocolTlv'), m.proxyProtocolTlv) }),
+    ...(m.jwtClaims === undefined || m.jwtClaims === null ? {} : { jwtClaims: parseClaims(w, at(field, 'jwtClaims'), m.jwtClaims) }),
   };
 }
 
@@ -47,6 +51,38 @@ function parseClientCertificate(w: Where, field: string, value: unknown): Client
   const subject = condition('subject');
   const san = condition('san');
   return { ...(subject === undefined ? {} : { subject }), ...(san === undefined ? {} : { san }) };
+}
+
+/** `jwtClaims: [{ name, value, type }]`: claims of the token the route's JWT filter verifies, each once. */
+function parseClaims(w: Where, field: string, value: unknown): ClaimMatch[] {
+  const out: ClaimMatch[] = [];
+  for (const [i, item] of list(w, field, value, 'claim matches ({ name, value, type })').entries()) {
+    const f = `${field}[${i}]`;
+    const v = record(w, f, item, VALUE_KEYS);
+    const type = oneOf(w, at(f, 'type'), v.type, VALUE_TYPES, 'Exact');
+    const name = text(w, at(f, 'name'), v.name, 'a top-level claim name (such as sub, role)');
+    if (!CLAIM_NAME.test(name)) w.fail(at(f, 'name'), name, 'a top-level claim name (such as sub, role)');
+    if (out.some((c) => c.name === name)) w.fail(at(f, 'name'), name, 'each claim once per match');
+    const raw = text(w, at(f, 'value'), v.value, 'the claim\'s value as text (a number or boolean as written, anything else as JSON)');
+    out.push({ type, name, value: type === 'RegularExpression' ? regex(w, at(f, 'value'), raw) : raw });
+  }
+  return out;
+}
+
+/**
+ * `proxyProtocolTlv: { type: authority | 0xE0, value: { type: Exact | RegularExpression, value } }`:
+ * a TLV of the connection's PROXY protocol v2 header (PROXY_PROTOCOL on); a connection without it
+ * does not match.
+ */
+function parseTlvMatch(w: Where, field: string, value: unknown): TlvMatch {
+  const t = record(w, field, value, TLV_KEYS);
+  const given = t.type;
+  const key = typeof given === 'number' ? parseTlvKey(String(given)) : typeof given === 'string' ? parseTlvKey(given) : undefined;
+  if (key === undefined) w.fail(at(field, 'type'), given, TLV_EXPECTED);
+  const v = record(w, at(field, 'value'), t.value, TLV_KEYS);
+  const type = oneOf(w, at(at(field, 'value'), 'type'), v.type, VALUE_TYPES, 'Exact');
+  const raw = text(w, at(at(field, 'value'), 'value'), v.value, key!.text ? 'the TLV\'s value as text' : 'the TLV\'s value in lowercase hex');
+  return { tlv: key!.name, type, value: type === 'RegularExpression' ? regex(w, at(at(field, 'value'), 'value'), raw) : raw };
 }
 
 function parsePath(w: Where, field: string, value: unknown): PathMatch {

@@ -103,7 +103,7 @@ test('paths: type, absolute value, Gateway API grammar, regexes that compile', (
     message: /^invalid route "r" matches\[0\]\.path\.value "\/v\(" in lb\.yaml: expected a valid regular expression \(.+\)$/,
   });
   fails([route({ matches: [{ path: { type: 'RegularExpression' } }] })], 'invalid route "r" matches[0].path.value is missing in lb.yaml: expected a regular expression matched against the whole path');
-  fails([route({ matches: [{ pth: {} }] })], 'invalid route "r" matches[0].pth is not a known key in lb.yaml: expected one of path, method, headers, queryParams, clientCertificate');
+  fails([route({ matches: [{ pth: {} }] })], 'invalid route "r" matches[0].pth is not a known key in lb.yaml: expected one of path, method, headers, queryParams, clientCertificate, proxyProtocolTlv, jwtClaims');
   fails([route({ matches: [{ path: { type: 'Exact', value: '/', regex: true } }] })], 'invalid route "r" matches[0].path.regex is not a known key in lb.yaml: expected one of type, value');
 });
 
@@ -217,4 +217,19 @@ test('hooks: a list of module paths, resolved from the config file\'s folder; ab
   assert.equal(parse([route({})])[0]!.hooks, undefined);
   fails([route({ hooks: './h.js' })], 'invalid route "r" hooks "./h.js" in lb.yaml: expected a list of paths of hook modules');
   fails([route({ hooks: [''] })], 'invalid route "r" hooks[0] "" in lb.yaml: expected the path of an ES module');
+});
+
+test('proxyProtocolTlv: a TLV by name or number, Exact or RegularExpression; a bad type or value names the field', () => {
+  const [r] = parse([route({ matches: [{ proxyProtocolTlv: { type: 0xea, value: { value: 'x' } } }, { proxyProtocolTlv: { type: 'Authority', value: { type: 'RegularExpression', value: 'a.*' } } }] })]);
+  assert.deepEqual(r!.matches.map((m) => m.proxyProtocolTlv), [{ tlv: '0xea', type: 'Exact', value: 'x' }, { tlv: 'authority', type: 'RegularExpression', value: 'a.*' }]);
+  assert.throws(() => parse([route({ matches: [{ proxyProtocolTlv: { type: 'vpc', value: { value: 'x' } } }] })]), /matches\[0\]\.proxyProtocolTlv\.type "vpc".*0x00 to 0xff/);
+  assert.throws(() => parse([route({ matches: [{ proxyProtocolTlv: { type: 'authority', value: { type: 'RegularExpression', value: '(' } } }] })]), /matches\[0\]\.proxyProtocolTlv\.value\.value/);
+});
+
+test('jwtClaims: a route matching on claims needs its own JWT filter; each claim once', () => {
+  const jwt = { type: 'JWT', jwt: { jwksUrl: 'http://127.0.0.1:1/jwks' } };
+  const [r] = parse([route({ matches: [{ jwtClaims: [{ name: 'role', value: 'admin' }] }], filters: [jwt] })]);
+  assert.deepEqual(r!.matches[0]!.jwtClaims, [{ type: 'Exact', name: 'role', value: 'admin' }]);
+  assert.throws(() => parse([route({ matches: [{ jwtClaims: [{ name: 'role', value: 'admin' }] }] })]), /matches\[0\]\.jwtClaims .*a route with a JWT filter/);
+  assert.throws(() => parse([route({ matches: [{ jwtClaims: [{ name: 'role', value: 'a' }, { name: 'role', value: 'b' }] }], filters: [jwt] })]), /jwtClaims\[1\]\.name "role".*each claim once/);
 });

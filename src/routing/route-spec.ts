@@ -13,8 +13,13 @@ export type ValueType = 'Exact' | 'RegularExpression';
 export interface PathMatch { readonly type: PathType; readonly value: string }
 export interface HeaderMatch { readonly type: ValueType; readonly name: string /* lowercase */; readonly value: string }
 export interface QueryMatch { readonly type: ValueType; readonly name: string /* exact case */; readonly value: string }
+/** A condition on a TLV of the connection's PROXY protocol v2 header: `tlv` as `parseTlvKey` names it (`authority`, `0xe0`). */
+export interface TlvMatch { readonly tlv: string; readonly type: ValueType; readonly value: string }
+/** A condition on a claim of the token the route's own JWT filter verifies (a top-level claim, as text). */
+export interface ClaimMatch { readonly type: ValueType; readonly name: string; readonly value: string }
 export interface MatchSpec {
   readonly path: PathMatch; readonly method: string | undefined; readonly headers: readonly HeaderMatch[]; readonly queryParams: readonly QueryMatch[];
+  readonly proxyProtocolTlv?: TlvMatch; readonly jwtClaims?: readonly ClaimMatch[];
   /** Ours: conditions on the client's verified TLS certificate (TLS_CLIENT_AUTH); absent: none. */
   readonly clientCertificate?: ClientCertificateMatch;
 }
@@ -92,6 +97,10 @@ function parseRoute(w: Where, value: unknown, pools: ReadonlySet<string>, dir: s
   const given = list(w, 'matches', r.matches, 'matches ({ path, method, headers, queryParams })');
   const matches = given.length === 0 ? [MATCH_ALL] : given.map((m, i) => parseMatch(w, `matches[${i}]`, m));
   const filters = parseFilters(w, r.filters, matches, pools, dir);
+  const claims = matches.findIndex((m) => m.jwtClaims !== undefined);
+  if (claims >= 0 && !filters.some((f) => f.type === 'JWT')) {
+    w.fail(`matches[${claims}].jwtClaims`, matches[claims]!.jwtClaims!.map((c) => c.name), 'a route with a JWT filter: claims are matched on the token that filter verifies');
+  }
   const backendRefs = list(w, 'backendRefs', r.backendRefs, 'backend references ({ name, weight })').map((b, i) => parseBackendRef(w, `backendRefs[${i}]`, b, pools));
   const answering = filters.findIndex((f) => f.type === 'RequestRedirect' || f.type === 'DirectResponse');
   const answersItself = answering >= 0;

@@ -372,3 +372,19 @@ test('describe() lists rules in precedence order, grouped by hostname', () => {
   assert.equal(RouteTable.compile([]).describe(), 'no routes');
   assert.equal(RouteTable.compile([]).match('a.com', 'GET', '/', []), undefined);
 });
+
+test('proxyProtocolTlv: the connection\'s TLV must be there and match; such a rule comes before the same match without it', () => {
+  const t = table([
+    to('v1', prefix('/')),
+    to('v2', { ...prefix('/'), proxyProtocolTlv: { type: 'authority', value: { value: 'a.example' } } }),
+    to('v3', { ...prefix('/'), proxyProtocolTlv: { type: '0xE0', value: { type: 'RegularExpression', value: '00+01' } } }),
+  ]);
+  const tlv = (type: number, value: Buffer): Buffer => Buffer.concat([Buffer.from([type, 0, value.length]), value]);
+  const at = (tlvs: Buffer | undefined): string | undefined => t.match(undefined, 'GET', '/x', [], { proxyTlvs: tlvs })?.route.backendRefs[0]?.name;
+  assert.equal(at(undefined), 'v1', 'no TLVs: only the rule without a condition');
+  assert.equal(at(tlv(0x02, Buffer.from('a.example'))), 'v2');
+  assert.equal(at(tlv(0x02, Buffer.from('b.example'))), 'v1');
+  assert.equal(at(tlv(0xe0, Buffer.from([0, 0, 1]))), 'v3', 'by number: the value in hex');
+  assert.equal(at(tlv(0xe0, Buffer.from([0, 1, 1]))), 'v1', 'anchored: the whole value');
+  assert.equal(t.unreachable.length, 0);
+});

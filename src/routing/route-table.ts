@@ -1,6 +1,5 @@
 import type { RouteSpec } from './route-spec.js';
-import type { ClientCertificate } from '../tls/client-certificate.js';
-import { byPrecedence, compileRule, ruleMatches, type Rule } from './rule.js';
+import { byPrecedence, compileRule, ruleMatches, type Rule, type TlvSource } from './rule.js';
 import { findUnreachable, type Tier } from './unreachable.js';
 
 export type { Rule } from './rule.js';
@@ -65,7 +64,7 @@ export class RouteTable {
    * (may carry :port, any case, may be undefined); url: the request target in origin form (path +
    * optional ?query); raw: the raw header list [name, value, name, value, …] (names any case).
    */
-  match(host: string | undefined, method: string, url: string, raw: readonly string[], cert?: ClientCertificate): Rule | undefined {
+  match(host: string | undefined, method: string, url: string, raw: readonly string[], source?: TlvSource): Rule | undefined {
     const tiers = host === undefined ? this.#all : this.#tiersFor(host);
     const q = url.indexOf('?');
     const pathEnd = q < 0 ? url.length : q;
@@ -73,7 +72,7 @@ export class RouteTable {
       const rules = tiers[t]!.rules;
       for (let i = 0; i < rules.length; i++) {
         const rule = rules[i]!;
-        if (ruleMatches(rule, method, url, pathEnd, raw, cert)) return rule;
+        if (ruleMatches(rule, method, url, pathEnd, raw, source)) return rule;
       }
     }
     return undefined;
@@ -138,5 +137,7 @@ function conditions(rule: Rule): string {
   for (const [name, c] of [['subject', m.clientCertificate?.subject], ['san', m.clientCertificate?.san]] as const) {
     if (c !== undefined) parts.push(`client certificate ${name}${c.type === 'Exact' ? '=' : '~'}${c.value}`);
   }
+  for (const c of m.jwtClaims ?? []) parts.push(`claim ${c.name}${c.type === 'Exact' ? '=' : '~'}${c.value}`);
+  if (m.proxyProtocolTlv !== undefined) parts.push(`tlv ${m.proxyProtocolTlv.tlv}${m.proxyProtocolTlv.type === 'Exact' ? '=' : '~'}${m.proxyProtocolTlv.value}`);
   return parts.join(' ');
 }

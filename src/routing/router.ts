@@ -8,6 +8,7 @@ import { AuthShared } from './auth/index.js';
 import type { Mirrors } from './mirror.js';
 import type { RouteSpec } from './route-spec.js';
 import { RouteTable } from './route-table.js';
+import type { Rule } from './rule.js';
 import type { RateLimiter, RateLimits } from '../rate-limit/index.js';
 
 /** One routing table, compiled: swapped whole by a reload, so a request sees one table. */
@@ -91,7 +92,11 @@ export class Router {
       this.#any.proxy.handle(ctx);
       return;
     }
-    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders, ctx.clientCertificate);
+    const rule = table.match(requestHost(req.rawHeaders), req.method ?? 'GET', url, req.rawHeaders, ctx);
+    if (rule !== undefined && rule.claims.length > 0 && ctx.routeClaims?.has(rule.route) !== true) {
+      this.#verifyClaims(ctx, rule, routes[rule.routeIndex]!);
+      return;
+    }
     if (rule !== undefined) {
       const route = routes[rule.routeIndex]!;
       if (edge !== undefined && (route.accessList !== undefined || edge.accessList !== undefined)) {
@@ -99,6 +104,8 @@ export class Router {
         if (!edge.admit(ctx, route.accessList)) { refuse(ctx); return; }
       }
       const limit = limits[rule.routeIndex];
+      // Keyed by a verified claim: the route takes it after its JWT filter.
+      if (limit?.afterAuth === true) { route.handle(ctx, rule, limit); return; }
       if (limit !== undefined) {
         ctx.route = route.name;
         const verdict = limit.admit(ctx, route.name);
@@ -121,6 +128,24 @@ export class Router {
     }
     notFound(ctx);
   };
+
+  /**
+   * Claim matches: the best rule has conditions on claims, so its route's JWT filter verifies the
+   * token now (never an unverified token's claims are read), and the request is routed again with
+   * the verdict; each route is asked once per request, so this ends. The filter verifies the
+   * token again when the route runs: a second signature check, paid by such requests alone.
+   */
+  #verifyClaims(ctx: RequestContext, rule: Rule, route: CompiledRoute): void {
+    const checked = (ctx.routeClaims ??= new Map());
+    route.verifiedClaims(ctx).then((claims) => {
+      checked.set(rule.route, claims);
+      if (!ctx.clientClosed && !ctx.res.headersSent) this.handle(ctx);
+    }, (err: unknown) => {
+      this.#log.error({ err, route: route.name }, 'claim match failed');
+      checked.set(rule.route, null);
+      if (!ctx.clientClosed && !ctx.res.headersSent) this.handle(ctx);
+    });
+  }
 }
 
 /** A client an access list refused: 403 (a gRPC call: PERMISSION_DENIED). */

@@ -1,5 +1,18 @@
 import type { MatchSpec, RouteSpec } from './route-spec.js';
 import type { ClientCertificate } from '../tls/client-certificate.js';
+import { claimText, parseTlvKey, tlvText, type TlvKey } from '../edge/request-keys.js';
+
+/** What TLV, claim and certificate matches read (the request's context). */
+export interface TlvSource {
+  readonly proxyTlvs?: Buffer | undefined;
+  /**
+   * Claims verified for routes with claim matches, by route: the payload, or null when the
+   * route's JWT filter found no valid token. A route not in it is not decided yet.
+   */
+  readonly routeClaims?: ReadonlyMap<object, Readonly<Record<string, unknown>> | null> | undefined;
+  /** The client's verified TLS certificate (TLS_CLIENT_AUTH), for certificate matches. */
+  readonly clientCertificate?: ClientCertificate | undefined;
+}
 
 /** Precedence classes of a path match, in order: Exact, then RegularExpression, then PathPrefix. */
 export const EXACT = 0;
@@ -33,6 +46,10 @@ export interface Rule {
   readonly queryParams: readonly ValueTest[];
   /** Conditions on the client's verified certificate: `subject` and `san` (any of its names); empty for most rules. */
   readonly clientCert: readonly ValueTest[];
+  /** A condition on a PROXY protocol v2 TLV of the connection; undefined for none. */
+  readonly tlv: { readonly key: TlvKey; readonly test: ValueTest } | undefined;
+  /** Conditions on claims of the token the route's JWT filter verifies; empty for none. */
+  readonly claims: readonly ValueTest[];
 }
 
 /**
@@ -63,6 +80,11 @@ export function compileRule(route: RouteSpec, routeIndex: number, match: MatchSp
       ...(match.clientCertificate?.subject === undefined ? [] : [{ name: 'subject', ...match.clientCertificate.subject }]),
       ...(match.clientCertificate?.san === undefined ? [] : [{ name: 'san', ...match.clientCertificate.san }]),
     ]),
+    tlv: match.proxyProtocolTlv === undefined ? undefined : {
+      key: parseTlvKey(match.proxyProtocolTlv.tlv)!,
+      test: tests([{ type: match.proxyProtocolTlv.type, name: match.proxyProtocolTlv.tlv, value: match.proxyProtocolTlv.value }])[0]!,
+    },
+    claims: tests(match.jwtClaims ?? []),
   };
 }
 
@@ -75,6 +97,8 @@ export function byPrecedence(a: Rule, b: Rule): number {
     b.headers.length - a.headers.length ||
     b.clientCert.length - a.clientCert.length ||
     b.queryParams.length - a.queryParams.length ||
+    (b.tlv === undefined ? 0 : 1) - (a.tlv === undefined ? 0 : 1) ||
+    b.claims.length - a.claims.length ||
     a.routeIndex - b.routeIndex ||
     a.matchIndex - b.matchIndex
   );
@@ -85,7 +109,7 @@ export function byPrecedence(a: Rule, b: Rule): number {
  * `url` (its `?` or its length). Paths, headers and query values are compared as received,
  * without percent-decoding. Allocates only to test a regex or a query parameter by regex.
  */
-export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: number, raw: readonly string[], cert?: ClientCertificate): boolean {
+export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: number, raw: readonly string[], source?: TlvSource): boolean {
   if (!pathMatches(rule, url, pathEnd)) return false;
   if (rule.method !== undefined && rule.method !== method) return false;
   const headers = rule.headers;
@@ -100,7 +124,26 @@ export function ruleMatches(rule: Rule, method: string, url: string, pathEnd: nu
     const start = pathEnd < url.length ? queryValueStart(url, pathEnd + 1, test.name) : -1;
     if (start < 0 || !valueMatches(test, url, start, foundEnd)) return false;
   }
-  return rule.clientCert.length === 0 || certificateMatches(rule.clientCert, cert);
+  const tlv = rule.tlv;
+  if (tlv !== undefined) {
+    // Read (and made text) only for a rule that asks, once path, method, headers and query matched.
+    const value = tlvText(source?.proxyTlvs, tlv.key);
+    if (value === undefined || !valueMatches(tlv.test, value, 0, value.length)) return false;
+  }
+  if (rule.clientCert.length > 0 && !certificateMatches(rule.clientCert, source?.clientCertificate)) return false;
+  const claims = rule.claims;
+  if (claims.length > 0) {
+    // Not decided yet (no token verified for this route): it matches for now, and the router
+    // verifies the token with the route's JWT filter, then asks again.
+    const verified = source?.routeClaims?.get(rule.route);
+    if (verified === undefined) return true;
+    if (verified === null) return false;
+    for (let i = 0; i < claims.length; i++) {
+      const value = claimText(verified, claims[i]!.name);
+      if (value === undefined || !valueMatches(claims[i]!, value, 0, value.length)) return false;
+    }
+  }
+  return true;
 }
 
 /** Every certificate condition holds: the subject, and a SAN condition by any one of the names. */

@@ -50,6 +50,8 @@ function covers(a: Rule, b: Rule): boolean {
     (a.method === undefined || a.method === b.method) &&
     subset(a.headers, b.headers) &&
     subset(a.queryParams, b.queryParams) &&
+    (a.tlv === undefined || (b.tlv !== undefined && subset([a.tlv.test], [b.tlv.test]))) &&
+    subset(a.claims, b.claims) &&
     subset(a.clientCert, b.clientCert)
   );
 }

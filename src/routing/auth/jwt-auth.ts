@@ -58,6 +58,8 @@ export class JwtAuth implements AuthPolicy {
       ctx.log.debug({ policy: this.name, err: (err as Error).message, code: (err as { code?: string }).code }, 'bearer token refused');
       return this.#invalid;
     }
+    // Verified: its claims may key hashes and rate limits from here on (never an unverified token's).
+    ctx.jwtClaims = payload;
     const set: string[] = [];
     for (const { claim, header } of this.#spec.claimsToHeaders) {
       const value = payload[claim];
@@ -66,6 +68,20 @@ export class JwtAuth implements AuthPolicy {
       if (!UNSAFE_VALUE.test(text)) set.push(header, text);
     }
     return set;
+  }
+
+  /**
+   * The request's token's claims when it verifies, else null (none, invalid, or the JWKS out of
+   * reach): what a route's claim match reads, before the filter itself runs.
+   */
+  async claims(ctx: RequestContext): Promise<JWTPayload | null> {
+    const token = bearer(headerOf(ctx.req.rawHeaders, 'authorization'));
+    if (token === undefined) return null;
+    try {
+      return await this.#verify(token);
+    } catch {
+      return null;
+    }
   }
 
   async #verify(token: string): Promise<JWTPayload> {
