@@ -25,6 +25,7 @@ import { describeConfig } from './reporting.js';
 import { Service, type ServiceShared } from './service.js';
 import { CompressionPolicy } from '../proxy/compression/index.js';
 import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
+import { Tracer } from '../tracing/index.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -104,6 +105,8 @@ export class LoadBalancer {
   readonly #customStrategy: Strategy | undefined;
   readonly #backendTls: BackendTls;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** OpenTelemetry traces, when an OTLP endpoint is set (a restart changes it). */
+  readonly #tracer: Tracer | undefined;
   #stopping: Promise<StopResult> | undefined;
 
   constructor(config: Config, options: LoadBalancerOptions = {}) {
@@ -167,7 +170,9 @@ export class LoadBalancer {
     this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance), options.rateAuthority);
     this.#final = this.#route(config);
     const clientAddress = this.#edge.clientAddress();
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
+    this.#tracer = Tracer.create(config.tracing, this.log.child({ component: 'tracing' }));
+    // Before the access log: its end decides whether the trace is kept, and so whether the line carries its ids.
+    const chain = compose([requestId(), ...(this.#tracer === undefined ? [] : [this.#tracer.middleware()]), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
       (ctx) => this.#final(ctx));
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
@@ -303,6 +308,7 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+      traceSpansDropped: this.#tracer?.exporter.dropped,
       policyRefusals: this.#policyRefusals(),
       rateLimitShadow: this.#rateLimits.counts.shadow.size === 0 ? undefined : Object.fromEntries(this.#rateLimits.counts.shadow),
       backendConnections: Object.fromEntries([...this.#services.values()].flatMap((s) => s.pool.backends.map((b) => {
@@ -566,6 +572,8 @@ export class LoadBalancer {
     await this.#auth.close();
     await this.#transport.close();
     await this.#admin?.close();
+    // Every request has ended (and been recorded): what is queued goes to the collector now.
+    await this.#tracer?.shutdown();
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
     flushLogger(this.log);

@@ -1,6 +1,7 @@
 import type { Deadline } from '../proxy/deadlines.js';
 import type { Explanation } from '../proxy/explain.js';
 import type { CompressionPolicy } from '../proxy/compression/index.js';
+import type { RequestTrace } from '../tracing/span.js';
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
@@ -136,6 +137,15 @@ export class RequestContext implements PickRequest {
    */
   replay: Buffer[] | undefined = undefined;
   replayBytes = 0;
+  /**
+   * The request's trace id and its server span's id (32 and 16 lowercase hex) once tracing has
+   * recorded its span for export: set as it arrives when the sampler keeps it, at its end (before
+   * the access line) when the tail rule does; undefined otherwise and with tracing off.
+   */
+  traceId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
+  /** Tracing's record of the request (OTEL_EXPORTER_OTLP_ENDPOINT set); undefined with tracing off. */
+  trace: RequestTrace | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

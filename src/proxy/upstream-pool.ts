@@ -54,8 +54,13 @@ export class UpstreamPool {
   /** A connection for one request; give it back with `release` when the request has ended. */
   acquire(): Dispatcher {
     this.#busy++;
-    return this.#idle.take() ?? this.#open();
+    const idle = this.#idle.take();
+    this.reused = idle !== undefined;
+    return idle ?? this.#open();
   }
+
+  /** Whether the last `acquire` gave a kept-alive connection (tracing's `lb.connection.reused`). */
+  reused = false;
 
   /** Takes a connection back, to be reused, or closed later if it stays idle beyond the caps. */
   release(connection: Dispatcher): void {
