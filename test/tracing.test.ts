@@ -136,7 +136,7 @@ test('a queued request: its span has the queue event and the pick made when a ba
     if (req.url === '/hold') held.push(() => res.end('held'));
     else res.end('ok');
   }, ['a']);
-  const lb = await start(t, { ...FAST_EXPORT, BACKENDS: backend!.url, BACKEND_MAX_REQUESTS: '1', LOG_LEVEL: 'debug' });
+  const lb = await start(t, { ...FAST_EXPORT, BACKENDS: backend!.url, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, BACKEND_MAX_REQUESTS: '1', LOG_LEVEL: 'debug' });
   const first = get(`${lb.url}/hold`);
   await backend!.nextRequest();
   const second = get(`${lb.url}/queued`);

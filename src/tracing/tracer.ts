@@ -68,10 +68,11 @@ export class Tracer {
     let tracestate: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      // Both names are 11 characters long: one length check passes over most headers.
-      if (name.length !== 11) continue;
-      if (traceparent === undefined && isHeader(name, 'traceparent')) traceparent = raw[i + 1];
-      else if (isHeader(name, 'tracestate')) tracestate = tracestate === undefined ? raw[i + 1] : `${tracestate},${raw[i + 1]}`;
+      // `traceparent` and `tracestate` are 11 and 10 characters long: a length check passes over most headers.
+      const n = name.length;
+      if (n === 11) {
+        if (traceparent === undefined && isHeader(name, 'traceparent')) traceparent = raw[i + 1];
+      } else if (n === 10 && isHeader(name, 'tracestate')) tracestate = tracestate === undefined ? raw[i + 1] : `${tracestate},${raw[i + 1]}`;
     }
     const parent = parseTraceparent(traceparent);
     const traceId = parent?.traceId ?? this.#ids.traceId();
