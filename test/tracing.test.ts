@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { startBackend, startBackends, type Handler, type TestBackend } from './helpers/backend.js';
 import { metric } from './helpers/edge.js';
 import { get } from './helpers/http.js';
+import { startH2Backend } from './helpers/h2-backend.js';
 import { freePort, startLb, type RunningLb } from './helpers/lb.js';
 import { OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.js';
 
@@ -91,6 +92,20 @@ test('a client traceparent is continued (its span our parent, its tracestate kep
   assert.match(traceparentOf(unsampled!)!, new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`), 'the client\'s own span id never reaches the backend');
   assert.notEqual(traceparentOf(unsampled!), `00-${traceId}-${parent}-00`);
   assert.equal(server(collector.spans, '/continued-00').length, 0, 'an unsampled 200 is not exported');
+});
+
+test('an HTTP/2 (h2c) backend is sent the try span as its parent too, instead of the client\'s', async (t) => {
+  const collector = await OtlpReceiver.start(t);
+  const backend = await startH2Backend(t, 'h2');
+  const lb = await start(t, { ...FAST_EXPORT, BACKENDS: backend.entry, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url });
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  assert.equal((await get(`${lb.url}/h2`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } })).status, 200);
+  const spans = await collector.waitFor((s) => server(s, '/h2').length === 1 && children(s, server(s, '/h2')[0]!).length === 1);
+  const [attempt] = children(spans, server(spans, '/h2')[0]!);
+  assert.equal(attempt!.attributes['lb.backend'], 'h2');
+  const streams = backend.streams.filter((s) => s.headers[':path'] === '/h2');
+  assert.equal(streams.length, 1);
+  assert.equal(streams[0]!.headers.traceparent, `00-${traceId}-${attempt!.spanId}-01`);
 });
 
 test('a retried request (http/json, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): two try spans, a retry event, the route decisions with what was excluded', async (t) => {
