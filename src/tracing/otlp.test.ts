@@ -28,7 +28,7 @@ const spans: SpanData[] = [
   {
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', parentSpanId: '', traceState: 'vendor=1', name: 'GET api', kind: 2,
     start: now, end: now + 12.5,
-    attributes: { 'http.request.method': 'GET', 'http.response.status_code': 502, 'lb.tail_kept': true, 'lb.share': 0.25, 'empty': '' },
+    attributes: { 'http.request.method': 'GET', 'http.response.status_code': 502, 'lb.tail_kept': true, 'lb.share': 0.25, 'empty': '', 'url.path': '/café/\u{1F600}', 'lb.negative': -3 },
     events: [new SpanEvent('lb.retry', now + 1, { 'lb.try': 2, 'lb.backend': 'b1' }), new SpanEvent('lb.queued', now + 2, undefined)],
     statusCode: 2, statusMessage: 'backend answered 502',
   },

@@ -79,11 +79,7 @@ export class ProtoWriter {
   /** A string field; an empty one is left out. */
   string(field: number, value: string): this {
     if (value === '') return this;
-    const n = Buffer.byteLength(value);
-    this.tag(field, 2).varint(n);
-    this.#room(n);
-    this.#len += this.#buf.write(value, this.#len, 'utf8');
-    return this;
+    return this.stringAlways(field, value, utf8Length(value));
   }
 
   /** A bytes field from hex digits (trace and span ids); an empty string is left out. */
@@ -92,7 +88,93 @@ export class ProtoWriter {
     return this.bytes(field, Buffer.from(value, 'hex'));
   }
 
+  /** A bytes field from hex digits written straight into the buffer (no intermediate Buffer). */
+  hexAlways(field: number, value: string): this {
+    const n = value.length >>> 1;
+    this.tag(field, 2).varint(n);
+    this.#room(n);
+    const buf = this.#buf;
+    let at = this.#len;
+    for (let i = 0; i < value.length; i += 2) buf[at++] = (hexDigit(value.charCodeAt(i)) << 4) | hexDigit(value.charCodeAt(i + 1));
+    this.#len = at;
+    return this;
+  }
+
+  /** A string field written even when empty (an AnyValue's string_value). */
+  stringAlways(field: number, value: string, bytes: number): this {
+    this.tag(field, 2).varint(bytes);
+    this.#room(bytes);
+    if (bytes === value.length) {
+      // ASCII (attribute names and most values): copied here; a native call costs more for short strings.
+      const buf = this.#buf;
+      let at = this.#len;
+      for (let i = 0; i < bytes; i++) buf[at++] = value.charCodeAt(i);
+      this.#len = at;
+    } else {
+      this.#len += this.#buf.write(value, this.#len, bytes, 'utf8');
+    }
+    return this;
+  }
+
+  /**
+   * A fixed64 field of nanoseconds from `micros` microseconds (< 2^53), without a bigint:
+   * micros × 1000 split into two exact 32-bit halves.
+   */
+  fixed64Micros(field: number, micros: number): this {
+    this.tag(field, 1);
+    this.#room(8);
+    const high = Math.floor(micros / 0x1_0000_0000);
+    const low = (micros % 0x1_0000_0000) * 1000;
+    const carry = Math.floor(low / 0x1_0000_0000);
+    this.#buf.writeUInt32LE(low % 0x1_0000_0000, this.#len);
+    this.#buf.writeUInt32LE((high * 1000 + carry) >>> 0, this.#len + 4);
+    this.#len += 8;
+    return this;
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#len;
+  }
+
+  /** Empties the writer to be used again (its buffer is kept). */
+  reset(): this {
+    this.#len = 0;
+    return this;
+  }
+
+  /** What was written: a view of the writer's buffer, valid until it is written to or reset. */
   finish(): Buffer {
     return this.#buf.subarray(0, this.#len);
   }
+}
+
+/** A hex digit's value (lowercase or uppercase). */
+function hexDigit(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
+}
+
+/** The UTF-8 length of a string, counted in JS (a lone surrogate counts 3, as Buffer writes U+FFFD). */
+export function utf8Length(value: string): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length && (value.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** The bytes a varint of a non-negative integer (< 2^53) takes. */
+export function varintSize(value: number): number {
+  let n = 1;
+  while (value > 0x7f) {
+    value = Math.floor(value / 0x80);
+    n++;
+  }
+  return n;
 }
