@@ -198,6 +198,34 @@ test('sampled out: 200s are not exported, a 502 is (the tail rule); what is queu
   assert.ok(served(backend!).filter((r) => r.url === '/broken').every((r) => traceparentOf(r)!.endsWith('-00')));
 });
 
+test('the tail rule keeps a slow request the sampler dropped; an ejection is an event on the try that caused it', async (t) => {
+  const collector = await OtlpReceiver.start(t);
+  const handler: Handler = (req, res) => {
+    req.resume();
+    if (req.url === '/slow') setTimeout(() => res.end('late'), 150);
+    else { res.statusCode = req.url === '/bad' ? 502 : 200; res.end(); }
+  };
+  const backends = await startBackends(t, handler, ['a', 'b']);
+  const lb = await start(t, {
+    ...FAST_EXPORT, BACKENDS: backends.map((b) => b.url).join(','), OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_TRACES_SAMPLER: 'always_off',
+    TRACE_SLOW_THRESHOLD: '100ms', RETRIES: '0', OUTLIER_CONSECUTIVE_FAILURES: '1',
+  });
+  assert.equal((await get(`${lb.url}/bad`)).status, 502);
+  assert.equal((await get(`${lb.url}/slow`)).status, 200);
+  assert.equal((await get(`${lb.url}/fast`)).status, 200);
+  const spans = await collector.waitFor((s) => server(s, '/bad').length === 1 && server(s, '/slow').length === 1);
+  const slow = server(spans, '/slow')[0]!;
+  assert.equal(slow.attributes['lb.tail_kept'], true);
+  assert.ok(slow.end - slow.start >= 100_000_000n, 'it took longer than the threshold');
+  const [badTry] = children(spans, server(spans, '/bad')[0]!);
+  const ejection = badTry!.events.filter((e) => e.name === 'lb.ejection');
+  assert.equal(ejection.length, 1);
+  assert.equal(ejection[0]!.attributes['lb.backend'], badTry!.attributes['lb.backend']);
+  assert.equal(ejection[0]!.attributes['lb.ejections'], 1);
+  await lb.stop();
+  assert.equal(server(collector.spans, '/fast').length, 0, 'a quick 200 is not kept');
+});
+
 test('a collector that is down: requests are answered as ever, and the spans dropped are counted in /metrics', async (t) => {
   const [backend] = await startBackends(t, undefined, ['a']);
   const dead = await freePort();
