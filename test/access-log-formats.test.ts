@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { get } from './helpers/http.js';
 import { startBackends } from './helpers/backend.js';
 import { runLb, startLb } from './helpers/lb.js';
+import { OtlpReceiver } from './helpers/otlp-receiver.js';
 
 /** nginx's `log_format combined`, as a log parser reads it (see src/middleware/access-format.test.ts). */
 const COMBINED = /^(?<remote_addr>\S+) - (?<remote_user>\S+) \[(?<time_local>\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "(?<request>(?:[^"\\]|\\.)*)" (?<status>\d{3}) (?<body_bytes_sent>\d+) "(?<http_referer>(?:[^"\\]|\\.)*)" "(?<http_user_agent>(?:[^"\\]|\\.)*)"$/;
@@ -79,4 +80,28 @@ test('/metrics: OpenMetrics when the scraper asks for it (Prometheus\'s Accept),
   else assert.notEqual(process.env.CI, 'true', 'promtool is required in CI');
 });
 
-test('a traced request (once tracing records spans): its trace and span ids in its access line, its trace id as an exemplar on /metrics', { todo: 'needs OpenTelemetry tracing (issue #32 point 1) to set the context\'s traceId/spanId; until then the unit tests set them on a context directly' }, () => {});
+test('a traced request: its trace and span ids in its access line (json and template), its trace id as an exemplar on /metrics (OpenMetrics)', async (t) => {
+  const collector = await OtlpReceiver.start(t);
+  const [a] = await startBackends(t, undefined, ['a']);
+  const env = { BACKENDS: `${a!.url}|id=a`, ADMIN_PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '50' };
+  const lb = await startLb(env);
+  t.after(() => lb.stop());
+  const admin = `http://127.0.0.1:${(await lb.waitForLog((l) => l.msg === 'admin listening')).port as number}`;
+  const client = '4bf92f3577b34da6a3ce929d0e0e4736';
+  assert.equal((await get(`${lb.url}/traced`, { headers: { traceparent: `00-${client}-00f067aa0ba902b7-01`, 'x-request-id': 'traced-1' } })).status, 200);
+  const line = await lb.waitForLog((l) => l.msg === 'request' && l.reqId === 'traced-1');
+  assert.equal(line.trace_id, client, 'the client\'s trace, continued');
+  const spans = await collector.waitFor((s) => s.some((x) => x.traceId === client && x.kind === 2));
+  const server = spans.find((x) => x.traceId === client && x.kind === 2)!;
+  assert.equal(line.span_id, server.spanId, 'the access line names the exported server span');
+  const open = await get(`${admin}/metrics`, { headers: { accept: 'application/openmetrics-text;version=1.0.0' } });
+  assert.match(open.body, new RegExp(`^lb_request_duration_seconds_bucket\\{[^}]*backend="a"[^}]*\\} 1 # \\{trace_id="${client}"\\} [0-9.e-]+( [0-9.]+)?$`, 'm'));
+
+  const templated = await startLb({ ...env, ACCESS_LOG_FORMAT: 'T {request_id} {trace_id} {span_id}' });
+  t.after(() => templated.stop());
+  await get(`${templated.url}/traced`, { headers: { traceparent: `00-${client}-00f067aa0ba902b7-01`, 'x-request-id': 'traced-2' } });
+  await templated.waitForText('T traced-2 ');
+  const fields = templated.stdout().split('\n').find((l) => l.startsWith('T traced-2 '))!.split(' ');
+  assert.equal(fields[2], client);
+  assert.match(fields[3]!, /^[0-9a-f]{16}$/);
+});

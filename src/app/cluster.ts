@@ -216,6 +216,7 @@ export class ClusterPrimary {
       process.queued += t.process.queued;
       process.connections += t.process.connections;
       process.logLinesDropped += t.process.logLinesDropped;
+      if (t.process.traceSpansDropped !== undefined) process.traceSpansDropped = (process.traceSpansDropped ?? 0) + t.process.traceSpansDropped;
       addConnections(process.backendConnections ??= {}, t.process.backendConnections);
       addRefusals(process.policyRefusals ??= {}, t.process.policyRefusals);
       addRefusals(process.hookErrors ??= {}, t.process.hookErrors);

@@ -30,6 +30,7 @@ import { clientCertificates } from '../tls/client-certificate.js';
 import type { BackendTlsFiles } from '../tls/backend-tls.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
 import { enterHooks, HookErrors, HookSet, loadHookModule, named, type Hooks, type NamedHooks } from '../hooks/index.js';
+import { Tracer } from '../tracing/index.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -124,6 +125,8 @@ export class LoadBalancer {
   #hookGeneration = 0;
   /** `lb_hook_errors_total`, across reloads. */
   readonly #hookErrors = new HookErrors();
+  /** OpenTelemetry traces, when an OTLP endpoint is set (a restart changes it). */
+  readonly #tracer: Tracer | undefined;
   #stopping: Promise<StopResult> | undefined;
 
   constructor(config: Config, options: LoadBalancerOptions = {}) {
@@ -190,13 +193,15 @@ export class LoadBalancer {
     this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance), options.rateAuthority);
     this.#final = this.#route(config);
     const clientAddress = this.#edge.clientAddress();
+    this.#tracer = Tracer.create(config.tracing, this.log.child({ component: 'tracing' }));
     // With an admin token: whether a request asks to be explained is read once, before the policies that note their decisions.
     const explainGate = this.#shared.explainGate;
     const access = config.log.access === false ? [] : [accessLog(this.log, logging.lines, { format: config.log.accessFormat, sample: config.log.accessSample })];
     // TLS_CLIENT_AUTH: each request is given its connection's verified certificate (routes match on it, backends get it).
     const certificates = tls !== undefined && config.tls.clientAuth !== 'off' ? [clientCertificates()] : [];
-    const chain = compose([requestId(), ...access, countRequests(this.tally), recordErrors(this.events), ...(clientAddress === undefined ? [] : [clientAddress]), ...certificates,
-      ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
+    // Tracing before the access log: its end decides whether the trace is kept, and so whether the line carries its ids.
+    const chain = compose([requestId(), ...(this.#tracer === undefined ? [] : [this.#tracer.middleware()]), ...access, countRequests(this.tally), recordErrors(this.events),
+      ...(clientAddress === undefined ? [] : [clientAddress]), ...certificates, ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
       (ctx) => { const hooks = this.#hooks; if (hooks === undefined) this.#final(ctx); else enterHooks(hooks, ctx, this.#final); });
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
@@ -347,6 +352,7 @@ export class LoadBalancer {
       connections: connections.reduce((a, b) => a + b, 0),
       mirrored: this.#config.routes.some((r) => r.filters.some((f) => f.type === 'RequestMirror')) ? mirrorOutcomes(this.#mirrors.counts) : undefined,
       logLinesDropped: this.#logDestination?.droppedTotal ?? 0,
+      traceSpansDropped: this.#tracer?.exporter.dropped,
       policyRefusals: this.#policyRefusals(),
       hookErrors: this.#hookErrors.image(),
       rateLimitShadow: this.#rateLimits.counts.shadow.size === 0 ? undefined : Object.fromEntries(this.#rateLimits.counts.shadow),
@@ -655,6 +661,8 @@ export class LoadBalancer {
     await this.#auth.close();
     await this.#transport.close();
     await this.#admin?.close();
+    // Every request has ended (and been recorded): what is queued goes to the collector now.
+    await this.#tracer?.shutdown();
     this.#state = 'stopped';
     this.log.info({ cut }, 'stopped');
     flushLogger(this.log);

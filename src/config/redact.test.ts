@@ -4,8 +4,8 @@ import { redact, redactConfig, REDACTED } from './redact.js';
 import { envLayer, resolveConfig } from './load.js';
 import { SETTINGS, SETTINGS_BY_KEY } from './settings.js';
 
-test('the secret settings are marked once in the table: ADMIN_TOKEN and STICKY_SECRET', () => {
-  assert.deepEqual(SETTINGS.filter((s) => s.secret === true).map((s) => s.env), ['STICKY_SECRET', 'ADMIN_TOKEN']);
+test('the secret settings are marked once in the table: ADMIN_TOKEN, STICKY_SECRET and OTEL_EXPORTER_OTLP_HEADERS', () => {
+  assert.deepEqual(SETTINGS.filter((s) => s.secret === true).map((s) => s.env), ['STICKY_SECRET', 'ADMIN_TOKEN', 'OTEL_EXPORTER_OTLP_HEADERS']);
 });
 
 test('redact hides secret settings and URL passwords, and leaves everything else alone', () => {

@@ -13,6 +13,7 @@ export const SECTIONS: readonly { readonly title: string; readonly keys: readonl
   { title: 'Client limits', keys: ['limits', 'websocket'] },
   { title: 'At the edge', keys: ['edge', 'rateLimit', 'compression'] },
   { title: 'Operations', keys: ['admin', 'stateFile', 'strict', 'shutdown', 'log'] },
+  { title: 'Tracing', keys: ['tracing'] },
 ];
 
 /** The title of the section a setting belongs to. */

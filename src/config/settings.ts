@@ -15,6 +15,7 @@ import { parseRateLimitKey, RATE_LIMIT_MODES, type RateLimitMode } from '../rate
 import { encodings, levels, mediaTypes } from './compression.js';
 import { DEFAULT_LEVELS, DEFAULT_MIN_SIZE, DEFAULT_TYPES, type Encoding } from '../proxy/compression/index.js';
 import { compileAccessFormat, UnknownAccessField } from '../middleware/access-format.js';
+import { keyValueList, otelMillis, otlpProtocol, otlpUrl, samplerArg, samplerName, type TracingConfig } from '../tracing/config.js';
 
 /**
  * The one table of settings. Each row drives the environment variable, the config-file key,
@@ -253,6 +254,8 @@ export interface Config {
   readonly pools: readonly PoolConfig[];
   /** The config file's `routes:`, validated; none routes every request to the default pool. */
   readonly routes: readonly RouteSpec[];
+  /** OpenTelemetry traces (the OTEL_* variables): off unless an endpoint is set. */
+  readonly tracing: TracingConfig;
 }
 
 export const DEFAULT_BACKENDS = 'http://localhost:8081,http://localhost:8082,http://localhost:8083';
@@ -642,6 +645,19 @@ export const SETTINGS: readonly Setting[] = [
   row('log.accessFormat', 'ACCESS_LOG_FORMAT', 'Access-line format: json (a JSON object, with the other log lines), combined or common (nginx\'s and Apache\'s formats, exactly), or a template of {fields} such as "{client} {method} {path} {status} {duration_ms} {backend} {trace_id}" (see the README for the field names).', 'json', 'json', accessFormat),
   row('log.accessSample', 'ACCESS_LOG_SAMPLE', 'Share of 2xx and 3xx access lines written, at random (every other status is always written).', 1, '100%', share),
   row('admin.traceUrl', 'TRACE_URL_TEMPLATE', 'A trace viewer\'s URL with {trace_id} in it (http://jaeger:16686/trace/{trace_id}): the dashboard links each error to its trace.', undefined, 'none', traceUrl),
+  row('tracing.endpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OpenTelemetry collector (OTLP/HTTP) base URL: traces go to its /v1/traces. Tracing is off unless this or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.', undefined, 'none (tracing off)', otlpUrl),
+  row('tracing.tracesEndpoint', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTLP/HTTP URL traces are POSTed to, used as it is (wins over OTEL_EXPORTER_OTLP_ENDPOINT).', undefined, 'none', otlpUrl),
+  row('tracing.protocol', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTLP encoding: http/protobuf or http/json.', 'http/protobuf', 'http/protobuf', otlpProtocol),
+  { ...row('tracing.headers', 'OTEL_EXPORTER_OTLP_HEADERS', 'Headers sent with every export, as key=value pairs (percent-encoded), comma-separated: an API key, say.', Object.freeze({}), 'none', keyValueList), secret: true },
+  row('tracing.timeout', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'Time allowed for one export (milliseconds, or a duration); a failed export\'s spans are dropped and counted.', 10_000, '10000 (10s)', otelMillis(1)),
+  row('tracing.serviceName', 'OTEL_SERVICE_NAME', 'The service.name resource attribute of every span.', 'load-balancer', 'load-balancer', (value) => { if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('a non-empty name'); return value.trim(); }),
+  row('tracing.resourceAttributes', 'OTEL_RESOURCE_ATTRIBUTES', 'More resource attributes, as key=value pairs (percent-encoded), comma-separated, such as deployment.environment=prod.', Object.freeze({}), 'none', keyValueList),
+  row('tracing.sampler', 'OTEL_TRACES_SAMPLER', 'Head sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio (parentbased_*: a client\'s traceparent decides when it sends one). Requests answered 5xx, retried or slower than TRACE_SLOW_THRESHOLD are exported whatever it decides.', 'parentbased_always_on', 'parentbased_always_on', samplerName),
+  row('tracing.samplerArg', 'OTEL_TRACES_SAMPLER_ARG', 'The traceidratio samplers\' ratio, from 0 to 1.', 1, '1', samplerArg),
+  durationRow('tracing.slowThreshold', 'TRACE_SLOW_THRESHOLD', 'Requests that take longer than this are exported even when the sampler dropped them (0: no such rule).', 1000, 'zero'),
+  row('tracing.maxQueue', 'OTEL_BSP_MAX_QUEUE_SIZE', 'Most spans waiting for export; beyond, new ones are dropped and counted (lb_trace_spans_dropped_total).', 2048, '2048', integer(1, 1_000_000)),
+  row('tracing.batchSize', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 'Most spans per export; a full batch goes at once.', 512, '512', integer(1, 1_000_000)),
+  row('tracing.scheduleDelay', 'OTEL_BSP_SCHEDULE_DELAY', 'Longest time spans wait before they are exported (milliseconds, or a duration).', 5000, '5000 (5s)', otelMillis(1)),
 ];
 
 export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]));

@@ -2,6 +2,7 @@ import type { Deadline } from '../proxy/deadlines.js';
 import type { Explanation } from '../proxy/explain.js';
 import type { PolicyNote } from '../proxy/policy-explain.js';
 import type { CompressionPolicy } from '../proxy/compression/index.js';
+import type { RequestTrace } from '../tracing/span.js';
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
@@ -147,16 +148,21 @@ export class RequestContext implements PickRequest {
   replayBytes = 0;
   /** Its hooks (HOOKS_MODULE, routes' hooks), when the configuration it arrived under has any. */
   hooks: HookRun | undefined = undefined;
-  /** The W3C trace id (32 lowercase hex) of the request's span, set by tracing when the span is recorded: the access line's and the exemplars'. */
-  traceId: string | undefined = undefined;
-  /** The id (16 lowercase hex) of the request's span, set with `traceId`. */
-  spanId: string | undefined = undefined;
   /** The client's verified TLS certificate (TLS_CLIENT_AUTH optional or require); undefined without one, or with client auth off. */
   clientCertificate: ClientCertificate | undefined = undefined;
   /** The claims of the token the route's JWT filter verified (never an unverified token's): for HASH_KEY and RATE_LIMIT_KEY jwt:…. */
   jwtClaims: Readonly<Record<string, unknown>> | undefined = undefined;
   /** For routes with claim matches: what each one's JWT filter verified (null: no valid token); made on first need. */
   routeClaims: Map<object, Readonly<Record<string, unknown>> | null> | undefined = undefined;
+  /**
+   * The request's trace id and its server span's id (32 and 16 lowercase hex) once tracing has
+   * recorded its span for export: set as it arrives when the sampler keeps it, at its end (before
+   * the access line) when the tail rule does; undefined otherwise and with tracing off.
+   */
+  traceId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
+  /** Tracing's record of the request (OTEL_EXPORTER_OTLP_ENDPOINT set); undefined with tracing off. */
+  trace: RequestTrace | undefined = undefined;
   readonly #baseLog: Logger;
   /** Kept here because undici detaches `req.socket` when it is done with a request body. */
   readonly #socket: Socket;

@@ -90,11 +90,17 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     const attempt = this.#attempt;
     if (attempt.ended) return;
     const mode = attempt.backend.proxyProtocol;
+    // An idle connection is handed over within `acquire`; a new one once it has connected.
+    this.#acquiring = true;
     this.#upstream.acquire(this, mode === 'off' ? undefined : outgoingProxyHeader(this.#ctx.socket, this.#ctx.clientIp, mode === 'v1' ? 1 : 2));
+    this.#acquiring = false;
   }
+
+  #acquiring = false;
 
   connected(connection: UpstreamConnection): void {
     const attempt = this.#attempt;
+    if (attempt.span !== undefined) attempt.span.reused = this.#acquiring;
     if (attempt.ended) {
       this.#upstream.release(connection, connection.open);
       return;
@@ -104,7 +110,9 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     const req = this.#req;
     const head = this.head;
     const path = attempt.backend.pathPrefix !== '' ? attempt.backend.pathPrefix + req.url : req.url;
-    const requestHead = `${req.method} ${path} HTTP/1.1\r\n${head.lines}`;
+    // A traced request's backend gets this try's span as its parent (the head is shared by retries: the line is not in it).
+    const span = attempt.span;
+    const requestHead = span === undefined ? `${req.method} ${path} HTTP/1.1\r\n${head.lines}` : `${req.method} ${path} HTTP/1.1\r\ntraceparent: ${span.traceparent}\r\n${head.lines}`;
     if (!head.hasBody) {
       connection.writer.write(requestHead);
       this.#sent();
@@ -342,7 +350,7 @@ function acquireLater(stream: FastStream): void {
 
 /** The request's head for backends: the node engine's header rewriting, as one string. */
 function makeHead(ctx: RequestContext, req: FastRequest, backend: Backend): UpstreamHead {
-  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: ctx.trace !== undefined };
   let lines = upstreamRequestLines(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, ctx.upgrade, req.connection ?? { forwardingHost: undefined, forwardingLines: '' });
   if (info.host === undefined) lines += `host: ${new URL(backend.origin).host}\r\n`;
   const chunked = info.hasBody && req.header('content-length') === undefined;

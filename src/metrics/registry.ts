@@ -209,6 +209,8 @@ export class Metrics {
       () => Object.entries(proc().rateLimitShadow ?? {}).map(([route, value]) => ({ labels: { route }, value })));
     yield collected('lb_log_lines_dropped_total', 'Log lines dropped because the log destination was not accepting writes.', 'counter',
       () => [{ labels: {}, value: proc().logLinesDropped }]);
+    yield collected('lb_trace_spans_dropped_total', 'Trace spans dropped because the export queue was full (OTEL_BSP_MAX_QUEUE_SIZE) or an export failed (the collector slow, down or refusing).', 'counter',
+      () => [{ labels: {}, value: proc().traceSpansDropped ?? 0 }]);
     // SHADOW_STRATEGIES: nothing is exposed while it is off.
     const shadow = () => { const image = proc().shadow; return image === undefined ? undefined : summarizeShadows(image); };
     yield collected('lb_shadow_decisions_total', 'Requests a shadow strategy was asked to place (SHADOW_STRATEGIES).', 'counter',

@@ -42,6 +42,8 @@ export interface ProcessCounts {
   connections: number;
   /** Log lines dropped since start-up. */
   logLinesDropped: number;
+  /** Trace spans dropped since start-up (queue full, export failed), when tracing is on. */
+  traceSpansDropped?: number | undefined;
   /** Shadow strategies' tallies (SHADOW_STRATEGIES), when on. */
   shadow?: ShadowImage | undefined;
   /** RequestMirror copies by outcome (sent, answered, failed, skipped_…), when a route mirrors. */

@@ -9,6 +9,7 @@ import { Progress } from './progress.js';
 import type { Proxy } from './proxy.js';
 import type { Sweepable } from './sweep.js';
 import type { Stream } from './transport.js';
+import type { TrySpan } from '../tracing/span.js';
 import { Encoder, type Decision, type EncodedSink, type Encoding } from './compression/index.js';
 
 /** What the sweep watches an attempt for: the request body, a slow client, a stalled response body. */
@@ -41,6 +42,8 @@ export class Attempt implements Deadline, Sweepable, Stage {
   readonly retry: boolean;
   /** The transport's stream for it, once it has one. */
   stream: Stream | undefined = undefined;
+  /** Its span when the request is traced: the transport sends `span.traceparent` to the backend. */
+  readonly span: TrySpan | undefined;
   /** The request declares a body (set by the transport as it prepares the request). */
   hasBody = false;
   /** Sent on its way (a connection asked for); an attempt never sent is not retried. */
@@ -71,6 +74,7 @@ export class Attempt implements Deadline, Sweepable, Stage {
     this.ctx = ctx;
     this.backend = backend;
     this.retry = retry;
+    this.span = ctx.trace?.startTry(backend);
     backend.startRequest();
     proxy.active++;
     if (retry) proxy.retrying++;
@@ -150,11 +154,12 @@ export class Attempt implements Deadline, Sweepable, Stage {
     if (this.#ended) return false;
     const backend = this.backend;
     const grpcCall = this.ctx.grpc;
+    this.span?.responded(status);
     if (grpcCall && grpc >= 0) this.ctx.grpcStatus = grpc;
-    if (status >= 502 && status <= 504) proxy.gatewayFailure(backend, `status ${status}`);
+    if (status >= 502 && status <= 504) this.#gatewayFailure(`status ${status}`);
     else if (!grpcCall) proxy.succeeded(backend);
     else if (grpc === GRPC_UNAVAILABLE) {
-      proxy.gatewayFailure(backend, GRPC_UNAVAILABLE_REASON);
+      this.#gatewayFailure(GRPC_UNAVAILABLE_REASON);
       if (proxy.retryGrpcUnavailable && this.#retryOnGrpcUnavailable()) return false;
     } else if (grpc < 0) this.#verdictDue = true;
     else proxy.succeeded(backend);
@@ -231,7 +236,7 @@ export class Attempt implements Deadline, Sweepable, Stage {
     ctx.grpcStatus = grpc;
     if (!this.#verdictDue) return;
     this.#verdictDue = false;
-    if (grpc === GRPC_UNAVAILABLE) this.#proxy.gatewayFailure(this.backend, GRPC_UNAVAILABLE_REASON);
+    if (grpc === GRPC_UNAVAILABLE) this.#gatewayFailure(GRPC_UNAVAILABLE_REASON);
     else this.#proxy.succeeded(this.backend);
   }
 
@@ -253,6 +258,7 @@ export class Attempt implements Deadline, Sweepable, Stage {
   upgraded(): boolean {
     if (this.#ended) return false;
     this.#ended = true;
+    this.span?.finish();
     this.#leave();
     return true;
   }
@@ -314,7 +320,8 @@ export class Attempt implements Deadline, Sweepable, Stage {
   /** The one place a failed attempt becomes a retry or the client's answer. */
   #decide(error: ProxyError): void {
     const proxy = this.#proxy;
-    if (isGatewayFailure(error.code)) proxy.gatewayFailure(this.backend, error.message);
+    this.span?.failed(error.code, error.message);
+    if (isGatewayFailure(error.code)) this.#gatewayFailure(error.message);
     const next = proxy.planRetry(this.ctx, this, error);
     if (next !== undefined) proxy.retryOn(this.ctx, this, next, error);
     else proxy.fail(this.ctx, error);
@@ -329,6 +336,7 @@ export class Attempt implements Deadline, Sweepable, Stage {
     const proxy = this.#proxy;
     const next = proxy.planRetry(this.ctx, this, error);
     if (next === undefined) return false;
+    this.span?.failed(error.code, error.message);
     this.#end();
     this.stream?.reset(error);
     proxy.retryOn(this.ctx, this, next, error);
@@ -347,10 +355,23 @@ export class Attempt implements Deadline, Sweepable, Stage {
     const proxy = this.#proxy;
     const next = proxy.planRetry(ctx, this, error);
     if (next === undefined || (this.hasBody && !isH2(next))) return false;
+    this.span?.failed(error.code, error.message);
     this.#end();
     this.stream?.reset(error);
     proxy.retryOn(ctx, this, next, error);
     return true;
+  }
+
+  /**
+   * Counts a gateway failure of this try's backend (outlier detection, the tally); a traced
+   * request records the ejection it caused, if it did.
+   */
+  #gatewayFailure(reason: string): void {
+    const backend = this.backend;
+    const span = this.span;
+    const was = span !== undefined && backend.ejected;
+    this.#proxy.gatewayFailure(backend, reason);
+    if (span !== undefined && !was && backend.ejected) span.event('lb.ejection', { 'lb.backend': backend.id, 'lb.reason': reason, 'lb.ejections': backend.ejections });
   }
 
   #watch(what: number): void {
@@ -383,6 +404,7 @@ export class Attempt implements Deadline, Sweepable, Stage {
   #end(): boolean {
     if (this.#ended) return false;
     this.#ended = true;
+    this.span?.finish();
     this.#leave();
     this.backend.endRequest();
     return true;

@@ -107,10 +107,11 @@ export class H2Transport implements Transport {
     }
     const backend = attempt.backend;
     const url = req.url ?? '/';
-    const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+    const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: attempt.span !== undefined };
     const scheme = backend.origin.startsWith('https:') ? 'https' : 'http';
     const headers = h2RequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, req.method ?? 'GET',
       backend.pathPrefix !== '' ? backend.pathPrefix + url : url, scheme, backend.origin.slice(scheme.length + 3), ctx.clientCertificate?.xfcc);
+    if (attempt.span !== undefined) headers.traceparent = attempt.span.traceparent;
     // An HTTP/2 client's stream says whether a body follows; an HTTP/1.1 request declares it.
     const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
     attempt.hasBody = stream2 !== undefined ? !stream2.endAfterHeaders : info.hasBody;

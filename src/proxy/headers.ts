@@ -57,6 +57,8 @@ export interface RequestHeaderInfo {
   host: string | undefined;
   /** True when the request declares a body (Content-Length or Transfer-Encoding). */
   hasBody: boolean;
+  /** Set by the caller when the request is traced: the client's `traceparent` is left out (the transport sends its try's own). */
+  dropTraceparent?: boolean;
 }
 
 /**
@@ -187,6 +189,9 @@ function keptRequestHeaders(
       case 'forwarded':
         forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
         continue;
+      case 'traceparent':
+        if (info.dropTraceparent === true) continue;
+        break;
       case 'x-forwarded-proto': case 'x-forwarded-host': case 'x-request-id': case 'expect':
       // The balancer's to say, from the certificate it verified: a client's own is never believed.
       case 'x-forwarded-client-cert':

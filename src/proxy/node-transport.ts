@@ -110,14 +110,17 @@ export class NodeTransport implements Transport {
     attempt.stream = stream;
     if (previous !== undefined) {
       attempt.hasBody = previous.options.body !== null || retryOf!.hasBody;
-      stream.dispatch(withPath(previous.options, attempt.backend, attempt.ctx.path));
+      const options = withPath(previous.options, attempt.backend, attempt.ctx.path);
+      stream.dispatch(attempt.span === undefined ? options : withTraceparent(options, attempt.span.traceparent));
       return;
     }
     const ctx = attempt.ctx;
     const req = ctx.req as IncomingMessage;
     const url = req.url ?? '/';
-    const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+    const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: attempt.span !== undefined };
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, false, ctx.clientCertificate?.xfcc);
+    // A traced request's backend gets this try's span as its parent (last, so that a retry replaces it).
+    if (attempt.span !== undefined) headers.push('traceparent', attempt.span.traceparent);
     // An HTTP/2 stream needs no Content-Length: the stream says whether a body follows.
     const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
     if (stream2 !== undefined && !stream2.endAfterHeaders) info.hasBody = true;
@@ -195,6 +198,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     const backend = attempt.backend;
     const connection = this.#connection = this.#pool.acquire(backend.proxyProtocol === 'off' ? undefined
       : outgoingProxyHeader(this.#ctx.socket, this.#ctx.clientIp, backend.proxyProtocol === 'v1' ? 1 : 2));
+    if (attempt.span !== undefined) attempt.span.reused = this.#pool.reused;
     connection.dispatch(options, this);
   }
 
@@ -364,6 +368,13 @@ function onClientDrain(this: ContextResponse): void {
 /** The same request for another backend: its own path prefix, the same headers and body. */
 function withPath(options: Dispatcher.DispatchOptions, backend: Backend, url: string): Dispatcher.DispatchOptions {
   return { ...options, path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url };
+}
+
+/** A retry's options with its own try's `traceparent` (the last header, see `send`). */
+function withTraceparent(options: Dispatcher.DispatchOptions, traceparent: string): Dispatcher.DispatchOptions {
+  const headers = [...(options.headers as string[])];
+  headers[headers.length - 1] = traceparent;
+  return { ...options, headers };
 }
 
 /** A chunked body passed through a byte counter that fails the attempt (413) past `max`. */

@@ -13,6 +13,7 @@ import { Waiting } from './queue.js';
 import { Sweep, sweepInterval } from './sweep.js';
 import type { Transport } from './transport.js';
 import type { CompressionPolicy } from './compression/index.js';
+import type { RequestTrace } from '../tracing/span.js';
 
 export interface ProxyOptions {
   /**
@@ -239,6 +240,7 @@ export class Proxy {
   /** The request's first backend is chosen (by the strategy, or a hook): sent there, or queued when none. */
   picked(ctx: RequestContext, backend: Backend | undefined): void {
     ctx.explain?.picked(ctx, backend, undefined, 'first');
+    if (ctx.trace !== undefined) this.#tracePick(ctx, ctx.trace, backend, undefined, 'first');
     if (this.#shadows !== undefined && backend !== undefined) this.#shadows.observe(this.#director.pool.available, ctx, backend);
     if (backend !== undefined) this.#send(ctx, backend, undefined);
     else this.#wait(ctx);
@@ -254,9 +256,11 @@ export class Proxy {
    */
   planRetry(ctx: RequestContext, failed: Attempt, error: ProxyError): Backend | undefined {
     ctx.explain?.failed(failed.backend, error.code, error.message);
+    ctx.trace?.explain?.failed(failed.backend, error.code, error.message);
     if (!this.mayRetry(ctx, failed, error)) return undefined;
     if (this.retrying >= Math.max(RETRY_BUDGET_FLOOR, this.#budget * this.active)) {
       this.overBudget++;
+      ctx.trace?.event('lb.retry_budget_exhausted', { 'lb.backend': failed.backend.id, 'error.type': error.code, 'lb.retrying': this.retrying, 'lb.active': this.active });
       ctx.log.info({ backend: failed.backend.id, reason: error.message, retrying: this.retrying, active: this.active }, 'not retried: retry budget exhausted');
       return undefined;
     }
@@ -265,6 +269,7 @@ export class Proxy {
     const next = this.#director.pick(ctx, excluded)
       ?? (error.sameBackend && this.#director.sole === failed.backend ? failed.backend : undefined);
     ctx.explain?.picked(ctx, next, excluded, 'retry');
+    if (ctx.trace !== undefined) this.#tracePick(ctx, ctx.trace, next, excluded, 'retry');
     return next;
   }
 
@@ -278,6 +283,7 @@ export class Proxy {
     ctx.tries++;
     this.retried++;
     ctx.log.warn({ backend: failed.backend.id, next: next.id, try: ctx.tries, code: error.code, reason: error.message }, 'retrying on another backend');
+    ctx.trace?.event('lb.retry', { 'lb.try': ctx.tries, 'lb.backend': failed.backend.id, 'lb.next': next.id, 'error.type': error.code, 'lb.reason': error.message });
     ctx.backend = next;
     const attempt = new Attempt(this, ctx, next, true);
     queueMicrotask(() => {
@@ -393,6 +399,7 @@ export class Proxy {
       this.#queue.remove(waiting);
       waiting.ctx.attempt = undefined;
       waiting.ctx.explain?.picked(waiting.ctx, backend, undefined, 'queued');
+      if (waiting.ctx.trace !== undefined) this.#tracePick(waiting.ctx, waiting.ctx.trace, backend, undefined, 'queued');
       this.#send(waiting.ctx, backend, undefined);
     }
   }
@@ -405,6 +412,7 @@ export class Proxy {
     ctx.attempt = waiting;
     this.#queue.add(waiting);
     ctx.log.debug({ queued: this.#queue.size }, 'request queued');
+    ctx.trace?.event('lb.queued', { 'lb.queue.length': this.#queue.size });
   }
 
   /** Takes a request out of the queue (it timed out, or its client left). */
@@ -427,6 +435,20 @@ export class Proxy {
     const request = this.#requestTimeout;
     if (timeout >= 0 && (request === 0 || timeout < request)) ctx.deadline = new RequestDeadline(ctx, timeout, GRPC_DEADLINE, this.#grpcDeadlines);
     else if (request > 0) ctx.deadline = new RequestDeadline(ctx, request, this.#requestTimeoutError, this.#requestDeadlines);
+  }
+
+  /**
+   * A traced request's pick as a span event (`lb.route`: strategy, candidates, chosen,
+   * excluded); a sampled request also keeps the whole explanation (X-LB-Explain's, without
+   * sending it to the client), which costs a pass over the pool that unsampled ones skip.
+   */
+  #tracePick(ctx: RequestContext, trace: RequestTrace, chosen: Backend | undefined, excluded: ReadonlySet<Backend> | undefined, after: 'first' | 'retry' | 'queued'): void {
+    const director = this.#director;
+    trace.event('lb.route', {
+      'lb.strategy': director.strategy.name, 'lb.after': after, 'lb.candidates': director.pool.available.length,
+      'lb.chosen': chosen?.id ?? '', 'lb.excluded': excluded === undefined ? '' : [...excluded].map((b) => b.id).join(','),
+    });
+    if (trace.sampled) (trace.explain ??= new Explanation(director.strategy, director.pool, ctx)).picked(ctx, chosen, excluded, after);
   }
 
   #send(ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {

@@ -61,8 +61,13 @@ export class UpstreamPool {
    */
   acquire(proxyHeader?: OutgoingProxyHeader): Dispatcher {
     this.#busy++;
-    return this.#idle.take(proxyHeader?.key) ?? this.#open(proxyHeader);
+    const idle = this.#idle.take(proxyHeader?.key);
+    this.reused = idle !== undefined;
+    return idle ?? this.#open(proxyHeader);
   }
+
+  /** Whether the last `acquire` gave a kept-alive connection (tracing's `lb.connection.reused`). */
+  reused = false;
 
   /** Takes a connection back, to be reused, or closed later if it stays idle beyond the caps. */
   release(connection: Dispatcher): void {
