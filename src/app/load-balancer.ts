@@ -25,6 +25,8 @@ import { describeConfig } from './reporting.js';
 import { Service, type ServiceShared } from './service.js';
 import { CompressionPolicy } from '../proxy/compression/index.js';
 import { backendTls, keyPairOrConfigError, loadKeyPair, watchFiles, watchKeyPair } from './tls-files.js';
+import { AcmeTls, acmeOn, answerHttpChallenge, type TlsUpdate } from '../tls/acme/index.js';
+import { TicketKeys } from '../tls/ticket-keys.js';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -51,6 +53,8 @@ export interface LoadBalancerOptions {
   readonly now?: () => number;
   /** Where rate-limit decisions are taken instead of here (a cluster worker: the primary). */
   readonly rateAuthority?: Authority;
+  /** A cluster worker: ACME certificates and challenges and the session ticket key come from the primary (`applyTls`). */
+  readonly tlsFromPrimary?: boolean;
 }
 
 export interface StopResult {
@@ -101,6 +105,11 @@ export class LoadBalancer {
   /** ENGINE=fast (and its self-test passed): the plain HTTP/1.1 listeners' engine. */
   readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
+  /** ACME_DOMAINS: the certificates got automatically, and in a process that orders, their manager. */
+  readonly #acme: AcmeTls | undefined;
+  /** The session ticket key: made here (a process alone), or the primary's (`applyTls`). */
+  readonly #ticketKeys: TicketKeys | undefined;
+  #ticketKey: Buffer | undefined;
   readonly #customStrategy: Strategy | undefined;
   readonly #backendTls: BackendTls;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -115,7 +124,10 @@ export class LoadBalancer {
     this.#watch = options.watch ?? [];
     this.#customStrategy = options.strategy;
     this.#backendTls = backendTls(config);
-    const tls = config.tls.cert === undefined ? undefined : keyPairOrConfigError(config.tls.cert, config.tls.key!);
+    this.#acme = acmeOn(config) ? new AcmeTls(config, this.log.child({ component: 'acme' }), options.tlsFromPrimary !== true) : undefined;
+    // ACME turns TLS on: without TLS_CERT_FILE, a name with no certificate yet fails the handshake.
+    const tls = config.tls.cert === undefined ? (this.#acme === undefined ? undefined : {}) : keyPairOrConfigError(config.tls.cert, config.tls.key!);
+    this.#ticketKeys = tls === undefined || options.tlsFromPrimary === true ? undefined : new TicketKeys(config.tls.ticketRotation, (keys) => this.#setTicketKeys(keys));
     // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
     // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
     const h2 = usesH2(config);
@@ -167,18 +179,21 @@ export class LoadBalancer {
     this.#rateLimits = new RateLimits(undefined, this.log.child({ component: 'rate-limit' }), options.now ?? performance.now.bind(performance), options.rateAuthority);
     this.#final = this.#route(config);
     const clientAddress = this.#edge.clientAddress();
-    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress])],
+    const chain = compose([requestId(), accessLog(this.log, logging.lines), countRequests(this.tally), ...(clientAddress === undefined ? [] : [clientAddress]),
+      ...(this.#acme === undefined ? [] : [this.#acme.middleware])],
       (ctx) => this.#final(ctx));
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
       ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits, proxyGate }, this.log)
-      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls, proxyGate }, this.log)];
+      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls, proxyGate, tlsOptions: this.#acme?.serverOptions() }, this.log)];
+    const acme = this.#acme;
     if (tls !== undefined && config.tls.httpPort !== undefined) {
       this.#listeners.push(fast !== undefined && !config.tls.redirect
         ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate }, this.log)
         : new HttpListener(chain, {
           host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate,
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
+          challengeAnswer: acme === undefined ? undefined : (req, res) => answerHttpChallenge(acme.challenges, req, res),
         }, this.log));
     }
   }
@@ -355,12 +370,33 @@ export class LoadBalancer {
     if (cert === undefined || key === undefined) return false;
     try {
       this.#listeners[0]!.setSecureContext(loadKeyPair(cert, key));
+      // A new context has a ticket key of its own: the shared one again.
+      if (this.#ticketKey !== undefined) this.#setTicketKeys(this.#ticketKey);
       this.log.info({ cert, key }, 'TLS certificate reloaded');
       return true;
     } catch (err) {
       this.log.error({ cert, key, err: (err as Error).message }, 'TLS certificate reload failed: keeping the current certificate');
       return false;
     }
+  }
+
+  /** TLS material from a cluster's primary: ACME certificates and challenges, the session ticket key. */
+  applyTls(update: TlsUpdate): void {
+    this.#acme?.apply(update);
+    if (update.ticketKeys !== undefined) this.#setTicketKeys(Buffer.from(update.ticketKeys, 'base64'));
+  }
+
+  /** Orders placed by this process's ACME manager since start-up. */
+  get acmeOrders(): number {
+    return this.#acme?.manager?.orders ?? 0;
+  }
+
+  /** The session ticket key for every TLS context of this process: the listener's own and those chosen by SNI. */
+  #setTicketKeys(keys: Buffer): void {
+    this.#ticketKey = keys;
+    const listener = this.#listeners[0];
+    if (listener instanceof HttpListener && listener.proto === 'https') listener.setTicketKeys(keys);
+    this.#acme?.certificates.setTicketKeys(keys);
   }
 
   /** What the admin API acts on in a single process. */
@@ -508,6 +544,9 @@ export class LoadBalancer {
       await Promise.all([...this.#services.values()].map((s) => s.start()));
       // Backends found up by the first checks are as warm as they will get; later ones ramp up.
       for (const service of this.#services.values()) service.armSlowStart();
+      // Certificates in storage are served from the first connection; orders wait for the listeners (validation reaches them).
+      this.#acme?.manager?.loadStored();
+      this.#ticketKeys?.start();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, engine: listener.engine, strategy: this.director.strategy.name,
@@ -527,6 +566,7 @@ export class LoadBalancer {
         }, 1000);
       }
       if (config.tls.cert !== undefined) this.#unwatchTls = watchKeyPair(config.tls.cert, config.tls.key!, () => this.reloadTls());
+      this.#acme?.manager?.start();
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
@@ -556,6 +596,8 @@ export class LoadBalancer {
     for (const service of this.#services.values()) service.proxy.draining = true;
     this.#unwatchTls?.();
     this.#unwatchConfig?.();
+    this.#ticketKeys?.stop();
+    this.#acme?.manager?.stop();
     const [cut] = await Promise.all([
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
       ...[...this.#services.values()].map((s) => s.stopChecks()),

@@ -6,7 +6,7 @@ import {
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, Server as TlsServer, TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
@@ -32,6 +32,10 @@ export interface ListenerOptions {
   readonly redirectToPort?: () => number;
   /** PROXY_PROTOCOL: the PROXY header is read off each connection first (TLS listeners, and plain ones that serve h2c beside HTTP/1.1). */
   readonly proxyGate?: ProxyGate;
+  /** With `tls`: certificates chosen by name (SNI) and the ALPN choice (ACME's TLS-ALPN-01 among them). */
+  readonly tlsOptions?: Pick<TlsOptions, 'SNICallback' | 'ALPNCallback'>;
+  /** A redirecting listener answers ACME HTTP-01 requests still: true when this answered one. */
+  readonly challengeAnswer?: (req: IncomingMessage, res: ContextResponse) => boolean;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -95,6 +99,7 @@ export class HttpListener implements Listener {
       // node:http's parser and the same options as the plain listener.
       const secure = createSecureServer({
         ...options.tls,
+        ...options.tlsOptions,
         minVersion: 'TLSv1.2',
         allowHTTP1: true,
         Http1ServerResponse: ContextResponse as never,
@@ -111,6 +116,8 @@ export class HttpListener implements Listener {
       this.server = secure as unknown as AnyServer;
       h2server = secure;
       if (options.proxyGate !== undefined) readProxyHeaderBeforeTls(secure, options.proxyGate, limits.headerTimeout);
+      // An ACME TLS-ALPN-01 validation (ALPN acme-tls/1) only needs the handshake: closed at once.
+      if (options.tlsOptions?.ALPNCallback !== undefined) secure.on('unknownProtocol', (socket: Duplex) => socket.destroy());
     }
     // The HTTP/2 sessions of either: over TLS (ALPN h2) or h2c.
     h2server?.on('session', (session: Http2Session) => {
@@ -166,6 +173,7 @@ export class HttpListener implements Listener {
         return;
       }
       if (redirect !== undefined) {
+        if (options.challengeAnswer?.(req, res) === true) return;
         this.#redirect(req, res, redirect());
         return;
       }
@@ -279,6 +287,11 @@ export class HttpListener implements Listener {
   /** Replaces the certificate and key for new connections; open ones keep theirs. */
   setSecureContext(tls: SecureContextOptions): void {
     (this.server as unknown as { setSecureContext(o: SecureContextOptions): void }).setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
+  }
+
+  /** The session ticket key (48 bytes) of the listener's own context; contexts chosen by SNI take it from their store. */
+  setTicketKeys(keys: Buffer): void {
+    (this.server as unknown as TlsServer).setTicketKeys(keys);
   }
 
   async listen(): Promise<AddressInfo> {
