@@ -116,8 +116,6 @@ export class HttpListener implements Listener {
       this.server = secure as unknown as AnyServer;
       h2server = secure;
       if (options.proxyGate !== undefined) readProxyHeaderBeforeTls(secure, options.proxyGate, limits.headerTimeout);
-      // An ACME TLS-ALPN-01 validation (ALPN acme-tls/1) only needs the handshake: closed at once.
-      if (options.tlsOptions?.ALPNCallback !== undefined) secure.on('unknownProtocol', (socket: Duplex) => socket.destroy());
     }
     // The HTTP/2 sessions of either: over TLS (ALPN h2) or h2c.
     h2server?.on('session', (session: Http2Session) => {

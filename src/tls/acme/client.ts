@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import acme from 'acme-client';
+import acme, { type Client } from 'acme-client';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../config/errors.js';
 import type { AcmeSettings } from '../../config/settings.js';
@@ -16,7 +16,7 @@ export class AcmeClient {
   readonly #settings: AcmeSettings;
   readonly #storage: AcmeStorage;
   readonly #log: Logger;
-  #client: acme.Client | undefined;
+  #client: Client | undefined;
 
   constructor(settings: AcmeSettings, storage: AcmeStorage, log: Logger) {
     this.#settings = settings;
@@ -66,7 +66,7 @@ export class AcmeClient {
   }
 
   /** The client with the stored account key, made (and the key stored) the first time. */
-  async #account(): Promise<acme.Client> {
+  async #account(): Promise<Client> {
     if (this.#client !== undefined) return this.#client;
     let accountKey = this.#storage.readAccountKey();
     if (accountKey === undefined) {

@@ -173,9 +173,10 @@ export class AcmeManager {
   }
 
   #serve(name: string, pems: KeyPair): void {
+    const v = validity(pems.cert);
+    if (v === undefined) throw new Error(`the certificate for ${name} does not parse`);
     this.#options.publish.certificate(name, pems);
     const state = this.#states.get(name)!;
-    const v = validity(pems.cert)!;
     state.cert = pems.cert;
     state.due = renewAt(v, this.#random());
   }

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type TLSSocket } from 'node:tls';
+import { createCa } from './helpers/certs.js';
+import { startBackend } from './helpers/backend.js';
+import { startLb } from './helpers/lb.js';
+
+const ca = createCa();
+const server = ca.issue('lb', ['localhost', '127.0.0.1']);
+
+/** One request over a new TLS connection (resuming `session` when given): whether it resumed, and the session it was given. */
+function once(port: number, path: string, session?: Buffer): Promise<{ reused: boolean; session: Buffer | undefined; status: string }> {
+  return new Promise((resolve, reject) => {
+    let latest: Buffer | undefined;
+    let response = '';
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.cert, ALPNProtocols: ['http/1.1'], ...(session === undefined ? {} : { session }) }, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    });
+    // TLS 1.3 tickets come after the handshake: the last one the server sent before closing.
+    socket.on('session', (s: Buffer) => { latest = s; });
+    socket.setEncoding('utf8').on('data', (c: string) => { response += c; });
+    socket.on('end', () => resolve({ reused: socket.isSessionReused(), session: latest, status: response.split(' ')[1] ?? '' }));
+    socket.on('error', reject);
+  });
+}
+
+test('WORKERS=2: a TLS session resumes on either worker (the primary hands every worker the same ticket key)', async (t) => {
+  const backend = await startBackend('b');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: server.keyFile, WORKERS: '2' });
+  t.after(() => lb.stop());
+  const first = await once(lb.port, '/t0');
+  assert.equal(first.status, '200');
+  assert.equal(first.reused, false);
+  assert.ok(first.session !== undefined, 'a session ticket was issued');
+  // The primary hands new connections to the workers in turn: these land on both.
+  for (let i = 1; i <= 4; i++) {
+    const next = await once(lb.port, `/t${i}`, first.session);
+    assert.equal(next.status, '200');
+    assert.equal(next.reused, true, `connection ${i} resumed`);
+  }
+  const lines = (): unknown[] => lb.logs.filter((l) => l.msg === 'request' && /^\/t[1-4]$/.test(String(l.path))).map((l) => l.pid);
+  await lb.waitForLog(() => lines().length >= 4);
+  assert.equal(new Set(lines()).size, 2, 'resumed on both workers');
+});
