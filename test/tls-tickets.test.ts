@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect, type TLSSocket } from 'node:tls';
 import { createCa } from './helpers/certs.js';
 import { startBackend } from './helpers/backend.js';
-import { startLb } from './helpers/lb.js';
+import { startLb, type RunningLb } from './helpers/lb.js';
 
 const ca = createCa();
 const server = ca.issue('lb', ['localhost', '127.0.0.1']);
@@ -24,22 +24,33 @@ function once(port: number, path: string, session?: Buffer): Promise<{ reused: b
   });
 }
 
-test('WORKERS=2: a TLS session resumes on either worker (the primary hands every worker the same ticket key)', async (t) => {
+/** A first connection for a session, then four resuming it: whether each resumed, and on which worker processes. */
+async function resumeFour(lb: RunningLb, tag: string): Promise<{ reused: boolean[]; pids: number }> {
+  const first = await once(lb.port, `/${tag}0`);
+  assert.equal(first.status, '200');
+  assert.equal(first.reused, false);
+  assert.ok(first.session !== undefined, 'a session ticket was issued');
+  const reused: boolean[] = [];
+  // The primary hands new connections to the workers in turn: these land on both.
+  for (let i = 1; i <= 4; i++) {
+    const next = await once(lb.port, `/${tag}${i}`, first.session);
+    assert.equal(next.status, '200');
+    reused.push(next.reused);
+  }
+  const pattern = new RegExp(`^/${tag}[1-4]$`);
+  const lines = (): unknown[] => lb.logs.filter((l) => l.msg === 'request' && pattern.test(String(l.path))).map((l) => l.pid);
+  await lb.waitForLog(() => lines().length >= 4);
+  return { reused, pids: new Set(lines()).size };
+}
+
+test('WORKERS=2: a TLS session resumes on either worker, also after the certificate is reloaded (the primary hands every worker the same ticket key)', async (t) => {
   const backend = await startBackend('b');
   t.after(() => backend.close());
   const lb = await startLb({ BACKENDS: backend.url, TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: server.keyFile, WORKERS: '2' });
   t.after(() => lb.stop());
-  const first = await once(lb.port, '/t0');
-  assert.equal(first.status, '200');
-  assert.equal(first.reused, false);
-  assert.ok(first.session !== undefined, 'a session ticket was issued');
-  // The primary hands new connections to the workers in turn: these land on both.
-  for (let i = 1; i <= 4; i++) {
-    const next = await once(lb.port, `/t${i}`, first.session);
-    assert.equal(next.status, '200');
-    assert.equal(next.reused, true, `connection ${i} resumed`);
-  }
-  const lines = (): unknown[] => lb.logs.filter((l) => l.msg === 'request' && /^\/t[1-4]$/.test(String(l.path))).map((l) => l.pid);
-  await lb.waitForLog(() => lines().length >= 4);
-  assert.equal(new Set(lines()).size, 2, 'resumed on both workers');
+  assert.deepEqual(await resumeFour(lb, 'a'), { reused: [true, true, true, true], pids: 2 });
+  // A reload makes each worker a new TLS context, which node:cluster does not give the shared key again.
+  lb.proc.kill('SIGHUP');
+  await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'TLS certificate reloaded').length >= 2);
+  assert.deepEqual(await resumeFour(lb, 'b'), { reused: [true, true, true, true], pids: 2 });
 });

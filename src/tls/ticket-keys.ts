@@ -10,6 +10,12 @@ export const TICKET_KEY_BYTES = 48;
  * replaces it every TLS_TICKET_ROTATION (12 h), so a stolen key opens only the sessions of one
  * period (forward secrecy of resumed sessions).
  *
+ * node:cluster shares a key by itself (tls.Server hands its key to the primary when its worker
+ * listens, and the primary hands it to the next), but never changes it for the primary's life,
+ * and a certificate reload (`setSecureContext`) gives each worker a new random key of its own:
+ * after a reload, a session resumed on one worker in two failed. Handing the key out ourselves,
+ * again after every reload, fixes both.
+ *
  * Node's public API holds one ticket key per context (`setTicketKeys` takes 48 bytes, and a
  * ticket under another key name is refused): the previous key is not kept for decryption. Every
  * worker switches at the same time, and a ticket lives `sessionTimeout` (300 s in Node), so a
