@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:https';
@@ -138,3 +138,23 @@ function httpsGet(port: number, name: string, path: string, ca: string): Promise
     req.on('error', reject).end();
   });
 }
+
+test('instances sharing ACME_STORAGE: while another holds the order lock none orders, and the certificate it stores is picked up and served', { skip }, async (t) => {
+  const { pebble, storage, env } = await setup(t, ['f.acme.test']);
+  const first = await startLb(env);
+  const line = await first.waitForLog(issued('f.acme.test'));
+  await first.stop();
+  // Another instance is ordering for the shared directory: its fresh lock is there.
+  const shared = mkdtempSync(join(tmpdir(), 'lb-acme-shared-'));
+  writeFileSync(join(shared, 'order.lock'), 'other-host 4242 abcdef\n', { mode: 0o600 });
+  const lb = await startLb({ ...env, ACME_STORAGE: shared });
+  t.after(() => lb.stop());
+  await lb.waitForLog((l) => l.msg === 'ACME: another instance is ordering (lock held): waiting for its certificate');
+  // It stores its certificate (by rename, as the balancer does): picked up on the next check.
+  copyFileSync(join(storage, 'f.acme.test.pem'), join(shared, 'f.acme.test.pem.tmp'));
+  renameSync(join(shared, 'f.acme.test.pem.tmp'), join(shared, 'f.acme.test.pem'));
+  const picked = await lb.waitForLog((l) => l.msg === 'ACME certificate picked up from storage');
+  assert.equal(picked.serial, line.serial);
+  assert.equal((await presented(lb.port, 'f.acme.test', await pebble.roots())).serialNumber, line.serial);
+  assert.equal(orders(lb).length, 0, 'no order while another instance holds the lock');
+});
