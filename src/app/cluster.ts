@@ -110,6 +110,8 @@ export class ClusterPrimary {
   /** What every worker has been given of ACME, for a worker that starts later. */
   readonly #certificates = new Map<string, KeyPair>();
   readonly #challenges = new Challenges();
+  /** Challenges sent and not yet acknowledged by every worker, by seq. */
+  readonly #challengeSeqs = new Set<number>();
   /** The session ticket key every worker uses, so that a session resumes on any of them. */
   readonly #ticketKeys: TicketKeys | undefined;
 
@@ -143,8 +145,9 @@ export class ClusterPrimary {
   #publishChallenge(change: ChallengeChange): Promise<void> {
     this.#challenges.apply(change);
     const { seq, done } = this.#expect();
+    this.#challengeSeqs.add(seq);
     this.#broadcast({ type: 'tls', seq, update: { challenges: [change] } });
-    return done;
+    return done.finally(() => this.#challengeSeqs.delete(seq));
   }
 
   /** Everything of TLS a worker that says hello gets before its pools. */
@@ -446,6 +449,8 @@ export class ClusterPrimary {
         case 'hello':
           // The worker listens for messages now (one sent earlier could have been lost): send every pool.
           if (this.#ticketKeys !== undefined) worker.send({ type: 'tls', update: this.#tlsImage() } satisfies ToWorker);
+          // The image holds every pending challenge: one sent before this worker listened needs no answer of its own.
+          for (const seq of [...this.#challengeSeqs]) this.#acknowledge(index, seq);
           worker.send({ type: 'pools', pools: this.#images(this.#pools.values()) } satisfies ToWorker);
           break;
         case 'ack':
