@@ -158,3 +158,18 @@ test('instances sharing ACME_STORAGE: while another holds the order lock none or
   assert.equal((await presented(lb.port, 'f.acme.test', await pebble.roots())).serialNumber, line.serial);
   assert.equal(orders(lb).length, 0, 'no order while another instance holds the lock');
 });
+
+test('a failed order is tried again after a back-off that doubles, while plain traffic is served', { skip }, async (t) => {
+  // Pebble cannot resolve this name (its DNS knows only g.acme.test): every validation fails.
+  const { env } = await setup(t, ['g.acme.test']);
+  const lb = await startLb({ ...env, ACME_DOMAINS: 'nowhere.acme.test' });
+  t.after(() => lb.stop());
+  const failed = (n: number) => (l: LogLine): boolean => l.msg === 'ACME order failed: serving what there is, trying again later' && l.failures === n;
+  const one = await lb.waitForLog(failed(1));
+  const two = await lb.waitForLog(failed(2));
+  // ACME_RENEW_CHECK (200 ms) once, then twice that; up to a quarter less at random.
+  assert.ok((one.retryInMs as number) >= 150 && (one.retryInMs as number) <= 200, String(one.retryInMs));
+  assert.ok((two.retryInMs as number) >= 300 && (two.retryInMs as number) <= 400, String(two.retryInMs));
+  const plain = await lb.waitForLog((l) => l.msg === 'listening' && l.proto === 'http');
+  assert.equal((await get(`http://127.0.0.1:${plain.port as number}/`)).body, 'b');
+});
