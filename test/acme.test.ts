@@ -141,7 +141,8 @@ function httpsGet(port: number, name: string, path: string, ca: string): Promise
 
 test('instances sharing ACME_STORAGE: while another holds the order lock none orders, and the certificate it stores is picked up and served', { skip }, async (t) => {
   const { pebble, storage, env } = await setup(t, ['f.acme.test']);
-  const first = await startLb(env);
+  // A plain listener that redirects to HTTPS still answers HTTP-01.
+  const first = await startLb({ ...env, HTTP_REDIRECT: 'true', ACME_CHALLENGE: 'http-01' });
   const line = await first.waitForLog(issued('f.acme.test'));
   await first.stop();
   // Another instance is ordering for the shared directory: its fresh lock is there.
@@ -167,6 +168,7 @@ test('a failed order is tried again after a back-off that doubles, while plain t
   const failed = (n: number) => (l: LogLine): boolean => l.msg === 'ACME order failed: serving what there is, trying again later' && l.failures === n;
   const one = await lb.waitForLog(failed(1));
   const two = await lb.waitForLog(failed(2));
+  assert.match(String(one.err), /could not resolve/, 'the validation failed');
   // ACME_RENEW_CHECK (200 ms) once, then twice that; up to a quarter less at random.
   assert.ok((one.retryInMs as number) >= 150 && (one.retryInMs as number) <= 200, String(one.retryInMs));
   assert.ok((two.retryInMs as number) >= 300 && (two.retryInMs as number) <= 400, String(two.retryInMs));

@@ -386,11 +386,6 @@ export class LoadBalancer {
     if (update.ticketKeys !== undefined) this.#setTicketKeys(Buffer.from(update.ticketKeys, 'base64'));
   }
 
-  /** Orders placed by this process's ACME manager since start-up. */
-  get acmeOrders(): number {
-    return this.#acme?.manager?.orders ?? 0;
-  }
-
   /** The session ticket key for every TLS context of this process: the listener's own and those chosen by SNI. */
   #setTicketKeys(keys: Buffer): void {
     this.#ticketKey = keys;
