@@ -54,3 +54,23 @@ test('WORKERS=2: a TLS session resumes on either worker, also after the certific
   await lb.waitForLog(() => lb.logs.filter((l) => l.msg === 'TLS certificate reloaded').length >= 2);
   assert.deepEqual(await resumeFour(lb, 'b'), { reused: [true, true, true, true], pids: 2 });
 });
+
+test('WORKERS=2: a worker that replaces a dead one after a key rotation resumes sessions with the current key', async (t) => {
+  const backend = await startBackend('b');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: server.keyFile, WORKERS: '2', TLS_TICKET_ROTATION: '4s' });
+  t.after(() => lb.stop());
+  const rotations = (): number => lb.logs.filter((l) => l.msg === 'TLS session ticket key rotated').length;
+  // A measure that a rotation cut across (it invalidates the first connection's ticket) is made again; at most three times.
+  for (let attempt = 1; ; attempt++) {
+    await lb.waitForLog(() => rotations() >= attempt);
+    const victim = lb.logs.filter((l) => l.msg === 'worker started' && l.worker === 0).at(-1)!;
+    process.kill(victim.workerPid as number, 'SIGKILL');
+    await lb.waitForLog((l) => l.msg === 'worker started' && l.worker === 0 && l.workerPid !== victim.workerPid);
+    const before = rotations();
+    const result = await resumeFour(lb, `r${attempt}-`);
+    if (rotations() !== before && attempt < 3) continue;
+    assert.deepEqual(result, { reused: [true, true, true, true], pids: 2 });
+    break;
+  }
+});

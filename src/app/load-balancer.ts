@@ -544,6 +544,9 @@ export class LoadBalancer {
       this.#ticketKeys?.start();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
+        // node:cluster gives a worker's TLS server, as it listens, the ticket key the first worker had
+        // when it listened: after a rotation, a stale one. The one this process was given, again.
+        if (listener === this.#listeners[0] && this.#ticketKey !== undefined) this.#setTicketKeys(this.#ticketKey);
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, engine: listener.engine, strategy: this.director.strategy.name,
           available: this.pool.available.length, backends: this.pool.backends.length, pools: this.#services.size, routes: config.routes.length },
           this.#shared.externalHealth ? 'worker listening' : 'listening');
