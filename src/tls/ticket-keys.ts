@@ -12,9 +12,10 @@ export const TICKET_KEY_BYTES = 48;
  *
  * node:cluster shares a key by itself (tls.Server hands its key to the primary when its worker
  * listens, and the primary hands it to the next), but never changes it for the primary's life,
- * and a certificate reload (`setSecureContext`) gives each worker a new random key of its own:
- * after a reload, a session resumed on one worker in two failed. Handing the key out ourselves,
- * again after every reload, fixes both.
+ * a certificate reload (`setSecureContext`) gives each worker a new random key of its own (after
+ * a reload, a session resumed on one worker in two failed), and a worker that starts after a
+ * rotation would be given, as it listens, the first worker's key of long ago. So each worker
+ * sets the key handed to it again after every reload and once it listens.
  *
  * Node's public API holds one ticket key per context (`setTicketKeys` takes 48 bytes, and a
  * ticket under another key name is refused): the previous key is not kept for decryption. Every
