@@ -25,6 +25,17 @@ function presented(port: number, name: string, ca: string): Promise<PeerCertific
   });
 }
 
+/** The protocol the balancer chooses by ALPN among `offered`. */
+function alpnOf(port: number, name: string, ca: string, offered: string[]): Promise<string | false | null> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, servername: name, ca, ALPNProtocols: offered }, () => {
+      resolve(socket.alpnProtocol);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
 interface Setup {
   readonly pebble: Pebble;
   readonly storage: string;
@@ -91,6 +102,9 @@ test('TLS-ALPN-01: the challenge certificate is served to a handshake offering a
   const line = await lb.waitForLog(issued('b.acme.test'));
   assert.equal(orders(lb)[0]!.challenge, 'tls-alpn-01');
   assert.equal((await presented(lb.port, 'b.acme.test', await pebble.roots())).serialNumber, line.serial);
+  // With the ALPN choice in our hands, HTTP/2 and HTTP/1.1 clients get theirs as before.
+  assert.equal(await alpnOf(lb.port, 'b.acme.test', await pebble.roots(), ['h2', 'http/1.1']), 'h2');
+  assert.equal(await alpnOf(lb.port, 'b.acme.test', await pebble.roots(), ['http/1.1']), 'http/1.1');
   // A name without a certificate is refused with a TLS alert, not given another name's.
   await assert.rejects(presented(lb.port, 'unknown.acme.test', await pebble.roots()));
 });
