@@ -13,6 +13,7 @@ import { StrategyModuleError } from './balancer/module.js';
 import { HookModuleError, loadHookModule } from './hooks/index.js';
 import { ConfigError, dotenvLayer, dotenvValues, editDistance, envLayer, fileLayer, flagLayer, ineffectiveSettings, misspelledEnv, resolveConfig, SECTIONS, sectionOf, SETTINGS, type Config, type Layer } from './config/index.js';
 import { environmentOverrides } from './config/overrides.js';
+import { acmeOn } from './tls/acme/names.js';
 
 const EXIT_USAGE = 2;
 
@@ -96,7 +97,7 @@ function parse(argv: string[]): { help: boolean; version: boolean; check: boolea
 /** Where the balancer will listen, as `lb --check` prints it: `http 0.0.0.0:8080, admin 127.0.0.1:9901`. */
 function listeners(config: Config): string {
   const at = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const tls = config.tls.cert !== undefined;
+  const tls = config.tls.cert !== undefined || acmeOn(config);
   const list = [`${tls ? 'https' : 'http'} ${at(config.host, config.port)}`];
   if (tls && config.tls.httpPort !== undefined) list.push(`http ${at(config.host, config.tls.httpPort)}`);
   list.push(config.admin.port === undefined ? 'admin off' : `admin ${at(config.admin.host, config.admin.port)}`);

@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { LbEvent } from '../admin/index.js';
 import type { ExemplarImage, ProcessCounts } from '../metrics/index.js';
 import type { AdminState, Backend } from '../pool/index.js';
+import type { TlsUpdate } from '../tls/acme/index.js';
 
 /** What a worker needs to mirror one backend of the primary's pool. */
 export interface BackendImage {
@@ -56,6 +57,8 @@ export type ToWorker =
   | { type: 'config'; config: Config }
   /** The primary's decision on a worker's `rate` question, by the same seq. */
   | { type: 'rate'; seq: number; left: number; reset: number }
+  /** TLS material (ACME certificates and challenges, the session ticket key): whole at hello, then each change; a challenge's `seq` is acknowledged once it is answered. */
+  | { type: 'tls'; seq?: number; update: TlsUpdate }
   | { type: 'shutdown' };
 export type ToPrimary =
   | { type: 'hello' }

@@ -64,7 +64,7 @@ export async function runWorker(): Promise<LoadBalancer> {
     asked.set(++seq, resolve);
     process.send!({ type: 'rate', seq, limit, key } satisfies ToPrimary);
   });
-  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true, rateAuthority });
+  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true, rateAuthority, tlsFromPrimary: true });
   const stop = handleSignals(lb);
   // The timeline of errors is the primary's: each error this worker records goes there.
   lb.events.subscribe((event) => {
@@ -123,6 +123,9 @@ export async function runWorker(): Promise<LoadBalancer> {
           const resolve = asked.get(message.seq);
           asked.delete(message.seq);
           resolve?.({ left: message.left, reset: message.reset });
+        } else if (message.type === 'tls') {
+          lb.applyTls(message.update);
+          if (message.seq !== undefined) process.send?.({ type: 'ack', seq: message.seq } satisfies ToPrimary);
         } else if (message.type === 'shutdown') {
           stop('SIGTERM');
         }

@@ -22,6 +22,8 @@ import type { BackendTlsFiles } from '../tls/backend-tls.js';
 import { flushLogger } from './logger.js';
 import { ManagedPool, poolChanges } from './managed-pool.js';
 import { exitCannotStart } from './signals.js';
+import { AcmeManager, Challenges, acmeChallenge, acmeNames, acmeOn, type ChallengeChange, type KeyPair, type TlsUpdate } from '../tls/acme/index.js';
+import { TicketKeys } from '../tls/ticket-keys.js';
 
 /**
  * How long to wait before replacing a worker: at once after one that ran, then 1 s, 2 s, 4 s …
@@ -109,6 +111,15 @@ export class ClusterPrimary {
   /** Every rate limit's table: the workers ask here per request, so the group admits what one process would. */
   readonly #rates = new RateAuthority(() => performance.now());
   #started!: { resolve: (port: number) => void; reject: (err: Error) => void };
+  /** ACME_DOMAINS: only the primary talks to the ACME server; workers get certificates and challenges from here. */
+  readonly #acme: AcmeManager | undefined;
+  /** What every worker has been given of ACME, for a worker that starts later. */
+  readonly #certificates = new Map<string, KeyPair>();
+  readonly #challenges = new Challenges();
+  /** Challenges sent and not yet acknowledged by every worker, by seq. */
+  readonly #challengeSeqs = new Set<number>();
+  /** The session ticket key every worker uses, so that a session resumes on any of them. */
+  readonly #ticketKeys: TicketKeys | undefined;
 
   constructor(config: Config, log: Logger, options: ClusterOptions = {}) {
     if (unsigned(config)) log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
@@ -120,6 +131,35 @@ export class ClusterPrimary {
     this.#backendTls = backendTls(this.config);
     for (const settings of this.config.pools) this.#addPool(settings);
     this.#rates.configure(globalRateLimit(this.config), this.config.routes);
+    const acmeLog = log.child({ component: 'acme' });
+    this.#acme = !acmeOn(config) ? undefined : new AcmeManager({
+      names: acmeNames(config), settings: config.acme, challenge: acmeChallenge(config), log: acmeLog,
+      publish: { certificate: (name, pems) => this.#publishCertificate(name, pems), challenge: (change) => this.#publishChallenge(change) },
+    });
+    const tls = config.tls.cert !== undefined || this.#acme !== undefined;
+    this.#ticketKeys = !tls ? undefined : new TicketKeys(config.tls.ticketRotation, (keys) => {
+      this.#broadcast({ type: 'tls', update: { ticketKeys: keys.toString('base64') } });
+      if (this.#workers.size > 0) this.log.info('TLS session ticket key rotated');
+    });
+  }
+
+  #publishCertificate(name: string, pems: KeyPair): void {
+    this.#certificates.set(name, pems);
+    this.#broadcast({ type: 'tls', update: { certificates: [[name, pems]] } });
+  }
+
+  /** A challenge reaches every worker; resolves once each has it (any of them may get the validation). */
+  #publishChallenge(change: ChallengeChange): Promise<void> {
+    this.#challenges.apply(change);
+    const { seq, done } = this.#expect();
+    this.#challengeSeqs.add(seq);
+    this.#broadcast({ type: 'tls', seq, update: { challenges: [change] } });
+    return done.finally(() => this.#challengeSeqs.delete(seq));
+  }
+
+  /** Everything of TLS a worker that says hello gets before its pools. */
+  #tlsImage(): TlsUpdate {
+    return { certificates: [...this.#certificates], challenges: this.#challenges.image(), ticketKeys: this.#ticketKeys?.current.toString('base64') };
   }
 
   /** A pool's backend TLS (its `tls:`, or BACKEND_*'s), kept to be watched. */
@@ -169,9 +209,13 @@ export class ClusterPrimary {
   async start(): Promise<number> {
     this.log.info({ config: describeConfig(this.config), workers: this.#count }, 'starting');
     await Promise.all([...this.#pools.values()].map((p) => p.start()));
+    // Stored certificates go to every worker with its hello: served from the first connection.
+    this.#acme?.loadStored();
+    this.#ticketKeys?.start();
     const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
     for (let i = 0; i < this.#count; i++) this.#fork(i);
     const port = await listening;
+    this.#acme?.start();
     const admin = this.config.admin;
     if (admin.port !== undefined) {
       this.#admin = new AdminServer(this.#adminTarget(), { ...admin, port: admin.port }, this.log.child({ component: 'admin' }));
@@ -351,6 +395,8 @@ export class ClusterPrimary {
     this.log.info({ workers: this.#workers.size }, 'shutting down');
     this.#unwatch?.();
     this.#unwatchTls?.();
+    this.#acme?.stop();
+    this.#ticketKeys?.stop();
     await Promise.all([...this.#pools.values()].map((p) => p.stop()));
     const exited = [...this.#workers.values()].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) resolve(); else w.once('exit', () => resolve());
@@ -422,6 +468,9 @@ export class ClusterPrimary {
       switch (message.type) {
         case 'hello':
           // The worker listens for messages now (one sent earlier could have been lost): send every pool.
+          if (this.#ticketKeys !== undefined) worker.send({ type: 'tls', update: this.#tlsImage() } satisfies ToWorker);
+          // The image holds every pending challenge: one sent before this worker listened needs no answer of its own.
+          for (const seq of [...this.#challengeSeqs]) this.#acknowledge(index, seq);
           worker.send({ type: 'pools', pools: this.#images(this.#pools.values()) } satisfies ToWorker);
           break;
         case 'ack':

@@ -31,6 +31,9 @@ import type { BackendTlsFiles } from '../tls/backend-tls.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
 import { enterHooks, HookErrors, HookSet, loadHookModule, named, type Hooks, type NamedHooks } from '../hooks/index.js';
 import { Tracer } from '../tracing/index.js';
+import { AcmeTls, acmeOn, answerHttpChallenge, type TlsUpdate } from '../tls/acme/index.js';
+import { TicketKeys } from '../tls/ticket-keys.js';
+import type { TlsOptions } from 'node:tls';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -59,6 +62,8 @@ export interface LoadBalancerOptions {
   readonly rateAuthority?: Authority;
   /** Hooks given as objects (the library's `hooks`), run before HOOKS_MODULE's; `use` adds more. */
   readonly hooks?: readonly Hooks[];
+  /** A cluster worker: ACME certificates and challenges and the session ticket key come from the primary (`applyTls`). */
+  readonly tlsFromPrimary?: boolean;
 }
 
 export interface StopResult {
@@ -109,6 +114,11 @@ export class LoadBalancer {
   /** ENGINE=fast (and its self-test passed): the plain HTTP/1.1 listeners' engine. */
   readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
+  /** ACME_DOMAINS: the certificates got automatically, and in a process that orders, their manager. */
+  readonly #acme: AcmeTls | undefined;
+  /** The session ticket key: made here (a process alone), or the primary's (`applyTls`). */
+  readonly #ticketKeys: TicketKeys | undefined;
+  #ticketKey: Buffer | undefined;
   readonly #customStrategy: Strategy | undefined;
   readonly #backendTls: BackendTlsFiles;
   /** Each pool's TLS towards its backends, by pool name: BACKEND_*'s, or its own `tls:`. */
@@ -139,8 +149,13 @@ export class LoadBalancer {
     this.#customStrategy = options.strategy;
     for (const [i, hooks] of (options.hooks ?? []).entries()) this.#libraryHooks.push(named(hooks, `hooks[${i}]`));
     this.#backendTls = backendTls(config);
+    this.#acme = acmeOn(config) ? new AcmeTls(config, this.log.child({ component: 'acme' }), options.tlsFromPrimary !== true) : undefined;
     this.#serverTls = config.tls.cert === undefined ? undefined : new ServerTls(config.tls);
-    const tls = this.#serverTls?.serverOptions();
+    // With TLS_CERT_FILE too, ACME's certificates join the store (SNI picks among all of them).
+    if (this.#acme !== undefined && this.#serverTls !== undefined) this.#acme.certificates.attach(this.#serverTls.store);
+    // ACME turns TLS on: without TLS_CERT_FILE, a name with no certificate yet fails the handshake.
+    const tls = this.#serverTlsOptions();
+    this.#ticketKeys = tls === undefined || options.tlsFromPrimary === true ? undefined : new TicketKeys(config.tls.ticketRotation, (keys) => this.#setTicketKeys(keys));
     // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
     // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
     const h2 = usesH2(config);
@@ -201,23 +216,26 @@ export class LoadBalancer {
     const certificates = tls !== undefined && config.tls.clientAuth !== 'off' ? [clientCertificates()] : [];
     // Tracing before the access log: its end decides whether the trace is kept, and so whether the line carries its ids.
     const chain = compose([requestId(), ...(this.#tracer === undefined ? [] : [this.#tracer.middleware()]), ...access, countRequests(this.tally), recordErrors(this.events),
-      ...(clientAddress === undefined ? [] : [clientAddress]), ...certificates, ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
+      ...(clientAddress === undefined ? [] : [clientAddress]), ...certificates,
+      ...(this.#acme === undefined ? [] : [this.#acme.middleware]), ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
       (ctx) => { const hooks = this.#hooks; if (hooks === undefined) this.#final(ctx); else enterHooks(hooks, ctx, this.#final); });
     const fast = this.#fast;
     this.#listeners = [fast !== undefined && tls === undefined
       ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits, proxyGate }, this.log)
       : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls, proxyGate }, this.log)];
+    const acme = this.#acme;
     if (tls !== undefined && config.tls.httpPort !== undefined) {
       this.#listeners.push(fast !== undefined && !config.tls.redirect
         ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate }, this.log)
         : new HttpListener(chain, {
           host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate,
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
+          challengeAnswer: acme === undefined ? undefined : (req, res) => answerHttpChallenge(acme.challenges, req, res),
         }, this.log));
     }
     // A certificate set or reloaded may change the default one: what clients without SNI get is the server's own context.
     const serverTls = this.#serverTls;
-    serverTls?.store.onChange(() => this.#listeners[0]!.setSecureContext(serverTls.serverOptions()));
+    serverTls?.store.onChange(() => this.#listeners[0]!.setSecureContext(this.#serverTlsOptions()!));
   }
 
   /** The TLS of a pool's backends, made once per pool name (see poolBackendTls). */
@@ -452,6 +470,32 @@ export class LoadBalancer {
     return () => { for (const u of unwatch) u(); };
   }
 
+  /**
+   * The TLS listener's options: TLS_CERT_FILE's certificates (chosen by SNI) and client
+   * certificates, with ACME's SNI and ALPN steps over them (a validation handshake gets its
+   * challenge certificate); undefined without TLS.
+   */
+  #serverTlsOptions(): TlsOptions | undefined {
+    const files = this.#serverTls?.serverOptions();
+    const acme = this.#acme?.serverOptions();
+    if (acme === undefined) return files;
+    return { ...files, ...acme };
+  }
+
+  /** TLS material from a cluster's primary: ACME certificates and challenges, the session ticket key. */
+  applyTls(update: TlsUpdate): void {
+    this.#acme?.apply(update);
+    if (update.ticketKeys !== undefined) this.#setTicketKeys(Buffer.from(update.ticketKeys, 'base64'));
+  }
+
+  /** The session ticket key for every TLS context of this process: the listener's own and those chosen by SNI. */
+  #setTicketKeys(keys: Buffer): void {
+    this.#ticketKey = keys;
+    const listener = this.#listeners[0];
+    if (listener instanceof HttpListener && listener.proto === 'https') listener.setTicketKeys(keys);
+    this.#acme?.certificates.setTicketKeys(keys);
+  }
+
   /** What the admin API acts on in a single process. */
   #adminTarget(): AdminTarget {
     const lb = this;
@@ -603,8 +647,14 @@ export class LoadBalancer {
       await Promise.all([...this.#services.values()].map((s) => s.start()));
       // Backends found up by the first checks are as warm as they will get; later ones ramp up.
       for (const service of this.#services.values()) service.armSlowStart();
+      // Certificates in storage are served from the first connection; orders wait for the listeners (validation reaches them).
+      this.#acme?.manager?.loadStored();
+      this.#ticketKeys?.start();
       for (const listener of this.#listeners) {
         const address = await listener.listen();
+        // node:cluster gives a worker's TLS server, as it listens, the ticket key the first worker had
+        // when it listened: after a rotation, a stale one. The one this process was given, again.
+        if (listener === this.#listeners[0] && this.#ticketKey !== undefined) this.#setTicketKeys(this.#ticketKey);
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, engine: listener.engine, strategy: this.director.strategy.name,
           available: this.pool.available.length, backends: this.pool.backends.length, pools: this.#services.size, routes: config.routes.length },
           this.#shared.externalHealth ? 'worker listening' : 'listening');
@@ -622,6 +672,7 @@ export class LoadBalancer {
         }, 1000);
       }
       this.#unwatchTls = this.#watchTls();
+      this.#acme?.manager?.start();
       return this.#listeners[0]!.address;
     } catch (err) {
       this.#state = 'stopped';
@@ -651,6 +702,8 @@ export class LoadBalancer {
     for (const service of this.#services.values()) service.proxy.draining = true;
     this.#unwatchTls?.();
     this.#unwatchConfig?.();
+    this.#ticketKeys?.stop();
+    this.#acme?.manager?.stop();
     const [cut] = await Promise.all([
       wasRunning ? this.#drain(timeout) : Promise.resolve(0),
       ...[...this.#services.values()].map((s) => s.stopChecks()),

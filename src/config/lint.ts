@@ -1,10 +1,11 @@
 import { weightsIgnored } from '../balancer/strategy.js';
 import { isDnsBackend } from '../pool/index.js';
 import type { Layer } from './load.js';
+import { acmeOn } from '../tls/acme/names.js';
 import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
 
 /** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
-const PREFIXES = ['DNS_', 'SHADOW', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_'];
+const PREFIXES = ['DNS_', 'SHADOW', 'HEALTH', 'PROXY', 'BACKEND', 'HTTP_', 'TLS_', 'ADMIN', 'LOG_', 'STICKY', 'HASH_', 'RETR', 'OUTLIER', 'QUEUE', 'CLIENT_', 'SHUTDOWN', 'STRATEG', 'TUNNEL', 'SLOW_', 'MAX_', 'CONNECT_', 'WORKER', 'STATE_', 'ACME_'];
 
 /**
  * Variables of other programs that may look like ours (`SSL_CERT_FILE` is one edit from
@@ -87,7 +88,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
     const names = SETTINGS.filter((s) => keys.includes(s.key) && given(s.key)).map((s) => s.env);
     if (names.length > 0) warnings.push(`${list(names)} ${names.length === 1 ? 'does' : 'do'} nothing ${why}`);
   };
-  const tls = config.tls.cert !== undefined;
+  const tls = config.tls.cert !== undefined || acmeOn(config);
   if (!layers.some((l) => l.values.has('backends') || l.pools !== undefined)) {
     warnings.push(`no backend is configured (BACKENDS, backends: in a config file, --backends): using the origin's defaults ${DEFAULT_BACKENDS}`);
   }
@@ -106,6 +107,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
     warnings.push('HTTP_PORT proxies plain HTTP, where no client certificate is asked for, beside TLS_CLIENT_AUTH=require: set HTTP_REDIRECT=true to send those clients to HTTPS');
   }
   if (given('sticky.secret') && config.sticky.cookie === undefined) warnings.push('STICKY_SECRET does nothing without STICKY_COOKIE');
+  if (!acmeOn(config)) idle(['acme.email', 'acme.directory', 'acme.storage', 'acme.caFile', 'acme.challenge', 'acme.renewCheck', 'acme.lockStale'], 'without ACME_DOMAINS');
   if (config.health.timeout > config.health.interval) {
     warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);
   }

@@ -9,6 +9,7 @@ import { RouteTable } from '../routing/route-table.js';
 import { DEFAULT_POOL, poolEntries, poolSettings, POOL_SETTINGS, type PoolConfig } from './pools.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Config, type Setting } from './settings.js';
 import { InvalidBackend, isDnsBackend, parseProto, resolveProto } from '../pool/index.js';
+import { checkAcme } from '../tls/acme/names.js';
 
 /** One source of values. Later layers override earlier ones. */
 export interface Layer {
@@ -172,6 +173,7 @@ export function resolveConfig(layers: readonly Layer[], strategyNames: readonly 
   const routeSource = layers.findLast((l) => l.routes !== undefined);
   config.pools = pools;
   config.routes = routeSource === undefined ? [] : parseRoutes(routeSource.routes, new Set(pools.map((p) => p.name)), routeSource.where?.replace(/^ in /, '') || undefined);
+  checkAcme(config as unknown as Config);
   if (config.strict === true) {
     const unreachable = RouteTable.compile(config.routes as RouteSpec[]).unreachable;
     if (unreachable.length > 0) throw new ConfigError(`${unreachable[0]} (STRICT_ENV is on: a route that can never match is an error)`);

@@ -176,7 +176,11 @@ export interface Config {
     readonly httpPort: number | undefined;
     /** Whether the plain-HTTP listener redirects to HTTPS (308) instead of proxying. */
     readonly redirect: boolean;
+    /** With WORKERS: how often the primary replaces the session ticket key it hands to every worker. */
+    readonly ticketRotation: number;
   };
+  /** Automatic certificates (RFC 8555); off while `domains` is empty. */
+  readonly acme: AcmeSettings;
   readonly backendTls: {
     readonly ca: string | undefined;
     readonly servername: string | undefined;
@@ -257,6 +261,28 @@ export interface Config {
   /** OpenTelemetry traces (the OTEL_* variables): off unless an endpoint is set. */
   readonly tracing: TracingConfig;
 }
+
+/** ACME_*: the names to get certificates for, from whom, and where to keep them. */
+export interface AcmeSettings {
+  /** DNS names, one certificate each; `routes`: every exact hostname of the routes; empty: off. */
+  readonly domains: readonly string[] | 'routes';
+  readonly email: string | undefined;
+  readonly directory: string;
+  /** Directory of the account key, the certificates and the order lock. */
+  readonly storage: string | undefined;
+  /** PEM CA bundle the ACME server's HTTPS certificate is verified with (a private ACME server). */
+  readonly caFile: string | undefined;
+  /** Which challenge to answer: auto is http-01 with HTTP_PORT, else tls-alpn-01. */
+  readonly challenge: AcmeChallengeSetting;
+  /** How often certificates are checked for renewal (and storage for certificates another instance got). */
+  readonly renewCheck: number;
+  /** A lock file older than this is an instance that died while ordering: taken over. */
+  readonly lockStale: number;
+}
+
+export const ACME_CHALLENGES = ['auto', 'http-01', 'tls-alpn-01'] as const;
+export type AcmeChallengeSetting = (typeof ACME_CHALLENGES)[number];
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
 
 export const DEFAULT_BACKENDS = 'http://localhost:8081,http://localhost:8082,http://localhost:8083';
 
@@ -536,6 +562,30 @@ function traceUrl(value: unknown): string {
   return text;
 }
 
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** ACME_DOMAINS: DNS names (no wildcard: HTTP-01 and TLS-ALPN-01 cannot prove one), or `routes`. */
+function acmeDomains(value: unknown, text: boolean): readonly string[] | 'routes' {
+  if (typeof value === 'string' && value.trim() === 'routes') return 'routes';
+  const expected = 'comma-separated DNS names such as example.com,www.example.com (no wildcards: they need DNS-01), or routes';
+  const list = stringItems(value, text)?.map((d) => d.toLowerCase());
+  if (list === undefined) throw new InvalidValue(expected);
+  for (const name of list) if (!DNS_NAME.test(name)) throw new InvalidValue(expected, name);
+  return Object.freeze([...new Set(list)]);
+}
+
+function email(value: unknown): string {
+  if (typeof value !== 'string' || !/^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(value.trim())) throw new InvalidValue('an e-mail address such as ops@example.com');
+  return value.trim();
+}
+
+function httpsUrl(value: unknown): string {
+  let url: URL | undefined;
+  try { url = typeof value === 'string' ? new URL(value.trim()) : undefined; } catch { url = undefined; }
+  if (url === undefined || url.protocol !== 'https:') throw new InvalidValue(`an https:// URL of an ACME directory, such as ${LETS_ENCRYPT}`);
+  return url.href;
+}
+
 function row(key: string, env: string, help: string, defaultValue: unknown, defaultText: string, parse: Setting['parse']): Setting {
   return { key, env, flag: env.toLowerCase().replaceAll('_', '-'), help, default: defaultValue, defaultText, parse };
 }
@@ -604,6 +654,15 @@ export const SETTINGS: readonly Setting[] = [
   row('tls.ecdhCurves', 'TLS_ECDH_CURVES', 'Key exchange groups of the HTTPS listener, colon-separated, such as X25519:P-256.', undefined, 'Node\'s defaults', ecdhCurves),
   row('tls.httpPort', 'HTTP_PORT', 'With TLS on: an extra plain-HTTP listener on this port.', undefined, 'none', integer(0, 65535)),
   row('tls.redirect', 'HTTP_REDIRECT', 'With HTTP_PORT: redirect plain-HTTP requests to HTTPS (308) instead of proxying them.', false, 'false', bool),
+  durationRow('tls.ticketRotation', 'TLS_TICKET_ROTATION', 'With WORKERS: how often the primary makes a new TLS session ticket key for every worker (a session resumes on any worker).', 12 * 3_600_000, 'positive'),
+  row('acme.domains', 'ACME_DOMAINS', 'Names to get certificates for automatically (ACME, one certificate each), comma-separated; routes: every exact hostname of the routes. Turns HTTPS on for PORT.', Object.freeze([]), 'none (off)', acmeDomains),
+  row('acme.email', 'ACME_EMAIL', 'Contact address of the ACME account (expiry notices).', undefined, 'none', email),
+  row('acme.directory', 'ACME_DIRECTORY', `ACME directory URL; Let's Encrypt's staging is https://acme-staging-v02.api.letsencrypt.org/directory.`, LETS_ENCRYPT, "Let's Encrypt (production)", httpsUrl),
+  row('acme.storage', 'ACME_STORAGE', 'Directory of the ACME account key and certificates (files 0600, written atomically); instances sharing it order one at a time.', undefined, 'none (required with ACME_DOMAINS)', filePath),
+  row('acme.caFile', 'ACME_CA_FILE', 'PEM CA bundle that the ACME directory\'s HTTPS certificate is verified with (a private ACME server).', undefined, 'the system CAs and Node\'s', filePath),
+  row('acme.challenge', 'ACME_CHALLENGE', 'Challenge answered: http-01 (on HTTP_PORT, which must be 80 for a public CA), tls-alpn-01 (on PORT, 443), or auto (http-01 with HTTP_PORT, else tls-alpn-01).', 'auto', 'auto', oneOf(ACME_CHALLENGES)),
+  durationRow('acme.renewCheck', 'ACME_RENEW_CHECK', 'How often certificates are checked for renewal (due at two thirds of their lifetime) and storage for certificates another instance got.', 3_600_000, 'positive'),
+  durationRow('acme.lockStale', 'ACME_LOCK_STALE', 'A lock file in ACME_STORAGE older than this belongs to an instance that died while ordering, and is taken over.', 600_000, 'positive'),
   row('backendTls.ca', 'BACKEND_CA_FILE', 'PEM CA bundle to verify https:// backends with, instead of the system CAs and Node\'s roots.', undefined, 'the system CAs and Node\'s', filePath),
   row('backendTls.servername', 'BACKEND_SERVERNAME', 'TLS server name (SNI, and the name verified) for https:// backends.', undefined, 'the backend URL\'s host', serverName),
   row('backendTls.insecure', 'BACKEND_TLS_INSECURE', 'Do not verify https:// backends\' certificates (for tests only; logged loudly).', false, 'false', bool),

@@ -6,7 +6,7 @@ import {
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TlsOptions } from 'node:tls';
+import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
@@ -32,6 +32,8 @@ export interface ListenerOptions {
   readonly redirectToPort?: () => number;
   /** PROXY_PROTOCOL: the PROXY header is read off each connection first (TLS listeners, and plain ones that serve h2c beside HTTP/1.1). */
   readonly proxyGate?: ProxyGate;
+  /** A redirecting listener answers ACME HTTP-01 requests still: true when this answered one. */
+  readonly challengeAnswer?: (req: IncomingMessage, res: ContextResponse) => boolean;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -166,6 +168,7 @@ export class HttpListener implements Listener {
         return;
       }
       if (redirect !== undefined) {
+        if (options.challengeAnswer?.(req, res) === true) return;
         this.#redirect(req, res, redirect());
         return;
       }
@@ -284,6 +287,11 @@ export class HttpListener implements Listener {
   setSecureContext(tls: TlsOptions): void {
     const server = this.server as unknown as { setSecureContext(o: TlsOptions): void; getTicketKeys(): Buffer };
     server.setSecureContext({ minVersion: 'TLSv1.2', ticketKeys: server.getTicketKeys(), ...tls });
+  }
+
+  /** The session ticket key (48 bytes) of the listener's own context; contexts chosen by SNI take it from their store. */
+  setTicketKeys(keys: Buffer): void {
+    (this.server as unknown as TlsServer).setTicketKeys(keys);
   }
 
   async listen(): Promise<AddressInfo> {
