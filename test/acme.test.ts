@@ -9,6 +9,7 @@ import { get } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
 import { freePort, startLb, type LogLine, type RunningLb } from './helpers/lb.js';
 import { pebbleMissing, startPebble, type Pebble } from './helpers/pebble.js';
+import { createCa } from './helpers/certs.js';
 
 // Real orders against Debian's pebble: it resolves the test's names to 127.0.0.1 and validates on
 // the balancer's own ports (HTTP_PORT for HTTP-01, PORT for TLS-ALPN-01).
@@ -188,4 +189,29 @@ test('a failed order is tried again after a back-off that doubles, while plain t
   assert.ok((two.retryInMs as number) >= 300 && (two.retryInMs as number) <= 400, String(two.retryInMs));
   const plain = await lb.waitForLog((l) => l.msg === 'listening' && l.proto === 'http');
   assert.equal((await get(`http://127.0.0.1:${plain.port as number}/`)).body, 'b');
+});
+
+test('with TLS_CERT_FILE pairs too: one store, chosen by SNI: the ordered name gets its ACME certificate, each file\'s name its own, any other name the first file\'s', { skip }, async (t) => {
+  const ca = createCa();
+  const files = ca.issue('files', ['files.test']);
+  const second = ca.issue('second', ['second.test']);
+  const { pebble, env } = await setup(t, ['d.acme.test'], {
+    TLS_CERT_FILE: `${files.certFile},${second.certFile}`, TLS_KEY_FILE: `${files.keyFile},${second.keyFile}`, ACME_CHALLENGE: 'http-01',
+  });
+  const lb = await startLb(env);
+  t.after(() => lb.stop());
+  const line = await lb.waitForLog(issued('d.acme.test'));
+  const root = await pebble.roots();
+  assert.equal((await presented(lb.port, 'd.acme.test', root)).serialNumber, line.serial);
+  assert.match((await presented(lb.port, 'files.test', ca.cert)).subjectaltname ?? '', /DNS:files\.test/);
+  assert.match((await presented(lb.port, 'second.test', ca.cert)).subjectaltname ?? '', /DNS:second\.test/);
+  // A name with no certificate of its own gets the default (the file's), as nginx's default server does.
+  const other = await new Promise<PeerCertificate>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: lb.port, servername: 'other.test', rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate());
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+  assert.match(other.subjectaltname ?? '', /DNS:files\.test/);
 });
