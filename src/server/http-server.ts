@@ -32,6 +32,8 @@ export interface ListenerOptions {
   readonly redirectToPort?: () => number;
   /** PROXY_PROTOCOL: the PROXY header is read off each connection first (TLS listeners, and plain ones that serve h2c beside HTTP/1.1). */
   readonly proxyGate?: ProxyGate;
+  /** WORKER_LISTEN=reuseport: this process binds its own SO_REUSEPORT socket (see listenOn). */
+  readonly reusePort?: boolean;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -282,7 +284,7 @@ export class HttpListener implements Listener {
   }
 
   async listen(): Promise<AddressInfo> {
-    return listenOn(this.server, this.#options.host, this.#options.port);
+    return listenOn(this.server, this.#options.host, this.#options.port, this.#options.reusePort);
   }
 
   /** Stops accepting and closes idle keep-alive connections at once. */
