@@ -21,7 +21,7 @@ import { backendTls, watchFiles } from './tls-files.js';
 import { flushLogger } from './logger.js';
 import { ManagedPool, poolChanges } from './managed-pool.js';
 import { exitCannotStart } from './signals.js';
-import { LISTEN_ENV, listenMode, PortReservation, type ListenMode } from './worker-listen.js';
+import { LISTEN_ENV, listenMode, PortReservation, reusePortUnsupported, type ListenMode } from './worker-listen.js';
 
 /**
  * How long to wait before replacing a worker: at once after one that ran, then 1 s, 2 s, 4 s …
@@ -114,7 +114,7 @@ export class ClusterPrimary {
     this.config = signedAlike(config, this.#stickySecret);
     this.log = log;
     this.#count = workerCount(config);
-    this.#listen = listenMode(config.workerListen);
+    this.#listen = listenMode(config.workerListen, reusePortUnsupported());
     this.#options = options;
     this.#stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
     for (const settings of this.config.pools) this.#addPool(settings);

@@ -19,8 +19,8 @@ export function reusePortUnsupported(version: string = process.versions.node, pl
   return has ? undefined : `Node.js ${version} has no reusePort (22.12+ or 23.1+)`;
 }
 
-/** WORKER_LISTEN resolved: `auto` falls back to `shared` (with why); `reuseport` where it cannot work is a ConfigError. */
-export function listenMode(setting: WorkerListen, unsupported: string | undefined = reusePortUnsupported()): { mode: ListenMode; fallback?: string } {
+/** WORKER_LISTEN resolved (`unsupported`: see reusePortUnsupported): `auto` falls back to `shared` (with why); `reuseport` where it cannot work is a ConfigError. */
+export function listenMode(setting: WorkerListen, unsupported: string | undefined): { mode: ListenMode; fallback?: string } {
   if (setting === 'shared') return { mode: 'shared' };
   if (unsupported === undefined) return { mode: 'reuseport' };
   if (setting === 'auto') return { mode: 'shared', fallback: unsupported };
