@@ -92,7 +92,7 @@ export class PortReservation {
 async function reserve(host: string, port: number, held: Server[]): Promise<number> {
   if (port !== 0) {
     const alone = createServer();
-    await listenOn(alone, host, port);
+    await listenOn(alone, host, port).catch((err: NodeJS.ErrnoException) => { throw bindError(err, host, port); });
     await new Promise<void>((resolve) => alone.close(() => resolve()));
     return port;
   }
@@ -102,4 +102,9 @@ async function reserve(host: string, port: number, held: Server[]): Promise<numb
   // Whatever the kernel queues on it is reset at release: it never accepts.
   probe.on('connection', (socket) => socket.destroy());
   return address.port;
+}
+
+/** A bind that failed, told as a worker's own bind failure is by node:cluster (`bind EADDRINUSE 127.0.0.1:8080`), whichever process found it. */
+function bindError(err: NodeJS.ErrnoException, host: string, port: number): NodeJS.ErrnoException {
+  return Object.assign(new Error(`bind ${err.code ?? err.message} ${host}:${port}`, { cause: err }), { code: err.code, errno: err.errno, syscall: 'bind' });
 }
