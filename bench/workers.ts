@@ -8,11 +8,12 @@
  * most) or, with `--keepalive`, kept-alive connections.
  *
  * CPU-µs per request is the CPU time (user + system) of the balancer's whole process tree over
- * the measured window divided by the requests; `primary µs` is the primary's part of it. By
- * default the balancer's processes share the last CPU (taskset; the backends and wrk the others):
- * the cost per request, not the speed-up, is compared. `--no-pin` lets them spread.
+ * the measured window divided by the requests; `primary µs` is the primary's part of it. The
+ * processes run where the scheduler puts them, as workers are meant to (one per core); `--pin`
+ * puts every process of the balancer on the last CPU (taskset; the backends and wrk on the
+ * others), which adds to WORKERS=2 the cost of two event loops taking turns on one core.
  *
- *   npm run bench:workers -- --duration 10 --rounds 3 --connections 50 --node PATH [--keepalive] [--json]
+ *   npm run bench:workers -- --duration 10 --rounds 3 --connections 50 --node PATH [--keepalive] [--pin] [--json]
  *
  * Needs wrk (apt-get install wrk) and a Node.js with reusePort (22.12+ or 23.1+) for the
  * reuseport target (`--node`, or BENCH_NODE); without one that target is left out.
@@ -33,7 +34,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     node: { type: 'string' },
     keepalive: { type: 'boolean', default: false },
-    pin: { type: 'boolean', default: true },
+    pin: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
   allowNegative: true,
