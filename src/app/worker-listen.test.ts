@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type ListenOptions } from 'node:net';
-import { resolveConfig, objectLayer, ConfigError } from '../config/index.js';
+import { resolveConfig, objectLayer, ConfigError, envLayer, ineffectiveSettings } from '../config/index.js';
 import { listenMode, PortReservation, reusePortUnsupported, workerPlan, LISTEN_ENV } from './worker-listen.js';
 
 const NO_REUSE_PORT = reusePortUnsupported();
@@ -79,4 +79,11 @@ test('a configured port that is free is checked and not held', async () => {
   await once(after, 'listening');
   after.close();
   reservation.release();
+});
+
+test('WORKER_LISTEN without WORKERS is named as doing nothing', () => {
+  const alone = envLayer({ BACKENDS: 'http://127.0.0.1:1', WORKER_LISTEN: 'shared' });
+  assert.deepEqual(ineffectiveSettings(resolveConfig([alone], ['round-robin']), [alone]), ['WORKER_LISTEN does nothing without WORKERS (one process listens by itself)']);
+  const workers = envLayer({ BACKENDS: 'http://127.0.0.1:1', WORKER_LISTEN: 'shared', WORKERS: '2' });
+  assert.deepEqual(ineffectiveSettings(resolveConfig([workers], ['round-robin']), [workers]), []);
 });

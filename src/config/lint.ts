@@ -102,6 +102,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   if (given('tls.httpPort') && !tls) warnings.push('HTTP_PORT does nothing without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP already)');
   if (given('tls.redirect') && config.tls.httpPort === undefined) warnings.push('HTTP_REDIRECT does nothing without HTTP_PORT');
   if (given('sticky.secret') && config.sticky.cookie === undefined) warnings.push('STICKY_SECRET does nothing without STICKY_COOKIE');
+  if (given('workerListen') && config.workers === 0) warnings.push('WORKER_LISTEN does nothing without WORKERS (one process listens by itself)');
   if (config.health.timeout > config.health.interval) {
     warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);
   }
