@@ -2,6 +2,7 @@ import type { Config } from '../config/index.js';
 import type { Pool } from '../pool/index.js';
 import { CONFIG_ENV, INDEX_ENV, STATS_INTERVAL_MS, type BackendImage, type Change, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { LoadBalancer } from './load-balancer.js';
+import { workerPlan } from './worker-listen.js';
 import { exemplarImage } from '../metrics/index.js';
 import type { Authority, Verdict } from '../rate-limit/index.js';
 
@@ -64,7 +65,8 @@ export async function runWorker(): Promise<LoadBalancer> {
     asked.set(++seq, resolve);
     process.send!({ type: 'rate', seq, limit, key } satisfies ToPrimary);
   });
-  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true, rateAuthority, tlsFromPrimary: true });
+  // WORKER_LISTEN=reuseport: this worker binds its own sockets on the primary's ports, and the kernel hands it connections.
+  const lb = new LoadBalancer(config, { logger: log, accessLines: lines, strategyOffset: index, externalHealth: true, rateAuthority, tlsFromPrimary: true, listen: workerPlan() });
   const stop = handleSignals(lb);
   // The timeline of errors is the primary's: each error this worker records goes there.
   lb.events.subscribe((event) => {

@@ -24,6 +24,7 @@ import { ManagedPool, poolChanges } from './managed-pool.js';
 import { exitCannotStart } from './signals.js';
 import { AcmeManager, Challenges, acmeChallenge, acmeNames, acmeOn, type ChallengeChange, type KeyPair, type TlsUpdate } from '../tls/acme/index.js';
 import { TicketKeys } from '../tls/ticket-keys.js';
+import { LISTEN_ENV, listenMode, PortReservation, reusePortUnsupported, type ListenMode } from './worker-listen.js';
 
 /**
  * How long to wait before replacing a worker: at once after one that ran, then 1 s, 2 s, 4 s …
@@ -120,12 +121,17 @@ export class ClusterPrimary {
   readonly #challengeSeqs = new Set<number>();
   /** The session ticket key every worker uses, so that a session resumes on any of them. */
   readonly #ticketKeys: TicketKeys | undefined;
+  /** WORKER_LISTEN resolved: each worker its own SO_REUSEPORT socket, or this process's hand-off. */
+  readonly #listen: { readonly mode: ListenMode; readonly fallback?: string };
+  /** With reuseport: the ports every worker binds, held here until all of them listen. */
+  #reservation: PortReservation | undefined;
 
   constructor(config: Config, log: Logger, options: ClusterOptions = {}) {
     if (unsigned(config)) log.warn('STICKY_SECRET is not set: sticky cookies are signed with a random key and will not survive a restart');
     this.config = signedAlike(config, this.#stickySecret);
     this.log = log;
     this.#count = workerCount(config);
+    this.#listen = listenMode(config.workerListen, reusePortUnsupported());
     this.#options = options;
     this.#stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
     this.#backendTls = backendTls(this.config);
@@ -208,13 +214,15 @@ export class ClusterPrimary {
   /** Checks every backend once, then starts the workers; resolves with the port once all listen. */
   async start(): Promise<number> {
     this.log.info({ config: describeConfig(this.config), workers: this.#count }, 'starting');
+    if (this.#listen.fallback !== undefined) this.log.info({ workerListen: 'shared', reason: this.#listen.fallback }, 'WORKER_LISTEN=auto: the primary accepts connections and hands them to the workers');
+    if (this.#listen.mode === 'reuseport') this.#reservation = await PortReservation.take(this.config);
     await Promise.all([...this.#pools.values()].map((p) => p.start()));
     // Stored certificates go to every worker with its hello: served from the first connection.
     this.#acme?.loadStored();
     this.#ticketKeys?.start();
     const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
     for (let i = 0; i < this.#count; i++) this.#fork(i);
-    const port = await listening;
+    const port = await listening.finally(() => this.#reservation?.release());
     this.#acme?.start();
     const admin = this.config.admin;
     if (admin.port !== undefined) {
@@ -389,6 +397,11 @@ export class ClusterPrimary {
     return this.#workers.size;
   }
 
+  /** How the workers take connections: `reuseport` (each its own socket) or `shared` (through this process). */
+  get listenMode(): ListenMode {
+    return this.#listen.mode;
+  }
+
   /** Drains every worker (each within SHUTDOWN_TIMEOUT) and stops the health checks. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -462,7 +475,8 @@ export class ClusterPrimary {
 
   #fork(index: number): void {
     const startedAt = Date.now();
-    const worker = cluster.fork({ [CONFIG_ENV]: JSON.stringify(this.config), [INDEX_ENV]: String(index) });
+    const plan = this.#reservation?.plan;
+    const worker = cluster.fork({ [CONFIG_ENV]: JSON.stringify(this.config), [INDEX_ENV]: String(index), [LISTEN_ENV]: plan === undefined ? '' : JSON.stringify(plan) });
     this.#workers.set(index, worker);
     worker.on('message', (message: ToPrimary) => {
       switch (message.type) {
@@ -585,7 +599,7 @@ export async function runPrimary(config: Config, log: Logger, options: ClusterOp
   } catch (err) {
     exitCannotStart(log, err as NodeJS.ErrnoException);
   }
-  log.info({ address: config.host, port, workers: workerCount(config), strategy: config.strategy,
+  log.info({ address: config.host, port, workers: workerCount(config), workerListen: primary.listenMode, strategy: config.strategy,
     available: primary.pool.available.length, backends: primary.pool.backends.length, pools: primary.pools.size, routes: primary.config.routes.length }, 'listening');
 }
 

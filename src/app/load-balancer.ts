@@ -19,6 +19,7 @@ import { FastEngine } from '../engine/index.js';
 import { Edge } from '../edge/index.js';
 import { STARTED_AT, VERSION } from '../version.js';
 import { LogDestination } from './log-destination.js';
+import type { WorkerListenPlan } from './worker-listen.js';
 import { createLogging, flushLogger } from './logger.js';
 import { keeping, reloaded, reloadFailed, restartOnly, strategyChanged } from './reload.js';
 import { describeConfig } from './reporting.js';
@@ -64,6 +65,8 @@ export interface LoadBalancerOptions {
   readonly hooks?: readonly Hooks[];
   /** A cluster worker: ACME certificates and challenges and the session ticket key come from the primary (`applyTls`). */
   readonly tlsFromPrimary?: boolean;
+  /** A cluster worker with WORKER_LISTEN=reuseport: its own SO_REUSEPORT sockets, on the ports its primary chose. */
+  readonly listen?: WorkerListenPlan;
 }
 
 export interface StopResult {
@@ -220,15 +223,17 @@ export class LoadBalancer {
       ...(this.#acme === undefined ? [] : [this.#acme.middleware]), ...(explainGate === undefined ? [] : [explainRequests(explainGate)])],
       (ctx) => { const hooks = this.#hooks; if (hooks === undefined) this.#final(ctx); else enterHooks(hooks, ctx, this.#final); });
     const fast = this.#fast;
+    const own = options.listen;
+    const reusePort = own?.reusePort === true;
     this.#listeners = [fast !== undefined && tls === undefined
-      ? fast.listener(chain, { host: config.host, port: config.port, limits: config.limits, proxyGate }, this.log)
-      : new HttpListener(chain, { host: config.host, port: config.port, limits: config.limits, tls, proxyGate }, this.log)];
+      ? fast.listener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, proxyGate, reusePort }, this.log)
+      : new HttpListener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, tls, proxyGate, reusePort }, this.log)];
     const acme = this.#acme;
     if (tls !== undefined && config.tls.httpPort !== undefined) {
       this.#listeners.push(fast !== undefined && !config.tls.redirect
-        ? fast.listener(chain, { host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate }, this.log)
+        ? fast.listener(chain, { host: config.host, port: own?.httpPort ?? config.tls.httpPort, limits: config.limits, proxyGate, reusePort }, this.log)
         : new HttpListener(chain, {
-          host: config.host, port: config.tls.httpPort, limits: config.limits, proxyGate,
+          host: config.host, port: own?.httpPort ?? config.tls.httpPort, limits: config.limits, proxyGate, reusePort,
           redirectToPort: config.tls.redirect ? () => this.#listeners[0]!.address.port : undefined,
           challengeAnswer: acme === undefined ? undefined : (req, res) => answerHttpChallenge(acme.challenges, req, res),
         }, this.log));

@@ -108,6 +108,7 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   }
   if (given('sticky.secret') && config.sticky.cookie === undefined) warnings.push('STICKY_SECRET does nothing without STICKY_COOKIE');
   if (!acmeOn(config)) idle(['acme.email', 'acme.directory', 'acme.storage', 'acme.caFile', 'acme.challenge', 'acme.renewCheck', 'acme.lockStale'], 'without ACME_DOMAINS');
+  if (given('workerListen') && config.workers === 0) warnings.push('WORKER_LISTEN does nothing without WORKERS (one process listens by itself)');
   if (config.health.timeout > config.health.interval) {
     warnings.push(`HEALTH_CHECK_TIMEOUT (${config.health.timeout} ms) is longer than HEALTH_CHECK_INTERVAL (${config.health.interval} ms): a check may still run when the next is due`);
   }

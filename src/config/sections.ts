@@ -5,7 +5,7 @@ import type { Setting } from './settings.js';
  * the first parts of the keys it holds (`tls` holds `tls.cert` and `tls.key`).
  */
 export const SECTIONS: readonly { readonly title: string; readonly keys: readonly string[] }[] = [
-  { title: 'Listening', keys: ['port', 'host', 'tls', 'engine', 'workers', 'acme'] },
+  { title: 'Listening', keys: ['port', 'host', 'tls', 'engine', 'workers', 'workerListen', 'acme'] },
   { title: 'Backends', keys: ['backends', 'proto', 'proxyProtocol', 'dns', 'backendTls', 'http'] },
   { title: 'Balancing', keys: ['strategy', 'shadowStrategies', 'strategyModule', 'hash', 'sticky', 'hooks', 'hookTimeout'] },
   { title: 'Health checks', keys: ['health'] },

@@ -46,6 +46,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const ENGINES = ['node', 'fast'] as const;
 export type Engine = (typeof ENGINES)[number];
+export const WORKER_LISTEN_MODES = ['auto', 'reuseport', 'shared'] as const;
+export type WorkerListen = (typeof WORKER_LISTEN_MODES)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export const HEALTH_CHECK_TYPES = ['http', 'grpc'] as const;
 export type HealthCheckType = (typeof HEALTH_CHECK_TYPES)[number];
@@ -207,6 +209,8 @@ export interface Config {
   };
   /** Worker processes: 0 runs in this process alone; `auto` one per core. */
   readonly workers: number | 'auto';
+  /** How workers listen: each its own SO_REUSEPORT socket (reuseport), the primary's hand-off (shared), or reuseport where Node and the OS have it (auto). */
+  readonly workerListen: WorkerListen;
   /** What parses plain HTTP/1.1 traffic and sends it upstream. */
   readonly engine: Engine;
   readonly admin: {
@@ -679,6 +683,7 @@ export const SETTINGS: readonly Setting[] = [
   row('limits.h2MaxConcurrentStreams', 'H2_MAX_CONCURRENT_STREAMS', 'Most streams (requests) an HTTP/2 client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); a client that opens more is closed with GOAWAY PROTOCOL_ERROR.', 100, '100', integer(1, 10_000)),
   row('engine', 'ENGINE', 'HTTP/1.1 engine of the plain listeners: fast (raw sockets and llhttp; falls back to node, with a warning, if its start-up self-test fails) or node (node:http and undici). With TLS every listener uses node.', 'fast', 'fast', oneOf(ENGINES)),
   row('workers', 'WORKERS', 'Worker processes sharing the port (node:cluster): auto (one per core) or N; 0 runs everything in one process.', 0, '0', workers),
+  row('workerListen', 'WORKER_LISTEN', 'How workers take connections: reuseport (each worker its own SO_REUSEPORT socket, the kernel spreads connections; Linux with Node 22.12+/23.1+), shared (the primary accepts and hands each connection to a worker, node:cluster\'s round robin) or auto (reuseport where supported, else shared).', 'auto', 'auto', oneOf(WORKER_LISTEN_MODES)),
   row('admin.port', 'ADMIN_PORT', 'Port of the admin listener (probes, /metrics, the admin API); never the traffic port. Off when not set.', undefined, 'none (off)', integer(0, 65535)),
   row('admin.host', 'ADMIN_HOST', 'Address of the admin listener; other than loopback, ADMIN_TOKEN is required.', '127.0.0.1', '127.0.0.1', host),
   secretRow('admin.token', 'ADMIN_TOKEN', 'Bearer token (at least 16 characters) the admin API requires; without it, the API only reads.', 'none'),

@@ -16,6 +16,8 @@ export interface FastListenerOptions {
   readonly limits?: ClientLimits;
   /** PROXY_PROTOCOL: each connection's PROXY header is read before llhttp sees a byte. */
   readonly proxyGate?: ProxyGate;
+  /** WORKER_LISTEN=reuseport: this process binds its own SO_REUSEPORT socket (see listenOn). */
+  readonly reusePort?: boolean;
 }
 
 /**
@@ -91,7 +93,7 @@ export class FastListener implements Listener {
   }
 
   async listen(): Promise<AddressInfo> {
-    const address = await listenOn(this.server, this.#options.host, this.#options.port);
+    const address = await listenOn(this.server, this.#options.host, this.#options.port, this.#options.reusePort);
     this.#timer = setInterval(this.#sweep, this.interval);
     this.#timer.unref();
     this.server.once('close', () => clearInterval(this.#timer));

@@ -1,4 +1,4 @@
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { AddressInfo, ListenOptions, Server as NetServer } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 
 /** A client-facing listener, whichever engine parses its requests. */
@@ -21,12 +21,17 @@ export interface Listener {
   closeAll(): void;
 }
 
-/** Listens on `host:port`; resolves with the address, or rejects with the listening error (a port taken). */
-export function listenOn(server: NetServer, host: string, port: number): Promise<AddressInfo> {
+/**
+ * Listens on `host:port`; resolves with the address, or rejects with the listening error (a port
+ * taken). With `reusePort` the socket gets SO_REUSEPORT (Node 22.12+/23.1+) and, in a cluster
+ * worker, is bound by the worker itself (`exclusive`), not shared through the primary.
+ */
+export function listenOn(server: NetServer, host: string, port: number, reusePort = false): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
-    server.listen({ host, port }, () => {
+    // `reusePort` is not in @types/node 20's ListenOptions; Node 20 would ignore it (WORKER_LISTEN never asks it there).
+    server.listen(reusePort ? { host, port, reusePort, exclusive: true } as ListenOptions : { host, port }, () => {
       server.off('error', onError);
       resolve(server.address() as AddressInfo);
     });

@@ -34,6 +34,8 @@ export interface ListenerOptions {
   readonly proxyGate?: ProxyGate;
   /** A redirecting listener answers ACME HTTP-01 requests still: true when this answered one. */
   readonly challengeAnswer?: (req: IncomingMessage, res: ContextResponse) => boolean;
+  /** WORKER_LISTEN=reuseport: this process binds its own SO_REUSEPORT socket (see listenOn). */
+  readonly reusePort?: boolean;
 }
 
 type AnyServer = Server<typeof IncomingMessage, typeof ContextResponse>;
@@ -295,7 +297,7 @@ export class HttpListener implements Listener {
   }
 
   async listen(): Promise<AddressInfo> {
-    return listenOn(this.server, this.#options.host, this.#options.port);
+    return listenOn(this.server, this.#options.host, this.#options.port, this.#options.reusePort);
   }
 
   /** Stops accepting and closes idle keep-alive connections at once. */
