@@ -42,6 +42,24 @@ describe('hook failures and timeouts, phase by phase', () => {
     assert.equal(out.status, 200);
   });
 
+  it('onResponse on the balancer\'s own error answer may be asynchronous: the answer waits for it, with its fields', async () => {
+    const out = await runHooks({
+      name: 'later',
+      onResponse: async (_ctx, head) => { await Promise.resolve(); head.headers.set('x-why', head.error ?? ''); },
+    }, { pools: { default: [] } });
+    assert.deepEqual([out.status, out.error, out.hookErrors], [503, 'LB_ERR_NO_BACKEND', {}]);
+    assert.deepEqual(out.headers.filter(([name]) => name === 'x-why'), [['x-why', 'LB_ERR_NO_BACKEND']]);
+  });
+
+  it('onResponse on an error answer may answer after a promise; one that rejects: 500, one that hangs: 504', async () => {
+    const answered = await runHooks({ name: 'sorry', onResponse: async (ctx) => { await Promise.resolve(); ctx.respond(503, 'sorry\n'); } }, { pools: { default: [] } });
+    assert.deepEqual([answered.status, answered.body], [503, 'sorry\n']);
+    const failed = await runHooks({ name: 'bad', onResponse: rejected }, { pools: { default: [] } });
+    assert.deepEqual([failed.status, failed.error, failed.hookErrors], [500, 'LB_ERR_HOOK_FAILED', { 'bad\nonResponse': 1 }]);
+    const hung = await runHooks({ name: 'slow', onResponse: never }, { pools: { default: [] }, timeout: 20 });
+    assert.deepEqual([hung.status, hung.error, hung.hookErrors], [504, 'LB_ERR_HOOK_TIMEOUT', { 'slow\nonResponse': 1 }]);
+  });
+
   it('onLog that throws or rejects: the line is written all the same, the failure counted', async () => {
     const out = await runHooks([{ name: 'a', onLog: boom }, { name: 'b', onLog: rejected }]);
     assert.equal(out.log?.status, 200);

@@ -94,7 +94,7 @@ export class NodeTransport implements Transport {
     attempt.stream = stream;
     if (previous !== undefined) {
       attempt.hasBody = previous.options.body !== null || retryOf!.hasBody;
-      stream.dispatch(withPath(previous.options, attempt.backend, attempt.ctx.path));
+      stream.dispatch(attempt.newHead ? withHead(previous.options, attempt) : withPath(previous.options, attempt.backend, attempt.ctx.path));
       return;
     }
     const ctx = attempt.ctx;
@@ -346,6 +346,14 @@ function onClientDrain(this: ContextResponse): void {
 /** The same request for another backend: its own path prefix, the same headers and body. */
 function withPath(options: Dispatcher.DispatchOptions, backend: Backend, url: string): Dispatcher.DispatchOptions {
   return { ...options, path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url };
+}
+
+/** The same request with its head made anew (a hook's onUpstreamRequest edited it for this try): the same body. */
+function withHead(options: Dispatcher.DispatchOptions, attempt: Attempt): Dispatcher.DispatchOptions {
+  const ctx = attempt.ctx;
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false };
+  const headers = upstreamRequestHeaders(ctx.req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info);
+  return { ...withPath(options, attempt.backend, ctx.path), headers };
 }
 
 /** A chunked body passed through a byte counter that fails the attempt (413) past `max`. */

@@ -133,12 +133,23 @@ export function runHooks(hooks: Hooks | readonly Hooks[], script: HookScript = {
         const attempt = { ended: false, failed: (error: ProxyError) => { attempt.ended = true; seam.fail(c, error); } };
         c.hooks!.send(attempt as unknown as Attempt, transport);
       },
+      sendQueued(c, backend) {
+        seam.picked(c, backend);
+      },
+      retryPicked(c, _failed, backend) {
+        seam.picked(c, backend);
+      },
       fail(c, error) {
         c.error = error;
-        if (c.hooks?.answerError(error.status, error.code) === true) return;
+        if (c.hooks?.answerError(seam, error) === true) return;
+        seam.answer(c, error);
+      },
+      answer(c, error) {
         const body = Buffer.from(`${error.status} ${error.message}\n`);
         response.statusCode = error.status;
         response.setHeader('content-type', 'text/plain; charset=utf-8');
+        const extra = c.responseHeaders;
+        if (extra !== undefined) for (let i = 0; i + 1 < extra.length; i += 2) response.appendHeader(extra[i]!, extra[i + 1]!);
         c.bytes = body.length;
         response.end(body);
       },

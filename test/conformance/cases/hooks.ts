@@ -12,7 +12,7 @@ import { LoadBalancer } from '../../../src/index.js';
 import { startBackend, type TestBackend } from '../../helpers/backend.js';
 import { get } from '../../helpers/http.js';
 import { firstAvailable, until, type EngineName } from '../../helpers/in-process.js';
-import { refusing } from '../backends.js';
+import { holding, refusing } from '../backends.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -139,6 +139,74 @@ export function hookCases(engine: EngineName): void {
       }]);
       const res = await get(`${url}/x`);
       assert.deepEqual([res.status, res.body, res.headers['retry-after']], [503, 'sorry (LB_ERR_UPSTREAM_CONNECT)\n', '5']);
+    });
+
+    it('a retry runs onUpstreamRequest again on that try\'s head, and asks selectBackend about its pick', async (t) => {
+      const gone = await refusing();
+      const a = await echo(t, 'a');
+      const b = await echo(t, 'b');
+      const upstream: [number, string | undefined][] = [];
+      const selected: [number, string[]][] = [];
+      const { url } = await balancer(t, engine, [gone, a.url, b.url], [{
+        name: 'per-try',
+        selectBackend: (ctx, candidates) => {
+          selected.push([ctx.tries, candidates.map((c) => c.id)]);
+          // The retry goes to the last candidate, where the strategy would take the first.
+          return ctx.tries > 1 ? candidates[candidates.length - 1] : undefined;
+        },
+        onUpstreamRequest: (ctx, head) => {
+          upstream.push([ctx.tries, ctx.backend?.id]);
+          head.headers.append('x-upstream', `try ${ctx.tries}`);
+          head.url = `/try/${ctx.tries}`;
+        },
+      }], { RETRIES: '1' });
+      const res = await get(`${url}/x`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-backend'], 'b');
+      assert.deepEqual(JSON.parse(res.body), { url: '/try/2', hook: null, upstream: 'try 2', body: '' });
+      const id = (u: string): string => new URL(u).host;
+      assert.deepEqual(upstream, [[1, id(gone)], [2, id(b.url)]]);
+      assert.deepEqual(selected, [[1, [id(gone), id(a.url), id(b.url)]], [2, [id(a.url), id(b.url)]]]);
+      assert.equal(a.requests.length, 0);
+    });
+
+    it('selectBackend is asked again when a queued request gets its backend, and may refuse it (503)', async (t) => {
+      const backend = await holding(t);
+      const seen: [string, string | null][] = [];
+      const { url } = await balancer(t, engine, [backend.url], [{
+        name: 'queue',
+        selectBackend: (ctx) => {
+          seen.push([ctx.request.url, ctx.backend?.id ?? null]);
+          return ctx.request.url === '/refused' && ctx.backend !== undefined ? null : undefined;
+        },
+      }], { BACKEND_MAX_REQUESTS: '1', QUEUE_SIZE: '2' });
+      const first = get(`${url}/first`);
+      await until(() => seen.length === 1 && backend.requests.length === 1, 'the first request at the backend');
+      const refused = get(`${url}/refused`);
+      await until(() => seen.length === 2, 'the second request queued');
+      const second = get(`${url}/second`);
+      await until(() => seen.length === 3, 'both queued requests asked about');
+      backend.release();
+      const answers = await Promise.all([first, refused, second]);
+      assert.deepEqual(answers.map((r) => r.status), [200, 503, 200]);
+      const id = new URL(backend.url).host;
+      assert.deepEqual(seen, [['/first', id], ['/refused', null], ['/second', null], ['/refused', id], ['/second', id]]);
+    });
+
+    it('onResponse on the balancer\'s own error answer may be asynchronous: the answer waits for its promise', async (t) => {
+      const gone = await refusing();
+      const { url } = await balancer(t, engine, [gone], [{
+        name: 'later',
+        onResponse: async (ctx, head) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (ctx.request.url === '/sorry') ctx.respond(503, `sorry (${head.error})\n`);
+          else head.headers.set('x-error-seen', String(head.error));
+        },
+      }]);
+      const plain = await get(`${url}/x`);
+      assert.deepEqual([plain.status, plain.headers['x-error-seen']], [502, 'LB_ERR_UPSTREAM_CONNECT']);
+      const sorry = await get(`${url}/sorry`);
+      assert.deepEqual([sorry.status, sorry.body], [503, 'sorry (LB_ERR_UPSTREAM_CONNECT)\n']);
     });
 
     it('a route\'s hooks run for its requests only, after the global ones; usePool sends a request to another pool', async (t) => {
