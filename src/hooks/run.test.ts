@@ -36,10 +36,13 @@ describe('hook failures and timeouts, phase by phase', () => {
     assert.deepEqual(out.hookErrors, { 'bad\nonResponse': 1 });
   });
 
-  it('onResponse must be synchronous: a promise counts as a failure', async () => {
-    const out = await runHooks([{ name: 'slow', onResponse: (() => Promise.resolve()) as unknown as Hooks['onResponse'] }]);
-    assert.deepEqual(out.hookErrors, { 'slow\nonResponse': 1 });
-    assert.equal(out.status, 200);
+  it('onResponse on a backend\'s head may be asynchronous: the head waits for it; one that rejects: 500, one that hangs: 504', async () => {
+    const later = await runHooks([{ name: 'later', onResponse: async (_ctx, head) => { await Promise.resolve(); head.headers.set('x-later', String(head.status)); } }], { response: { status: 201 } });
+    assert.deepEqual([later.status, later.headers, later.hookErrors], [201, [['x-later', '201']], {}]);
+    const failed = await runHooks({ name: 'bad', onResponse: rejected }, { response: { status: 201 } });
+    assert.deepEqual([failed.status, failed.error, failed.hookErrors], [500, 'LB_ERR_HOOK_FAILED', { 'bad\nonResponse': 1 }]);
+    const hung = await runHooks({ name: 'slow', onResponse: never }, { response: { status: 201 }, timeout: 20 });
+    assert.deepEqual([hung.status, hung.error, hung.hookErrors], [504, 'LB_ERR_HOOK_TIMEOUT', { 'slow\nonResponse': 1 }]);
   });
 
   it('onResponse on the balancer\'s own error answer may be asynchronous: the answer waits for it, with its fields', async () => {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { HeaderEdit, RequestContext } from '../context/request-context.js';
+import type { HeadHolder, HeaderEdit, RequestContext } from '../context/request-context.js';
 import { ProxyError } from '../errors/index.js';
 import type { Next } from '../middleware/chain.js';
 import { hasRoom, type Backend } from '../pool/index.js';
@@ -312,17 +312,37 @@ export class HookRun implements HeaderEdit {
 
   /** The backend's response head, as the transport is about to relay it (HeaderEdit): the route's modifier, then onResponse. */
   apply(headers: readonly string[]): string[] {
+    return this.hold(headers, undefined)!;
+  }
+
+  /**
+   * As `apply`; with a `holder` (a transport that can hold the head), a hook's promise holds the
+   * head: undefined is returned and `holder.resumeHead` follows once it settles. Without one, a
+   * promise counts as a failure (the head is on its way).
+   */
+  hold(headers: readonly string[], holder: HeadHolder | undefined): string[] | undefined {
     const edited = this.#inner === undefined ? headers as string[] : this.#inner.apply(headers);
     const steps = this.chain.onResponse;
     if (steps === undefined) return edited;
+    return this.#responseSteps(steps, 0, new ResponseHead(this.status, edited, undefined), edited, holder);
+  }
+
+  #responseSteps(steps: NonNullable<HookChain['onResponse']>, from: number, head: ResponseHead, edited: string[], holder: HeadHolder | undefined): string[] | undefined {
     this.phase = 'onResponse';
-    const head = new ResponseHead(this.status, edited, undefined);
-    for (const step of steps) {
+    for (let i = from; i < steps.length; i++) {
+      const step = steps[i]!;
       try {
         const out = step.fn(this.context, head);
-        if (isThenable(out)) throw new TypeError('onResponse must return synchronously (the head is being relayed)');
+        if (isThenable(out)) {
+          if (holder === undefined) throw new TypeError('onResponse must return synchronously here (the head is being relayed)');
+          this.#await(out, step.hook, 'onResponse', () => {
+            const list = this.#responseSteps(steps, i + 1, head, edited, holder);
+            if (list !== undefined) holder.resumeHead(list);
+          });
+          return undefined;
+        }
       } catch (err) {
-        // The head is on its way: the backend's response goes as it came, the failure logged and counted.
+        // The backend's response goes as it came, the failure logged and counted.
         this.#report(step.hook, 'onResponse', err);
         return edited;
       }
@@ -459,6 +479,11 @@ export class HookRun implements HeaderEdit {
       return;
     }
     if (ctx.res.headersSent) return;
+    if (phase === 'onResponse' && !this.answering && ctx.attempt !== undefined) {
+      // A backend's head held for the hook: its attempt stops (never retried), and the proxy answers.
+      ctx.attempt.cancel(error);
+      return;
+    }
     ctx.error = error;
     answer(ctx, error.status, error.status === 504 ? BODY_504 : BODY_500, undefined);
   }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { Client, Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
+import type { HeadHolder } from '../context/request-context.js';
 import { tlsConnectOptions, type Backend } from '../pool/index.js';
 import { Attempt } from './attempt.js';
 import { CLIENT_CLOSED, ProxyError, toProxyError } from '../errors/index.js';
@@ -133,7 +134,7 @@ export class NodeTransport implements Transport {
  * pool and handed back when it ends. It writes the response into node:http's response as it
  * arrives and pauses undici while the client is slow.
  */
-class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
+class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, HeadHolder {
   /** What was dispatched: a retry sends the same to another backend. */
   options!: Dispatcher.DispatchOptions;
   readonly #attempt: Attempt;
@@ -151,6 +152,10 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
   #encoder: Encoder | undefined = undefined;
   /** The backend's trailers, held until the compressed body has been given. */
   #trailers: string[] | null | undefined = undefined;
+  /** A response head a hook holds (HeaderEdit.hold): its status (0: none held), what came of the response meanwhile. */
+  #heldStatus = 0;
+  #heldBody: Buffer[] | undefined = undefined;
+  #heldDone = false;
 
   constructor(attempt: Attempt, pool: UpstreamPool, tunnelIdle: number) {
     this.#attempt = attempt;
@@ -228,17 +233,55 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     const ctx = this.#ctx;
     if (this.#attempt.closing) res.shouldKeepAlive = false;
     let headers = downstreamResponseHeaders(rawHeaders, ctx.id);
-    if (ctx.responseModifier !== undefined) headers = ctx.responseModifier.apply(headers);
+    const edit = ctx.responseModifier;
+    if (edit !== undefined) {
+      const edited = edit.hold === undefined ? edit.apply(headers) : edit.hold(headers, this);
+      if (edited === undefined) {
+        // A hook holds the head (an asynchronous onResponse): undici pauses until `resumeHead`.
+        this.#heldStatus = statusCode;
+        return false;
+      }
+      headers = edited;
+    }
+    this.#writeHead(statusCode, headers);
+    return true;
+  }
+
+  /** The head a hook held, edited: it goes, and undici reads on. */
+  resumeHead(headers: string[]): void {
+    const status = this.#heldStatus;
+    this.#heldStatus = 0;
+    if (status === 0 || this.#attempt.ended || this.#res.destroyed) return;
+    this.#writeHead(status, headers);
+    // What undici gave meanwhile (a HEAD's end, say, which it does not pause for).
+    const body = this.#heldBody;
+    this.#heldBody = undefined;
+    if (body !== undefined) for (const chunk of body) this.onData(chunk);
+    if (this.#heldDone) {
+      this.#heldDone = false;
+      if (this.#encoder !== undefined) this.#encoder.end();
+      else this.#end(this.#trailers);
+      return;
+    }
+    if (this.#resume !== undefined && !this.#done) this.#resume();
+  }
+
+  #writeHead(statusCode: number, headers: string[]): void {
+    const ctx = this.#ctx;
+    const res = this.#res;
     if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
     const explain = this.#attempt.explained();
     if (explain !== undefined) headers.push('x-lb-explain', explain);
     const decision = this.#attempt.compression(statusCode, headers);
     if (decision !== undefined) headers = this.#compress(decision, headers);
     res.writeHead(statusCode, headers);
-    return true;
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#heldStatus !== 0) {
+      (this.#heldBody ??= []).push(chunk);
+      return false;
+    }
     // undici's chunks are not reused: the compressor may hold on to them.
     return this.#encoder !== undefined ? this.#encoder.write(chunk) : this.output(chunk);
   }
@@ -248,6 +291,12 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     // Closed rather than kept (undici would reuse it): see trailersEndConnection.
     if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
+    if (this.#heldStatus !== 0) {
+      // The head is held for a hook: the response ends once it has gone (resumeHead).
+      this.#heldDone = true;
+      this.#trailers = trailers;
+      return;
+    }
     if (this.#encoder !== undefined) {
       this.#trailers = trailers;
       this.#encoder.end();

@@ -119,18 +119,25 @@ export function runHooks(hooks: Hooks | readonly Hooks[], script: HookScript = {
         const answer = script.response ?? { status: 200 };
         ctx.hooks!.status = answer.status;
         const head = Object.entries(answer.headers ?? {}).flat();
-        const sent = ctx.responseModifier === undefined ? head : ctx.responseModifier.apply(head);
-        response.statusCode = answer.status;
-        for (let i = 0; i + 1 < sent.length; i += 2) response.appendHeader(sent[i]!, sent[i + 1]!);
-        (attempt as unknown as { ended: boolean }).ended = true;
-        response.end();
+        const relay = (sent: readonly string[]): void => {
+          if ((attempt as unknown as { ended: boolean }).ended) return;
+          response.statusCode = answer.status;
+          for (let i = 0; i + 1 < sent.length; i += 2) response.appendHeader(sent[i]!, sent[i + 1]!);
+          (attempt as unknown as { ended: boolean }).ended = true;
+          response.end();
+        };
+        const edit = ctx.responseModifier;
+        // As the engines do: an asynchronous onResponse holds the head until it settles.
+        const sent = edit === undefined ? head : edit.hold === undefined ? edit.apply(head) : edit.hold(head, { resumeHead: relay });
+        if (sent !== undefined) relay(sent);
       },
     } as unknown as Transport;
     const seam: ProxySeam = {
       picked(c, backend) {
         if (backend === undefined) { seam.fail(c, new ProxyError('LB_ERR_NO_BACKEND', 'no backend available')); return; }
         c.backend = backend;
-        const attempt = { ended: false, failed: (error: ProxyError) => { attempt.ended = true; seam.fail(c, error); } };
+        const attempt = { ended: false, failed: (error: ProxyError) => { attempt.ended = true; seam.fail(c, error); }, cancel: (error: ProxyError) => { if (!attempt.ended) attempt.failed(error); } };
+        c.attempt = attempt;
         c.hooks!.send(attempt as unknown as Attempt, transport);
       },
       sendQueued(c, backend) {

@@ -209,6 +209,39 @@ export function hookCases(engine: EngineName): void {
       assert.deepEqual([sorry.status, sorry.body], [503, 'sorry (LB_ERR_UPSTREAM_CONNECT)\n']);
     });
 
+    it('onResponse on a backend\'s head may be asynchronous: the head and the body wait for it; one that rejects: 500, one that hangs: 504', async (t) => {
+      const body = 'y'.repeat(300_000);
+      const backend = await startBackend('big', (req, res) => {
+        req.resume();
+        res.setHeader('content-length', String(body.length));
+        res.end(body);
+      });
+      t.after(() => backend.close());
+      const { url, requests } = await balancer(t, engine, [backend.url], [{
+        name: 'later',
+        onResponse: async (ctx, head) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (ctx.request.url === '/reject') throw new Error('no head for you');
+          if (ctx.request.url === '/hang') await new Promise(() => undefined);
+          head.headers.set('x-later', String(head.status));
+        },
+      }], { HOOK_TIMEOUT: '100ms' });
+      const res = await get(`${url}/x`);
+      assert.deepEqual([res.status, res.headers['x-later'], res.body.length, res.body === body], [200, '200', body.length, true]);
+      const head = await get(`${url}/x`, { method: 'HEAD' });
+      assert.deepEqual([head.status, head.headers['x-later'], head.body], [200, '200', '']);
+      const rejected = await get(`${url}/reject`);
+      assert.deepEqual([rejected.status, rejected.body], [500, '500 Internal Server Error\n']);
+      const hung = await get(`${url}/hang`);
+      assert.equal(hung.status, 504);
+      const after = await get(`${url}/after`);
+      assert.deepEqual([after.status, after.body.length], [200, body.length]);
+      await until(() => requests().length === 5, 'five access lines');
+      assert.deepEqual(requests().map((l) => [l.path, l.status, l.error]), [
+        ['/x', 200, undefined], ['/x', 200, undefined], ['/reject', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/after', 200, undefined],
+      ]);
+    });
+
     it('a route\'s hooks run for its requests only, after the global ones; usePool sends a request to another pool', async (t) => {
       const a = await echo(t, 'a');
       const other = await echo(t, 'other');
