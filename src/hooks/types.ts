@@ -80,7 +80,7 @@ export interface HookContext {
 }
 
 /**
- * A hook module's phases, each optional, each synchronous or asynchronous (onResponse on a backend's head: synchronous).
+ * A hook module's phases, each optional, each synchronous or asynchronous (onResponse on an HTTP/2 backend's head: synchronous).
  * A phase left out costs nothing per request.
  */
 export interface Hooks {
@@ -99,10 +99,10 @@ export interface Hooks {
   /** Before each try goes to its backend (a retry: again, from the head as the first try's hooks found it): edit the head the backend is sent. */
   onUpstreamRequest?(ctx: HookContext, head: HookRequestHead): MaybePromise<void>;
   /**
-   * On the response head before it goes to the client: edit its fields. On the balancer's own
-   * error answers `head.error` is set, `ctx.respond` replaces the answer, and a returned promise
-   * holds the answer until it settles. On a backend's head it must return synchronously (the
-   * head is being relayed: a promise counts as a failure).
+   * On the response head before it goes to the client: edit its fields (a returned promise holds
+   * the head until it settles). On the balancer's own error answers `head.error` is set, and
+   * `ctx.respond` replaces the answer. On an HTTP/2 backend's head it must return synchronously
+   * (that head is relayed at once: a promise counts as a failure).
    */
   onResponse?(ctx: HookContext, head: HookResponseHead): MaybePromise<void>;
   /** When the access line is written: add or change fields; return `false` to keep it from the log (sent elsewhere). */
