@@ -199,7 +199,8 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
       return;
     }
     if (!more) {
-      attempt.stalled(this.#res.attached);
+      // The client is full (or the compressor is, which says `ready` when it takes more).
+      if (this.#encoder === undefined) attempt.stalled(this.#res.attached);
       return;
     }
     if (this.#upstreamPaused) {
