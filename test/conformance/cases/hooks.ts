@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { strategyNames } from '../../../src/balancer/index.js';
@@ -240,6 +241,29 @@ export function hookCases(engine: EngineName): void {
       assert.deepEqual(requests().map((l) => [l.path, l.status, l.error]), [
         ['/x', 200, undefined], ['/x', 200, undefined], ['/reject', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/after', 200, undefined],
       ]);
+    });
+
+    it('an asynchronous onResponse on a compressed response: the held body goes through the compressor whole', async (t) => {
+      const text = 'hooks hold heads. '.repeat(20_000);
+      const backend = await startBackend('text', (req, res) => {
+        req.resume();
+        res.setHeader('content-type', 'text/plain');
+        res.end(text);
+      });
+      t.after(() => backend.close());
+      const { url } = await balancer(t, engine, [backend.url], [{
+        name: 'later',
+        onResponse: async (_ctx, head) => { await new Promise((resolve) => setTimeout(resolve, 5)); head.headers.set('x-later', 'yes'); },
+      }], { COMPRESSION: 'gzip' });
+      const { headers, body } = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+        request(`${url}/text`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject).end();
+      });
+      assert.deepEqual([headers['content-encoding'], headers['x-later']], ['gzip', 'yes']);
+      assert.equal(gunzipSync(body).toString(), text);
     });
 
     it('a route\'s hooks run for its requests only, after the global ones; usePool sends a request to another pool', async (t) => {
