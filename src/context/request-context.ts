@@ -15,6 +15,17 @@ import type { ClientCertificate } from '../tls/client-certificate.js';
 /** Edits a flat header list ([name, value, …]): a route's header modifier, compiled. */
 export interface HeaderEdit {
   apply(headers: readonly string[]): string[];
+  /**
+   * As `apply`, for a transport that can hold a response head while an edit is asynchronous (a
+   * hook's onResponse returned a promise): undefined then, and `holder.resumeHead` gets the edited
+   * fields once it settles (never, when the request ends meanwhile).
+   */
+  hold?(headers: readonly string[], holder: HeadHolder): string[] | undefined;
+}
+
+/** A transport holding a response head for an asynchronous edit (see HeaderEdit.hold). */
+export interface HeadHolder {
+  resumeHead(headers: string[]): void;
 }
 
 /** Something running for a request that can be stopped. */

@@ -54,7 +54,9 @@ export class FastEngine implements Transport, StreamHost {
   }
 
   send(attempt: Attempt, retryOf: Attempt | undefined): void {
-    const stream = new FastStream(attempt, this, this.#upstreamOf(attempt.backend), (retryOf?.stream as FastStream | undefined)?.head);
+    // A retry reuses the head made for the try before it, unless a hook's onUpstreamRequest made it anew.
+    const head = attempt.newHead ? undefined : (retryOf?.stream as FastStream | undefined)?.head;
+    const stream = new FastStream(attempt, this, this.#upstreamOf(attempt.backend), head);
     attempt.stream = stream;
     stream.dispatch();
   }

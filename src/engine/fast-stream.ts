@@ -1,4 +1,5 @@
 import type { RequestContext } from '../context/index.js';
+import type { HeadHolder } from '../context/request-context.js';
 import type { Backend } from '../pool/index.js';
 import type { Attempt, Stream } from '../proxy/index.js';
 import { toProxyError } from '../errors/index.js';
@@ -37,7 +38,7 @@ export interface StreamHost {
  * comes. Policy (deadlines, retries, accounting) is the Attempt's; this only moves bytes and
  * reports what happened.
  */
-export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink {
+export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink, HeadHolder {
   readonly head: UpstreamHead;
   readonly #attempt: Attempt;
   readonly #host: StreamHost;
@@ -53,6 +54,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
   #encoder: Encoder | undefined = undefined;
   /** The backend's trailers, held until the compressed body has been given. */
   #trailers: string[] | undefined = undefined;
+  /** A response head a hook holds (HeaderEdit.hold): its status, the body read meanwhile, and whether it all came. */
+  #heldStatus = 0;
+  #held: Buffer[] | undefined = undefined;
+  #heldEnd = false;
 
   constructor(attempt: Attempt, host: StreamHost, upstream: FastUpstream, head: UpstreamHead | undefined) {
     this.#attempt = attempt;
@@ -164,10 +169,63 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
       return true;
     }
     const ctx = this.#ctx;
-    const res = this.#res;
-    if (attempt.closing || ctx.upgrade) res.shouldKeepAlive = false;
+    if (attempt.closing || ctx.upgrade) this.#res.shouldKeepAlive = false;
     // A route's ResponseHeaderModifier edits the backend's fields (X-Request-Id is ours, added after).
-    let headers = ctx.responseModifier === undefined ? rawHeaders : ctx.responseModifier.apply(rawHeaders);
+    const edit = ctx.responseModifier;
+    let headers = rawHeaders;
+    if (edit !== undefined) {
+      const edited = edit.hold === undefined ? edit.apply(rawHeaders) : edit.hold(rawHeaders, this);
+      if (edited === undefined) {
+        // A hook holds the head (an asynchronous onResponse): the backend's socket pauses, and
+        // what is already read of the body is kept (copied: it is a slice of a reused buffer).
+        this.#heldStatus = status;
+        this.#held = [];
+        this.#connection!.socket.pause();
+        this.#upstreamPaused = true;
+        return this.#req.method === 'HEAD';
+      }
+      headers = edited;
+    }
+    this.#writeHead(status, headers);
+    return this.#req.method === 'HEAD';
+  }
+
+  /** The head a hook held, edited: it goes, then the body kept meanwhile, and the backend's socket is read again. */
+  resumeHead(headers: string[]): void {
+    const held = this.#held;
+    const attempt = this.#attempt;
+    if (held === undefined || attempt.ended) return;
+    this.#held = undefined;
+    this.#writeHead(this.#heldStatus, headers);
+    let more = true;
+    for (const chunk of held) {
+      if (this.#encoder !== undefined) more = this.#encoder.write(chunk);
+      else {
+        this.#ctx.bytes += chunk.length;
+        more = this.#res.write(chunk);
+      }
+    }
+    if (this.#heldEnd) {
+      if (this.#encoder !== undefined) this.#encoder.end();
+      else this.#end(this.#trailers);
+      return;
+    }
+    if (!more) {
+      // The client is full (or the compressor is, which says `ready` when it takes more).
+      if (this.#encoder === undefined) attempt.stalled(this.#res.attached);
+      return;
+    }
+    if (this.#upstreamPaused) {
+      this.#upstreamPaused = false;
+      this.#connection?.socket.resume();
+    }
+  }
+
+  #writeHead(status: number, rawHeaders: string[]): void {
+    const attempt = this.#attempt;
+    const ctx = this.#ctx;
+    const res = this.#res;
+    let headers = rawHeaders;
     const decision = attempt.compression(status, headers);
     if (decision !== undefined) {
       if (decision !== VARY_ONLY) this.#encoder = attempt.encoder(decision, isEventStream(headers), this);
@@ -186,13 +244,16 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     if (explain !== undefined) lines += `x-lb-explain: ${explain}\r\n`;
     res.writeHeadLines(status, lines, date, headInfo.length ? Framing.Given : Framing.Chunked);
     attempt.receiving();
-    return this.#req.method === 'HEAD';
   }
 
   onBody(chunk: Buffer): void {
     const attempt = this.#attempt;
     if (attempt.ended) return;
     attempt.received();
+    if (this.#held !== undefined) {
+      this.#held.push(Buffer.from(chunk));
+      return;
+    }
     if (this.#encoder !== undefined) {
       this.#encode(chunk);
       return;
@@ -215,6 +276,12 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     const req = this.#req;
     if (req.sink === this) req.sink = undefined;
     if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended);
+    if (this.#held !== undefined) {
+      // The head is held for a hook: the response ends once it has gone (resumeHead).
+      this.#heldEnd = true;
+      this.#trailers = trailers;
+      return;
+    }
     if (this.#encoder !== undefined) {
       this.#trailers = trailers;
       this.#encoder.end();

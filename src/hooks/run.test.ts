@@ -36,10 +36,31 @@ describe('hook failures and timeouts, phase by phase', () => {
     assert.deepEqual(out.hookErrors, { 'bad\nonResponse': 1 });
   });
 
-  it('onResponse must be synchronous: a promise counts as a failure', async () => {
-    const out = await runHooks([{ name: 'slow', onResponse: (() => Promise.resolve()) as unknown as Hooks['onResponse'] }]);
-    assert.deepEqual(out.hookErrors, { 'slow\nonResponse': 1 });
-    assert.equal(out.status, 200);
+  it('onResponse on a backend\'s head may be asynchronous: the head waits for it; one that rejects: 500, one that hangs: 504', async () => {
+    const later = await runHooks([{ name: 'later', onResponse: async (_ctx, head) => { await Promise.resolve(); head.headers.set('x-later', String(head.status)); } }], { response: { status: 201 } });
+    assert.deepEqual([later.status, later.headers, later.hookErrors], [201, [['x-later', '201']], {}]);
+    const failed = await runHooks({ name: 'bad', onResponse: rejected }, { response: { status: 201 } });
+    assert.deepEqual([failed.status, failed.error, failed.hookErrors], [500, 'LB_ERR_HOOK_FAILED', { 'bad\nonResponse': 1 }]);
+    const hung = await runHooks({ name: 'slow', onResponse: never }, { response: { status: 201 }, timeout: 20 });
+    assert.deepEqual([hung.status, hung.error, hung.hookErrors], [504, 'LB_ERR_HOOK_TIMEOUT', { 'slow\nonResponse': 1 }]);
+  });
+
+  it('onResponse on the balancer\'s own error answer may be asynchronous: the answer waits for it, with its fields', async () => {
+    const out = await runHooks({
+      name: 'later',
+      onResponse: async (_ctx, head) => { await Promise.resolve(); head.headers.set('x-why', head.error ?? ''); },
+    }, { pools: { default: [] } });
+    assert.deepEqual([out.status, out.error, out.hookErrors], [503, 'LB_ERR_NO_BACKEND', {}]);
+    assert.deepEqual(out.headers.filter(([name]) => name === 'x-why'), [['x-why', 'LB_ERR_NO_BACKEND']]);
+  });
+
+  it('onResponse on an error answer may answer after a promise; one that rejects: 500, one that hangs: 504', async () => {
+    const answered = await runHooks({ name: 'sorry', onResponse: async (ctx) => { await Promise.resolve(); ctx.respond(503, 'sorry\n'); } }, { pools: { default: [] } });
+    assert.deepEqual([answered.status, answered.body], [503, 'sorry\n']);
+    const failed = await runHooks({ name: 'bad', onResponse: rejected }, { pools: { default: [] } });
+    assert.deepEqual([failed.status, failed.error, failed.hookErrors], [500, 'LB_ERR_HOOK_FAILED', { 'bad\nonResponse': 1 }]);
+    const hung = await runHooks({ name: 'slow', onResponse: never }, { pools: { default: [] }, timeout: 20 });
+    assert.deepEqual([hung.status, hung.error, hung.hookErrors], [504, 'LB_ERR_HOOK_TIMEOUT', { 'slow\nonResponse': 1 }]);
   });
 
   it('onLog that throws or rejects: the line is written all the same, the failure counted', async () => {

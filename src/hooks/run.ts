@@ -1,21 +1,36 @@
 import type { Logger } from 'pino';
-import type { HeaderEdit, RequestContext } from '../context/request-context.js';
+import type { HeadHolder, HeaderEdit, RequestContext } from '../context/request-context.js';
 import { ProxyError } from '../errors/index.js';
 import type { Next } from '../middleware/chain.js';
 import { hasRoom, type Backend } from '../pool/index.js';
 import type { Attempt } from '../proxy/attempt.js';
 import type { Transport } from '../proxy/transport.js';
+import { isGrpc } from '../proxy/grpc.js';
+import { replaceRawHeaders } from '../proxy/headers.js';
 import { answer, type RouteTarget } from '../routing/compiled-route.js';
 import type { HookChain, HookSet, Step } from './chain.js';
 import { HookCtx, ResponseHead } from './context.js';
 import { isThenable, message } from './thenable.js';
 import type { HookBackend, HookLogLine, Phase } from './types.js';
 
-/** What the proxy lets the hooks do after selectBackend: send to the backend chosen (or queue), or answer an error. */
+/**
+ * What the proxy lets the hooks do after selectBackend (send to the backend chosen, or queue),
+ * and after onResponse on its own error answer (answer it).
+ */
 export interface ProxySeam {
+  /** The first pick. */
   picked(ctx: RequestContext, backend: Backend | undefined): void;
+  /** A queued request's pick. */
+  sendQueued(ctx: RequestContext, backend: Backend): void;
+  /** A retry's pick, after `failed`. */
+  retryPicked(ctx: RequestContext, failed: Attempt, backend: Backend): void;
   fail(ctx: RequestContext, error: ProxyError): void;
+  /** The balancer's own answer for `error`, once onResponse has seen it. */
+  answer(ctx: RequestContext, error: ProxyError): void;
 }
+
+/** Which pick selectBackend is asked about: the request's first, a queued request's, or a retry's. */
+export type PickKind = 'first' | 'queued' | 'retry';
 
 /** A route that a request's hooks held up: it goes on from its filters. */
 export interface Resumable {
@@ -73,8 +88,15 @@ export class HookRun implements HeaderEdit {
   #rule: unknown = undefined;
   #proxy: ProxySeam | undefined = undefined;
   #candidates: readonly Backend[] = [];
+  #pick: PickKind = 'first';
+  /** The try a retry replaces, and why it failed (a veto on the retry answers that). */
+  #retryOf: Attempt | undefined = undefined;
+  #retryError: ProxyError | undefined = undefined;
   #attempt: Attempt | undefined = undefined;
   #transport: Transport | undefined = undefined;
+  /** The request head before the first try's onUpstreamRequest: each try's hooks start from it. */
+  #baseHeaders: string[] | undefined = undefined;
+  #baseUrl: string | undefined = undefined;
   /** The route's own response modifier (ResponseHeaderModifier), applied before onResponse. */
   #inner: HeaderEdit | undefined = undefined;
 
@@ -168,11 +190,28 @@ export class HookRun implements HeaderEdit {
     return this.chain.selectBackend !== undefined;
   }
 
-  /** The strategy picked `picked` from `candidates`: the hooks may override or veto it; the proxy goes on with the result. */
-  select(proxy: ProxySeam, candidates: readonly Backend[], picked: Backend | undefined): void {
+  /**
+   * The strategy picked `picked` from `candidates` (for the request's first try, a queued
+   * request, or a retry after `failed` with `error`): the hooks may override or veto it; the
+   * proxy goes on with the result. A veto on a retry answers the failure it would have retried.
+   */
+  select(proxy: ProxySeam, candidates: readonly Backend[], picked: Backend | undefined, kind: PickKind = 'first', failed?: Attempt, error?: ProxyError): void {
     this.#proxy = proxy;
     this.#candidates = candidates;
+    this.#pick = kind;
+    this.#retryOf = failed;
+    this.#retryError = error;
     this.#selectSteps(this.chain.selectBackend!, 0, picked);
+  }
+
+  /** selectBackend is over: the proxy goes on with `backend`, or answers a veto (null). */
+  #selected(backend: Backend | undefined | null): void {
+    const ctx = this.#ctx;
+    const proxy = this.#proxy!;
+    if (backend === null) proxy.fail(ctx, this.#pick === 'retry' ? this.#retryError! : VETOED);
+    else if (this.#pick === 'first' || backend === undefined) proxy.picked(ctx, backend);
+    else if (this.#pick === 'queued') proxy.sendQueued(ctx, backend);
+    else proxy.retryPicked(ctx, this.#retryOf!, backend);
   }
 
   #selectSteps(steps: NonNullable<HookChain['selectBackend']>, from: number, current: Backend | undefined): void {
@@ -192,17 +231,17 @@ export class HookRun implements HeaderEdit {
         const before = current;
         this.#await(out, step.hook, 'selectBackend', (value) => {
           const next = this.#choice(step.hook, value, before);
-          if (next === null) this.#proxy!.fail(ctx, VETOED);
+          if (next === null) this.#selected(null);
           else this.#selectSteps(steps, i + 1, next);
         });
         return;
       }
       const next = this.#choice(step.hook, out, current);
-      if (next === null) { this.#proxy!.fail(ctx, VETOED); return; }
+      if (next === null) { this.#selected(null); return; }
       current = next;
     }
     ctx.backend = current;
-    this.#proxy!.picked(ctx, current);
+    this.#selected(current);
   }
 
   /** A hook's answer: null vetoes; a candidate with room replaces `current`; anything else keeps it. */
@@ -220,17 +259,32 @@ export class HookRun implements HeaderEdit {
 
   // ---- onUpstreamRequest, and setting up onResponse ----
 
-  /** The request's first try is ready: onUpstreamRequest edits its head, then the transport sends it. */
-  send(attempt: Attempt, transport: Transport): void {
+  /**
+   * A try is ready (a retry: after `retryOf`): onUpstreamRequest edits its head, then the
+   * transport sends it. Each try's hooks start from the head as the first try's found it (they
+   * may read `ctx.tries` and `ctx.backend`), and a retry's head is then made anew.
+   */
+  send(attempt: Attempt, transport: Transport, retryOf?: Attempt): void {
     const ctx = this.#ctx;
     if (this.chain.onResponse !== undefined && ctx.responseModifier !== this) {
       this.#inner = ctx.responseModifier;
       ctx.responseModifier = this;
     }
     const steps = this.chain.onUpstreamRequest;
-    if (steps === undefined) { transport.send(attempt, undefined); return; }
+    if (steps === undefined) { transport.send(attempt, retryOf); return; }
+    const req = ctx.req;
+    if (retryOf === undefined || this.#baseHeaders === undefined) {
+      // Edits replace the field list, never change it in place: keeping the reference keeps the head.
+      this.#baseHeaders = req.rawHeaders;
+      this.#baseUrl = req.url;
+    } else {
+      if (req.rawHeaders !== this.#baseHeaders) replaceRawHeaders(req, this.#baseHeaders);
+      if (this.#baseUrl !== undefined) req.url = this.#baseUrl;
+      attempt.newHead = true;
+    }
     this.#attempt = attempt;
     this.#transport = transport;
+    this.#retryOf = retryOf;
     this.#upstreamSteps(steps, 0);
   }
 
@@ -251,24 +305,44 @@ export class HookRun implements HeaderEdit {
         return;
       }
     }
-    if (!attempt.ended) this.#transport!.send(attempt, undefined);
+    if (!attempt.ended) this.#transport!.send(attempt, this.#retryOf);
   }
 
   // ---- onResponse ----
 
   /** The backend's response head, as the transport is about to relay it (HeaderEdit): the route's modifier, then onResponse. */
   apply(headers: readonly string[]): string[] {
+    return this.hold(headers, undefined)!;
+  }
+
+  /**
+   * As `apply`; with a `holder` (a transport that can hold the head), a hook's promise holds the
+   * head: undefined is returned and `holder.resumeHead` follows once it settles. Without one, a
+   * promise counts as a failure (the head is on its way).
+   */
+  hold(headers: readonly string[], holder: HeadHolder | undefined): string[] | undefined {
     const edited = this.#inner === undefined ? headers as string[] : this.#inner.apply(headers);
     const steps = this.chain.onResponse;
     if (steps === undefined) return edited;
+    return this.#responseSteps(steps, 0, new ResponseHead(this.status, edited, undefined), edited, holder);
+  }
+
+  #responseSteps(steps: NonNullable<HookChain['onResponse']>, from: number, head: ResponseHead, edited: string[], holder: HeadHolder | undefined): string[] | undefined {
     this.phase = 'onResponse';
-    const head = new ResponseHead(this.status, edited, undefined);
-    for (const step of steps) {
+    for (let i = from; i < steps.length; i++) {
+      const step = steps[i]!;
       try {
         const out = step.fn(this.context, head);
-        if (isThenable(out)) throw new TypeError('onResponse must return synchronously (the head is being relayed)');
+        if (isThenable(out)) {
+          if (holder === undefined) throw new TypeError('onResponse must return synchronously here (the head is being relayed)');
+          this.#await(out, step.hook, 'onResponse', () => {
+            const list = this.#responseSteps(steps, i + 1, head, edited, holder);
+            if (list !== undefined) holder.resumeHead(list);
+          });
+          return undefined;
+        }
       } catch (err) {
-        // The head is on its way: the backend's response goes as it came, the failure logged and counted.
+        // The backend's response goes as it came, the failure logged and counted.
         this.#report(step.hook, 'onResponse', err);
         return edited;
       }
@@ -278,26 +352,47 @@ export class HookRun implements HeaderEdit {
 
   /**
    * The proxy is about to answer `error` itself (Proxy.fail): onResponse sees the head, may add
-   * fields or answer otherwise (`respond`). True when a hook answered.
+   * fields or answer otherwise (`respond`). True when the hooks took the answer over: a hook
+   * answered, or one returned a promise (the answer waits for it: `proxy.answer` follows, or
+   * the hook failure's 500/504). False: the proxy answers now, with the fields the hooks added.
    */
-  answerError(status: number, code: string): boolean {
+  answerError(proxy: ProxySeam, error: ProxyError): boolean {
     const steps = this.chain.onResponse;
+    const code = error.code;
     if (steps === undefined || this.answering || code === 'LB_ERR_HOOK_FAILED' || code === 'LB_ERR_HOOK_TIMEOUT') return false;
     this.answering = true;
+    this.#proxy = proxy;
+    return this.#errorSteps(steps, 0, new ResponseHead(error.status, [], code), error);
+  }
+
+  /** Runs onResponse steps on an error answer's head from `from`: true when answered by a hook or waiting for one. */
+  #errorSteps(steps: NonNullable<HookChain['onResponse']>, from: number, head: ResponseHead, error: ProxyError): boolean {
     this.phase = 'onResponse';
-    const head = new ResponseHead(status, [], code);
-    for (const step of steps) {
+    for (let i = from; i < steps.length; i++) {
+      const step = steps[i]!;
+      let out: unknown;
       try {
-        const out = step.fn(this.context, head);
-        if (isThenable(out)) throw new TypeError('onResponse must return synchronously');
+        out = step.fn(this.context, head);
       } catch (err) {
+        // Thrown synchronously: logged and counted, and the balancer's answer goes.
         this.#report(step.hook, 'onResponse', err);
         break;
       }
       if (this.#done) return true;
+      if (isThenable(out)) {
+        this.#await(out, step.hook, 'onResponse', () => {
+          if (!this.#errorSteps(steps, i + 1, head, error)) this.#proxy!.answer(this.#ctx, error);
+        });
+        return true;
+      }
     }
     const ctx = this.#ctx;
-    for (const [name, value] of head.headers.entries()) ctx.addResponseHeader(name, value);
+    const grpc = isGrpc(ctx);
+    // A gRPC answer takes the fields as it is written (Proxy.answer does not add the request's response fields to it).
+    for (const [name, value] of head.headers.entries()) {
+      if (grpc) ctx.res.appendHeader(name, value);
+      else ctx.addResponseHeader(name, value);
+    }
     this.answering = false;
     return false;
   }
@@ -384,6 +479,11 @@ export class HookRun implements HeaderEdit {
       return;
     }
     if (ctx.res.headersSent) return;
+    if (phase === 'onResponse' && !this.answering && ctx.attempt !== undefined) {
+      // A backend's head held for the hook: its attempt stops (never retried), and the proxy answers.
+      ctx.attempt.cancel(error);
+      return;
+    }
     ctx.error = error;
     answer(ctx, error.status, error.status === 504 ? BODY_504 : BODY_500, undefined);
   }

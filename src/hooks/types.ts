@@ -80,7 +80,7 @@ export interface HookContext {
 }
 
 /**
- * A hook module's phases, each optional, each synchronous or asynchronous (onResponse: synchronous).
+ * A hook module's phases, each optional, each synchronous or asynchronous (onResponse on an HTTP/2 backend's head: synchronous).
  * A phase left out costs nothing per request.
  */
 export interface Hooks {
@@ -89,18 +89,22 @@ export interface Hooks {
   /** Before routing (a route's hooks: once it matched, after its authentication): may answer, edit the head, choose a pool. */
   onRequest?(ctx: HookContext): MaybePromise<void>;
   /**
-   * After the strategy's first pick (`ctx.backend`): return a candidate (or its id) to send the request
-   * there instead, `null` to refuse every backend (503), or nothing to keep the strategy's choice. A
-   * choice that is full or not among the candidates is not taken (the availability rule).
+   * After each pick of the strategy (`ctx.backend`): the first, a queued request's as it leaves the
+   * queue, and each retry's (`ctx.tries` > 1, the candidates without the backends tried). Return a
+   * candidate (or its id) to send the request there instead, `null` to refuse every backend (503;
+   * on a retry: the failure it would have retried is answered), or nothing to keep the strategy's
+   * choice. A choice that is full or not among the candidates is not taken (the availability rule).
    */
   selectBackend?(ctx: HookContext, candidates: readonly HookBackend[]): MaybePromise<HookBackend | string | null | undefined | void>;
-  /** Before the request goes to its backend: edit the head the backend is sent. */
+  /** Before each try goes to its backend (a retry: again, from the head as the first try's hooks found it): edit the head the backend is sent. */
   onUpstreamRequest?(ctx: HookContext, head: HookRequestHead): MaybePromise<void>;
   /**
-   * On the response head before it goes to the client (synchronous): edit its fields. On the
-   * balancer's own error answers `head.error` is set, and `ctx.respond` replaces the answer.
+   * On the response head before it goes to the client: edit its fields (a returned promise holds
+   * the head until it settles). On the balancer's own error answers `head.error` is set, and
+   * `ctx.respond` replaces the answer. On an HTTP/2 backend's head it must return synchronously
+   * (that head is relayed at once: a promise counts as a failure).
    */
-  onResponse?(ctx: HookContext, head: HookResponseHead): void;
+  onResponse?(ctx: HookContext, head: HookResponseHead): MaybePromise<void>;
   /** When the access line is written: add or change fields; return `false` to keep it from the log (sent elsewhere). */
   onLog?(ctx: HookContext, line: HookLogLine): void | boolean | PromiseLike<unknown>;
 }

@@ -48,6 +48,11 @@ export class Attempt implements Deadline, Sweepable, Stage {
   hasBody = false;
   /** Sent on its way (a connection asked for); an attempt never sent is not retried. */
   dispatched = false;
+  /**
+   * A hook's onUpstreamRequest ran again for this retry: the transport makes the request head
+   * anew from the request's (and takes only the body source of the try it replaces).
+   */
+  newHead = false;
   deadline = 0;
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;

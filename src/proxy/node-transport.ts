@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { Client, Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
+import type { HeadHolder } from '../context/request-context.js';
 import type { Backend, BackendTls } from '../pool/index.js';
 import { backendConnector } from '../tls/backend-tls.js';
 import { Attempt } from './attempt.js';
@@ -110,7 +111,7 @@ export class NodeTransport implements Transport {
     attempt.stream = stream;
     if (previous !== undefined) {
       attempt.hasBody = previous.options.body !== null || retryOf!.hasBody;
-      const options = withPath(previous.options, attempt.backend, attempt.ctx.path);
+      const options = attempt.newHead ? withHead(previous.options, attempt) : withPath(previous.options, attempt.backend, attempt.ctx.path);
       stream.dispatch(attempt.span === undefined ? options : withTraceparent(options, attempt.span.traceparent));
       return;
     }
@@ -152,7 +153,7 @@ export class NodeTransport implements Transport {
  * pool and handed back when it ends. It writes the response into node:http's response as it
  * arrives and pauses undici while the client is slow.
  */
-class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
+class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, HeadHolder {
   /** What was dispatched: a retry sends the same to another backend. */
   options!: Dispatcher.DispatchOptions;
   readonly #attempt: Attempt;
@@ -170,6 +171,10 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
   #encoder: Encoder | undefined = undefined;
   /** The backend's trailers, held until the compressed body has been given. */
   #trailers: string[] | null | undefined = undefined;
+  /** A response head a hook holds (HeaderEdit.hold): its status (0: none held), what came of the response meanwhile. */
+  #heldStatus = 0;
+  #heldBody: Buffer[] | undefined = undefined;
+  #heldDone = false;
 
   constructor(attempt: Attempt, pool: UpstreamPool, tunnelIdle: number) {
     this.#attempt = attempt;
@@ -250,17 +255,55 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     const ctx = this.#ctx;
     if (this.#attempt.closing) res.shouldKeepAlive = false;
     let headers = downstreamResponseHeaders(rawHeaders, ctx.id);
-    if (ctx.responseModifier !== undefined) headers = ctx.responseModifier.apply(headers);
+    const edit = ctx.responseModifier;
+    if (edit !== undefined) {
+      const edited = edit.hold === undefined ? edit.apply(headers) : edit.hold(headers, this);
+      if (edited === undefined) {
+        // A hook holds the head (an asynchronous onResponse): undici pauses until `resumeHead`.
+        this.#heldStatus = statusCode;
+        return false;
+      }
+      headers = edited;
+    }
+    this.#writeHead(statusCode, headers);
+    return true;
+  }
+
+  /** The head a hook held, edited: it goes, and undici reads on. */
+  resumeHead(headers: string[]): void {
+    const status = this.#heldStatus;
+    this.#heldStatus = 0;
+    if (status === 0 || this.#attempt.ended || this.#res.destroyed) return;
+    this.#writeHead(status, headers);
+    // What undici gave meanwhile (a HEAD's end, say, which it does not pause for).
+    const body = this.#heldBody;
+    this.#heldBody = undefined;
+    if (body !== undefined) for (const chunk of body) this.onData(chunk);
+    if (this.#heldDone) {
+      this.#heldDone = false;
+      if (this.#encoder !== undefined) this.#encoder.end();
+      else this.#end(this.#trailers);
+      return;
+    }
+    if (this.#resume !== undefined && !this.#done) this.#resume();
+  }
+
+  #writeHead(statusCode: number, headers: string[]): void {
+    const ctx = this.#ctx;
+    const res = this.#res;
     if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
     const explain = this.#attempt.explained();
     if (explain !== undefined) headers.push('x-lb-explain', explain);
     const decision = this.#attempt.compression(statusCode, headers);
     if (decision !== undefined) headers = this.#compress(decision, headers);
     res.writeHead(statusCode, headers);
-    return true;
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#heldStatus !== 0) {
+      (this.#heldBody ??= []).push(chunk);
+      return false;
+    }
     // undici's chunks are not reused: the compressor may hold on to them.
     return this.#encoder !== undefined ? this.#encoder.write(chunk) : this.output(chunk);
   }
@@ -270,6 +313,12 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink {
     // Closed rather than kept (undici would reuse it): see trailersEndConnection.
     if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
+    if (this.#heldStatus !== 0) {
+      // The head is held for a hook: the response ends once it has gone (resumeHead).
+      this.#heldDone = true;
+      this.#trailers = trailers;
+      return;
+    }
     if (this.#encoder !== undefined) {
       this.#trailers = trailers;
       this.#encoder.end();
@@ -375,6 +424,16 @@ function withTraceparent(options: Dispatcher.DispatchOptions, traceparent: strin
   const headers = [...(options.headers as string[])];
   headers[headers.length - 1] = traceparent;
   return { ...options, headers };
+}
+
+/** The same request with its head made anew (a hook's onUpstreamRequest edited it for this try): the same body. */
+function withHead(options: Dispatcher.DispatchOptions, attempt: Attempt): Dispatcher.DispatchOptions {
+  const ctx = attempt.ctx;
+  const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: attempt.span !== undefined };
+  const headers = upstreamRequestHeaders(ctx.req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, false, ctx.clientCertificate?.xfcc);
+  // As `send` does: a traced try's traceparent last (withTraceparent sets this try's).
+  if (attempt.span !== undefined) headers.push('traceparent', attempt.span.traceparent);
+  return { ...withPath(options, attempt.backend, ctx.path), headers };
 }
 
 /** A chunked body passed through a byte counter that fails the attempt (413) past `max`. */

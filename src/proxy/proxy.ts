@@ -284,10 +284,29 @@ export class Proxy {
     this.retried++;
     ctx.log.warn({ backend: failed.backend.id, next: next.id, try: ctx.tries, code: error.code, reason: error.message }, 'retrying on another backend');
     ctx.trace?.event('lb.retry', { 'lb.try': ctx.tries, 'lb.backend': failed.backend.id, 'lb.next': next.id, 'error.type': error.code, 'lb.reason': error.message });
+    const hooks = ctx.hooks;
+    if (hooks?.selects === true) {
+      // A hook's selectBackend is asked about each try's pick too, among the backends not tried yet.
+      ctx.backend = next;
+      const excluded = ctx.excluded;
+      const candidates = excluded === undefined ? this.#director.pool.available : this.#director.pool.available.filter((b) => !excluded.has(b));
+      queueMicrotask(() => {
+        if (!ctx.clientClosed) hooks.select(this, candidates, next, 'retry', failed, error);
+      });
+      return;
+    }
+    this.retryPicked(ctx, failed, next);
+  }
+
+  /** A retry's backend is chosen (by the strategy, or a hook): its attempt counts from now, and is sent (see `retryOn`). */
+  retryPicked(ctx: RequestContext, failed: Attempt, next: Backend): void {
     ctx.backend = next;
     const attempt = new Attempt(this, ctx, next, true);
     queueMicrotask(() => {
-      if (!attempt.ended) this.transport.send(attempt, failed);
+      if (attempt.ended) return;
+      // A hook's onUpstreamRequest runs for every try.
+      if (ctx.hooks !== undefined) ctx.hooks.send(attempt, this.transport, failed);
+      else this.transport.send(attempt, failed);
     });
   }
 
@@ -319,13 +338,20 @@ export class Proxy {
       res.destroy();
       return;
     }
+    // A hook's onResponse sees the balancer's own answer first (a gRPC call's too), and may answer
+    // otherwise, or hold it while its promise is pending (then `answer` follows).
+    if (ctx.hooks !== undefined && ctx.hooks.answerError(this, error)) return;
+    this.answer(ctx, error);
+  }
+
+  /** The balancer's own answer for `error` (the status line not sent yet): the gRPC way for a gRPC call. */
+  answer(ctx: RequestContext, error: ProxyError): void {
+    const res = ctx.res;
     if (isGrpc(ctx)) {
       if (this.draining || unreadBody(ctx.req)) res.shouldKeepAlive = false;
       answerGrpc(ctx, error.status, error.message);
       return;
     }
-    // A hook's onResponse sees the balancer's own answer first, and may answer otherwise.
-    if (ctx.hooks !== undefined && ctx.hooks.answerError(error.status, error.code)) return;
     const body = ERROR_BODIES.get(error.status) ?? ERROR_BODIES.get(502)!;
     res.statusCode = error.status;
     res.setHeader('content-type', 'text/plain; charset=utf-8');
@@ -400,7 +426,9 @@ export class Proxy {
       waiting.ctx.attempt = undefined;
       waiting.ctx.explain?.picked(waiting.ctx, backend, undefined, 'queued');
       if (waiting.ctx.trace !== undefined) this.#tracePick(waiting.ctx, waiting.ctx.trace, backend, undefined, 'queued');
-      this.#send(waiting.ctx, backend, undefined);
+      // A hook's selectBackend is asked about a queued request's backend too (then `sendQueued`).
+      if (waiting.ctx.hooks?.selects === true) waiting.ctx.hooks.select(this, this.#director.pool.available, backend, 'queued');
+      else this.#send(waiting.ctx, backend, undefined);
     }
   }
 
@@ -449,6 +477,11 @@ export class Proxy {
       'lb.chosen': chosen?.id ?? '', 'lb.excluded': excluded === undefined ? '' : [...excluded].map((b) => b.id).join(','),
     });
     if (trace.sampled) (trace.explain ??= new Explanation(director.strategy, director.pool, ctx)).picked(ctx, chosen, excluded, after);
+  }
+
+  /** A request that waited in the queue goes to `backend` (a hook's selectBackend chose it). */
+  sendQueued(ctx: RequestContext, backend: Backend): void {
+    this.#send(ctx, backend, undefined);
   }
 
   #send(ctx: RequestContext, backend: Backend, retryOf: Attempt | undefined): void {

@@ -119,26 +119,44 @@ export function runHooks(hooks: Hooks | readonly Hooks[], script: HookScript = {
         const answer = script.response ?? { status: 200 };
         ctx.hooks!.status = answer.status;
         const head = Object.entries(answer.headers ?? {}).flat();
-        const sent = ctx.responseModifier === undefined ? head : ctx.responseModifier.apply(head);
-        response.statusCode = answer.status;
-        for (let i = 0; i + 1 < sent.length; i += 2) response.appendHeader(sent[i]!, sent[i + 1]!);
-        (attempt as unknown as { ended: boolean }).ended = true;
-        response.end();
+        const relay = (sent: readonly string[]): void => {
+          if ((attempt as unknown as { ended: boolean }).ended) return;
+          response.statusCode = answer.status;
+          for (let i = 0; i + 1 < sent.length; i += 2) response.appendHeader(sent[i]!, sent[i + 1]!);
+          (attempt as unknown as { ended: boolean }).ended = true;
+          response.end();
+        };
+        const edit = ctx.responseModifier;
+        // As the engines do: an asynchronous onResponse holds the head until it settles.
+        const sent = edit === undefined ? head : edit.hold === undefined ? edit.apply(head) : edit.hold(head, { resumeHead: relay });
+        if (sent !== undefined) relay(sent);
       },
     } as unknown as Transport;
     const seam: ProxySeam = {
       picked(c, backend) {
         if (backend === undefined) { seam.fail(c, new ProxyError('LB_ERR_NO_BACKEND', 'no backend available')); return; }
         c.backend = backend;
-        const attempt = { ended: false, failed: (error: ProxyError) => { attempt.ended = true; seam.fail(c, error); } };
+        const attempt = { ended: false, failed: (error: ProxyError) => { attempt.ended = true; seam.fail(c, error); }, cancel: (error: ProxyError) => { if (!attempt.ended) attempt.failed(error); } };
+        c.attempt = attempt;
         c.hooks!.send(attempt as unknown as Attempt, transport);
+      },
+      sendQueued(c, backend) {
+        seam.picked(c, backend);
+      },
+      retryPicked(c, _failed, backend) {
+        seam.picked(c, backend);
       },
       fail(c, error) {
         c.error = error;
-        if (c.hooks?.answerError(error.status, error.code) === true) return;
+        if (c.hooks?.answerError(seam, error) === true) return;
+        seam.answer(c, error);
+      },
+      answer(c, error) {
         const body = Buffer.from(`${error.status} ${error.message}\n`);
         response.statusCode = error.status;
         response.setHeader('content-type', 'text/plain; charset=utf-8');
+        const extra = c.responseHeaders;
+        if (extra !== undefined) for (let i = 0; i + 1 < extra.length; i += 2) response.appendHeader(extra[i]!, extra[i + 1]!);
         c.bytes = body.length;
         response.end(body);
       },

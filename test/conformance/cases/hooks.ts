@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { strategyNames } from '../../../src/balancer/index.js';
@@ -12,7 +13,7 @@ import { LoadBalancer } from '../../../src/index.js';
 import { startBackend, type TestBackend } from '../../helpers/backend.js';
 import { get } from '../../helpers/http.js';
 import { firstAvailable, until, type EngineName } from '../../helpers/in-process.js';
-import { refusing } from '../backends.js';
+import { holding, refusing } from '../backends.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -139,6 +140,130 @@ export function hookCases(engine: EngineName): void {
       }]);
       const res = await get(`${url}/x`);
       assert.deepEqual([res.status, res.body, res.headers['retry-after']], [503, 'sorry (LB_ERR_UPSTREAM_CONNECT)\n', '5']);
+    });
+
+    it('a retry runs onUpstreamRequest again on that try\'s head, and asks selectBackend about its pick', async (t) => {
+      const gone = await refusing();
+      const a = await echo(t, 'a');
+      const b = await echo(t, 'b');
+      const upstream: [number, string | undefined][] = [];
+      const selected: [number, string[]][] = [];
+      const { url } = await balancer(t, engine, [gone, a.url, b.url], [{
+        name: 'per-try',
+        selectBackend: (ctx, candidates) => {
+          selected.push([ctx.tries, candidates.map((c) => c.id)]);
+          // The retry goes to the last candidate, where the strategy would take the first.
+          return ctx.tries > 1 ? candidates[candidates.length - 1] : undefined;
+        },
+        onUpstreamRequest: (ctx, head) => {
+          upstream.push([ctx.tries, ctx.backend?.id]);
+          head.headers.append('x-upstream', `try ${ctx.tries}`);
+          head.url = `/try/${ctx.tries}`;
+        },
+      }], { RETRIES: '1' });
+      const res = await get(`${url}/x`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-backend'], 'b');
+      assert.deepEqual(JSON.parse(res.body), { url: '/try/2', hook: null, upstream: 'try 2', body: '' });
+      const id = (u: string): string => new URL(u).host;
+      assert.deepEqual(upstream, [[1, id(gone)], [2, id(b.url)]]);
+      assert.deepEqual(selected, [[1, [id(gone), id(a.url), id(b.url)]], [2, [id(a.url), id(b.url)]]]);
+      assert.equal(a.requests.length, 0);
+    });
+
+    it('selectBackend is asked again when a queued request gets its backend, and may refuse it (503)', async (t) => {
+      const backend = await holding(t);
+      const seen: [string, string | null][] = [];
+      const { url } = await balancer(t, engine, [backend.url], [{
+        name: 'queue',
+        selectBackend: (ctx) => {
+          seen.push([ctx.request.url, ctx.backend?.id ?? null]);
+          return ctx.request.url === '/refused' && ctx.backend !== undefined ? null : undefined;
+        },
+      }], { BACKEND_MAX_REQUESTS: '1', QUEUE_SIZE: '2' });
+      const first = get(`${url}/first`);
+      await until(() => seen.length === 1 && backend.requests.length === 1, 'the first request at the backend');
+      const refused = get(`${url}/refused`);
+      await until(() => seen.length === 2, 'the second request queued');
+      const second = get(`${url}/second`);
+      await until(() => seen.length === 3, 'both queued requests asked about');
+      backend.release();
+      const answers = await Promise.all([first, refused, second]);
+      assert.deepEqual(answers.map((r) => r.status), [200, 503, 200]);
+      const id = new URL(backend.url).host;
+      assert.deepEqual(seen, [['/first', id], ['/refused', null], ['/second', null], ['/refused', id], ['/second', id]]);
+    });
+
+    it('onResponse on the balancer\'s own error answer may be asynchronous: the answer waits for its promise', async (t) => {
+      const gone = await refusing();
+      const { url } = await balancer(t, engine, [gone], [{
+        name: 'later',
+        onResponse: async (ctx, head) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (ctx.request.url === '/sorry') ctx.respond(503, `sorry (${head.error})\n`);
+          else head.headers.set('x-error-seen', String(head.error));
+        },
+      }]);
+      const plain = await get(`${url}/x`);
+      assert.deepEqual([plain.status, plain.headers['x-error-seen']], [502, 'LB_ERR_UPSTREAM_CONNECT']);
+      const sorry = await get(`${url}/sorry`);
+      assert.deepEqual([sorry.status, sorry.body], [503, 'sorry (LB_ERR_UPSTREAM_CONNECT)\n']);
+    });
+
+    it('onResponse on a backend\'s head may be asynchronous: the head and the body wait for it; one that rejects: 500, one that hangs: 504', async (t) => {
+      const body = 'y'.repeat(300_000);
+      const backend = await startBackend('big', (req, res) => {
+        req.resume();
+        res.setHeader('content-length', String(body.length));
+        res.end(body);
+      });
+      t.after(() => backend.close());
+      const { url, requests } = await balancer(t, engine, [backend.url], [{
+        name: 'later',
+        onResponse: async (ctx, head) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (ctx.request.url === '/reject') throw new Error('no head for you');
+          if (ctx.request.url === '/hang') await new Promise(() => undefined);
+          head.headers.set('x-later', String(head.status));
+        },
+      }], { HOOK_TIMEOUT: '100ms' });
+      const res = await get(`${url}/x`);
+      assert.deepEqual([res.status, res.headers['x-later'], res.body.length, res.body === body], [200, '200', body.length, true]);
+      const head = await get(`${url}/x`, { method: 'HEAD' });
+      assert.deepEqual([head.status, head.headers['x-later'], head.body], [200, '200', '']);
+      const rejected = await get(`${url}/reject`);
+      assert.deepEqual([rejected.status, rejected.body], [500, '500 Internal Server Error\n']);
+      const hung = await get(`${url}/hang`);
+      assert.equal(hung.status, 504);
+      const after = await get(`${url}/after`);
+      assert.deepEqual([after.status, after.body.length], [200, body.length]);
+      await until(() => requests().length === 5, 'five access lines');
+      assert.deepEqual(requests().map((l) => [l.path, l.status, l.error]), [
+        ['/x', 200, undefined], ['/x', 200, undefined], ['/reject', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/after', 200, undefined],
+      ]);
+    });
+
+    it('an asynchronous onResponse on a compressed response: the held body goes through the compressor whole', async (t) => {
+      const text = 'hooks hold heads. '.repeat(20_000);
+      const backend = await startBackend('text', (req, res) => {
+        req.resume();
+        res.setHeader('content-type', 'text/plain');
+        res.end(text);
+      });
+      t.after(() => backend.close());
+      const { url } = await balancer(t, engine, [backend.url], [{
+        name: 'later',
+        onResponse: async (_ctx, head) => { await new Promise((resolve) => setTimeout(resolve, 5)); head.headers.set('x-later', 'yes'); },
+      }], { COMPRESSION: 'gzip' });
+      const { headers, body } = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+        request(`${url}/text`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject).end();
+      });
+      assert.deepEqual([headers['content-encoding'], headers['x-later']], ['gzip', 'yes']);
+      assert.equal(gunzipSync(body).toString(), text);
     });
 
     it('a route\'s hooks run for its requests only, after the global ones; usePool sends a request to another pool', async (t) => {
