@@ -112,6 +112,9 @@ export class Clients {
  * Opens `count` connections to 127.0.0.1:port, 100 at a time, each making one GET and staying
  * open (kept alive, idle). The sockets, and how many failed.
  */
+/** How long an idle client waits for the answer to its one request. */
+const IDLE_ANSWER_MS = 10_000;
+
 export async function openIdle(port: number, count: number): Promise<{ sockets: Socket[]; errors: number }> {
   const sockets: Socket[] = [];
   let errors = 0;
@@ -123,7 +126,10 @@ export async function openIdle(port: number, count: number): Promise<{ sockets: 
     try {
       await once(socket, 'connect');
       socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      // A target at its connection limit leaves the connection in its backlog, unanswered.
+      socket.setTimeout(IDLE_ANSWER_MS, () => socket.destroy(new Error('no answer')));
       const [chunk] = await once(socket, 'data') as [Buffer];
+      socket.setTimeout(0);
       if (!chunk.toString('latin1', 0, 12).startsWith('HTTP/1.1 200')) errors++;
       sockets.push(socket);
     } catch {

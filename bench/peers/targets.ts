@@ -105,7 +105,7 @@ function haproxy(s: TargetSetup, version: string): Target {
       const pem = join(s.workDir, 'haproxy.pem');
       if (listen === 'tls') writeFileSync(pem, readFileSync(s.cert, 'utf8') + readFileSync(s.key, 'utf8'));
       writeFileSync(file, [
-        'global', '  nbthread 1', '  maxconn 15000',
+        'global', '  nbthread 1', `  maxconn ${haproxyMaxConn()}`,
         'defaults', '  mode http', '  timeout connect 5s', '  timeout client 10m', '  timeout server 30s', '  option http-keep-alive',
         'frontend lb', `  bind 127.0.0.1:${s.port}${listen === 'tls' ? ` ssl crt ${pem} alpn h2,http/1.1` : ''}`, '  default_backend backends',
         'backend backends', '  balance roundrobin', '  http-reuse always',
@@ -114,6 +114,15 @@ function haproxy(s: TargetSetup, version: string): Target {
       return { command: ['haproxy', '-db', '-f', file], env: {} };
     },
   };
+}
+
+/**
+ * HAProxy refuses to start when its connections (two descriptors each, client and server side)
+ * need more descriptors than the hard limit allows: as many as fit, up to 15,000.
+ */
+function haproxyMaxConn(): number {
+  const hard = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout?.trim());
+  return Number.isFinite(hard) && hard > 0 ? Math.min(15_000, Math.floor((hard - 20) / 2)) : 15_000;
 }
 
 function caddy(s: TargetSetup, version: string): Target {
