@@ -34,6 +34,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '1' },
     node: { type: 'string' },
     idle: { type: 'string', default: '10000' },
+    only: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -65,6 +66,10 @@ const installed = (bin: string, arg: string): boolean => spawnSync(bin, [arg]).e
 
 const certificate = makeCertificate(workDir);
 const targets = benchTargets({ workDir, port: PORT, backendPorts: BACKEND_PORTS, cli, node, cert: certificate?.cert ?? '', key: certificate?.key ?? '' }, say);
+if (values.only !== undefined) {
+  const only = new RegExp(values.only);
+  targets.splice(0, targets.length, ...targets.filter((t) => only.test(t.name)));
+}
 const nginx = targets.find((t) => t.isNginx);
 const clients = new Clients(workDir, join(here, 'loadgen.js'));
 
@@ -123,6 +128,7 @@ async function measure(target: Target, mode: Mode, rate: number): Promise<Row> {
     const before = cpuUs(pid);
     const r = await clients.run(mode, target.name, PORT, duration, rate);
     const cpu = cpuUs(pid) - before;
+    if (r.requests === 0) return empty(target.name, `no answers${r.problem === undefined ? '' : ` (${r.problem})`}`);
     return {
       ...empty(target.name), rps: r.requests / r.seconds, p50: r.p50, p99: r.p99, p999: r.p999,
       cpuUsPerReq: r.requests === 0 ? 0 : cpu / r.requests, rssMiB: rssMiB(pid), errors: r.errors,
@@ -134,11 +140,15 @@ async function measure(target: Target, mode: Mode, rate: number): Promise<Row> {
   }
 }
 
-/** The latency mode's rate: half of nginx's maximum measured now (6 B, 50 kept-alive connections), else of the balancer's. */
+/**
+ * The latency mode's rate: half of nginx's maximum (else the first target's) measured now by the
+ * same Node load generator in a closed loop (6 B, 50 kept-alive connections), so the rate is one
+ * the generator itself can keep on this machine.
+ */
 async function halfOfMaximum(mode: Mode): Promise<{ rate: number; of: string }> {
   const reference = nginx ?? targets[0]!;
-  const saturation: Mode = { ...mode, driver: 'wrk' };
-  const row = await measure(reference, saturation, 0);
+  // The same client, closed loop: half of a maximum it can reach is a rate it can keep.
+  const row = await measure(reference, mode, 0);
   if (row.rps === 0) throw new Error(`latency: ${reference.name} answered nothing at saturation${row.note === undefined ? '' : ` (${row.note})`}`);
   return { rate: Math.max(1, Math.floor(row.rps / 2)), of: reference.name };
 }
@@ -178,7 +188,7 @@ for (const mode of modes) {
       const rateLine = fixed === undefined ? '' : ` (${fixed.rate} req/s: half of ${fixed.of}'s maximum, measured just before)`;
       const memoryLine = mode.driver === 'idle' ? ` (${idleClients} clients)` : '';
       process.stdout.write(`\n### ${mode.name}: ${mode.summary}${rateLine}${memoryLine}\n\n${formatTable(results, nginx?.name, mode.driver === 'idle')}\n`);
-      if (nginx === undefined) process.stdout.write('(nginx is not installed: no ratios)\n');
+      if (nginx === undefined) process.stdout.write('(no nginx in this run: no ratios)\n');
     }
   } finally {
     await stop(backends);

@@ -21,6 +21,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   p999: number;
+  /** What the client said when it got no answer at all. */
+  problem?: string;
 }
 
 /** Runs a command to its end; its standard output. */
@@ -29,9 +31,11 @@ async function output(command: readonly string[]): Promise<string> {
   const child = spawn(file!, args);
   let out = '';
   child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.resume();
+  // Its complaints (wrk's `unable to connect`) follow, so a run with no answers says why.
+  let err = '';
+  child.stderr!.on('data', (c) => { err += c; });
   await once(child, 'close');
-  return out;
+  return err === '' ? out : `${out}\n${err}`;
 }
 
 /** A wrk latency (`812.00us`, `1.20ms`, `2.00s`) in ms; 0 when absent. */
@@ -45,7 +49,11 @@ export function wrkMs(out: string, label: string): number {
 export function parseWrk(out: string, seconds: number): LoadResult {
   const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
   const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + [...socketErrors.matchAll(/\d+/g)].reduce((n, m) => n + Number(m[0]), 0);
-  return { requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0), errors, seconds, p50: wrkMs(out, '50'), p99: wrkMs(out, '99'), p999: 0 };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  return {
+    requests, errors, seconds, p50: wrkMs(out, '50'), p99: wrkMs(out, '99'), p999: 0,
+    ...(requests === 0 ? { problem: `wrk: ${out.trim().split('\n').slice(-2).join(' | ')}` } : {}),
+  };
 }
 
 /** openssl s_time's `N connections in T real seconds`, summed over its processes. */
@@ -71,7 +79,7 @@ export class Clients {
     this.#h2load = new H2Load((command) => pinned(LOAD_CPUS, command), join(workDir, 'h2load.log'));
   }
 
-  /** Loads `port` the way `mode` says for `seconds` (the `rate` driver at `rate` requests per second). */
+  /** Loads `port` the way `mode` says for `seconds` (the `rate` driver at `rate` requests per second; 0: its closed loop, the maximum). */
   async run(mode: Mode, target: string, port: number, seconds: number, rate: number): Promise<LoadResult> {
     const scheme = mode.listen === 'tls' ? 'https' : 'http';
     const url = `${scheme}://127.0.0.1:${port}/`;

@@ -77,7 +77,7 @@ export function parseModes(values: readonly string[]): Mode[] {
 export function helpText(): string {
   const width = Math.max(...MODES.map((m) => m.name.length)) + 2;
   return [
-    'npm run bench:peers -- [--mode NAME[,NAME…]|all] [--rounds N] [--duration S] [--warmup S] [--node PATH] [--idle N] [--json]',
+    'npm run bench:peers -- [--mode NAME[,NAME…]|all] [--rounds N] [--duration S] [--warmup S] [--node PATH] [--idle N] [--only REGEX] [--json]',
     '',
     'The balancer beside nginx, HAProxy and Caddy (each one that is installed), mode by mode, in the same run:',
     'CPU-µs per request of each target (its whole process tree, pinned alone on the last CPU) and the ratio to nginx\'s.',
@@ -92,6 +92,7 @@ export function helpText(): string {
     '  --warmup    seconds of load before each measurement (1)',
     '  --node      the Node.js binary the balancer runs on (default: this one), e.g. to compare Node 24 and 26',
     '  --idle      idle clients in the memory mode (10000)',
+    '  --only      only the targets whose name matches this regular expression',
     '  --json      one JSON document instead of the tables',
   ].join('\n');
 }
