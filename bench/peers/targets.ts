@@ -85,7 +85,9 @@ function nginx(s: TargetSetup, version: string): Target {
       writeFileSync(file, [
         'worker_processes 1;', 'worker_rlimit_nofile 30000;', 'daemon off;', `pid ${join(s.workDir, 'nginx.pid')};`, 'error_log stderr error;',
         'events { worker_connections 25000; }',
-        'http {', '  access_log off;', '  keepalive_timeout 600s;', '  client_max_body_size 2m;',
+        'http {', '  access_log off;', '  keepalive_timeout 600s;',
+        // 1,000 by default: h2load's streams past it on a connection fail (GOAWAY), and wrk reconnects.
+        '  keepalive_requests 1000000;', '  client_max_body_size 2m;',
         `  client_body_temp_path ${s.workDir};`, `  proxy_temp_path ${s.workDir};`,
         `  upstream backends { ${s.backendPorts.map((p) => `server 127.0.0.1:${p};`).join(' ')} keepalive 64; }`,
         `  server { ${tls.join(' ')} location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
