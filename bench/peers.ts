@@ -105,7 +105,13 @@ const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, m
 /** Starts `target` for `mode`, measures it once, stops it. */
 async function measure(target: Target, mode: Mode, rate: number): Promise<Row> {
   const launch = target.launch(mode.listen);
-  const proc: ChildProcess = start(pinned(TARGET_CPU, launch.command), launch.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`));
+  let proc: ChildProcess;
+  try {
+    proc = start(pinned(TARGET_CPU, launch.command), launch.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`));
+  } catch (err) {
+    // spawn() throws some errors (ELOOP, EAGAIN on a busy machine) instead of emitting them: one row lost, not the run.
+    return empty(target.name, `did not start: ${(err as Error).message}`);
+  }
   const exited = once(proc, 'exit').then(() => { throw new Error(`exited at start (log in ${workDir})`); });
   exited.catch(() => {});
   try {
