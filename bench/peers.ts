@@ -138,6 +138,7 @@ async function measure(target: Target, mode: Mode, rate: number): Promise<Row> {
     return {
       ...empty(target.name), rps: r.requests / r.seconds, p50: r.p50, p99: r.p99, p999: r.p999,
       cpuUsPerReq: r.requests === 0 ? 0 : cpu / r.requests, rssMiB: rssMiB(pid), errors: r.errors,
+      ...(r.resumed === undefined ? {} : { resumed: r.resumed / r.requests }),
     };
   } catch (err) {
     return empty(target.name, (err as Error).message);

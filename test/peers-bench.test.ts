@@ -48,8 +48,8 @@ test('wrk: counts, latency units and every error kind', () => {
 });
 
 test('openssl s_time: connections summed over its processes; one that printed no count is an error', () => {
-  const out = '1234 connections in 0.91s; 1356.04 connections/user sec, bytes read 0\n1234 connections in 3 real seconds, 0 bytes read per connection\n';
-  assert.deepEqual(parseSTime([out, out, 'connect: Connection refused\n'], 3), { requests: 2468, errors: 1, seconds: 3, p50: 0, p99: 0, p999: 0 });
+  const out = '*rrrr\nrrr\n\n1234 connections in 0.91s; 1356.04 connections/user sec, bytes read 0\n1234 connections in 3 real seconds, 0 bytes read per connection\n';
+  assert.deepEqual(parseSTime([out, out, 'connect: Connection refused\n'], 3), { requests: 2468, errors: 1, seconds: 3, p50: 0, p99: 0, p999: 0, resumed: 14 });
 });
 
 const row = (target: string, cpuUsPerReq: number, p99: number, extra: Partial<Row> = {}): Row => ({
@@ -72,6 +72,8 @@ test('the table\'s ratios are to nginx\'s row; a target without figures shows it
   assert.equal(table.length, 5);
   assert.match(table[2]!, /^\| load-balancer \| 1000 \| 1\.00 \| 4\.00 \| - \| 45\.0 \| 1\.50 \| 2\.00 \| 20 \| 0 \|$/);
   assert.match(table[4]!, /^\| caddy \| exited at start \|/);
+  const handshakes = formatTable([{ ...row('load-balancer', 900, 0), resumed: 0.5 }, { ...row('nginx 1.22.1', 300, 0), resumed: 1 }], 'nginx 1.22.1', false);
+  assert.match(handshakes, /\nResumed handshakes: load-balancer 50%, nginx 1\.22\.1 100%\.$/);
   assert.equal(table[4]!.split('|').length, table[0]!.split('|').length);
   const memory = formatTable([row('load-balancer', 100, 0, { rssMiB: 30, idleRssMiB: 10, clients: 1024 }), row('nginx 1.22.1', 50, 0, { rssMiB: 15, idleRssMiB: 10, clients: 1024 })], 'nginx 1.22.1', true).split('\n');
   // (30 - 10) MiB over 1,024 clients: 20 KiB each; twice nginx's resident memory and CPU.

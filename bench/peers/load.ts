@@ -23,6 +23,8 @@ export interface LoadResult {
   p999: number;
   /** What the client said when it got no answer at all. */
   problem?: string;
+  /** openssl s_time: the handshakes that resumed a session. */
+  resumed?: number;
 }
 
 /** Runs a command to its end; its standard output. */
@@ -56,16 +58,19 @@ export function parseWrk(out: string, seconds: number): LoadResult {
   };
 }
 
-/** openssl s_time's `N connections in T real seconds`, summed over its processes. */
+/** openssl s_time's `N connections in T real seconds`, summed over its processes, and how many resumed. */
 export function parseSTime(outs: readonly string[], seconds: number): LoadResult {
   let requests = 0;
   let errors = 0;
+  let resumed = 0;
   for (const out of outs) {
     const m = /(\d+) connections in (\d+) real seconds/.exec(out);
     if (m) requests += Number(m[1]);
     else errors++;
+    // Its progress lines: a character per connection, `r` for one that resumed its session.
+    for (const line of out.split('\n')) if (/^[r*t3]+$/.test(line)) resumed += line.split('r').length - 1;
   }
-  return { requests, errors, seconds, p50: 0, p99: 0, p999: 0 };
+  return { requests, errors, seconds, p50: 0, p99: 0, p999: 0, resumed };
 }
 
 export class Clients {

@@ -18,6 +18,8 @@ export interface Row {
   errors: number;
   /** Memory mode: the idle clients held open (0 elsewhere). */
   clients: number;
+  /** Handshake modes: the share of handshakes that resumed a session (0 to 1; undefined elsewhere). */
+  resumed?: number;
   /** Why the target has no figures in this mode (it failed to start or to answer). */
   note?: string;
 }
@@ -29,10 +31,11 @@ export function medianRow(rounds: readonly Row[]): Row {
     return xs.length === 0 ? 0 : xs[Math.floor(xs.length / 2)]!;
   };
   const note = rounds.find((r) => r.note !== undefined)?.note;
+  const resumed = rounds.some((r) => r.resumed !== undefined) ? median((r) => r.resumed ?? 0) : undefined;
   return {
     target: rounds[0]?.target ?? '', rps: median((r) => r.rps), p50: median((r) => r.p50), p99: median((r) => r.p99), p999: median((r) => r.p999),
     cpuUsPerReq: median((r) => r.cpuUsPerReq), rssMiB: median((r) => r.rssMiB), idleRssMiB: median((r) => r.idleRssMiB),
-    errors: rounds.reduce((n, r) => n + r.errors, 0), clients: median((r) => r.clients), ...(note === undefined ? {} : { note }),
+    errors: rounds.reduce((n, r) => n + r.errors, 0), clients: median((r) => r.clients), ...(note === undefined ? {} : { note }), ...(resumed === undefined ? {} : { resumed }),
   };
 }
 
@@ -66,6 +69,8 @@ export function formatTable(rows: readonly Row[], nginxName: string | undefined,
         ratio(r.p99, nginx?.p99), fixed(r.rssMiB, 0), String(r.errors)];
     lines.push(`| ${r.target} | ${cells.join(' | ')} |`);
   }
+  const resumed = rows.filter((r) => r.resumed !== undefined && r.note === undefined);
+  if (resumed.length > 0) lines.push('', `Resumed handshakes: ${resumed.map((r) => `${r.target} ${(r.resumed! * 100).toFixed(0)}%`).join(', ')}.`);
   return lines.join('\n');
 }
 
