@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Clients, openIdle } from './peers/load.js';
-import { helpText, parseModes, type Mode } from './peers/modes.js';
+import { helpText, parseModes, UnknownModeError, type Mode } from './peers/modes.js';
 import { cpuUs, isOpen, LOAD_CPUS, PINNED, pinned, rssMiB, start, stop, TARGET_CPU, waitForPort } from './peers/process.js';
 import { formatTable, medianRow, type Row } from './peers/table.js';
 import { benchTargets, makeCertificate, type Target } from './peers/targets.js';
@@ -43,7 +43,14 @@ if (values.help) {
   process.stdout.write(`${helpText()}\n`);
   process.exit(0);
 }
-const modes = parseModes(values.mode!);
+let modes: Mode[];
+try {
+  modes = parseModes(values.mode!);
+} catch (err) {
+  if (!(err instanceof UnknownModeError)) throw err;
+  process.stderr.write(`bench: ${err.message}; --help lists them\n`);
+  process.exit(2);
+}
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const warmup = Number(values.warmup);
