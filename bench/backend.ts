@@ -22,8 +22,13 @@ function jsonText(bytes: number): Buffer {
 for (const port of ports) {
   const server = createServer((req, res) => {
     req.resume();
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'x-backend': String(port) });
-    res.end(body);
+    const respond = (): void => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'x-backend': String(port) });
+      res.end(body);
+    };
+    // An upload is answered once it has all arrived, as an upload endpoint does (bench:peers' upload mode).
+    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) req.once('end', respond);
+    else respond();
   });
   server.keepAliveTimeout = 120_000;
   server.listen(port, '127.0.0.1');
