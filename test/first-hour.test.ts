@@ -114,7 +114,7 @@ test('CLI wording: HASH_KEY alone is warned about alone; --help is grouped by se
   assert.equal(check.stderr, 'lb: warning: HASH_KEY does nothing with STRATEGY=round-robin (only with consistent-hash)\n');
   const help = await runLb({}, ['--help']);
   const sections = help.stdout.split('\n').filter((l) => /^[A-Z][A-Za-z ,]+:$/.test(l));
-  assert.deepEqual(sections, ['Options:', 'Listening:', 'Backends:', 'Balancing:', 'Health checks:', 'Timeouts, retries and overload:', 'Client limits:', 'At the edge:', 'Operations:']);
+  assert.deepEqual(sections, ['Options:', 'Listening:', 'Backends:', 'Balancing:', 'Health checks:', 'Timeouts, retries and overload:', 'Client limits:', 'At the edge:', 'Operations:', 'Tracing:']);
   assert.match(help.stdout, /Backends:\n {2}--backends VALUE[^\n]*\n[^\n]*"\|id=NAME"/);
   assert.match(help.stdout, /Health checks:\n(?: [^\n]*\n)*? {2}--health-check-path VALUE/);
 });
