@@ -341,15 +341,17 @@ export function hookCases(engine: EngineName): void {
       }], { HOOK_TIMEOUT: '100ms' });
       const res = await get(`${url}/x`);
       assert.deepEqual([res.status, res.headers['x-later'], res.headers['x-backend'], res.body.length, res.body === body], [200, '200', 'h2', body.length, true]);
+      const head = await get(`${url}/x`, { method: 'HEAD' });
+      assert.deepEqual([head.status, head.headers['x-later'], head.body], [200, '200', '']);
       const rejected = await get(`${url}/reject`);
       assert.deepEqual([rejected.status, rejected.body], [500, '500 Internal Server Error\n']);
       const hung = await get(`${url}/hang`);
       assert.equal(hung.status, 504);
       const after = await get(`${url}/after`);
       assert.deepEqual([after.status, after.headers['x-later'], after.body.length], [200, '200', body.length]);
-      await until(() => requests().length === 4 && closed.length === 4, 'four access lines, four streams closed');
+      await until(() => requests().length === 5 && closed.length === 5, 'five access lines, five streams closed');
       assert.deepEqual(requests().map((l) => [l.path, l.status, l.error]), [
-        ['/x', 200, undefined], ['/reject', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/after', 200, undefined],
+        ['/x', 200, undefined], ['/x', 200, undefined], ['/reject', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/after', 200, undefined],
       ]);
       const reset = new Map(closed);
       assert.deepEqual([reset.get('/reject'), reset.get('/hang'), reset.get('/x')], [constants.NGHTTP2_CANCEL, constants.NGHTTP2_CANCEL, constants.NGHTTP2_NO_ERROR]);
