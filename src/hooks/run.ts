@@ -7,7 +7,7 @@ import type { Attempt } from '../proxy/attempt.js';
 import type { Transport } from '../proxy/transport.js';
 import { isGrpc } from '../proxy/grpc.js';
 import { replaceRawHeaders } from '../proxy/headers.js';
-import { answer, type RouteTarget } from '../routing/compiled-route.js';
+import { answer, sendAnswer, type AnswerHeaders, type RouteTarget } from '../routing/compiled-route.js';
 import type { HookChain, HookSet, Step } from './chain.js';
 import { HookCtx, ResponseHead } from './context.js';
 import { isThenable, message } from './thenable.js';
@@ -362,11 +362,28 @@ export class HookRun implements HeaderEdit {
     if (steps === undefined || this.answering || code === 'LB_ERR_HOOK_FAILED' || code === 'LB_ERR_HOOK_TIMEOUT') return false;
     this.answering = true;
     this.#proxy = proxy;
-    return this.#errorSteps(steps, 0, new ResponseHead(error.status, [], code), error);
+    return this.#errorSteps(steps, 0, new ResponseHead(error.status, [], code), () => proxy.answer(this.#ctx, error));
   }
 
-  /** Runs onResponse steps on an error answer's head from `from`: true when answered by a hook or waiting for one. */
-  #errorSteps(steps: NonNullable<HookChain['onResponse']>, from: number, head: ResponseHead, error: ProxyError): boolean {
+  /**
+   * As `answerError`, for the answers routing makes itself (compiled-route's `answer`: no route,
+   * a redirect, a direct response, a refusal of an access list, a rate limit or authentication):
+   * the head's error is the request's error code, if it has one. False at once for the hooks'
+   * own answers (`respond`, a hook's failure), which no hook sees.
+   */
+  answerOwn(status: number, body: Buffer, direct: AnswerHeaders | undefined): boolean {
+    const steps = this.chain.onResponse;
+    if (steps === undefined || this.answering || this.#done) return false;
+    this.answering = true;
+    const ctx = this.#ctx;
+    return this.#errorSteps(steps, 0, new ResponseHead(status, [], ctx.error?.code), () => sendAnswer(ctx, status, body, direct));
+  }
+
+  /**
+   * Runs onResponse steps on the balancer's own answer's head from `from`: true when answered by
+   * a hook or waiting for one (then `then` writes the answer once they are over).
+   */
+  #errorSteps(steps: NonNullable<HookChain['onResponse']>, from: number, head: ResponseHead, then: () => void): boolean {
     this.phase = 'onResponse';
     for (let i = from; i < steps.length; i++) {
       const step = steps[i]!;
@@ -381,14 +398,14 @@ export class HookRun implements HeaderEdit {
       if (this.#done) return true;
       if (isThenable(out)) {
         this.#await(out, step.hook, 'onResponse', () => {
-          if (!this.#errorSteps(steps, i + 1, head, error)) this.#proxy!.answer(this.#ctx, error);
+          if (!this.#errorSteps(steps, i + 1, head, then)) then();
         });
         return true;
       }
     }
     const ctx = this.#ctx;
     const grpc = isGrpc(ctx);
-    // A gRPC answer takes the fields as it is written (Proxy.answer does not add the request's response fields to it).
+    // A gRPC answer takes the fields as it is written (its answer does not add the request's response fields to it).
     for (const [name, value] of head.headers.entries()) {
       if (grpc) ctx.res.appendHeader(name, value);
       else ctx.addResponseHeader(name, value);

@@ -80,7 +80,7 @@ export interface HookContext {
 }
 
 /**
- * A hook module's phases, each optional, each synchronous or asynchronous (onResponse on an HTTP/2 backend's head: synchronous).
+ * A hook module's phases, each optional, each synchronous or asynchronous.
  * A phase left out costs nothing per request.
  */
 export interface Hooks {
@@ -100,9 +100,9 @@ export interface Hooks {
   onUpstreamRequest?(ctx: HookContext, head: HookRequestHead): MaybePromise<void>;
   /**
    * On the response head before it goes to the client: edit its fields (a returned promise holds
-   * the head until it settles). On the balancer's own error answers `head.error` is set, and
-   * `ctx.respond` replaces the answer. On an HTTP/2 backend's head it must return synchronously
-   * (that head is relayed at once: a promise counts as a failure).
+   * the head until it settles, from any backend). On the balancer's own answers (its errors, and
+   * routing's: no route, redirects, direct responses, refusals) `ctx.respond` replaces the
+   * answer, and `head.error` is the error code when it is one.
    */
   onResponse?(ctx: HookContext, head: HookResponseHead): MaybePromise<void>;
   /** When the access line is written: add or change fields; return `false` to keep it from the log (sent elsewhere). */

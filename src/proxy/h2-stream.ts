@@ -1,6 +1,6 @@
 import { constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
-import type { ContextResponse, RequestContext } from '../context/index.js';
+import type { ContextResponse, HeadHolder, RequestContext } from '../context/index.js';
 import type { Attempt } from './attempt.js';
 import { classify, CLIENT_CLOSED, isGatewayFailure, ProxyError } from '../errors/index.js';
 import { grpcCode } from './grpc.js';
@@ -35,7 +35,7 @@ const WITH_BODY = Object.freeze({ endStream: false, waitForTrailers: true });
  * shared by all (they find their H2Stream on the stream), and those a request body or a slow
  * client needs are made only then.
  */
-export class H2Stream implements Stream, EncodedSink {
+export class H2Stream implements Stream, EncodedSink, HeadHolder {
   readonly #attempt: Attempt;
   readonly #ctx: RequestContext;
   readonly #req: IncomingMessage;
@@ -58,6 +58,10 @@ export class H2Stream implements Stream, EncodedSink {
   #onBody: ((chunk: Buffer) => void) | undefined = undefined;
   #onBodyEnd: (() => void) | undefined = undefined;
   #onClientDrain: (() => void) | undefined = undefined;
+  /** A response head a hook holds (HeaderEdit.hold): its status (0: none held), what came of the response meanwhile. */
+  #heldStatus = 0;
+  #heldBody: Buffer[] | undefined = undefined;
+  #heldEnd = false;
 
   constructor(attempt: Attempt, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
     this.#attempt = attempt;
@@ -211,7 +215,8 @@ export class H2Stream implements Stream, EncodedSink {
 
   static readonly #onClose = function (this: Owned): void {
     const self = this[OWNER];
-    if (self.#done) return;
+    // An end while a hook held the head is no failure: the response ends once the head has gone.
+    if (self.#done || self.#heldEnd) return;
     self.#fail(self.#mapped(self.#error, this.rstCode ?? constants.NGHTTP2_NO_ERROR));
   };
 
@@ -241,7 +246,42 @@ export class H2Stream implements Stream, EncodedSink {
       for (const name of GRPC_STATUS) if (headers[name] !== undefined) this.#trailers[name] = String(headers[name]);
     }
     if (attempt.closing) res.shouldKeepAlive = false;
-    if (ctx.responseModifier !== undefined) list = ctx.responseModifier.apply(list);
+    const edit = ctx.responseModifier;
+    if (edit !== undefined) {
+      const edited = edit.hold === undefined ? edit.apply(list) : edit.hold(list, this);
+      if (edited === undefined) {
+        // A hook holds the head (an asynchronous onResponse): the backend's stream waits until `resumeHead`.
+        this.#heldStatus = status;
+        this.#stream!.pause();
+        return;
+      }
+      list = edited;
+    }
+    this.#writeHead(status, list);
+  }
+
+  /** The head a hook held, edited: it goes, and the backend's stream is read on (HeadHolder). */
+  resumeHead(headers: string[]): void {
+    const status = this.#heldStatus;
+    this.#heldStatus = 0;
+    if (status === 0 || this.#done || this.#attempt.ended || this.#res.destroyed) return;
+    this.#writeHead(status, headers);
+    // Read on first (from the next tick): a full client while the held chunks go pauses it again.
+    if (!this.#heldEnd) this.#stream?.resume();
+    const body = this.#heldBody;
+    this.#heldBody = undefined;
+    if (body !== undefined) for (const chunk of body) this.#data(chunk);
+    if (this.#heldEnd) {
+      this.#heldEnd = false;
+      this.#end();
+    }
+  }
+
+  #writeHead(status: number, headers: string[]): void {
+    const attempt = this.#attempt;
+    const ctx = this.#ctx;
+    const res = this.#res;
+    let list = headers;
     if (ctx.responseHeaders !== undefined) list.push(...ctx.responseHeaders);
     const explain = attempt.explained();
     if (explain !== undefined) list.push('x-lb-explain', explain);
@@ -256,6 +296,11 @@ export class H2Stream implements Stream, EncodedSink {
 
   #data(chunk: Buffer): void {
     if (this.#done) return;
+    if (this.#heldStatus !== 0) {
+      // Read before the pause took (or given with the head): kept until the head goes.
+      (this.#heldBody ??= []).push(chunk);
+      return;
+    }
     this.#attempt.received();
     if (this.#encoder !== undefined) {
       if (!this.#encoder.write(chunk)) this.#stream!.pause();
@@ -281,6 +326,11 @@ export class H2Stream implements Stream, EncodedSink {
 
   #end(): void {
     if (this.#done) return;
+    if (this.#heldStatus !== 0) {
+      // The head is held for a hook: the response ends once it has gone (resumeHead).
+      this.#heldEnd = true;
+      return;
+    }
     this.#finish();
     if (this.#encoder !== undefined) this.#encoder.end();
     else this.finished();

@@ -246,9 +246,18 @@ export interface AnswerHeaders {
  * Answers a request at the balancer (a redirect, a direct response, no weight left, no route).
  * A gRPC call gets its answer the gRPC way instead (HTTP 200, `grpc-status` from `status`, e.g.
  * no route: UNIMPLEMENTED; `grpc-message` the error, or a direct response's text): decided here
- * once for every one of them.
+ * once for every one of them. A hook's onResponse sees each of them first (HookRun.answerOwn),
+ * and may add fields, answer otherwise, or hold it while its promise is pending.
  */
 export function answer(ctx: RequestContext, status: number, body: Buffer, direct: AnswerHeaders | undefined): void {
+  // Without hooks (or none with onResponse, or the hooks' own answer): one check, or two.
+  const hooks = ctx.hooks;
+  if (hooks !== undefined && hooks.answerOwn(status, body, direct)) return;
+  sendAnswer(ctx, status, body, direct);
+}
+
+/** `answer` once the hooks have seen it: writes it. */
+export function sendAnswer(ctx: RequestContext, status: number, body: Buffer, direct: AnswerHeaders | undefined): void {
   const res = ctx.res;
   // Asked with the admin token: which policy (or filter) answered, and what the others decided.
   if (ctx.explaining === true) res.setHeader(EXPLAIN_HEADER, answeredExplanation(ctx, status));

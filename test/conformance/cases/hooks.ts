@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
+import { constants } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -13,6 +14,7 @@ import { LoadBalancer } from '../../../src/index.js';
 import { startBackend, type TestBackend } from '../../helpers/backend.js';
 import { get } from '../../helpers/http.js';
 import { firstAvailable, until, type EngineName } from '../../helpers/in-process.js';
+import { startH2Backend } from '../../helpers/h2-backend.js';
 import { holding, refusing } from '../backends.js';
 
 type T = { after(fn: () => unknown): void };
@@ -41,7 +43,7 @@ async function balancer(t: T, engine: EngineName, backends: readonly string[], h
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (text: string) => { lines.push(JSON.parse(text) as Record<string, unknown>); } });
   const load = (): Config => resolveConfig([...(file === undefined ? [] : [objectLayer(file(), undefined)]), envLayer({
-    HOST: '127.0.0.1', PORT: '0', ENGINE: engine, BACKENDS: backends.join(','), OUTLIER_CONSECUTIVE_FAILURES: '0', SHUTDOWN_TIMEOUT: '500ms', RETRIES: '0', ...env,
+    HOST: '127.0.0.1', PORT: '0', ENGINE: engine, ...(backends.length > 0 ? { BACKENDS: backends.join(',') } : {}), OUTLIER_CONSECUTIVE_FAILURES: '0', SHUTDOWN_TIMEOUT: '500ms', RETRIES: '0', ...env,
   })], strategyNames());
   const lb = new LoadBalancer(load(), { logger, externalHealth: true, strategy: firstAvailable, hooks, loadConfig: load });
   for (const pool of lb.pools.values()) for (const backend of pool.backends) pool.setHealth(backend, true);
@@ -264,6 +266,95 @@ export function hookCases(engine: EngineName): void {
       });
       assert.deepEqual([headers['content-encoding'], headers['x-later']], ['gzip', 'yes']);
       assert.equal(gunzipSync(body).toString(), text);
+    });
+
+    /** onResponse on the balancer's own answers: notes the head (at once, or later for `/async…`), answers otherwise for `…/replace`. */
+    const noting: Hooks = {
+      name: 'noting',
+      onResponse: (ctx, head) => {
+        const note = (): void => {
+          if (head.error === undefined) return;
+          if (ctx.request.url.endsWith('/replace')) ctx.respond(503, `replaced ${head.error} ${head.status}\n`, { 'x-replaced': '1' });
+          else head.headers.set('x-why', `${head.error} ${head.status}`);
+        };
+        if (!ctx.request.url.startsWith('/async')) { note(); return undefined; }
+        return new Promise<void>((resolve) => setTimeout(resolve, 5)).then(note);
+      },
+    };
+
+    it('onResponse sees the router\'s own 404 (no route matched), synchronous or not: it adds fields or answers otherwise', async (t) => {
+      const a = await echo(t, 'a');
+      const { url, requests } = await balancer(t, engine, [], [noting], {}, () => ({
+        pools: { api: { backends: [a.url] } },
+        routes: [{ name: 'api', matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [{ name: 'api' }] }],
+      }));
+      for (const path of ['/nowhere', '/async/nowhere']) {
+        const res = await get(`${url}${path}`);
+        assert.deepEqual([res.status, res.body, res.headers['x-why'], res.headers['cache-control']], [404, '404 Not Found\n', 'LB_ERR_NO_ROUTE 404', 'no-store'], path);
+      }
+      for (const path of ['/nowhere/replace', '/async/replace']) {
+        const res = await get(`${url}${path}`);
+        assert.deepEqual([res.status, res.body, res.headers['x-replaced']], [503, 'replaced LB_ERR_NO_ROUTE 404\n', '1'], path);
+      }
+      const routed = await get(`${url}/api/x`);
+      assert.deepEqual([routed.status, routed.headers['x-why']], [200, undefined]);
+      assert.equal(a.requests.length, 1);
+      await until(() => requests().length === 5, 'five access lines');
+      assert.deepEqual(requests().map((l) => l.status), [404, 404, 503, 503, 200]);
+    });
+
+    it('onResponse sees a rate limit\'s 429, synchronous or not: it adds fields or answers otherwise', async (t) => {
+      const a = await echo(t, 'a');
+      const { url } = await balancer(t, engine, [a.url], [noting], { RATE_LIMIT: '1/h', RATE_LIMIT_BURST: '1' });
+      assert.equal((await get(`${url}/first`)).status, 200);
+      for (const path of ['/limited', '/async/limited']) {
+        const res = await get(`${url}${path}`);
+        assert.deepEqual([res.status, res.headers['x-why'], typeof res.headers['retry-after']], [429, 'LB_ERR_RATE_LIMITED 429', 'string'], path);
+      }
+      for (const path of ['/limited/replace', '/async/replace']) {
+        const res = await get(`${url}${path}`);
+        assert.deepEqual([res.status, res.body, res.headers['x-replaced']], [503, 'replaced LB_ERR_RATE_LIMITED 429\n', '1'], path);
+      }
+      assert.equal(a.requests.length, 1);
+    });
+
+    it('an HTTP/2 backend\'s head waits for an asynchronous onResponse (its body too); one that rejects: 500, one that hangs: 504, and its stream is reset', async (t) => {
+      const body = 'z'.repeat(300_000);
+      const closed: [string, number][] = [];
+      const h2 = await startH2Backend(t, 'h2', (stream, headers) => {
+        const path = String(headers[':path']);
+        stream.on('close', () => closed.push([path, stream.rstCode]));
+        stream.resume();
+        stream.respond({ ':status': 200, 'content-type': 'text/plain', 'x-backend': 'h2' });
+        // The failing ones keep their stream open: the balancer resets it.
+        if (path === '/reject' || path === '/hang') stream.write('partial');
+        else stream.end(body);
+      });
+      const { url, requests } = await balancer(t, engine, [h2.entry], [{
+        name: 'later',
+        onResponse: async (ctx, head) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (ctx.request.url === '/reject') throw new Error('no head for you');
+          if (ctx.request.url === '/hang') await new Promise(() => undefined);
+          head.headers.set('x-later', String(head.status));
+        },
+      }], { HOOK_TIMEOUT: '100ms' });
+      const res = await get(`${url}/x`);
+      assert.deepEqual([res.status, res.headers['x-later'], res.headers['x-backend'], res.body.length, res.body === body], [200, '200', 'h2', body.length, true]);
+      const head = await get(`${url}/x`, { method: 'HEAD' });
+      assert.deepEqual([head.status, head.headers['x-later'], head.body], [200, '200', '']);
+      const rejected = await get(`${url}/reject`);
+      assert.deepEqual([rejected.status, rejected.body], [500, '500 Internal Server Error\n']);
+      const hung = await get(`${url}/hang`);
+      assert.equal(hung.status, 504);
+      const after = await get(`${url}/after`);
+      assert.deepEqual([after.status, after.headers['x-later'], after.body.length], [200, '200', body.length]);
+      await until(() => requests().length === 5 && closed.length === 5, 'five access lines, five streams closed');
+      assert.deepEqual(requests().map((l) => [l.path, l.status, l.error]), [
+        ['/x', 200, undefined], ['/x', 200, undefined], ['/reject', 500, 'LB_ERR_HOOK_FAILED'], ['/hang', 504, 'LB_ERR_HOOK_TIMEOUT'], ['/after', 200, undefined],
+      ]);
+      const reset = new Map(closed);
+      assert.deepEqual([reset.get('/reject'), reset.get('/hang'), reset.get('/x')], [constants.NGHTTP2_CANCEL, constants.NGHTTP2_CANCEL, constants.NGHTTP2_NO_ERROR]);
     });
 
     it('a route\'s hooks run for its requests only, after the global ones; usePool sends a request to another pool', async (t) => {
