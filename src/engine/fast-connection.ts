@@ -20,6 +20,7 @@ const LINGER_MS = 5_000;
 /** The sink of a body whose response has ended: what still comes is read and dropped. */
 const DISCARD: BodySink = { body: () => true, bodyEnd: () => undefined };
 
+/** What a lingering connection does with what it reads (see `#linger`): nothing. */
 function noop(): void {}
 
 
