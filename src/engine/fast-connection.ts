@@ -7,12 +7,21 @@ import { readShared, SocketWriter } from './direct-io.js';
 import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { Attempt } from '../proxy/attempt.js';
 import { FastStream } from './fast-stream.js';
-import { FastRequest } from './fast-request.js';
+import { discardable, FastRequest, type BodySink } from './fast-request.js';
 import { FastResponse, type ResponseOwner } from './fast-response.js';
 import type { FastListener } from './fast-listener.js';
 import { PREFACE } from '../server/h2c.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/** How long a closing connection reads and throws away what the client still sends, at most. */
+const LINGER_MS = 5_000;
+
+/** The sink of a body whose response has ended: what still comes is read and dropped. */
+const DISCARD: BodySink = { body: () => true, bodyEnd: () => undefined };
+
+/** What a lingering connection does with what it reads (see `#linger`): nothing. */
+function noop(): void {}
 
 
 /**
@@ -216,8 +225,20 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     res.finished = true;
     this.#listener.finish(ctx);
     const req = ctx.req as FastRequest;
-    // An unread body would have to be read and thrown away first: close instead, as the node engine does.
-    if (!res.shouldKeepAlive || !req.complete || this.#listener.draining) {
+    // The response ended before its request body did (the backend answered early): the rest is
+    // read and thrown away, and the connection goes on, when it is bounded and small enough;
+    // otherwise the connection closes, reading what the client still sends until it has read
+    // the response (never a reset before that: RFC 9112 §9.6).
+    if (!req.complete) {
+      if (res.shouldKeepAlive && !this.#listener.draining && req === this.#parsing && discardable(req)) {
+        req.pending = undefined;
+        req.pendingBytes = 0;
+        req.sink = DISCARD;
+      } else {
+        this.#linger();
+        return;
+      }
+    } else if (!res.shouldKeepAlive || this.#listener.draining) {
       this.#close();
       return;
     }
@@ -321,6 +342,24 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     // A copy: the chunk may be a slice of the shared read buffer.
     socket.unshift(Buffer.concat([PREFACE, rest]));
     this.#listener.h2c(this, socket);
+  }
+
+  /**
+   * Closes with a request body still coming: the response goes out, then a FIN, and what the
+   * client still sends is read and dropped until it closes too (or LINGER_MS), so that its
+   * unread bytes never make the kernel reset the connection before the client has the response.
+   */
+  #linger(): void {
+    const socket = this.socket;
+    this.#stopped = true;
+    if (!this.#shared) {
+      socket.off('data', this.#onData);
+      socket.on('data', noop);
+    }
+    this.#paused = false;
+    socket.resume();
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
   }
 
   /** Closes once everything written has gone; the socket's close ends what remains. */

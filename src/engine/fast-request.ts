@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientRequest } from '../context/index.js';
-import { headersObject, isHeader, type ForwardingCache } from '../proxy/headers.js';
+import { discardableBody, headersObject, isHeader, type ForwardingCache } from '../proxy/headers.js';
 
 /** Where a request's body goes once it has an upstream try writing it. */
 export interface BodySink {
@@ -85,4 +85,9 @@ export class FastRequest implements ClientRequest {
     this.rawTrailers = trailers;
     this.sink?.bodyEnd();
   }
+}
+
+/** A request whose body is bounded by its Content-Length and at most DISCARD_LIMIT (see discardableBody). */
+export function discardable(req: FastRequest): boolean {
+  return discardableBody(req.header('content-length'));
 }

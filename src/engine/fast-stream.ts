@@ -6,7 +6,7 @@ import { toProxyError } from '../errors/index.js';
 import { acceptsTrailers, downstreamResponseLines, isHeader, trailerLines, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import { openTunnel } from '../proxy/tunnel.js';
 import { compressedHeaders, isEventStream, VARY_ONLY, type EncodedSink, type Encoder } from '../proxy/compression/index.js';
-import type { BodySink, FastRequest } from './fast-request.js';
+import { discardable, type BodySink, type FastRequest } from './fast-request.js';
 import { Framing, type FastResponse } from './fast-response.js';
 import type { ConnectionUser, FastUpstream, UpstreamConnection } from './fast-upstream.js';
 import { outgoingProxyHeader } from '../edge/proxy-send.js';
@@ -170,6 +170,8 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     }
     const ctx = this.#ctx;
     if (attempt.closing || ctx.upgrade) this.#res.shouldKeepAlive = false;
+    // An early answer to a large upload: the connection will close once it has gone (see ClientConnection.ended).
+    if (!this.#req.complete && this.#req.header('content-length') !== undefined && !discardable(this.#req)) this.#res.shouldKeepAlive = false;
     // A route's ResponseHeaderModifier edits the backend's fields (X-Request-Id is ours, added after).
     const edit = ctx.responseModifier;
     let headers = rawHeaders;

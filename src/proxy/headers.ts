@@ -518,3 +518,16 @@ export function replaceRawHeaders(req: { rawHeaders: string[]; readonly headers:
   req.rawHeaders = raw;
   (req as { headers: IncomingHttpHeaders }).headers = headersObject(raw);
 }
+
+/**
+ * The largest request body (by its Content-Length) whose rest is read and thrown away when its
+ * response has ended first (a backend that answered before reading it all, RFC 9110 §15), so
+ * that the client's connection is kept; a larger or chunked one closes the connection after
+ * the response instead (announced with `Connection: close` when known at the head).
+ */
+export const DISCARD_LIMIT = 16 * 1024 * 1024;
+
+/** Whether the rest of a request body, after an early response, is read and dropped (true) or ends the connection. */
+export function discardableBody(contentLength: string | undefined): boolean {
+  return contentLength !== undefined && Number(contentLength) <= DISCARD_LIMIT;
+}

@@ -8,7 +8,7 @@ import type { Backend, BackendTls } from '../pool/index.js';
 import { backendConnector } from '../tls/backend-tls.js';
 import { Attempt } from './attempt.js';
 import { CLIENT_CLOSED, ProxyError, toProxyError } from '../errors/index.js';
-import { acceptsTrailers, downstreamResponseHeaders, rawTrailers, trailersEndConnection, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
+import { acceptsTrailers, discardableBody, downstreamResponseHeaders, rawTrailers, trailersEndConnection, upstreamRequestHeaders, type RequestHeaderInfo } from './headers.js';
 import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';
 import { IdleKeeper } from './idle-pool.js';
@@ -254,6 +254,10 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     this.#resume = resume;
     const ctx = this.#ctx;
     if (this.#attempt.closing) res.shouldKeepAlive = false;
+    // An early answer (the request body still coming) to a body too large or unbounded to read
+    // and drop afterwards: the connection closes once the response has gone.
+    const req = ctx.req as IncomingMessage;
+    if (!req.complete && !discardableBody(req.headers['content-length'])) res.shouldKeepAlive = false;
     let headers = downstreamResponseHeaders(rawHeaders, ctx.id);
     const edit = ctx.responseModifier;
     if (edit !== undefined) {
@@ -310,6 +314,8 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
 
   /** The response is complete, with the backend's trailers when it sent some (a chunked response; undici gives latin1 bytes, its typings say strings). */
   onComplete(trailers?: string[] | null): void {
+    const req = this.#ctx.req as IncomingMessage;
+    if (!req.complete) keepBody(req);
     // Closed rather than kept (undici would reuse it): see trailersEndConnection.
     if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
@@ -460,3 +466,29 @@ function dispatchChecked(options: Dispatcher.DispatchOptions, stream: NodeStream
   options.body = maxBody > 0 ? limitBody(req, maxBody) : req;
   stream.dispatch(options);
 }
+
+/**
+ * The response ended before the request body (the backend answered early): undici stops
+ * writing it and destroys the backend connection, and then the body stream, which would reset
+ * the client before it has read its response. The body stays ours instead: what remains is read
+ * and dropped (node:http then reads the next request, or closes after a `Connection: close`).
+ */
+function keepBody(req: IncomingMessage): void {
+  req.destroy = keptBody;
+  // A listener of its own, so that node:http hands each chunk straight over (an unheard stream
+  // would buffer, and stop the socket for good once node:http has let go of it).
+  req.removeAllListeners('data');
+  req.on('data', dropChunk);
+  req.resume();
+  // The socket's reading was stopped for the backend (backpressure); node:http lets go of the
+  // request's socket when the response finishes, after which `resume` would no longer reach it.
+  req.socket.resume();
+}
+
+/** `destroy` of a body kept after an early response (see keepBody): nothing to do. */
+function keptBody(this: IncomingMessage): IncomingMessage {
+  return this;
+}
+
+/** A chunk of a body kept after an early response: dropped. */
+function dropChunk(): void {}

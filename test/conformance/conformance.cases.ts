@@ -9,6 +9,7 @@ import { streamingCases } from './cases/streaming.js';
 import { framingCases } from './cases/framing.js';
 import { trailerCases } from './cases/trailers.js';
 import { hookCases } from './cases/hooks.js';
+import { earlyAnswerCases } from './cases/early-answers.js';
 
 /**
  * The proxy's rules, one `describe` per concern, run against a balancer in this process on
@@ -26,4 +27,5 @@ export function runConformance(engine: EngineName): void {
   backendConnectionCases(engine);
   trailerCases(engine);
   hookCases(engine);
+  earlyAnswerCases(engine);
 }
