@@ -256,8 +256,9 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     if (this.#attempt.closing) res.shouldKeepAlive = false;
     // An early answer (the request body still coming) to a body too large or unbounded to read
     // and drop afterwards: the connection closes once the response has gone.
+    // (HTTP/1.x only: an HTTP/2 stream's early answer leaves the connection's other streams alone.)
     const req = ctx.req as IncomingMessage;
-    if (!req.complete && !discardableBody(req.headers['content-length'])) res.shouldKeepAlive = false;
+    if (req.httpVersionMajor === 1 && !req.complete && !discardableBody(req.headers['content-length'])) res.shouldKeepAlive = false;
     let headers = downstreamResponseHeaders(rawHeaders, ctx.id);
     const edit = ctx.responseModifier;
     if (edit !== undefined) {
@@ -315,7 +316,8 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
   /** The response is complete, with the backend's trailers when it sent some (a chunked response; undici gives latin1 bytes, its typings say strings). */
   onComplete(trailers?: string[] | null): void {
     const req = this.#ctx.req as IncomingMessage;
-    if (!req.complete) keepBody(req);
+    // HTTP/1.x only: an HTTP/2 request's stream is not the connection (and node:http2 ends it itself).
+    if (req.httpVersionMajor === 1 && !req.complete) keepBody(req);
     // Closed rather than kept (undici would reuse it): see trailersEndConnection.
     if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
