@@ -1,3 +1,4 @@
+// @engine-independent: with ACME every listener (HTTP_PORT's too) is the node engine's, as with TLS_CERT_FILE.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
