@@ -149,7 +149,9 @@ test('WORKERS=2: a removed backend finishes the request in flight on a worker; a
     res.end(backend.name);
   });
   const [a, b] = backends;
-  const { lb, control } = await controlled(t, [a!, b!]);
+  // The primary's hand-off: a change it sends a worker goes down the same channel as the connections
+  // it hands over after, so the next connection sees it (WORKER_LISTEN=reuseport's are the kernel's, and race it).
+  const { lb, control } = await controlled(t, [a!, b!], { WORKER_LISTEN: 'shared' });
   await spread(lb.url, 20);
   const pending = once(request(`${lb.url}/hold`, { agent: false }).end(), 'response') as Promise<[IncomingMessage]>;
   const heldBy = await Promise.race([a!.nextRequest().then(() => a!), b!.nextRequest().then(() => b!)]);
