@@ -1,11 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import acme, { type Client } from 'acme-client';
+import type { Client } from 'acme-client';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../config/errors.js';
 import type { AcmeSettings } from '../../config/settings.js';
 import type { ChallengeChange } from './challenges.js';
 import type { AcmeStorage, KeyPair } from './storage.js';
+
+type AcmeLib = typeof import('acme-client');
+
+/**
+ * acme-client with its dependencies (axios, the ASN.1 and X.509 libraries) is about half of what
+ * the balancer would load at start-up: it is loaded on the first order, and only where ACME is on.
+ */
+let loaded: Promise<AcmeLib> | undefined;
+function acmeLib(): Promise<AcmeLib> {
+  // A CommonJS module: its exports are the namespace's default.
+  loaded ??= import('acme-client').then((m) => (m as { default?: AcmeLib }).default ?? m);
+  return loaded;
+}
 
 /**
  * The ACME conversation (acme-client: RFC 8555 with JWS, nonces and retries done, CSRs and
@@ -16,23 +29,30 @@ export class AcmeClient {
   readonly #settings: AcmeSettings;
   readonly #storage: AcmeStorage;
   readonly #log: Logger;
+  readonly #ca: string | undefined;
   #client: Client | undefined;
 
   constructor(settings: AcmeSettings, storage: AcmeStorage, log: Logger) {
     this.#settings = settings;
     this.#storage = storage;
     this.#log = log;
-    // acme-client speaks through one axios instance of its own: a private CA is trusted there.
+    // Read now, so that an unreadable file stops the start rather than the first order.
     if (settings.caFile !== undefined) {
-      let ca: string;
       try {
-        ca = readFileSync(settings.caFile, 'utf8');
+        this.#ca = readFileSync(settings.caFile, 'utf8');
       } catch (err) {
         throw new ConfigError(`invalid ACME_CA_FILE ${JSON.stringify(settings.caFile)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       }
-      acme.axios.defaults.httpsAgent = new Agent({ ca, keepAlive: false });
     }
-    acme.setLogger((message) => log.trace({ component: 'acme-client' }, message));
+  }
+
+  /** acme-client, loaded and set up on first use. */
+  async #lib(): Promise<AcmeLib> {
+    const acme = await acmeLib();
+    // acme-client speaks through one axios instance of its own: a private CA is trusted there.
+    if (this.#ca !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: this.#ca, keepAlive: false });
+    acme.setLogger((message: string) => this.#log.trace({ component: 'acme-client' }, message));
+    return acme;
   }
 
   /**
@@ -41,7 +61,8 @@ export class AcmeClient {
    * it). Resolves with the new chain and its key.
    */
   async order(name: string, challenge: 'http-01' | 'tls-alpn-01', publish: (change: ChallengeChange) => Promise<void>): Promise<KeyPair> {
-    const client = await this.#account();
+    const acme = await this.#lib();
+    const client = await this.#account(acme);
     const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey());
     const cert = await client.auto({
       csr,
@@ -66,7 +87,7 @@ export class AcmeClient {
   }
 
   /** The client with the stored account key, made (and the key stored) the first time. */
-  async #account(): Promise<Client> {
+  async #account(acme: AcmeLib): Promise<Client> {
     if (this.#client !== undefined) return this.#client;
     let accountKey = this.#storage.readAccountKey();
     if (accountKey === undefined) {
