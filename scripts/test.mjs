@@ -11,6 +11,9 @@
  *
  *   // @engine-independent: <why>
  *
+ * and one test in an engine-dependent file (a configuration refused at start) takes the options
+ * `ENGINE_INDEPENDENT` from test/helpers/lb.ts, which skip it in the node pass.
+ *
  * Node's own reporter output is kept as it is (CI reads the closing `# pass N` / `# fail N` of
  * each pass); a second reporter writes TAP to a file from which the summary is counted.
  */

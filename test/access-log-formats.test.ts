@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { get } from './helpers/http.js';
 import { startBackends } from './helpers/backend.js';
-import { runLb, startLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, runLb, startLb } from './helpers/lb.js';
 import { OtlpReceiver } from './helpers/otlp-receiver.js';
 
 /** nginx's `log_format combined`, as a log parser reads it (see src/middleware/access-format.test.ts). */
@@ -28,7 +28,7 @@ test('ACCESS_LOG_FORMAT=combined: one combined line per request on standard outp
   assert.equal(lb.logs.some((l) => l.msg === 'request'), false, 'no JSON access line besides');
 });
 
-test('ACCESS_LOG_FORMAT template: validated at start; an unknown field stops it (exit 2) naming the field', async () => {
+test('ACCESS_LOG_FORMAT template: validated at start; an unknown field stops it (exit 2) naming the field', ENGINE_INDEPENDENT, async () => {
   const bad = await runLb({ BACKENDS: 'http://127.0.0.1:1', ACCESS_LOG_FORMAT: '{client} {method} {colour} {status}' });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /ACCESS_LOG_FORMAT/);

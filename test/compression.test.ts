@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { startBackend, type Handler } from './helpers/backend.js';
 import { createCa } from './helpers/certs.js';
-import { startLb, type RunningLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, startLb, type RunningLb } from './helpers/lb.js';
 import { startH2Backend } from './helpers/h2-backend.js';
 
 const CHECKS = { HEALTH_CHECK_PATH: '/health', HEALTH_CHECK_TIMEOUT: '10s' };
@@ -261,7 +261,7 @@ test('a route\'s Compression filter overrides COMPRESSION: off for one route, it
   assert.deepEqual(brotliDecompressSync(br.body), TEXT.subarray(0, 500));
 });
 
-test('a bad COMPRESSION value is a configuration error (exit 2)', async () => {
+test('a bad COMPRESSION value is a configuration error (exit 2)', ENGINE_INDEPENDENT, async () => {
   const { runLb } = await import('./helpers/lb.js');
   const bad = await runLb({ COMPRESSION: 'gzip,deflate' }, ['--check']);
   assert.equal(bad.code, 2);

@@ -9,7 +9,7 @@ import { startBackend, type TestBackend } from './helpers/backend.js';
 import { TestDnsServer } from './helpers/dns-server.js';
 import { get } from './helpers/http.js';
 import { startInProcess, type InProcessLb } from './helpers/in-process-lb.js';
-import { runLb, startLb, type LogLine } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, runLb, startLb, type LogLine } from './helpers/lb.js';
 
 type After = { after(fn: () => unknown): void };
 
@@ -150,7 +150,7 @@ test('two balancers resolving one name with consistent-hash send 1,000 keys to t
   assert.deepEqual(Object.keys(share).sort(), ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
 });
 
-test('a bad dns+ entry or DNS_SERVERS exits 2 naming the setting', async () => {
+test('a bad dns+ entry or DNS_SERVERS exits 2 naming the setting', ENGINE_INDEPENDENT, async () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ BACKENDS: 'dns+ftp://api.test:80' }, /BACKENDS.*dns\+ftp.*expected dns\+http:\/\/NAME:PORT/],
     [{ BACKENDS: 'dns+http://10.0.0.1:80' }, /BACKENDS.*NAME is a DNS name/],

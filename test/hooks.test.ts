@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startBackend } from './helpers/backend.js';
 import { get } from './helpers/http.js';
-import { runLb, startLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, runLb, startLb } from './helpers/lb.js';
 
 const MODULE = `
 export default ({ log }) => ({
@@ -56,7 +56,7 @@ test('HOOKS_MODULE: every phase on a real request through the lb command; a fail
   assert.match(metrics.body, /lb_hook_errors_total\{hook="smoke",phase="onRequest"\} 1/);
 });
 
-test('a hook module that cannot be loaded, or has no phase, is a configuration error (exit 2), at start and with --check', async () => {
+test('a hook module that cannot be loaded, or has no phase, is a configuration error (exit 2), at start and with --check', ENGINE_INDEPENDENT, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lb-hooks-cli-'));
   writeFileSync(join(dir, 'empty.mjs'), 'export const nothing = 1;\n');
   const missing = await runLb({ BACKENDS: 'http://127.0.0.1:1', HOOKS_MODULE: './missing.mjs' }, [], dir);

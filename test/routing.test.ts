@@ -5,7 +5,7 @@ import { startBackend, type Handler, type TestBackend } from './helpers/backend.
 import { get, rawExchange } from './helpers/http.js';
 import { startInProcess } from './helpers/in-process-lb.js';
 import { until } from './helpers/in-process.js';
-import { runLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, runLb } from './helpers/lb.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -307,7 +307,7 @@ test('a reload swaps routes and pools at once under load, with no failed request
   assert.equal((await ask(lb.port, 'x.test', '/')).echo?.name, 'one');
 });
 
-test('lb --check prints the pools and the compiled routing table; a bad route exits 2 naming it', async () => {
+test('lb --check prints the pools and the compiled routing table; a bad route exits 2 naming it', ENGINE_INDEPENDENT, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lb-routes-'));
   const good = join(dir, 'lb.yaml');
   writeFileSync(good, [

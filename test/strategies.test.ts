@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { get } from './helpers/http.js';
 import { startBackends } from './helpers/backend.js';
 import { startInProcess } from './helpers/in-process-lb.js';
-import { runLb, startLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, runLb, startLb } from './helpers/lb.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/fewest-requests-strategy.js', import.meta.url));
 
@@ -93,7 +93,7 @@ test('--strategy-module (or strategyModule in a config file) loads the documente
   }
 });
 
-test('a bad strategy module, strategy name or strategy option exits 2 with a clear message', async () => {
+test('a bad strategy module, strategy name or strategy option exits 2 with a clear message', ENGINE_INDEPENDENT, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lb-module-'));
   writeFileSync(join(dir, 'no-default.mjs'), 'export const x = 1;\n');
   writeFileSync(join(dir, 'no-pick.mjs'), 'export default () => ({ name: "broken" });\n');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { get } from './helpers/http.js';
 import { createCa } from './helpers/certs.js';
 import { startBackend } from './helpers/backend.js';
-import { runLb, startLb, type RunningLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, runLb, startLb, type RunningLb } from './helpers/lb.js';
 
 const ca = createCa();
 const server1 = ca.issue('lb-one', ['localhost', '127.0.0.1']);
@@ -158,7 +158,7 @@ test('BACKEND_SERVERNAME sets SNI and the name verified', async (t) => {
   assert.equal((await get(unnamed.url)).status, 503, 'the certificate does not name 127.0.0.1');
 });
 
-test('TLS configuration errors exit 2', async () => {
+test('TLS configuration errors exit 2', ENGINE_INDEPENDENT, async () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ TLS_CERT_FILE: server1.certFile }, /^lb: missing TLS_KEY_FILE \(tls.key\): expected TLS_CERT_FILE and TLS_KEY_FILE together$/],
     [{ TLS_CERT_FILE: '/nonexistent.pem', TLS_KEY_FILE: server1.keyFile }, /^lb: invalid TLS_CERT_FILE\/TLS_KEY_FILE .*: expected a readable PEM certificate and its matching key \(ENOENT\)$/],

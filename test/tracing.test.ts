@@ -5,7 +5,7 @@ import { startBackend, startBackends, type Handler, type TestBackend } from './h
 import { metric } from './helpers/edge.js';
 import { get } from './helpers/http.js';
 import { startH2Backend } from './helpers/h2-backend.js';
-import { freePort, startLb, type RunningLb } from './helpers/lb.js';
+import { ENGINE_INDEPENDENT, freePort, startLb, type RunningLb } from './helpers/lb.js';
 import { OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.js';
 
 /** Exports go out within 50 ms of a request's end. */
@@ -246,7 +246,7 @@ test('a collector that is down: requests are answered as ever, and the spans dro
   assert.equal((await get(`${lb.url}/x`)).status, 200);
 });
 
-test('bad tracing settings stop the start naming the variable and the value', async () => {
+test('bad tracing settings stop the start naming the variable and the value', ENGINE_INDEPENDENT, async () => {
   for (const [key, value] of [['OTEL_TRACES_SAMPLER', 'sometimes'], ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'], ['OTEL_TRACES_SAMPLER_ARG', '1.5'], ['OTEL_EXPORTER_OTLP_ENDPOINT', 'localhost:4318']] as const) {
     const lb = await startLb({ BACKENDS: 'http://127.0.0.1:1', [key]: value }, { waitListening: false });
     assert.equal(await lb.exited, 2, key);

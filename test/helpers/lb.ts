@@ -72,6 +72,13 @@ const SAFETY_TIMEOUT_MS = 120_000;
 const ENGINE: Record<string, string> = process.env.TEST_ENGINE === undefined ? {} : { ENGINE: process.env.TEST_ENGINE };
 
 /**
+ * A test's options when its subject is not the engine (a configuration refused at start, what
+ * `--check` prints): the node pass (TEST_ENGINE=node, see scripts/test.mjs) skips it, as it skips
+ * a whole file marked `// @engine-independent`. Spread it into the test's own options if it has some.
+ */
+export const ENGINE_INDEPENDENT = { skip: process.env.TEST_ENGINE === 'node' ? 'engine-independent: run once, in the default pass' : false } as const;
+
+/**
  * Spawns the real `lb` CLI listening on 127.0.0.1 with an ephemeral port. If it does not come up
  * (it exits first, the wait is aborted, or the safety timeout passes), it is killed with its
  * whole process group before this rejects: nothing is left for the caller to clean up.
