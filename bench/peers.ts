@@ -20,6 +20,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { Clients, openIdle } from './peers/load.js';
 import { helpText, parseModes, UnknownModeError, type Mode } from './peers/modes.js';
 import { cpuUs, isOpen, LOAD_CPUS, PINNED, pinned, rssMiB, start, stop, TARGET_CPU, waitForPort } from './peers/process.js';
@@ -92,10 +93,17 @@ function unrunnable(mode: Mode): string | undefined {
 function check(mode: Mode): Promise<string | undefined> {
   return new Promise((resolve) => {
     const get = mode.listen === 'tls' ? httpsGet : httpGet;
-    const req = get({ host: '127.0.0.1', port: PORT, path: '/', agent: false, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => { bytes += c.length; });
-      res.on('end', () => resolve(res.statusCode === 200 && bytes === mode.body ? undefined : `answered ${res.statusCode} with ${bytes} B`));
+    const headers = mode.gzip ? { 'accept-encoding': 'gzip' } : {};
+    const req = get({ host: '127.0.0.1', port: PORT, path: '/', headers, agent: false, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => { chunks.push(c); });
+      res.on('end', () => {
+        // The gzip mode measures compression: a target that sends the body as it is fails the check.
+        const gzipped = res.headers['content-encoding'] === 'gzip';
+        if (mode.gzip && !gzipped) return resolve(`answered ${res.statusCode} without Content-Encoding: gzip`);
+        const bytes = gzipped ? gunzipSync(Buffer.concat(chunks)).length : Buffer.concat(chunks).length;
+        resolve(res.statusCode === 200 && bytes === mode.body ? undefined : `answered ${res.statusCode} with ${bytes} B`);
+      });
       res.on('error', (err) => resolve(err.message));
     });
     req.on('timeout', () => req.destroy(new Error('no answer in 10 s')));
@@ -111,7 +119,7 @@ const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, m
 
 /** Starts `target` for `mode`, measures it once, stops it. */
 async function measure(target: Target, mode: Mode, rate: number): Promise<Row> {
-  const launch = target.launch(mode.listen);
+  const launch = target.launch(mode.listen, mode.gzip);
   let proc: ChildProcess;
   try {
     proc = start(pinned(TARGET_CPU, launch.command), launch.env, join(workDir, `${target.name.replace(/\W+/g, '-')}.log`));
@@ -186,7 +194,7 @@ for (const mode of modes) {
     report.push({ mode: mode.name, summary: mode.summary, skipped: why, results: [], rounds: [] });
     continue;
   }
-  const backends = start(pinned(LOAD_CPUS, [process.execPath, join(here, 'backend.js')]), { BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(mode.body) }, join(workDir, 'backends.log'));
+  const backends = start(pinned(LOAD_CPUS, [process.execPath, join(here, 'backend.js')]), { BENCH_BACKEND_PORTS: BACKEND_PORTS.join(','), BENCH_BODY: String(mode.body), ...(mode.gzip ? { BENCH_BODY_KIND: 'text' } : {}) }, join(workDir, 'backends.log'));
   try {
     await Promise.all(BACKEND_PORTS.map((p) => waitForPort(p)));
     const fixed = mode.driver === 'rate' ? await halfOfMaximum(mode) : undefined;

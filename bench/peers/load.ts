@@ -92,7 +92,8 @@ export class Clients {
       case 'wrk': {
         const script = mode.upload > 0 ? ['-s', this.#uploadScript(mode.upload)] : [];
         const close = mode.newConnection ? ['-H', 'Connection: close'] : [];
-        return parseWrk(await output(['wrk', '-t1', `-c${mode.connections}`, `-d${seconds}s`, '--latency', ...close, ...script, url]), seconds);
+        const gzip = mode.gzip ? ['-H', 'Accept-Encoding: gzip'] : [];
+        return parseWrk(await output(['wrk', '-t1', `-c${mode.connections}`, `-d${seconds}s`, '--latency', ...close, ...gzip, ...script, url]), seconds);
       }
       case 's_time': {
         // Whole seconds: s_time's -time takes no fraction.

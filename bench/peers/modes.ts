@@ -24,16 +24,19 @@ export interface Mode {
   readonly newConnection: boolean;
   /** Request body bytes (a POST), 0 for a GET. */
   readonly upload: number;
+  /** Every request offers gzip and every target compresses (the backends answer JSON-like text). */
+  readonly gzip: boolean;
 }
 
 const KIB = 1024;
-const base = { driver: 'wrk', listen: 'http', body: 6, connections: 50, newConnection: false, upload: 0 } as const;
+const base = { driver: 'wrk', listen: 'http', body: 6, connections: 50, newConnection: false, upload: 0, gzip: false } as const;
 
 /** Every mode, in the order a full run measures them. */
 export const MODES: readonly Mode[] = [
   { ...base, name: '6b', summary: 'HTTP/1.1, 6 B bodies, 50 kept-alive connections' },
   { ...base, name: '1k', summary: 'HTTP/1.1, 1 KiB bodies, 50 kept-alive connections', body: KIB },
   { ...base, name: '64k', summary: 'HTTP/1.1, 64 KiB bodies, 50 kept-alive connections', body: 64 * KIB },
+  { ...base, name: 'gzip', summary: 'HTTP/1.1, 64 KiB of JSON-like text compressed with gzip at level 5 by every target, 50 kept-alive connections', body: 64 * KIB, gzip: true },
   { ...base, name: 'c1000', summary: 'HTTP/1.1, 6 B bodies, 1,000 kept-alive connections', connections: 1000 },
   { ...base, name: 'close', summary: 'HTTP/1.1, 6 B, a new connection per request (Connection: close), 50 connections', newConnection: true },
   { ...base, name: 'c1000-close', summary: 'HTTP/1.1, 6 B, a new connection per request, 1,000 connections', connections: 1000, newConnection: true },

@@ -8,6 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Listen } from './modes.js';
+
+/** The gzip level every target compresses at in the gzip mode: the balancer's default (COMPRESSION_LEVEL gzip:5). */
+export const GZIP_LEVEL = 5;
 import { versionOf } from './process.js';
 
 export interface Launch { readonly command: string[]; readonly env: Record<string, string> }
@@ -16,8 +19,11 @@ export interface Target {
   readonly name: string;
   /** nginx: the target the ratios are taken against. */
   readonly isNginx: boolean;
-  /** The command and environment that serve `listen` on `port`, its files written under the work folder. */
-  launch(listen: Listen): Launch;
+  /**
+   * The command and environment that serve `listen` on `port`, its files written under the work
+   * folder; with `gzip`, answers are compressed with gzip at GZIP_LEVEL for clients that offer it.
+   */
+  launch(listen: Listen, gzip?: boolean): Launch;
 }
 
 export interface TargetSetup {
@@ -61,13 +67,14 @@ function balancer(s: TargetSetup): Target {
   return {
     name: 'load-balancer',
     isNginx: false,
-    launch: (listen) => ({
+    launch: (listen, gzip = false) => ({
       command: [s.node, s.cli],
       env: {
         PORT: String(s.port), HOST: '127.0.0.1', BACKENDS: s.backendPorts.map((p) => `http://127.0.0.1:${p}`).join(','),
         // The memory mode's idle clients stay open while they are counted.
         CLIENT_IDLE_TIMEOUT: '10m',
         ...(listen === 'tls' ? { TLS_CERT_FILE: s.cert, TLS_KEY_FILE: s.key } : {}),
+        ...(gzip ? { COMPRESSION: 'gzip', COMPRESSION_LEVEL: `gzip:${GZIP_LEVEL}` } : {}),
       },
     }),
   };
@@ -77,7 +84,7 @@ function nginx(s: TargetSetup, version: string): Target {
   return {
     name: `nginx ${version}`,
     isNginx: true,
-    launch: (listen) => {
+    launch: (listen, gzip = false) => {
       const file = join(s.workDir, 'nginx.conf');
       const tls = listen === 'tls'
         ? [`listen 127.0.0.1:${s.port} ssl http2;`, `ssl_certificate ${s.cert};`, `ssl_certificate_key ${s.key};`, 'ssl_session_cache shared:SSL:10m;']
@@ -89,6 +96,8 @@ function nginx(s: TargetSetup, version: string): Target {
         // 1,000 by default: h2load's streams past it on a connection fail (GOAWAY), and wrk reconnects.
         '  keepalive_requests 1000000;', '  client_max_body_size 2m;',
         `  client_body_temp_path ${s.workDir};`, `  proxy_temp_path ${s.workDir};`,
+        // gzip_proxied: answers to requests that came through another proxy (a Via header) too, as the others do.
+        ...(gzip ? [`  gzip on; gzip_comp_level ${GZIP_LEVEL}; gzip_types text/plain; gzip_proxied any;`] : []),
         `  upstream backends { ${s.backendPorts.map((p) => `server 127.0.0.1:${p};`).join(' ')} keepalive 64; }`,
         `  server { ${tls.join(' ')} location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
         '}', '',
@@ -102,7 +111,7 @@ function haproxy(s: TargetSetup, version: string): Target {
   return {
     name: `haproxy ${version}`,
     isNginx: false,
-    launch: (listen) => {
+    launch: (listen, gzip = false) => {
       const file = join(s.workDir, 'haproxy.cfg');
       const pem = join(s.workDir, 'haproxy.pem');
       if (listen === 'tls') writeFileSync(pem, readFileSync(s.cert, 'utf8') + readFileSync(s.key, 'utf8'));
@@ -111,6 +120,8 @@ function haproxy(s: TargetSetup, version: string): Target {
         'defaults', '  mode http', '  timeout connect 5s', '  timeout client 10m', '  timeout server 30s', '  option http-keep-alive',
         'frontend lb', `  bind 127.0.0.1:${s.port}${listen === 'tls' ? ` ssl crt ${pem} alpn h2,http/1.1` : ''}`, '  default_backend backends',
         'backend backends', '  balance roundrobin', '  http-reuse always',
+        // Debian's build compresses with libslz, which has no levels (about zlib's level 1 in ratio).
+        ...(gzip ? ['  compression algo gzip', '  compression type text/plain'] : []),
         ...s.backendPorts.map((p, i) => `  server b${i + 1} 127.0.0.1:${p}`), '',
       ].join('\n'));
       return { command: ['haproxy', '-db', '-f', file], env: {} };
@@ -131,7 +142,7 @@ function caddy(s: TargetSetup, version: string): Target {
   return {
     name: `caddy ${version}`,
     isNginx: false,
-    launch: (listen) => {
+    launch: (listen, gzip = false) => {
       const file = join(s.workDir, 'Caddyfile');
       const upstreams = s.backendPorts.map((p) => `127.0.0.1:${p}`).join(' ');
       writeFileSync(file, [
@@ -139,6 +150,7 @@ function caddy(s: TargetSetup, version: string): Target {
         '{', '\tadmin off', '\tauto_https off', '\tdefault_sni localhost', '\tservers {', '\t\tprotocols h1 h2', '\t}', '\tlog default {', '\t\tlevel ERROR', '\t}', '}', '',
         `${listen === 'tls' ? 'https' : 'http'}://:${s.port} {`, '\tbind 127.0.0.1',
         ...(listen === 'tls' ? [`\ttls ${s.cert} ${s.key}`] : []),
+        ...(gzip ? [`\tencode {`, `\t\tgzip ${GZIP_LEVEL}`, '\t}'] : []),
         `\treverse_proxy ${upstreams} {`, '\t\tlb_policy round_robin', '\t}', '}', '',
       ].join('\n'));
       // Go sizes its thread pool from the CPUs it may use: the one it is pinned to.
