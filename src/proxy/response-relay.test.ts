@@ -93,6 +93,16 @@ function holding(): { edit: HeaderEdit; release: (headers: string[]) => void } {
   };
 }
 
+/** A response whose head a hook holds, with a chunk of its body kept meanwhile. */
+function heldWithBody(): { attempt: FakeAttempt; sink: Sink; release: (headers: string[]) => void } {
+  const { edit, release } = holding();
+  const attempt = new FakeAttempt(edit);
+  const sink = new Sink(attempt);
+  relayHead(attempt.asAttempt, sink, 200, []);
+  attempt.relay!.data(Buffer.from('kept'));
+  return { attempt, sink, release };
+}
+
 test('with no hook and no compression the head, body and end go straight through, with no relay made', () => {
   const attempt = new FakeAttempt(undefined);
   const sink = new Sink(attempt);
@@ -129,11 +139,7 @@ test('a held head keeps the body and the end (with its trailers) until it goes, 
 });
 
 test('a held head that goes before the end lets the body go straight through again (the relay is let go)', () => {
-  const { edit, release } = holding();
-  const attempt = new FakeAttempt(edit);
-  const sink = new Sink(attempt);
-  relayHead(attempt.asAttempt, sink, 200, []);
-  attempt.relay!.data(Buffer.from('kept'));
+  const { attempt, sink, release } = heldWithBody();
   release(['h', '1']);
   assert.deepEqual(sink.events, ['head 200 h,1', 'output', 'ready']);
   assert.equal(attempt.relay, undefined);
@@ -142,11 +148,7 @@ test('a held head that goes before the end lets the body go straight through aga
 });
 
 test('a held head whose kept body fills the client waits for its drain: no ready', () => {
-  const { edit, release } = holding();
-  const attempt = new FakeAttempt(edit);
-  const sink = new Sink(attempt);
-  relayHead(attempt.asAttempt, sink, 200, []);
-  attempt.relay!.data(Buffer.from('kept'));
+  const { sink, release } = heldWithBody();
   sink.full = true;
   release([]);
   assert.deepEqual(sink.events, ['head 200 ', 'output']);
@@ -154,11 +156,7 @@ test('a held head whose kept body fills the client waits for its drain: no ready
 
 test('a head held past the end of the attempt, or of the client, is never sent', () => {
   for (const gone of ['attempt', 'client']) {
-    const { edit, release } = holding();
-    const attempt = new FakeAttempt(edit);
-    const sink = new Sink(attempt);
-    relayHead(attempt.asAttempt, sink, 200, []);
-    attempt.relay!.data(Buffer.from('kept'));
+    const { attempt, sink, release } = heldWithBody();
     if (gone === 'attempt') attempt.ended = true;
     else sink.clientGone = true;
     release([]);
