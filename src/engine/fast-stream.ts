@@ -263,11 +263,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser, RelaySink<s
   clientDrained(): void {
     const attempt = this.#attempt;
     attempt.clientDrained();
-    if (attempt.relay?.drained() === true) return;
-    if (this.#upstreamPaused && !this.#attempt.ended) {
-      this.#upstreamPaused = false;
-      this.#connection?.socket.resume();
-    }
+    if (attempt.relay?.drained() !== true) this.ready();
   }
 
   upgraded(rest: Buffer): void {
