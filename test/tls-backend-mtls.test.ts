@@ -7,10 +7,9 @@ import { createSecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { createCa } from './helpers/certs.js';
+import { createCa, issue } from './helpers/certs.js';
 import { get } from './helpers/http.js';
 import { startLb } from './helpers/lb.js';
-import { issue } from './helpers/tls-certs.js';
 
 const ca = createCa();
 const backendCert = issue(ca, 'backend', ['DNS:localhost', 'IP:127.0.0.1']);

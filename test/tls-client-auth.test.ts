@@ -7,11 +7,10 @@ import { request as httpsRequest } from 'node:https';
 import { connect as h2Connect } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { createCa } from './helpers/certs.js';
+import { createCa, issue, type Issued } from './helpers/certs.js';
 import { startBackend, type TestBackend } from './helpers/backend.js';
 import { get } from './helpers/http.js';
 import { startLb } from './helpers/lb.js';
-import { issue, type Issued } from './helpers/tls-certs.js';
 
 const ca = createCa();
 const other = createCa();

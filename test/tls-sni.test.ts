@@ -5,10 +5,9 @@ import { once } from 'node:events';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { createCa } from './helpers/certs.js';
+import { createCa, issue } from './helpers/certs.js';
 import { startBackend } from './helpers/backend.js';
 import { runLb, startLb } from './helpers/lb.js';
-import { issue } from './helpers/tls-certs.js';
 
 const ca = createCa();
 const main = issue(ca, 'lb-main', ['DNS:main.example.test', 'DNS:localhost']);

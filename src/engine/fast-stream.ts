@@ -1,11 +1,10 @@
 import type { RequestContext } from '../context/index.js';
-import type { HeadHolder } from '../context/request-context.js';
 import type { Backend } from '../pool/index.js';
 import type { Attempt, Stream } from '../proxy/index.js';
 import { toProxyError } from '../errors/index.js';
 import { acceptsTrailers, downstreamResponseLines, isHeader, trailerLines, upstreamRequestLines, type RequestHeaderInfo, type ResponseHeadInfo } from '../proxy/headers.js';
 import { openTunnel } from '../proxy/tunnel.js';
-import { compressedHeaders, isEventStream, VARY_ONLY, type EncodedSink, type Encoder } from '../proxy/compression/index.js';
+import { encodeHead, endResponse, relayHead, type RelaySink } from '../proxy/response-relay.js';
 import { discardable, type BodySink, type FastRequest } from './fast-request.js';
 import { Framing, type FastResponse } from './fast-response.js';
 import type { ConnectionUser, FastUpstream, UpstreamConnection } from './fast-upstream.js';
@@ -38,7 +37,7 @@ export interface StreamHost {
  * comes. Policy (deadlines, retries, accounting) is the Attempt's; this only moves bytes and
  * reports what happened.
  */
-export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink, HeadHolder {
+export class FastStream implements Stream, BodySink, ConnectionUser, RelaySink<string[]> {
   readonly head: UpstreamHead;
   readonly #attempt: Attempt;
   readonly #host: StreamHost;
@@ -50,14 +49,6 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
   #responded = false;
   #requestSent = false;
   #upstreamPaused = false;
-  /** The response is compressed on its way (see Attempt.compression): its body leaves the zero-copy path for this. */
-  #encoder: Encoder | undefined = undefined;
-  /** The backend's trailers, held until the compressed body has been given. */
-  #trailers: string[] | undefined = undefined;
-  /** A response head a hook holds (HeaderEdit.hold): its status, the body read meanwhile, and whether it all came. */
-  #heldStatus = 0;
-  #held: Buffer[] | undefined = undefined;
-  #heldEnd = false;
 
   constructor(attempt: Attempt, host: StreamHost, upstream: FastUpstream, head: UpstreamHead | undefined) {
     this.#attempt = attempt;
@@ -172,67 +163,24 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     if (attempt.closing || ctx.upgrade) this.#res.shouldKeepAlive = false;
     // An early answer to a large upload: the connection will close once it has gone (see ClientConnection.ended).
     if (!this.#req.complete && this.#req.header('content-length') !== undefined && !discardable(this.#req)) this.#res.shouldKeepAlive = false;
-    // A route's ResponseHeaderModifier edits the backend's fields (X-Request-Id is ours, added after).
-    const edit = ctx.responseModifier;
-    let headers = rawHeaders;
-    if (edit !== undefined) {
-      const edited = edit.hold === undefined ? edit.apply(rawHeaders) : edit.hold(rawHeaders, this);
-      if (edited === undefined) {
-        // A hook holds the head (an asynchronous onResponse): the backend's socket pauses, and
-        // what is already read of the body is kept (copied: it is a slice of a reused buffer).
-        this.#heldStatus = status;
-        this.#held = [];
-        this.#connection!.socket.pause();
-        this.#upstreamPaused = true;
-        return this.#req.method === 'HEAD';
-      }
-      headers = edited;
+    // A route's ResponseHeaderModifier and the hooks edit the backend's fields (X-Request-Id is ours, added after).
+    if (!relayHead(attempt, this, status, rawHeaders)) {
+      // A hook holds the head (an asynchronous onResponse): the backend's socket pauses until the relay's `ready`.
+      this.#pauseUpstream();
     }
-    this.#writeHead(status, headers);
     return this.#req.method === 'HEAD';
   }
 
-  /** The head a hook held, edited: it goes, then the body kept meanwhile, and the backend's socket is read again. */
-  resumeHead(headers: string[]): void {
-    const held = this.#held;
-    const attempt = this.#attempt;
-    if (held === undefined || attempt.ended) return;
-    this.#held = undefined;
-    this.#writeHead(this.#heldStatus, headers);
-    let more = true;
-    for (const chunk of held) {
-      if (this.#encoder !== undefined) more = this.#encoder.write(chunk);
-      else {
-        this.#ctx.bytes += chunk.length;
-        more = this.#res.write(chunk);
-      }
-    }
-    if (this.#heldEnd) {
-      if (this.#encoder !== undefined) this.#encoder.end();
-      else this.#end(this.#trailers);
-      return;
-    }
-    if (!more) {
-      // The client is full (or the compressor is, which says `ready` when it takes more).
-      if (this.#encoder === undefined) attempt.stalled(this.#res.attached);
-      return;
-    }
-    if (this.#upstreamPaused) {
-      this.#upstreamPaused = false;
-      this.#connection?.socket.resume();
-    }
+  get clientGone(): boolean {
+    return this.#req.socket.destroyed;
   }
 
-  #writeHead(status: number, rawHeaders: string[]): void {
+  /** The response head, compressed as the attempt chooses, then our own fields. */
+  sendHead(status: number, rawHeaders: string[]): void {
     const attempt = this.#attempt;
     const ctx = this.#ctx;
     const res = this.#res;
-    let headers = rawHeaders;
-    const decision = attempt.compression(status, headers);
-    if (decision !== undefined) {
-      if (decision !== VARY_ONLY) this.#encoder = attempt.encoder(decision, isEventStream(headers), this);
-      headers = compressedHeaders(headers, decision);
-    }
+    const headers = encodeHead(attempt, this, status, rawHeaders);
     let lines = downstreamResponseLines(headers, ctx.id, headInfo);
     let date = headInfo.date;
     const extra = ctx.responseHeaders;
@@ -252,12 +200,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     const attempt = this.#attempt;
     if (attempt.ended) return;
     attempt.received();
-    if (this.#held !== undefined) {
-      this.#held.push(Buffer.from(chunk));
-      return;
-    }
-    if (this.#encoder !== undefined) {
-      this.#encode(chunk);
+    const relay = attempt.relay;
+    if (relay !== undefined) {
+      // Kept while a hook holds the head, or compressed: a copy, since the chunk is a slice of a read buffer reused once this returns.
+      if (!relay.data(Buffer.from(chunk))) this.#pauseUpstream();
       return;
     }
     this.#ctx.bytes += chunk.length;
@@ -266,8 +212,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     // Written but not all sent: the client's socket holds on to the chunk, a slice of the connection's read buffer.
     if (this.#res.writableLength > 0) connection.lend();
     if (more) return;
-    connection.socket.pause();
-    this.#upstreamPaused = true;
+    this.#pauseUpstream();
     attempt.stalled(this.#res.attached);
   }
 
@@ -278,21 +223,10 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     const req = this.#req;
     if (req.sink === this) req.sink = undefined;
     if (connection !== undefined) this.#upstream.release(connection, connection.keepAlive && this.#requestSent && !this.#attempt.ended);
-    if (this.#held !== undefined) {
-      // The head is held for a hook: the response ends once it has gone (resumeHead).
-      this.#heldEnd = true;
-      this.#trailers = trailers;
-      return;
-    }
-    if (this.#encoder !== undefined) {
-      this.#trailers = trailers;
-      this.#encoder.end();
-      return;
-    }
-    this.#end(trailers);
+    endResponse(this.#attempt, this, trailers);
   }
 
-  /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
+  /** Body bytes from the relay (compressed, or kept while the head was held); false when the client is full. */
   output(chunk: Buffer): boolean {
     this.#ctx.bytes += chunk.length;
     if (this.#res.write(chunk)) return true;
@@ -300,12 +234,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     return false;
   }
 
-  /** The compressed body has been given whole: the response ends. */
-  finished(): void {
-    this.#end(this.#trailers);
-  }
-
-  /** The compressor takes more: the backend's socket is read again. */
+  /** A held head has gone, or the compressor takes more: the backend's socket is read again. */
   ready(): void {
     if (this.#upstreamPaused && !this.#attempt.ended) {
       this.#upstreamPaused = false;
@@ -318,15 +247,12 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     this.#attempt.failed(toProxyError(err, this.#attempt));
   }
 
-  /** A body chunk into the compressor: a copy, since the chunk is a slice of a read buffer reused once this returns. */
-  #encode(chunk: Buffer): void {
-    if (this.#encoder!.write(Buffer.from(chunk))) return;
+  #pauseUpstream(): void {
     this.#connection!.socket.pause();
     this.#upstreamPaused = true;
   }
 
-  #end(trailers: string[] | undefined): void {
-    if (!this.#attempt.completed()) return;
+  sendEnd(trailers: string[] | undefined): void {
     const req = this.#req;
     // The backend's trailers go on to a client that takes them (TE: trailers), those that may.
     if (trailers === undefined || !acceptsTrailers(req.rawHeaders, req.httpVersionMajor)) this.#res.end();
@@ -335,15 +261,9 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
 
   /** The client took some of its response: the backend's socket is read again. */
   clientDrained(): void {
-    this.#attempt.clientDrained();
-    if (this.#encoder !== undefined) {
-      this.#encoder.clientDrained();
-      return;
-    }
-    if (this.#upstreamPaused && !this.#attempt.ended) {
-      this.#upstreamPaused = false;
-      this.#connection?.socket.resume();
-    }
+    const attempt = this.#attempt;
+    attempt.clientDrained();
+    if (attempt.relay?.drained() !== true) this.ready();
   }
 
   upgraded(rest: Buffer): void {
@@ -355,13 +275,11 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
 
   lost(err: Error): void {
     this.#close();
-    this.#encoder?.destroy();
     this.#attempt.failed(toProxyError(err, this.#attempt));
   }
 
   reset(_reason: Error): void {
     this.#close();
-    this.#encoder?.destroy();
   }
 
   /** Lets go of the connection, closed: what it carried is incomplete. */

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { RequestContext } from '../context/index.js';
+import type { HeadHolder, RequestContext } from '../context/index.js';
 import type { Backend } from '../pool/index.js';
 import type { Deadline } from './deadlines.js';
 import { isGatewayFailure, ProxyError, type Stage } from '../errors/index.js';
@@ -7,6 +7,7 @@ import { GRPC_UNAVAILABLE } from './grpc.js';
 import { isH2 } from './proto-transport.js';
 import { Progress } from './progress.js';
 import type { Proxy } from './proxy.js';
+import type { ResponseRelay } from './response-relay.js';
 import type { Sweepable } from './sweep.js';
 import type { Stream } from './transport.js';
 import type { TrySpan } from '../tracing/span.js';
@@ -35,7 +36,7 @@ const GRPC_UNAVAILABLE_REASON = 'grpc-status 14 (UNAVAILABLE)';
  * and turns a failure into a retry or the client's answer, in one place. The transport moves
  * the bytes and reports to it; every report after the end is ignored.
  */
-export class Attempt implements Deadline, Sweepable, Stage {
+export class Attempt implements Deadline, Sweepable, Stage, HeadHolder {
   readonly backend: Backend;
   readonly ctx: RequestContext;
   /** A retry: counted against the retry budget while in flight. */
@@ -53,6 +54,11 @@ export class Attempt implements Deadline, Sweepable, Stage {
    * anew from the request's (and takes only the body source of the try it replaces).
    */
   newHead = false;
+  /**
+   * Its response's relay while a hook holds the head or the body is compressed (see
+   * response-relay.ts); undefined otherwise: the body goes from the transport straight to the client.
+   */
+  relay: ResponseRelay | undefined = undefined;
   deadline = 0;
   prevDeadline: Deadline | undefined = undefined;
   nextDeadline: Deadline | undefined = undefined;
@@ -194,12 +200,17 @@ export class Attempt implements Deadline, Sweepable, Stage {
 
   /**
    * The compressor for a response `compression` chose `encoding` for, at the policy's level,
-   * writing to `sink`; `flushEach` for server-sent events. A transport that uses one reports
-   * `completed` once the sink is `finished`, so the client's drain still reaches its stream.
+   * writing to `sink` (its relay: see encodeHead, which reports `completed` once the sink is
+   * `finished`, so the client's drain still reaches the stream); `flushEach` for server-sent events.
    */
   encoder(encoding: Encoding, flushEach: boolean, sink: EncodedSink): Encoder {
     const policy = (this.ctx.compression ?? this.#proxy.compression.policy)!;
     return new Encoder(encoding, policy.settings.levels[encoding], flushEach, sink);
+  }
+
+  /** The head a hook held (relayHead), edited: its relay sends it on. */
+  resumeHead(headers: string[]): void {
+    this.relay?.resumeHead(headers);
   }
 
   /** PROXY_TIMEOUT also bounds a pause within the response body (for transports without a timer of their own). */
@@ -412,6 +423,8 @@ export class Attempt implements Deadline, Sweepable, Stage {
     this.span?.finish();
     this.#leave();
     this.backend.endRequest();
+    // A response stopped (failed, cancelled) takes nothing more; a complete one has given all.
+    this.relay?.destroy();
     return true;
   }
 }

@@ -1,13 +1,13 @@
 import { constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
-import type { ContextResponse, HeadHolder, RequestContext } from '../context/index.js';
+import type { ContextResponse, RequestContext } from '../context/index.js';
 import type { Attempt } from './attempt.js';
 import { classify, CLIENT_CLOSED, isGatewayFailure, ProxyError } from '../errors/index.js';
 import { grpcCode } from './grpc.js';
 import { h2ResponseHeaders, relayedTrailers, type H2Headers } from './headers.js';
 import type { H2Session } from './h2-session.js';
 import type { Stream } from './transport.js';
-import { compressedHeaders, isEventStream, VARY_ONLY, type EncodedSink, type Encoder } from './compression/index.js';
+import { endResponse, listHead, relayHead, type RelaySink } from './response-relay.js';
 
 /** What a retry may assume of a stream the backend did not process: nothing of it reached it. */
 const UNPROCESSED = { beforeRequest: true, beforeResponse: true };
@@ -35,7 +35,7 @@ const WITH_BODY = Object.freeze({ endStream: false, waitForTrailers: true });
  * shared by all (they find their H2Stream on the stream), and those a request body or a slow
  * client needs are made only then.
  */
-export class H2Stream implements Stream, EncodedSink, HeadHolder {
+export class H2Stream implements Stream, RelaySink<Record<string, string | string[]>> {
   readonly #attempt: Attempt;
   readonly #ctx: RequestContext;
   readonly #req: IncomingMessage;
@@ -52,16 +52,10 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
   #bodyRead = 0;
   #error: Error | undefined = undefined;
   #done = false;
-  /** The response is compressed on its way (see Attempt.compression): its body goes through this. */
-  #encoder: Encoder | undefined = undefined;
   /** The request body's listeners, made when there is a body. */
   #onBody: ((chunk: Buffer) => void) | undefined = undefined;
   #onBodyEnd: (() => void) | undefined = undefined;
   #onClientDrain: (() => void) | undefined = undefined;
-  /** A response head a hook holds (HeaderEdit.hold): its status (0: none held), what came of the response meanwhile. */
-  #heldStatus = 0;
-  #heldBody: Buffer[] | undefined = undefined;
-  #heldEnd = false;
 
   constructor(attempt: Attempt, headers: H2Headers, maxBody: number, trailersWanted: boolean) {
     this.#attempt = attempt;
@@ -134,7 +128,6 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
     if (this.#done) return;
     this.#error = reason;
     this.#finish();
-    this.#encoder?.destroy();
     this.#stream?.close(constants.NGHTTP2_CANCEL);
   }
 
@@ -215,8 +208,7 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
 
   static readonly #onClose = function (this: Owned): void {
     const self = this[OWNER];
-    // An end while a hook held the head is no failure: the response ends once the head has gone.
-    if (self.#done || self.#heldEnd) return;
+    if (self.#done) return;
     self.#fail(self.#mapped(self.#error, this.rstCode ?? constants.NGHTTP2_NO_ERROR));
   };
 
@@ -240,70 +232,34 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
     const ctx = this.#ctx;
     // A gRPC Trailers-Only response: its status fields go out as trailers, where every client reads them.
     const trailersOnly = endStream && headers['grpc-status'] !== undefined && this.#trailersWanted;
-    let list = h2ResponseHeaders(headers as H2Headers, ctx.id, trailersOnly ? GRPC_STATUS : undefined);
+    const list = h2ResponseHeaders(headers as H2Headers, ctx.id, trailersOnly ? GRPC_STATUS : undefined);
     if (trailersOnly) {
       this.#trailers = {};
       for (const name of GRPC_STATUS) if (headers[name] !== undefined) this.#trailers[name] = String(headers[name]);
     }
     if (attempt.closing) res.shouldKeepAlive = false;
-    const edit = ctx.responseModifier;
-    if (edit !== undefined) {
-      const edited = edit.hold === undefined ? edit.apply(list) : edit.hold(list, this);
-      if (edited === undefined) {
-        // A hook holds the head (an asynchronous onResponse): the backend's stream waits until `resumeHead`.
-        this.#heldStatus = status;
-        this.#stream!.pause();
-        return;
-      }
-      list = edited;
-    }
-    this.#writeHead(status, list);
+    // A hook holds the head (an asynchronous onResponse): the backend's stream waits until the relay's `ready`.
+    if (!relayHead(attempt, this, status, list)) this.#stream!.pause();
   }
 
-  /** The head a hook held, edited: it goes, and the backend's stream is read on (HeadHolder). */
-  resumeHead(headers: string[]): void {
-    const status = this.#heldStatus;
-    this.#heldStatus = 0;
-    if (status === 0 || this.#done || this.#attempt.ended || this.#res.destroyed) return;
-    this.#writeHead(status, headers);
-    // Read on first (from the next tick): a full client while the held chunks go pauses it again.
-    if (!this.#heldEnd) this.#stream?.resume();
-    const body = this.#heldBody;
-    this.#heldBody = undefined;
-    if (body !== undefined) for (const chunk of body) this.#data(chunk);
-    if (this.#heldEnd) {
-      this.#heldEnd = false;
-      this.#end();
-    }
+  get clientGone(): boolean {
+    return this.#res.destroyed;
   }
 
-  #writeHead(status: number, headers: string[]): void {
+  sendHead(status: number, headers: string[]): void {
     const attempt = this.#attempt;
-    const ctx = this.#ctx;
-    const res = this.#res;
-    let list = headers;
-    if (ctx.responseHeaders !== undefined) list.push(...ctx.responseHeaders);
-    const explain = attempt.explained();
-    if (explain !== undefined) list.push('x-lb-explain', explain);
-    const decision = attempt.compression(status, list);
-    if (decision !== undefined) {
-      if (decision !== VARY_ONLY) this.#encoder = attempt.encoder(decision, isEventStream(list), this);
-      list = compressedHeaders(list, decision);
-    }
-    res.writeHead(status, list);
+    this.#res.writeHead(status, listHead(attempt, this, status, headers));
     attempt.receiving();
   }
 
   #data(chunk: Buffer): void {
     if (this.#done) return;
-    if (this.#heldStatus !== 0) {
-      // Read before the pause took (or given with the head): kept until the head goes.
-      (this.#heldBody ??= []).push(chunk);
-      return;
-    }
-    this.#attempt.received();
-    if (this.#encoder !== undefined) {
-      if (!this.#encoder.write(chunk)) this.#stream!.pause();
+    const attempt = this.#attempt;
+    attempt.received();
+    const relay = attempt.relay;
+    if (relay !== undefined) {
+      // Kept while a hook holds the head (read before the pause took, or given with the head), or compressed.
+      if (!relay.data(chunk)) this.#stream!.pause();
       return;
     }
     this.#ctx.bytes += chunk.length;
@@ -314,29 +270,24 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
   }
 
   #clientDrained(): void {
-    if (this.#encoder !== undefined) {
-      this.#attempt.clientDrained();
-      this.#encoder.clientDrained();
+    const attempt = this.#attempt;
+    if (attempt.relay?.drained() === true) {
+      attempt.clientDrained();
       return;
     }
     if (this.#done) return;
-    this.#attempt.clientDrained();
+    attempt.clientDrained();
     this.#stream!.resume();
   }
 
+  /** The backend's response has come whole: the stream is done with (a held head, the compressor's output, follow through the relay). */
   #end(): void {
     if (this.#done) return;
-    if (this.#heldStatus !== 0) {
-      // The head is held for a hook: the response ends once it has gone (resumeHead).
-      this.#heldEnd = true;
-      return;
-    }
     this.#finish();
-    if (this.#encoder !== undefined) this.#encoder.end();
-    else this.finished();
+    endResponse(this.#attempt, this, this.#trailers);
   }
 
-  /** Compressed bytes for the client; false when it is full (the compressor waits for its drain). */
+  /** Body bytes from the relay (compressed, or kept while the head was held); false when the client is full. */
   output(chunk: Buffer): boolean {
     const res = this.#res;
     this.#ctx.bytes += chunk.length;
@@ -346,7 +297,7 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
     return false;
   }
 
-  /** The compressor takes more: the backend's stream is read again. */
+  /** A held head has gone, or the compressor takes more: the backend's stream is read again. */
   ready(): void {
     if (!this.#done) this.#stream?.resume();
   }
@@ -355,11 +306,9 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
     this.#attempt.failed(new ProxyError('LB_ERR_INTERNAL', err.message, { cause: err, stage: this.#attempt }));
   }
 
-  /** The body has been given whole (compressed or not): the response ends. */
-  finished(): void {
-    if (!this.#attempt.completed()) return;
+  sendEnd(trailers: Record<string, string | string[]> | undefined): void {
     const res = this.#res;
-    if (this.#trailers !== undefined && !res.destroyed) res.addTrailers(this.#trailers);
+    if (trailers !== undefined && !res.destroyed) res.addTrailers(trailers);
     res.end();
   }
 
@@ -381,7 +330,6 @@ export class H2Stream implements Stream, EncodedSink, HeadHolder {
   }
 
   #fail(error: ProxyError): void {
-    this.#encoder?.destroy();
     if (this.#done) return;
     this.#finish();
     this.#attempt.failed(error);

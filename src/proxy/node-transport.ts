@@ -3,7 +3,6 @@ import type { Socket } from 'node:net';
 import { Transform, type Duplex, type Readable } from 'node:stream';
 import type { Client, Dispatcher } from 'undici';
 import type { ContextResponse, RequestContext } from '../context/index.js';
-import type { HeadHolder } from '../context/request-context.js';
 import type { Backend, BackendTls } from '../pool/index.js';
 import { backendConnector } from '../tls/backend-tls.js';
 import { Attempt } from './attempt.js';
@@ -12,7 +11,7 @@ import { acceptsTrailers, discardableBody, downstreamResponseHeaders, rawTrailer
 import { NO_CONNECTIONS, type ConnectionStats, type Stream, type Transport, type TransportOptions } from './transport.js';
 import { openTunnel } from './tunnel.js';
 import { IdleKeeper } from './idle-pool.js';
-import { compressedHeaders, isEventStream, VARY_ONLY, type Decision, type EncodedSink, type Encoder } from './compression/index.js';
+import { endResponse, listHead, relayHead, type RelaySink } from './response-relay.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { outgoingProxyHeader } from '../edge/proxy-send.js';
 
@@ -111,25 +110,20 @@ export class NodeTransport implements Transport {
     attempt.stream = stream;
     if (previous !== undefined) {
       attempt.hasBody = previous.options.body !== null || retryOf!.hasBody;
-      const options = attempt.newHead ? withHead(previous.options, attempt) : withPath(previous.options, attempt.backend, attempt.ctx.path);
-      stream.dispatch(attempt.span === undefined ? options : withTraceparent(options, attempt.span.traceparent));
+      stream.dispatch(retried(previous.options, attempt));
       return;
     }
     const ctx = attempt.ctx;
     const req = ctx.req as IncomingMessage;
-    const url = req.url ?? '/';
-    const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: attempt.span !== undefined };
-    const headers = upstreamRequestHeaders(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, false, ctx.clientCertificate?.xfcc);
-    // A traced request's backend gets this try's span as its parent (last, so that a retry replaces it).
-    if (attempt.span !== undefined) headers.push('traceparent', attempt.span.traceparent);
+    const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: false };
+    const headers = tryHeaders(attempt, info);
     // An HTTP/2 stream needs no Content-Length: the stream says whether a body follows.
     const stream2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
     if (stream2 !== undefined && !stream2.endAfterHeaders) info.hasBody = true;
     attempt.hasBody = info.hasBody;
     const chunked = info.hasBody && stream2 === undefined && req.headers['content-length'] === undefined;
-    const backend = attempt.backend;
     const options: Dispatcher.DispatchOptions = {
-      path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url,
+      path: backendPath(attempt),
       method: req.method ?? 'GET',
       headers,
       body: info.hasBody && !chunked ? req : null,
@@ -153,7 +147,7 @@ export class NodeTransport implements Transport {
  * pool and handed back when it ends. It writes the response into node:http's response as it
  * arrives and pauses undici while the client is slow.
  */
-class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, HeadHolder {
+class NodeStream implements Dispatcher.DispatchHandler, Stream, RelaySink<string[] | null> {
   /** What was dispatched: a retry sends the same to another backend. */
   options!: Dispatcher.DispatchOptions;
   readonly #attempt: Attempt;
@@ -167,14 +161,6 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
   #cancelled: Error | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
   #done = false;
-  /** The response is compressed on its way (see Attempt.compression): its body goes through this. */
-  #encoder: Encoder | undefined = undefined;
-  /** The backend's trailers, held until the compressed body has been given. */
-  #trailers: string[] | null | undefined = undefined;
-  /** A response head a hook holds (HeaderEdit.hold): its status (0: none held), what came of the response meanwhile. */
-  #heldStatus = 0;
-  #heldBody: Buffer[] | undefined = undefined;
-  #heldDone = false;
 
   constructor(attempt: Attempt, pool: UpstreamPool, tunnelIdle: number) {
     this.#attempt = attempt;
@@ -212,16 +198,13 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     this.#abort = undefined;
     if (abort !== undefined) abort(reason);
     else if (!this.#done) this.#cancelled ??= reason;
-    this.#encoder?.destroy();
   }
 
   /** The client took some of its response: undici may go on, once no parser is running. */
   drained(): void {
-    this.#attempt.clientDrained();
-    if (this.#encoder !== undefined) {
-      this.#encoder.clientDrained();
-      return;
-    }
+    const attempt = this.#attempt;
+    attempt.clientDrained();
+    if (attempt.relay?.drained() === true) return;
     // node:http can emit 'drain' synchronously while undici is inside another connection's
     // parser (a pipelined response taking over the socket); undici's parsers must not be
     // re-entered, so the resume waits until that call stack has unwound.
@@ -259,58 +242,23 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     // (HTTP/1.x only: an HTTP/2 stream's early answer leaves the connection's other streams alone.)
     const req = ctx.req as IncomingMessage;
     if (req.httpVersionMajor === 1 && !req.complete && !discardableBody(req.headers['content-length'])) res.shouldKeepAlive = false;
-    let headers = downstreamResponseHeaders(rawHeaders, ctx.id);
-    const edit = ctx.responseModifier;
-    if (edit !== undefined) {
-      const edited = edit.hold === undefined ? edit.apply(headers) : edit.hold(headers, this);
-      if (edited === undefined) {
-        // A hook holds the head (an asynchronous onResponse): undici pauses until `resumeHead`.
-        this.#heldStatus = statusCode;
-        return false;
-      }
-      headers = edited;
-    }
-    this.#writeHead(statusCode, headers);
-    return true;
+    // A hook holding the head (an asynchronous onResponse): undici pauses until the relay's `ready`
+    // (what it gives meanwhile, a HEAD's end say, which it does not pause for, the relay keeps).
+    return relayHead(this.#attempt, this, statusCode, downstreamResponseHeaders(rawHeaders, ctx.id));
   }
 
-  /** The head a hook held, edited: it goes, and undici reads on. */
-  resumeHead(headers: string[]): void {
-    const status = this.#heldStatus;
-    this.#heldStatus = 0;
-    if (status === 0 || this.#attempt.ended || this.#res.destroyed) return;
-    this.#writeHead(status, headers);
-    // What undici gave meanwhile (a HEAD's end, say, which it does not pause for).
-    const body = this.#heldBody;
-    this.#heldBody = undefined;
-    if (body !== undefined) for (const chunk of body) this.onData(chunk);
-    if (this.#heldDone) {
-      this.#heldDone = false;
-      if (this.#encoder !== undefined) this.#encoder.end();
-      else this.#end(this.#trailers);
-      return;
-    }
-    if (this.#resume !== undefined && !this.#done) this.#resume();
+  get clientGone(): boolean {
+    return this.#res.destroyed;
   }
 
-  #writeHead(statusCode: number, headers: string[]): void {
-    const ctx = this.#ctx;
-    const res = this.#res;
-    if (ctx.responseHeaders !== undefined) headers.push(...ctx.responseHeaders);
-    const explain = this.#attempt.explained();
-    if (explain !== undefined) headers.push('x-lb-explain', explain);
-    const decision = this.#attempt.compression(statusCode, headers);
-    if (decision !== undefined) headers = this.#compress(decision, headers);
-    res.writeHead(statusCode, headers);
+  sendHead(statusCode: number, headers: string[]): void {
+    this.#res.writeHead(statusCode, listHead(this.#attempt, this, statusCode, headers));
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.#heldStatus !== 0) {
-      (this.#heldBody ??= []).push(chunk);
-      return false;
-    }
-    // undici's chunks are not reused: the compressor may hold on to them.
-    return this.#encoder !== undefined ? this.#encoder.write(chunk) : this.output(chunk);
+    // undici's chunks are not reused: the relay (a held head, the compressor) may hold on to them.
+    const relay = this.#attempt.relay;
+    return relay !== undefined ? relay.data(chunk) : this.output(chunk);
   }
 
   /** The response is complete, with the backend's trailers when it sent some (a chunked response; undici gives latin1 bytes, its typings say strings). */
@@ -321,18 +269,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     // Closed rather than kept (undici would reuse it): see trailersEndConnection.
     if (trailers != null && trailers.length > 0 && trailersEndConnection(trailers)) this.#connection?.close().catch(() => undefined);
     this.#release();
-    if (this.#heldStatus !== 0) {
-      // The head is held for a hook: the response ends once it has gone (resumeHead).
-      this.#heldDone = true;
-      this.#trailers = trailers;
-      return;
-    }
-    if (this.#encoder !== undefined) {
-      this.#trailers = trailers;
-      this.#encoder.end();
-      return;
-    }
-    this.#end(trailers);
+    endResponse(this.#attempt, this, trailers);
   }
 
   /** Body bytes for the client (compressed or not); false when it is full (the backend or the compressor waits for its drain). */
@@ -347,12 +284,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     return false;
   }
 
-  /** The compressed body has been given whole: the response ends. */
-  finished(): void {
-    this.#end(this.#trailers);
-  }
-
-  /** The compressor takes more: undici may go on. */
+  /** A held head has gone, or the compressor takes more: undici may go on. */
   ready(): void {
     if (this.#resume !== undefined && !this.#done) queueMicrotask(this.#resume);
   }
@@ -361,14 +293,7 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
     this.#attempt.failed(toProxyError(err, this.#attempt));
   }
 
-  /** The headers of a compressed response (or one that only varies), and its compressor when it has a body. */
-  #compress(decision: NonNullable<Decision>, headers: string[]): string[] {
-    if (decision !== VARY_ONLY) this.#encoder = this.#attempt.encoder(decision, isEventStream(headers), this);
-    return compressedHeaders(headers, decision);
-  }
-
-  #end(trailers: string[] | null | undefined): void {
-    if (!this.#attempt.completed()) return;
+  sendEnd(trailers: string[] | null | undefined): void {
     const res = this.#res;
     const req = this.#ctx.req;
     if (trailers != null && trailers.length > 0 && acceptsTrailers(req.rawHeaders, req.httpVersionMajor)) res.addTrailers(rawTrailers(trailers));
@@ -403,7 +328,6 @@ class NodeStream implements Dispatcher.DispatchHandler, Stream, EncodedSink, Hea
 
   onError(err: Error): void {
     this.#release();
-    this.#encoder?.destroy();
     this.#attempt.failed(toProxyError(err, this.#attempt));
   }
 
@@ -422,26 +346,40 @@ function onClientDrain(this: ContextResponse): void {
   if (attempt instanceof Attempt && attempt.stream instanceof NodeStream) attempt.stream.drained();
 }
 
-/** The same request for another backend: its own path prefix, the same headers and body. */
-function withPath(options: Dispatcher.DispatchOptions, backend: Backend, url: string): Dispatcher.DispatchOptions {
-  return { ...options, path: backend.pathPrefix !== '' ? backend.pathPrefix + url : url };
+/** The request's path on this try's backend (its path prefix first). */
+function backendPath(attempt: Attempt): string {
+  const prefix = attempt.backend.pathPrefix;
+  const url = attempt.ctx.path;
+  return prefix !== '' ? prefix + url : url;
 }
 
-/** A retry's options with its own try's `traceparent` (the last header, see `send`). */
-function withTraceparent(options: Dispatcher.DispatchOptions, traceparent: string): Dispatcher.DispatchOptions {
-  const headers = [...(options.headers as string[])];
-  headers[headers.length - 1] = traceparent;
-  return { ...options, headers };
-}
-
-/** The same request with its head made anew (a hook's onUpstreamRequest edited it for this try): the same body. */
-function withHead(options: Dispatcher.DispatchOptions, attempt: Attempt): Dispatcher.DispatchOptions {
+/**
+ * This try's header list for its backend: the client's fields rewritten (upstreamRequestHeaders,
+ * what it found noted in `info`), the client certificate's X-Forwarded-Client-Cert, and for a
+ * traced request this try's span as the backend's parent, last, so that a retry on the same
+ * head replaces it alone (see `retried`).
+ */
+function tryHeaders(attempt: Attempt, info: RequestHeaderInfo): string[] {
   const ctx = attempt.ctx;
-  const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: attempt.span !== undefined };
+  const span = attempt.span;
+  info.dropTraceparent = span !== undefined;
   const headers = upstreamRequestHeaders(ctx.req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, false, ctx.clientCertificate?.xfcc);
-  // As `send` does: a traced try's traceparent last (withTraceparent sets this try's).
-  if (attempt.span !== undefined) headers.push('traceparent', attempt.span.traceparent);
-  return { ...withPath(options, attempt.backend, ctx.path), headers };
+  if (span !== undefined) headers.push('traceparent', span.traceparent);
+  return headers;
+}
+
+/**
+ * A retry's options, with the same body: its head made anew when a hook's onUpstreamRequest
+ * edited it for this try, else the same head with this try's path prefix and `traceparent`.
+ */
+function retried(options: Dispatcher.DispatchOptions, attempt: Attempt): Dispatcher.DispatchOptions {
+  const path = backendPath(attempt);
+  if (attempt.newHead) return { ...options, path, headers: tryHeaders(attempt, { host: undefined, hasBody: false, dropTraceparent: false }) };
+  const span = attempt.span;
+  if (span === undefined) return { ...options, path };
+  const headers = [...(options.headers as string[])];
+  headers[headers.length - 1] = span.traceparent;
+  return { ...options, path, headers };
 }
 
 /** A chunked body passed through a byte counter that fails the attempt (413) past `max`. */
