@@ -36,6 +36,8 @@ function keyOf(bytes: Buffer): Key {
   return { bytes, name, accept: [1, hmac, aes], renew: [2, hmac, aes] };
 }
 
+let hook: boolean | undefined;
+
 /**
  * Whether this Node.js has the ticket key callback on its secure contexts. It is internal (Node
  * keeps it for its own test test/parallel/test-https-resume-after-renew.js), so it is looked
@@ -46,8 +48,6 @@ export function ticketKeyHook(): boolean {
   return hook;
 }
 
-let hook: boolean | undefined;
-
 /**
  * The session ticket keys of every secure context the TLS listener serves: the current key,
  * which encrypts new tickets and decrypts, and the previous one, which still decrypts (the
@@ -57,9 +57,10 @@ let hook: boolean | undefined;
  * Every context of a listener is given to `install`. Tickets are made and read on the server's
  * own context (measured on Node 20, 24 and 26, even when SNI chose another), but Node finds the
  * JavaScript callback on the handshake's current context (`SSL_get_SSL_CTX`), which a later Node
- * could make the SNI one: every context carries it rather than depending on that. With the hook, a rotation touches no context (the
- * callback reads the keys here); without it (see ticketKeyHook), each context is given the
- * current key (`setTicketKeys`), again at each rotation, and the previous key is lost.
+ * could make the SNI one: every context carries it rather than depending on that. With the
+ * hook, a rotation touches no context (the callback reads the keys here); without it (see
+ * ticketKeyHook), each context is given the current key (`setTicketKeys`), again at each
+ * rotation, and the previous key is lost.
  *
  * The callback runs on every handshake that issues or presents a ticket: it allocates nothing of
  * its own (answers made once per key, one IV buffer filled in place, which Node copies at once).
