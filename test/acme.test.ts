@@ -11,6 +11,7 @@ import { startBackend } from './helpers/backend.js';
 import { freePort, startLb, type LogLine, type RunningLb } from './helpers/lb.js';
 import { pebbleMissing, startPebble, type Pebble } from './helpers/pebble.js';
 import { createCa } from './helpers/certs.js';
+import { issue } from './helpers/tls-certs.js';
 
 // Real orders against Debian's pebble: it resolves the test's names to 127.0.0.1 and validates on
 // the balancer's own ports (HTTP_PORT for HTTP-01, PORT for TLS-ALPN-01).
@@ -217,4 +218,29 @@ test('with TLS_CERT_FILE pairs too: one store, chosen by SNI: the ordered name g
     socket.on('error', reject);
   });
   assert.match(other.subjectaltname ?? '', /DNS:files\.test/);
+});
+
+/** A GET to `name` over TLS `version` (with a client certificate when given): the status, or a rejection when the handshake fails. */
+function mtlsGet(port: number, name: string, ca: string, version: 'TLSv1.2' | 'TLSv1.3', client?: { cert: string; key: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', servername: name, ca, agent: false, headers: { host: name }, minVersion: version, maxVersion: version, ...client }, (res) => {
+      res.resume().on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+test('ACME alone (no TLS_CERT_FILE): TLS_MIN_VERSION and TLS_CLIENT_AUTH apply to its certificates as to files\' (a TLS 1.2 client and one without a certificate are refused)', { skip }, async (t) => {
+  const clients = createCa();
+  const client = issue(clients, 'client-one', ['URI:spiffe://example.test/one'], { usage: 'client' });
+  const { pebble, env } = await setup(t, ['h.acme.test'], {
+    ACME_CHALLENGE: 'http-01', HTTP_REDIRECT: 'true', TLS_MIN_VERSION: 'TLSv1.3', TLS_CLIENT_AUTH: 'require', TLS_CLIENT_CA_FILE: clients.certFile,
+  });
+  const lb = await startLb(env);
+  t.after(() => lb.stop());
+  await lb.waitForLog(issued('h.acme.test'));
+  const root = await pebble.roots();
+  assert.equal(await mtlsGet(lb.port, 'h.acme.test', root, 'TLSv1.3', client), 200, 'TLS 1.3 with a client certificate');
+  await assert.rejects(mtlsGet(lb.port, 'h.acme.test', root, 'TLSv1.2', client), 'TLS 1.2 is below TLS_MIN_VERSION');
+  await assert.rejects(mtlsGet(lb.port, 'h.acme.test', root, 'TLSv1.3'), 'no client certificate');
 });

@@ -24,6 +24,7 @@ import { ManagedPool, poolChanges } from './managed-pool.js';
 import { exitCannotStart } from './signals.js';
 import { AcmeManager, Challenges, acmeChallenge, acmeNames, acmeOn, type ChallengeChange, type KeyPair, type TlsUpdate } from '../tls/acme/index.js';
 import { TicketKeys } from '../tls/ticket-keys.js';
+import { ticketKeyHook } from '../tls/session-tickets.js';
 import { LISTEN_ENV, listenMode, PortReservation, reusePortUnsupported, type ListenMode } from './worker-listen.js';
 
 /**
@@ -165,7 +166,7 @@ export class ClusterPrimary {
 
   /** Everything of TLS a worker that says hello gets before its pools. */
   #tlsImage(): TlsUpdate {
-    return { certificates: [...this.#certificates], challenges: this.#challenges.image(), ticketKeys: this.#ticketKeys?.current.toString('base64') };
+    return { certificates: [...this.#certificates], challenges: this.#challenges.image(), ticketKeys: this.#ticketKeys?.keys.toString('base64') };
   }
 
   /** A pool's backend TLS (its `tls:`, or BACKEND_*'s), kept to be watched. */
@@ -220,6 +221,9 @@ export class ClusterPrimary {
     // Stored certificates go to every worker with its hello: served from the first connection.
     this.#acme?.loadStored();
     this.#ticketKeys?.start();
+    if (this.#ticketKeys !== undefined && !ticketKeyHook()) {
+      this.log.warn('this Node.js has no TLS ticket key callback: the previous session ticket key is not kept after a rotation (tickets issued before it make a full handshake)');
+    }
     const listening = new Promise<number>((resolve, reject) => { this.#started = { resolve, reject }; });
     for (let i = 0; i < this.#count; i++) this.#fork(i);
     const port = await listening.finally(() => this.#reservation?.release());

@@ -33,8 +33,9 @@ import type { CertificateStore } from '../tls/certificate-store.js';
 import { enterHooks, HookErrors, HookSet, loadHookModule, named, type Hooks, type NamedHooks } from '../hooks/index.js';
 import { Tracer } from '../tracing/index.js';
 import { AcmeTls, acmeOn, answerHttpChallenge, type TlsUpdate } from '../tls/acme/index.js';
-import { TicketKeys } from '../tls/ticket-keys.js';
-import type { TlsOptions } from 'node:tls';
+import { TICKET_KEY_BYTES, TicketKeys } from '../tls/ticket-keys.js';
+import { ServerContexts } from '../tls/server-contexts.js';
+import type { Server as TlsServer, TlsOptions } from 'node:tls';
 
 export interface LoadBalancerOptions {
   /** A pino logger; by default one is made from `config.log`. */
@@ -126,8 +127,10 @@ export class LoadBalancer {
   readonly #backendTls: BackendTlsFiles;
   /** Each pool's TLS towards its backends, by pool name: BACKEND_*'s, or its own `tls:`. */
   readonly #poolTls = new Map<string, BackendTlsFiles>();
-  /** The HTTPS listener's certificates (by SNI), versions and client certificates; undefined without TLS. */
+  /** The HTTPS listener's certificate files (by SNI); undefined without TLS_CERT_FILE. */
   readonly #serverTls: ServerTls | undefined;
+  /** Makes every TLS context of the listener (files', ACME's): its settings and session ticket keys; undefined without TLS. */
+  readonly #contexts: ServerContexts | undefined;
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   /** The hooks in effect (undefined: none anywhere, and requests never meet them). */
   #hooks: HookSet | undefined;
@@ -152,13 +155,21 @@ export class LoadBalancer {
     this.#customStrategy = options.strategy;
     for (const [i, hooks] of (options.hooks ?? []).entries()) this.#libraryHooks.push(named(hooks, `hooks[${i}]`));
     this.#backendTls = backendTls(config);
-    this.#acme = acmeOn(config) ? new AcmeTls(config, this.log.child({ component: 'acme' }), options.tlsFromPrimary !== true) : undefined;
-    this.#serverTls = config.tls.cert === undefined ? undefined : new ServerTls(config.tls);
+    // TLS_CERT_FILE or ACME turns TLS on; either way every context gets the same settings and ticket keys.
+    const contexts = this.#contexts = config.tls.cert === undefined && !acmeOn(config) ? undefined : new ServerContexts(config.tls);
+    this.#acme = contexts !== undefined && acmeOn(config) ? new AcmeTls(config, this.log.child({ component: 'acme' }), options.tlsFromPrimary !== true, contexts) : undefined;
+    this.#serverTls = contexts !== undefined && config.tls.cert !== undefined ? new ServerTls(config.tls, contexts) : undefined;
     // With TLS_CERT_FILE too, ACME's certificates join the store (SNI picks among all of them).
     if (this.#acme !== undefined && this.#serverTls !== undefined) this.#acme.certificates.attach(this.#serverTls.store);
     // ACME turns TLS on: without TLS_CERT_FILE, a name with no certificate yet fails the handshake.
     const tls = this.#serverTlsOptions();
-    this.#ticketKeys = tls === undefined || options.tlsFromPrimary === true ? undefined : new TicketKeys(config.tls.ticketRotation, (keys) => this.#setTicketKeys(keys));
+    this.#ticketKeys = tls === undefined || options.tlsFromPrimary === true ? undefined : new TicketKeys(config.tls.ticketRotation, (keys) => {
+      this.#setTicketKeys(keys);
+      if (keys.length > TICKET_KEY_BYTES) this.log.info('TLS session ticket key rotated');
+    });
+    if (this.#ticketKeys !== undefined && contexts?.tickets.keepsPrevious === false) {
+      this.log.warn('this Node.js has no TLS ticket key callback: the previous session ticket key is not kept after a rotation (tickets issued before it make a full handshake)');
+    }
     // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
     // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
     const h2 = usesH2(config);
@@ -238,9 +249,14 @@ export class LoadBalancer {
           challengeAnswer: acme === undefined ? undefined : (req, res) => answerHttpChallenge(acme.challenges, req, res),
         }, this.log));
     }
+    // The server's own context (made by Node) takes the ticket keys too, and again whenever it is replaced.
+    if (contexts !== undefined) this.#adoptServerContext(contexts);
     // A certificate set or reloaded may change the default one: what clients without SNI get is the server's own context.
     const serverTls = this.#serverTls;
-    serverTls?.store.onChange(() => this.#listeners[0]!.setSecureContext(this.#serverTlsOptions()!));
+    serverTls?.store.onChange(() => {
+      this.#listeners[0]!.setSecureContext(this.#serverTlsOptions()!);
+      this.#adoptServerContext(serverTls.contexts);
+    });
   }
 
   /** The TLS of a pool's backends, made once per pool name (see poolBackendTls). */
@@ -481,24 +497,33 @@ export class LoadBalancer {
    * challenge certificate); undefined without TLS.
    */
   #serverTlsOptions(): TlsOptions | undefined {
-    const files = this.#serverTls?.serverOptions();
+    if (this.#contexts === undefined) return undefined;
+    const files = this.#serverTls?.serverOptions() ?? this.#contexts.serverOptions();
     const acme = this.#acme?.serverOptions();
     if (acme === undefined) return files;
     return { ...files, ...acme };
   }
 
-  /** TLS material from a cluster's primary: ACME certificates and challenges, the session ticket key. */
+  /** Gives the HTTPS listener's own context the session ticket keys (see ServerContexts.adopt). */
+  #adoptServerContext(contexts: ServerContexts): void {
+    const listener = this.#listeners[0];
+    if (!(listener instanceof HttpListener) || listener.proto !== 'https') return;
+    if (!contexts.adopt(listener.server as unknown as TlsServer)) this.log.warn('the TLS server\'s own context cannot be reached: session tickets of clients without SNI may not resume across workers');
+  }
+
+  /** TLS material from a cluster's primary: ACME certificates and challenges, the session ticket keys. */
   applyTls(update: TlsUpdate): void {
     this.#acme?.apply(update);
     if (update.ticketKeys !== undefined) this.#setTicketKeys(Buffer.from(update.ticketKeys, 'base64'));
   }
 
-  /** The session ticket key for every TLS context of this process: the listener's own and those chosen by SNI. */
+  /**
+   * The session ticket keys (the current, then the previous) for every TLS context of this
+   * process: the listener's own and those chosen by SNI all read them from one SessionTickets.
+   */
   #setTicketKeys(keys: Buffer): void {
     this.#ticketKey = keys;
-    const listener = this.#listeners[0];
-    if (listener instanceof HttpListener && listener.proto === 'https') listener.setTicketKeys(keys);
-    this.#acme?.certificates.setTicketKeys(keys);
+    this.#contexts?.tickets.set(keys);
   }
 
   /** What the admin API acts on in a single process. */
@@ -658,7 +683,8 @@ export class LoadBalancer {
       for (const listener of this.#listeners) {
         const address = await listener.listen();
         // node:cluster gives a worker's TLS server, as it listens, the ticket key the first worker had
-        // when it listened: after a rotation, a stale one. The one this process was given, again.
+        // when it listened: after a rotation, a stale one. Without the ticket key callback (the keys
+        // then live in each context), the ones this process was given, again.
         if (listener === this.#listeners[0] && this.#ticketKey !== undefined) this.#setTicketKeys(this.#ticketKey);
         this.log.info({ address: address.address, port: address.port, proto: listener.proto, engine: listener.engine, strategy: this.director.strategy.name,
           available: this.pool.available.length, backends: this.pool.backends.length, pools: this.#services.size, routes: config.routes.length },

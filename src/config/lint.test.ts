@@ -77,4 +77,10 @@ test('TLS settings without TLS do nothing; a plain HTTP_PORT beside TLS_CLIENT_A
     .includes('TLS_CLIENT_CA_FILE, TLS_CLIENT_AUTH and TLS_MIN_VERSION do nothing without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP)'));
   const open = envLayer({ BACKENDS: 'http://127.0.0.1:1', TLS_CERT_FILE: '/c.pem', TLS_KEY_FILE: '/k.pem', TLS_CLIENT_AUTH: 'require', TLS_CLIENT_CA_FILE: '/ca.pem', HTTP_PORT: '8081' });
   assert.ok(ineffectiveSettings(resolveConfig([open], ['round-robin']), [open]).some((w) => /HTTP_PORT proxies plain HTTP.*TLS_CLIENT_AUTH=require/.test(w)));
+  // Client certificates apply to ACME's certificates too: a TLS-ALPN-01 validator has none.
+  const acme = { BACKENDS: 'http://127.0.0.1:1', ACME_DOMAINS: 'a.example', ACME_STORAGE: '/acme', TLS_CLIENT_AUTH: 'require', TLS_CLIENT_CA_FILE: '/ca.pem' };
+  const alpn = envLayer(acme);
+  assert.ok(ineffectiveSettings(resolveConfig([alpn], ['round-robin']), [alpn]).some((w) => /TLS-ALPN-01.*TLS_CLIENT_AUTH=require/.test(w)));
+  const http01 = envLayer({ ...acme, HTTP_PORT: '8081', HTTP_REDIRECT: 'true' });
+  assert.ok(!ineffectiveSettings(resolveConfig([http01], ['round-robin']), [http01]).some((w) => /TLS-ALPN-01/.test(w)));
 });

@@ -1,7 +1,7 @@
 import { weightsIgnored } from '../balancer/strategy.js';
 import { isDnsBackend } from '../pool/index.js';
 import type { Layer } from './load.js';
-import { acmeOn } from '../tls/acme/names.js';
+import { acmeChallenge, acmeOn } from '../tls/acme/names.js';
 import { DEFAULT_BACKENDS, SETTINGS, type Config } from './settings.js';
 
 /** Beginnings of our settings' names: a variable starting so is meant for the balancer. */
@@ -105,6 +105,9 @@ export function ineffectiveSettings(config: Config, layers: readonly Layer[]): s
   if (!tls) idle(['tls.clientCa', 'tls.clientAuth', 'tls.minVersion', 'tls.ciphers', 'tls.ecdhCurves'], 'without TLS_CERT_FILE and TLS_KEY_FILE (PORT is plain HTTP)');
   if (tls && config.tls.clientAuth === 'require' && config.tls.httpPort !== undefined && !config.tls.redirect) {
     warnings.push('HTTP_PORT proxies plain HTTP, where no client certificate is asked for, beside TLS_CLIENT_AUTH=require: set HTTP_REDIRECT=true to send those clients to HTTPS');
+  }
+  if (acmeOn(config) && acmeChallenge(config) === 'tls-alpn-01' && config.tls.clientAuth === 'require') {
+    warnings.push('ACME\'s TLS-ALPN-01 validator shows no client certificate, and TLS_CLIENT_AUTH=require refuses its handshake: use ACME_CHALLENGE=http-01 with HTTP_PORT');
   }
   if (given('sticky.secret') && config.sticky.cookie === undefined) warnings.push('STICKY_SECRET does nothing without STICKY_COOKIE');
   if (!acmeOn(config)) idle(['acme.email', 'acme.directory', 'acme.storage', 'acme.caFile', 'acme.challenge', 'acme.renewCheck', 'acme.lockStale'], 'without ACME_DOMAINS');

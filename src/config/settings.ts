@@ -178,7 +178,7 @@ export interface Config {
     readonly httpPort: number | undefined;
     /** Whether the plain-HTTP listener redirects to HTTPS (308) instead of proxying. */
     readonly redirect: boolean;
-    /** With WORKERS: how often the primary replaces the session ticket key it hands to every worker. */
+    /** How often the session ticket key is replaced (with WORKERS, by the primary, for every worker); the previous one still decrypts. */
     readonly ticketRotation: number;
   };
   /** Automatic certificates (RFC 8555); off while `domains` is empty. */
@@ -658,7 +658,7 @@ export const SETTINGS: readonly Setting[] = [
   row('tls.ecdhCurves', 'TLS_ECDH_CURVES', 'Key exchange groups of the HTTPS listener, colon-separated, such as X25519:P-256.', undefined, 'Node\'s defaults', ecdhCurves),
   row('tls.httpPort', 'HTTP_PORT', 'With TLS on: an extra plain-HTTP listener on this port.', undefined, 'none', integer(0, 65535)),
   row('tls.redirect', 'HTTP_REDIRECT', 'With HTTP_PORT: redirect plain-HTTP requests to HTTPS (308) instead of proxying them.', false, 'false', bool),
-  durationRow('tls.ticketRotation', 'TLS_TICKET_ROTATION', 'With WORKERS: how often the primary makes a new TLS session ticket key for every worker (a session resumes on any worker).', 12 * 3_600_000, 'positive'),
+  durationRow('tls.ticketRotation', 'TLS_TICKET_ROTATION', 'How often the TLS session ticket key is replaced (the previous one still decrypts until the next rotation); with WORKERS the primary makes it for every worker (a session resumes on any worker).', 12 * 3_600_000, 'positive'),
   row('acme.domains', 'ACME_DOMAINS', 'Names to get certificates for automatically (ACME, one certificate each), comma-separated; routes: every exact hostname of the routes. Turns HTTPS on for PORT.', Object.freeze([]), 'none (off)', acmeDomains),
   row('acme.email', 'ACME_EMAIL', 'Contact address of the ACME account (expiry notices).', undefined, 'none', email),
   row('acme.directory', 'ACME_DIRECTORY', `ACME directory URL; Let's Encrypt's staging is https://acme-staging-v02.api.letsencrypt.org/directory.`, LETS_ENCRYPT, "Let's Encrypt (production)", httpsUrl),

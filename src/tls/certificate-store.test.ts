@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateError, CertificateStore } from './certificate-store.js';
+import { ServerContexts } from './server-contexts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lb-store-'));
 
@@ -51,7 +52,7 @@ test('names from SANs (lowercase); lookups exact, then one-label wildcard, then 
 });
 
 test('RSA and ECDSA for a name share one context; a replaced source keeps its place; delete; a bad pair changes nothing', () => {
-  const store = new CertificateStore({ minVersion: 'TLSv1.2' });
+  const store = new CertificateStore(new ServerContexts({ minVersion: 'TLSv1.2' }));
   const changes: number[] = [];
   store.onChange(() => changes.push(changes.length));
   store.set('first', first);

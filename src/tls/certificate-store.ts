@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import type { ContextMaker } from './server-contexts.js';
 
 /** A certificate (PEM, the leaf first, then its intermediates) and its private key (PEM). */
 export interface CertificatePems {
@@ -50,8 +51,8 @@ let versions = 0;
  */
 export class CertificateStore {
   readonly #entries = new Map<string, Entry>();
-  /** Options every context shares: TLS versions, ciphers, groups, the client CA, the session id context. */
-  readonly #common: SecureContextOptions;
+  /** Makes every context: TLS versions, ciphers, groups, the client CA, the session id context, the ticket keys. */
+  readonly #maker: ContextMaker;
   /** By name: its choices, or null for the default set's names (served by the server's own context). */
   #exact = new Map<string, Choices | null>();
   #wildcard = new Map<string, Choices | null>();
@@ -60,9 +61,9 @@ export class CertificateStore {
   #built = new Map<string, SecureContext>();
   readonly #listeners: (() => void)[] = [];
 
-  /** `common`: what every context is built with besides its certificates (minVersion, ciphers, ca, …). */
-  constructor(common: SecureContextOptions = {}) {
-    this.#common = common;
+  /** `maker`: makes every context with the listener's settings (ServerContexts); plain contexts by default. */
+  constructor(maker: ContextMaker = PLAIN) {
+    this.#maker = maker;
   }
 
   /**
@@ -72,7 +73,7 @@ export class CertificateStore {
    * New handshakes see the change at once; open connections keep their certificate.
    */
   set(source: string, pems: CertificatePems): readonly string[] {
-    const entry = describe(source, pems, this.#common);
+    const entry = describe(source, pems, this.#maker);
     this.#entries.set(source, entry);
     this.#rebuild();
     return entry.names;
@@ -139,12 +140,12 @@ export class CertificateStore {
 
   /**
    * The default certificates as options for the server's own context (what a client without SNI
-   * gets), with the common options; undefined while the store is empty.
+   * gets; the listener's settings are ServerContexts'); undefined while the store is empty.
    */
   defaultOptions(): SecureContextOptions | undefined {
     const entries = this.#default?.entries;
     if (entries === undefined) return undefined;
-    return { ...this.#common, cert: entries.map((e) => e.pems.cert), key: entries.map((e) => e.pems.key) };
+    return { cert: entries.map((e) => e.pems.cert), key: entries.map((e) => e.pems.key) };
   }
 
   /** Calls `listener` after every change (the listener's default context follows the store). */
@@ -171,7 +172,7 @@ export class CertificateStore {
       const key = set.map((e) => `${e.version}`).join(',');
       let context = built.get(key) ?? this.#built.get(key);
       if (context === undefined) {
-        context = createSecureContext({ ...this.#common, cert: set.map((e) => e.pems.cert), key: set.map((e) => e.pems.key) });
+        context = this.#maker.create({ cert: set.map((e) => e.pems.cert), key: set.map((e) => e.pems.key) });
       }
       built.set(key, context);
       return context;
@@ -211,13 +212,16 @@ function choose(choices: Choices, sigalgs: readonly string[] | undefined): Secur
   return choices[0]!.context;
 }
 
+/** Contexts with Node's defaults (a store not behind a listener, as in tests). */
+const PLAIN: ContextMaker = { create: (certificates) => createSecureContext(certificates as SecureContextOptions) };
+
 /** Reads a certificate's key type and names, and checks that its key matches. */
-function describe(source: string, pems: CertificatePems, common: SecureContextOptions): Entry {
+function describe(source: string, pems: CertificatePems, maker: ContextMaker): Entry {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(pems.cert);
-    // Throws on a bad PEM, or a key that does not match the certificate.
-    createSecureContext({ ...common, cert: pems.cert, key: pems.key });
+    // Throws on a bad PEM, or a key that does not match the certificate (with the listener's settings).
+    maker.create(pems);
   } catch (err) {
     throw new CertificateError(`${source}: expected a PEM certificate and its matching key (${(err as Error).message})`, { cause: err });
   }

@@ -6,3 +6,6 @@ export { CLIENT_AUTH_MODES, clientCertificates, describeCertificate, verifiedCer
 export type { ClientAuthMode, ClientCertificate } from './client-certificate.js';
 export { BackendTlsFiles, backendConnector } from './backend-tls.js';
 export type { BackendTlsSettings } from './backend-tls.js';
+export { ServerContexts } from './server-contexts.js';
+export type { ContextCertificates, ContextMaker, ServerContextSettings } from './server-contexts.js';
+export { SessionTickets, ticketKeyHook } from './session-tickets.js';

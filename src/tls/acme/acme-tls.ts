@@ -2,6 +2,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.js';
 import type { Middleware } from '../../middleware/index.js';
+import type { ContextMaker } from '../server-contexts.js';
 import { Challenges, type ChallengeChange } from './challenges.js';
 import { acmeHttpChallenge } from './http-01.js';
 import { AcmeManager } from './manager.js';
@@ -9,7 +10,7 @@ import { acmeChallenge, acmeNames } from './names.js';
 import { AcmeCertificates } from './sni.js';
 import type { KeyPair } from './storage.js';
 
-/** TLS material a cluster's primary hands a worker: certificates, challenges, the ticket key (base64). */
+/** TLS material a cluster's primary hands a worker: certificates, challenges, the ticket keys (base64: the current key, then the previous one). */
 export interface TlsUpdate {
   readonly certificates?: readonly (readonly [string, KeyPair])[];
   readonly challenges?: readonly ChallengeChange[];
@@ -22,14 +23,18 @@ export interface TlsUpdate {
  * them.
  */
 export class AcmeTls {
-  readonly challenges = new Challenges();
-  readonly certificates = new AcmeCertificates(this.challenges);
+  readonly challenges: Challenges;
+  readonly certificates: AcmeCertificates;
   /** Undefined in a cluster's worker: its primary orders. */
   readonly manager: AcmeManager | undefined;
   /** The HTTP-01 answerer, first in the chain after the request's own bookkeeping. */
-  readonly middleware: Middleware = acmeHttpChallenge(this.challenges);
+  readonly middleware: Middleware;
 
-  constructor(config: Config, log: Logger, orders: boolean) {
+  /** `contexts`: makes every context with the listener's settings and ticket keys (ServerContexts). */
+  constructor(config: Config, log: Logger, orders: boolean, contexts?: ContextMaker) {
+    this.challenges = new Challenges(contexts);
+    this.certificates = new AcmeCertificates(this.challenges, contexts);
+    this.middleware = acmeHttpChallenge(this.challenges);
     this.manager = !orders ? undefined : new AcmeManager({
       names: acmeNames(config),
       settings: config.acme,

@@ -1,4 +1,5 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
+import type { ContextMaker } from '../server-contexts.js';
 
 /**
  * A change to the challenges being answered. The process that orders makes them; with WORKERS
@@ -20,13 +21,19 @@ export const HTTP_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 export class Challenges {
   readonly #http = new Map<string, string>();
   readonly #alpn = new Map<string, { cert: string; key: string; context: SecureContext }>();
+  /** Makes the TLS-ALPN-01 contexts: the listener's ServerContexts (its settings and ticket keys, as on every context it serves). */
+  readonly #maker: ContextMaker;
+
+  constructor(maker: ContextMaker = { create: (pems) => createSecureContext(pems as { cert: string; key: string }) }) {
+    this.#maker = maker;
+  }
 
   apply(change: ChallengeChange): void {
     if (change.kind === 'http-01') {
       if (change.op === 'set') this.#http.set(change.token, change.keyAuthorization);
       else this.#http.delete(change.token);
     } else if (change.op === 'set') {
-      this.#alpn.set(change.name, { cert: change.cert, key: change.key, context: createSecureContext({ cert: change.cert, key: change.key }) });
+      this.#alpn.set(change.name, { cert: change.cert, key: change.key, context: this.#maker.create({ cert: change.cert, key: change.key }) });
     } else {
       this.#alpn.delete(change.name);
     }

@@ -1,4 +1,5 @@
-import { createSecureContext, type SecureContext, type TlsOptions, type TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions, type TlsOptions, type TLSSocket } from 'node:tls';
+import type { ContextMaker } from '../server-contexts.js';
 import type { Challenges } from './challenges.js';
 import type { KeyPair } from './storage.js';
 
@@ -29,16 +30,18 @@ const VALIDATING = Symbol('acme-tls/1');
 export class AcmeCertificates implements CertificateSink {
   readonly #contexts = new Map<string, { pems: KeyPair; context: SecureContext }>();
   readonly #challenges: Challenges;
-  #ticketKeys: Buffer | undefined;
+  /** Makes each certificate's context with the listener's settings and ticket keys (ServerContexts). */
+  readonly #maker: ContextMaker;
   /** The listener's certificate store (TLS_CERT_FILE's too), when there is one: SNI chooses among all its certificates. */
   #store: (CertificateSink & { readonly SNICallback: SniCallback }) | undefined;
 
-  constructor(challenges: Challenges) {
+  constructor(challenges: Challenges, maker: ContextMaker = PLAIN) {
     this.#challenges = challenges;
+    this.#maker = maker;
   }
 
   set(source: string, pems: KeyPair): void {
-    this.#contexts.set(source, { pems, context: this.#context(pems) });
+    this.#contexts.set(source, { pems, context: this.#maker.create(pems) });
     this.#store?.set(`acme:${source}`, pems);
   }
 
@@ -60,16 +63,6 @@ export class AcmeCertificates implements CertificateSink {
   /** Every certificate by name (for a worker that starts now). */
   entries(): [string, KeyPair][] {
     return [...this.#contexts].map(([name, { pems }]) => [name, pems]);
-  }
-
-  /**
-   * The session ticket key every context uses. Ticket keys live in each secure context; one
-   * chosen by SNI would otherwise have its own random key, and a session it issued would not
-   * resume on another worker (or after the SNI step on this one).
-   */
-  setTicketKeys(keys: Buffer): void {
-    this.#ticketKeys = keys;
-    for (const [name, entry] of this.#contexts) this.#contexts.set(name, { pems: entry.pems, context: this.#context(entry.pems) });
   }
 
   /**
@@ -105,8 +98,7 @@ export class AcmeCertificates implements CertificateSink {
       },
     } as Pick<TlsOptions, 'SNICallback' | 'ALPNCallback'>;
   }
-
-  #context(pems: KeyPair): SecureContext {
-    return createSecureContext({ cert: pems.cert, key: pems.key, minVersion: 'TLSv1.2', ...(this.#ticketKeys === undefined ? {} : { ticketKeys: this.#ticketKeys }) });
-  }
 }
+
+/** Contexts with Node's defaults (certificates not behind a listener, as in tests). */
+const PLAIN: ContextMaker = { create: (certificates) => createSecureContext(certificates as SecureContextOptions) };
