@@ -10,8 +10,7 @@ import { get } from './helpers/http.js';
 import { startBackend } from './helpers/backend.js';
 import { freePort, startLb, type LogLine, type RunningLb } from './helpers/lb.js';
 import { pebbleMissing, startPebble, type Pebble } from './helpers/pebble.js';
-import { createCa } from './helpers/certs.js';
-import { issue } from './helpers/tls-certs.js';
+import { createCa, issue } from './helpers/certs.js';
 
 // Real orders against Debian's pebble: it resolves the test's names to 127.0.0.1 and validates on
 // the balancer's own ports (HTTP_PORT for HTTP-01, PORT for TLS-ALPN-01).
