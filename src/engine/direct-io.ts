@@ -10,14 +10,14 @@ import { getSystemErrorName } from 'node:util';
  *
  * Reads of client sockets go into one buffer shared by all of them and straight to a callback
  * (net's `onread` option, which a server's sockets cannot be given), not through the Readable
- * stream: no 64 KiB allocation per read, no buffer object, no `push` and 'data' event. Reads
+ * stream: no allocation per read, no buffer object, no `push` and 'data' event. Reads
  * with such a callback (backend sockets use the option) skip net's read function too.
  *
  * Besides `llhttp.ts`, this is the one file that reaches into Node's internals: the
  * `stream_wrap` binding (through `process.binding`, which still offers it on every line from
  * 20 to 26) for its `WriteWrap` class and the state array where a write says whether it went
  * asynchronous, and the index of a read's byte count in it; a TCP handle's `writeLatin1String`,
- * `writeBuffer`, `writeQueueSize`, `useUserBuffer` and `onread`; and the three symbols under
+ * `writeBuffer`, `writev` (when it lacks one, `writeAround` goes through net), `writeQueueSize`, `useUserBuffer` and `onread`; and the three symbols under
  * which a socket keeps its `onread` option, found by their names on a socket made with that
  * option. `selfTest()` checks them at start-up;
  * without them every write goes through `socket.write` and every read through 'data'.
@@ -41,8 +41,17 @@ interface WriteReq {
 interface Handle {
   writeLatin1String(req: WriteReq, data: string): number;
   writeBuffer(req: WriteReq, data: Buffer): number;
+  /** `chunks`: chunk, encoding, chunk, encoding…, strings copied, buffers sent in place. */
+  writev?(req: WriteReq, chunks: unknown[], allBuffers: boolean): number;
   readonly writeQueueSize: number;
 }
+
+/**
+ * The chunks array of a head-body-tail write, reused: the binding reads it before returning
+ * (strings are copied, a buffer is kept alive by its request).
+ */
+const around: unknown[] = ['', 'latin1', null, 'latin1', '', 'latin1'];
+const headAndBody: unknown[] = ['', 'latin1', null, 'latin1'];
 
 interface StreamWrapBinding {
   WriteWrap: new () => WriteReq;
@@ -93,7 +102,7 @@ function onComplete(this: WriteReq, status: number): void {
   writer?.completed(this, status);
 }
 
-function writeError(status: number): Error {
+function writeError(status: number): Error & { code: string } {
   const code = getSystemErrorName(status);
   return Object.assign(new Error(`write ${code}`), { code, errno: status, syscall: 'write' });
 }
@@ -108,6 +117,14 @@ export class SocketWriter {
   #pending = 0;
   /** The socket's TCP handle, once checked; null when it has none fit for direct writes. */
   #handle: Handle | null | undefined = undefined;
+  /**
+   * Set by a backend connection: asked whether a direct write the peer refused (EPIPE,
+   * ECONNRESET) may leave the socket open, reading, rather than destroy it. A backend that
+   * answers early and resets has its answer in the socket's receive queue, unread when the
+   * write that meets the reset comes first: a destroy would throw it away (the client got a 502).
+   */
+  keepReading: (() => boolean) | undefined = undefined;
+  #refused = false;
 
   constructor(socket: Socket) {
     this.#socket = socket;
@@ -118,7 +135,13 @@ export class SocketWriter {
     return this.#socket.writableLength + this.#pending;
   }
 
+  /** The peer refused a write and the socket was left to read (see `keepReading`): what is written now is dropped. */
+  get refused(): boolean {
+    return this.#refused;
+  }
+
   write(data: string | Buffer): boolean {
+    if (this.#refused) return true;
     const socket = this.#socket;
     const handle = this.#handle === undefined ? this.#check() : this.#handle;
     const b = binding;
@@ -127,10 +150,7 @@ export class SocketWriter {
     }
     const req = spare ??= newRequest(b);
     const err = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
-    if (err !== 0) {
-      socket.destroy(writeError(err));
-      return false;
-    }
+    if (err !== 0) return this.#failed(err);
     if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
     // The kernel did not take it all: libuv sends the rest, then calls `oncomplete`. The request
     // is libuv's until then.
@@ -144,18 +164,68 @@ export class SocketWriter {
     return !req.needDrain;
   }
 
+  /**
+   * Writes `head`, `body` and `tail` (latin1 strings around a buffer; `tail` may be empty) in one
+   * system call, as net's corked writes would (a response head with its first body chunk, a
+   * chunk with its chunked framing) without net's bookkeeping. Returns as `write` does.
+   */
+  writeAround(head: string, body: Buffer, tail: string): boolean {
+    if (this.#refused) return true;
+    const socket = this.#socket;
+    const handle = this.#handle === undefined ? this.#check() : this.#handle;
+    const b = binding;
+    if (handle == null || b == null || handle.writev === undefined || this.#pending !== 0 || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.destroyed || socket.writableEnded) {
+      socket.cork();
+      socket.write(head, 'latin1');
+      let more = socket.write(body);
+      if (tail !== '') more = socket.write(tail, 'latin1');
+      socket.uncork();
+      return more;
+    }
+    const chunks = tail === '' ? headAndBody : around;
+    chunks[0] = head;
+    chunks[2] = body;
+    if (tail !== '') chunks[4] = tail;
+    const req = spare ??= newRequest(b);
+    const err = handle.writev(req, chunks, false);
+    chunks[2] = null;
+    if (err !== 0) return this.#failed(err);
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
+    spare = undefined;
+    const left = handle.writeQueueSize;
+    req.writer = this;
+    req.size = left;
+    // The strings are the request's own copy; the body is sent from where it is.
+    req.buffer = body;
+    this.#pending += left;
+    req.needDrain = left >= socket.writableHighWaterMark;
+    return !req.needDrain;
+  }
+
   /** libuv finished a direct write that went asynchronous. */
   completed(req: WriteReq, status: number): void {
     this.#pending -= req.size;
     const socket = this.#socket;
     if (socket.destroyed) return;
     if (status < 0) {
-      socket.destroy(writeError(status));
+      this.#failed(status);
       return;
     }
     // As net's stream does once it has sent what it held (what was written since through it, if
     // anything, only makes the next write say "wait" again).
     if (req.needDrain && this.#pending === 0) socket.emit('drain');
+  }
+
+  /** A write failed with libuv's `status`: the socket is destroyed, or, refused by a peer that may have answered, left to read. */
+  #failed(status: number): boolean {
+    if (this.#refused) return true;
+    const err = writeError(status);
+    if ((err.code === 'EPIPE' || err.code === 'ECONNRESET') && this.keepReading?.() === true) {
+      this.#refused = true;
+      return true;
+    }
+    this.#socket.destroy(err);
+    return false;
   }
 
   /** A plain, connected TCP socket's handle with the methods this file uses, else null. */
@@ -199,8 +269,12 @@ function findReadSlots(): ReadSlots | null {
   return readSlots;
 }
 
-/** Bytes a client socket reads at once (libuv's suggestion for a read). */
-const SHARED_READ_BYTES = 64 * 1024;
+/**
+ * Bytes a client socket reads at once: one buffer for the process, so a large one costs nothing
+ * per connection, and an upload comes in a quarter of the reads (and of the writes to its
+ * backend) a 64 KiB one needs (a 1 MiB POST: about 6 reads and 7 writes, not 19 and 20).
+ */
+const SHARED_READ_BYTES = 256 * 1024;
 
 /**
  * The one buffer every client socket reads into: reads run one at a time on the loop, and
@@ -287,7 +361,8 @@ export function readDirect(socket: Socket): boolean {
 
 /**
  * Checks at start-up that direct writes and shared reads work as this file expects, on a
- * socket pair on 127.0.0.1. Writes: a string and a buffer written directly, then a MiB at a
+ * socket pair on 127.0.0.1. Writes: a string, a buffer and two buffers with strings around them
+ * written directly, then a MiB at a
  * time to a peer that reads nothing until a write goes asynchronous (it must queue, complete
  * and drain), all arriving whole and in order. Reads: a socket reading through the shared
  * buffer gets what its peer sends, in order, then its end.
@@ -372,6 +447,8 @@ async function check(): Promise<string | undefined> {
     const writer = new SocketWriter(client);
     writer.write('a');
     writer.write(Buffer.from('b'));
+    writer.writeAround('c', Buffer.from('d'), 'e');
+    writer.writeAround('f', Buffer.from('g'), '');
     if (writer.queued !== 0 || client.writableLength !== 0) return 'a small write was not taken at once';
     // The peer reads nothing: a MiB at a time, until the kernel's buffers are full and a write
     // queues, then until the writer says to wait. What a direct write leaves queued may be less
@@ -382,13 +459,15 @@ async function check(): Promise<string | undefined> {
     let more = true;
     let queued = false;
     while (more && megabytes < 256) {
-      more = writer.write(mib);
+      // Every other one through writev, whose asynchronous end must count as a write's.
+      more = megabytes % 2 === 0 ? writer.write(mib) : writer.writeAround('', mib, '');
       megabytes++;
       if (writer.queued !== 0) queued = true;
     }
     if (!queued || more) return 'a write the kernel could not take did not queue';
-    writer.write('c');
-    const total = 2 + megabytes * mib.length + 1;
+    // Behind what is queued: net's path, in order.
+    writer.writeAround('h', mib, 'i');
+    const total = 7 + (megabytes + 1) * mib.length + 2;
     const drained = new Promise<void>((resolve) => client.once('drain', resolve));
     const received = new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
@@ -403,7 +482,8 @@ async function check(): Promise<string | undefined> {
     let got: Buffer | undefined;
     const late = await within(Promise.all([received.then((b) => { got = b; }), drained]), 'direct writes');
     if (late !== undefined) return late;
-    if (got === undefined || got.length !== total || got[0] !== 0x61 || got[1] !== 0x62 || got[total - 1] !== 0x63) return 'bytes arrived out of order';
+    const start = got?.subarray(0, 7).toString('latin1');
+    if (got === undefined || got.length !== total || start !== 'abcdefg' || got[7 + megabytes * mib.length] !== 0x68 || got[total - 1] !== 0x69) return 'bytes arrived out of order';
     if (writer.queued !== 0) return `${writer.queued} bytes still counted as queued`;
     return undefined;
   }).catch((err: Error) => `direct writes failed: ${err.message}`);

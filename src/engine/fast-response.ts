@@ -164,13 +164,11 @@ export class FastResponse implements ClientResponse {
     if (head === undefined) return this.#out(chunk);
     // A small chunk goes in the same string as what precedes it; a large one in the same writev.
     if (chunk.length <= SMALL && !this.#chunked) return this.#out(head + chunk.toString('latin1'));
-    const socket = this.#owner.socket;
-    if (this.#attached) socket.cork();
+    const tail = this.#chunked ? '\r\n' : '';
+    if (this.#attached) return this.#owner.writer.writeAround(head, chunk, tail);
     this.#out(head);
-    let more = this.#out(chunk);
-    if (this.#chunked) more = this.#out('\r\n');
-    if (this.#attached) socket.uncork();
-    return more;
+    const more = this.#out(chunk);
+    return tail === '' ? more : this.#out(tail);
   }
 
   /**

@@ -62,7 +62,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser, RelaySink<s
 
   get waitingOnClient(): boolean {
     // The body is being read (the backend is taking what it gets).
-    return !this.#req.complete && this.#connection !== undefined && this.#connection.socket.writableLength === 0;
+    return !this.#req.complete && this.#connection !== undefined && this.#connection.writer.queued === 0;
   }
 
   get unsent(): number {
@@ -141,7 +141,7 @@ export class FastStream implements Stream, BodySink, ConnectionUser, RelaySink<s
     if (this.head.chunked) {
       // The client's trailers follow its body to the backend, as they go on (trailerLines).
       const trailers = this.#req.rawTrailers;
-      this.#connection.socket.write(trailers === undefined ? '0\r\n\r\n' : `0\r\n${trailerLines(trailers)}\r\n`, 'latin1');
+      this.#connection.writer.write(trailers === undefined ? '0\r\n\r\n' : `0\r\n${trailerLines(trailers)}\r\n`);
     }
     this.#sent();
   }
@@ -294,16 +294,16 @@ export class FastStream implements Stream, BodySink, ConnectionUser, RelaySink<s
     const attempt = this.#attempt;
     if (attempt.ended) return true;
     attempt.bodySent(chunk.length, chunk);
-    const socket = this.#connection!.socket;
-    if (!this.head.chunked) return socket.write(chunk);
+    // Direct writes (the chunk is the parser's copy: kept alive while libuv sends it); the
+    // chunked framing in the same system call as its chunk.
+    const writer = this.#connection!.writer;
+    if (!this.head.chunked) return writer.write(chunk);
     const max = this.#host.maxBody;
     if (max > 0 && this.#ctx.bytesIn > max) {
       attempt.tooLarge(max);
       return true;
     }
-    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    socket.write(chunk);
-    return socket.write('\r\n', 'latin1');
+    return writer.writeAround(`${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
   }
 
   /** The whole request is on the wire. */

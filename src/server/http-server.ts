@@ -190,6 +190,14 @@ export class HttpListener implements Listener {
       run(ctx);
     };
     this.server.on('request', onRequest);
+    // Expect: 100-continue: node:http would send 100 Continue before 'request', and the client
+    // its body, even when the head is refused (413 over MAX_BODY_SIZE). A refused head gets its
+    // answer alone, and the body is never asked for (RFC 9110 §10.1.1), as the fast engine does.
+    const onContinue = (req: IncomingMessage, res: ContextResponse): void => {
+      if (this.#refusal(req) === undefined) res.writeContinue();
+      onRequest(req, res);
+    };
+    this.server.on('checkContinue', onContinue);
     const start = (req: IncomingMessage, res: ContextResponse): RequestContext => {
       const ctx = new RequestContext(req, res, log, proto);
       res.context = ctx;
@@ -247,6 +255,7 @@ export class HttpListener implements Listener {
     // h2c streams take the same way as every other request.
     // (node:http2's compatibility request and response: what the TLS listener's h2 streams are.)
     this.#h2c?.on('request', onRequest as never).on('connect', onConnect as never);
+    this.#h2c?.on('checkContinue', onContinue as never);
     if (options.tls !== undefined) {
       this.server.on('tlsClientError', (err: Error, socket: Socket) => {
         this.#log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');

@@ -115,6 +115,19 @@ export function protocolCases(engine: EngineName): void {
       assert.match(chunked.received.toString('latin1'), /^HTTP\/1\.1 413 /);
     });
 
+    it('Expect: 100-continue with a Content-Length over MAX_BODY_SIZE: 413 (or 417) at once, no 100 Continue, the body never asked for nor forwarded', async (t) => {
+      const backend = await echo(t);
+      const { port } = await startBalancer(t, engine, [backend.url], { MAX_BODY_SIZE: '1024' });
+      const c = await client(t, port);
+      // The head alone: a client that honours the expectation sends no body before a 100.
+      c.write('POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\nExpect: 100-continue\r\n\r\n');
+      await c.until((b) => /HTTP\/1\.1 [2-5]\d\d /.test(b.toString('latin1')));
+      const text = c.received.toString('latin1');
+      assert.match(text, /^HTTP\/1\.1 (413|417) /, `the first thing sent is the refusal, not a 100 Continue: ${text.slice(0, 80)}`);
+      assert.doesNotMatch(text, /HTTP\/1\.1 100 /);
+      assert.equal(backend.requests.length, 0);
+    });
+
     it('MAX_HEADER_SIZE: a larger request head is 431 and never forwarded', async (t) => {
       const backend = await echo(t);
       const { port } = await startBalancer(t, engine, [backend.url], { MAX_HEADER_SIZE: '2KiB' });
