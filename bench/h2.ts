@@ -14,6 +14,9 @@
  *   (connections × streams connections of one request each). Its ratio to HAProxy says how far
  *   the h2 ratio is from the one HTTP/1.1 already has.
  * - `direct (h2c)`: h2load to one h2c backend, the ceiling (no CPU of a proxy).
+ * - `floor: node:http2 h2→h2c (stream API)` and `(compat API)` (unless `--no-floor`): a minimal
+ *   proxy on node:http2 with the same client and backend sides (bench/h2-floor.ts), the least a
+ *   Node proxy pays per request, and what node:http2's compatibility layer adds to it.
  * - `load-balancer h2→h2c (against)`, with `--against`: the other build's h2→h2c row, compared
  *   with HAProxy's and with this build's round by round.
  */
@@ -50,6 +53,8 @@ export interface H2Setup {
   readonly scrape: boolean;
   readonly proxyPort: number;
   readonly backendPorts: readonly number[];
+  /** The floor proxy's command line (node and bench/h2-floor.js): its two rows, when given. */
+  readonly floor?: string[];
   /** Another build of the balancer (`--against`): its h2→h2c row beside this one's, with `env` over lbEnv. */
   readonly against?: { readonly command: string[]; readonly env: Record<string, string> };
 }
@@ -73,6 +78,9 @@ export function h2Targets(setup: H2Setup): { targets: H2Target[]; base: string }
     { name: 'direct (h2c)', command: [], env: {}, port: H2_BACKEND_PORTS[0], h2load: { ...h2Shape, url: `http://127.0.0.1:${H2_BACKEND_PORTS[0]}/` } },
     lbH2,
     ...(setup.against === undefined ? [] : [{ ...lbH2, name: 'load-balancer h2→h2c (against)', command: setup.against.command, env: { ...lbH2.env, ...setup.against.env } }]),
+    ...(setup.floor === undefined ? [] : (['stream', 'compat'] as const).map((api) => ({
+      ...lbH2, name: `floor: node:http2 h2→h2c (${api} API)`, command: setup.floor!, scrape: false, env: { ...lbH2.env, BENCH_FLOOR_API: api },
+    }))),
     balancer('load-balancer h2→http1', http1, h2Shape, true),
     balancer('load-balancer http1', http1, h1Shape, false),
   ];
@@ -147,6 +155,9 @@ export function h2Checks(summary: readonly Measured[], rounds: readonly (readonl
     [named('load-balancer h2→h2c'), named('load-balancer h2→http1'), false],
     [named('load-balancer h2→h2c (against)'), haproxyH2, false],
     [named('load-balancer h2→h2c'), named('load-balancer h2→h2c (against)'), false],
+    [named('floor: node:http2 h2→h2c (stream API)'), haproxyH2, false],
+    [named('floor: node:http2 h2→h2c (compat API)'), named('floor: node:http2 h2→h2c (stream API)'), false],
+    [named('load-balancer h2→h2c'), named('floor: node:http2 h2→h2c (compat API)'), false],
   ];
   const checks: H2Check[] = [];
   for (const [target, against, judged] of pairs) {

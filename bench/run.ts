@@ -178,6 +178,7 @@ let baseName = targets.find((t) => t.name.startsWith('baseline'))!.name;
 if (h2) {
   const setup = h2Targets({
     client: h2Client, connections, streams, workDir, balancer: [targetNode, cli], scrape: values.admin!, proxyPort: PROXY_PORT, backendPorts: BACKEND_PORTS,
+    ...(values.floor ? { floor: [targetNode, join(here, 'h2-floor.js')] } : {}),
     ...(values.against === undefined ? {} : { against: { command: [targetNode, values.against], env: againstEnv } }),
     lbEnv: { PORT: String(PROXY_PORT), HOST: '127.0.0.1', STRATEGY: values.strategy!, ...(values.admin ? { ADMIN_PORT: String(ADMIN_PORT) } : {}), ...lbEnv },
   });
