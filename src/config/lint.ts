@@ -51,27 +51,37 @@ export function misspelledEnv(env: Readonly<Record<string, string | undefined>>,
   const found: Misspelling[] = [];
   for (const name of Object.keys(env)) {
     if (known.has(name) || isOthersVariable(name)) continue;
+    const upper = name.toUpperCase();
+    const allowed = name.length > 12 ? 3 : name.length > 8 ? 2 : name.length > 4 ? 1 : 0;
+    const prefixed = PREFIXES.some((p) => upper.startsWith(p));
+    // A name that can be neither close nor prefixed is not compared at all, and a distance is at
+    // least the difference in length: a whole environment is checked at start-up (npm alone sets
+    // dozens of variables), so only a prefixed name is compared with every setting.
+    if (allowed === 0 && !prefixed) continue;
     let best = '';
     let distance = Infinity;
     for (const setting of known) {
-      const d = editDistance(name.toUpperCase(), setting);
+      if (!prefixed && Math.abs(setting.length - upper.length) > allowed) continue;
+      const d = editDistance(upper, setting);
       if (d < distance) { distance = d; best = setting; }
     }
-    const close = distance <= (name.length > 12 ? 3 : name.length > 8 ? 2 : name.length > 4 ? 1 : 0);
-    if (close || PREFIXES.some((p) => name.toUpperCase().startsWith(p))) found.push({ name, source, suggestion: best });
+    if (distance <= allowed || prefixed) found.push({ name, source, suggestion: best });
   }
   return found;
 }
 
 /** Levenshtein distance, for short names. */
 export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  let prev = new Uint16Array(b.length + 1);
+  let row = new Uint16Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
   for (let i = 1; i <= a.length; i++) {
-    const row = [i];
+    row[0] = i;
+    const ca = a.charCodeAt(i - 1);
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (ca === b.charCodeAt(j - 1) ? 0 : 1));
     }
-    prev = row;
+    [prev, row] = [row, prev];
   }
   return prev[b.length]!;
 }
