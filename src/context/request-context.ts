@@ -28,6 +28,21 @@ export interface HeadHolder {
   resumeHead(headers: string[]): void;
 }
 
+/**
+ * Caches kept on a compiled route for what a request's end would otherwise look up by route
+ * name: with many routes, the maps' entries for a route are long evicted from the CPU cache when
+ * it comes up again, and the compiled route, read to route the request, is not. A cache has one
+ * owner (the tally that filled it), checked before use.
+ */
+export interface RouteCache {
+  /** The route's name: the cache holds for a request whose `route` is this. */
+  readonly name: string;
+  /** The tally whose rows `rows` holds. */
+  rowsOwner: object | undefined;
+  /** [backend, its row, backend, its row, …]: the route's metrics rows, a few backends' worth. */
+  readonly rows: (Backend | Float64Array)[];
+}
+
 /** Something running for a request that can be stopped. */
 export interface Cancellable {
   cancel(reason: Error): void;
@@ -126,6 +141,8 @@ export class RequestContext implements PickRequest {
   /** The route that matched ('' without routes, or when none matched) and the pool it went to. */
   route = '';
   pool = 'default';
+  /** The compiled route's own caches, set with `route` by the route (see RouteCache); undefined otherwise. */
+  routeCache: RouteCache | undefined = undefined;
   /** Told of each request body chunk as it goes to the backend: a RequestMirror keeping a copy of a small body. */
   bodyTap: ((chunk: Buffer | string) => void) | undefined = undefined;
   /**

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { RouteCache } from '../context/index.js';
 import { Pool } from '../pool/index.js';
 import { foldRows, parseRowKey, ROW, rowKey, Tally } from './tally.js';
 
@@ -45,4 +46,28 @@ test('rows by route and pool: the backend id alone without either; a routed requ
   assert.equal(api.get('a')![ROW.status + 1], 2, 'both of pool api\'s rows of a, every route');
   assert.equal(api.get(`\t${rowKey('', 'default', 'a')}`)![ROW.status + 1], 1, 'the default pool\'s a kept apart');
   assert.equal(foldRows(tally.entries(), 'default').get('a')![ROW.status + 1], 1);
+});
+
+test('a route\'s own cache gives the row its name gives, for its tally only and its route only', () => {
+  const tally = new Tally();
+  const [a, b] = new Pool(['http://127.0.0.1:8001|id=a', 'http://127.0.0.1:8002|id=b']).backends;
+  const cache: RouteCache = { name: 'v1', rowsOwner: undefined, rows: [] };
+  const rowA = tally.routeRow('v1', 'api', a!, cache);
+  assert.equal(rowA, tally.routeRow('v1', 'api', a!), 'the row by name');
+  assert.equal(tally.routeRow('v1', 'api', b!, cache), tally.routeRow('v1', 'api', b!));
+  assert.equal(tally.routeRow('v1', 'api', a!, cache), rowA, 'from the cache');
+  assert.deepEqual(cache.rows, [a, rowA, b, tally.routeRow('v1', 'api', b!)]);
+  // Another route's request never takes this cache's rows.
+  assert.equal(tally.routeRow('v2', 'api', a!, cache), tally.routeRow('v2', 'api', a!));
+  assert.notEqual(tally.routeRow('v2', 'api', a!, cache), rowA);
+  // Another tally starts the cache over with its own rows.
+  const other = new Tally();
+  const otherA = other.routeRow('v1', 'api', a!, cache);
+  assert.notEqual(otherA, rowA);
+  assert.equal(otherA, other.routeRow('v1', 'api', a!));
+  assert.deepEqual(cache.rows, [a, otherA]);
+  // A pool of many backends: the cache holds a few and starts over, every row still the one by name.
+  const many = new Pool(Array.from({ length: 20 }, (_, i) => `http://127.0.0.1:${9000 + i}|id=m${i}`)).backends;
+  for (const backend of [...many, ...many]) assert.equal(tally.routeRow('v1', 'api', backend, cache), tally.routeRow('v1', 'api', backend));
+  assert.ok(cache.rows.length <= 16);
 });

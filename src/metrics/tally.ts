@@ -1,5 +1,5 @@
 import type { ShadowImage } from '../balancer/index.js';
-import type { RequestContext } from '../context/index.js';
+import type { RequestContext, RouteCache } from '../context/index.js';
 import type { Middleware } from '../middleware/index.js';
 import type { Backend } from '../pool/index.js';
 import { DEFAULT_POOL } from '../config/pools.js';
@@ -152,6 +152,9 @@ export interface TallyImage {
   readonly process: ProcessCounts;
 }
 
+/** Backends a route's own cache holds rows of (see RouteCache). */
+const ROUTE_CACHE_ENTRIES = 8;
+
 /**
  * The request counters behind the metrics, kept where they are cheapest to update: one
  * Float64Array per backend (plus one for requests no backend answered), a few increments per
@@ -183,7 +186,21 @@ export class Tally {
   }
 
   /** The row of a request `route` sent to `pool` (and `backend` there, when it reached one). */
-  routeRow(route: string, pool: string, backend: Backend | undefined): Float64Array {
+  routeRow(route: string, pool: string, backend: Backend | undefined, cache?: RouteCache): Float64Array {
+    // The route's own cache first: no lookup by name (see RouteCache).
+    if (cache !== undefined && backend !== undefined && cache.name === route) {
+      const cached = cache.rows;
+      if (cache.rowsOwner !== this) {
+        cache.rowsOwner = this;
+        cached.length = 0;
+      }
+      for (let i = 0; i < cached.length; i += 2) if (cached[i] === backend) return cached[i + 1] as Float64Array;
+      const row = this.routeRow(route, pool, backend);
+      // A few backends' worth: a pool that changes starts the cache over.
+      if (cached.length >= ROUTE_CACHE_ENTRIES * 2) cached.length = 0;
+      cached.push(backend, row);
+      return row;
+    }
     let rows = this.#routed.get(route);
     if (rows === undefined) this.#routed.set(route, rows = { backends: new WeakMap(), none: new Map() });
     let row = backend === undefined ? rows.none.get(pool) : rows.backends.get(backend);
@@ -271,7 +288,7 @@ export function countRequests(tally: Tally): Middleware {
     name: 'metrics',
     onEnd(ctx: RequestContext) {
       const backend = ctx.backend;
-      const row = ctx.route !== '' ? tally.routeRow(ctx.route, ctx.pool, backend)
+      const row = ctx.route !== '' ? tally.routeRow(ctx.route, ctx.pool, backend, ctx.routeCache)
         : backend !== undefined ? tally.rowOf(backend, ctx.pool)
           : ctx.pool === DEFAULT_POOL ? none : tally.routeRow('', ctx.pool, undefined);
       tally.record(row, ctx.status, ctx.duration / 1000);

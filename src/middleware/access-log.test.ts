@@ -133,7 +133,7 @@ test('recorded lines keep their order with the logger\'s other lines, and a quie
 
 test('route and pool: named for a routed request or another pool, left out for the default pool without a route; the same in every writer', () => {
   const cases: [string, string, Record<string, string>][] = [['', 'default', {}], ['api-v1', 'api', { route: 'api-v1', pool: 'api' }],
-    ['web', 'default', { route: 'web', pool: 'default' }], ['', 'api', { pool: 'api' }]];
+    ['web', 'default', { route: 'web', pool: 'default' }], ['', 'api', { pool: 'api' }], ['api "β"\\', 'api', { route: 'api "β"\\', pool: 'api' }]];
   const file = join(mkdtempSync(join(tmpdir(), 'lb-access-')), 'access.log');
   const dest = new LogDestination(file);
   const binaryLog = pino({ base: { pid: 1, hostname: 'h' } }, dest);

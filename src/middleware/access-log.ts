@@ -190,6 +190,7 @@ const BYTES = bytes(',"bytes":');
 const BYTES_IN = bytes(',"bytesIn":');
 const MS = bytes(',"ms":');
 const CLIENT = bytes(',"client":');
+const ROUTE = bytes(',"route":');
 const TRIES = bytes(',"tries":');
 const PROTOCOL = bytes(PROTOCOL_H2);
 const ERROR = bytes(',"error":');
@@ -216,8 +217,7 @@ class BinaryLine {
   readonly #bindings: string;
   readonly #dest: LineBuffer;
   readonly #backendField = new Map<string, Buffer>();
-  /** `,"route":…` and `,"pool":…` as bytes, by name. */
-  readonly #routeField = new Map<string, Buffer>();
+  /** `,"pool":…` as bytes, by name (pools are few; a route's name is written as it is). */
   readonly #poolField = new Map<string, Buffer>();
   #lastTime = -1;
   /** `{"level":30,"time":…` and the logger's bindings, remade once a millisecond. */
@@ -299,7 +299,8 @@ class BinaryLine {
     }
     const route = this.#routes[i]!;
     const pool = this.#pools[i]!;
-    const routeField = route === '' ? undefined : bytesField(this.#routeField, 'route', route);
+    // The name itself, not a field made once per route: with many routes a map of them is cold by the time a route comes up again.
+    const routeField = route === '' ? undefined : ROUTE;
     const poolField = pool === '' ? undefined : bytesField(this.#poolField, 'pool', pool);
     const id = this.#ids[i]!;
     const method = this.#methods[i]!;
@@ -311,7 +312,7 @@ class BinaryLine {
     const span = this.#spans[i]!;
     // A JSON string takes at most 6 bytes per UTF-16 unit (`\u001f`); UTF-8 at most 3.
     const max = this.#timeField.length + FIXED_BYTES + (backendField?.length ?? 0) + (routeField?.length ?? 0) + (poolField?.length ?? 0)
-      + 6 * (id.length + method.length + path.length + client.length + error.length + policy.length + trace.length + span.length) + (policy === '' ? 0 : POLICY.length)
+      + 6 * (id.length + method.length + path.length + client.length + error.length + policy.length + trace.length + span.length + route.length) + (policy === '' ? 0 : POLICY.length)
       + (trace === '' ? 0 : TRACE_ID.length + SPAN_ID.length);
     const dest = this.#dest;
     let at = dest.reserve(max);
@@ -339,7 +340,7 @@ class BinaryLine {
     at = copy(MS, buf, at);
     at = microseconds(numbers[n + 3]!, buf, at);
     if (backendField !== undefined) at = copy(backendField, buf, at);
-    if (routeField !== undefined) at = copy(routeField, buf, at);
+    if (routeField !== undefined) at = jsonString(route, buf, copy(routeField, buf, at));
     if (poolField !== undefined) at = copy(poolField, buf, at);
     at = copy(CLIENT, buf, at);
     at = jsonString(client, buf, at);

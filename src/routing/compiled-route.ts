@@ -1,4 +1,4 @@
-import type { RequestContext } from '../context/index.js';
+import type { RequestContext, RouteCache } from '../context/index.js';
 import { AccessList } from '../edge/access-list.js';
 import { ProxyError } from '../errors/index.js';
 import { unreadBody } from '../http1/index.js';
@@ -58,9 +58,12 @@ export class CompiledRoute {
   readonly #shared: AuthShared;
   /** Its ClientCertificate filter: a request without a verified client certificate gets 403. */
   readonly #certificateRequired: boolean;
+  /** Given to each of its requests: the metrics find the route's row here, not by name. */
+  readonly #cache: RouteCache;
 
   constructor(spec: RouteSpec, targets: ReadonlyMap<string, RouteTarget>, mirror: Mirrors, shared: AuthShared) {
     this.name = spec.name;
+    this.#cache = { name: spec.name, rowsOwner: undefined, rows: [] };
     this.#reasons = (spec.matches.length === 0 ? [undefined] : spec.matches).map((m) => matchReason(m, spec.hostnames));
     this.#mirror = mirror;
     this.#shared = shared;
@@ -110,6 +113,7 @@ export class CompiledRoute {
    */
   handle(ctx: RequestContext, rule: Rule, limit?: RateLimiter): void {
     ctx.route = this.name;
+    ctx.routeCache = this.#cache;
     ctx.routeReason = this.#reasons[rule.matchIndex] ?? '';
     // The common route: no filter, one pool.
     const only = this.#only;

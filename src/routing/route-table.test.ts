@@ -51,6 +51,36 @@ test('HTTPRouteExactPathMatching: Exact compares the whole path, case-sensitivel
   ]);
 });
 
+test('the scan\'s path check (a path\'s last character at its place) never rules out a rule that matches: prefixes and exact paths of every length, a regex, conditions', () => {
+  const t = table([
+    to('v1', exact('/ab')), to('v2', prefix('/a')), to('v3', prefix('/ab/c')), to('v1', { path: { type: 'RegularExpression', value: '/x[0-9]' } }),
+    to('v3', { ...prefix('/q'), method: 'POST' }), to('v2', prefix('/q')), to('v1', prefix('/')),
+  ]);
+  check(t, [
+    { path: '/ab', backend: 'v1' },
+    { path: '/a', backend: 'v2' },
+    { path: '/a/b', backend: 'v2' },
+    { path: '/ab/', backend: 'v1' },
+    { path: '/ab/c', backend: 'v3' },
+    { path: '/ab/c/d?e=f', backend: 'v3' },
+    { path: '/ab/cd', backend: 'v1' },
+    { path: '/x7', backend: 'v1' },
+    { path: '/q', method: 'POST', backend: 'v3' },
+    { path: '/q', backend: 'v2' },
+    { path: '/', backend: 'v1' },
+    { path: '/?a', backend: 'v1' },
+  ]);
+  // 100 hosts × 10 prefixes, as bench/routes.ts: each request finds its own route.
+  const many = RouteTable.compile(parseRoutes(Array.from({ length: 1000 }, (_, i) => ({
+    name: `svc${Math.floor(i / 10)}-p${i % 10}`, hostnames: [`svc${Math.floor(i / 10)}.example.com`],
+    matches: [{ path: { type: 'PathPrefix', value: `/p${i % 10}` } }], backendRefs: [{ name: 'v1' }],
+  })), POOLS, 'test.yaml'));
+  for (let h = 0; h < 100; h += 7) {
+    for (let p = 0; p < 10; p++) assert.equal(many.match(`SVC${h}.example.com:80`, 'GET', `/p${p}/x`, [])?.route.name, `svc${h}-p${p}`);
+    assert.equal(many.match(`svc${h}.example.com`, 'GET', '/p10', []), undefined);
+  }
+});
+
 test('HTTPRouteMatching: PathPrefix is element-wise, header matches count', () => {
   const t = table([to('v1', prefix('/'), { headers: headers({ version: 'one' }) }), to('v2', prefix('/v2'), { headers: headers({ version: 'two' }) })]);
   check(t, [

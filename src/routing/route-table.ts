@@ -1,11 +1,34 @@
 import type { RouteSpec } from './route-spec.js';
-import { byPrecedence, compileRule, ruleMatches, type Rule, type TlvSource } from './rule.js';
+import { byPrecedence, compileRule, REGEX, ruleMatches, type Rule, type TlvSource } from './rule.js';
 import { findUnreachable, type Tier } from './unreachable.js';
 
 export type { Rule } from './rule.js';
 
 /** Distinct Host values remembered before the cache starts over (bounds memory against junk hosts). */
 const HOST_CACHE_LIMIT = 1024;
+
+/**
+ * A tier as matching reads it: beside each rule, one small integer that rules most of them out
+ * without reading the rule (see `pathKey`). With many routes a busy process finds the rules
+ * themselves evicted from the CPU cache between two requests for the same host: a scan that
+ * reads one array instead of every rule and its path string before the one that matches costs
+ * a fraction of it.
+ */
+interface MatchTier extends Tier {
+  /** Per rule: `position << 16 | char code` the path must have for the rule to match, or -1 for no such check. */
+  readonly keys: readonly number[];
+}
+
+/**
+ * A necessary condition of an Exact or PathPrefix rule (and none of a regex): the path's last
+ * character at its place. `/p0` … `/p9` under one host differ there, so a scan reads only the
+ * rule that matches.
+ */
+function pathKey(rule: Rule): number {
+  const at = rule.path.length - 1;
+  if (rule.pathRank === REGEX || at < 0 || at > 0x7fff) return -1;
+  return (at << 16) | rule.path.charCodeAt(at);
+}
 
 /**
  * The routes compiled for matching, with HTTPRoute's precedence. Hosts come first: the routes
@@ -16,16 +39,16 @@ const HOST_CACHE_LIMIT = 1024;
  * method match, more header matches, more query matches, then config order.
  */
 export class RouteTable {
-  readonly #exact: ReadonlyMap<string, Tier>;
+  readonly #exact: ReadonlyMap<string, MatchTier>;
   /** Wildcard tiers, longest suffix first; `suffix` is `.example.com` for `*.example.com`. */
-  readonly #wildcards: readonly { readonly suffix: string; readonly tier: Tier }[];
-  readonly #all: readonly Tier[];
-  readonly #cache = new Map<string, readonly Tier[]>();
+  readonly #wildcards: readonly { readonly suffix: string; readonly tier: MatchTier }[];
+  readonly #all: readonly MatchTier[];
+  readonly #cache = new Map<string, readonly MatchTier[]>();
   readonly #unreachableRules: ReadonlySet<Rule>;
   /** Rules that can never match (an earlier or more specific rule always wins): messages naming both routes. */
   readonly unreachable: readonly string[];
 
-  private constructor(exact: Map<string, Tier>, wildcards: { suffix: string; tier: Tier }[], all: Tier | undefined) {
+  private constructor(exact: Map<string, MatchTier>, wildcards: { suffix: string; tier: MatchTier }[], all: MatchTier | undefined) {
     this.#exact = exact;
     this.#wildcards = wildcards;
     this.#all = all === undefined ? [] : [all];
@@ -51,7 +74,10 @@ export class RouteTable {
         else add(exact, host, rules);
       }
     }
-    const tier = (label: string, rules: Rule[]): Tier => ({ label, rules: Object.freeze(rules.sort(byPrecedence)) });
+    const tier = (label: string, rules: Rule[]): MatchTier => {
+      const sorted = Object.freeze(rules.sort(byPrecedence));
+      return { label, rules: sorted, keys: Object.freeze(sorted.map(pathKey)) };
+    };
     const exactTiers = new Map([...exact].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([host, rules]) => [host, tier(host, rules)]));
     const wildcards = [...wildcard]
       .sort(([a], [b]) => b.length - a.length || (a < b ? -1 : 1))
@@ -69,9 +95,15 @@ export class RouteTable {
     const q = url.indexOf('?');
     const pathEnd = q < 0 ? url.length : q;
     for (let t = 0; t < tiers.length; t++) {
-      const rules = tiers[t]!.rules;
-      for (let i = 0; i < rules.length; i++) {
-        const rule = rules[i]!;
+      const tier = tiers[t]!;
+      const keys = tier.keys;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        if (key >= 0) {
+          const at = key >>> 16;
+          if (at >= pathEnd || url.charCodeAt(at) !== (key & 0xffff)) continue;
+        }
+        const rule = tier.rules[i]!;
         if (ruleMatches(rule, method, url, pathEnd, raw, source)) return rule;
       }
     }
@@ -97,7 +129,7 @@ export class RouteTable {
   }
 
   /** The tiers for a Host value as received; cached so a known host costs one map lookup. */
-  #tiersFor(host: string): readonly Tier[] {
+  #tiersFor(host: string): readonly MatchTier[] {
     let tiers = this.#cache.get(host);
     if (tiers === undefined) {
       if (this.#cache.size >= HOST_CACHE_LIMIT) this.#cache.clear();
@@ -107,8 +139,8 @@ export class RouteTable {
     return tiers;
   }
 
-  #resolve(host: string): readonly Tier[] {
-    const tiers: Tier[] = [];
+  #resolve(host: string): readonly MatchTier[] {
+    const tiers: MatchTier[] = [];
     const exact = this.#exact.get(host);
     if (exact !== undefined) tiers.push(exact);
     // *.example.com covers a.example.com and a.b.example.com, never example.com itself.
