@@ -1,4 +1,4 @@
-// @engine-independent: with ACME every listener (HTTP_PORT's too) is the node engine's, as with TLS_CERT_FILE.
+// @engine-independent: ACME's steps (TLS-ALPN-01 in the handshake, HTTP-01 in the chain) are the same on both engines; this runs on the default one, and the TLS tests run on both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';

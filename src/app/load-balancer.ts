@@ -114,7 +114,7 @@ export class LoadBalancer {
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: Listener[];
-  /** ENGINE=fast (and its self-test passed): the plain HTTP/1.1 listeners' engine. */
+  /** ENGINE=fast (and its self-test passed): the HTTP/1.1 listeners' engine (plain and TLS). */
   readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
   /** ACME_DOMAINS: the certificates got automatically, and in a process that orders, their manager. */
@@ -159,11 +159,11 @@ export class LoadBalancer {
     // ACME turns TLS on: without TLS_CERT_FILE, a name with no certificate yet fails the handshake.
     const tls = this.#serverTlsOptions();
     this.#ticketKeys = tls === undefined || options.tlsFromPrimary === true ? undefined : new TicketKeys(config.tls.ticketRotation, (keys) => this.#setTicketKeys(keys));
-    // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
-    // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
+    // The fast engine serves HTTP/1.1, plain and over TLS (ALPN h2 goes to node:http2 as before).
+    // HTTP/2 backends take node:http's requests only: configured, they mean node too.
     const h2 = usesH2(config);
-    if (config.engine === 'fast' && tls === undefined && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
-    this.#fast = config.engine === 'fast' && tls === undefined && !h2 ? this.#fastEngine(config) : undefined;
+    if (config.engine === 'fast' && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
+    this.#fast = config.engine === 'fast' && !h2 ? this.#fastEngine(config, tls !== undefined) : undefined;
     const node = (): NodeTransport => new NodeTransport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
@@ -225,8 +225,8 @@ export class LoadBalancer {
     const fast = this.#fast;
     const own = options.listen;
     const reusePort = own?.reusePort === true;
-    this.#listeners = [fast !== undefined && tls === undefined
-      ? fast.listener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, proxyGate, reusePort }, this.log)
+    this.#listeners = [fast !== undefined
+      ? fast.listener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, tls, proxyGate, reusePort }, this.log)
       : new HttpListener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, tls, proxyGate, reusePort }, this.log)];
     const acme = this.#acme;
     if (tls !== undefined && config.tls.httpPort !== undefined) {
@@ -322,8 +322,8 @@ export class LoadBalancer {
   }
 
   /** The fast engine, unless its self-test finds Node's parser other than it expects (then node:http, with a warning). */
-  #fastEngine(config: Config): FastEngine | undefined {
-    const problem = FastEngine.check();
+  #fastEngine(config: Config, tls: boolean): FastEngine | undefined {
+    const problem = FastEngine.check(tls);
     if (problem !== undefined) {
       this.log.warn({ problem }, 'ENGINE=fast is not available on this Node.js: using the node engine');
       return undefined;
@@ -497,7 +497,7 @@ export class LoadBalancer {
   #setTicketKeys(keys: Buffer): void {
     this.#ticketKey = keys;
     const listener = this.#listeners[0];
-    if (listener instanceof HttpListener && listener.proto === 'https') listener.setTicketKeys(keys);
+    if (listener?.proto === 'https') listener.setTicketKeys?.(keys);
     this.#acme?.certificates.setTicketKeys(keys);
   }
 

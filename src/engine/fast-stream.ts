@@ -422,6 +422,9 @@ function makeHead(ctx: RequestContext, req: FastRequest, backend: Backend): Upst
   const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: ctx.trace !== undefined };
   let lines = upstreamRequestLines(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, ctx.upgrade, req.connection ?? { forwardingHost: undefined, forwardingLines: '' });
   if (info.host === undefined) lines += `host: ${new URL(backend.origin).host}\r\n`;
+  // TLS_CLIENT_AUTH: the client's verified certificate (a client's own header was dropped above).
+  const certificate = ctx.clientCertificate;
+  if (certificate !== undefined) lines += `x-forwarded-client-cert: ${certificate.xfcc}\r\n`;
   const chunked = info.hasBody && req.header('content-length') === undefined;
   if (chunked) lines += 'transfer-encoding: chunked\r\n';
   return { lines: `${lines}\r\n`, hasBody: info.hasBody, chunked };
