@@ -262,9 +262,13 @@ export class FastStream implements Stream, BodySink, ConnectionUser, EncodedSink
     }
     this.#ctx.bytes += chunk.length;
     const connection = this.#connection!;
-    const more = this.#res.write(chunk);
-    // Written but not all sent: the client's socket holds on to the chunk, a slice of the connection's read buffer.
-    if (this.#res.writableLength > 0) connection.lend();
+    const res = this.#res;
+    const before = res.writableLength;
+    const more = res.write(chunk);
+    // Written but not all sent: the client's socket holds on to the chunk, a slice of the
+    // connection's read buffer. A TLS socket encrypts (copies) what it is given at once, unless
+    // it queues behind what it is still sending.
+    if (res.copies ? before > 0 : res.writableLength > 0) connection.lend();
     if (more) return;
     connection.socket.pause();
     this.#upstreamPaused = true;
