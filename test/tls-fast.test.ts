@@ -243,3 +243,15 @@ test('HTTPS: SIGTERM closes idle TLS connections at once and finishes one in fli
   assert.equal(await lb.exited, 0);
   assert.equal((await lb.waitForLog((l) => l.msg === 'stopped')).cut, 0);
 });
+
+test('HTTPS: the HTTP/2 preface on a connection whose ALPN chose http/1.1 is a malformed request, not h2c', async (t) => {
+  const backend = await startBackend('b');
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, ...TLS });
+  t.after(() => lb.stop());
+  const text = await tlsExchange(lb, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 1, ['http/1.1']);
+  // As node:http answers it.
+  assert.match(text, /^HTTP\/1\.1 400 /);
+  assert.match(text, /\r\nconnection: close\r\n/i);
+  assert.equal(backend.requests.filter((r) => r.url !== '/health').length, 0);
+});
