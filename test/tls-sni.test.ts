@@ -1,4 +1,3 @@
-// @engine-independent: every listener here speaks TLS, which only the node engine serves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

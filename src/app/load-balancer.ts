@@ -115,7 +115,7 @@ export class LoadBalancer {
   readonly #transport: Transport;
   /** The main listener (PORT), then the plain-HTTP one (HTTP_PORT) when there is one. */
   readonly #listeners: Listener[];
-  /** ENGINE=fast (and its self-test passed): the plain HTTP/1.1 listeners' engine. */
+  /** ENGINE=fast (and its self-test passed): the HTTP/1.1 listeners' engine (plain and TLS). */
   readonly #fast: FastEngine | undefined;
   #unwatchTls: (() => void) | undefined;
   /** ACME_DOMAINS: the certificates got automatically, and in a process that orders, their manager. */
@@ -170,11 +170,11 @@ export class LoadBalancer {
     if (this.#ticketKeys !== undefined && contexts?.tickets.keepsPrevious === false) {
       this.log.warn('this Node.js has no TLS ticket key callback: the previous session ticket key is not kept after a rotation (tickets issued before it make a full handshake)');
     }
-    // The fast engine serves plain HTTP/1.1; with TLS every listener is node:http's, and so is the
-    // transport. HTTP/2 backends take node:http's requests only: configured, they mean node too.
+    // The fast engine serves HTTP/1.1, plain and over TLS (ALPN h2 goes to node:http2 as before).
+    // HTTP/2 backends take node:http's requests only: configured, they mean node too.
     const h2 = usesH2(config);
-    if (config.engine === 'fast' && tls === undefined && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
-    this.#fast = config.engine === 'fast' && tls === undefined && !h2 ? this.#fastEngine(config) : undefined;
+    if (config.engine === 'fast' && h2) this.log.info('HTTP/2 backends are configured: the listeners use the node engine');
+    this.#fast = config.engine === 'fast' && !h2 ? this.#fastEngine(config, tls !== undefined) : undefined;
     const node = (): NodeTransport => new NodeTransport({
       maxIdlePerBackend: config.http.maxIdleConnsPerHost,
       maxIdle: config.http.maxIdleConns,
@@ -236,8 +236,8 @@ export class LoadBalancer {
     const fast = this.#fast;
     const own = options.listen;
     const reusePort = own?.reusePort === true;
-    this.#listeners = [fast !== undefined && tls === undefined
-      ? fast.listener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, proxyGate, reusePort }, this.log)
+    this.#listeners = [fast !== undefined
+      ? fast.listener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, tls, proxyGate, reusePort }, this.log)
       : new HttpListener(chain, { host: config.host, port: own?.port ?? config.port, limits: config.limits, tls, proxyGate, reusePort }, this.log)];
     const acme = this.#acme;
     if (tls !== undefined && config.tls.httpPort !== undefined) {
@@ -338,8 +338,8 @@ export class LoadBalancer {
   }
 
   /** The fast engine, unless its self-test finds Node's parser other than it expects (then node:http, with a warning). */
-  #fastEngine(config: Config): FastEngine | undefined {
-    const problem = FastEngine.check();
+  #fastEngine(config: Config, tls: boolean): FastEngine | undefined {
+    const problem = FastEngine.check(tls);
     if (problem !== undefined) {
       this.log.warn({ problem }, 'ENGINE=fast is not available on this Node.js: using the node engine');
       return undefined;
@@ -507,7 +507,8 @@ export class LoadBalancer {
   /** Gives the HTTPS listener's own context the session ticket keys (see ServerContexts.adopt). */
   #adoptServerContext(contexts: ServerContexts): void {
     const listener = this.#listeners[0];
-    if (!(listener instanceof HttpListener) || listener.proto !== 'https') return;
+    // The HTTPS listener, the node engine's or the fast one's: either has node:http2's TLS server.
+    if (listener === undefined || listener.proto !== 'https') return;
     if (!contexts.adopt(listener.server as unknown as TlsServer)) this.log.warn('the TLS server\'s own context cannot be reached: session tickets of clients without SNI may not resume across workers');
   }
 

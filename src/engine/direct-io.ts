@@ -112,6 +112,12 @@ function writeError(status: number): Error & { code: string } {
  * latin1 string or a buffer and says, as `socket.write` does, whether more may be written now.
  */
 export class SocketWriter {
+  /**
+   * A TLS socket's writer: what it hands to the socket while nothing is queued before it is
+   * encrypted at once, into OpenSSL's buffers; only what queues in net's stream behind an
+   * unfinished write is kept as it was given. (A TCP socket keeps every buffer until it is sent.)
+   */
+  readonly copies: boolean;
   readonly #socket: Socket;
   /** Bytes handed to libuv by direct writes and not yet sent. */
   #pending = 0;
@@ -128,6 +134,7 @@ export class SocketWriter {
 
   constructor(socket: Socket) {
     this.#socket = socket;
+    this.copies = (socket as Socket & { encrypted?: boolean }).encrypted === true;
   }
 
   /** Bytes written and not yet taken by the kernel (net's `bufferSize`, with the direct writes). */

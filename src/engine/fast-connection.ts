@@ -28,7 +28,9 @@ function noop(): void {}
  * One client connection of the fast engine: llhttp parses what the socket reads, each request
  * gets a context and runs the chain at once, and responses go out in request order: the first
  * owns the socket, one pipelined behind it holds what it gets until its turn (as node:http
- * does). The listener's sweep enforces the head and idle timeouts.
+ * does). The listener's sweep enforces the head and idle timeouts. A TLS socket is read
+ * through its 'data' events and written through its stream: it has no TCP handle for
+ * `readShared` and SocketWriter's direct writes, which then leave it to net's streams.
  */
 export class ClientConnection implements ParserEvents, ResponseOwner, ForwardingCache {
   readonly socket: Socket;
@@ -149,7 +151,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
       this.#piped = this.#shared;
     }
     const res = new FastResponse(this, req.keepAlive, method === 'HEAD', versionMinor === 0);
-    const ctx = new RequestContext(req, res, listener.log, 'http');
+    const ctx = new RequestContext(req, res, listener.log, listener.proto);
     ctx.upgrade = upgrade;
     this.#parsingCtx = ctx;
     if (this.#queue.length >= MAX_PIPELINED) {
@@ -293,9 +295,10 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
   }
 
   #parseError(err: NativeParseError, chunk: Buffer): void {
-    // llhttp stops at the HTTP/2 preface (RFC 9113 §3.4): at the start of the connection, it
-    // opens h2c; later, it is refused as a malformed request.
-    if (err.code === 'HPE_PAUSED_H2_UPGRADE' && this.socket.bytesRead - chunk.length + (err.bytesParsed ?? 0) === PREFACE.length + this.#skipped) {
+    // llhttp stops at the HTTP/2 preface (RFC 9113 §3.4): at the start of a plain connection, it
+    // opens h2c; later, or over TLS (where ALPN chooses h2, as node:http has it), it is refused as
+    // a malformed request.
+    if (err.code === 'HPE_PAUSED_H2_UPGRADE' && this.#listener.proto === 'http' && this.socket.bytesRead - chunk.length + (err.bytesParsed ?? 0) === PREFACE.length + this.#skipped) {
       this.#toH2c(chunk.subarray(err.bytesParsed));
       return;
     }

@@ -10,14 +10,15 @@ import { FastUpstream } from './fast-upstream.js';
 import { IdleKeeper } from '../proxy/idle-pool.js';
 import { selfTest as directIoSelfTest } from './direct-io.js';
 import { selfTest } from './llhttp.js';
+import { checkTakeover } from './tls-handoff.js';
 
 /** The fast engine is built with what every transport is. */
 export type FastEngineOptions = TransportOptions;
 
 /**
  * The fast HTTP/1.1 engine (ENGINE=fast): raw sockets parsed by llhttp on both sides, under the
- * same chain, proxy, strategies and rules as the node engine. It makes the listeners for plain
- * HTTP/1.1, and is the transport that sends their requests to backends over its own
+ * same chain, proxy, strategies and rules as the node engine. It makes the listeners for
+ * HTTP/1.1, plain and over TLS, and is the transport that sends their requests to backends over its own
  * connections per backend.
  */
 export class FastEngine implements Transport, StreamHost {
@@ -35,9 +36,12 @@ export class FastEngine implements Transport, StreamHost {
     this.tunnelIdleTimeout = options.tunnelIdleTimeout;
   }
 
-  /** Whether Node's parser behaves as the engine expects (undefined), or what differs. */
-  static check(): string | undefined {
-    return selfTest();
+  /**
+   * Whether Node's parser behaves as the engine expects (undefined), or what differs; with `tls`,
+   * also whether a TLS listener's HTTP/1.1 connections can be taken from node:http (see takeHttp1).
+   */
+  static check(tls = false): string | undefined {
+    return selfTest() ?? (tls ? checkTakeover() : undefined);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer, SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context/index.js';
 import { InFlight, DEFAULT_LIMITS, headRefusal, listenOn, VERSION_NOT_SUPPORTED, versionProblem, type ClientLimits, type Listener, type Refusal, stopListening } from '../http1/index.js';
@@ -7,6 +8,7 @@ import { readProxyHeader, type ProxyGate } from '../edge/proxy-gate.js';
 import { isHeader } from '../proxy/headers.js';
 import { HttpListener } from '../server/index.js';
 import { ClientConnection } from './fast-connection.js';
+import { takeHttp1 } from './tls-handoff.js';
 import type { FastRequest } from './fast-request.js';
 import type { FastResponse } from './fast-response.js';
 
@@ -18,6 +20,8 @@ export interface FastListenerOptions {
   readonly proxyGate?: ProxyGate;
   /** WORKER_LISTEN=reuseport: this process binds its own SO_REUSEPORT socket (see listenOn). */
   readonly reusePort?: boolean;
+  /** Certificates (SNICallback), versions and client certificates: the listener speaks HTTPS (see HttpListener). */
+  readonly tls?: TlsOptions;
 }
 
 /**
@@ -27,9 +31,15 @@ export interface FastListenerOptions {
  * connections, a tick at a time, not a timer per connection or per read. A connection that
  * opens with the HTTP/2 preface (h2c with prior knowledge) is handed to the node engine's
  * listener, which serves its streams as it serves its own.
+ *
+ * With TLS, the node engine's TLS listener does the handshakes (certificates by SNI, client
+ * certificates, session tickets, the PROXY header before the ClientHello, ACME's TLS-ALPN-01)
+ * and serves the connections whose ALPN chose h2; those that chose HTTP/1.1, or nothing, are
+ * served here, read through their TLS socket's 'data' events and written through its stream
+ * (TLS has no handle to read or write directly).
  */
 export class FastListener implements Listener {
-  readonly proto = 'http';
+  readonly proto: 'http' | 'https';
   readonly engine = 'fast';
   readonly server: Server;
   readonly log: Logger;
@@ -48,7 +58,7 @@ export class FastListener implements Listener {
   readonly #connections = new Set<ClientConnection>();
   readonly #inFlight = new InFlight();
   #timer: NodeJS.Timeout | undefined = undefined;
-  /** Serves the h2c connections; never listens itself. */
+  /** Serves the HTTP/2 connections: h2c ones handed over (it never listens then), or, with TLS, the listening server itself. */
   readonly #h2c: HttpListener;
 
   constructor(chain: Chain, options: FastListenerOptions, log: Logger) {
@@ -59,7 +69,16 @@ export class FastListener implements Listener {
     this.interval = Math.min(1000, Math.max(50, Math.floor(Math.min(...[limits.headerTimeout, limits.idleTimeout].filter((t) => t > 0), 4000) / 4)));
     this.keepAliveLines = flat(`Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.idleTimeout / 1000)}\r\n\r\n`);
     this.#h2c = new HttpListener(chain, options, log);
+    this.proto = this.#h2c.proto;
     const gate = options.proxyGate;
+    if (options.tls !== undefined) {
+      // The node engine's TLS server, which read the PROXY header (if any) before the handshake.
+      this.server = this.#h2c.server as unknown as Server;
+      if (!takeHttp1(this.server as TlsServer, (socket) => { this.#connections.add(new ClientConnection(this, socket)); })) {
+        throw new Error('node:http2\'s secure server is not as the fast engine expects (see FastEngine.check)');
+      }
+      return;
+    }
     this.server = createServer({ noDelay: true }, (socket: Socket) => {
       if (gate === undefined) {
         this.#connections.add(new ClientConnection(this, socket));
@@ -88,8 +107,15 @@ export class FastListener implements Listener {
     return this.server.address() as AddressInfo;
   }
 
-  setSecureContext(): void {
-    throw new Error('the fast engine serves plain HTTP only');
+  /** Replaces the default certificate for new connections (a TLS listener; see HttpListener.setSecureContext). */
+  setSecureContext(tls: SecureContextOptions): void {
+    if (this.proto !== 'https') throw new Error('a plain listener has no certificate');
+    this.#h2c.setSecureContext(tls);
+  }
+
+  /** The session ticket key (48 bytes) of a TLS listener's own context (see HttpListener.setTicketKeys). */
+  setTicketKeys(keys: Buffer): void {
+    if (this.proto === 'https') this.#h2c.setTicketKeys(keys);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -102,6 +128,12 @@ export class FastListener implements Listener {
 
   stopAccepting(): Promise<void> {
     this.draining = true;
+    if (this.proto === 'https') {
+      // One server: the HTTP/2 side's stops it, and says GOAWAY to its sessions.
+      const stopped = this.#h2c.stopAccepting();
+      for (const connection of this.#connections) if (connection.idle) connection.destroy();
+      return stopped;
+    }
     const closed = stopListening(this.server);
     for (const connection of this.#connections) if (connection.idle) connection.destroy();
     // Its sessions get GOAWAY (the server it does not listen on closes at once).

@@ -95,6 +95,11 @@ export class FastResponse implements ClientResponse {
     return this.#attached;
   }
 
+  /** Whether its socket copies a chunk written while nothing waits before it (see SocketWriter.copies). */
+  get copies(): boolean {
+    return this.#attached && this.#owner.writer.copies;
+  }
+
   /** Its turn on the socket: what it holds goes out; true if it has ended meanwhile (the connection then moves on). */
   attach(): boolean {
     this.#attached = true;

@@ -208,9 +208,13 @@ export class FastStream implements Stream, BodySink, ConnectionUser, RelaySink<s
     }
     this.#ctx.bytes += chunk.length;
     const connection = this.#connection!;
-    const more = this.#res.write(chunk);
-    // Written but not all sent: the client's socket holds on to the chunk, a slice of the connection's read buffer.
-    if (this.#res.writableLength > 0) connection.lend();
+    const res = this.#res;
+    const before = res.writableLength;
+    const more = res.write(chunk);
+    // Written but not all sent: the client's socket holds on to the chunk, a slice of the
+    // connection's read buffer. A TLS socket encrypts (copies) what it is given at once, unless
+    // it queues behind what it is still sending.
+    if (res.copies ? before > 0 : res.writableLength > 0) connection.lend();
     if (more) return;
     this.#pauseUpstream();
     attempt.stalled(this.#res.attached);
@@ -340,6 +344,9 @@ function makeHead(ctx: RequestContext, req: FastRequest, backend: Backend): Upst
   const info: RequestHeaderInfo = { host: undefined, hasBody: false, dropTraceparent: ctx.trace !== undefined };
   let lines = upstreamRequestLines(req.rawHeaders, ctx.clientIp, ctx.proto, ctx.id, info, ctx.upgrade, req.connection ?? { forwardingHost: undefined, forwardingLines: '' });
   if (info.host === undefined) lines += `host: ${new URL(backend.origin).host}\r\n`;
+  // TLS_CLIENT_AUTH: the client's verified certificate (a client's own header was dropped above).
+  const certificate = ctx.clientCertificate;
+  if (certificate !== undefined) lines += `x-forwarded-client-cert: ${certificate.xfcc}\r\n`;
   const chunked = info.hasBody && req.header('content-length') === undefined;
   if (chunked) lines += 'transfer-encoding: chunked\r\n';
   return { lines: `${lines}\r\n`, hasBody: info.hasBody, chunked };
