@@ -9,7 +9,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createCa } from './helpers/certs.js';
 import { startBackend } from './helpers/backend.js';
-import { responsesIn, whenClosed } from './helpers/http.js';
+import { exchangeOn, whenClosed } from './helpers/http.js';
 import { startLb, type RunningLb } from './helpers/lb.js';
 import { MiB, PATTERN, pump } from './helpers/pattern.js';
 
@@ -29,19 +29,7 @@ async function tlsTo(lb: RunningLb, alpn?: string[]): Promise<TLSSocket> {
 
 /** Writes `bytes` on a new TLS connection and reads up to the `responses`-th complete response, or the close. */
 async function tlsExchange(lb: RunningLb, bytes: string, responses: number, alpn?: string[]): Promise<string> {
-  const socket = await tlsTo(lb, alpn);
-  socket.setEncoding('latin1');
-  let data = '';
-  return new Promise((resolve) => {
-    socket.on('data', (chunk: string) => {
-      data += chunk;
-      const framed = responsesIn(data);
-      if (framed.complete >= responses && !framed.closes) { socket.destroy(); resolve(data); }
-    });
-    socket.on('close', () => resolve(data));
-    socket.on('error', () => undefined);
-    socket.write(bytes);
-  });
+  return exchangeOn(await tlsTo(lb, alpn), bytes, responses);
 }
 
 function sha(parts: Buffer[]): string {

@@ -159,15 +159,22 @@ export class SocketWriter {
     const err = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
     if (err !== 0) return this.#failed(err);
     if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
-    // The kernel did not take it all: libuv sends the rest, then calls `oncomplete`. The request
-    // is libuv's until then.
+    return this.#queued(req, handle, typeof data === 'string' ? undefined : data);
+  }
+
+  /**
+   * The kernel did not take it all: libuv sends the rest, then calls `oncomplete`. The request is
+   * libuv's until then, and keeps `buffer` (what is sent from where it is; strings are the
+   * request's own copy). Returns as `write` does.
+   */
+  #queued(req: WriteReq, handle: Handle, buffer: Buffer | undefined): boolean {
     spare = undefined;
     const left = handle.writeQueueSize;
     req.writer = this;
     req.size = left;
-    if (typeof data !== 'string') req.buffer = data;
+    if (buffer !== undefined) req.buffer = buffer;
     this.#pending += left;
-    req.needDrain = left >= socket.writableHighWaterMark;
+    req.needDrain = left >= this.#socket.writableHighWaterMark;
     return !req.needDrain;
   }
 
@@ -198,15 +205,7 @@ export class SocketWriter {
     chunks[2] = null;
     if (err !== 0) return this.#failed(err);
     if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return true;
-    spare = undefined;
-    const left = handle.writeQueueSize;
-    req.writer = this;
-    req.size = left;
-    // The strings are the request's own copy; the body is sent from where it is.
-    req.buffer = body;
-    this.#pending += left;
-    req.needDrain = left >= socket.writableHighWaterMark;
-    return !req.needDrain;
+    return this.#queued(req, handle, body);
   }
 
   /** libuv finished a direct write that went asynchronous. */

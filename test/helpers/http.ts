@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
 import { connect, type Socket } from 'node:net';
 
@@ -37,7 +38,11 @@ export async function rawConnect(port: number): Promise<Socket> {
  * its head alone.
  */
 export async function rawExchange(port: number, bytes: string | Buffer, responses = 1): Promise<string> {
-  const socket = await rawConnect(port);
+  return exchangeOn(await rawConnect(port), bytes, responses);
+}
+
+/** `rawExchange` on a socket already connected (a TLS one, say); it is destroyed at the end. */
+export function exchangeOn(socket: Duplex, bytes: string | Buffer, responses = 1): Promise<string> {
   socket.setEncoding('latin1');
   let data = '';
   return new Promise((resolve) => {
