@@ -23,7 +23,7 @@ export interface HeaderEdit {
   hold?(headers: readonly string[], holder: HeadHolder): string[] | undefined;
 }
 
-/** A transport holding a response head for an asynchronous edit (see HeaderEdit.hold). */
+/** What holds a response head for an asynchronous edit (the attempt; see HeaderEdit.hold). */
 export interface HeadHolder {
   resumeHead(headers: string[]): void;
 }
