@@ -4,7 +4,7 @@ import { CLIENT_CLOSED } from '../proxy/index.js';
 import type { ForwardingCache } from '../proxy/headers.js';
 import { declaresBody, MAX_PIPELINED, parseErrorStatus, writeRawError } from '../http1/index.js';
 import { readShared, SocketWriter } from './direct-io.js';
-import { BODY, Parser, REQUEST, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
+import { BODY, Parser, type HeadResult, type NativeParseError, type ParserEvents } from './llhttp.js';
 import { Attempt } from '../proxy/attempt.js';
 import { FastStream } from './fast-stream.js';
 import { discardable, FastRequest, type BodySink } from './fast-request.js';
@@ -73,7 +73,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     this.socket = socket;
     this.writer = new SocketWriter(socket);
     this.lastReadTick = listener.tick;
-    this.#parser = new Parser(REQUEST, listener.limits.maxHeaderSize, this);
+    this.#parser = Parser.forRequest(listener.limits.maxHeaderSize, this);
     socket.setNoDelay(true);
     this.#shared = readShared(socket, this.#onRead);
     if (!this.#shared) socket.on('data', this.#onData);
@@ -332,7 +332,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
     const socket = this.socket;
     this.#stopped = true;
     this.headStartTick = 0;
-    this.#parser.close();
+    this.#parser.release();
     socket.off('drain', this.#onDrain);
     socket.off('error', this.#onError);
     socket.off('close', this.#onClose);
@@ -395,7 +395,7 @@ export class ClientConnection implements ParserEvents, ResponseOwner, Forwarding
 
   readonly #onClose = (): void => {
     this.#closed = true;
-    this.#parser.close();
+    this.#parser.release();
     const listener = this.#listener;
     listener.forget(this);
     for (const ctx of this.#queue.splice(0)) {
