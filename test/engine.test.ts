@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend } from './helpers/backend.js';
-import { get, rawExchange } from './helpers/http.js';
+import { get, rawConnect, rawExchange } from './helpers/http.js';
 import { startLb } from './helpers/lb.js';
 
 // What is particular to ENGINE=fast; everything else the whole suite checks on both engines.
@@ -111,4 +111,47 @@ test('ENGINE=fast: one backend connection answering chunked, then with a length,
     assert.equal(res.body, chunked ? 'chunk-ed' : 'hello world', `request ${i}`);
   }
   assert.equal(backend.connections, before, 'all on the connection the first request opened');
+});
+
+test('ENGINE=fast: Connection: close ends with the whole response and a FIN (never a reset), small or read slowly, and the backend connection is kept', async (t) => {
+  const large = Buffer.alloc(4 * 1024 * 1024, 0x61);
+  const backend = await startBackend('closing', (req, res) => {
+    req.resume();
+    res.end(req.url === '/large' ? large : 'small');
+  });
+  t.after(() => backend.close());
+  const lb = await startLb({ BACKENDS: backend.url, ENGINE: 'fast' });
+  t.after(() => lb.stop());
+  /** One request on its own connection: what came, and how the connection ended. */
+  const closing = async (path: string, slow: boolean): Promise<{ text: string; ended: boolean; error: string | undefined }> => {
+    const socket = await rawConnect(lb.port);
+    socket.setEncoding('latin1');
+    let text = '';
+    let ended = false;
+    let error: string | undefined;
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      // Read slowly: a turn of the loop between reads, so that writes queue on the balancer's side.
+      if (slow) { socket.pause(); setImmediate(() => socket.resume()); }
+    });
+    socket.on('end', () => { ended = true; });
+    socket.on('error', (err: NodeJS.ErrnoException) => { error = err.code; });
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await new Promise((resolve) => socket.once('close', resolve));
+    return { text, ended, error };
+  };
+  const before = backend.connections;
+  for (let i = 0; i < 3; i++) {
+    const small = await closing('/small', false);
+    assert.equal(small.error, undefined);
+    assert.equal(small.ended, true, 'the server closed with a FIN');
+    assert.match(small.text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(small.text, /\r\nConnection: close\r\n/);
+    assert.ok(small.text.endsWith('\r\n\r\nsmall'), small.text);
+  }
+  const slow = await closing('/large', true);
+  assert.equal(slow.error, undefined);
+  assert.equal(slow.ended, true);
+  assert.equal(slow.text.length - slow.text.indexOf('\r\n\r\n') - 4, large.length, 'the whole body came before the FIN');
+  assert.equal(backend.connections - before, 1, 'one backend connection served the four requests');
 });

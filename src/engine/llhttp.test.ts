@@ -139,3 +139,34 @@ test('a chunked body\'s trailers come with its end, and never with the next mess
     }
   }
 });
+
+test('a released request parser serves the next connection afresh: its state, limit and events are that connection\'s', () => {
+  const first = recorder();
+  const parser = Parser.forRequest(16 * 1024, first.events);
+  // Released in the middle of a head split over reads, and of a body.
+  const start = Buffer.from('GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab', 'latin1');
+  assert.equal(parser.execute(start), start.length);
+  parser.execute(Buffer.from('c', 'latin1'));
+  assert.deepEqual(first.seen, ['GET/a 1.1 Host,a keep-alive', 'end', 'POST/b 1.1 Host,a,Content-Length,5 keep-alive', 'body ab', 'body c']);
+  parser.release();
+  assert.equal(parser.closed, true);
+  const second = recorder();
+  const again = Parser.forRequest(64, second.events);
+  assert.equal(again, parser, 'the released parser is the one taken');
+  assert.equal(again.closed, false);
+  const text = 'GET /c HTTP/1.0\r\nHost: b\r\n\r\n';
+  assert.equal(again.execute(Buffer.from(text, 'latin1')), text.length);
+  assert.deepEqual(second.seen, ['GET/c 1.0 Host,b', 'end']);
+  assert.equal(first.seen.length, 5, 'nothing reaches the first connection\'s events');
+  // The new connection's header limit holds (64 bytes here).
+  const long = Buffer.from(`GET /d HTTP/1.1\r\nHost: b\r\nX: ${'x'.repeat(100)}\r\n\r\n`, 'latin1');
+  const third = Parser.forRequest(64, recorder().events);
+  const refused = third.execute(long);
+  assert.ok(typeof refused !== 'number' && refused.code === 'HPE_HEADER_OVERFLOW');
+  again.release();
+  third.close();
+  // A closed parser is not kept: the next one taken is another.
+  const fourth = Parser.forRequest(16 * 1024, recorder().events);
+  assert.notEqual(fourth, third);
+  fourth.release();
+});

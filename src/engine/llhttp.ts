@@ -72,14 +72,29 @@ function load(): { HTTPParser: BindingClass; methods: readonly string[] } {
 export const REQUEST = 0;
 export const RESPONSE = 1;
 
+/** What a parser kept for reuse reports to: nothing (it holds no connection meanwhile). */
+const UNUSED: ParserEvents = { onHead: () => BODY, onBody: () => undefined, onMessageEnd: () => undefined };
+
+/**
+ * Request parsers released by closed connections, re-initialised for new ones (node:http keeps
+ * such a free list too): a new native parser and its callbacks cost several µs per connection,
+ * which a client opening a connection per request pays per request. At most this many are kept.
+ */
+const POOL_MAX = 1000;
+const pool: Parser[] = [];
+
 /**
  * One llhttp parser for one connection. Heads of more than 32 headers arrive in parts
  * (the binding flushes them early); they are put back together here. A chunked body's trailers
  * come the same way as a head's early parts, after the body and before its end: what has been
- * gathered when the end comes is the trailers.
+ * gathered when the end comes is the trailers. A request parser is taken with `forRequest` and
+ * given back with `release`: its callbacks are made once and reach the connection through a
+ * field, so that one parser serves one connection after another.
  */
 export class Parser {
   readonly #parser: BindingParser;
+  readonly #kind: typeof REQUEST | typeof RESPONSE;
+  #events: ParserEvents;
   #headers: string[] | undefined = undefined;
   #url = '';
   /** The major version of the last head (`onHead` gives the minor): 1, or 2 or 0 for a request line that says so. */
@@ -89,8 +104,18 @@ export class Parser {
   /** The next end llhttp reports is the one right after a RAW head: not reported. */
   #ignoreEnd = false;
 
+  /** A request parser for a new connection: one a closed connection released, re-initialised, else a new one. */
+  static forRequest(maxHeaderSize: number, events: ParserEvents): Parser {
+    const reused = pool.pop();
+    if (reused === undefined) return new Parser(REQUEST, maxHeaderSize, events);
+    reused.#reuse(maxHeaderSize, events);
+    return reused;
+  }
+
   constructor(kind: typeof REQUEST | typeof RESPONSE, maxHeaderSize: number, events: ParserEvents) {
     const { HTTPParser, methods } = load();
+    this.#kind = kind;
+    this.#events = events;
     const parser = this.#parser = new HTTPParser();
     parser.initialize(kind === REQUEST ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
     const toggle = endsCanBeTakenOff();
@@ -114,6 +139,7 @@ export class Parser {
       this.#headers = undefined;
       this.#url = '';
       this.versionMajor = major;
+      const events = this.#events;
       const result = events.onHead(minor, headers, method === undefined ? '' : methods[method]!, url ?? '', status ?? 0, statusText ?? '', upgrade, keepAlive);
       // The end llhttp reports right after a RAW head is not the body's: it is not reported.
       // Where the binding lets its callback be taken off for a message, ends llhttp would
@@ -133,7 +159,7 @@ export class Parser {
       if (bodyless) events.onMessageEnd();
       return result;
     };
-    parser[HTTPParser.kOnBody] = (chunk: Buffer) => events.onBody(chunk);
+    parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.#events.onBody(chunk);
     const end = (): void => {
       if (this.#ignoreEnd) {
         this.#ignoreEnd = false;
@@ -141,15 +167,27 @@ export class Parser {
       }
       const trailers = this.#headers;
       if (trailers === undefined) {
-        events.onMessageEnd();
+        this.#events.onMessageEnd();
         return;
       }
       // Trailers: they belong to this message, never to the next one's head.
       this.#headers = undefined;
       this.#url = '';
-      events.onMessageEnd(trailers);
+      this.#events.onMessageEnd(trailers);
     };
     parser[HTTPParser.kOnMessageComplete] = end;
+  }
+
+  /** A released request parser, for another connection: llhttp's state and what this class gathered start afresh. */
+  #reuse(maxHeaderSize: number, events: ParserEvents): void {
+    const { HTTPParser } = load();
+    this.#parser.initialize(HTTPParser.REQUEST, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
+    this.#events = events;
+    this.#closed = false;
+    this.#headers = undefined;
+    this.#url = '';
+    this.#ignoreEnd = false;
+    this.versionMajor = 1;
   }
 
   /** Parses `data`; returns the bytes taken (all of them, or up to the end of an Upgrade's or a RAW head), or the error. */
@@ -167,6 +205,24 @@ export class Parser {
     if (this.#closed) return;
     this.#closed = true;
     this.#parser.close();
+  }
+
+  /**
+   * The connection is done with it (never from within its own `execute`): a request parser is
+   * kept for the next connection, holding nothing of this one; any other, or one beyond
+   * POOL_MAX, is closed. Once; the caller never uses it again.
+   */
+  release(): void {
+    if (this.#closed) return;
+    if (this.#kind !== REQUEST || pool.length >= POOL_MAX) {
+      this.close();
+      return;
+    }
+    this.#closed = true;
+    this.#events = UNUSED;
+    this.#headers = undefined;
+    this.#url = '';
+    pool.push(this);
   }
 
   get closed(): boolean {
