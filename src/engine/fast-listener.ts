@@ -113,11 +113,6 @@ export class FastListener implements Listener {
     this.#h2c.setSecureContext(tls);
   }
 
-  /** The session ticket key (48 bytes) of a TLS listener's own context (see HttpListener.setTicketKeys). */
-  setTicketKeys(keys: Buffer): void {
-    if (this.proto === 'https') this.#h2c.setTicketKeys(keys);
-  }
-
   async listen(): Promise<AddressInfo> {
     const address = await listenOn(this.server, this.#options.host, this.#options.port, this.#options.reusePort);
     this.#timer = setInterval(this.#sweep, this.interval);

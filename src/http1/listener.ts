@@ -12,8 +12,6 @@ export interface Listener {
   readonly address: AddressInfo;
   connections(): Promise<number>;
   setSecureContext(tls: SecureContextOptions): void;
-  /** A TLS listener's session ticket key (48 bytes). */
-  setTicketKeys?(keys: Buffer): void;
   listen(): Promise<AddressInfo>;
   /** Stops accepting and closes idle keep-alive connections at once. */
   stopAccepting(): Promise<void>;

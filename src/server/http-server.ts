@@ -6,7 +6,7 @@ import {
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Server as TlsServer, TlsOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ContextResponse, RequestContext } from '../context/index.js';
 import type { Chain } from '../middleware/index.js';
@@ -298,11 +298,6 @@ export class HttpListener implements Listener {
   setSecureContext(tls: TlsOptions): void {
     const server = this.server as unknown as { setSecureContext(o: TlsOptions): void; getTicketKeys(): Buffer };
     server.setSecureContext({ minVersion: 'TLSv1.2', ticketKeys: server.getTicketKeys(), ...tls });
-  }
-
-  /** The session ticket key (48 bytes) of the listener's own context; contexts chosen by SNI take it from their store. */
-  setTicketKeys(keys: Buffer): void {
-    (this.server as unknown as TlsServer).setTicketKeys(keys);
   }
 
   async listen(): Promise<AddressInfo> {

@@ -5,13 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
-import { createSecureServer } from 'node:http2';
+import { createSecureServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MiB, PATTERN, pump, sha } from '../helpers/pattern.js';
-import { createCa } from '../helpers/certs.js';
+import { createCa, type Ca } from '../helpers/certs.js';
 import { get } from '../helpers/http.js';
 import { startBackend } from '../helpers/backend.js';
 import { echoName, startH2Backend } from '../helpers/h2-backend.js';
@@ -89,24 +89,33 @@ describe('h2 transport: forwarding', () => {
   });
 });
 
+/**
+ * An HTTP/2 backend over TLS with a certificate from `ca` for 127.0.0.1, answering each stream
+ * with `onStream`; its sessions are destroyed and it is closed after the test. Resolves with its
+ * BACKENDS entry (`proto=h2`).
+ */
+async function tlsH2Backend(t: { after(fn: () => unknown): void }, ca: Ca, onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void): Promise<string> {
+  const cert = ca.issue('h2-backend', ['127.0.0.1']);
+  const server = createSecureServer({ cert: cert.cert, key: cert.key });
+  server.on('stream', onStream);
+  const sessions: Http2Session[] = [];
+  server.on('session', (session) => sessions.push(session));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const session of sessions) session.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}|proto=h2`;
+}
+
 describe('h2 transport: HTTP/2 over TLS (proto=h2)', () => {
   it('speaks h2 by ALPN to an https:// backend, verified against BACKEND_CA_FILE; an unknown CA is a 502', async (t) => {
     const ca = createCa();
-    const cert = ca.issue('h2-backend', ['127.0.0.1']);
-    const server = createSecureServer({ cert: cert.cert, key: cert.key });
-    server.on('stream', (stream, headers) => {
+    const entry = await tlsH2Backend(t, ca, (stream, headers) => {
       stream.respond({ ':status': 200 });
       stream.end(`tls ${String(headers[':scheme'])} ${stream.session!.alpnProtocol}`);
     });
-    const sessions: import('node:http2').Http2Session[] = [];
-    server.on('session', (session) => sessions.push(session));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.after(() => {
-      for (const session of sessions) session.destroy();
-      return new Promise((resolve) => server.close(resolve));
-    });
-    const entry = `https://127.0.0.1:${(server.address() as AddressInfo).port}|proto=h2`;
     const { url } = await startBalancer(t, 'node', [entry], { BACKEND_CA_FILE: ca.certFile });
     assert.deepEqual([(await get(url)).body], ['tls https h2']);
     const untrusted = await startBalancer(t, 'node', [entry], { BACKEND_CA_FILE: createCa().certFile });
@@ -115,26 +124,15 @@ describe('h2 transport: HTTP/2 over TLS (proto=h2)', () => {
 
   it('an asynchronous onResponse holds the head of an h2 backend over TLS, and its body behind it', async (t) => {
     const ca = createCa();
-    const cert = ca.issue('h2-backend', ['127.0.0.1']);
     const body = 'h'.repeat(200_000);
-    const server = createSecureServer({ cert: cert.cert, key: cert.key });
-    server.on('stream', (stream) => {
+    const entry = await tlsH2Backend(t, ca, (stream) => {
       stream.respond({ ':status': 200 });
       stream.end(body);
-    });
-    const sessions: import('node:http2').Http2Session[] = [];
-    server.on('session', (session) => sessions.push(session));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.after(() => {
-      for (const session of sessions) session.destroy();
-      return new Promise((resolve) => server.close(resolve));
     });
     const dir = mkdtempSync(join(tmpdir(), 'lb-h2-hooks-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const module = join(dir, 'later.mjs');
     writeFileSync(module, 'export async function onResponse(ctx, head) { await new Promise((resolve) => setTimeout(resolve, 5)); head.headers.set("x-later", String(head.status)); }\n');
-    const entry = `https://127.0.0.1:${(server.address() as AddressInfo).port}|proto=h2`;
     const { url } = await startBalancer(t, 'node', [entry], { BACKEND_CA_FILE: ca.certFile, HOOKS_MODULE: module });
     const res = await get(`${url}/x`);
     assert.deepEqual([res.status, res.headers['x-later'], res.body.length, res.body === body], [200, '200', body.length, true]);

@@ -52,6 +52,20 @@ async function balancer(t: T, engine: EngineName, backends: readonly string[], h
   return { lb, url: `http://127.0.0.1:${port}`, requests: () => lines.filter((l) => l.msg === 'request'), lines };
 }
 
+/**
+ * An asynchronous onResponse that sets `x-later` after a few ms: on `/reject` it rejects, on
+ * `/hang` it never settles (HOOK_TIMEOUT answers), as the held-head cases expect.
+ */
+const LATER: Hooks = {
+  name: 'later',
+  onResponse: async (ctx, head) => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (ctx.request.url === '/reject') throw new Error('no head for you');
+    if (ctx.request.url === '/hang') await new Promise(() => undefined);
+    head.headers.set('x-later', String(head.status));
+  },
+};
+
 /** A temporary folder for hook modules, removed after the test. */
 function folder(t: T): string {
   const dir = mkdtempSync(join(tmpdir(), 'lb-hooks-'));
@@ -220,15 +234,7 @@ export function hookCases(engine: EngineName): void {
         res.end(body);
       });
       t.after(() => backend.close());
-      const { url, requests } = await balancer(t, engine, [backend.url], [{
-        name: 'later',
-        onResponse: async (ctx, head) => {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-          if (ctx.request.url === '/reject') throw new Error('no head for you');
-          if (ctx.request.url === '/hang') await new Promise(() => undefined);
-          head.headers.set('x-later', String(head.status));
-        },
-      }], { HOOK_TIMEOUT: '100ms' });
+      const { url, requests } = await balancer(t, engine, [backend.url], [LATER], { HOOK_TIMEOUT: '100ms' });
       const res = await get(`${url}/x`);
       assert.deepEqual([res.status, res.headers['x-later'], res.body.length, res.body === body], [200, '200', body.length, true]);
       const head = await get(`${url}/x`, { method: 'HEAD' });
@@ -330,15 +336,7 @@ export function hookCases(engine: EngineName): void {
         if (path === '/reject' || path === '/hang') stream.write('partial');
         else stream.end(body);
       });
-      const { url, requests } = await balancer(t, engine, [h2.entry], [{
-        name: 'later',
-        onResponse: async (ctx, head) => {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-          if (ctx.request.url === '/reject') throw new Error('no head for you');
-          if (ctx.request.url === '/hang') await new Promise(() => undefined);
-          head.headers.set('x-later', String(head.status));
-        },
-      }], { HOOK_TIMEOUT: '100ms' });
+      const { url, requests } = await balancer(t, engine, [h2.entry], [LATER], { HOOK_TIMEOUT: '100ms' });
       const res = await get(`${url}/x`);
       assert.deepEqual([res.status, res.headers['x-later'], res.headers['x-backend'], res.body.length, res.body === body], [200, '200', 'h2', body.length, true]);
       const head = await get(`${url}/x`, { method: 'HEAD' });
